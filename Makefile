@@ -1,0 +1,41 @@
+# vouch: the two commands a new user runs are `make demo` and `make test`.
+# Everything else here is what they need: a pinned .venv and a pinned node toolchain.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.vouch-installed
+NODE_STAMP := node_modules/.vouch-installed
+
+.PHONY: setup demo test lint forge-test clean
+
+setup: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): pyproject.toml constraints.txt
+	@echo "==> creating $(VENV) and installing vouch (pinned by constraints.txt)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==25.3"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	@echo "==> installing the pinned toolchain (anvil, forge, solc, OpenZeppelin) with npm ci"
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+demo: setup
+	$(BIN)/vouch demo settlement
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+forge-test: setup
+	scripts/forge.sh test
+
+test: setup lint forge-test
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) node_modules .vouch

@@ -1,0 +1,128 @@
+"""The DON's configuration: who the nodes are, where they listen, what they may sign."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from eth_utils import is_address, to_checksum_address
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from verifier import config_digest
+
+from ._errors import ConfigError
+
+MAX_NODES = 31
+
+
+def checksum(value: str) -> str:
+    """Return ``value`` as a checksum address, or raise ValueError naming it."""
+    if not isinstance(value, str) or not is_address(value):
+        raise ValueError(f"{value!r} is not an Ethereum address")
+    return str(to_checksum_address(value))
+
+
+class SourceSpec(BaseModel):
+    """Seeds of a node's mock price source."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str = "mock-price"
+    market_seed: int = 7
+    node_seed: int = 0
+    noise_bps: int = Field(default=5, ge=0, le=10_000)
+
+
+class NodeSpec(BaseModel):
+    """One oracle node: its signer address, where it listens, where its encrypted key lives."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    address: str
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    keystore: Path
+    source: SourceSpec = SourceSpec()
+
+    _check_address = field_validator("address")(classmethod(lambda cls, v: checksum(v)))
+
+    @property
+    def url(self) -> str:
+        """The node's base URL."""
+        return f"http://{self.host}:{self.port}"
+
+
+class DonConfig(BaseModel):
+    """A DON: n nodes tolerating f faults (n >= 3f+1), bound to one forwarder on one chain."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    don_id: int = Field(default=1, ge=1, lt=2**32)
+    config_version: int = Field(default=1, ge=1, lt=2**32)
+    f: int = Field(ge=1, le=10)
+    chain_id: int = Field(ge=1)
+    forwarder: str
+    nodes: list[NodeSpec]
+
+    _check_forwarder = field_validator("forwarder")(classmethod(lambda cls, v: checksum(v)))
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> Self:
+        n = len(self.nodes)
+        if n > MAX_NODES:
+            raise ValueError(f"{n} nodes configured; a DON has at most {MAX_NODES}")
+        if n < 3 * self.f + 1:
+            raise ValueError(f"{n} nodes cannot tolerate f={self.f}; need n >= 3f+1 = {3 * self.f + 1}")
+        for attr in ("address", "name", "port"):
+            values = [getattr(node, attr) for node in self.nodes]
+            dupes = sorted({str(v) for v in values if values.count(v) > 1})
+            if dupes:
+                raise ValueError(f"duplicate node {attr}: {', '.join(dupes)}")
+        return self
+
+    @property
+    def signers(self) -> list[str]:
+        """Signer addresses in configuration order."""
+        return [node.address for node in self.nodes]
+
+    @property
+    def quorum(self) -> int:
+        """Observations needed for consensus: 2f+1."""
+        return 2 * self.f + 1
+
+    def digest(self) -> bytes:
+        """The configDigest that goes into every reportContext of this DON."""
+        return config_digest(
+            self.chain_id, self.forwarder, self.don_id, self.config_version, self.f, self.signers
+        )
+
+    def node(self, name: str) -> NodeSpec:
+        """Return the node called ``name``.
+
+        Raises:
+            ConfigError: if there is no such node.
+        """
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise ConfigError(f"no node {name!r} in the DON config; known: {[n.name for n in self.nodes]}")
+
+    def save(self, path: Path) -> None:
+        """Write the config as JSON."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> DonConfig:
+        """Read and validate a DON config file.
+
+        Raises:
+            ConfigError: if the file is missing or invalid.
+        """
+        try:
+            return cls.model_validate_json(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read DON config {path}: {exc.strerror}; run `vouch don up`") from exc
+        except ValueError as exc:
+            raise ConfigError(f"invalid DON config {path}: {exc}") from exc

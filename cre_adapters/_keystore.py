@@ -1,0 +1,85 @@
+"""Encrypted node keys: eth-account keystore files (scrypt), never plaintext keys in config."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from eth_account import Account
+from eth_utils import to_checksum_address
+
+from ._errors import KeystoreError
+
+
+def create_keystore(path: Path, password: str) -> str:
+    """Create a new random key, encrypt it into ``path`` (mode 0600) and return its address.
+
+    Args:
+        path: where the keystore JSON is written; must not exist yet.
+        password: the keystore password.
+
+    Raises:
+        KeystoreError: if ``path`` already exists.
+    """
+    if path.exists():
+        raise KeystoreError(f"keystore {path} already exists; remove it or load it instead")
+    account = Account.create()
+    payload = Account.encrypt(account.key, password, kdf="scrypt")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(payload, handle)
+    return str(account.address)
+
+
+def keystore_address(path: Path) -> str:
+    """Read the address stored in a keystore file without decrypting it."""
+    try:
+        data = json.loads(path.read_text())
+        return _checksum(str(data["address"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise KeystoreError(f"cannot read keystore {path}: {exc}") from exc
+
+
+def _checksum(address: str) -> str:
+    return str(to_checksum_address(address if address.startswith("0x") else "0x" + address))
+
+
+def load_key(path: Path, password: str) -> bytes:
+    """Decrypt a keystore file and return the 32-byte private key.
+
+    Raises:
+        KeystoreError: if the file is missing or unreadable, or the password is wrong.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise KeystoreError(f"cannot read keystore {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise KeystoreError(f"keystore {path} is not valid JSON") from exc
+    try:
+        return bytes(Account.decrypt(data, password))
+    except ValueError as exc:
+        raise KeystoreError(
+            f"cannot decrypt keystore {path}: wrong password (check VOUCH_KEYSTORE_PASSWORD "
+            "or the password file)"
+        ) from exc
+
+
+def read_password(password_file: Path | None, env_value: str | None) -> str:
+    """Return the keystore password from an env value or a password file.
+
+    Raises:
+        KeystoreError: if neither is given or the file cannot be read.
+    """
+    if env_value:
+        return env_value
+    if password_file is None:
+        raise KeystoreError(
+            "no keystore password: set VOUCH_KEYSTORE_PASSWORD or point --password-file at a file"
+        )
+    try:
+        return password_file.read_text().strip()
+    except OSError as exc:
+        raise KeystoreError(f"cannot read password file {password_file}: {exc.strerror}") from exc

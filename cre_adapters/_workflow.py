@@ -1,0 +1,279 @@
+"""The settlement workflow: trigger -> observe -> consensus -> report -> forwarder -> log.
+
+Every step lands in the attestation log before the next one starts, so a
+crash leaves a log that says exactly how far the execution got.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from verifier import (
+    AttestationLog,
+    ReportBody,
+    ReportMetadata,
+    SettlementPayload,
+    SignedObservation,
+    encode_report,
+    execution_id,
+    median,
+    report_context,
+    report_digest,
+)
+
+from ._coordinator import Coordinator
+from ._don import DonConfig
+from ._errors import ContractRevert, CreError
+from ._protocol import ObserveRequest, SettlementSignRequest, SignResponse
+from .evm import Artifacts, ChainWriter, Deployment, contract
+
+Status = Literal["settled", "refused"]
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+class SettlementJob(BaseModel):
+    """What to attest: a funded trade on the gate, bound to the agent's action hash."""
+
+    trade_id: int
+    action_hash: str
+    feed: str = "ETH/USD"
+
+
+class ExecutionRef(BaseModel):
+    """Identifies one execution: its id (also the Keystone workflowExecutionId) and sequence."""
+
+    execution_id: str
+    sequence: int
+
+
+class SettlementOutcome(BaseModel):
+    """What happened onchain, and where it is in the log."""
+
+    execution_id: str
+    status: Status
+    price: int
+    signers: list[str]
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    error: dict[str, Any] | None
+    log_seq: int
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+def _quiet(kind: str, data: dict[str, Any]) -> None:
+    """Default event sink: print nothing."""
+
+
+class SettlementWorkflow:
+    """Runs settlement executions against one DON, one chain and one log."""
+
+    def __init__(
+        self,
+        don: DonConfig,
+        deployment: Deployment,
+        artifacts: Artifacts,
+        writer: ChainWriter,
+        log: AttestationLog,
+        *,
+        timeout: float = 5.0,
+        on_event: EventSink = _quiet,
+    ) -> None:
+        self.don = don
+        self.deployment = deployment
+        self.artifacts = artifacts
+        self.writer = writer
+        self.log = log
+        self.coordinator = Coordinator(don, timeout=timeout)
+        self.emit = on_event
+
+    def new_execution(self, job: SettlementJob) -> ExecutionRef:
+        """A fresh execution id for ``job`` (log the proposal under it before running)."""
+        sequence = time.time_ns() // 1_000_000
+        workflow_id = bytes.fromhex(self.deployment.workflow.id[2:])
+        exec_id = execution_id(workflow_id, bytes.fromhex(job.action_hash[2:]), sequence)
+        return ExecutionRef(execution_id=_hex(exec_id), sequence=sequence)
+
+    async def run(self, job: SettlementJob, execution: ExecutionRef | None = None) -> SettlementOutcome:
+        """Attest and submit one settlement.
+
+        Raises:
+            QuorumNotReached: too few nodes observed or signed; nothing was submitted.
+            ContractRevert: the forwarder rejected the report; nothing was settled.
+        """
+        ref = execution or self.new_execution(job)
+        exec_id = bytes.fromhex(ref.execution_id[2:])
+        try:
+            return await self._run(job, exec_id, ref.sequence)
+        except CreError as exc:
+            self._append(exec_id, "aborted", {"error": type(exc).__name__, "detail": str(exc)})
+            raise
+
+    async def _run(self, job: SettlementJob, exec_id: bytes, sequence: int) -> SettlementOutcome:
+        request = ObserveRequest(request_id="x" + exec_id.hex()[:40], feed=job.feed)
+        self.emit("observing", {"feed": job.feed, "nodes": len(self.don.nodes)})
+        observations = await self.coordinator.observe(request)
+        obs_seq = self._log_observations(exec_id, request, observations)
+        price = median([o.observation.value for o in observations])
+        self._append(
+            exec_id, "consensus", {"mode": "median", "value": price, "observations_seq": obs_seq, "f": self.don.f}
+        )
+        self.emit("consensus", {"price": price, "observations": len(observations)})
+        sign_request, raw, context = self._build(job, exec_id, sequence, request, observations, price)
+        answers = await self.coordinator.sign(sign_request, report_digest(raw, context))
+        self._log_report(exec_id, raw, context, answers)
+        self.emit("signed", {"signers": [a.signer for a in answers]})
+        return self._submit(exec_id, raw, context, answers, price)
+
+    def _build(
+        self,
+        job: SettlementJob,
+        exec_id: bytes,
+        sequence: int,
+        request: ObserveRequest,
+        observations: list[SignedObservation],
+        price: int,
+    ) -> tuple[SettlementSignRequest, bytes, bytes]:
+        workflow = self.deployment.workflow
+        meta = ReportMetadata(
+            version=1,
+            execution_id=exec_id,
+            timestamp=int(time.time()),
+            don_id=self.don.don_id,
+            config_version=self.don.config_version,
+            workflow_id=bytes.fromhex(workflow.id[2:]),
+            workflow_name=workflow.name,
+            workflow_owner=workflow.owner,
+            report_id=bytes.fromhex(workflow.report_id[2:]),
+        )
+        receiver = self.deployment.address("SettlementGate")
+        body = ReportBody(
+            chain_id=self.deployment.chain_id,
+            receiver=receiver,
+            timestamp=meta.timestamp,
+            action_hash=bytes.fromhex(job.action_hash[2:]),
+            payload=SettlementPayload(trade_id=job.trade_id, price=price).encode(),
+        )
+        sign_request = SettlementSignRequest(
+            request_id=request.request_id,
+            feed=request.feed,
+            observations=observations,
+            metadata=meta,
+            receiver=receiver,
+            action_hash=job.action_hash,
+            trade_id=job.trade_id,
+            sequence=sequence,
+        )
+        return sign_request, encode_report(meta, body), report_context(self.don.digest(), sequence)
+
+    def _submit(
+        self, exec_id: bytes, raw: bytes, context: bytes, answers: list[SignResponse], price: int
+    ) -> SettlementOutcome:
+        forwarder = contract(self.writer.w3, self.artifacts, "Forwarder", self.deployment.address("Forwarder"))
+        receiver = self.deployment.address("SettlementGate")
+        signatures = [bytes.fromhex(a.signature[2:]) for a in answers]
+        self.emit("submitting", {"forwarder": forwarder.address})
+        try:
+            receipt = self.writer.transact(forwarder.functions.report(receiver, raw, context, signatures))
+        except ContractRevert as exc:
+            self._append(exec_id, "submission", self._rejected(exc))
+            raise
+        delivered = self._delivered(forwarder, receipt)
+        error = None if delivered else self._refusal(raw, receipt["blockNumber"])
+        payload = {
+            "tx_hash": _hex(bytes(receipt["transactionHash"])),
+            "block_number": receipt["blockNumber"],
+            "status": "settled" if delivered else "refused",
+            "receipt_status": receipt["status"],
+            "gas_used": receipt["gasUsed"],
+            "forwarder": forwarder.address,
+            "receiver": receiver,
+            "error": error,
+        }
+        entry = self._append(exec_id, "submission", payload)
+        self.emit(payload["status"], payload)
+        return SettlementOutcome(
+            execution_id=_hex(exec_id),
+            status=payload["status"],
+            price=price,
+            signers=[a.signer for a in answers],
+            tx_hash=payload["tx_hash"],
+            block_number=payload["block_number"],
+            gas_used=payload["gas_used"],
+            error=error,
+            log_seq=entry.seq,
+        )
+
+    def _delivered(self, forwarder: Any, receipt: Any) -> bool:
+        events = forwarder.events.ReportProcessed().process_receipt(receipt)
+        return bool(events) and bool(events[0]["args"]["result"])
+
+    def _refusal(self, raw: bytes, block: int) -> dict[str, Any]:
+        """Why the receiver refused: replay its onReport call as the forwarder, decode the error."""
+        gate = contract(self.writer.w3, self.artifacts, "SettlementGate", self.deployment.address("SettlementGate"))
+        call = gate.functions.onReport(raw[45:109], raw[109:])
+        try:
+            call.call({"from": self.deployment.address("Forwarder")}, block_identifier=block - 1)
+        except Exception as exc:  # noqa: BLE001 - any revert is decoded below
+            data = getattr(exc, "data", "")
+            revert = self.writer.decoder.decode(data if isinstance(data, str) else "")
+            return {"name": revert.name, "args": revert.args_}
+        return {"name": "ReceiverFailed", "args": {}}
+
+    @staticmethod
+    def _rejected(exc: ContractRevert) -> dict[str, Any]:
+        return {"status": "rejected", "tx_hash": None, "error": {"name": exc.name, "args": exc.args_}}
+
+    def _log_observations(
+        self, exec_id: bytes, request: ObserveRequest, observations: list[SignedObservation]
+    ) -> int:
+        payload = {
+            "request_id": request.request_id,
+            "feed": request.feed,
+            "observations": [o.model_dump(mode="json") for o in observations],
+            "don": self._don_ref(),
+        }
+        return self._append(exec_id, "observations", payload).seq
+
+    def _log_report(self, exec_id: bytes, raw: bytes, context: bytes, answers: list[SignResponse]) -> None:
+        payload = {
+            "raw": _hex(raw),
+            "context": _hex(context),
+            "signatures": [a.signature for a in answers],
+            "signers": [a.signer for a in answers],
+            "receiver": self.deployment.address("SettlementGate"),
+            **self._don_ref(),
+        }
+        self._append(exec_id, "report", payload)
+
+    def _don_ref(self) -> dict[str, Any]:
+        return {
+            "don_id": self.don.don_id,
+            "config_version": self.don.config_version,
+            "forwarder": self.don.forwarder,
+            "chain_id": self.don.chain_id,
+        }
+
+    def _append(self, exec_id: bytes, kind: str, payload: dict[str, Any]) -> Any:
+        return self.log.append(exec_id, kind, _jsonable(payload))
+
+
+def _jsonable(value: Any) -> Any:
+    """Make decoded chain values (bytes, tuples) canonical-JSON friendly."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return _hex(value)
+    return value
+
+
+__all__ = ["ExecutionRef", "SettlementJob", "SettlementOutcome", "SettlementWorkflow"]

@@ -1,0 +1,33 @@
+"""EVM side of the adapters: compile, run anvil, deploy, write transactions."""
+
+from ._anvil import ANVIL_DEV_KEYS, AnvilProcess, free_port, rpc_ready, start_anvil
+from ._compile import Artifact, Artifacts, compile_contracts
+from ._deploy import (
+    Deployment,
+    DonOnchain,
+    WorkflowInfo,
+    contract,
+    deploy_settlement_stack,
+)
+from ._toolchain import Toolchain, find_toolchain
+from ._writer import ChainWriter, ErrorDecoder
+
+__all__ = [
+    "ANVIL_DEV_KEYS",
+    "AnvilProcess",
+    "Artifact",
+    "Artifacts",
+    "ChainWriter",
+    "Deployment",
+    "DonOnchain",
+    "ErrorDecoder",
+    "Toolchain",
+    "WorkflowInfo",
+    "compile_contracts",
+    "contract",
+    "deploy_settlement_stack",
+    "find_toolchain",
+    "free_port",
+    "rpc_ready",
+    "start_anvil",
+]

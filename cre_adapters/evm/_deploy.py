@@ -1,0 +1,122 @@
+"""Deploy the settlement stack and describe it in a deployment manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from web3 import Web3
+
+from verifier import workflow_id as derive_workflow_id
+
+from .._errors import ChainError
+from ._compile import Artifacts
+from ._writer import ChainWriter
+
+SETTLEMENT_REPORT_ID = "0x0001"
+
+
+class WorkflowInfo(BaseModel):
+    """The workflow identity a receiver accepts reports from."""
+
+    name: str = Field(max_length=10)
+    id: str
+    owner: str
+    report_id: str = SETTLEMENT_REPORT_ID
+
+
+class DonOnchain(BaseModel):
+    """The DON config written to the forwarder."""
+
+    don_id: int
+    config_version: int
+    f: int
+    signers: list[str]
+
+
+class Deployment(BaseModel):
+    """What a deployment left on a chain: written as JSON beside the chain's state."""
+
+    chain_id: int
+    rpc_url: str
+    block: int
+    deployer: str
+    contracts: dict[str, str]
+    don: DonOnchain
+    workflow: WorkflowInfo
+    freshness_window: int
+    source_hash: str
+
+    def address(self, name: str) -> str:
+        """The address of contract ``name``.
+
+        Raises:
+            ChainError: if this deployment has no such contract.
+        """
+        try:
+            return self.contracts[name]
+        except KeyError:
+            raise ChainError(f"deployment has no {name}; have {sorted(self.contracts)}") from None
+
+    def save(self, path: Path) -> None:
+        """Write the manifest as JSON."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment:
+        """Read a manifest."""
+        return cls.model_validate_json(path.read_text())
+
+
+def contract(w3: Web3, artifacts: Artifacts, name: str, address: str) -> Any:
+    """A web3 contract object for a deployed ``name``."""
+    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifacts.get(name).abi)
+
+
+def deploy_settlement_stack(
+    writer: ChainWriter,
+    artifacts: Artifacts,
+    don: DonOnchain,
+    workflow_name: str = "settlement",
+    freshness_window: int = 300,
+    rpc_url: str = "",
+) -> Deployment:
+    """Deploy Forwarder, SettlementGate and two test tokens; configure the forwarder's DON.
+
+    Args:
+        writer: sends the transactions; its address becomes the workflow owner.
+        artifacts: compiled contracts.
+        don: the signer set and f to configure on the forwarder.
+        workflow_name: at most 10 ASCII characters.
+        freshness_window: seconds a report stays acceptable to the gate.
+        rpc_url: recorded in the manifest.
+    """
+    workflow = WorkflowInfo(
+        name=workflow_name, id="0x" + derive_workflow_id(workflow_name).hex(), owner=writer.address
+    )
+
+    def deploy(name: str, *args: Any) -> str:
+        artifact = artifacts.get(name)
+        return writer.deploy(artifact.abi, artifact.bytecode, *args)[0]
+
+    forwarder = deploy("Forwarder")
+    gate = deploy("SettlementGate", forwarder, writer.address, workflow.id, freshness_window)
+    weth = deploy("TestToken", "Wrapped Ether (test)", "WETH")
+    usdc = deploy("TestToken", "USD Coin (test)", "USDC")
+    fwd = contract(writer.w3, artifacts, "Forwarder", forwarder)
+    receipt = writer.transact(
+        fwd.functions.setConfig(don.don_id, don.config_version, don.f, don.signers)
+    )
+    return Deployment(
+        chain_id=writer.chain_id,
+        rpc_url=rpc_url,
+        block=receipt["blockNumber"],
+        deployer=writer.address,
+        contracts={"Forwarder": forwarder, "SettlementGate": gate, "WETH": weth, "USDC": usdc},
+        don=don,
+        workflow=workflow,
+        freshness_window=freshness_window,
+        source_hash=artifacts.source_hash,
+    )

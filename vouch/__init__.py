@@ -1,0 +1,23 @@
+"""vouch: verifiable onchain agent workflows.
+
+Agents propose, a local DON attests, contracts verify, a hash-chained log
+proves it. This package is the application: settings, the `vouch` CLI, and
+the wiring of ``agents`` -> ``cre_adapters`` -> chain -> ``verifier``.
+"""
+
+from ._errors import MissingEnvironment, SettingsError, VouchError
+from ._settings import VouchSettings, load_settings
+from ._settlement import ChainSubmitter, action_hash
+from ._stack import Chain, Stack
+
+__all__ = [
+    "Chain",
+    "ChainSubmitter",
+    "MissingEnvironment",
+    "SettingsError",
+    "Stack",
+    "VouchError",
+    "VouchSettings",
+    "action_hash",
+    "load_settings",
+]

@@ -1,0 +1,105 @@
+"""`vouch demo settlement`: one verified settlement end to end, printed as it happens."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from agents import OfflineModel, settlement_agent
+from cre_adapters import SettlementOutcome, SettlementWorkflow
+from verifier import AttestationLog
+
+from ._errors import VouchError
+from ._settings import VouchSettings
+from ._settlement import ChainSubmitter
+from ._stack import Stack
+
+DEFAULT_GOAL = "Sell 1.5 WETH for USDC between 2,500 and 3,500 USDC per WETH within 10 minutes"
+ONE = 10**18
+
+
+def _price(value: int) -> str:
+    return f"{value / ONE:,.2f}"
+
+
+class _Printer:
+    """Turns workflow events into lines on the console."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        say = self.console.print
+        if kind == "trade":
+            say(f"  [green]✓[/] trade #{data['trade_id']} escrowed: seller {data['seller'][:10]}…, buyer {data['buyer'][:10]}…")
+        elif kind == "observing":
+            say(f"  … asking {data['nodes']} nodes for signed {data['feed']} observations")
+        elif kind == "consensus":
+            say(f"  [green]✓[/] consensus: median of {data['observations']} signed observations = {_price(data['price'])}")
+        elif kind == "signed":
+            say(f"  [green]✓[/] report signed by {len(data['signers'])} nodes (f+1), each re-derived the median")
+        elif kind == "submitting":
+            say(f"  … submitting through Forwarder {data['forwarder']}")
+        elif kind in ("settled", "refused"):
+            style = "green" if kind == "settled" else "red"
+            say(f"  [{style}]●[/] {kind} in block {data['block_number']} (tx {data['tx_hash'][:18]}…)")
+
+
+def run_settlement_demo(settings: VouchSettings, console: Console, goal: str = DEFAULT_GOAL) -> SettlementOutcome:
+    """Bring up chain, contracts and DON as needed, let the agent propose, settle, log, summarize.
+
+    Raises:
+        VouchError: if the agent made no proposal.
+        cre_adapters.QuorumNotReached: if too few nodes answered; nothing was submitted.
+    """
+    stack = Stack(settings)
+    say = console.print
+    console.rule("[bold]vouch demo: a verified settlement")
+    with console.status("starting the chain…"):
+        chain = stack.chain_up()
+    say(f"[green]✓[/] chain {chain.chain_id} at {chain.url}" + (" (managed anvil)" if chain.managed else ""))
+    with console.status("compiling contracts (solcjs; cached by source hash)…"):
+        artifacts = stack.artifacts()
+    say(f"[green]✓[/] {len(artifacts.contracts)} contracts compiled ({artifacts.source_hash[:12]})")
+    with console.status("deploying Forwarder, SettlementGate and test tokens…"):
+        deployment, fresh = stack.deploy(chain, artifacts)
+    say(f"[green]✓[/] contracts {'deployed' if fresh else 'already deployed'}: "
+        f"Forwarder {deployment.address('Forwarder')}, SettlementGate {deployment.address('SettlementGate')}")
+    with console.status(f"starting {settings.nodes} oracle nodes…"):
+        don, started = stack.don_up(deployment)
+    say(f"[green]✓[/] DON of {len(don.nodes)} nodes (f={don.f}) {'started' if started else 'running'}: "
+        + ", ".join(n.url.rsplit(":", 1)[1] for n in don.nodes))
+    printer = _Printer(console)
+    log = AttestationLog(settings.log_path)
+    writer = stack.writer(chain, artifacts)
+    workflow = SettlementWorkflow(don, deployment, artifacts, writer, log, timeout=settings.node_timeout, on_event=printer)
+    submitter = ChainSubmitter(workflow, writer, artifacts, deployment, log, printer)
+    say(f"\n[bold]agent[/] ({OfflineModel.name}): “{goal}”")
+    result = asyncio.run(settlement_agent(OfflineModel(), submitter).run(goal))
+    outcome = submitter.last_outcome
+    if outcome is None:
+        raise VouchError(f"the agent made no proposal: {result.answer}")
+    _summary(console, outcome, submitter.last_trade_id, settings)
+    return outcome
+
+
+def _summary(console: Console, outcome: SettlementOutcome, trade_id: int | None, settings: VouchSettings) -> None:
+    table = Table(title="settlement", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("status", f"[{'green' if outcome.status == 'settled' else 'red'}]{outcome.status}[/]")
+    table.add_row("trade id", str(trade_id))
+    table.add_row("attested price", f"{_price(outcome.price)} USDC per WETH")
+    table.add_row("signers", "\n".join(outcome.signers))
+    table.add_row("tx hash", outcome.tx_hash)
+    table.add_row("block", str(outcome.block_number))
+    table.add_row("gas used", f"{outcome.gas_used:,}")
+    table.add_row("execution id", outcome.execution_id)
+    table.add_row("log entry", f"#{outcome.log_seq} in {settings.log_path}")
+    if outcome.error:
+        table.add_row("refused with", f"{outcome.error['name']}({outcome.error['args']})")
+    console.print(table)
+    console.print("audit it: [bold]vouch audit[/]   ·   stop everything: [bold]vouch down[/]")

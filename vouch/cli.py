@@ -1,0 +1,176 @@
+"""The `vouch` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agents import AgentError
+from cre_adapters import CreError, DonConfig, load_key, read_password, serve
+from verifier import VerifierError
+
+from ._audit import run_audit
+from ._demo import DEFAULT_GOAL, run_settlement_demo
+from ._errors import VouchError
+from ._settings import VouchSettings, load_settings
+from ._stack import Stack
+
+app = typer.Typer(help="vouch: verifiable onchain agent workflows.", no_args_is_help=True, add_completion=False)
+chain_app = typer.Typer(help="The local chain (anvil) vouch manages.", no_args_is_help=True)
+don_app = typer.Typer(help="The local oracle network (DON).", no_args_is_help=True)
+node_app = typer.Typer(help="One oracle node (started by `vouch don up`).", no_args_is_help=True)
+demo_app = typer.Typer(help="End-to-end demos.", no_args_is_help=True)
+app.add_typer(chain_app, name="chain")
+app.add_typer(don_app, name="don")
+app.add_typer(node_app, name="node")
+app.add_typer(demo_app, name="demo")
+
+console = Console()
+_overrides: dict[str, Any] = {}
+
+
+@app.callback()
+def _options(
+    home: Annotated[Path | None, typer.Option(help="State folder (env VOUCH_HOME).")] = None,
+    rpc_url: Annotated[str | None, typer.Option(help="Use this EVM RPC instead of a managed anvil (env VOUCH_RPC_URL).")] = None,
+) -> None:
+    _overrides.update(home=home, rpc_url=rpc_url)
+
+
+def _settings() -> VouchSettings:
+    return load_settings(**_overrides)
+
+
+@chain_app.command("up")
+def chain_up() -> None:
+    """Start the managed anvil (from its saved state), or check the configured RPC."""
+    chain = Stack(_settings()).chain_up()
+    console.print(f"chain {chain.chain_id} at {chain.url}")
+
+
+@chain_app.command("down")
+def chain_down() -> None:
+    """Stop the managed anvil; its state is kept."""
+    stopped = Stack(_settings()).chain_down()
+    console.print("anvil stopped" if stopped else "no managed anvil was running")
+
+
+@chain_app.command("status")
+def chain_status() -> None:
+    """Show whether the chain answers."""
+    chain = Stack(_settings()).running_chain()
+    if chain is None:
+        console.print("chain: [red]down[/] (start it with `vouch chain up`)")
+        raise typer.Exit(1)
+    console.print(f"chain {chain.chain_id} at {chain.url}: [green]up[/]")
+
+
+@app.command()
+def deploy(force: Annotated[bool, typer.Option(help="Deploy anew even if a matching deployment is live.")] = False) -> None:
+    """Compile and deploy Forwarder, SettlementGate and test tokens; write the manifest."""
+    settings = _settings()
+    stack = Stack(settings)
+    chain = stack.chain_up()
+    deployment, fresh = stack.deploy(chain, stack.artifacts(), force=force)
+    for name, address in deployment.contracts.items():
+        console.print(f"{name:16} {address}")
+    console.print(f"{'deployed' if fresh else 'reused'}; manifest {settings.deployment_path(chain.chain_id)}")
+
+
+@don_app.command("up")
+def don_up() -> None:
+    """Start the oracle nodes for the current deployment."""
+    stack = Stack(_settings())
+    chain = stack.chain_up()
+    deployment, _ = stack.deploy(chain, stack.artifacts())
+    don, started = stack.don_up(deployment)
+    console.print(f"{len(don.nodes)} nodes {'started' if started else 'already running'} (f={don.f})")
+
+
+@don_app.command("down")
+def don_down() -> None:
+    """Stop the oracle nodes."""
+    stopped = Stack(_settings()).don_down()
+    console.print(f"stopped {', '.join(stopped)}" if stopped else "no nodes were running")
+
+
+@don_app.command("status")
+def don_status() -> None:
+    """Show every node: key, URL, health, last round."""
+    stack = Stack(_settings())
+    if not stack.don_file.exists():
+        console.print("no DON configured yet: run `vouch don up`")
+        raise typer.Exit(1)
+    rows = stack.supervisor(DonConfig.load(stack.don_file)).status()
+    table = Table("node", "signer", "url", "pid", "health", "last round")
+    for row in rows:
+        health = "[green]ok[/]" if row.healthy else f"[red]{row.detail}[/]"
+        table.add_row(row.name, row.address, row.url, str(row.pid or "-"), health, row.last_round or "-")
+    console.print(table)
+    if not all(row.healthy for row in rows):
+        raise typer.Exit(1)
+
+
+@node_app.command("run")
+def node_run(
+    don: Annotated[Path, typer.Option(help="DON config file.")],
+    node: Annotated[str, typer.Option(help="This node's name in the DON config.")],
+    password_file: Annotated[Path | None, typer.Option(help="File with the keystore password.")] = None,
+) -> None:
+    """Run one oracle node in the foreground."""
+    settings = _settings()
+    config = DonConfig.load(don)
+    secret = settings.keystore_password.get_secret_value() if settings.keystore_password else None
+    key = load_key(config.node(node).keystore, read_password(password_file, secret))
+    serve(config, node, key)
+
+
+@demo_app.command("settlement")
+def demo_settlement(goal: Annotated[str, typer.Option(help="What the agent is asked to do.")] = DEFAULT_GOAL) -> None:
+    """A verified settlement end to end on a local chain and DON."""
+    outcome = run_settlement_demo(_settings(), console, goal)
+    if outcome.status != "settled":
+        raise typer.Exit(1)
+
+
+@app.command()
+def audit(as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False) -> None:
+    """Re-verify every log entry: hash chain, signatures, consensus, transactions. Exit 1 on findings."""
+    raise typer.Exit(run_audit(_settings(), console, as_json))
+
+
+@app.command()
+def down() -> None:
+    """Stop the DON and the managed chain (state is kept)."""
+    stack = Stack(_settings())
+    stopped = stack.don_down()
+    console.print(f"nodes stopped: {', '.join(stopped) or 'none running'}")
+    console.print("anvil stopped" if stack.chain_down() else "no managed anvil was running")
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning vouch errors into a message and exit code 1."""
+    try:
+        app(standalone_mode=False)
+    except (VouchError, CreError, VerifierError, AgentError) as exc:
+        Console(stderr=True).print(f"[red]error:[/] {type(exc).__name__}: {exc}")
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+__all__ = ["app", "main"]
