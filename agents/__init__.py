@@ -28,6 +28,7 @@ __all__ = [
     "Tool",
     "ToolCall",
     "ToolError",
+    "ToolSpec",
     "TraceEvent",
     "settlement_agent",
 ]

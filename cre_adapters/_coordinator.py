@@ -9,7 +9,12 @@ from typing import TypeVar
 import httpx
 from pydantic import ValidationError
 
-from verifier import SignatureError, SignedObservation, recover_observation_signer, recover_report_signer
+from verifier import (
+    SignatureError,
+    SignedObservation,
+    recover_observation_signer,
+    recover_report_signer,
+)
 
 from ._don import DonConfig, NodeSpec
 from ._errors import NodeError, QuorumNotReached
@@ -53,7 +58,9 @@ class Coordinator:
         """
 
         async def ask(client: httpx.AsyncClient, node: NodeSpec) -> SignResponse:
-            data = await self._post(client, node, "/sign/settlement", request.model_dump(mode="json"))
+            data = await self._post(
+                client, node, "/sign/settlement", request.model_dump(mode="json")
+            )
             answer = _parse(node, SignResponse, data)
             self._check_signature(node, digest, answer)
             return answer
@@ -91,7 +98,9 @@ class Coordinator:
         except httpx.TimeoutException:
             raise NodeError(node.name, f"no answer within {self.timeout}s") from None
         except httpx.TransportError as exc:
-            raise NodeError(node.name, f"unreachable at {node.url} ({type(exc).__name__})") from None
+            raise NodeError(
+                node.name, f"unreachable at {node.url} ({type(exc).__name__})"
+            ) from None
         if response.status_code != 200:
             raise NodeError(node.name, f"HTTP {response.status_code}: {_message(response)}")
         try:
@@ -127,7 +136,9 @@ def _parse(node: NodeSpec, model: type[T], data: object) -> T:
     try:
         return model.model_validate(data)  # type: ignore[attr-defined, no-any-return]
     except ValidationError as exc:
-        raise NodeError(node.name, f"malformed answer: {exc.error_count()} invalid fields") from None
+        raise NodeError(
+            node.name, f"malformed answer: {exc.error_count()} invalid fields"
+        ) from None
 
 
 def _message(response: httpx.Response) -> str:

@@ -73,7 +73,9 @@ class DonConfig(BaseModel):
         if n > MAX_NODES:
             raise ValueError(f"{n} nodes configured; a DON has at most {MAX_NODES}")
         if n < 3 * self.f + 1:
-            raise ValueError(f"{n} nodes cannot tolerate f={self.f}; need n >= 3f+1 = {3 * self.f + 1}")
+            raise ValueError(
+                f"{n} nodes cannot tolerate f={self.f}; need n >= 3f+1 = {3 * self.f + 1}"
+            )
         for attr in ("address", "name", "port"):
             values = [getattr(node, attr) for node in self.nodes]
             dupes = sorted({str(v) for v in values if values.count(v) > 1})
@@ -106,7 +108,9 @@ class DonConfig(BaseModel):
         for node in self.nodes:
             if node.name == name:
                 return node
-        raise ConfigError(f"no node {name!r} in the DON config; known: {[n.name for n in self.nodes]}")
+        raise ConfigError(
+            f"no node {name!r} in the DON config; known: {[n.name for n in self.nodes]}"
+        )
 
     def save(self, path: Path) -> None:
         """Write the config as JSON."""
@@ -123,6 +127,8 @@ class DonConfig(BaseModel):
         try:
             return cls.model_validate_json(path.read_text())
         except OSError as exc:
-            raise ConfigError(f"cannot read DON config {path}: {exc.strerror}; run `vouch don up`") from exc
+            raise ConfigError(
+                f"cannot read DON config {path}: {exc.strerror}; run `vouch don up`"
+            ) from exc
         except ValueError as exc:
             raise ConfigError(f"invalid DON config {path}: {exc}") from exc

@@ -146,7 +146,8 @@ def create_app(node: OracleNode) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
-            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}"
+            for err in exc.errors()
         ]
         return _error(422, "malformed request: " + "; ".join(problems), problems=problems)
 
@@ -197,7 +198,9 @@ def build_source(spec: NodeSpec) -> DataSource:
 def _configure_logging(name: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        logging.Formatter(f'{{"ts":"%(asctime)s","node":"{name}","level":"%(levelname)s","msg":%(message)r}}')
+        logging.Formatter(
+            f'{{"ts":"%(asctime)s","node":"{name}","level":"%(levelname)s","msg":%(message)r}}'
+        )
     )
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -211,4 +214,6 @@ def serve(don: DonConfig, name: str, private_key: bytes) -> None:
     _configure_logging(name)
     node = OracleNode(don, spec, private_key, build_source(spec))
     log.info(json.dumps({"event": "start", "address": spec.address, "url": spec.url}))
-    uvicorn.run(create_app(node), host=spec.host, port=spec.port, log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(node), host=spec.host, port=spec.port, log_level="warning", access_log=False
+    )

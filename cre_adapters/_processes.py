@@ -39,7 +39,9 @@ class DonSupervisor:
         launcher: the command that starts one node; ``--don FILE --node NAME`` is appended.
     """
 
-    def __init__(self, don: DonConfig, don_file: Path, run_dir: Path, launcher: Sequence[str]) -> None:
+    def __init__(
+        self, don: DonConfig, don_file: Path, run_dir: Path, launcher: Sequence[str]
+    ) -> None:
         self.don = don
         self.don_file = don_file
         self.run_dir = run_dir
@@ -75,7 +77,11 @@ class DonSupervisor:
         log = open(self.run_dir / f"{node.name}.log", "ab")  # noqa: SIM115 - handed to the child
         cmd = [*self.launcher, "--don", str(self.don_file), "--node", node.name]
         proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})}
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
         log.close()
         return proc.pid
@@ -89,7 +95,9 @@ class DonSupervisor:
                 break
             time.sleep(0.1)
         tail = _tail(self.run_dir / f"{node.name}.log")
-        raise CreError(f"node {node.name} did not become healthy at {node.url}; its log ends:\n{tail}")
+        raise CreError(
+            f"node {node.name} did not become healthy at {node.url}; its log ends:\n{tail}"
+        )
 
     def stop(self, names: Sequence[str] | None = None) -> list[str]:
         """Stop the named nodes (all by default); return the names that were running."""

@@ -101,7 +101,9 @@ class SettlementWorkflow:
         exec_id = execution_id(workflow_id, bytes.fromhex(job.action_hash[2:]), sequence)
         return ExecutionRef(execution_id=_hex(exec_id), sequence=sequence)
 
-    async def run(self, job: SettlementJob, execution: ExecutionRef | None = None) -> SettlementOutcome:
+    async def run(
+        self, job: SettlementJob, execution: ExecutionRef | None = None
+    ) -> SettlementOutcome:
         """Attest and submit one settlement.
 
         Raises:
@@ -123,10 +125,14 @@ class SettlementWorkflow:
         obs_seq = self._log_observations(exec_id, request, observations)
         price = median([o.observation.value for o in observations])
         self._append(
-            exec_id, "consensus", {"mode": "median", "value": price, "observations_seq": obs_seq, "f": self.don.f}
+            exec_id,
+            "consensus",
+            {"mode": "median", "value": price, "observations_seq": obs_seq, "f": self.don.f},
         )
         self.emit("consensus", {"price": price, "observations": len(observations)})
-        sign_request, raw, context = self._build(job, exec_id, sequence, request, observations, price)
+        sign_request, raw, context = self._build(
+            job, exec_id, sequence, request, observations, price
+        )
         answers = await self.coordinator.sign(sign_request, report_digest(raw, context))
         self._log_report(exec_id, raw, context, answers)
         self.emit("signed", {"signers": [a.signer for a in answers]})
@@ -176,12 +182,16 @@ class SettlementWorkflow:
     def _submit(
         self, exec_id: bytes, raw: bytes, context: bytes, answers: list[SignResponse], price: int
     ) -> SettlementOutcome:
-        forwarder = contract(self.writer.w3, self.artifacts, "Forwarder", self.deployment.address("Forwarder"))
+        forwarder = contract(
+            self.writer.w3, self.artifacts, "Forwarder", self.deployment.address("Forwarder")
+        )
         receiver = self.deployment.address("SettlementGate")
         signatures = [bytes.fromhex(a.signature[2:]) for a in answers]
         self.emit("submitting", {"forwarder": forwarder.address})
         try:
-            receipt = self.writer.transact(forwarder.functions.report(receiver, raw, context, signatures))
+            receipt = self.writer.transact(
+                forwarder.functions.report(receiver, raw, context, signatures)
+            )
         except ContractRevert as exc:
             self._append(exec_id, "submission", self._rejected(exc))
             raise
@@ -217,7 +227,12 @@ class SettlementWorkflow:
 
     def _refusal(self, raw: bytes, block: int) -> dict[str, Any]:
         """Why the receiver refused: replay its onReport call as the forwarder, decode the error."""
-        gate = contract(self.writer.w3, self.artifacts, "SettlementGate", self.deployment.address("SettlementGate"))
+        gate = contract(
+            self.writer.w3,
+            self.artifacts,
+            "SettlementGate",
+            self.deployment.address("SettlementGate"),
+        )
         call = gate.functions.onReport(raw[45:109], raw[109:])
         try:
             call.call({"from": self.deployment.address("Forwarder")}, block_identifier=block - 1)
@@ -229,7 +244,11 @@ class SettlementWorkflow:
 
     @staticmethod
     def _rejected(exc: ContractRevert) -> dict[str, Any]:
-        return {"status": "rejected", "tx_hash": None, "error": {"name": exc.name, "args": exc.args_}}
+        return {
+            "status": "rejected",
+            "tx_hash": None,
+            "error": {"name": exc.name, "args": exc.args_},
+        }
 
     def _log_observations(
         self, exec_id: bytes, request: ObserveRequest, observations: list[SignedObservation]
@@ -242,7 +261,9 @@ class SettlementWorkflow:
         }
         return self._append(exec_id, "observations", payload).seq
 
-    def _log_report(self, exec_id: bytes, raw: bytes, context: bytes, answers: list[SignResponse]) -> None:
+    def _log_report(
+        self, exec_id: bytes, raw: bytes, context: bytes, answers: list[SignResponse]
+    ) -> None:
         payload = {
             "raw": _hex(raw),
             "context": _hex(context),

@@ -34,21 +34,31 @@ class _Printer:
     def __call__(self, kind: str, data: dict[str, Any]) -> None:
         say = self.console.print
         if kind == "trade":
-            say(f"  [green]✓[/] trade #{data['trade_id']} escrowed: seller {data['seller'][:10]}…, buyer {data['buyer'][:10]}…")
+            say(
+                f"  [green]✓[/] trade #{data['trade_id']} escrowed: seller {data['seller'][:10]}…, buyer {data['buyer'][:10]}…"
+            )
         elif kind == "observing":
             say(f"  … asking {data['nodes']} nodes for signed {data['feed']} observations")
         elif kind == "consensus":
-            say(f"  [green]✓[/] consensus: median of {data['observations']} signed observations = {_price(data['price'])}")
+            say(
+                f"  [green]✓[/] consensus: median of {data['observations']} signed observations = {_price(data['price'])}"
+            )
         elif kind == "signed":
-            say(f"  [green]✓[/] report signed by {len(data['signers'])} nodes (f+1), each re-derived the median")
+            say(
+                f"  [green]✓[/] report signed by {len(data['signers'])} nodes (f+1), each re-derived the median"
+            )
         elif kind == "submitting":
             say(f"  … submitting through Forwarder {data['forwarder']}")
         elif kind in ("settled", "refused"):
             style = "green" if kind == "settled" else "red"
-            say(f"  [{style}]●[/] {kind} in block {data['block_number']} (tx {data['tx_hash'][:18]}…)")
+            say(
+                f"  [{style}]●[/] {kind} in block {data['block_number']} (tx {data['tx_hash'][:18]}…)"
+            )
 
 
-def run_settlement_demo(settings: VouchSettings, console: Console, goal: str = DEFAULT_GOAL) -> SettlementOutcome:
+def run_settlement_demo(
+    settings: VouchSettings, console: Console, goal: str = DEFAULT_GOAL
+) -> SettlementOutcome:
     """Bring up chain, contracts and DON as needed, let the agent propose, settle, log, summarize.
 
     Raises:
@@ -60,22 +70,31 @@ def run_settlement_demo(settings: VouchSettings, console: Console, goal: str = D
     console.rule("[bold]vouch demo: a verified settlement")
     with console.status("starting the chain…"):
         chain = stack.chain_up()
-    say(f"[green]✓[/] chain {chain.chain_id} at {chain.url}" + (" (managed anvil)" if chain.managed else ""))
+    say(
+        f"[green]✓[/] chain {chain.chain_id} at {chain.url}"
+        + (" (managed anvil)" if chain.managed else "")
+    )
     with console.status("compiling contracts (solcjs; cached by source hash)…"):
         artifacts = stack.artifacts()
     say(f"[green]✓[/] {len(artifacts.contracts)} contracts compiled ({artifacts.source_hash[:12]})")
     with console.status("deploying Forwarder, SettlementGate and test tokens…"):
         deployment, fresh = stack.deploy(chain, artifacts)
-    say(f"[green]✓[/] contracts {'deployed' if fresh else 'already deployed'}: "
-        f"Forwarder {deployment.address('Forwarder')}, SettlementGate {deployment.address('SettlementGate')}")
+    say(
+        f"[green]✓[/] contracts {'deployed' if fresh else 'already deployed'}: "
+        f"Forwarder {deployment.address('Forwarder')}, SettlementGate {deployment.address('SettlementGate')}"
+    )
     with console.status(f"starting {settings.nodes} oracle nodes…"):
         don, started = stack.don_up(deployment)
-    say(f"[green]✓[/] DON of {len(don.nodes)} nodes (f={don.f}) {'started' if started else 'running'}: "
-        + ", ".join(n.url.rsplit(":", 1)[1] for n in don.nodes))
+    say(
+        f"[green]✓[/] DON of {len(don.nodes)} nodes (f={don.f}) {'started' if started else 'running'}: "
+        + ", ".join(n.url.rsplit(":", 1)[1] for n in don.nodes)
+    )
     printer = _Printer(console)
     log = AttestationLog(settings.log_path)
     writer = stack.writer(chain, artifacts)
-    workflow = SettlementWorkflow(don, deployment, artifacts, writer, log, timeout=settings.node_timeout, on_event=printer)
+    workflow = SettlementWorkflow(
+        don, deployment, artifacts, writer, log, timeout=settings.node_timeout, on_event=printer
+    )
     submitter = ChainSubmitter(workflow, writer, artifacts, deployment, log, printer)
     say(f"\n[bold]agent[/] ({OfflineModel.name}): “{goal}”")
     result = asyncio.run(settlement_agent(OfflineModel(), submitter).run(goal))
@@ -86,11 +105,15 @@ def run_settlement_demo(settings: VouchSettings, console: Console, goal: str = D
     return outcome
 
 
-def _summary(console: Console, outcome: SettlementOutcome, trade_id: int | None, settings: VouchSettings) -> None:
+def _summary(
+    console: Console, outcome: SettlementOutcome, trade_id: int | None, settings: VouchSettings
+) -> None:
     table = Table(title="settlement", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("status", f"[{'green' if outcome.status == 'settled' else 'red'}]{outcome.status}[/]")
+    table.add_row(
+        "status", f"[{'green' if outcome.status == 'settled' else 'red'}]{outcome.status}[/]"
+    )
     table.add_row("trade id", str(trade_id))
     table.add_row("attested price", f"{_price(outcome.price)} USDC per WETH")
     table.add_row("signers", "\n".join(outcome.signers))

@@ -26,11 +26,15 @@ class VouchSettings(BaseSettings):
     chain_id: int = Field(default=31337, ge=1, description="chain id of the anvil vouch starts")
     nodes: int = Field(default=4, ge=4, le=31, description="oracle nodes in the DON")
     f: int = Field(default=1, ge=1, le=10, description="faulty nodes tolerated (n >= 3f+1)")
-    keystore_password: SecretStr | None = Field(default=None, description="password of node keystores")
+    keystore_password: SecretStr | None = Field(
+        default=None, description="password of node keystores"
+    )
     password_file: Path | None = Field(default=None, description="file holding that password")
     deployer_keystore: Path | None = Field(default=None, description="deployer key for a real RPC")
     workflow_name: str = Field(default="settlement", max_length=10, pattern=r"^[ -~]{1,10}$")
-    freshness_window: int = Field(default=300, ge=10, le=86_400, description="report max age, seconds")
+    freshness_window: int = Field(
+        default=300, ge=10, le=86_400, description="report max age, seconds"
+    )
     feed: str = Field(default="ETH/USD", pattern=r"^[A-Z0-9]{1,12}/[A-Z0-9]{1,12}$")
     market_seed: int = Field(default=7, description="seed of the mock market all honest nodes see")
     node_timeout: float = Field(default=5.0, gt=0, le=120, description="seconds to wait for a node")
@@ -41,7 +45,9 @@ class VouchSettings(BaseSettings):
     def _f_fits(cls, f: int, info: Any) -> int:
         nodes = info.data.get("nodes", 4)
         if nodes < 3 * f + 1:
-            raise ValueError(f"{nodes} nodes cannot tolerate f={f}: need nodes >= 3f+1 = {3 * f + 1}")
+            raise ValueError(
+                f"{nodes} nodes cannot tolerate f={f}: need nodes >= 3f+1 = {3 * f + 1}"
+            )
         return f
 
     @classmethod
@@ -89,4 +95,6 @@ def load_settings(**overrides: Any) -> VouchSettings:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
-        raise SettingsError(f"invalid settings ({problems}); fix VOUCH_* variables or vouch.toml") from None
+        raise SettingsError(
+            f"invalid settings ({problems}); fix VOUCH_* variables or vouch.toml"
+        ) from None

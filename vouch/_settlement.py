@@ -85,7 +85,14 @@ class ChainSubmitter:
         seller.transact(base.functions.approve(gate.address, p.base_amount))
         receipt = seller.transact(
             gate.functions.createTrade(
-                buyer.address, base.address, p.base_amount, quote.address, p.min_price, p.max_price, deadline, digest
+                buyer.address,
+                base.address,
+                p.base_amount,
+                quote.address,
+                p.min_price,
+                p.max_price,
+                deadline,
+                digest,
             )
         )
         trade_id = int(gate.events.TradeCreated().process_receipt(receipt)[0]["args"]["tradeId"])

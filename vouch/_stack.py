@@ -100,7 +100,9 @@ class Stack:
             detached=True,
         )
         d.mkdir(parents=True, exist_ok=True)
-        self._anvil_file.write_text(json.dumps({"pid": proc.pid, "url": proc.url, "chain_id": proc.chain_id}))
+        self._anvil_file.write_text(
+            json.dumps({"pid": proc.pid, "url": proc.url, "chain_id": proc.chain_id})
+        )
         return Chain(proc.url, proc.chain_id, True)
 
     def chain_down(self) -> bool:
@@ -166,7 +168,9 @@ class Stack:
 
     def writer(self, chain: Chain, artifacts: Artifacts) -> ChainWriter:
         """A chain writer for the deployer."""
-        return ChainWriter(chain.web3(), self.deployer_key(chain), ErrorDecoder(artifacts.all_abis()))
+        return ChainWriter(
+            chain.web3(), self.deployer_key(chain), ErrorDecoder(artifacts.all_abis())
+        )
 
     def deployment(self, chain: Chain, artifacts: Artifacts) -> Deployment | None:
         """The manifest for this chain if its contracts are live and match these sources."""
@@ -175,12 +179,17 @@ class Stack:
             return None
         manifest = Deployment.load(path)
         w3 = chain.web3()
-        live = all(len(w3.eth.get_code(Web3.to_checksum_address(a))) > 0 for a in manifest.contracts.values())
+        live = all(
+            len(w3.eth.get_code(Web3.to_checksum_address(a))) > 0
+            for a in manifest.contracts.values()
+        )
         signers = [keystore_address(p) for p in self.node_keystores()]
         fresh = manifest.source_hash == artifacts.source_hash and manifest.don.signers == signers
         return manifest if live and fresh and manifest.don.f == self.settings.f else None
 
-    def deploy(self, chain: Chain, artifacts: Artifacts, force: bool = False) -> tuple[Deployment, bool]:
+    def deploy(
+        self, chain: Chain, artifacts: Artifacts, force: bool = False
+    ) -> tuple[Deployment, bool]:
         """Reuse a live matching deployment, or deploy a new one; return it and whether it is new."""
         existing = None if force else self.deployment(chain, artifacts)
         if existing is not None:
@@ -209,7 +218,9 @@ class Stack:
         keystores = self.node_keystores()
         nodes = []
         for i, path in enumerate(keystores, start=1):
-            port = old.nodes[i - 1].port if old and len(old.nodes) == len(keystores) else free_port()
+            port = (
+                old.nodes[i - 1].port if old and len(old.nodes) == len(keystores) else free_port()
+            )
             nodes.append(
                 NodeSpec(
                     name=f"node-{i}",
@@ -230,7 +241,15 @@ class Stack:
 
     def supervisor(self, don: DonConfig) -> DonSupervisor:
         """Starts and stops this DON's node processes."""
-        launcher = [sys.executable, "-m", "vouch", "node", "run", "--password-file", str(self.password_file())]
+        launcher = [
+            sys.executable,
+            "-m",
+            "vouch",
+            "node",
+            "run",
+            "--password-file",
+            str(self.password_file()),
+        ]
         return DonSupervisor(don, self.don_file, self.settings.don_dir / "run", launcher)
 
     def don_up(self, deployment: Deployment) -> tuple[DonConfig, bool]:

@@ -20,7 +20,9 @@ from ._errors import VouchError
 from ._settings import VouchSettings, load_settings
 from ._stack import Stack
 
-app = typer.Typer(help="vouch: verifiable onchain agent workflows.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="vouch: verifiable onchain agent workflows.", no_args_is_help=True, add_completion=False
+)
 chain_app = typer.Typer(help="The local chain (anvil) vouch manages.", no_args_is_help=True)
 don_app = typer.Typer(help="The local oracle network (DON).", no_args_is_help=True)
 node_app = typer.Typer(help="One oracle node (started by `vouch don up`).", no_args_is_help=True)
@@ -37,7 +39,10 @@ _overrides: dict[str, Any] = {}
 @app.callback()
 def _options(
     home: Annotated[Path | None, typer.Option(help="State folder (env VOUCH_HOME).")] = None,
-    rpc_url: Annotated[str | None, typer.Option(help="Use this EVM RPC instead of a managed anvil (env VOUCH_RPC_URL).")] = None,
+    rpc_url: Annotated[
+        str | None,
+        typer.Option(help="Use this EVM RPC instead of a managed anvil (env VOUCH_RPC_URL)."),
+    ] = None,
 ) -> None:
     _overrides.update(home=home, rpc_url=rpc_url)
 
@@ -71,7 +76,11 @@ def chain_status() -> None:
 
 
 @app.command()
-def deploy(force: Annotated[bool, typer.Option(help="Deploy anew even if a matching deployment is live.")] = False) -> None:
+def deploy(
+    force: Annotated[
+        bool, typer.Option(help="Deploy anew even if a matching deployment is live.")
+    ] = False,
+) -> None:
     """Compile and deploy Forwarder, SettlementGate and test tokens; write the manifest."""
     settings = _settings()
     stack = Stack(settings)
@@ -79,7 +88,9 @@ def deploy(force: Annotated[bool, typer.Option(help="Deploy anew even if a match
     deployment, fresh = stack.deploy(chain, stack.artifacts(), force=force)
     for name, address in deployment.contracts.items():
         console.print(f"{name:16} {address}")
-    console.print(f"{'deployed' if fresh else 'reused'}; manifest {settings.deployment_path(chain.chain_id)}")
+    console.print(
+        f"{'deployed' if fresh else 'reused'}; manifest {settings.deployment_path(chain.chain_id)}"
+    )
 
 
 @don_app.command("up")
@@ -89,7 +100,9 @@ def don_up() -> None:
     chain = stack.chain_up()
     deployment, _ = stack.deploy(chain, stack.artifacts())
     don, started = stack.don_up(deployment)
-    console.print(f"{len(don.nodes)} nodes {'started' if started else 'already running'} (f={don.f})")
+    console.print(
+        f"{len(don.nodes)} nodes {'started' if started else 'already running'} (f={don.f})"
+    )
 
 
 @don_app.command("down")
@@ -110,7 +123,9 @@ def don_status() -> None:
     table = Table("node", "signer", "url", "pid", "health", "last round")
     for row in rows:
         health = "[green]ok[/]" if row.healthy else f"[red]{row.detail}[/]"
-        table.add_row(row.name, row.address, row.url, str(row.pid or "-"), health, row.last_round or "-")
+        table.add_row(
+            row.name, row.address, row.url, str(row.pid or "-"), health, row.last_round or "-"
+        )
     console.print(table)
     if not all(row.healthy for row in rows):
         raise typer.Exit(1)
@@ -120,7 +135,9 @@ def don_status() -> None:
 def node_run(
     don: Annotated[Path, typer.Option(help="DON config file.")],
     node: Annotated[str, typer.Option(help="This node's name in the DON config.")],
-    password_file: Annotated[Path | None, typer.Option(help="File with the keystore password.")] = None,
+    password_file: Annotated[
+        Path | None, typer.Option(help="File with the keystore password.")
+    ] = None,
 ) -> None:
     """Run one oracle node in the foreground."""
     settings = _settings()
@@ -131,7 +148,9 @@ def node_run(
 
 
 @demo_app.command("settlement")
-def demo_settlement(goal: Annotated[str, typer.Option(help="What the agent is asked to do.")] = DEFAULT_GOAL) -> None:
+def demo_settlement(
+    goal: Annotated[str, typer.Option(help="What the agent is asked to do.")] = DEFAULT_GOAL,
+) -> None:
     """A verified settlement end to end on a local chain and DON."""
     outcome = run_settlement_demo(_settings(), console, goal)
     if outcome.status != "settled":
@@ -139,9 +158,14 @@ def demo_settlement(goal: Annotated[str, typer.Option(help="What the agent is as
 
 
 @app.command()
-def audit(as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False) -> None:
+def audit(
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    log: Annotated[
+        Path | None, typer.Option(help="Audit this log file instead of the home's.")
+    ] = None,
+) -> None:
     """Re-verify every log entry: hash chain, signatures, consensus, transactions. Exit 1 on findings."""
-    raise typer.Exit(run_audit(_settings(), console, as_json))
+    raise typer.Exit(run_audit(_settings(), console, as_json, log))
 
 
 @app.command()

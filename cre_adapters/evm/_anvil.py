@@ -36,7 +36,9 @@ def rpc_ready(url: str, timeout: float = 1.0) -> int | None:
     """Return the chain id if ``url`` answers JSON-RPC, else None."""
     try:
         response = httpx.post(
-            url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=timeout
+            url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+            timeout=timeout,
         )
         return int(response.json()["result"], 16)
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
@@ -103,13 +105,23 @@ def start_anvil(
         AnvilError: if anvil exits or does not answer in time.
     """
     port = port or free_port()
-    cmd = [str(toolchain.anvil), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id)]
+    cmd = [
+        str(toolchain.anvil),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--chain-id",
+        str(chain_id),
+    ]
     if state_file is not None:
         state_file.parent.mkdir(parents=True, exist_ok=True)
         cmd += ["--state", str(state_file), "--state-interval", "1", "--preserve-historical-states"]
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     try:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=detached)
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=detached
+        )
     finally:
         if log_file:
             out.close()  # type: ignore[union-attr]

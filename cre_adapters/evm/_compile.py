@@ -44,7 +44,9 @@ class Artifacts(BaseModel):
         try:
             return self.contracts[name]
         except KeyError:
-            raise CompileError(f"no compiled contract {name!r}; have {sorted(self.contracts)}") from None
+            raise CompileError(
+                f"no compiled contract {name!r}; have {sorted(self.contracts)}"
+            ) from None
 
     def all_abis(self) -> list[dict[str, Any]]:
         """Every ABI entry of every contract (for decoding errors and events)."""
@@ -107,7 +109,9 @@ def _run_solc(toolchain: Toolchain, sources: dict[str, str]) -> dict[str, Artifa
     if errors:
         raise CompileError("solc errors:\n" + "\n".join(e["formattedMessage"] for e in errors))
     return {
-        name: Artifact(name=name, source=path, abi=out["abi"], bytecode=out["evm"]["bytecode"]["object"])
+        name: Artifact(
+            name=name, source=path, abi=out["abi"], bytecode=out["evm"]["bytecode"]["object"]
+        )
         for path, contracts in output["contracts"].items()
         if path in sources
         for name, out in contracts.items()

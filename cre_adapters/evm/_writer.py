@@ -37,14 +37,18 @@ class ErrorDecoder:
             return ContractRevert("Error", {"message": abi_decode(["string"], args)[0]}, raw.hex())
         if selector == bytes.fromhex("4e487b71"):
             code = abi_decode(["uint256"], args)[0]
-            return ContractRevert("Panic", {"code": code, "reason": PANIC.get(code, "?")}, raw.hex())
+            return ContractRevert(
+                "Panic", {"code": code, "reason": PANIC.get(code, "?")}, raw.hex()
+            )
         entry = self._errors.get(selector)
         if entry is None:
             return ContractRevert("UnknownError", {"data": "0x" + raw.hex()}, raw.hex())
         types = [_abi_type(i) for i in entry["inputs"]]
         values = abi_decode(types, args)
         names = [i["name"] or f"arg{n}" for n, i in enumerate(entry["inputs"])]
-        return ContractRevert(entry["name"], dict(zip(names, map(_plain, values), strict=True)), raw.hex())
+        return ContractRevert(
+            entry["name"], dict(zip(names, map(_plain, values), strict=True)), raw.hex()
+        )
 
 
 def _abi_type(param: dict[str, Any]) -> str:
@@ -73,7 +77,11 @@ class ChainWriter:
     """
 
     def __init__(
-        self, w3: Web3, private_key: bytes | str, decoder: ErrorDecoder, receipt_timeout: float = 60.0
+        self,
+        w3: Web3,
+        private_key: bytes | str,
+        decoder: ErrorDecoder,
+        receipt_timeout: float = 60.0,
     ) -> None:
         self.w3 = w3
         self._account = Account.from_key(private_key)
@@ -127,9 +135,13 @@ class ChainWriter:
         signed = self._account.sign_transaction(tx)
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
+            receipt = self.w3.eth.wait_for_transaction_receipt(
+                tx_hash, timeout=self.receipt_timeout
+            )
         except TimeExhausted:
-            raise ChainError(f"no receipt for {tx_hash.hex()} within {self.receipt_timeout}s") from None
+            raise ChainError(
+                f"no receipt for {tx_hash.hex()} within {self.receipt_timeout}s"
+            ) from None
         if receipt["status"] != 1:
             raise self._replay_revert(tx, receipt)
         return receipt

@@ -1,0 +1,95 @@
+"""Shared fixtures: one anvil, one deployment and one DON of real node processes per test run.
+
+Each test runs between evm_snapshot and evm_revert, and gets its own attestation log.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from web3 import Web3
+
+from cre_adapters import DonConfig, DonSupervisor, load_key
+from cre_adapters.evm import Artifacts, ChainWriter, Deployment
+from verifier import AttestationLog
+from vouch import Chain, Stack, VouchSettings, load_settings
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Env:
+    """Everything an integration test needs."""
+
+    settings: VouchSettings
+    stack: Stack
+    chain: Chain
+    w3: Web3
+    artifacts: Artifacts
+    deployment: Deployment
+    don: DonConfig
+    supervisor: DonSupervisor
+    writer: ChainWriter
+
+    def node_keys(self) -> list[bytes]:
+        return [load_key(node.keystore, PASSWORD) for node in self.don.nodes]
+
+    def contract(self, name: str, address: str | None = None) -> object:
+        from cre_adapters.evm import contract
+
+        return contract(self.w3, self.artifacts, name, address or self.deployment.address(name))
+
+
+@pytest.fixture(scope="session")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    home = tmp_path_factory.mktemp("vouch-home")
+    settings = load_settings(home=home, keystore_password=PASSWORD)
+    stack = Stack(settings)
+    chain = stack.chain_up()
+    try:
+        artifacts = stack.artifacts()
+        deployment, _ = stack.deploy(chain, artifacts)
+        don, _ = stack.don_up(deployment)
+        yield Env(
+            settings,
+            stack,
+            chain,
+            chain.web3(),
+            artifacts,
+            deployment,
+            don,
+            stack.supervisor(don),
+            stack.writer(chain, artifacts),
+        )
+    finally:
+        stack.don_down()
+        stack.chain_down()
+
+
+@pytest.fixture
+def evm(env: Env) -> Iterator[Env]:
+    """The session env, with the chain reverted to its state before the test."""
+    snapshot = env.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    try:
+        yield env
+    finally:
+        env.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> AttestationLog:
+    return AttestationLog(tmp_path / "attestations.db")
+
+
+@pytest.fixture
+def artifacts_cache(env: Env) -> Path:
+    """The compiled-artifacts cache, to copy into a fresh home so tests don't recompile."""
+    return env.settings.home / "cache"
+
+
+def copy_cache(cache: Path, home: Path) -> None:
+    shutil.copytree(cache, home / "cache", dirs_exist_ok=True)

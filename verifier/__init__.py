@@ -1,0 +1,77 @@
+"""verifier: prove what a vouch DON did, from its log and the chain, trusting neither.
+
+Installs and runs alone: it imports nothing else of vouch. Exceptions::
+
+    VerifierError
+    ├── EncodingError       bytes or fields do not fit the report format
+    ├── SignatureError      a signature is malformed, high-s, or does not recover
+    ├── ConsensusError      not enough observations to aggregate
+    └── LogIntegrityError   the attestation log cannot be opened or is not a vouch log
+"""
+
+from ._audit import AuditFinding, AuditReport, ChainReader, Web3ChainReader, audit
+from ._canonical import canonical_json, keccak
+from ._consensus import median, quorum_size
+from ._errors import ConsensusError, EncodingError, LogIntegrityError, SignatureError, VerifierError
+from ._log import AttestationLog, ChainFinding, LogEntry, chain_hash
+from ._report import (
+    METADATA_LENGTH,
+    ReportBody,
+    ReportMetadata,
+    SettlementPayload,
+    config_digest,
+    decode_report,
+    encode_report,
+    execution_id,
+    report_context,
+    report_digest,
+    transmission_id,
+    workflow_id,
+)
+from ._signing import (
+    Observation,
+    SignedObservation,
+    recover_observation_signer,
+    recover_report_signer,
+    sign_observation,
+    sign_report,
+)
+
+__all__ = [
+    "METADATA_LENGTH",
+    "AttestationLog",
+    "AuditFinding",
+    "AuditReport",
+    "ChainFinding",
+    "ChainReader",
+    "ConsensusError",
+    "EncodingError",
+    "LogEntry",
+    "LogIntegrityError",
+    "Observation",
+    "ReportBody",
+    "ReportMetadata",
+    "SettlementPayload",
+    "SignatureError",
+    "SignedObservation",
+    "VerifierError",
+    "Web3ChainReader",
+    "audit",
+    "canonical_json",
+    "chain_hash",
+    "config_digest",
+    "decode_report",
+    "encode_report",
+    "execution_id",
+    "keccak",
+    "median",
+    "quorum_size",
+    "recover_observation_signer",
+    "recover_report_signer",
+    "report_context",
+    "report_digest",
+    "sign_observation",
+    "sign_report",
+    "transmission_id",
+    "workflow_id",
+]

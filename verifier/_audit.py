@@ -1,0 +1,364 @@
+"""Audit: re-verify every log entry from the log itself and the chain, trusting neither.
+
+Per entry: the hash chain; observation signatures against the DON's onchain
+signer set; the median recomputed; report signatures (exactly f+1 distinct
+configured signers) and the report's contents against the consensus and the
+proposal; each submission against its transaction, receipt and event.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from eth_utils import to_checksum_address
+from pydantic import BaseModel, ValidationError
+from web3 import Web3
+
+from ._canonical import keccak
+from ._consensus import median, quorum_size
+from ._errors import VerifierError
+from ._log import AttestationLog, LogEntry
+from ._report import SettlementPayload, decode_report, report_digest
+from ._signing import SignedObservation, recover_observation_signer, recover_report_signer
+
+Status = Literal["ok", "fail", "skip"]
+REPORT_PROCESSED = keccak(b"ReportProcessed(address,bytes32,bytes2,bool)")
+_FORWARDER_ABI: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "name": "getConfig",
+        "stateMutability": "view",
+        "inputs": [
+            {"name": "donId", "type": "uint32"},
+            {"name": "configVersion", "type": "uint32"},
+        ],
+        "outputs": [{"name": "f", "type": "uint8"}, {"name": "signers", "type": "address[]"}],
+    },
+    {
+        "type": "function",
+        "name": "report",
+        "stateMutability": "nonpayable",
+        "inputs": [
+            {"name": "receiver", "type": "address"},
+            {"name": "rawReport", "type": "bytes"},
+            {"name": "reportContext", "type": "bytes"},
+            {"name": "signatures", "type": "bytes[]"},
+        ],
+        "outputs": [],
+    },
+]
+
+
+class AuditFinding(BaseModel):
+    """The result of one check on one entry."""
+
+    seq: int
+    execution_id: str
+    kind: str
+    check: str
+    status: Status
+    detail: str = ""
+
+
+class AuditReport(BaseModel):
+    """Every check on every entry; ``ok`` when none failed."""
+
+    results: list[AuditFinding]
+    entries: int
+
+    @property
+    def failures(self) -> list[AuditFinding]:
+        """The checks that failed."""
+        return [r for r in self.results if r.status == "fail"]
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed."""
+        return not self.failures
+
+
+class ChainReader(ABC):
+    """What the audit needs from a chain."""
+
+    @abstractmethod
+    def get_config(self, forwarder: str, don_id: int, config_version: int) -> tuple[int, list[str]]:
+        """F and the signer set configured on ``forwarder`` for this DON and version."""
+
+    @abstractmethod
+    def get_receipt(self, tx_hash: str) -> Mapping[str, Any] | None:
+        """The receipt of ``tx_hash`` (keys: status, blockNumber, logs), or None if unknown."""
+
+    @abstractmethod
+    def get_report_call(self, tx_hash: str) -> bytes | None:
+        """The ``rawReport`` argument of the Forwarder.report call in ``tx_hash``, or None."""
+
+
+class Web3ChainReader(ChainReader):
+    """A ChainReader over any EVM JSON-RPC endpoint (web3.py)."""
+
+    def __init__(self, w3: Web3) -> None:
+        self.w3 = w3
+        self._abi = _FORWARDER_ABI
+
+    def get_config(self, forwarder: str, don_id: int, config_version: int) -> tuple[int, list[str]]:
+        """Read getConfig from the forwarder."""
+        contract = self.w3.eth.contract(address=to_checksum_address(forwarder), abi=self._abi)
+        f, signers = contract.functions.getConfig(don_id, config_version).call()
+        return int(f), [to_checksum_address(s) for s in signers]
+
+    def get_receipt(self, tx_hash: str) -> Mapping[str, Any] | None:
+        """Fetch the receipt; None if the chain does not know the transaction."""
+        try:
+            return dict(self.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - web3 raises several kinds for "not found"
+            return None
+
+    def get_report_call(self, tx_hash: str) -> bytes | None:
+        """Decode the transaction's input as Forwarder.report and return rawReport."""
+        try:
+            tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+            contract = self.w3.eth.contract(abi=self._abi)
+            _, args = contract.decode_function_input(tx["input"])
+        except Exception:  # noqa: BLE001 - unknown tx or not a report call
+            return None
+        return bytes(args["rawReport"])
+
+
+SignerSets = Mapping[tuple[int, int], tuple[int, list[str]]]
+
+
+class _Auditor:
+    def __init__(
+        self, log: AttestationLog, chain: ChainReader | None, signers: SignerSets | None
+    ) -> None:
+        self.log = log
+        self.chain = chain
+        self.signers = dict(signers or {})
+        self.results: list[AuditFinding] = []
+        self.by_exec: dict[str, dict[str, LogEntry]] = defaultdict(dict)
+
+    def run(self) -> AuditReport:
+        entries = list(self.log.entries())
+        broken = {f.seq: f.detail for f in self.log.verify_chain()}
+        for entry in entries:
+            self.by_exec[entry.execution_id][entry.kind] = entry
+        checks: dict[str, Callable[[LogEntry], None]] = {
+            "observations": self._observations,
+            "consensus": self._consensus,
+            "report": self._report,
+            "submission": self._submission,
+        }
+        for entry in entries:
+            self._add(
+                entry, "chain", "fail" if entry.seq in broken else "ok", broken.get(entry.seq, "")
+            )
+            check = checks.get(entry.kind)
+            if check is not None:
+                self._guarded(entry, check)
+        return AuditReport(results=self.results, entries=len(entries))
+
+    def _guarded(self, entry: LogEntry, check: Callable[[LogEntry], None]) -> None:
+        try:
+            check(entry)
+        except (VerifierError, ValidationError, KeyError, ValueError, TypeError) as exc:
+            self._add(entry, entry.kind, "fail", f"unreadable payload: {type(exc).__name__}: {exc}")
+
+    def _add(self, entry: LogEntry, check: str, status: Status, detail: str = "") -> None:
+        self.results.append(
+            AuditFinding(
+                seq=entry.seq,
+                execution_id=entry.execution_id,
+                kind=entry.kind,
+                check=check,
+                status=status,
+                detail=detail,
+            )
+        )
+
+    def _signer_set(
+        self, forwarder: str, don_id: int, version: int
+    ) -> tuple[int, list[str]] | None:
+        if (don_id, version) not in self.signers and self.chain is not None:
+            self.signers[(don_id, version)] = self.chain.get_config(forwarder, don_id, version)
+        return self.signers.get((don_id, version))
+
+    def _observations(self, entry: LogEntry) -> None:
+        p = entry.payload
+        don = p["don"]
+        config = self._signer_set(don["forwarder"], don["don_id"], don["config_version"])
+        seen: set[str] = set()
+        for raw in p["observations"]:
+            signed = SignedObservation.model_validate(raw)
+            signer = recover_observation_signer(signed)
+            if signer != signed.observation.node:
+                return self._add(
+                    entry,
+                    "observation signatures",
+                    "fail",
+                    f"observation claiming {signed.observation.node} is signed by {signer}",
+                )
+            seen.add(signer)
+        self._add(entry, "observation signatures", "ok", f"{len(seen)} distinct signers")
+        if config is None:
+            return self._add(
+                entry, "signers configured", "skip", "no chain and no signer set given"
+            )
+        f, signers = config
+        strangers = sorted(seen - set(signers))
+        if strangers:
+            return self._add(
+                entry,
+                "signers configured",
+                "fail",
+                f"not in the DON config: {', '.join(strangers)}",
+            )
+        if len(seen) < quorum_size(f):
+            return self._add(
+                entry,
+                "signers configured",
+                "fail",
+                f"{len(seen)} observations, 2f+1 = {quorum_size(f)} needed",
+            )
+        self._add(entry, "signers configured", "ok")
+
+    def _values(self, entry: LogEntry) -> list[int]:
+        obs = self.log.get(int(entry.payload["observations_seq"]))
+        if obs.execution_id != entry.execution_id or obs.kind != "observations":
+            raise ValueError(f"entry #{obs.seq} is not this execution's observations")
+        return [
+            SignedObservation.model_validate(o).observation.value
+            for o in obs.payload["observations"]
+        ]
+
+    def _consensus(self, entry: LogEntry) -> None:
+        p = entry.payload
+        if p["mode"] != "median":
+            return self._add(entry, "consensus recomputed", "fail", f"unknown mode {p['mode']!r}")
+        recomputed = median(self._values(entry))
+        if recomputed != int(p["value"]):
+            return self._add(
+                entry,
+                "consensus recomputed",
+                "fail",
+                f"median of the observations is {recomputed}, log says {p['value']}",
+            )
+        self._add(entry, "consensus recomputed", "ok", f"median {recomputed}")
+
+    def _report(self, entry: LogEntry) -> None:
+        p = entry.payload
+        raw, context = _bytes(p["raw"]), _bytes(p["context"])
+        meta, body = decode_report(raw)
+        config = self._signer_set(p["forwarder"], meta.don_id, meta.config_version)
+        digest = report_digest(raw, context)
+        signers = [recover_report_signer(digest, _bytes(s)) for s in p["signatures"]]
+        self._report_signers(entry, signers, config)
+        self._report_contents(entry, body)
+
+    def _report_signers(
+        self, entry: LogEntry, signers: list[str], config: tuple[int, list[str]] | None
+    ) -> None:
+        if len(set(signers)) != len(signers):
+            return self._add(entry, "report signatures", "fail", "a signer signed twice")
+        if config is None:
+            return self._add(entry, "report signatures", "skip", "no chain and no signer set given")
+        f, allowed = config
+        strangers = [s for s in signers if s not in allowed]
+        if strangers:
+            return self._add(
+                entry, "report signatures", "fail", f"not in the DON config: {', '.join(strangers)}"
+            )
+        if len(signers) != f + 1:
+            return self._add(
+                entry,
+                "report signatures",
+                "fail",
+                f"{len(signers)} signatures, f+1 = {f + 1} required",
+            )
+        self._add(entry, "report signatures", "ok", f"{len(signers)} of {len(allowed)} signers")
+
+    def _report_contents(self, entry: LogEntry, body: Any) -> None:
+        mine = self.by_exec[entry.execution_id]
+        p = entry.payload
+        problems = []
+        if body.chain_id != int(p["chain_id"]) or body.receiver != to_checksum_address(
+            p["receiver"]
+        ):
+            problems.append("body's chain id or receiver differ from the logged target")
+        if "consensus" in mine and SettlementPayload.decode(body.payload).price != int(
+            mine["consensus"].payload["value"]
+        ):
+            problems.append("reported price is not the consensus value")
+        proposal = mine.get("proposal")
+        if proposal is not None and "0x" + body.action_hash.hex() != proposal.payload.get(
+            "action_hash"
+        ):
+            problems.append("action hash differs from the proposal's")
+        self._add(entry, "report contents", "fail" if problems else "ok", "; ".join(problems))
+
+    def _submission(self, entry: LogEntry) -> None:
+        p = entry.payload
+        if not p.get("tx_hash"):
+            return self._add(
+                entry, "transaction", "ok", f"rejected before mining: {p.get('error')}"
+            )
+        if self.chain is None:
+            return self._add(entry, "transaction", "skip", "no chain to check against")
+        receipt = self.chain.get_receipt(p["tx_hash"])
+        if receipt is None:
+            return self._add(entry, "transaction", "fail", f"{p['tx_hash']} is not on the chain")
+        problems = self._receipt_problems(entry, receipt)
+        self._add(
+            entry,
+            "transaction",
+            "fail" if problems else "ok",
+            "; ".join(problems) or f"block {receipt['blockNumber']}",
+        )
+
+    def _receipt_problems(self, entry: LogEntry, receipt: Mapping[str, Any]) -> list[str]:
+        p = entry.payload
+        problems = []
+        if int(receipt["blockNumber"]) != int(p["block_number"]) or int(receipt["status"]) != int(
+            p["receipt_status"]
+        ):
+            problems.append("block or receipt status differ from the chain")
+        report = self.by_exec[entry.execution_id].get("report")
+        if (
+            report is None
+            or self.chain is None
+            or self.chain.get_report_call(p["tx_hash"]) != _bytes(report.payload["raw"])
+        ):
+            problems.append("the transaction did not carry this execution's logged report")
+        delivered = _delivered(receipt)
+        if delivered is None or delivered != (p["status"] == "settled"):
+            problems.append(
+                f"ReportProcessed result {delivered} does not match status {p['status']!r}"
+            )
+        return problems
+
+
+def _delivered(receipt: Mapping[str, Any]) -> bool | None:
+    for log in receipt.get("logs", []):
+        topics = [bytes(t) for t in log["topics"]]
+        if topics and topics[0] == REPORT_PROCESSED:
+            return bool(int.from_bytes(bytes(log["data"])[-32:], "big"))
+    return None
+
+
+def _bytes(text: str) -> bytes:
+    return bytes.fromhex(text[2:] if text.startswith("0x") else text)
+
+
+def audit(
+    log: AttestationLog, chain: ChainReader | None = None, signers: SignerSets | None = None
+) -> AuditReport:
+    """Check every entry of ``log``; chain-dependent checks are skipped when ``chain`` is None.
+
+    Args:
+        log: the attestation log.
+        chain: reads DON configs, receipts and transactions; None audits offline.
+        signers: (don_id, config_version) -> (f, signers), for offline audits.
+    """
+    return _Auditor(log, chain, signers).run()

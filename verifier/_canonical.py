@@ -1,0 +1,45 @@
+"""Canonical JSON and keccak: the two primitives every hash in vouch is built from."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from eth_hash.auto import keccak as _keccak
+
+
+def keccak(data: bytes) -> bytes:
+    """keccak256 of ``data`` (32 bytes)."""
+    return bytes(_keccak(data))
+
+
+def _reject(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    raise TypeError(f"{type(value).__name__} is not canonical JSON")
+
+
+def _no_floats(value: Any) -> None:
+    if isinstance(value, float):
+        raise TypeError(
+            f"float {value!r} is not canonical JSON: use an integer with explicit decimals"
+        )
+    if isinstance(value, dict):
+        for item in value.values():
+            _no_floats(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _no_floats(item)
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialize ``value`` canonically: sorted keys, no spaces, UTF-8, bytes as 0x-hex, no floats.
+
+    Raises:
+        TypeError: on a float or a value JSON cannot represent.
+    """
+    _no_floats(value)
+    text = json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_reject
+    )
+    return text.encode("utf-8")

@@ -1,0 +1,249 @@
+"""The attestation log: append-only, hash-chained SQLite, one row per event.
+
+``entry_hash = keccak256(prev_hash ‖ canonical_json({seq, execution_id, kind, payload, created_at}))``;
+the first entry's ``prev_hash`` is 32 zero bytes. The payload is stored as its
+canonical JSON text, so any edited byte changes either the hash or the canonical form.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ._canonical import canonical_json, keccak
+from ._errors import LogIntegrityError
+
+GENESIS = "0x" + "00" * 32
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    seq INTEGER PRIMARY KEY,
+    execution_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    prev_hash TEXT NOT NULL,
+    entry_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_by_execution ON entries (execution_id);
+"""
+_COLUMNS = "seq, execution_id, kind, payload, created_at, prev_hash, entry_hash"
+
+
+class LogEntry(BaseModel):
+    """One row of the log, as stored."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    execution_id: str
+    kind: str
+    payload_text: str
+    created_at: int
+    prev_hash: str
+    entry_hash: str
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The payload, parsed (empty if the stored text is not a JSON object)."""
+        try:
+            value = json.loads(self.payload_text)
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def compute_hash(self) -> str:
+        """The hash this entry should carry, from its content and ``prev_hash``."""
+        return chain_hash(
+            self.prev_hash, self.seq, self.execution_id, self.kind, self.payload, self.created_at
+        )
+
+    def is_canonical(self) -> bool:
+        """True when the stored payload text is exactly the canonical JSON of its value."""
+        try:
+            return canonical_json(json.loads(self.payload_text)).decode() == self.payload_text
+        except (ValueError, TypeError):
+            return False
+
+
+def chain_hash(
+    prev_hash: str, seq: int, execution_id: str, kind: str, payload: Any, created_at: int
+) -> str:
+    """The entry hash for these fields (see the module docstring)."""
+    header = {
+        "seq": seq,
+        "execution_id": execution_id,
+        "kind": kind,
+        "payload": payload,
+        "created_at": created_at,
+    }
+    return "0x" + keccak(bytes.fromhex(prev_hash[2:]) + canonical_json(header)).hex()
+
+
+def _hex_id(execution_id: bytes | str) -> str:
+    if isinstance(execution_id, bytes):
+        return "0x" + execution_id.hex()
+    return execution_id.lower() if execution_id.startswith("0x") else "0x" + execution_id.lower()
+
+
+class ChainFinding(BaseModel):
+    """A break in the hash chain at one entry."""
+
+    seq: int
+    execution_id: str
+    kind: str
+    check: Literal["chain"] = "chain"
+    detail: str
+
+
+class AttestationLog:
+    """An append-only, hash-chained log in one SQLite file (WAL, synchronous=FULL).
+
+    Args:
+        path: the database file; created unless ``readonly``.
+        readonly: open an existing log for auditing only.
+
+    Raises:
+        LogIntegrityError: if the file is missing (read-only), unreadable, or not a vouch log.
+    """
+
+    def __init__(self, path: Path | str, readonly: bool = False) -> None:
+        self.path = Path(path)
+        try:
+            self._db = self._connect(readonly)
+            if not readonly:
+                self._db.executescript(_SCHEMA)
+            self._check_schema()
+        except sqlite3.DatabaseError as exc:
+            raise LogIntegrityError(
+                f"{self.path} is not a readable attestation log: {exc}"
+            ) from None
+
+    def _connect(self, readonly: bool) -> sqlite3.Connection:
+        if readonly:
+            if not self.path.exists():
+                raise LogIntegrityError(f"no attestation log at {self.path}")
+            db = sqlite3.connect(
+                f"file:{self.path}?mode=ro", uri=True, isolation_level=None, timeout=30
+            )
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        return db
+
+    def _check_schema(self) -> None:
+        columns = [row[1] for row in self._db.execute("PRAGMA table_info(entries)")]
+        if columns != [c.strip() for c in _COLUMNS.split(",")]:
+            raise LogIntegrityError(
+                f"{self.path} is not a vouch attestation log (no entries table)"
+            )
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    def append(self, execution_id: bytes | str, kind: str, payload: dict[str, Any]) -> LogEntry:
+        """Append one entry; it is acknowledged (returned) only after the commit."""
+        text = canonical_json(payload).decode()
+        exec_hex = _hex_id(execution_id)
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            last = self._db.execute(
+                "SELECT seq, entry_hash FROM entries ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+            created = time.time_ns() // 1_000_000
+            entry = LogEntry(
+                seq=seq,
+                execution_id=exec_hex,
+                kind=kind,
+                payload_text=text,
+                created_at=created,
+                prev_hash=prev,
+                entry_hash=chain_hash(prev, seq, exec_hex, kind, json.loads(text), created),
+            )
+            self._db.execute(
+                f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                (seq, exec_hex, kind, text, created, prev, entry.entry_hash),
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return entry
+
+    def entries(self) -> Iterator[LogEntry]:
+        """Every entry, in sequence order."""
+        for row in self._db.execute(f"SELECT {_COLUMNS} FROM entries ORDER BY seq"):  # noqa: S608
+            yield _row(row)
+
+    def get(self, seq: int) -> LogEntry:
+        """The entry with sequence number ``seq``.
+
+        Raises:
+            KeyError: if there is none.
+        """
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM entries WHERE seq = ?", (seq,)).fetchone()  # noqa: S608
+        if row is None:
+            raise KeyError(f"no log entry #{seq}")
+        return _row(row)
+
+    def by_execution(self, execution_id: bytes | str) -> list[LogEntry]:
+        """Every entry of one execution, in order."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM entries WHERE execution_id = ? ORDER BY seq",  # noqa: S608
+            (_hex_id(execution_id),),
+        )
+        return [_row(row) for row in rows]
+
+    def verify_chain(self) -> list[ChainFinding]:
+        """Every break in the hash chain, each naming the entry where it shows."""
+        findings: list[ChainFinding] = []
+        prev_seq, prev_hash = 0, GENESIS
+        for entry in self.entries():
+            for problem in _breaks(entry, prev_seq, prev_hash):
+                findings.append(
+                    ChainFinding(
+                        seq=entry.seq,
+                        execution_id=entry.execution_id,
+                        kind=entry.kind,
+                        detail=problem,
+                    )
+                )
+            prev_seq, prev_hash = entry.seq, entry.entry_hash
+        return findings
+
+
+def _breaks(entry: LogEntry, prev_seq: int, prev_hash: str) -> list[str]:
+    problems = []
+    if entry.seq != prev_seq + 1:
+        problems.append(f"entries #{prev_seq + 1}..#{entry.seq - 1} are missing (deleted?)")
+    if entry.prev_hash != prev_hash:
+        problems.append(
+            "prev_hash does not match the entry before it (deleted, inserted or reordered)"
+        )
+    if entry.compute_hash() != entry.entry_hash:
+        problems.append("content does not match its hash (edited)")
+    elif not entry.is_canonical():
+        problems.append("payload text is not canonical JSON (edited)")
+    return problems
+
+
+def _row(row: tuple[Any, ...]) -> LogEntry:
+    seq, execution_id, kind, payload, created_at, prev_hash, entry_hash = row
+    return LogEntry(
+        seq=seq,
+        execution_id=str(execution_id),
+        kind=str(kind),
+        payload_text=str(payload),
+        created_at=int(created_at),
+        prev_hash=str(prev_hash),
+        entry_hash=str(entry_hash),
+    )

@@ -1,0 +1,116 @@
+"""Signing and recovering report and observation signatures (secp256k1, low-s only)."""
+
+from __future__ import annotations
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_keys import keys
+from eth_keys.exceptions import BadSignature
+from eth_utils import to_checksum_address
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._canonical import canonical_json, keccak
+from ._errors import SignatureError
+from ._types import Address, HexBytes
+
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+HALF_N = SECP256K1_N // 2
+OBSERVATION_DOMAIN = b"vouch.observation.v1\x00"
+
+try:  # coincurve is much faster; eth-keys is the pure-Python fallback
+    from coincurve import PublicKey as _CCPublicKey
+except ImportError:  # pragma: no cover - exercised only without coincurve
+    _CCPublicKey = None
+
+
+def _split(signature: bytes, v_offset: int) -> tuple[int, int, int]:
+    if len(signature) != 65:
+        raise SignatureError(f"signature must be 65 bytes, got {len(signature)}")
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:64], "big")
+    v = signature[64] - v_offset
+    if v not in (0, 1):
+        raise SignatureError(
+            f"signature v must be {v_offset} or {v_offset + 1}, got {signature[64]}"
+        )
+    if not 0 < r < SECP256K1_N or not 0 < s < SECP256K1_N:
+        raise SignatureError("signature r or s is out of range")
+    if s > HALF_N:
+        raise SignatureError("signature has a high s value (malleable); only low-s is accepted")
+    return r, s, v
+
+
+def _recover(digest: bytes, r: int, s: int, v: int) -> str:
+    rs = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    try:
+        if _CCPublicKey is not None:
+            public = _CCPublicKey.from_signature_and_message(rs + bytes([v]), digest, hasher=None)
+            raw = public.format(compressed=False)[1:]
+        else:
+            raw = keys.Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(digest).to_bytes()
+    except (ValueError, BadSignature, Exception) as exc:  # noqa: BLE001 - backends raise many kinds
+        raise SignatureError(f"signature does not recover: {exc}") from None
+    return str(to_checksum_address(keccak(raw)[-20:]))
+
+
+def sign_report(digest: bytes, private_key: bytes) -> bytes:
+    """Sign a report digest: 65 bytes r ‖ s ‖ v with v ∈ {0, 1}, always low-s (Keystone layout)."""
+    signed = Account.unsafe_sign_hash(digest, private_key)
+    r, s, v = signed.r, signed.s, signed.v - 27
+    if s > HALF_N:  # eth-keys already normalizes; keep the invariant explicit
+        s, v = SECP256K1_N - s, 1 - v
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])
+
+
+def recover_report_signer(digest: bytes, signature: bytes) -> str:
+    """The checksum address that signed ``digest``.
+
+    Raises:
+        SignatureError: on a wrong length, v not in {0, 1}, a high s, or no recovery.
+    """
+    if len(digest) != 32:
+        raise SignatureError(f"digest must be 32 bytes, got {len(digest)}")
+    return _recover(digest, *_split(signature, 0))
+
+
+class Observation(BaseModel):
+    """One node's value of one feed for one request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request_id: str = Field(min_length=1, max_length=128)
+    feed: str = Field(min_length=1, max_length=32)
+    value: int
+    observed_at: int = Field(ge=0)
+    node: Address
+
+    def digest(self) -> bytes:
+        """keccak256(domain ‖ canonical JSON of the observation)."""
+        return keccak(OBSERVATION_DOMAIN + canonical_json(self.model_dump(mode="json")))
+
+
+class SignedObservation(BaseModel):
+    """An observation and its node's EIP-191 signature (65 bytes, v ∈ {27, 28})."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    observation: Observation
+    signature: HexBytes
+
+
+def sign_observation(observation: Observation, private_key: bytes) -> SignedObservation:
+    """Sign an observation with EIP-191 over its domain-separated digest."""
+    signed = Account.sign_message(encode_defunct(primitive=observation.digest()), private_key)
+    return SignedObservation(observation=observation, signature=bytes(signed.signature))
+
+
+def recover_observation_signer(signed: SignedObservation) -> str:
+    """The address that signed the observation.
+
+    Raises:
+        SignatureError: if the signature is malformed, high-s, or does not recover.
+    """
+    r, s, v = _split(signed.signature, 27)
+    message = encode_defunct(primitive=signed.observation.digest())
+    prefixed = keccak(b"\x19" + message.version + message.header + message.body)
+    return _recover(prefixed, r, s, v)

@@ -1,0 +1,68 @@
+"""`vouch audit`: run the verifier over the log against the chain and show the result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from verifier import AttestationLog, AuditReport, VerifierError, Web3ChainReader, audit
+
+from ._errors import VouchError
+from ._settings import VouchSettings
+from ._stack import Stack
+
+EXIT_OK, EXIT_FINDINGS, EXIT_CANNOT_AUDIT = 0, 1, 2
+_STYLE = {"ok": "[green]ok[/]", "fail": "[red]FAIL[/]", "skip": "[yellow]skip[/]"}
+
+
+def run_audit(
+    settings: VouchSettings, console: Console, as_json: bool, log_path: Path | None = None
+) -> int:
+    """Audit the log; return the exit code (0 all good, 1 findings, 2 could not audit)."""
+    path = log_path or settings.log_path
+    try:
+        log = AttestationLog(path, readonly=True)
+        chain = Stack(settings).chain_up()
+        report = audit(log, Web3ChainReader(chain.web3()))
+    except (VerifierError, VouchError) as exc:
+        console.print(f"[red]cannot audit:[/] {exc}")
+        return EXIT_CANNOT_AUDIT
+    if as_json:
+        console.print_json(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "entries": report.entries,
+                    "results": [r.model_dump() for r in report.results],
+                }
+            )
+        )
+    else:
+        _show(console, report, path)
+    return EXIT_OK if report.ok else EXIT_FINDINGS
+
+
+def _show(console: Console, report: AuditReport, path: Path) -> None:
+    table = Table(title=f"audit of {path}", title_justify="left")
+    for column in ("entry", "execution", "kind", "check", "result", "detail"):
+        table.add_column(column)
+    for r in sorted(report.results, key=lambda r: (r.status != "fail", r.seq)):
+        table.add_row(
+            f"#{r.seq}", r.execution_id[:10] + "…", r.kind, r.check, _STYLE[r.status], r.detail
+        )
+    console.print(table)
+    failures = report.failures
+    if failures:
+        named = ", ".join(sorted({f"#{f.seq}" for f in failures}, key=lambda s: int(s[1:])))
+        console.print(
+            f"[red]✗ {len(failures)} failed checks[/] in {report.entries} entries; failing entries: {named}"
+        )
+    else:
+        skipped = sum(r.status == "skip" for r in report.results)
+        console.print(
+            f"[green]✓ all {len(report.results)} checks passed[/] on {report.entries} entries"
+            + (f" ({skipped} skipped)" if skipped else "")
+        )
