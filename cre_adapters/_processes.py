@@ -17,6 +17,11 @@ from ._don import DonConfig, NodeSpec
 from ._errors import CreError
 
 
+# Node processes outlive the call that started them (and often this process):
+# keep their Popen objects so they are not reaped and warned about mid-run.
+_DETACHED: list[subprocess.Popen[bytes]] = []
+
+
 class NodeStatus(BaseModel):
     """What ``vouch don status`` shows for one node."""
 
@@ -37,15 +42,22 @@ class DonSupervisor:
         don_file: path the nodes read their config from.
         run_dir: where pid files and node logs go.
         launcher: the command that starts one node; ``--don FILE --node NAME`` is appended.
+        env: extra environment for the node processes (e.g. the keystore password).
     """
 
     def __init__(
-        self, don: DonConfig, don_file: Path, run_dir: Path, launcher: Sequence[str]
+        self,
+        don: DonConfig,
+        don_file: Path,
+        run_dir: Path,
+        launcher: Sequence[str],
+        env: dict[str, str] | None = None,
     ) -> None:
         self.don = don
         self.don_file = don_file
         self.run_dir = run_dir
         self.launcher = list(launcher)
+        self.env = dict(env or {})
 
     @property
     def _pid_file(self) -> Path:
@@ -58,7 +70,7 @@ class DonSupervisor:
         except (OSError, ValueError):
             return {}
 
-    def start(self, names: Sequence[str] | None = None, env: dict[str, str] | None = None) -> None:
+    def start(self, names: Sequence[str] | None = None) -> None:
         """Start the named nodes (all by default) detached, and wait until each answers /health.
 
         Raises:
@@ -68,12 +80,12 @@ class DonSupervisor:
         pids = self.pids()
         chosen = [self.don.node(n) for n in names] if names else self.don.nodes
         for node in chosen:
-            pids[node.name] = self._spawn(node, env)
+            pids[node.name] = self._spawn(node)
         self._pid_file.write_text(json.dumps(pids))
         for node in chosen:
             self._wait_healthy(node, pids[node.name])
 
-    def _spawn(self, node: NodeSpec, env: dict[str, str] | None) -> int:
+    def _spawn(self, node: NodeSpec) -> int:
         log = open(self.run_dir / f"{node.name}.log", "ab")  # noqa: SIM115 - handed to the child
         cmd = [*self.launcher, "--don", str(self.don_file), "--node", node.name]
         proc = subprocess.Popen(
@@ -81,9 +93,10 @@ class DonSupervisor:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **self.env},
         )
         log.close()
+        _DETACHED.append(proc)
         return proc.pid
 
     def _wait_healthy(self, node: NodeSpec, pid: int, timeout: float = 60.0) -> None:
@@ -107,6 +120,7 @@ class DonSupervisor:
             pid = pids.pop(name, None)
             if pid is not None and _terminate(pid):
                 stopped.append(name)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self._pid_file.write_text(json.dumps(pids))
         return stopped
 

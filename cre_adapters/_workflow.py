@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel
+from web3.logs import DISCARD
 
 from verifier import (
     AttestationLog,
@@ -188,10 +189,9 @@ class SettlementWorkflow:
         receiver = self.deployment.address("SettlementGate")
         signatures = [bytes.fromhex(a.signature[2:]) for a in answers]
         self.emit("submitting", {"forwarder": forwarder.address})
+        call = forwarder.functions.report(receiver, raw, context, signatures)
         try:
-            receipt = self.writer.transact(
-                forwarder.functions.report(receiver, raw, context, signatures)
-            )
+            receipt = self.writer.transact(call, gas=self._report_gas(call, raw))
         except ContractRevert as exc:
             self._append(exec_id, "submission", self._rejected(exc))
             raise
@@ -221,26 +221,48 @@ class SettlementWorkflow:
             log_seq=entry.seq,
         )
 
-    def _delivered(self, forwarder: Any, receipt: Any) -> bool:
-        events = forwarder.events.ReportProcessed().process_receipt(receipt)
-        return bool(events) and bool(events[0]["args"]["result"])
+    def _report_gas(self, call: Any, raw: bytes) -> int | None:
+        """Gas for Forwarder.report that leaves the receiver what it needs.
 
-    def _refusal(self, raw: bytes, block: int) -> dict[str, Any]:
-        """Why the receiver refused: replay its onReport call as the forwarder, decode the error."""
-        gate = contract(
+        The forwarder swallows receiver failures (as Keystone does), so a plain
+        estimate finds the least gas at which the *forwarder* succeeds, which
+        starves the receiver. Estimate the receiver's own call too and add it.
+        """
+        gate = self._gate()
+        try:
+            receiver_gas = gate.functions.onReport(raw[45:109], raw[109:]).estimate_gas(
+                {"from": self.deployment.address("Forwarder")}
+            )
+        except Exception:  # noqa: BLE001 - it will refuse; the forwarder records why
+            return None
+        try:
+            forwarder_gas = call.estimate_gas({"from": self.writer.address})
+        except Exception:  # noqa: BLE001 - the writer decodes the revert itself
+            return None
+        return int((forwarder_gas + receiver_gas * 64 // 63) * 1.25)
+
+    def _gate(self) -> Any:
+        return contract(
             self.writer.w3,
             self.artifacts,
             "SettlementGate",
             self.deployment.address("SettlementGate"),
         )
-        call = gate.functions.onReport(raw[45:109], raw[109:])
+
+    def _delivered(self, forwarder: Any, receipt: Any) -> bool:
+        events = forwarder.events.ReportProcessed().process_receipt(receipt, errors=DISCARD)
+        return bool(events) and bool(events[0]["args"]["result"])
+
+    def _refusal(self, raw: bytes, block: int) -> dict[str, Any]:
+        """Why the receiver refused: replay its onReport call as the forwarder, decode the error."""
+        call = self._gate().functions.onReport(raw[45:109], raw[109:])
         try:
             call.call({"from": self.deployment.address("Forwarder")}, block_identifier=block - 1)
         except Exception as exc:  # noqa: BLE001 - any revert is decoded below
             data = getattr(exc, "data", "")
             revert = self.writer.decoder.decode(data if isinstance(data, str) else "")
             return {"name": revert.name, "args": revert.args_}
-        return {"name": "ReceiverFailed", "args": {}}
+        return {"name": "ReceiverFailed", "args": {"reason": "out of gas or reverted without data"}}
 
     @staticmethod
     def _rejected(exc: ContractRevert) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from eth_account import Account
 from web3 import Web3
+from web3.logs import DISCARD
 
 from agents import ActionProposal
 from cre_adapters import SettlementJob, SettlementOutcome, SettlementWorkflow
@@ -95,7 +96,11 @@ class ChainSubmitter:
                 digest,
             )
         )
-        trade_id = int(gate.events.TradeCreated().process_receipt(receipt)[0]["args"]["tradeId"])
+        trade_id = int(
+            gate.events.TradeCreated().process_receipt(receipt, errors=DISCARD)[0]["args"][
+                "tradeId"
+            ]
+        )
         buyer.transact(quote.functions.approve(gate.address, max_quote))
         buyer.transact(gate.functions.fundTrade(trade_id))
         self.emit("trade", {"trade_id": trade_id, "seller": seller.address, "buyer": buyer.address})

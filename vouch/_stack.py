@@ -240,17 +240,18 @@ class Stack:
         )
 
     def supervisor(self, don: DonConfig) -> DonSupervisor:
-        """Starts and stops this DON's node processes."""
-        launcher = [
-            sys.executable,
-            "-m",
-            "vouch",
-            "node",
-            "run",
-            "--password-file",
-            str(self.password_file()),
-        ]
-        return DonSupervisor(don, self.don_file, self.settings.don_dir / "run", launcher)
+        """Starts and stops this DON's node processes.
+
+        The nodes get the keystore password the way vouch got it: through the
+        environment when it came from there, else as the password file's path.
+        """
+        launcher = [sys.executable, "-m", "vouch", "node", "run"]
+        env = {}
+        if self.settings.keystore_password:
+            env["VOUCH_KEYSTORE_PASSWORD"] = self.settings.keystore_password.get_secret_value()
+        else:
+            launcher += ["--password-file", str(self.password_file())]
+        return DonSupervisor(don, self.don_file, self.settings.don_dir / "run", launcher, env)
 
     def don_up(self, deployment: Deployment) -> tuple[DonConfig, bool]:
         """Make sure every node runs with the config for ``deployment``; return it and whether it started nodes."""

@@ -180,7 +180,8 @@ def down() -> None:
 def main() -> None:
     """Entry point: run the CLI, turning vouch errors into a message and exit code 1."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns typer.Exit codes in this mode
+        sys.exit(code if isinstance(code, int) else 0)
     except (VouchError, CreError, VerifierError, AgentError) as exc:
         Console(stderr=True).print(f"[red]error:[/] {type(exc).__name__}: {exc}")
         sys.exit(1)

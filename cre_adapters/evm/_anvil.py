@@ -25,6 +25,10 @@ ANVIL_DEV_KEYS = (
 )
 
 
+# A detached anvil outlives the call that started it: keep its Popen so it is not reaped early.
+_DETACHED: list[subprocess.Popen[bytes]] = []
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -117,7 +121,7 @@ def start_anvil(
     if state_file is not None:
         state_file.parent.mkdir(parents=True, exist_ok=True)
         cmd += ["--state", str(state_file), "--state-interval", "1", "--preserve-historical-states"]
-    out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+    out = open(log_file, "ab") if log_file else subprocess.DEVNULL
     try:
         proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=detached
@@ -125,6 +129,8 @@ def start_anvil(
     finally:
         if log_file:
             out.close()  # type: ignore[union-attr]
+    if detached:
+        _DETACHED.append(proc)
     url = f"http://127.0.0.1:{port}"
     return AnvilProcess(proc.pid, url, _wait_ready(proc, url, ready_timeout, log_file))
 

@@ -23,7 +23,7 @@ def test_settlement_settles_at_the_attested_price_and_logs_every_step(
     evm, log: AttestationLog
 ) -> None:
     outcome = settle(evm, log)
-    assert outcome.status == "settled"
+    assert outcome.status == "settled", outcome.error
     assert 2_500 * ONE < outcome.price < 3_500 * ONE
     assert len(outcome.signers) == evm.don.f + 1
     assert set(outcome.signers) <= set(evm.don.signers)
@@ -91,10 +91,12 @@ def test_replayed_report_is_rejected_and_settles_nothing_twice(evm, log: Attesta
     signatures = signed_by(evm.node_keys()[: evm.don.f + 1], to_sign)
     forwarder = evm.contract("Forwarder")
     gate = evm.deployment.address("SettlementGate")
-    evm.writer.transact(forwarder.functions.report(gate, raw, context, signatures))
+    evm.writer.transact(forwarder.functions.report(gate, raw, context, signatures), gas=1_000_000)
     assert trade_status(evm, trade_id) == SETTLED
     with pytest.raises(ContractRevert) as info:
-        evm.writer.transact(forwarder.functions.report(gate, raw, context, signatures))
+        evm.writer.transact(
+            forwarder.functions.report(gate, raw, context, signatures), gas=1_000_000
+        )
     assert info.value.name == "AlreadyAttempted"
 
 

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+
+import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {IReceiver} from "./interfaces/IReceiver.sol";
+
+/// @title ReceiverBase - the checks every vouch receiver makes before it acts on a report
+/// @notice Only the configured forwarder may deliver; the workflow owner and id must match;
+/// the body must name this chain and this contract; the report must be fresh.
+/// Body layout: abi.encode(uint256 chainId, address receiver, uint64 timestamp, bytes32 actionHash, bytes payload).
+abstract contract ReceiverBase is IReceiver {
+    /// @notice The caller is not the configured forwarder.
+    error InvalidForwarder(address sender, address expected);
+    /// @notice The report comes from another workflow owner.
+    error InvalidWorkflowOwner(address received, address expected);
+    /// @notice The report comes from another workflow.
+    error InvalidWorkflowId(bytes32 received, bytes32 expected);
+    /// @notice The report was built for another chain.
+    error WrongChain(uint256 received, uint256 expected);
+    /// @notice The report was built for another receiver.
+    error WrongReceiver(address received, address expected);
+    /// @notice The report is older than the freshness window.
+    error StaleReport(uint64 reportTimestamp, uint256 blockTimestamp, uint32 window);
+    /// @notice The report's timestamp lies too far in the future.
+    error ReportFromFuture(uint64 reportTimestamp, uint256 blockTimestamp);
+    /// @notice The metadata is not 64 bytes.
+    error InvalidMetadata(uint256 length);
+
+    uint256 internal constant MAX_FUTURE_SKEW = 60;
+
+    address internal immutable i_forwarder;
+    address internal immutable i_workflowOwner;
+    bytes32 internal immutable i_workflowId;
+    uint32 internal immutable i_freshnessWindow;
+
+    constructor(address forwarder, address workflowOwner, bytes32 workflowId, uint32 freshnessWindow) {
+        i_forwarder = forwarder;
+        i_workflowOwner = workflowOwner;
+        i_workflowId = workflowId;
+        i_freshnessWindow = freshnessWindow;
+    }
+
+    /// @inheritdoc IReceiver
+    function onReport(bytes calldata metadata, bytes calldata report) external override {
+        if (msg.sender != i_forwarder) revert InvalidForwarder(msg.sender, i_forwarder);
+        if (metadata.length != 64) revert InvalidMetadata(metadata.length);
+        bytes32 workflowId = bytes32(metadata[0:32]);
+        address owner = address(bytes20(metadata[42:62]));
+        if (owner != i_workflowOwner) revert InvalidWorkflowOwner(owner, i_workflowOwner);
+        if (workflowId != i_workflowId) revert InvalidWorkflowId(workflowId, i_workflowId);
+        (uint256 chainId, address receiver, uint64 timestamp, bytes32 actionHash, bytes memory payload) =
+            abi.decode(report, (uint256, address, uint64, bytes32, bytes));
+        if (chainId != block.chainid) revert WrongChain(chainId, block.chainid);
+        if (receiver != address(this)) revert WrongReceiver(receiver, address(this));
+        if (timestamp > block.timestamp + MAX_FUTURE_SKEW) revert ReportFromFuture(timestamp, block.timestamp);
+        if (timestamp + i_freshnessWindow < block.timestamp) {
+            revert StaleReport(timestamp, block.timestamp, i_freshnessWindow);
+        }
+        _processReport(workflowId, bytes2(metadata[62:64]), actionHash, payload);
+    }
+
+    /// @notice ERC-165: this contract is an IReceiver.
+    function supportsInterface(bytes4 interfaceId) public view virtual override returns (bool) {
+        return interfaceId == type(IReceiver).interfaceId || interfaceId == type(IERC165).interfaceId;
+    }
+
+    /// @notice The forwarder, workflow owner, workflow id and freshness window this receiver accepts.
+    function getReceiverConfig()
+        external
+        view
+        returns (address forwarder, address workflowOwner, bytes32 workflowId, uint32 freshnessWindow)
+    {
+        return (i_forwarder, i_workflowOwner, i_workflowId, i_freshnessWindow);
+    }
+
+    /// @dev Act on a report that passed every check above.
+    function _processReport(bytes32 workflowId, bytes2 reportId, bytes32 actionHash, bytes memory payload)
+        internal
+        virtual;
+}
