@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -71,12 +71,12 @@ class Coordinator:
         self,
         stage: str,
         needed: int,
-        ask: Callable[[httpx.AsyncClient, NodeSpec], Awaitable[T]],
+        ask: Callable[[httpx.AsyncClient, NodeSpec], Coroutine[Any, Any, T]],
     ) -> list[T]:
         failures: dict[str, str] = {}
         results: list[T] = []
         async with httpx.AsyncClient(timeout=self.timeout) as client:
-            tasks = {asyncio.create_task(ask(client, node)): node for node in self.don.nodes}
+            tasks = [asyncio.create_task(ask(client, node)) for node in self.don.nodes]
             try:
                 for done in asyncio.as_completed(tasks):
                     try:

@@ -16,7 +16,6 @@ from pydantic import BaseModel
 from ._don import DonConfig, NodeSpec
 from ._errors import CreError
 
-
 # Node processes outlive the call that started them (and often this process):
 # keep their Popen objects so they are not reaped and warned about mid-run.
 _DETACHED: list[subprocess.Popen[bytes]] = []

@@ -15,6 +15,7 @@ from web3.logs import DISCARD
 
 from verifier import (
     AttestationLog,
+    LogEntry,
     ReportBody,
     ReportMetadata,
     SettlementPayload,
@@ -281,7 +282,7 @@ class SettlementWorkflow:
             "observations": [o.model_dump(mode="json") for o in observations],
             "don": self._don_ref(),
         }
-        return self._append(exec_id, "observations", payload).seq
+        return int(self._append(exec_id, "observations", payload).seq)
 
     def _log_report(
         self, exec_id: bytes, raw: bytes, context: bytes, answers: list[SignResponse]
@@ -304,7 +305,7 @@ class SettlementWorkflow:
             "chain_id": self.don.chain_id,
         }
 
-    def _append(self, exec_id: bytes, kind: str, payload: dict[str, Any]) -> Any:
+    def _append(self, exec_id: bytes, kind: str, payload: dict[str, Any]) -> LogEntry:
         return self.log.append(exec_id, kind, _jsonable(payload))
 
 

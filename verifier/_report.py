@@ -34,7 +34,7 @@ def _fixed(name: str, size: int):  # type: ignore[no-untyped-def]
             raise ValueError(f"{name} must be {size} bytes, got {len(value)}")
         return value
 
-    return field_validator(name)(classmethod(check))  # type: ignore[arg-type]
+    return field_validator(name)(classmethod(check))
 
 
 class ReportMetadata(BaseModel):

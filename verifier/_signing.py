@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_keys import keys
@@ -17,6 +19,7 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 HALF_N = SECP256K1_N // 2
 OBSERVATION_DOMAIN = b"vouch.observation.v1\x00"
 
+_CCPublicKey: Any
 try:  # coincurve is much faster; eth-keys is the pure-Python fallback
     from coincurve import PublicKey as _CCPublicKey
 except ImportError:  # pragma: no cover - exercised only without coincurve
@@ -45,9 +48,11 @@ def _recover(digest: bytes, r: int, s: int, v: int) -> str:
     try:
         if _CCPublicKey is not None:
             public = _CCPublicKey.from_signature_and_message(rs + bytes([v]), digest, hasher=None)
-            raw = public.format(compressed=False)[1:]
+            raw = bytes(public.format(compressed=False)[1:])
         else:
-            raw = keys.Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(digest).to_bytes()
+            raw = bytes(
+                keys.Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(digest).to_bytes()
+            )
     except (ValueError, BadSignature, Exception) as exc:  # noqa: BLE001 - backends raise many kinds
         raise SignatureError(f"signature does not recover: {exc}") from None
     return str(to_checksum_address(keccak(raw)[-20:]))
@@ -56,7 +61,7 @@ def _recover(digest: bytes, r: int, s: int, v: int) -> str:
 def sign_report(digest: bytes, private_key: bytes) -> bytes:
     """Sign a report digest: 65 bytes r ‖ s ‖ v with v ∈ {0, 1}, always low-s (Keystone layout)."""
     signed = Account.unsafe_sign_hash(digest, private_key)
-    r, s, v = signed.r, signed.s, signed.v - 27
+    r, s, v = int(signed.r), int(signed.s), int(signed.v) - 27
     if s > HALF_N:  # eth-keys already normalizes; keep the invariant explicit
         s, v = SECP256K1_N - s, 1 - v
     return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])

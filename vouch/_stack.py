@@ -152,7 +152,7 @@ class Stack:
         if self.settings.deployer_keystore:
             return load_key(self.settings.deployer_keystore, self.password())
         w3 = chain.web3()
-        dev = Web3.to_bytes(hexstr=ANVIL_DEV_KEYS[0])
+        dev = bytes.fromhex(ANVIL_DEV_KEYS[0][2:])
         address = w3.eth.account.from_key(dev).address
         if chain.managed or w3.eth.get_balance(address) > 0:
             return dev

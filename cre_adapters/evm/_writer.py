@@ -7,6 +7,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_account import Account
+from eth_typing import ChecksumAddress
 from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
@@ -27,7 +28,7 @@ class ErrorDecoder:
         self._errors: dict[bytes, dict[str, Any]] = {}
         for entry in abi_entries:
             if entry.get("type") == "error":
-                self._errors[function_abi_to_4byte_selector(entry)] = entry
+                self._errors[function_abi_to_4byte_selector(entry)] = entry  # type: ignore[arg-type]
 
     def decode(self, data: bytes | str) -> ContractRevert:
         """Turn revert data into a ContractRevert naming the error and its values."""
@@ -90,15 +91,18 @@ class ChainWriter:
         self.chain_id = w3.eth.chain_id
 
     @property
-    def address(self) -> str:
+    def address(self) -> ChecksumAddress:
         """The sender's address."""
-        return str(self._account.address)
+        return ChecksumAddress(self._account.address)
 
     def deploy(self, abi: list[dict[str, Any]], bytecode: str, *args: Any) -> tuple[str, TxReceipt]:
         """Deploy a contract and return its address and the receipt."""
         contract = self.w3.eth.contract(abi=abi, bytecode=bytecode)
         receipt = self._send(contract.constructor(*args))
-        return to_checksum_address(receipt["contractAddress"]), receipt
+        address = receipt["contractAddress"]
+        if address is None:
+            raise ChainError(f"deployment {receipt['transactionHash'].hex()} created no contract")
+        return to_checksum_address(address), receipt
 
     def send_value(self, to: str, wei: int) -> TxReceipt:
         """Send ``wei`` of the native coin to ``to`` and wait for the receipt."""

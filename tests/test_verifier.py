@@ -1,0 +1,377 @@
+"""verifier on its own: the wire format, signatures, the median, the hash-chained log."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from eth_abi import encode
+from eth_abi.packed import encode_packed
+from eth_account import Account
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from verifier import (
+    METADATA_LENGTH,
+    AttestationLog,
+    ConsensusError,
+    EncodingError,
+    LogIntegrityError,
+    Observation,
+    ReportBody,
+    ReportMetadata,
+    SettlementPayload,
+    SignatureError,
+    canonical_json,
+    decode_report,
+    encode_report,
+    keccak,
+    median,
+    recover_observation_signer,
+    recover_report_signer,
+    report_context,
+    report_digest,
+    sign_observation,
+    sign_report,
+    transmission_id,
+)
+
+OWNER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+RECEIVER = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+bytes32 = st.binary(min_size=32, max_size=32)
+uint32 = st.integers(0, 2**32 - 1)
+addresses = st.binary(min_size=20, max_size=20).map(lambda b: Account.from_key(keccak(b)).address)
+keys = st.binary(min_size=32, max_size=32).filter(
+    lambda b: 0 < int.from_bytes(b, "big") < SECP256K1_N
+)
+
+
+def metadata(**overrides: object) -> ReportMetadata:
+    fields: dict[str, object] = {
+        "version": 1,
+        "execution_id": b"\x11" * 32,
+        "timestamp": 1_800_000_000,
+        "don_id": 1,
+        "config_version": 2,
+        "workflow_id": b"\x22" * 32,
+        "workflow_name": "settlement",
+        "workflow_owner": OWNER,
+        "report_id": b"\x00\x01",
+    }
+    fields.update(overrides)
+    return ReportMetadata(**fields)  # type: ignore[arg-type]
+
+
+def test_metadata_fixed_vector_matches_an_independent_packed_encoding() -> None:
+    meta = metadata()
+    expected = encode_packed(
+        [
+            "uint8",
+            "bytes32",
+            "uint32",
+            "uint32",
+            "uint32",
+            "bytes32",
+            "bytes10",
+            "address",
+            "bytes2",
+        ],
+        [1, b"\x11" * 32, 1_800_000_000, 1, 2, b"\x22" * 32, b"settlement", OWNER, b"\x00\x01"],
+    )
+    assert meta.encode() == expected
+    assert len(expected) == METADATA_LENGTH == 109
+    assert meta.encode().hex() == (
+        "01"
+        + "11" * 32
+        + "6b49d200"
+        + "00000001"
+        + "00000002"
+        + "22" * 32
+        + b"settlement".hex()
+        + OWNER[2:].lower()
+        + "0001"
+    )
+    assert meta.config_id == (1 << 32) | 2
+
+
+def test_body_is_the_abi_encoding_the_receiver_decodes() -> None:
+    body = ReportBody(
+        chain_id=31337,
+        receiver=RECEIVER,
+        timestamp=5,
+        action_hash=b"\x33" * 32,
+        payload=b"\x01\x02",
+    )
+    assert body.encode() == encode(
+        ["uint256", "address", "uint64", "bytes32", "bytes"],
+        [31337, RECEIVER, 5, b"\x33" * 32, b"\x01\x02"],
+    )
+
+
+def test_digest_fixed_vector() -> None:
+    raw = encode_report(
+        metadata(), ReportBody(chain_id=1, receiver=RECEIVER, timestamp=7, action_hash=b"\x44" * 32)
+    )
+    context = report_context(b"\x55" * 32, 9)
+    assert context == b"\x55" * 32 + (9).to_bytes(32, "big") + bytes(32)
+    assert report_digest(raw, context) == keccak(keccak(raw) + context)
+    assert (
+        report_digest(raw, context).hex()
+        == "9183276e2486066ef2b5f3b6ad5f842d3523af48d10d993564f8f1e5a7dc64db"
+    )
+
+
+def test_transmission_id_is_keystones() -> None:
+    expected = keccak(bytes.fromhex(RECEIVER[2:]) + b"\x11" * 32 + b"\x00\x01")
+    assert transmission_id(RECEIVER, b"\x11" * 32, b"\x00\x01") == expected
+
+
+@settings(max_examples=200)
+@given(
+    execution=bytes32,
+    ts=uint32,
+    don=uint32,
+    version=uint32,
+    wid=bytes32,
+    name=st.text(alphabet="abcdefghijklmnopqrstuvwxyz-", max_size=10),
+    owner=addresses,
+    rid=st.binary(min_size=2, max_size=2),
+    chain=st.integers(0, 2**256 - 1),
+    receiver=addresses,
+    action=bytes32,
+    payload=st.binary(max_size=200),
+)
+def test_report_round_trips(
+    execution, ts, don, version, wid, name, owner, rid, chain, receiver, action, payload
+) -> None:
+    meta = ReportMetadata(
+        execution_id=execution,
+        timestamp=ts,
+        don_id=don,
+        config_version=version,
+        workflow_id=wid,
+        workflow_name=name,
+        workflow_owner=owner,
+        report_id=rid,
+    )
+    body = ReportBody(
+        chain_id=chain, receiver=receiver, timestamp=ts, action_hash=action, payload=payload
+    )
+    assert decode_report(encode_report(meta, body)) == (meta, body)
+
+
+@given(trade=st.integers(0, 2**256 - 1), price=st.integers(0, 2**256 - 1))
+def test_settlement_payload_round_trips(trade: int, price: int) -> None:
+    payload = SettlementPayload(trade_id=trade, price=price)
+    assert SettlementPayload.decode(payload.encode()) == payload
+
+
+def test_bad_metadata_is_an_encoding_error_naming_the_problem() -> None:
+    with pytest.raises(EncodingError, match="109 bytes"):
+        ReportMetadata.decode(b"\x01" * 50)
+    with pytest.raises(ValueError, match="execution_id must be 32 bytes"):
+        metadata(execution_id=b"\x01")
+    with pytest.raises(EncodingError, match="invalid report body"):
+        ReportBody.decode(b"\x00" * 10)
+
+
+@settings(max_examples=50, deadline=None)
+@given(key=keys, digest=bytes32)
+def test_report_signatures_recover_and_are_low_s(key: bytes, digest: bytes) -> None:
+    signature = sign_report(digest, key)
+    assert len(signature) == 65 and signature[64] in (0, 1)
+    assert int.from_bytes(signature[32:64], "big") <= SECP256K1_N // 2
+    assert recover_report_signer(digest, signature) == Account.from_key(key).address
+
+
+def test_high_s_bad_v_and_bad_length_are_rejected() -> None:
+    key, digest = b"\x07" * 32, b"\x09" * 32
+    sig = sign_report(digest, key)
+    r, s, v = sig[:32], int.from_bytes(sig[32:64], "big"), sig[64]
+    high = r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([1 - v])
+    with pytest.raises(SignatureError, match="high s"):
+        recover_report_signer(digest, high)
+    with pytest.raises(SignatureError, match="v must be"):
+        recover_report_signer(digest, sig[:64] + b"\x1b")
+    with pytest.raises(SignatureError, match="65 bytes"):
+        recover_report_signer(digest, sig[:64])
+
+
+def test_a_signature_over_another_digest_recovers_someone_else() -> None:
+    key = b"\x07" * 32
+    sig = sign_report(b"\x01" * 32, key)
+    assert recover_report_signer(b"\x02" * 32, sig) != Account.from_key(key).address
+
+
+def test_observation_signature_binds_every_field() -> None:
+    key = b"\x05" * 32
+    node = Account.from_key(key).address
+    signed = sign_observation(
+        Observation(request_id="r", feed="ETH/USD", value=3000, observed_at=1, node=node), key
+    )
+    assert recover_observation_signer(signed) == node
+    forged = signed.model_copy(
+        update={"observation": signed.observation.model_copy(update={"value": 3001})}
+    )
+    assert recover_observation_signer(forged) != node
+
+
+def test_canonical_json_is_sorted_compact_and_refuses_floats() -> None:
+    assert canonical_json({"b": 1, "a": [b"\x01", "é"]}) == '{"a":["0x01","é"],"b":1}'.encode()
+    with pytest.raises(TypeError, match="float"):
+        canonical_json({"price": 1.5})
+
+
+@given(values=st.lists(st.integers(-(2**255), 2**255), min_size=1, max_size=31))
+def test_median_is_an_observed_value_with_half_on_each_side(values: list[int]) -> None:
+    m = median(values)
+    assert m in values
+    assert sum(v <= m for v in values) > len(values) // 2
+    assert sum(v >= m for v in values) >= (len(values) + 1) // 2
+
+
+@given(
+    data=st.data(),
+    f=st.integers(1, 5),
+    honest_center=st.integers(1, 10**24),
+)
+def test_median_stays_within_honest_values_when_at_most_f_lie(
+    data, f: int, honest_center: int
+) -> None:
+    n_honest = data.draw(st.integers(2 * f + 1, 3 * f + 1))
+    honest = data.draw(
+        st.lists(
+            st.integers(honest_center - 10**18, honest_center + 10**18),
+            min_size=n_honest,
+            max_size=n_honest,
+        )
+    )
+    liars = data.draw(st.lists(st.integers(-(2**200), 2**200), min_size=0, max_size=f))
+    m = median(honest + liars)
+    assert min(honest) <= m <= max(honest)
+
+
+def test_median_of_nothing_is_an_error() -> None:
+    with pytest.raises(ConsensusError):
+        median([])
+
+
+# --- the log -------------------------------------------------------------------------
+
+
+def fill(log: AttestationLog, n: int = 5) -> None:
+    for i in range(n):
+        log.append(b"\xaa" * 32, f"kind{i}", {"i": i, "blob": "x" * i})
+
+
+def broken(log: AttestationLog) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for finding in log.verify_chain():
+        found[finding.seq] = "; ".join(filter(None, [found.get(finding.seq), finding.detail]))
+    return found
+
+
+def test_log_chains_every_entry(tmp_path: Path) -> None:
+    log = AttestationLog(tmp_path / "a.db")
+    fill(log)
+    entries = list(log.entries())
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
+    assert entries[0].prev_hash == "0x" + "00" * 32
+    assert all(b.prev_hash == a.entry_hash for a, b in zip(entries, entries[1:], strict=False))
+    assert broken(log) == {}
+
+
+def tamper(path: Path, *sql: str) -> AttestationLog:
+    with sqlite3.connect(path) as db:
+        for statement in sql:
+            db.execute(statement)
+    return AttestationLog(path, readonly=True)
+
+
+def test_edited_payload_is_named(tmp_path: Path) -> None:
+    fill(AttestationLog(tmp_path / "a.db"))
+    log = tamper(
+        tmp_path / "a.db", "UPDATE entries SET payload = replace(payload, 'xx', 'xy') WHERE seq = 3"
+    )
+    assert list(broken(log)) == [3]
+
+
+def test_non_canonical_whitespace_edit_is_named(tmp_path: Path) -> None:
+    fill(AttestationLog(tmp_path / "a.db"))
+    log = tamper(
+        tmp_path / "a.db", "UPDATE entries SET payload = replace(payload, ',', ', ') WHERE seq = 4"
+    )
+    assert broken(log) == {4: "payload text is not canonical JSON (edited)"}
+
+
+def test_deleted_entry_is_named_at_the_gap(tmp_path: Path) -> None:
+    fill(AttestationLog(tmp_path / "a.db"))
+    log = tamper(tmp_path / "a.db", "DELETE FROM entries WHERE seq = 2")
+    assert list(broken(log)) == [3]
+    assert "missing" in broken(log)[3]
+
+
+def test_swapped_entries_are_named(tmp_path: Path) -> None:
+    fill(AttestationLog(tmp_path / "a.db"))
+    log = tamper(
+        tmp_path / "a.db",
+        "UPDATE entries SET seq = -1 WHERE seq = 2",
+        "UPDATE entries SET seq = 2 WHERE seq = 3",
+        "UPDATE entries SET seq = 3 WHERE seq = -1",
+    )
+    assert set(broken(log)) >= {2, 3}
+
+
+def test_concurrent_writers_keep_one_contiguous_chain(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    AttestationLog(path)
+
+    def write(worker: int) -> None:
+        log = AttestationLog(path)
+        for i in range(20):
+            log.append(bytes([worker]) * 32, "event", {"worker": worker, "i": i})
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    procs = [
+        multiprocessing.get_context("spawn").Process(
+            target=_write_from_process, args=(str(path), w)
+        )
+        for w in (10, 11)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    log = AttestationLog(path, readonly=True)
+    assert [e.seq for e in log.entries()] == list(range(1, 121))
+    assert broken(log) == {}
+
+
+def _write_from_process(path: str, worker: int) -> None:
+    log = AttestationLog(path)
+    for i in range(20):
+        log.append(bytes([worker]) * 32, "event", {"worker": worker, "i": i})
+
+
+def test_not_a_log_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(LogIntegrityError, match="no attestation log"):
+        AttestationLog(tmp_path / "missing.db", readonly=True)
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE t (x)")
+    with pytest.raises(LogIntegrityError, match="not a vouch attestation log"):
+        AttestationLog(other, readonly=True)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(LogIntegrityError):
+        AttestationLog(junk, readonly=True)
