@@ -32,7 +32,8 @@ lint: setup
 	$(BIN)/mypy
 
 forge-test: setup
-	scripts/forge.sh test
+	scripts/forge.sh fmt --check
+	FOUNDRY_PROFILE=ci scripts/forge.sh test
 
 test: setup lint forge-test
 	$(BIN)/python -m pytest

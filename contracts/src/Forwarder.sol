@@ -178,7 +178,10 @@ contract Forwarder is Ownable2Step {
         if (signer == address(0)) revert InvalidSignature(signature);
     }
 
-    function _route(bytes32 transmissionId, address receiver, bytes calldata rawReport) internal returns (bool success) {
+    function _route(bytes32 transmissionId, address receiver, bytes calldata rawReport)
+        internal
+        returns (bool success)
+    {
         Transmission storage transmission = s_transmissions[transmissionId];
         if (transmission.success || transmission.invalidReceiver) revert AlreadyAttempted(transmissionId);
         uint256 gasLimit = gasleft() - GAS_AFTER_REPORT;

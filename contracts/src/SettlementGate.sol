@@ -112,14 +112,26 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
         uint64 deadline,
         bytes32 actionHash
     ) external nonReentrant returns (uint256 tradeId) {
-        if (buyer == address(0) || baseToken == address(0) || quoteToken == address(0)) revert ZeroAddress();
+        if (buyer == address(0) || baseToken == address(0) || quoteToken == address(0)) {
+            revert ZeroAddress();
+        }
         if (baseAmount == 0 || minPrice == 0) revert ZeroAmount();
         if (minPrice > maxPrice) revert InvalidPriceBounds(minPrice, maxPrice);
         if (deadline <= block.timestamp) revert DeadlineInPast(deadline, block.timestamp);
         tradeId = s_nextTradeId++;
         uint256 maxQuote = (baseAmount * maxPrice + PRICE_UNIT - 1) / PRICE_UNIT;
         s_trades[tradeId] = Trade(
-            msg.sender, buyer, baseToken, baseAmount, quoteToken, minPrice, maxPrice, maxQuote, deadline, actionHash, Status.Open
+            msg.sender,
+            buyer,
+            baseToken,
+            baseAmount,
+            quoteToken,
+            minPrice,
+            maxPrice,
+            maxQuote,
+            deadline,
+            actionHash,
+            Status.Open
         );
         emit TradeCreated(
             tradeId, msg.sender, buyer, baseToken, baseAmount, quoteToken, minPrice, maxPrice, deadline, actionHash
