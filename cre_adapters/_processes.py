@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,10 +13,7 @@ from pydantic import BaseModel
 
 from ._don import DonConfig, NodeSpec
 from ._errors import CreError
-
-# Node processes outlive the call that started them (and often this process):
-# keep their Popen objects so they are not reaped and warned about mid-run.
-_DETACHED: list[subprocess.Popen[bytes]] = []
+from ._spawn import alive, spawn_detached, terminate
 
 
 class NodeStatus(BaseModel):
@@ -85,25 +80,15 @@ class DonSupervisor:
             self._wait_healthy(node, pids[node.name])
 
     def _spawn(self, node: NodeSpec) -> int:
-        log = open(self.run_dir / f"{node.name}.log", "ab")  # noqa: SIM115 - handed to the child
         cmd = [*self.launcher, "--don", str(self.don_file), "--node", node.name]
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **self.env},
-        )
-        log.close()
-        _DETACHED.append(proc)
-        return proc.pid
+        return spawn_detached(cmd, self.run_dir / f"{node.name}.log", {**os.environ, **self.env})
 
     def _wait_healthy(self, node: NodeSpec, pid: int, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if health(node) is not None:
                 return
-            if not _alive(pid):
+            if not alive(pid):
                 break
             time.sleep(0.1)
         tail = _tail(self.run_dir / f"{node.name}.log")
@@ -117,7 +102,7 @@ class DonSupervisor:
         stopped = []
         for name in list(names or pids):
             pid = pids.pop(name, None)
-            if pid is not None and _terminate(pid):
+            if pid is not None and terminate(pid, timeout=5.0):
                 stopped.append(name)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._pid_file.write_text(json.dumps(pids))
@@ -154,31 +139,6 @@ def health(node: NodeSpec, timeout: float = 0.5) -> dict[str, object] | None:
         return dict(response.json()) if response.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _terminate(pid: int, timeout: float = 5.0) -> bool:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.05)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    return True
 
 
 def _tail(path: Path, lines: int = 15) -> str:

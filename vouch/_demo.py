@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -110,7 +114,7 @@ def _summary(
 ) -> None:
     table = Table(title="settlement", show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")
     table.add_row(
         "status", f"[{'green' if outcome.status == 'settled' else 'red'}]{outcome.status}[/]"
     )
@@ -125,4 +129,13 @@ def _summary(
     if outcome.error:
         table.add_row("refused with", f"{outcome.error['name']}({outcome.error['args']})")
     console.print(table)
-    console.print("audit it: [bold]vouch audit[/]   ·   stop everything: [bold]vouch down[/]")
+    vouch = _command_name()
+    console.print(f"audit it: [bold]{vouch} audit[/]   ·   stop everything: [bold]{vouch} down[/]")
+
+
+def _command_name() -> str:
+    """How the user can call vouch from here: plain `vouch` if on PATH, else the venv's."""
+    found = shutil.which("vouch")
+    if found and Path(found).resolve() == Path(sys.argv[0]).resolve():
+        return "vouch"
+    return os.path.relpath(sys.argv[0]) if sys.argv[0].endswith("vouch") else "vouch"

@@ -97,7 +97,6 @@ class Stack:
             chain_id=self.settings.chain_id,
             state_file=d / "state.json",
             log_file=d / "anvil.log",
-            detached=True,
         )
         d.mkdir(parents=True, exist_ok=True)
         self._anvil_file.write_text(

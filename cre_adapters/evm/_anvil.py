@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from .._errors import AnvilError
+from .._spawn import exit_code, spawn_detached, terminate
 from ._toolchain import Toolchain
 
 # The well-known development keys anvil derives from its default mnemonic
@@ -23,10 +21,6 @@ ANVIL_DEV_KEYS = (
     "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
     "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
 )
-
-
-# A detached anvil outlives the call that started it: keep its Popen so it is not reaped early.
-_DETACHED: list[subprocess.Popen[bytes]] = []
 
 
 def free_port() -> int:
@@ -59,29 +53,7 @@ class AnvilProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop anvil (SIGTERM, so it dumps ``--state`` if it has one), then wait for it."""
-        try:
-            os.kill(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(self.pid):
-            time.sleep(0.05)
-        if _alive(self.pid):
-            os.kill(self.pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        finished, _ = os.waitpid(pid, os.WNOHANG)
-        if finished == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+        terminate(self.pid, timeout)
 
 
 def start_anvil(
@@ -91,10 +63,9 @@ def start_anvil(
     port: int | None = None,
     state_file: Path | None = None,
     log_file: Path | None = None,
-    detached: bool = False,
     ready_timeout: float = 30.0,
 ) -> AnvilProcess:
-    """Start anvil on loopback and wait until it answers.
+    """Start anvil on loopback, in its own session (it outlives this process), and wait until it answers.
 
     Args:
         toolchain: where the anvil binary lives.
@@ -102,7 +73,6 @@ def start_anvil(
         port: the port; a free one when None.
         state_file: load state from and dump it to this file (survives restarts).
         log_file: where anvil's output goes (discarded when None).
-        detached: run in its own session so it outlives this process.
         ready_timeout: seconds to wait for the RPC to answer.
 
     Raises:
@@ -121,29 +91,24 @@ def start_anvil(
     if state_file is not None:
         state_file.parent.mkdir(parents=True, exist_ok=True)
         cmd += ["--state", str(state_file), "--state-interval", "1", "--preserve-historical-states"]
-    out = open(log_file, "ab") if log_file else subprocess.DEVNULL
-    try:
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=detached
-        )
-    finally:
-        if log_file:
-            out.close()  # type: ignore[union-attr]
-    if detached:
-        _DETACHED.append(proc)
+    pid = spawn_detached(cmd, log_file)
     url = f"http://127.0.0.1:{port}"
-    return AnvilProcess(proc.pid, url, _wait_ready(proc, url, ready_timeout, log_file))
+    try:
+        return AnvilProcess(pid, url, _wait_ready(pid, url, ready_timeout, log_file))
+    except AnvilError:
+        terminate(pid, timeout=2)
+        raise
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float, log: Path | None) -> int:
+def _wait_ready(pid: int, url: str, timeout: float, log: Path | None) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        code = exit_code(pid)
+        if code is not None:
             hint = f"; see {log}" if log else ""
-            raise AnvilError(f"anvil exited with code {proc.returncode} before answering{hint}")
+            raise AnvilError(f"anvil exited with code {code} before answering{hint}")
         chain_id = rpc_ready(url, timeout=0.5)
         if chain_id is not None:
             return chain_id
         time.sleep(0.1)
-    proc.kill()
     raise AnvilError(f"anvil did not answer at {url} within {timeout}s")
