@@ -1,0 +1,85 @@
+"""The stack a command brings up: an existing RPC instead of anvil, the manifest, the compile cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cre_adapters.evm import compile_contracts
+
+from ..conftest import PASSWORD, copy_cache
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_runs_against_an_existing_rpc_url(evm, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    copy_cache(evm.settings.home / "cache", home)
+    environ = {
+        **os.environ,
+        "VOUCH_HOME": str(home),
+        "VOUCH_KEYSTORE_PASSWORD": PASSWORD,
+        "COLUMNS": "200",
+    }
+    run = [sys.executable, "-m", "vouch", "--rpc-url", evm.chain.url]
+    try:
+        result = subprocess.run(
+            [*run, "demo", "settlement"], env=environ, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "managed anvil" not in result.stdout
+        assert not (home / "chain" / "anvil.json").exists()
+        manifest = json.loads((home / "deployments" / f"{evm.chain.chain_id}.json").read_text())
+        assert manifest["rpc_url"] == evm.chain.url
+        assert set(manifest["contracts"]) == {"Forwarder", "SettlementGate", "WETH", "USDC"}
+        assert manifest["don"]["f"] == 1 and len(manifest["don"]["signers"]) == 4
+        assert manifest["block"] > 0 and manifest["chain_id"] == 31337
+        code = evm.w3.eth.get_code(manifest["contracts"]["Forwarder"])
+        assert len(code) > 0
+    finally:
+        subprocess.run([*run, "down"], env=environ, capture_output=True, timeout=60)
+
+
+def test_an_rpc_url_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> None:
+    environ = {**os.environ, "VOUCH_HOME": str(tmp_path), "VOUCH_RPC_URL": "http://127.0.0.1:9"}
+    result = subprocess.run(
+        [sys.executable, "-m", "vouch", "demo", "settlement"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "no chain answers at http://127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_settings_name_the_setting(tmp_path: Path) -> None:
+    environ = {**os.environ, "VOUCH_HOME": str(tmp_path), "VOUCH_NODES": "4", "VOUCH_F": "2"}
+    result = subprocess.run(
+        [sys.executable, "-m", "vouch", "chain", "status"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "f:" in result.stderr and "3f+1" in result.stderr
+
+
+def test_artifacts_are_cached_by_source_hash(env, tmp_path: Path, monkeypatch) -> None:
+    first = compile_contracts(env.stack.toolchain, env.settings.home / "cache")
+    import solcx
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("solc ran although the sources did not change")
+
+    monkeypatch.setattr(solcx, "compile_standard", refuse)
+    second = compile_contracts(env.stack.toolchain, env.settings.home / "cache")
+    assert second == first
+    assert (env.settings.home / "cache" / f"artifacts-{first.source_hash[:16]}.json").exists()
