@@ -375,3 +375,96 @@ def test_not_a_log_is_a_clear_error(tmp_path: Path) -> None:
     junk.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(LogIntegrityError):
         AttestationLog(junk, readonly=True)
+
+
+def test_entry_hash_fixed_vector() -> None:
+    from verifier import chain_hash
+
+    payload = {"mode": "median", "value": 3000 * 10**18, "f": 1, "note": "é"}
+    header = {
+        "seq": 1,
+        "execution_id": "0x" + "ab" * 32,
+        "kind": "consensus",
+        "payload": payload,
+        "created_at": 1_800_000_000_000,
+    }
+    assert (
+        canonical_json(header)
+        == (
+            '{"created_at":1800000000000,"execution_id":"0x' + "ab" * 32 + '","kind":"consensus",'
+            '"payload":{"f":1,"mode":"median","note":"é","value":3000000000000000000000},"seq":1}'
+        ).encode()
+    )
+    expected = keccak(bytes(32) + canonical_json(header))
+    got = chain_hash("0x" + "00" * 32, 1, "0x" + "ab" * 32, "consensus", payload, 1_800_000_000_000)
+    assert (
+        got
+        == "0x" + expected.hex()
+        == "0x33b8c993fff11b712c3ff461e6c19f943292a7276f344f3825595e87354df115"
+    )
+
+
+def test_export_import_keeps_every_hash_and_edits_still_show(tmp_path: Path) -> None:
+    log = AttestationLog(tmp_path / "a.db")
+    fill(log, 6)
+    assert log.export_jsonl(tmp_path / "a.jsonl") == 6
+    copy = AttestationLog.import_jsonl(tmp_path / "a.jsonl", tmp_path / "b.db")
+    assert list(copy.entries()) == list(log.entries())
+    assert broken(copy) == {}
+    lines = (tmp_path / "a.jsonl").read_text().splitlines()
+    lines[3] = lines[3].replace("xxx", "xxy")
+    (tmp_path / "edited.jsonl").write_text("\n".join(lines) + "\n")
+    assert list(
+        broken(AttestationLog.import_jsonl(tmp_path / "edited.jsonl", tmp_path / "c.db"))
+    ) == [4]
+
+
+def test_import_refuses_a_non_empty_log_and_garbage(tmp_path: Path) -> None:
+    log = AttestationLog(tmp_path / "a.db")
+    fill(log, 2)
+    log.export_jsonl(tmp_path / "a.jsonl")
+    with pytest.raises(LogIntegrityError, match="already has entries"):
+        AttestationLog.import_jsonl(tmp_path / "a.jsonl", tmp_path / "a.db")
+    (tmp_path / "junk.jsonl").write_text("{not json\n")
+    with pytest.raises(LogIntegrityError, match="junk.jsonl:1"):
+        AttestationLog.import_jsonl(tmp_path / "junk.jsonl", tmp_path / "d.db")
+
+
+WRITER = """
+import sys
+from verifier import AttestationLog
+log = AttestationLog(sys.argv[1])
+i = 0
+while True:
+    entry = log.append(b"\\x01" * 32, "event", {"i": i, "pad": "x" * 200})
+    print(entry.seq, flush=True)
+    i += 1
+"""
+
+
+def test_a_writer_killed_mid_stream_leaves_a_valid_prefix_with_every_acknowledged_entry(
+    tmp_path: Path,
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "a.db"
+    AttestationLog(path)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout is not None
+    acked = 0
+    for line in writer.stdout:
+        acked = int(line)
+        if acked >= 200:
+            break
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    writer.stdout.close()
+    log = AttestationLog(path, readonly=True)
+    seqs = [e.seq for e in log.entries()]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert len(seqs) >= acked
+    assert broken(log) == {}

@@ -14,6 +14,7 @@ from ._canonical import canonical_json, keccak
 from ._consensus import median, quorum_size
 from ._errors import ConsensusError, EncodingError, LogIntegrityError, SignatureError, VerifierError
 from ._log import AttestationLog, ChainFinding, LogEntry, chain_hash
+from ._replay import NodeAnswer, ReplayResult, find_execution, replay
 from ._report import (
     METADATA_LENGTH,
     ReportBody,
@@ -48,7 +49,9 @@ __all__ = [
     "EncodingError",
     "LogEntry",
     "LogIntegrityError",
+    "NodeAnswer",
     "Observation",
+    "ReplayResult",
     "ReportBody",
     "ReportMetadata",
     "SettlementPayload",
@@ -63,11 +66,13 @@ __all__ = [
     "decode_report",
     "encode_report",
     "execution_id",
+    "find_execution",
     "keccak",
     "median",
     "quorum_size",
     "recover_observation_signer",
     "recover_report_signer",
+    "replay",
     "report_context",
     "report_digest",
     "sign_observation",

@@ -203,6 +203,54 @@ class AttestationLog:
         )
         return [_row(row) for row in rows]
 
+    def export_jsonl(self, path: Path | str) -> int:
+        """Write every entry, exactly as stored, one JSON object per line; return the count."""
+        count = 0
+        with open(path, "w", encoding="utf-8") as out:
+            for entry in self.entries():
+                out.write(entry.model_dump_json() + "\n")
+                count += 1
+        return count
+
+    @classmethod
+    def import_jsonl(cls, source: Path | str, destination: Path | str) -> AttestationLog:
+        """Rebuild a log from an export, keeping every hash as exported (nothing is re-hashed).
+
+        The result is audited like any log: an edited export fails the hash chain.
+
+        Raises:
+            LogIntegrityError: if ``destination`` already has entries or a line is not an entry.
+        """
+        log = cls(destination)
+        if log._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]:
+            raise LogIntegrityError(f"{destination} already has entries; import into a new file")
+        rows = []
+        with open(source, encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                try:
+                    e = LogEntry.model_validate_json(line)
+                except ValueError as exc:
+                    raise LogIntegrityError(
+                        f"{source}:{number} is not a log entry: {exc}"
+                    ) from None
+                rows.append(
+                    (
+                        e.seq,
+                        e.execution_id,
+                        e.kind,
+                        e.payload_text,
+                        e.created_at,
+                        e.prev_hash,
+                        e.entry_hash,
+                    )
+                )
+        with log._db:
+            log._db.execute("BEGIN IMMEDIATE")
+            log._db.executemany(
+                f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+            )  # noqa: S608
+        return log
+
     def verify_chain(self) -> list[ChainFinding]:
         """Every break in the hash chain, each naming the entry where it shows."""
         findings: list[ChainFinding] = []

@@ -8,7 +8,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from verifier import AttestationLog, AuditReport, VerifierError, Web3ChainReader, audit
+from verifier import (
+    AttestationLog,
+    AuditReport,
+    VerifierError,
+    Web3ChainReader,
+    audit,
+    find_execution,
+    replay,
+)
 
 from ._errors import VouchError
 from ._settings import VouchSettings
@@ -66,3 +74,35 @@ def _show(console: Console, report: AuditReport, path: Path) -> None:
             f"[green]✓ all {len(report.results)} checks passed[/] on {report.entries} entries"
             + (f" ({skipped} skipped)" if skipped else "")
         )
+
+
+def run_replay(
+    settings: VouchSettings, console: Console, execution: str, log_path: Path | None = None
+) -> int:
+    """Recompute one execution's decision from the log; 0 if it matches, 1 if not, 2 if impossible."""
+    try:
+        log = AttestationLog(log_path or settings.log_path, readonly=True)
+        result = replay(log, find_execution(log, execution))
+    except VerifierError as exc:
+        console.print(f"[red]cannot replay:[/] {exc}")
+        return EXIT_CANNOT_AUDIT
+    table = Table(title=f"replay of {result.execution_id}", title_justify="left")
+    for column in ("node", "value", "deviation (bps)", "signature"):
+        table.add_column(column)
+    for a in sorted(result.answers, key=lambda a: a.value):
+        table.add_row(
+            a.node,
+            f"{a.value / 10**18:,.8f}",
+            f"{a.deviation_bps:+d}",
+            "ok" if a.signature_ok else "[red]BAD[/]",
+        )
+    console.print(table)
+    console.print(
+        f"{result.mode}: recomputed {result.recomputed_value}, logged {result.logged_value}, reported {result.reported_value}"
+    )
+    if result.matches:
+        console.print("[green]✓ the decision recomputes exactly from its logged inputs[/]")
+        return EXIT_OK
+    for line in result.divergences:
+        console.print(f"[red]✗ {line}[/]")
+    return EXIT_FINDINGS

@@ -12,9 +12,9 @@ from rich.table import Table
 
 from agents import AgentError
 from cre_adapters import CreError, DonConfig, load_key, read_password, serve
-from verifier import VerifierError
+from verifier import AttestationLog, VerifierError
 
-from ._audit import run_audit
+from ._audit import run_audit, run_replay
 from ._demo import DEFAULT_GOAL, run_settlement_demo
 from ._errors import VouchError
 from ._settings import VouchSettings, load_settings
@@ -27,10 +27,12 @@ chain_app = typer.Typer(help="The local chain (anvil) vouch manages.", no_args_i
 don_app = typer.Typer(help="The local oracle network (DON).", no_args_is_help=True)
 node_app = typer.Typer(help="One oracle node (started by `vouch don up`).", no_args_is_help=True)
 demo_app = typer.Typer(help="End-to-end demos.", no_args_is_help=True)
+log_app = typer.Typer(help="The attestation log: export, import.", no_args_is_help=True)
 app.add_typer(chain_app, name="chain")
 app.add_typer(don_app, name="don")
 app.add_typer(node_app, name="node")
 app.add_typer(demo_app, name="demo")
+app.add_typer(log_app, name="log")
 
 console = Console()
 _overrides: dict[str, Any] = {}
@@ -166,6 +168,35 @@ def audit(
 ) -> None:
     """Re-verify every log entry: hash chain, signatures, consensus, transactions. Exit 1 on findings."""
     raise typer.Exit(run_audit(_settings(), console, as_json, log))
+
+
+@app.command("replay")
+def replay_cmd(
+    execution: Annotated[str, typer.Argument(help="Execution id (or a unique prefix).")],
+    log: Annotated[Path | None, typer.Option(help="Replay from this log file.")] = None,
+) -> None:
+    """Recompute one execution's decision from its logged inputs and show where it diverges."""
+    raise typer.Exit(run_replay(_settings(), console, execution, log))
+
+
+@log_app.command("export")
+def log_export(
+    out: Annotated[Path, typer.Argument(help="JSON Lines file to write.")],
+    log: Annotated[Path | None, typer.Option(help="Export this log instead of the home's.")] = None,
+) -> None:
+    """Export the attestation log as JSON Lines (hashes unchanged) to hand to an auditor."""
+    count = AttestationLog(log or _settings().log_path, readonly=True).export_jsonl(out)
+    console.print(f"exported {count} entries to {out}")
+
+
+@log_app.command("import")
+def log_import(
+    source: Annotated[Path, typer.Argument(help="JSON Lines export.")],
+    into: Annotated[Path, typer.Option(help="New log file to create.")],
+) -> None:
+    """Rebuild a log file from an export (hashes kept), then audit it with `vouch audit --log`."""
+    log = AttestationLog.import_jsonl(source, into)
+    console.print(f"imported {sum(1 for _ in log.entries())} entries into {into}")
 
 
 @app.command()

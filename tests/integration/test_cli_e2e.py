@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -111,3 +112,43 @@ def test_audit_without_a_log_cannot_audit(demo, tmp_path: Path) -> None:
     result = vouch(environ, "audit", "--log", str(tmp_path / "missing.db"))
     assert result.returncode == 2
     assert "missing.db" in result.stdout + result.stderr
+
+
+def execution_of(home: Path, kind: str = "submission") -> str:
+    with sqlite3.connect(home / "attestations.db") as db:
+        return str(
+            db.execute("SELECT execution_id FROM entries WHERE kind = ?", (kind,)).fetchone()[0]
+        )
+
+
+def test_replay_recomputes_the_decision(demo) -> None:
+    environ, home, _ = demo
+    result = vouch(environ, "replay", execution_of(home)[:12])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "recomputes exactly" in result.stdout
+
+
+def test_replay_shows_where_a_replaced_observation_diverges(demo, tmp_path: Path) -> None:
+    environ, home, _ = demo
+    copy = tampered(home, tmp_path)
+    with sqlite3.connect(copy) as db:
+        text = db.execute("SELECT payload FROM entries WHERE kind = 'observations'").fetchone()[0]
+        doc = json.loads(text)
+        for o in doc["observations"]:
+            o["observation"]["value"] = 1  # every node "said" 1
+        db.execute("UPDATE entries SET payload = ? WHERE kind = 'observations'", (json.dumps(doc),))
+    result = vouch(environ, "replay", execution_of(home), "--log", str(copy))
+    assert result.returncode == 1
+    assert "does not carry its signature" in result.stdout
+    assert "recomputed median 1" in result.stdout
+
+
+def test_exported_log_imports_with_the_same_hashes_and_audits_clean(demo, tmp_path: Path) -> None:
+    environ, home, _ = demo
+    assert vouch(environ, "log", "export", str(tmp_path / "log.jsonl")).returncode == 0
+    imported = vouch(
+        environ, "log", "import", str(tmp_path / "log.jsonl"), "--into", str(tmp_path / "copy.db")
+    )
+    assert imported.returncode == 0, imported.stderr
+    result = vouch(environ, "audit", "--log", str(tmp_path / "copy.db"))
+    assert result.returncode == 0, result.stdout
