@@ -9,11 +9,21 @@ Installs and runs alone: it imports nothing else of vouch. Exceptions::
     └── LogIntegrityError   the attestation log cannot be opened or is not a vouch log
 """
 
-from ._audit import AuditFinding, AuditReport, ChainReader, Web3ChainReader, audit
+from ._audit import (
+    AnchorRecord,
+    AuditFinding,
+    AuditReport,
+    ChainReader,
+    ConfigEvent,
+    ReportEvent,
+    Web3ChainReader,
+    audit,
+)
 from ._canonical import canonical_json, keccak
 from ._consensus import median, quorum_size
 from ._errors import ConsensusError, EncodingError, LogIntegrityError, SignatureError, VerifierError
 from ._log import AttestationLog, ChainFinding, LogEntry, chain_hash
+from ._merkle import leaf, merkle_proof, merkle_root, verify_proof
 from ._replay import NodeAnswer, ReplayResult, find_execution, replay
 from ._report import (
     METADATA_LENGTH,
@@ -39,6 +49,9 @@ from ._signing import (
 )
 
 __all__ = [
+    "AnchorRecord",
+    "ConfigEvent",
+    "ReportEvent",
     "METADATA_LENGTH",
     "AttestationLog",
     "AuditFinding",
@@ -68,6 +81,9 @@ __all__ = [
     "execution_id",
     "find_execution",
     "keccak",
+    "leaf",
+    "merkle_proof",
+    "merkle_root",
     "median",
     "quorum_size",
     "recover_observation_signer",
@@ -78,5 +94,6 @@ __all__ = [
     "sign_observation",
     "sign_report",
     "transmission_id",
+    "verify_proof",
     "workflow_id",
 ]

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from eth_abi import decode as abi_decode
 from eth_utils import to_checksum_address
 from pydantic import BaseModel, ValidationError
 from web3 import Web3
@@ -21,11 +22,47 @@ from ._canonical import keccak
 from ._consensus import median, quorum_size
 from ._errors import VerifierError
 from ._log import AttestationLog, LogEntry
+from ._merkle import leaf, merkle_root
 from ._report import SettlementPayload, decode_report, report_digest
 from ._signing import SignedObservation, recover_observation_signer, recover_report_signer
 
 Status = Literal["ok", "fail", "skip"]
 REPORT_PROCESSED = keccak(b"ReportProcessed(address,bytes32,bytes2,bool)")
+CONFIG_SET = keccak(b"ConfigSet(uint32,uint32,uint8,address[])")
+ANCHORED = keccak(b"Anchored(uint256,bytes32,uint64,uint64,bytes32)")
+
+
+class ConfigEvent(BaseModel):
+    """A ConfigSet event: the signer set of (don_id, config_version) from ``block`` on."""
+
+    block: int
+    don_id: int
+    config_version: int
+    f: int
+    signers: list[str]
+
+
+class ReportEvent(BaseModel):
+    """A ReportProcessed event: a report the forwarder delivered (or recorded as failed)."""
+
+    tx_hash: str
+    block: int
+    receiver: str
+    execution_id: str
+    result: bool
+
+
+class AnchorRecord(BaseModel):
+    """An Anchored event: log entries from_seq..to_seq committed onchain."""
+
+    index: int
+    root: str
+    from_seq: int
+    to_seq: int
+    head_hash: str
+    block: int
+
+
 _FORWARDER_ABI: list[dict[str, Any]] = [
     {
         "type": "function",
@@ -95,6 +132,18 @@ class ChainReader(ABC):
     def get_report_call(self, tx_hash: str) -> bytes | None:
         """The ``rawReport`` argument of the Forwarder.report call in ``tx_hash``, or None."""
 
+    @abstractmethod
+    def config_history(self, forwarder: str) -> list[ConfigEvent]:
+        """Every ConfigSet event of ``forwarder``, oldest first."""
+
+    @abstractmethod
+    def report_events(self, forwarder: str) -> list[ReportEvent]:
+        """Every ReportProcessed event of ``forwarder``, oldest first."""
+
+    @abstractmethod
+    def anchors(self, anchor: str) -> list[AnchorRecord]:
+        """Every Anchored event of the AttestationAnchor at ``anchor``, oldest first."""
+
 
 class Web3ChainReader(ChainReader):
     """A ChainReader over any EVM JSON-RPC endpoint (web3.py)."""
@@ -126,19 +175,85 @@ class Web3ChainReader(ChainReader):
             return None
         return bytes(args["rawReport"])
 
+    def _logs(self, address: str, topic: bytes) -> list[Any]:
+        return list(
+            self.w3.eth.get_logs(
+                {
+                    "address": to_checksum_address(address),
+                    "fromBlock": 0,
+                    "toBlock": "latest",
+                    "topics": ["0x" + topic.hex()],
+                }
+            )
+        )
+
+    def config_history(self, forwarder: str) -> list[ConfigEvent]:
+        """ConfigSet events, decoded."""
+        events = []
+        for log in self._logs(forwarder, CONFIG_SET):
+            f, signers = abi_decode(["uint8", "address[]"], bytes(log["data"]))
+            events.append(
+                ConfigEvent(
+                    block=log["blockNumber"],
+                    don_id=int.from_bytes(bytes(log["topics"][1]), "big"),
+                    config_version=int.from_bytes(bytes(log["topics"][2]), "big"),
+                    f=f,
+                    signers=[to_checksum_address(a) for a in signers],
+                )
+            )
+        return events
+
+    def report_events(self, forwarder: str) -> list[ReportEvent]:
+        """ReportProcessed events, decoded."""
+        return [
+            ReportEvent(
+                tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                block=log["blockNumber"],
+                receiver=to_checksum_address(bytes(log["topics"][1])[-20:]),
+                execution_id="0x" + bytes(log["topics"][2]).hex(),
+                result=bool(int.from_bytes(bytes(log["data"])[-32:], "big")),
+            )
+            for log in self._logs(forwarder, REPORT_PROCESSED)
+        ]
+
+    def anchors(self, anchor: str) -> list[AnchorRecord]:
+        """Anchored events, decoded."""
+        records = []
+        for log in self._logs(anchor, ANCHORED):
+            from_seq, to_seq, head = abi_decode(["uint64", "uint64", "bytes32"], bytes(log["data"]))
+            records.append(
+                AnchorRecord(
+                    index=int.from_bytes(bytes(log["topics"][1]), "big"),
+                    root="0x" + bytes(log["topics"][2]).hex(),
+                    from_seq=from_seq,
+                    to_seq=to_seq,
+                    head_hash="0x" + head.hex(),
+                    block=log["blockNumber"],
+                )
+            )
+        return records
+
 
 SignerSets = Mapping[tuple[int, int], tuple[int, list[str]]]
 
 
 class _Auditor:
     def __init__(
-        self, log: AttestationLog, chain: ChainReader | None, signers: SignerSets | None
+        self,
+        log: AttestationLog,
+        chain: ChainReader | None,
+        signers: SignerSets | None,
+        forwarder: str | None = None,
+        anchor: str | None = None,
     ) -> None:
         self.log = log
         self.chain = chain
         self.signers = dict(signers or {})
+        self.forwarder = forwarder
+        self.anchor = anchor
         self.results: list[AuditFinding] = []
         self.by_exec: dict[str, dict[str, LogEntry]] = defaultdict(dict)
+        self._histories: dict[str, list[ConfigEvent]] = {}
 
     def run(self) -> AuditReport:
         entries = list(self.log.entries())
@@ -158,7 +273,58 @@ class _Auditor:
             check = checks.get(entry.kind)
             if check is not None:
                 self._guarded(entry, check)
+        if self.chain is not None and self.anchor:
+            self._anchors(self.chain, self.anchor, entries)
+        if self.chain is not None and self.forwarder:
+            self._unexplained(self.chain, self.forwarder)
         return AuditReport(results=self.results, entries=len(entries))
+
+    def _anchors(self, chain: ChainReader, anchor: str, entries: list[LogEntry]) -> None:
+        """Each anchored range must recompute to its onchain root and head; say what is not anchored."""
+        by_seq = {e.seq: e for e in entries}
+        covered: set[int] = set()
+        for record in chain.anchors(anchor):
+            span = range(record.from_seq, record.to_seq + 1)
+            covered.update(span)
+            problem = _anchor_problem(record, [by_seq.get(seq) for seq in span])
+            for seq in span:
+                if seq in by_seq:
+                    self._add(
+                        by_seq[seq],
+                        "anchored",
+                        "fail" if problem else "ok",
+                        problem or f"anchor #{record.index}",
+                    )
+            if problem and any(seq not in by_seq for seq in span):
+                self._global(
+                    "anchored",
+                    f"anchor #{record.index} covers #{record.from_seq}..#{record.to_seq}: {problem}",
+                )
+        for entry in entries:
+            if entry.seq not in covered:
+                self._add(entry, "anchored", "skip", "not anchored yet (`vouch log anchor`)")
+
+    def _unexplained(self, chain: ChainReader, forwarder: str) -> None:
+        """Every report the forwarder processed onchain must have a submission entry."""
+        logged = {
+            str(e["submission"].payload.get("tx_hash") or "").lower()
+            for e in self.by_exec.values()
+            if "submission" in e
+        }
+        for event in chain.report_events(forwarder):
+            if event.tx_hash.lower() not in logged:
+                self._global(
+                    "explained by the log",
+                    f"ALARM: report {event.execution_id[:18]}… to {event.receiver} in tx {event.tx_hash} "
+                    f"(block {event.block}, delivered={event.result}) has no log entry",
+                )
+
+    def _global(self, check: str, detail: str) -> None:
+        self.results.append(
+            AuditFinding(
+                seq=0, execution_id="", kind="chain", check=check, status="fail", detail=detail
+            )
+        )
 
     def _guarded(self, entry: LogEntry, check: Callable[[LogEntry], None]) -> None:
         try:
@@ -179,16 +345,37 @@ class _Auditor:
         )
 
     def _signer_set(
-        self, forwarder: str, don_id: int, version: int
+        self, forwarder: str, don_id: int, version: int, block: int | None
     ) -> tuple[int, list[str]] | None:
-        if (don_id, version) not in self.signers and self.chain is not None:
-            self.signers[(don_id, version)] = self.chain.get_config(forwarder, don_id, version)
-        return self.signers.get((don_id, version))
+        """The signers of (don_id, version) active at ``block``, from the forwarder's ConfigSet history."""
+        if (don_id, version) in self.signers:
+            return self.signers[(don_id, version)]
+        if self.chain is None:
+            return None
+        if forwarder not in self._histories:
+            self._histories[forwarder] = self.chain.config_history(forwarder)
+        history = self._histories[forwarder]
+        if not history:  # a forwarder that emits no ConfigSet: its current config is all we have
+            return self.chain.get_config(forwarder, don_id, version)
+        active = [
+            e
+            for e in history
+            if (e.don_id, e.config_version) == (don_id, version)
+            and (block is None or e.block <= block)
+        ]
+        return (active[-1].f, active[-1].signers) if active else (0, [])
+
+    def _block_of(self, entry: LogEntry) -> int | None:
+        submission = self.by_exec[entry.execution_id].get("submission")
+        block = submission.payload.get("block_number") if submission else None
+        return int(block) if block is not None else None
 
     def _observations(self, entry: LogEntry) -> None:
         p = entry.payload
         don = p["don"]
-        config = self._signer_set(don["forwarder"], don["don_id"], don["config_version"])
+        config = self._signer_set(
+            don["forwarder"], don["don_id"], don["config_version"], self._block_of(entry)
+        )
         seen: set[str] = set()
         for raw in p["observations"]:
             signed = SignedObservation.model_validate(raw)
@@ -251,7 +438,9 @@ class _Auditor:
         p = entry.payload
         raw, context = _bytes(p["raw"]), _bytes(p["context"])
         meta, body = decode_report(raw)
-        config = self._signer_set(p["forwarder"], meta.don_id, meta.config_version)
+        config = self._signer_set(
+            p["forwarder"], meta.don_id, meta.config_version, self._block_of(entry)
+        )
         digest = report_digest(raw, context)
         signers = [recover_report_signer(digest, _bytes(s)) for s in p["signatures"]]
         self._report_signers(entry, signers, config)
@@ -339,6 +528,17 @@ class _Auditor:
         return problems
 
 
+def _anchor_problem(record: AnchorRecord, span: list[LogEntry | None]) -> str:
+    missing = [record.from_seq + i for i, e in enumerate(span) if e is None]
+    if missing:
+        return f"entries #{missing[0]}..#{missing[-1]} were anchored onchain but are missing from the log"
+    entries = [e for e in span if e is not None]
+    root = "0x" + merkle_root([leaf(e.seq, _bytes(e.entry_hash)) for e in entries]).hex()
+    if root != record.root or entries[-1].entry_hash != record.head_hash:
+        return f"log differs from what anchor #{record.index} committed in block {record.block} (edited after anchoring)"
+    return ""
+
+
 def _delivered(receipt: Mapping[str, Any]) -> bool | None:
     for log in receipt.get("logs", []):
         topics = [bytes(t) for t in log["topics"]]
@@ -352,13 +552,20 @@ def _bytes(text: str) -> bytes:
 
 
 def audit(
-    log: AttestationLog, chain: ChainReader | None = None, signers: SignerSets | None = None
+    log: AttestationLog,
+    chain: ChainReader | None = None,
+    signers: SignerSets | None = None,
+    *,
+    forwarder: str | None = None,
+    anchor: str | None = None,
 ) -> AuditReport:
     """Check every entry of ``log``; chain-dependent checks are skipped when ``chain`` is None.
 
     Args:
         log: the attestation log.
-        chain: reads DON configs, receipts and transactions; None audits offline.
+        chain: reads DON configs, receipts, transactions and events; None audits offline.
         signers: (don_id, config_version) -> (f, signers), for offline audits.
+        forwarder: also alarm on every report this forwarder processed that the log does not explain.
+        anchor: also check every range anchored on this AttestationAnchor.
     """
-    return _Auditor(log, chain, signers).run()
+    return _Auditor(log, chain, signers, forwarder, anchor).run()

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from cre_adapters.evm import Deployment
 from verifier import (
     AttestationLog,
     AuditReport,
@@ -33,8 +34,16 @@ def run_audit(
     path = log_path or settings.log_path
     try:
         log = AttestationLog(path, readonly=True)
-        chain = Stack(settings).chain_up()
-        report = audit(log, Web3ChainReader(chain.web3()))
+        stack = Stack(settings)
+        chain = stack.chain_up()
+        manifest = settings.deployment_path(chain.chain_id)
+        contracts = Deployment.load(manifest).contracts if manifest.exists() else {}
+        report = audit(
+            log,
+            Web3ChainReader(chain.web3()),
+            forwarder=contracts.get("Forwarder"),
+            anchor=contracts.get("AttestationAnchor"),
+        )
     except (VerifierError, VouchError) as exc:
         console.print(f"[red]cannot audit:[/] {exc}")
         return EXIT_CANNOT_AUDIT
@@ -64,7 +73,11 @@ def _show(console: Console, report: AuditReport, path: Path) -> None:
     console.print(table)
     failures = report.failures
     if failures:
-        named = ", ".join(sorted({f"#{f.seq}" for f in failures}, key=lambda s: int(s[1:])))
+        named = ", ".join(
+            sorted({f"#{f.seq}" for f in failures if f.seq}, key=lambda s: int(s[1:]))
+        )
+        alarms = sum(1 for f in failures if not f.seq)
+        named += f"{'; ' if named else ''}{alarms} onchain alarms" if alarms else ""
         console.print(
             f"[red]✗ {len(failures)} failed checks[/] in {report.entries} entries; failing entries: {named}"
         )

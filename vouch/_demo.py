@@ -53,6 +53,10 @@ class _Printer:
             )
         elif kind == "submitting":
             say(f"  … submitting through Forwarder {data['forwarder']}")
+        elif kind == "anchored":
+            say(
+                f"  [green]✓[/] log entries #{data['from_seq']}..#{data['to_seq']} anchored onchain (root {data['root'][:18]}…)"
+            )
         elif kind in ("settled", "refused"):
             style = "green" if kind == "settled" else "red"
             say(
@@ -99,7 +103,9 @@ def run_settlement_demo(
     workflow = SettlementWorkflow(
         don, deployment, artifacts, writer, log, timeout=settings.node_timeout, on_event=printer
     )
-    submitter = ChainSubmitter(workflow, writer, artifacts, deployment, log, printer)
+    submitter = ChainSubmitter(
+        workflow, writer, artifacts, deployment, log, printer, settings.anchor_every
+    )
     say(f"\n[bold]agent[/] ({OfflineModel.name}): “{goal}”")
     result = asyncio.run(settlement_agent(OfflineModel(), submitter).run(goal))
     outcome = submitter.last_outcome

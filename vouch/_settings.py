@@ -38,6 +38,9 @@ class VouchSettings(BaseSettings):
     feed: str = Field(default="ETH/USD", pattern=r"^[A-Z0-9]{1,12}/[A-Z0-9]{1,12}$")
     market_seed: int = Field(default=7, description="seed of the mock market all honest nodes see")
     node_timeout: float = Field(default=5.0, gt=0, le=120, description="seconds to wait for a node")
+    anchor_every: int = Field(
+        default=25, ge=1, description="anchor the log onchain every N entries"
+    )
     toolchain_dir: Path | None = Field(default=None, description="checkout holding node_modules")
 
     @field_validator("f")

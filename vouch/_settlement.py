@@ -14,6 +14,7 @@ from cre_adapters import SettlementJob, SettlementOutcome, SettlementWorkflow
 from cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
 from verifier import AttestationLog, canonical_json, keccak
 
+from ._anchor import anchor_log
 from ._errors import VouchError
 
 PARTY_GAS_FUNDS = Web3.to_wei(1, "ether")
@@ -41,6 +42,7 @@ class ChainSubmitter:
         deployment: Deployment,
         log: AttestationLog,
         on_event: Callable[[str, dict[str, Any]], None],
+        anchor_every: int = 25,
     ) -> None:
         self.workflow = workflow
         self.deployer = deployer
@@ -48,6 +50,7 @@ class ChainSubmitter:
         self.deployment = deployment
         self.log = log
         self.emit = on_event
+        self.anchor_every = anchor_every
         self.last_outcome: SettlementOutcome | None = None
         self.last_trade_id: int | None = None
 
@@ -70,6 +73,11 @@ class ChainSubmitter:
         )
         outcome = await self.workflow.run(job, ref)
         self.last_outcome = outcome
+        anchored = anchor_log(
+            self.log, self.deployer, self.artifacts, self.deployment, minimum=self.anchor_every
+        )
+        if anchored is not None:
+            self.emit("anchored", anchored.model_dump())
         return outcome.model_dump(mode="json")
 
     def open_trade(self, proposal: ActionProposal, digest: str) -> int:

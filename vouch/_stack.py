@@ -186,6 +186,20 @@ class Stack:
         fresh = manifest.source_hash == artifacts.source_hash and manifest.don.signers == signers
         return manifest if live and fresh and manifest.don.f == self.settings.f else None
 
+    def require_deployment(self, chain: Chain, artifacts: Artifacts) -> Deployment:
+        """The live deployment on ``chain``.
+
+        Raises:
+            MissingEnvironment: if there is none (or it does not match these sources).
+        """
+        deployment = self.deployment(chain, artifacts)
+        if deployment is None:
+            raise MissingEnvironment(
+                f"no live vouch deployment on chain {chain.chain_id}: "
+                "run `vouch deploy` or `vouch demo settlement`"
+            )
+        return deployment
+
     def deploy(
         self, chain: Chain, artifacts: Artifacts, force: bool = False
     ) -> tuple[Deployment, bool]:

@@ -14,6 +14,7 @@ from agents import AgentError
 from cre_adapters import CreError, DonConfig, load_key, read_password, serve
 from verifier import AttestationLog, VerifierError
 
+from ._anchor import anchor_log, prove_entry
 from ._audit import run_audit, run_replay
 from ._demo import DEFAULT_GOAL, run_settlement_demo
 from ._errors import VouchError
@@ -27,7 +28,9 @@ chain_app = typer.Typer(help="The local chain (anvil) vouch manages.", no_args_i
 don_app = typer.Typer(help="The local oracle network (DON).", no_args_is_help=True)
 node_app = typer.Typer(help="One oracle node (started by `vouch don up`).", no_args_is_help=True)
 demo_app = typer.Typer(help="End-to-end demos.", no_args_is_help=True)
-log_app = typer.Typer(help="The attestation log: export, import.", no_args_is_help=True)
+log_app = typer.Typer(
+    help="The attestation log: export, import, anchor, prove.", no_args_is_help=True
+)
 app.add_typer(chain_app, name="chain")
 app.add_typer(don_app, name="don")
 app.add_typer(node_app, name="node")
@@ -197,6 +200,47 @@ def log_import(
     """Rebuild a log file from an export (hashes kept), then audit it with `vouch audit --log`."""
     log = AttestationLog.import_jsonl(source, into)
     console.print(f"imported {sum(1 for _ in log.entries())} entries into {into}")
+
+
+@log_app.command("anchor")
+def log_anchor() -> None:
+    """Anchor every not-yet-anchored log entry onchain (Merkle root + head hash)."""
+    settings = _settings()
+    stack = Stack(settings)
+    chain = stack.chain_up()
+    artifacts = stack.artifacts()
+    deployment = stack.require_deployment(chain, artifacts)
+    result = anchor_log(
+        AttestationLog(settings.log_path), stack.writer(chain, artifacts), artifacts, deployment
+    )
+    if result is None:
+        console.print("nothing to anchor: every entry is already anchored")
+        return
+    console.print(
+        f"anchored #{result.from_seq}..#{result.to_seq} as anchor {result.index}: root {result.root} (tx {result.tx_hash})"
+    )
+
+
+@log_app.command("prove")
+def log_prove(
+    seq: Annotated[int, typer.Argument(help="The log entry's number (#N in `vouch audit`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the proof as JSON.")] = False,
+) -> None:
+    """Print the Merkle proof that entry SEQ is in an onchain anchor, checked locally and onchain."""
+    settings = _settings()
+    stack = Stack(settings)
+    chain = stack.chain_up()
+    artifacts = stack.artifacts()
+    deployment = stack.require_deployment(chain, artifacts)
+    log = AttestationLog(settings.log_path, readonly=True)
+    proof = prove_entry(log, seq, stack.writer(chain, artifacts), artifacts, deployment)
+    if as_json:
+        console.print_json(proof.model_dump_json())
+    else:
+        for key, value in proof.model_dump().items():
+            console.print(f"{key:17} {value}")
+    if not (proof.verified_locally and proof.verified_onchain):
+        raise typer.Exit(1)
 
 
 @app.command()

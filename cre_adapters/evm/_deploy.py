@@ -83,7 +83,7 @@ def deploy_settlement_stack(
     freshness_window: int = 300,
     rpc_url: str = "",
 ) -> Deployment:
-    """Deploy Forwarder, SettlementGate and two test tokens; configure the forwarder's DON.
+    """Deploy Forwarder, SettlementGate, AttestationAnchor and two test tokens; configure the DON.
 
     Args:
         writer: sends the transactions; its address becomes the workflow owner.
@@ -105,6 +105,7 @@ def deploy_settlement_stack(
     gate = deploy("SettlementGate", forwarder, writer.address, workflow.id, freshness_window)
     weth = deploy("TestToken", "Wrapped Ether (test)", "WETH")
     usdc = deploy("TestToken", "USD Coin (test)", "USDC")
+    anchor = deploy("AttestationAnchor")
     fwd = contract(writer.w3, artifacts, "Forwarder", forwarder)
     receipt = writer.transact(
         fwd.functions.setConfig(don.don_id, don.config_version, don.f, don.signers)
@@ -114,7 +115,13 @@ def deploy_settlement_stack(
         rpc_url=rpc_url,
         block=receipt["blockNumber"],
         deployer=writer.address,
-        contracts={"Forwarder": forwarder, "SettlementGate": gate, "WETH": weth, "USDC": usdc},
+        contracts={
+            "Forwarder": forwarder,
+            "SettlementGate": gate,
+            "AttestationAnchor": anchor,
+            "WETH": weth,
+            "USDC": usdc,
+        },
         don=don,
         workflow=workflow,
         freshness_window=freshness_window,

@@ -152,3 +152,103 @@ def test_exported_log_imports_with_the_same_hashes_and_audits_clean(demo, tmp_pa
     assert imported.returncode == 0, imported.stderr
     result = vouch(environ, "audit", "--log", str(tmp_path / "copy.db"))
     assert result.returncode == 0, result.stdout
+
+
+def test_anchor_then_prove_an_entry_onchain_and_catch_a_truncated_log(demo, tmp_path: Path) -> None:
+    environ, home, _ = demo
+    anchored = vouch(environ, "log", "anchor")
+    assert anchored.returncode == 0, anchored.stdout + anchored.stderr
+    assert "anchored #1..#5" in anchored.stdout
+    assert "nothing to anchor" in vouch(environ, "log", "anchor").stdout
+    proof = vouch(environ, "log", "prove", "3", "--json")
+    assert proof.returncode == 0, proof.stdout + proof.stderr
+    doc = json.loads(proof.stdout)
+    assert doc["verified_onchain"] is True and doc["verified_locally"] is True and doc["seq"] == 3
+    clean = vouch(environ, "audit", "--json")
+    assert clean.returncode == 0
+    checks = json.loads(clean.stdout)["results"]
+    assert sum(r["check"] == "anchored" and r["status"] == "ok" for r in checks) == 5
+    # dropping the newest entries keeps the hash chain intact; only the anchor can tell
+    truncated = tampered(home, tmp_path, "DELETE FROM entries WHERE seq >= 4")
+    result = vouch(environ, "audit", "--log", str(truncated))
+    assert result.returncode == 1, result.stdout
+    assert "missing from the log" in result.stdout
+
+
+def test_an_onchain_settlement_the_log_does_not_explain_is_an_alarm(demo) -> None:
+    from eth_account import Account
+    from web3 import Web3
+
+    from cre_adapters import DonConfig, load_key
+    from cre_adapters.evm import ANVIL_DEV_KEYS
+    from verifier import (
+        ReportBody,
+        ReportMetadata,
+        SettlementPayload,
+        encode_report,
+        report_context,
+        report_digest,
+        sign_report,
+    )
+
+    environ, home, _ = demo
+    manifest = json.loads(next((home / "deployments").glob("*.json")).read_text())
+    don = DonConfig.load(home / "don" / "don.json")
+    w3 = Web3(Web3.HTTPProvider(manifest["rpc_url"]))
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    try:
+        now = w3.eth.get_block("latest")["timestamp"]
+        wf = manifest["workflow"]
+        meta = ReportMetadata(
+            execution_id=b"\x99" * 32,
+            timestamp=now,
+            don_id=1,
+            config_version=1,
+            workflow_id=wf["id"],
+            workflow_name=wf["name"],
+            workflow_owner=wf["owner"],
+            report_id=wf["report_id"],
+        )
+        body = ReportBody(
+            chain_id=manifest["chain_id"],
+            receiver=manifest["contracts"]["SettlementGate"],
+            timestamp=now,
+            action_hash=b"\x00" * 32,
+            payload=SettlementPayload(trade_id=1, price=1).encode(),
+        )
+        raw, ctx = encode_report(meta, body), report_context(don.digest(), 1)
+        sigs = [
+            sign_report(report_digest(raw, ctx), load_key(n.keystore, PASSWORD))
+            for n in don.nodes[:2]
+        ]
+        abi = [
+            {
+                "type": "function",
+                "name": "report",
+                "stateMutability": "nonpayable",
+                "outputs": [],
+                "inputs": [
+                    {"name": "r", "type": "address"},
+                    {"name": "raw", "type": "bytes"},
+                    {"name": "ctx", "type": "bytes"},
+                    {"name": "sigs", "type": "bytes[]"},
+                ],
+            }
+        ]
+        forwarder = w3.eth.contract(address=manifest["contracts"]["Forwarder"], abi=abi)
+        sender = Account.from_key(ANVIL_DEV_KEYS[0])
+        tx = forwarder.functions.report(body.receiver, raw, ctx, sigs).build_transaction(
+            {
+                "from": sender.address,
+                "nonce": w3.eth.get_transaction_count(sender.address),
+                "gas": 1_000_000,
+            }
+        )
+        w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
+        )
+        result = vouch(environ, "audit")
+        assert result.returncode == 1, result.stdout
+        assert "ALARM" in result.stdout and "has no log entry" in result.stdout
+    finally:
+        w3.provider.make_request("evm_revert", [snapshot])

@@ -127,3 +127,25 @@ def test_two_nodes_down_stops_with_quorum_not_reached_and_submits_nothing(
     assert evm.w3.eth.get_transaction_count(evm.writer.address) == nonce
     assert trade_status(evm, trade_id) == FUNDED
     assert [e.kind for e in log.entries()][-1] == "aborted"
+
+
+def test_audit_checks_signers_against_the_config_active_at_that_block(
+    evm, log: AttestationLog
+) -> None:
+    from verifier import Web3ChainReader, audit
+
+    settle(evm, log)
+    forwarder = evm.contract("Forwarder")
+    strangers = [Account.create().address for _ in range(4)]
+    evm.writer.transact(
+        forwarder.functions.setConfig(1, 1, 1, strangers)
+    )  # the DON is replaced later
+    report = audit(log, Web3ChainReader(evm.w3), forwarder=forwarder.address)
+    assert report.ok, [f for f in report.failures]
+    signer_checks = [
+        r for r in report.results if r.check in ("signers configured", "report signatures")
+    ]
+    assert len(signer_checks) == 2 and all(r.status == "ok" for r in signer_checks)
+    # the same log, claimed against the replaced config, fails
+    pinned = audit(log, Web3ChainReader(evm.w3), signers={(1, 1): (1, strangers)})
+    assert {f.check for f in pinned.failures} == {"signers configured", "report signatures"}
