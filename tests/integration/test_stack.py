@@ -36,7 +36,13 @@ def test_demo_runs_against_an_existing_rpc_url(evm, tmp_path: Path) -> None:
         assert not (home / "chain" / "anvil.json").exists()
         manifest = json.loads((home / "deployments" / f"{evm.chain.chain_id}.json").read_text())
         assert manifest["rpc_url"] == evm.chain.url
-        assert set(manifest["contracts"]) == {"Forwarder", "SettlementGate", "WETH", "USDC"}
+        assert set(manifest["contracts"]) == {
+            "Forwarder",
+            "SettlementGate",
+            "AttestationAnchor",
+            "WETH",
+            "USDC",
+        }
         assert manifest["don"]["f"] == 1 and len(manifest["don"]["signers"]) == 4
         assert manifest["block"] > 0 and manifest["chain_id"] == 31337
         code = evm.w3.eth.get_code(manifest["contracts"]["Forwarder"])
