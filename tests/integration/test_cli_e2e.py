@@ -252,3 +252,86 @@ def test_an_onchain_settlement_the_log_does_not_explain_is_an_alarm(demo) -> Non
         assert "ALARM" in result.stdout and "has no log entry" in result.stdout
     finally:
         w3.provider.make_request("evm_revert", [snapshot])
+
+
+def rechained(home: Path, tmp_path: Path, edit) -> Path:  # type: ignore[no-untyped-def]
+    """A copy of the log edited by ``edit(rows)`` and then re-hashed end to end, as a careful attacker would."""
+    from verifier import canonical_json, chain_hash
+
+    copy = tampered(home, tmp_path)
+    with sqlite3.connect(copy) as db:
+        rows = [
+            list(r)
+            for r in db.execute(
+                "SELECT seq, execution_id, kind, payload, created_at FROM entries ORDER BY seq"
+            )
+        ]
+        rows = edit(rows)
+        db.execute("DELETE FROM entries")
+        prev = "0x" + "00" * 32
+        for seq, (_, execution, kind, payload, created) in enumerate(rows, start=1):
+            value = json.loads(payload)
+            text = canonical_json(value).decode()
+            entry_hash = chain_hash(prev, seq, execution, kind, value, created)
+            db.execute(
+                "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (seq, execution, kind, text, created, prev, entry_hash),
+            )
+            prev = entry_hash
+    return copy
+
+
+def _edit_payload(kind: str, change):  # type: ignore[no-untyped-def]
+    def edit(rows):  # type: ignore[no-untyped-def]
+        for row in rows:
+            if row[2] == kind:
+                doc = json.loads(row[3])
+                change(doc)
+                row[3] = json.dumps(doc)
+        return rows
+
+    return edit
+
+
+def _swap_signature(doc) -> None:  # type: ignore[no-untyped-def]
+    doc["signatures"][0] = doc["signatures"][1]
+
+
+def _replace_observation(doc) -> None:  # type: ignore[no-untyped-def]
+    doc["observations"][0]["observation"]["value"] += 10**18
+
+
+def _edit_consensus(doc) -> None:  # type: ignore[no-untyped-def]
+    doc["value"] += 1
+
+
+def _insert_submission(rows):  # type: ignore[no-untyped-def]
+    fake = list(rows[-1])
+    doc = json.loads(fake[3])
+    doc["tx_hash"] = "0x" + "ee" * 32
+    fake[3] = json.dumps(doc)
+    return [*rows, fake]
+
+
+@pytest.mark.parametrize(
+    ("edit", "check"),
+    [
+        (_edit_payload("report", _swap_signature), "report signatures"),
+        (_edit_payload("observations", _replace_observation), "observation signatures"),
+        (_edit_payload("consensus", _edit_consensus), "consensus recomputed"),
+        (_insert_submission, "transaction"),
+    ],
+    ids=["swap-signature", "replace-observation", "edit-consensus", "insert-fake-submission"],
+)
+def test_a_rehashed_log_still_fails_the_semantic_checks(
+    demo, tmp_path: Path, edit, check: str
+) -> None:
+    environ, home, _ = demo
+    copy = rechained(home, tmp_path, edit)
+    result = vouch(environ, "audit", "--json", "--log", str(copy))
+    assert result.returncode == 1, result.stdout
+    failures = [r for r in json.loads(result.stdout)["results"] if r["status"] == "fail"]
+    assert check in {f["check"] for f in failures}
+    assert not any(
+        f["check"] == "chain" for f in failures
+    )  # the chain itself was re-hashed consistently
