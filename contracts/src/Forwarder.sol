@@ -2,6 +2,7 @@
 pragma solidity 0.8.26;
 
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {ERC165Checker} from "@openzeppelin/contracts/utils/introspection/ERC165Checker.sol";
 import {IReceiver} from "./interfaces/IReceiver.sol";
 
@@ -9,10 +10,11 @@ import {IReceiver} from "./interfaces/IReceiver.sol";
 /// @notice Wire-compatible with Chainlink's KeystoneForwarder: same report layout
 /// (109-byte metadata), same signed digest keccak256(keccak256(rawReport) || reportContext),
 /// same r || s || v signatures with v in {0, 1}, same transmission id and states.
-/// Stricter: high-s signatures are rejected, and every config is validated.
+/// Stricter: high-s signatures are rejected (OpenZeppelin ECDSA), and a receiver cannot have the
+/// report it is handling delivered again from inside its own onReport.
 contract Forwarder is Ownable2Step {
     /// @notice The report is shorter than its 109-byte metadata.
-    error InvalidReport(uint256 length);
+    error InvalidReport();
     /// @notice A config with f = 0.
     error FaultToleranceMustBePositive();
     /// @notice More signers than the maximum.
@@ -27,7 +29,7 @@ contract Forwarder is Ownable2Step {
     error InvalidConfig(uint64 configId);
     /// @notice A signature recovers to an address outside the config (or a zero signer in a config).
     error InvalidSigner(address signer);
-    /// @notice A signature is malformed (length, v) and cannot be recovered.
+    /// @notice A signature is malformed (length, v) or recovers to no address.
     error InvalidSignature(bytes signature);
     /// @notice A signature's s is in the upper half of the curve order (malleable).
     error HighSSignature(bytes32 s);
@@ -74,17 +76,19 @@ contract Forwarder is Ownable2Step {
         mapping(address signer => uint256 position) positions; // 1-indexed; 0 = not a signer
     }
 
+    /// @notice The contract's type and version.
     string public constant typeAndVersion = "vouch Forwarder 1.0.0";
 
     uint256 internal constant MAX_ORACLES = 31;
     uint256 internal constant METADATA_LENGTH = 109;
     uint256 internal constant FORWARDER_METADATA_LENGTH = 45;
     uint256 internal constant SIGNATURE_LENGTH = 65;
-    uint256 internal constant HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
-    /// @dev Gas kept back for bookkeeping after the receiver call.
+    /// @dev Gas kept back for the bookkeeping and the event after the receiver call.
     uint256 internal constant GAS_AFTER_REPORT = 5_000;
-    /// @dev Gas the receiver is guaranteed at least (as Keystone's minimum, less its self-call overhead).
-    uint256 internal constant MINIMUM_GAS_LIMIT = 100_000;
+    /// @dev Least gas routing starts with: the ERC-165 probe (up to 3 x 30k, as Keystone) and at
+    /// least 10k for the receiver. An honest receiver can therefore never be starved into
+    /// INVALID_RECEIVER (final); starving its onReport only records FAILED, which may be retried.
+    uint256 internal constant MINIMUM_GAS_LIMIT = 30_000 * 3 + 10_000;
 
     mapping(uint64 configId => OracleSet oracleSet) internal s_configs;
     mapping(bytes32 transmissionId => Transmission transmission) internal s_transmissions;
@@ -137,7 +141,8 @@ contract Forwarder is Ownable2Step {
         bytes calldata reportContext,
         bytes[] calldata signatures
     ) external {
-        if (rawReport.length < METADATA_LENGTH) revert InvalidReport(rawReport.length);
+        if (rawReport.length < METADATA_LENGTH) revert InvalidReport();
+        // metadata: version (1) | executionId (32) | timestamp (4) | donId (4) | configVersion (4) | ...
         bytes32 executionId = bytes32(rawReport[1:33]);
         bytes2 reportId = bytes2(rawReport[107:109]);
         _verify(rawReport, reportContext, signatures, uint64(bytes8(rawReport[37:45])));
@@ -146,6 +151,8 @@ contract Forwarder is Ownable2Step {
         emit ReportProcessed(receiver, executionId, reportId, success);
     }
 
+    /// @dev Exactly f+1 signatures over keccak256(keccak256(rawReport) || reportContext) from
+    /// distinct configured signers (a bitmap of their 1-based positions catches repeats).
     function _verify(
         bytes calldata rawReport,
         bytes calldata reportContext,
@@ -162,47 +169,57 @@ contract Forwarder is Ownable2Step {
             address signer = _recover(digest, signatures[i]);
             uint256 position = config.positions[signer];
             if (position == 0) revert InvalidSigner(signer);
-            if (seen & (1 << position) != 0) revert DuplicateSigner(signer);
-            seen |= 1 << position;
+            // forge-lint: disable-next-line(incorrect-shift)
+            uint256 bit = 1 << position; // position <= MAX_ORACLES < 256
+            if (seen & bit != 0) revert DuplicateSigner(signer);
+            seen |= bit;
         }
     }
 
+    /// @dev r || s || v with v in {0, 1}; OpenZeppelin's tryRecover rejects high s and zero signers.
     function _recover(bytes32 digest, bytes calldata signature) internal pure returns (address signer) {
         if (signature.length != SIGNATURE_LENGTH) revert InvalidSignature(signature);
         uint8 v = uint8(signature[64]);
         if (v > 1) revert InvalidSignature(signature);
-        bytes32 r = bytes32(signature[0:32]);
-        bytes32 s = bytes32(signature[32:64]);
-        if (uint256(s) > HALF_ORDER) revert HighSSignature(s);
-        signer = ecrecover(digest, v + 27, r, s);
-        if (signer == address(0)) revert InvalidSignature(signature);
+        ECDSA.RecoverError err;
+        bytes32 errArg;
+        (signer, err, errArg) = ECDSA.tryRecover(digest, v + 27, bytes32(signature[0:32]), bytes32(signature[32:64]));
+        if (err == ECDSA.RecoverError.InvalidSignatureS) revert HighSSignature(errArg);
+        if (err != ECDSA.RecoverError.NoError) revert InvalidSignature(signature);
     }
 
+    /// @dev Deliver a verified report; a reverting receiver is recorded as FAILED, not reverted.
     function _route(bytes32 transmissionId, address receiver, bytes calldata rawReport)
         internal
         returns (bool success)
     {
         Transmission storage transmission = s_transmissions[transmissionId];
         if (transmission.success || transmission.invalidReceiver) revert AlreadyAttempted(transmissionId);
-        uint256 gasLimit = gasleft() - GAS_AFTER_REPORT;
-        if (gasLimit < MINIMUM_GAS_LIMIT) revert InsufficientGasForRouting(transmissionId);
-        transmission.transmitter = msg.sender;
-        transmission.gasLimit = uint80(gasLimit);
+        if (gasleft() < MINIMUM_GAS_LIMIT + GAS_AFTER_REPORT) revert InsufficientGasForRouting(transmissionId);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint80 gasLimit = uint80(gasleft() - GAS_AFTER_REPORT); // below any block gas limit
         if (!ERC165Checker.supportsInterface(receiver, type(IReceiver).interfaceId)) {
-            transmission.invalidReceiver = true;
+            s_transmissions[transmissionId] = Transmission(msg.sender, true, false, gasLimit);
             return false;
         }
+        // One packed write, marked delivered before the call: a receiver that reenters report()
+        // with the same report while handling it meets AlreadyAttempted. Reset below on failure.
+        s_transmissions[transmissionId] = Transmission(msg.sender, false, true, gasLimit);
         bytes memory payload = abi.encodeCall(
             IReceiver.onReport, (rawReport[FORWARDER_METADATA_LENGTH:METADATA_LENGTH], rawReport[METADATA_LENGTH:])
         );
         uint256 remaining = gasleft() - GAS_AFTER_REPORT;
-        assembly {
+        assembly ("memory-safe") {
+            // ignore return data: a receiver cannot make the forwarder pay to copy it
             success := call(remaining, receiver, 0, add(payload, 0x20), mload(payload), 0x0, 0x0)
         }
-        if (success) transmission.success = true;
+        if (!success) transmission.success = false;
     }
 
     /// @notice The replay key of a report: keccak256(receiver || workflowExecutionId || reportId).
+    /// @param receiver The receiver the report was sent to.
+    /// @param workflowExecutionId The report's workflow execution id (metadata bytes 1..33).
+    /// @param reportId The report's id (metadata bytes 107..109).
     function getTransmissionId(address receiver, bytes32 workflowExecutionId, bytes2 reportId)
         public
         pure
@@ -212,6 +229,9 @@ contract Forwarder is Ownable2Step {
     }
 
     /// @notice Everything the forwarder recorded about one transmission.
+    /// @param receiver The receiver the report was sent to.
+    /// @param workflowExecutionId The report's workflow execution id.
+    /// @param reportId The report's id.
     function getTransmissionInfo(address receiver, bytes32 workflowExecutionId, bytes2 reportId)
         external
         view
@@ -226,7 +246,10 @@ contract Forwarder is Ownable2Step {
         return TransmissionInfo(transmissionId, state, t.transmitter, t.invalidReceiver, t.success, t.gasLimit);
     }
 
-    /// @notice Who transmitted a report, or the zero address.
+    /// @notice Who last transmitted a report, or the zero address if nobody did.
+    /// @param receiver The receiver the report was sent to.
+    /// @param workflowExecutionId The report's workflow execution id.
+    /// @param reportId The report's id.
     function getTransmitter(address receiver, bytes32 workflowExecutionId, bytes2 reportId)
         external
         view

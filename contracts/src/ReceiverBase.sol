@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.26;
 
-import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {ERC165, IERC165} from "@openzeppelin/contracts/utils/introspection/ERC165.sol";
 import {IReceiver} from "./interfaces/IReceiver.sol";
 
 /// @title ReceiverBase - the checks every vouch receiver makes before it acts on a report
 /// @notice Only the configured forwarder may deliver; the workflow owner and id must match;
 /// the body must name this chain and this contract; the report must be fresh.
 /// Body layout: abi.encode(uint256 chainId, address receiver, uint64 timestamp, bytes32 actionHash, bytes payload).
-abstract contract ReceiverBase is IReceiver {
+abstract contract ReceiverBase is IReceiver, ERC165 {
     /// @notice The caller is not the configured forwarder.
     error InvalidForwarder(address sender, address expected);
     /// @notice The report comes from another workflow owner.
@@ -21,29 +21,36 @@ abstract contract ReceiverBase is IReceiver {
     error WrongReceiver(address received, address expected);
     /// @notice The report is older than the freshness window.
     error StaleReport(uint64 reportTimestamp, uint256 blockTimestamp, uint32 window);
-    /// @notice The report's timestamp lies too far in the future.
+    /// @notice The report's timestamp lies more than MAX_FUTURE_SKEW seconds in the future.
     error ReportFromFuture(uint64 reportTimestamp, uint256 blockTimestamp);
     /// @notice The metadata is not 64 bytes.
     error InvalidMetadata(uint256 length);
 
+    /// @dev How far (seconds) a report's timestamp may run ahead of the block (clock skew).
     uint256 internal constant MAX_FUTURE_SKEW = 60;
+    /// @dev workflowId (32) | workflowName (10) | workflowOwner (20) | reportId (2).
+    uint256 internal constant METADATA_LENGTH = 64;
 
     address internal immutable i_forwarder;
     address internal immutable i_workflowOwner;
     bytes32 internal immutable i_workflowId;
     uint32 internal immutable i_freshnessWindow;
 
-    constructor(address forwarder, address workflowOwner, bytes32 workflowId, uint32 freshnessWindow) {
+    /// @param forwarder The only address allowed to call onReport.
+    /// @param workflowOwner The workflow owner every report's metadata must name.
+    /// @param workflowId The workflow id every report's metadata must name.
+    /// @param freshnessWindowSeconds How old (seconds) a report may be when it arrives.
+    constructor(address forwarder, address workflowOwner, bytes32 workflowId, uint32 freshnessWindowSeconds) {
         i_forwarder = forwarder;
         i_workflowOwner = workflowOwner;
         i_workflowId = workflowId;
-        i_freshnessWindow = freshnessWindow;
+        i_freshnessWindow = freshnessWindowSeconds;
     }
 
     /// @inheritdoc IReceiver
     function onReport(bytes calldata metadata, bytes calldata report) external override {
         if (msg.sender != i_forwarder) revert InvalidForwarder(msg.sender, i_forwarder);
-        if (metadata.length != 64) revert InvalidMetadata(metadata.length);
+        if (metadata.length != METADATA_LENGTH) revert InvalidMetadata(metadata.length);
         bytes32 workflowId = bytes32(metadata[0:32]);
         address owner = address(bytes20(metadata[42:62]));
         if (owner != i_workflowOwner) revert InvalidWorkflowOwner(owner, i_workflowOwner);
@@ -59,9 +66,9 @@ abstract contract ReceiverBase is IReceiver {
         _processReport(workflowId, bytes2(metadata[62:64]), actionHash, payload);
     }
 
-    /// @notice ERC-165: this contract is an IReceiver.
-    function supportsInterface(bytes4 interfaceId) public view virtual override returns (bool) {
-        return interfaceId == type(IReceiver).interfaceId || interfaceId == type(IERC165).interfaceId;
+    /// @inheritdoc ERC165
+    function supportsInterface(bytes4 interfaceId) public view virtual override(ERC165, IERC165) returns (bool) {
+        return interfaceId == type(IReceiver).interfaceId || super.supportsInterface(interfaceId);
     }
 
     /// @notice The forwarder, workflow owner, workflow id and freshness window this receiver accepts.

@@ -39,8 +39,10 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
 
     /// @notice No trade has this id.
     error UnknownTrade(uint256 tradeId);
-    /// @notice The trade is not in the state the call needs.
+    /// @notice A report arrived for a trade that is not Funded.
     error TradeNotFunded(uint256 tradeId, Status status);
+    /// @notice The trade is already Settled or Refunded.
+    error TradeClosed(uint256 tradeId, Status status);
     /// @notice The trade is not open for funding.
     error TradeNotOpen(uint256 tradeId, Status status);
     /// @notice The report carries another action hash than the trade.
@@ -59,7 +61,7 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
     error ZeroAmount();
     /// @notice minPrice > maxPrice.
     error InvalidPriceBounds(uint256 minPrice, uint256 maxPrice);
-    /// @notice The deadline is not in the future.
+    /// @notice The deadline is not in the future (at creation).
     error DeadlineInPast(uint64 deadline, uint256 nowTs);
 
     /// @notice Emitted when a seller opens and escrows a trade.
@@ -79,15 +81,20 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
     event TradeFunded(uint256 indexed tradeId, uint256 maxQuote);
     /// @notice Emitted when a verified report settles a trade.
     event TradeSettled(uint256 indexed tradeId, uint256 price, uint256 quoteAmount, bytes32 actionHash);
-    /// @notice Emitted when an expired trade's deposits are returned.
-    event TradeRefunded(uint256 indexed tradeId);
+    /// @notice Emitted when an expired trade's deposits are returned (quoteAmount 0 if it was never funded).
+    event TradeRefunded(uint256 indexed tradeId, uint256 baseAmount, uint256 quoteAmount);
 
+    /// @notice The contract's type and version.
     string public constant typeAndVersion = "vouch SettlementGate 1.0.0";
     uint256 internal constant PRICE_UNIT = 1e18;
 
     uint256 internal s_nextTradeId = 1;
     mapping(uint256 tradeId => Trade trade) internal s_trades;
 
+    /// @param forwarder The only address allowed to deliver reports.
+    /// @param workflowOwner The workflow owner reports must name.
+    /// @param workflowId The workflow id reports must name.
+    /// @param freshnessWindow How old (seconds) a report may be when it arrives.
     constructor(address forwarder, address workflowOwner, bytes32 workflowId, uint32 freshnessWindow)
         ReceiverBase(forwarder, workflowOwner, workflowId, freshnessWindow)
     {}
@@ -145,6 +152,7 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
         Trade storage trade = _trade(tradeId);
         if (trade.status != Status.Open) revert TradeNotOpen(tradeId, trade.status);
         if (msg.sender != trade.buyer) revert NotParty(tradeId, msg.sender);
+        if (block.timestamp > trade.deadline) revert TradeExpired(tradeId, trade.deadline, block.timestamp);
         trade.status = Status.Funded;
         emit TradeFunded(tradeId, trade.maxQuote);
         IERC20(trade.quoteToken).safeTransferFrom(msg.sender, address(this), trade.maxQuote);
@@ -157,19 +165,23 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
         if (msg.sender != trade.seller && msg.sender != trade.buyer) revert NotParty(tradeId, msg.sender);
         if (block.timestamp <= trade.deadline) revert TradeNotExpired(tradeId, trade.deadline, block.timestamp);
         Status status = trade.status;
-        if (status != Status.Open && status != Status.Funded) revert TradeNotFunded(tradeId, status);
+        if (status != Status.Open && status != Status.Funded) revert TradeClosed(tradeId, status);
+        uint256 quoteAmount = status == Status.Funded ? trade.maxQuote : 0;
         trade.status = Status.Refunded;
-        emit TradeRefunded(tradeId);
+        emit TradeRefunded(tradeId, trade.baseAmount, quoteAmount);
         IERC20(trade.baseToken).safeTransfer(trade.seller, trade.baseAmount);
-        if (status == Status.Funded) IERC20(trade.quoteToken).safeTransfer(trade.buyer, trade.maxQuote);
+        if (quoteAmount > 0) IERC20(trade.quoteToken).safeTransfer(trade.buyer, quoteAmount);
     }
 
-    /// @notice One trade.
+    /// @notice One trade (all fields zero and status None if it does not exist).
+    /// @param tradeId The trade's id.
     function getTrade(uint256 tradeId) external view returns (Trade memory) {
         return s_trades[tradeId];
     }
 
     /// @inheritdoc ReceiverBase
+    /// @dev payload = abi.encode(uint256 tradeId, uint256 price); quote = baseAmount * price / 1e18,
+    /// rounded down, so the buyer never pays more than the escrowed maxQuote.
     function _processReport(bytes32, bytes2, bytes32 actionHash, bytes memory payload) internal override nonReentrant {
         (uint256 tradeId, uint256 price) = abi.decode(payload, (uint256, uint256));
         Trade storage trade = _trade(tradeId);
@@ -187,6 +199,7 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
         if (trade.maxQuote > quote) IERC20(trade.quoteToken).safeTransfer(trade.buyer, trade.maxQuote - quote);
     }
 
+    /// @dev The trade, or UnknownTrade.
     function _trade(uint256 tradeId) internal view returns (Trade storage trade) {
         trade = s_trades[tradeId];
         if (trade.status == Status.None) revert UnknownTrade(tradeId);
