@@ -95,7 +95,7 @@ class ReportMetadata(BaseModel):
                 don_id=int.from_bytes(data[37:41], "big"),
                 config_version=int.from_bytes(data[41:45], "big"),
                 workflow_id=data[45:77],
-                workflow_name=name.decode("ascii"),
+                workflow_name=name.decode("latin-1"),  # non-ASCII fails validation, by name
                 workflow_owner=to_checksum_address(data[87:107]),
                 report_id=data[107:109],
             )
