@@ -468,3 +468,98 @@ def test_a_writer_killed_mid_stream_leaves_a_valid_prefix_with_every_acknowledge
     assert seqs == list(range(1, len(seqs) + 1))
     assert len(seqs) >= acked
     assert broken(log) == {}
+
+
+def _execution_entries(
+    n: int, keys: list[bytes], nodes: list[str]
+) -> list[tuple[bytes, str, dict[str, object]]]:
+    from verifier import config_digest, report_context
+
+    exec_id = keccak(n.to_bytes(8, "big"))
+    observations = [
+        sign_observation(
+            Observation(
+                request_id=f"r{n}", feed="ETH/USD", value=3000 + i, observed_at=1, node=nodes[i]
+            ),
+            keys[i],
+        ).model_dump(mode="json")
+        for i in range(3)
+    ]
+    meta = metadata(execution_id=exec_id)
+    body = ReportBody(
+        chain_id=1,
+        receiver=RECEIVER,
+        timestamp=1,
+        action_hash=b"\x01" * 32,
+        payload=SettlementPayload(trade_id=n, price=3001).encode(),
+    )
+    raw, ctx = (
+        encode_report(meta, body),
+        report_context(config_digest(1, RECEIVER, 1, 2, 1, nodes), n),
+    )
+    sigs = ["0x" + sign_report(report_digest(raw, ctx), k).hex() for k in keys[:2]]
+    don = {"don_id": 1, "config_version": 2, "forwarder": RECEIVER, "chain_id": 1}
+    return [
+        (exec_id, "observations", {"observations": observations, "don": don}),
+        (
+            exec_id,
+            "consensus",
+            {"mode": "median", "value": 3001, "observations_seq": 2 * n + 1, "f": 1},
+        ),
+        (
+            exec_id,
+            "report",
+            {
+                "raw": "0x" + raw.hex(),
+                "context": "0x" + ctx.hex(),
+                "signatures": sigs,
+                "receiver": RECEIVER,
+                "forwarder": RECEIVER,
+                "chain_id": 1,
+                "don_id": 1,
+                "config_version": 2,
+            },
+        ),
+    ]
+
+
+def test_parallel_audit_finds_exactly_what_the_serial_one_finds(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import verifier._batch as batch
+    from verifier import audit
+
+    pools: list[object] = []
+    real_pool = batch.ProcessPoolExecutor
+
+    def spy(*args: object, **kwargs: object) -> object:
+        pools.append(real_pool(*args, **kwargs))  # type: ignore[arg-type]
+        return pools[-1]
+
+    monkeypatch.setattr(batch, "PARALLEL_THRESHOLD", 100)
+    monkeypatch.setattr(batch, "ProcessPoolExecutor", spy)
+
+    keys = [bytes([i]) * 32 for i in range(1, 5)]
+    nodes = [Account.from_key(k).address for k in keys]
+    log = AttestationLog(tmp_path / "big.db")
+    items = []
+    for n in range(900):
+        entries = _execution_entries(n, keys, nodes)
+        items += entries
+    for i, item in enumerate(items):  # consensus points at the observations entry just before it
+        if item[1] == "consensus":
+            item[2]["observations_seq"] = i
+    victim = items[1500]
+    assert victim[1] == "observations"
+    victim[2]["observations"][1]["signature"] = victim[2]["observations"][0][
+        "signature"
+    ]  # a swapped signature
+    log.append_many(items)
+    signers = {(1, 2): (1, nodes)}
+    serial = audit(log, None, signers=signers, workers=1)
+    assert pools == []
+    parallel = audit(log, None, signers=signers, workers=2)
+    assert len(pools) == 1
+    assert serial.results == parallel.results
+    assert [(f.seq, f.check) for f in parallel.failures] == [(1501, "observation signatures")]
+    assert len(parallel.results) > 5000

@@ -22,7 +22,7 @@ from ._audit import (
 from ._canonical import canonical_json, keccak
 from ._consensus import median, quorum_size
 from ._errors import ConsensusError, EncodingError, LogIntegrityError, SignatureError, VerifierError
-from ._log import AttestationLog, ChainFinding, LogEntry, chain_hash
+from ._log import AttestationLog, ChainFinding, LogEntry, chain_hash, verify_entries
 from ._merkle import leaf, merkle_proof, merkle_root, verify_proof
 from ._replay import NodeAnswer, ReplayResult, find_execution, replay
 from ._report import (
@@ -94,6 +94,7 @@ __all__ = [
     "sign_observation",
     "sign_report",
     "transmission_id",
+    "verify_entries",
     "verify_proof",
     "workflow_id",
 ]

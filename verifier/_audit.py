@@ -11,20 +11,23 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from eth_abi import decode as abi_decode
-from eth_utils import to_checksum_address
+from eth_typing import ChecksumAddress, HexAddress, HexStr
 from pydantic import BaseModel, ValidationError
 from web3 import Web3
 
-from ._canonical import keccak
+from ._batch import Recoverer
+from ._canonical import dump_parsed, keccak
 from ._consensus import median, quorum_size
-from ._errors import VerifierError
-from ._log import AttestationLog, LogEntry
+from ._errors import EncodingError, VerifierError
+from ._log import AttestationLog, LogEntry, verify_entries
 from ._merkle import leaf, merkle_root
-from ._report import SettlementPayload, decode_report, report_digest
-from ._signing import SignedObservation, recover_observation_signer, recover_report_signer
+from ._report import METADATA_LENGTH, report_digest
+from ._signing import OBSERVATION_DOMAIN
+from ._types import to_checksum
 
 Status = Literal["ok", "fail", "skip"]
 REPORT_PROCESSED = keccak(b"ReportProcessed(address,bytes32,bytes2,bool)")
@@ -89,8 +92,9 @@ _FORWARDER_ABI: list[dict[str, Any]] = [
 ]
 
 
-class AuditFinding(BaseModel):
-    """The result of one check on one entry."""
+@dataclass(frozen=True, slots=True)
+class AuditFinding:
+    """The result of one check on one entry (``seq`` 0: about the chain, not one entry)."""
 
     seq: int
     execution_id: str
@@ -99,8 +103,13 @@ class AuditFinding(BaseModel):
     status: Status
     detail: str = ""
 
+    def to_dict(self) -> dict[str, Any]:
+        """As a plain dict (for JSON)."""
+        return asdict(self)
 
-class AuditReport(BaseModel):
+
+@dataclass
+class AuditReport:
     """Every check on every entry; ``ok`` when none failed."""
 
     results: list[AuditFinding]
@@ -154,9 +163,11 @@ class Web3ChainReader(ChainReader):
 
     def get_config(self, forwarder: str, don_id: int, config_version: int) -> tuple[int, list[str]]:
         """Read getConfig from the forwarder."""
-        contract = self.w3.eth.contract(address=to_checksum_address(forwarder), abi=self._abi)
+        contract = self.w3.eth.contract(
+            address=ChecksumAddress(HexAddress(HexStr(to_checksum(forwarder)))), abi=self._abi
+        )
         f, signers = contract.functions.getConfig(don_id, config_version).call()
-        return int(f), [to_checksum_address(s) for s in signers]
+        return int(f), [to_checksum(s) for s in signers]
 
     def get_receipt(self, tx_hash: str) -> Mapping[str, Any] | None:
         """Fetch the receipt; None if the chain does not know the transaction."""
@@ -179,7 +190,7 @@ class Web3ChainReader(ChainReader):
         return list(
             self.w3.eth.get_logs(
                 {
-                    "address": to_checksum_address(address),
+                    "address": ChecksumAddress(HexAddress(HexStr(to_checksum(address)))),
                     "fromBlock": 0,
                     "toBlock": "latest",
                     "topics": ["0x" + topic.hex()],
@@ -198,7 +209,7 @@ class Web3ChainReader(ChainReader):
                     don_id=int.from_bytes(bytes(log["topics"][1]), "big"),
                     config_version=int.from_bytes(bytes(log["topics"][2]), "big"),
                     f=f,
-                    signers=[to_checksum_address(a) for a in signers],
+                    signers=[to_checksum(a) for a in signers],
                 )
             )
         return events
@@ -209,7 +220,7 @@ class Web3ChainReader(ChainReader):
             ReportEvent(
                 tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                 block=log["blockNumber"],
-                receiver=to_checksum_address(bytes(log["topics"][1])[-20:]),
+                receiver=to_checksum(bytes(log["topics"][1])[-20:]),
                 execution_id="0x" + bytes(log["topics"][2]).hex(),
                 result=bool(int.from_bytes(bytes(log["data"])[-32:], "big")),
             )
@@ -245,8 +256,12 @@ class _Auditor:
         signers: SignerSets | None,
         forwarder: str | None = None,
         anchor: str | None = None,
+        workers: int = 1,
     ) -> None:
         self.log = log
+        self.workers = workers
+        self._jobs: dict[int, list[tuple[str, int]] | str] = {}
+        self._results: list[bytes | str] = []
         self.chain = chain
         self.signers = dict(signers or {})
         self.forwarder = forwarder
@@ -257,9 +272,14 @@ class _Auditor:
 
     def run(self) -> AuditReport:
         entries = list(self.log.entries())
-        broken = {f.seq: f.detail for f in self.log.verify_chain()}
         for entry in entries:
             self.by_exec[entry.execution_id][entry.kind] = entry
+        self._recoverer = Recoverer(self.workers, expected=len(entries))
+        self._collect(entries)
+        broken: dict[int, str] = {}
+        for finding in verify_entries(entries):  # runs while the workers recover signatures
+            broken[finding.seq] = "; ".join(filter(None, [broken.get(finding.seq), finding.detail]))
+        self._results = self._recoverer.results()
         checks: dict[str, Callable[[LogEntry], None]] = {
             "observations": self._observations,
             "consensus": self._consensus,
@@ -370,38 +390,65 @@ class _Auditor:
         block = submission.payload.get("block_number") if submission else None
         return int(block) if block is not None else None
 
+    def _collect(self, entries: list[LogEntry]) -> None:
+        """Queue every signature for recovery; big logs recover in worker processes meanwhile."""
+        for entry in entries:
+            try:
+                if entry.kind == "observations":
+                    self._jobs[entry.seq] = [
+                        self._queue_observation(o) for o in entry.payload["observations"]
+                    ]
+                elif entry.kind == "report":
+                    p = entry.payload
+                    digest = report_digest(_bytes(p["raw"]), _bytes(p["context"]))
+                    self._jobs[entry.seq] = [
+                        ("", self._recoverer.add((digest, _bytes(sig), 0)))
+                        for sig in p["signatures"]
+                    ]
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                self._jobs[entry.seq] = f"{type(exc).__name__}: {exc}"
+
+    def _queue_observation(self, signed: dict[str, Any]) -> tuple[str, int]:
+        observation = signed["observation"]
+        digest = keccak(OBSERVATION_DOMAIN + dump_parsed(observation))
+        message = keccak(b"\x19Ethereum Signed Message:\n32" + digest)
+        return str(observation["node"]), self._recoverer.add(
+            (message, _bytes(signed["signature"]), 27)
+        )
+
+    def _recovered(self, entry: LogEntry) -> list[tuple[str, bytes | str]]:
+        """(claimed signer, recovered 20-byte address or why not) per signature of ``entry``."""
+        jobs = self._jobs.get(entry.seq, "no signatures queued")
+        if isinstance(jobs, str):
+            raise ValueError(jobs)
+        return [(claimed, self._results[index]) for claimed, index in jobs]
+
     def _observations(self, entry: LogEntry) -> None:
-        p = entry.payload
-        don = p["don"]
+        don = entry.payload["don"]
         config = self._signer_set(
             don["forwarder"], don["don_id"], don["config_version"], self._block_of(entry)
         )
         seen: set[str] = set()
-        for raw in p["observations"]:
-            signed = SignedObservation.model_validate(raw)
-            signer = recover_observation_signer(signed)
-            if signer != signed.observation.node:
+        for claimed, got in self._recovered(entry):
+            if isinstance(got, str) or got.hex() != claimed.lower().removeprefix("0x"):
+                signer = got if isinstance(got, str) else f"is signed by {to_checksum(got)}"
                 return self._add(
                     entry,
                     "observation signatures",
                     "fail",
-                    f"observation claiming {signed.observation.node} is signed by {signer}",
+                    f"observation claiming {claimed}: {signer}",
                 )
-            seen.add(signer)
+            seen.add(claimed.lower())
         self._add(entry, "observation signatures", "ok", f"{len(seen)} distinct signers")
         if config is None:
             return self._add(
                 entry, "signers configured", "skip", "no chain and no signer set given"
             )
         f, signers = config
-        strangers = sorted(seen - set(signers))
+        strangers = sorted(seen - {s.lower() for s in signers})
         if strangers:
-            return self._add(
-                entry,
-                "signers configured",
-                "fail",
-                f"not in the DON config: {', '.join(strangers)}",
-            )
+            names = ", ".join(to_checksum(s) for s in strangers)
+            return self._add(entry, "signers configured", "fail", f"not in the DON config: {names}")
         if len(seen) < quorum_size(f):
             return self._add(
                 entry,
@@ -412,13 +459,15 @@ class _Auditor:
         self._add(entry, "signers configured", "ok")
 
     def _values(self, entry: LogEntry) -> list[int]:
-        obs = self.log.get(int(entry.payload["observations_seq"]))
-        if obs.execution_id != entry.execution_id or obs.kind != "observations":
-            raise ValueError(f"entry #{obs.seq} is not this execution's observations")
-        return [
-            SignedObservation.model_validate(o).observation.value
-            for o in obs.payload["observations"]
-        ]
+        obs = self.by_exec[entry.execution_id].get("observations")
+        if obs is None or obs.seq != int(entry.payload["observations_seq"]):
+            raise ValueError(
+                f"entry #{entry.payload['observations_seq']} is not this execution's observations"
+            )
+        values = [o["observation"]["value"] for o in obs.payload["observations"]]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise ValueError("an observed value is not an integer")
+        return values
 
     def _consensus(self, entry: LogEntry) -> None:
         p = entry.payload
@@ -436,52 +485,50 @@ class _Auditor:
 
     def _report(self, entry: LogEntry) -> None:
         p = entry.payload
-        raw, context = _bytes(p["raw"]), _bytes(p["context"])
-        meta, body = decode_report(raw)
+        fields = _ReportFields.parse(_bytes(p["raw"]))
         config = self._signer_set(
-            p["forwarder"], meta.don_id, meta.config_version, self._block_of(entry)
+            p["forwarder"], fields.don_id, fields.config_version, self._block_of(entry)
         )
-        digest = report_digest(raw, context)
-        signers = [recover_report_signer(digest, _bytes(s)) for s in p["signatures"]]
-        self._report_signers(entry, signers, config)
-        self._report_contents(entry, body)
+        recovered = [got for _, got in self._recovered(entry)]
+        unusable = [got for got in recovered if isinstance(got, str)]
+        if unusable:
+            self._add(entry, "report signatures", "fail", unusable[0])
+        else:
+            self._report_signers(entry, [a for a in recovered if isinstance(a, bytes)], config)
+        self._report_contents(entry, fields)
 
     def _report_signers(
-        self, entry: LogEntry, signers: list[str], config: tuple[int, list[str]] | None
+        self, entry: LogEntry, signers: list[bytes], config: tuple[int, list[str]] | None
     ) -> None:
         if len(set(signers)) != len(signers):
             return self._add(entry, "report signatures", "fail", "a signer signed twice")
         if config is None:
             return self._add(entry, "report signatures", "skip", "no chain and no signer set given")
         f, allowed = config
-        strangers = [s for s in signers if s not in allowed]
+        known = {a.lower().removeprefix("0x") for a in allowed}
+        strangers = [to_checksum(s) for s in signers if s.hex() not in known]
         if strangers:
-            return self._add(
-                entry, "report signatures", "fail", f"not in the DON config: {', '.join(strangers)}"
-            )
+            detail = f"not in the DON config: {', '.join(strangers)}"
+            return self._add(entry, "report signatures", "fail", detail)
         if len(signers) != f + 1:
-            return self._add(
-                entry,
-                "report signatures",
-                "fail",
-                f"{len(signers)} signatures, f+1 = {f + 1} required",
-            )
+            detail = f"{len(signers)} signatures, f+1 = {f + 1} required"
+            return self._add(entry, "report signatures", "fail", detail)
         self._add(entry, "report signatures", "ok", f"{len(signers)} of {len(allowed)} signers")
 
-    def _report_contents(self, entry: LogEntry, body: Any) -> None:
+    def _report_contents(self, entry: LogEntry, fields: _ReportFields) -> None:
         mine = self.by_exec[entry.execution_id]
         p = entry.payload
         problems = []
-        if body.chain_id != int(p["chain_id"]) or body.receiver != to_checksum_address(
-            p["receiver"]
+        if (
+            fields.chain_id != int(p["chain_id"])
+            or "0x" + fields.receiver.hex() != p["receiver"].lower()
         ):
             problems.append("body's chain id or receiver differ from the logged target")
-        if "consensus" in mine and SettlementPayload.decode(body.payload).price != int(
-            mine["consensus"].payload["value"]
-        ):
+        consensus = mine.get("consensus")
+        if consensus is not None and fields.price != int(consensus.payload["value"]):
             problems.append("reported price is not the consensus value")
         proposal = mine.get("proposal")
-        if proposal is not None and "0x" + body.action_hash.hex() != proposal.payload.get(
+        if proposal is not None and "0x" + fields.action_hash.hex() != proposal.payload.get(
             "action_hash"
         ):
             problems.append("action hash differs from the proposal's")
@@ -528,6 +575,43 @@ class _Auditor:
         return problems
 
 
+@dataclass(frozen=True, slots=True)
+class _ReportFields:
+    """The fields of a settlement report the audit compares, sliced straight from the bytes.
+
+    The bytes are authenticated by the signatures; this only reads them (fast),
+    rejecting anything that is not a well-formed settlement report.
+    """
+
+    don_id: int
+    config_version: int
+    chain_id: int
+    receiver: bytes
+    action_hash: bytes
+    price: int
+
+    @classmethod
+    def parse(cls, raw: bytes) -> _ReportFields:
+        body = raw[METADATA_LENGTH:]
+        if len(raw) < METADATA_LENGTH or len(body) < 5 * 32 or body[32:44] != bytes(12):
+            raise EncodingError(f"report of {len(raw)} bytes is not a settlement report")
+        offset = int.from_bytes(body[128:160], "big")
+        length = (
+            int.from_bytes(body[offset : offset + 32], "big") if offset + 32 <= len(body) else -1
+        )
+        payload = body[offset + 32 : offset + 32 + length]
+        if length != 64 or len(payload) != 64:
+            raise EncodingError("report body does not carry a settlement payload (tradeId, price)")
+        return cls(
+            don_id=int.from_bytes(raw[37:41], "big"),
+            config_version=int.from_bytes(raw[41:45], "big"),
+            chain_id=int.from_bytes(body[0:32], "big"),
+            receiver=body[44:64],
+            action_hash=body[96:128],
+            price=int.from_bytes(payload[32:64], "big"),
+        )
+
+
 def _anchor_problem(record: AnchorRecord, span: list[LogEntry | None]) -> str:
     missing = [record.from_seq + i for i, e in enumerate(span) if e is None]
     if missing:
@@ -558,6 +642,7 @@ def audit(
     *,
     forwarder: str | None = None,
     anchor: str | None = None,
+    workers: int = 1,
 ) -> AuditReport:
     """Check every entry of ``log``; chain-dependent checks are skipped when ``chain`` is None.
 
@@ -567,5 +652,6 @@ def audit(
         signers: (don_id, config_version) -> (f, signers), for offline audits.
         forwarder: also alarm on every report this forwarder processed that the log does not explain.
         anchor: also check every range anchored on this AttestationAnchor.
+        workers: processes that recover signatures (worth it from a few thousand entries on).
     """
-    return _Auditor(log, chain, signers, forwarder, anchor).run()
+    return _Auditor(log, chain, signers, forwarder, anchor, workers).run()

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ._canonical import canonical_json, keccak
+from ._canonical import canonical_json, dump_parsed, keccak, parse_json
 from ._errors import LogIntegrityError
 
 GENESIS = "0x" + "00" * 32
@@ -48,41 +49,64 @@ class LogEntry(BaseModel):
     prev_hash: str
     entry_hash: str
 
+    @cached_property
+    def _value(self) -> tuple[Any, str | None]:
+        """The stored payload parsed once, and its canonical text (None if it does not parse)."""
+        try:
+            value = parse_json(self.payload_text)
+        except ValueError:
+            return None, None
+        return value, dump_parsed(value).decode()
+
     @property
     def payload(self) -> dict[str, Any]:
         """The payload, parsed (empty if the stored text is not a JSON object)."""
-        try:
-            value = json.loads(self.payload_text)
-        except ValueError:
-            return {}
+        value = self._value[0]
         return value if isinstance(value, dict) else {}
+
+    @property
+    def canonical_payload(self) -> str | None:
+        """The canonical JSON of the stored payload's value (None if it does not parse)."""
+        return self._value[1]
 
     def compute_hash(self) -> str:
         """The hash this entry should carry, from its content and ``prev_hash``."""
-        return chain_hash(
-            self.prev_hash, self.seq, self.execution_id, self.kind, self.payload, self.created_at
+        canonical = self.canonical_payload
+        if canonical is None:
+            return ""
+        return _hash(
+            self.prev_hash, self.seq, self.execution_id, self.kind, canonical, self.created_at
         )
 
     def is_canonical(self) -> bool:
         """True when the stored payload text is exactly the canonical JSON of its value."""
-        try:
-            return canonical_json(json.loads(self.payload_text)).decode() == self.payload_text
-        except (ValueError, TypeError):
-            return False
+        return self.canonical_payload == self.payload_text
 
 
 def chain_hash(
     prev_hash: str, seq: int, execution_id: str, kind: str, payload: Any, created_at: int
 ) -> str:
     """The entry hash for these fields (see the module docstring)."""
-    header = {
-        "seq": seq,
-        "execution_id": execution_id,
-        "kind": kind,
-        "payload": payload,
-        "created_at": created_at,
-    }
-    return "0x" + keccak(bytes.fromhex(prev_hash[2:]) + canonical_json(header)).hex()
+    return _hash(prev_hash, seq, execution_id, kind, canonical_json(payload).decode(), created_at)
+
+
+def _hash(
+    prev_hash: str, seq: int, execution_id: str, kind: str, canonical_payload: str, created_at: int
+) -> str:
+    """``chain_hash`` from the payload's canonical text, spliced in without re-serializing.
+
+    Equal to ``canonical_json`` of the header: its keys in sorted order are
+    created_at, execution_id, kind, payload, seq.
+    """
+    header = (
+        f'{{"created_at":{created_at},"execution_id":{_dumps(execution_id)},'
+        f'"kind":{_dumps(kind)},"payload":{canonical_payload},"seq":{seq}}}'
+    )
+    return "0x" + keccak(bytes.fromhex(prev_hash[2:]) + header.encode("utf-8")).hex()
+
+
+def _dumps(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
 
 
 def _hex_id(execution_id: bytes | str) -> str:
@@ -151,33 +175,56 @@ class AttestationLog:
 
     def append(self, execution_id: bytes | str, kind: str, payload: dict[str, Any]) -> LogEntry:
         """Append one entry; it is acknowledged (returned) only after the commit."""
-        text = canonical_json(payload).decode()
-        exec_hex = _hex_id(execution_id)
+        return self.append_many([(execution_id, kind, payload)])[0]
+
+    def append_many(
+        self, items: Sequence[tuple[bytes | str, str, dict[str, Any]]]
+    ) -> list[LogEntry]:
+        """Append several entries in one transaction: all of them are committed, or none."""
+        texts = [(_hex_id(e), kind, canonical_json(p).decode()) for e, kind, p in items]
         self._db.execute("BEGIN IMMEDIATE")
         try:
             last = self._db.execute(
                 "SELECT seq, entry_hash FROM entries ORDER BY seq DESC LIMIT 1"
             ).fetchone()
-            seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+            seq, prev = (last[0], last[1]) if last else (0, GENESIS)
             created = time.time_ns() // 1_000_000
-            entry = LogEntry(
-                seq=seq,
-                execution_id=exec_hex,
-                kind=kind,
-                payload_text=text,
-                created_at=created,
-                prev_hash=prev,
-                entry_hash=chain_hash(prev, seq, exec_hex, kind, json.loads(text), created),
-            )
-            self._db.execute(
+            entries = []
+            for exec_hex, kind, text in texts:
+                seq += 1
+                entry_hash = _hash(prev, seq, exec_hex, kind, text, created)
+                entries.append(
+                    LogEntry(
+                        seq=seq,
+                        execution_id=exec_hex,
+                        kind=kind,
+                        payload_text=text,
+                        created_at=created,
+                        prev_hash=prev,
+                        entry_hash=entry_hash,
+                    )
+                )
+                prev = entry_hash
+            self._db.executemany(
                 f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                (seq, exec_hex, kind, text, created, prev, entry.entry_hash),
+                [
+                    (
+                        e.seq,
+                        e.execution_id,
+                        e.kind,
+                        e.payload_text,
+                        e.created_at,
+                        e.prev_hash,
+                        e.entry_hash,
+                    )
+                    for e in entries
+                ],
             )
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return entry
+        return entries
 
     def entries(self) -> Iterator[LogEntry]:
         """Every entry, in sequence order."""
@@ -253,20 +300,22 @@ class AttestationLog:
 
     def verify_chain(self) -> list[ChainFinding]:
         """Every break in the hash chain, each naming the entry where it shows."""
-        findings: list[ChainFinding] = []
-        prev_seq, prev_hash = 0, GENESIS
-        for entry in self.entries():
-            for problem in _breaks(entry, prev_seq, prev_hash):
-                findings.append(
-                    ChainFinding(
-                        seq=entry.seq,
-                        execution_id=entry.execution_id,
-                        kind=entry.kind,
-                        detail=problem,
-                    )
+        return verify_entries(self.entries())
+
+
+def verify_entries(entries: Iterable[LogEntry]) -> list[ChainFinding]:
+    """Every break in the hash chain of ``entries`` (in seq order)."""
+    findings: list[ChainFinding] = []
+    prev_seq, prev_hash = 0, GENESIS
+    for entry in entries:
+        for problem in _breaks(entry, prev_seq, prev_hash):
+            findings.append(
+                ChainFinding(
+                    seq=entry.seq, execution_id=entry.execution_id, kind=entry.kind, detail=problem
                 )
-            prev_seq, prev_hash = entry.seq, entry.entry_hash
-        return findings
+            )
+        prev_seq, prev_hash = entry.seq, entry.entry_hash
+    return findings
 
 
 def _breaks(entry: LogEntry, prev_seq: int, prev_hash: str) -> list[str]:
@@ -286,8 +335,8 @@ def _breaks(entry: LogEntry, prev_seq: int, prev_hash: str) -> list[str]:
 
 def _row(row: tuple[Any, ...]) -> LogEntry:
     seq, execution_id, kind, payload, created_at, prev_hash, entry_hash = row
-    return LogEntry(
-        seq=seq,
+    return LogEntry.model_construct(  # types are forced right here; no validation needed
+        seq=int(seq),
         execution_id=str(execution_id),
         kind=str(kind),
         payload_text=str(payload),

@@ -14,12 +14,11 @@ from typing import Self
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
-from eth_utils import to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ._canonical import keccak
 from ._errors import EncodingError
-from ._types import Address, HexBytes
+from ._types import Address, HexBytes, to_checksum
 
 METADATA_LENGTH = 109
 FORWARDER_METADATA_LENGTH = 45
@@ -96,7 +95,7 @@ class ReportMetadata(BaseModel):
                 config_version=int.from_bytes(data[41:45], "big"),
                 workflow_id=data[45:77],
                 workflow_name=name.decode("latin-1"),  # non-ASCII fails validation, by name
-                workflow_owner=to_checksum_address(data[87:107]),
+                workflow_owner=to_checksum(data[87:107]),
                 report_id=data[107:109],
             )
         except (ValidationError, UnicodeDecodeError) as exc:
@@ -223,4 +222,4 @@ def report_digest(raw: bytes, context: bytes) -> bytes:
 
 def transmission_id(receiver: str, execution: bytes, report_id: bytes) -> bytes:
     """The forwarder's replay key: keccak256(receiver ‖ executionId ‖ reportId)."""
-    return keccak(bytes.fromhex(to_checksum_address(receiver)[2:]) + execution + report_id)
+    return keccak(bytes.fromhex(to_checksum(receiver)[2:]) + execution + report_id)

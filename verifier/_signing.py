@@ -8,12 +8,11 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_keys import keys
 from eth_keys.exceptions import BadSignature
-from eth_utils import to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._canonical import canonical_json, keccak
 from ._errors import SignatureError
-from ._types import Address, HexBytes
+from ._types import Address, HexBytes, to_checksum
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 HALF_N = SECP256K1_N // 2
@@ -55,7 +54,7 @@ def _recover(digest: bytes, r: int, s: int, v: int) -> str:
             )
     except (ValueError, BadSignature, Exception) as exc:  # noqa: BLE001 - backends raise many kinds
         raise SignatureError(f"signature does not recover: {exc}") from None
-    return str(to_checksum_address(keccak(raw)[-20:]))
+    return str(to_checksum(keccak(raw)[-20:]))
 
 
 def sign_report(digest: bytes, private_key: bytes) -> bytes:

@@ -4,8 +4,40 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from eth_utils import is_address, to_checksum_address
 from pydantic import BeforeValidator, PlainSerializer
+
+from ._canonical import keccak
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def to_checksum(address: str | bytes) -> str:
+    """EIP-55 checksum form of a 20-byte address given as bytes or 0x-hex.
+
+    Raises:
+        ValueError: if ``address`` is not 20 bytes / 40 hex digits, or its mixed case is a wrong checksum.
+    """
+    if isinstance(address, bytes | bytearray):
+        if len(address) != 20:
+            raise ValueError(f"an address is 20 bytes, got {len(address)}")
+        lower = address.hex()
+    else:
+        text = address[2:] if address[:2] in ("0x", "0X") else address
+        lower = text.lower()
+        if len(lower) != 40 or not _HEX.issuperset(lower):
+            raise ValueError(f"{address!r} is not an Ethereum address")
+    digest = keccak(lower.encode("ascii")).hex()
+    checksummed = "0x" + "".join(
+        c.upper() if d in "89abcdef" else c for c, d in zip(lower, digest[:40], strict=True)
+    )
+    if (
+        isinstance(address, str)
+        and text != lower
+        and text != text.upper()
+        and "0x" + text != checksummed
+    ):
+        raise ValueError(f"{address!r} has a wrong EIP-55 checksum")
+    return checksummed
 
 
 def _to_bytes(value: Any) -> Any:
@@ -19,9 +51,9 @@ def _to_bytes(value: Any) -> Any:
 
 
 def _to_address(value: Any) -> str:
-    if not isinstance(value, str) or not is_address(value):
+    if not isinstance(value, str):
         raise ValueError(f"{value!r} is not an Ethereum address")
-    return str(to_checksum_address(value))
+    return to_checksum(value)
 
 
 HexBytes = Annotated[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from rich.console import Console
@@ -28,7 +29,11 @@ _STYLE = {"ok": "[green]ok[/]", "fail": "[red]FAIL[/]", "skip": "[yellow]skip[/]
 
 
 def run_audit(
-    settings: VouchSettings, console: Console, as_json: bool, log_path: Path | None = None
+    settings: VouchSettings,
+    console: Console,
+    as_json: bool,
+    log_path: Path | None = None,
+    workers: int | None = None,
 ) -> int:
     """Audit the log; return the exit code (0 all good, 1 findings, 2 could not audit)."""
     path = log_path or settings.log_path
@@ -43,6 +48,7 @@ def run_audit(
             Web3ChainReader(chain.web3()),
             forwarder=contracts.get("Forwarder"),
             anchor=contracts.get("AttestationAnchor"),
+            workers=workers or os.cpu_count() or 1,
         )
     except (VerifierError, VouchError) as exc:
         console.print(f"[red]cannot audit:[/] {exc}")
@@ -53,7 +59,7 @@ def run_audit(
                 {
                     "ok": report.ok,
                     "entries": report.entries,
-                    "results": [r.model_dump() for r in report.results],
+                    "results": [r.to_dict() for r in report.results],
                 }
             )
         )

@@ -168,9 +168,12 @@ def audit(
     log: Annotated[
         Path | None, typer.Option(help="Audit this log file instead of the home's.")
     ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes recovering signatures (default: all cores).")
+    ] = None,
 ) -> None:
     """Re-verify every log entry: hash chain, signatures, consensus, transactions. Exit 1 on findings."""
-    raise typer.Exit(run_audit(_settings(), console, as_json, log))
+    raise typer.Exit(run_audit(_settings(), console, as_json, log, workers))
 
 
 @app.command("replay")

@@ -1,0 +1,220 @@
+"""Audit throughput against raw coincurve ecrecover on the same signatures, in one run.
+
+    .venv/bin/python scripts/bench/audit.py [--executions 20000] [--workers 2]
+
+Generates a log of executions from a 4-node DON (f=1): each execution is five
+attestations (proposal, 3 signed observations, median consensus, report with
+2 signatures, submission), so 20,000 executions = 100,000 attestations carrying
+100,000 signatures. Audits it offline (no chain cross-check: signer set given),
+then recovers the same signatures with bare coincurve, on one core and on the
+audit's worker count, and prints the ratios. Not a test: numbers, not verdicts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from coincurve import PrivateKey, PublicKey
+from eth_account import Account
+
+from verifier import (
+    AttestationLog,
+    Observation,
+    ReportBody,
+    ReportMetadata,
+    SettlementPayload,
+    audit,
+    config_digest,
+    encode_report,
+    keccak,
+    report_context,
+    report_digest,
+)
+
+N_NODES, F = 4, 1
+OWNER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+GATE = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+
+def eip191(digest: bytes) -> bytes:
+    return keccak(b"\x19Ethereum Signed Message:\n32" + digest)
+
+
+def sign(key: PrivateKey, digest: bytes, v_offset: int) -> bytes:
+    sig = key.sign_recoverable(digest, hasher=None)
+    return sig[:64] + bytes([sig[64] + v_offset])
+
+
+def generate(path: Path, executions: int) -> tuple[list[str], list[tuple[bytes, bytes]]]:
+    """Write the log; return the signer set and every (message hash, recoverable signature)."""
+    keys = [PrivateKey(keccak(bytes([i]))) for i in range(1, N_NODES + 1)]
+    nodes = [Account.from_key(k.secret).address for k in keys]
+    digest_cfg = config_digest(31337, GATE, 1, 1, F, nodes)
+    log = AttestationLog(path)
+    pairs: list[tuple[bytes, bytes]] = []
+    batch: list[tuple[bytes, str, dict[str, object]]] = []
+    for n in range(executions):
+        exec_id = keccak(n.to_bytes(8, "big"))
+        action = keccak(b"action" + exec_id)
+        observations = []
+        for i in range(3):
+            obs = Observation(
+                request_id=f"r{n}",
+                feed="ETH/USD",
+                value=3000 * 10**18 + i * 10**15,
+                observed_at=1_800_000_000,
+                node=nodes[i],
+            )
+            h = eip191(obs.digest())
+            sig = sign(keys[i], h, 27)
+            pairs.append((h, sig[:64] + bytes([sig[64] - 27])))
+            observations.append(
+                {"observation": obs.model_dump(mode="json"), "signature": "0x" + sig.hex()}
+            )
+        price = sorted(o["observation"]["value"] for o in observations)[1]
+        meta = ReportMetadata(
+            execution_id=exec_id,
+            timestamp=1_800_000_000,
+            don_id=1,
+            config_version=1,
+            workflow_id=b"\x01" * 32,
+            workflow_name="settlement",
+            workflow_owner=OWNER,
+            report_id=b"\x00\x01",
+        )
+        body = ReportBody(
+            chain_id=31337,
+            receiver=GATE,
+            timestamp=1_800_000_000,
+            action_hash=action,
+            payload=SettlementPayload(trade_id=n + 1, price=price).encode(),
+        )
+        raw, ctx = encode_report(meta, body), report_context(digest_cfg, n)
+        d = report_digest(raw, ctx)
+        sigs = [sign(keys[i], d, 0) for i in (0, 1)]
+        pairs += [(d, s) for s in sigs]
+        batch += [
+            (exec_id, "proposal", {"action_hash": "0x" + action.hex(), "trade_id": n + 1}),
+            (
+                exec_id,
+                "observations",
+                {
+                    "request_id": f"r{n}",
+                    "feed": "ETH/USD",
+                    "observations": observations,
+                    "don": {"don_id": 1, "config_version": 1, "forwarder": GATE, "chain_id": 31337},
+                },
+            ),
+            (
+                exec_id,
+                "consensus",
+                {"mode": "median", "value": price, "observations_seq": 0, "f": F},
+            ),
+            (
+                exec_id,
+                "report",
+                {
+                    "raw": "0x" + raw.hex(),
+                    "context": "0x" + ctx.hex(),
+                    "signatures": ["0x" + s.hex() for s in sigs],
+                    "signers": nodes[:2],
+                    "receiver": GATE,
+                    "forwarder": GATE,
+                    "don_id": 1,
+                    "config_version": 1,
+                    "chain_id": 31337,
+                },
+            ),
+            (
+                exec_id,
+                "submission",
+                {
+                    "tx_hash": "0x" + keccak(raw).hex(),
+                    "block_number": n + 1,
+                    "status": "settled",
+                    "receipt_status": 1,
+                    "gas_used": 190_000,
+                    "forwarder": GATE,
+                    "receiver": GATE,
+                    "error": None,
+                },
+            ),
+        ]
+        if len(batch) >= 5_000:
+            _flush(log, batch)
+    _flush(log, batch)
+    return nodes, pairs
+
+
+def _flush(log: AttestationLog, batch: list[tuple[bytes, str, dict[str, object]]]) -> None:
+    # consensus entries point at their observations entry, which is the entry before them
+    start = log._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]  # noqa: SLF001
+    for offset, (_, kind, payload) in enumerate(batch):
+        if kind == "consensus":
+            payload["observations_seq"] = start + offset  # 1-based seq of the previous entry
+    log.append_many(batch)
+    batch.clear()
+
+
+def _recover_chunk(pairs: list[tuple[bytes, bytes]]) -> int:
+    for message, signature in pairs:
+        PublicKey.from_signature_and_message(signature, message, hasher=None)
+    return len(pairs)
+
+
+def raw_recover(pairs: list[tuple[bytes, bytes]], workers: int) -> float:
+    start = time.perf_counter()
+    if workers == 1:
+        _recover_chunk(pairs)
+    else:
+        size = -(-len(pairs) // (workers * 4))
+        with ProcessPoolExecutor(workers) as pool:
+            sum(pool.map(_recover_chunk, [pairs[i : i + size] for i in range(0, len(pairs), size)]))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--executions", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.db"
+        t0 = time.perf_counter()
+        signers, pairs = generate(path, args.executions)
+        print(
+            f"generated {args.executions * 5:,} attestations ({len(pairs):,} signatures) in {time.perf_counter() - t0:.1f}s",
+            file=sys.stderr,
+        )
+        log = AttestationLog(path, readonly=True)
+        t0 = time.perf_counter()
+        report = audit(log, None, signers={(1, 1): (F, signers)}, workers=args.workers)
+        audit_s = time.perf_counter() - t0
+        assert report.ok, report.failures[:3]
+        one = raw_recover(pairs, 1)
+        many = raw_recover(pairs, args.workers)
+    n = args.executions * 5
+    rows = [
+        ("raw coincurve ecrecover, 1 core", len(pairs) / one, one),
+        (f"raw coincurve ecrecover, {args.workers} processes", len(pairs) / many, many),
+        (f"vouch audit (offline, {args.workers} workers)", len(pairs) / audit_s, audit_s),
+    ]
+    print(f"\n{'':42} {'signatures/s':>14} {'seconds':>9}")
+    for name, rate, secs in rows:
+        print(f"{name:42} {rate:14,.0f} {secs:9.2f}")
+    print(f"\naudit: {n:,} attestations in {audit_s:.1f}s = {n / audit_s:,.0f} attestations/s")
+    print(
+        f"ratio to raw ecrecover: {one / audit_s:.2f}x of 1 core, {many / audit_s:.2f}x of {args.workers} processes (target >= 0.8x)"
+    )
+
+
+if __name__ == "__main__":
+    main()
