@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.vouch-installed
 NODE_STAMP := node_modules/.vouch-installed
 
-.PHONY: setup demo test lint forge-test clean
+.PHONY: setup demo test lint forge-test browser clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -35,7 +35,14 @@ forge-test: setup
 	scripts/forge.sh fmt --check
 	FOUNDRY_PROFILE=ci scripts/forge.sh test
 
-test: setup lint forge-test
+# The audit report test renders the page in a real headless browser: Debian's chromium.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "==> installing Debian's chromium (the audit report is checked in a real browser)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }
+
+test: setup browser lint forge-test
 	$(BIN)/python -m pytest
 
 clean:

@@ -22,6 +22,7 @@ from ._audit import (
 from ._canonical import canonical_json, keccak
 from ._consensus import median, quorum_size
 from ._errors import ConsensusError, EncodingError, LogIntegrityError, SignatureError, VerifierError
+from ._html import render_html
 from ._log import AttestationLog, ChainFinding, LogEntry, chain_hash, verify_entries
 from ._merkle import leaf, merkle_proof, merkle_root, verify_proof
 from ._replay import NodeAnswer, ReplayResult, find_execution, replay
@@ -88,6 +89,7 @@ __all__ = [
     "quorum_size",
     "recover_observation_signer",
     "recover_report_signer",
+    "render_html",
     "replay",
     "report_context",
     "report_digest",

@@ -17,6 +17,7 @@ from verifier import (
     Web3ChainReader,
     audit,
     find_execution,
+    render_html,
     replay,
 )
 
@@ -34,6 +35,7 @@ def run_audit(
     as_json: bool,
     log_path: Path | None = None,
     workers: int | None = None,
+    html_path: Path | None = None,
 ) -> int:
     """Audit the log; return the exit code (0 all good, 1 findings, 2 could not audit)."""
     path = log_path or settings.log_path
@@ -53,6 +55,9 @@ def run_audit(
     except (VerifierError, VouchError) as exc:
         console.print(f"[red]cannot audit:[/] {exc}")
         return EXIT_CANNOT_AUDIT
+    if html_path is not None:
+        html_path.write_text(render_html(report, log, f"vouch audit of {path}"), encoding="utf-8")
+        console.print(f"wrote {html_path}")
     if as_json:
         console.print_json(
             json.dumps(

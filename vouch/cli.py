@@ -171,9 +171,12 @@ def audit(
     workers: Annotated[
         int | None, typer.Option(help="Processes recovering signatures (default: all cores).")
     ] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Also write a self-contained HTML report to this file.")
+    ] = None,
 ) -> None:
     """Re-verify every log entry: hash chain, signatures, consensus, transactions. Exit 1 on findings."""
-    raise typer.Exit(run_audit(_settings(), console, as_json, log, workers))
+    raise typer.Exit(run_audit(_settings(), console, as_json, log, workers, html))
 
 
 @app.command("replay")

@@ -335,3 +335,60 @@ def test_a_rehashed_log_still_fails_the_semantic_checks(
     assert not any(
         f["check"] == "chain" for f in failures
     )  # the chain itself was re-hashed consistently
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+]
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    import shutil as sh
+
+    browser = sh.which("chromium")
+    assert browser, "Debian's chromium is required for the report test: `make test` installs it"
+    profile = tmp_path / "chromium-profile"
+    return subprocess.run(
+        [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_html_report_renders_in_a_real_browser_and_shows_the_failures(demo, tmp_path: Path) -> None:
+    environ, home, _ = demo
+    copy = tampered(
+        home,
+        tmp_path,
+        "UPDATE entries SET payload = replace(payload, 'settled', 'settleD') WHERE seq = 5",
+    )
+    page = tmp_path / "audit.html"
+    result = vouch(environ, "audit", "--log", str(copy), "--html", str(page))
+    assert result.returncode == 1
+    html_text = page.read_text()
+    assert "<script" not in html_text and "http" not in html_text.split("<body>")[1].replace(
+        "http://", ""
+    )
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    failures = dom.stdout.split('id="failures"')[1].split("<h2>")[0]
+    assert "#5" in failures and "submission" in failures and "edited" in failures
+    assert 'id="verdict"' in dom.stdout and "failed checks" in dom.stdout
+    assert dom.stdout.index('id="failures"') < dom.stdout.index("<h2>Nodes</h2>")  # failures first
+    assert dom.stdout.count("<svg") >= 2
+    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert console == []
+    shot = chromium(
+        tmp_path, f"--screenshot={tmp_path / 'audit.png'}", "--window-size=1200,1600", page.as_uri()
+    )
+    assert shot.returncode == 0 and (tmp_path / "audit.png").stat().st_size > 10_000

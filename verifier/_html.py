@@ -1,0 +1,193 @@
+"""The audit as one self-contained HTML page: summary, failures first, per-node plots, drill-down.
+
+No scripts, no external assets: inline CSS and SVG only, so the page can be
+mailed to an auditor and opened anywhere.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ._audit import AuditFinding, AuditReport
+from ._log import AttestationLog, LogEntry
+
+PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777")
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#111;padding:0 1rem}
+h1{font-size:1.5rem}h2{margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+.verdict{padding:.8rem 1rem;border-radius:6px;font-weight:600}
+.ok{background:#dcfce7;color:#14532d}.fail{background:#fee2e2;color:#7f1d1d}.skip{color:#92400e}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border:1px solid #e5e7eb;padding:.25rem .45rem;text-align:left;vertical-align:top}
+th{background:#f9fafb}code{font-size:12px;word-break:break-all}details{margin:.3rem 0}summary{cursor:pointer}
+.legend span{display:inline-block;margin-right:1rem}.sw{display:inline-block;width:10px;height:10px;margin-right:4px}
+"""
+
+
+@dataclass
+class _NodeStats:
+    answers: int = 0
+    deviations: list[tuple[int, int]] = field(default_factory=list)  # (execution index, bps)
+    latencies: list[int] = field(default_factory=list)
+    absent: list[int] = field(default_factory=list)  # execution indexes
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _node_stats(log: AttestationLog) -> tuple[dict[str, _NodeStats], int]:
+    """Per node: deviation from consensus per execution, latency if logged, executions it missed."""
+    stats: dict[str, _NodeStats] = defaultdict(_NodeStats)
+    runs: dict[str, dict[str, LogEntry]] = defaultdict(dict)
+    for entry in log.entries():
+        runs[entry.execution_id][entry.kind] = entry
+    executions = [r for r in runs.values() if "observations" in r]
+    for index, run in enumerate(executions):
+        consensus = run.get("consensus")
+        outcome = int(consensus.payload.get("value", 0)) if consensus else 0
+        seen = set()
+        for signed in run["observations"].payload.get("observations", []):
+            obs = signed.get("observation", {})
+            node, value = str(obs.get("node")), obs.get("value")
+            seen.add(node)
+            stats[node].answers += 1
+            if isinstance(value, int) and outcome:
+                stats[node].deviations.append((index, (value - outcome) * 10_000 // outcome))
+            if isinstance(signed.get("latency_ms"), int):
+                stats[node].latencies.append(signed["latency_ms"])
+        for node in set(stats) - seen:
+            stats[node].absent.append(index)
+    return dict(sorted(stats.items())), len(executions)
+
+
+def _deviation_plot(stats: dict[str, _NodeStats], runs: int) -> str:
+    width, height, pad = 900, 220, 36
+    points = [bps for s in stats.values() for _, bps in s.deviations] or [0]
+    top = max(1, max(abs(p) for p in points))
+
+    def x(i: int) -> float:
+        return pad + (width - 2 * pad) * (i / max(1, runs - 1))
+
+    def y(v: int) -> float:
+        return height / 2 - (height / 2 - pad / 2) * v / top
+
+    lines = [
+        f'<line x1="{pad}" y1="{height / 2}" x2="{width - pad}" y2="{height / 2}" stroke="#999"/>'
+    ]
+    lines.append(f'<text x="2" y="{pad / 2 + 4}" font-size="11">+{top} bps</text>')
+    lines.append(f'<text x="2" y="{height - pad / 2}" font-size="11">-{top} bps</text>')
+    for color, s in zip(PALETTE * 4, stats.values(), strict=False):
+        path = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in s.deviations)
+        lines.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{path}"/>')
+        lines += [
+            f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}"/>'
+            for i, v in s.deviations
+        ]
+    return f'<svg role="img" aria-label="deviation from consensus" width="{width}" height="{height}">{"".join(lines)}</svg>'
+
+
+def _fault_plot(stats: dict[str, _NodeStats], runs: int) -> str:
+    cell, label = 12, 120
+    width, height = label + cell * max(1, runs), cell * len(stats) + 4
+    rects = []
+    for row, (node, s) in enumerate(stats.items()):
+        rects.append(f'<text x="0" y="{row * cell + 10}" font-size="10">{_e(node[:12])}…</text>')
+        missed = set(s.absent)
+        for i in range(runs):
+            color = "#f59e0b" if i in missed else "#bbf7d0"
+            rects.append(
+                f'<rect x="{label + i * cell}" y="{row * cell}" width="{cell - 1}" height="{cell - 1}" fill="{color}"/>'
+            )
+    return f'<svg role="img" aria-label="faults over time" width="{width}" height="{height}">{"".join(rects)}</svg>'
+
+
+def _latency_plot(stats: dict[str, _NodeStats]) -> str:
+    means = {n: sum(s.latencies) / len(s.latencies) for n, s in stats.items() if s.latencies}
+    if not means:
+        return "<p>No latencies in this log (older entries do not record them).</p>"
+    top, bars = max(means.values()) or 1, []
+    for row, (node, ms) in enumerate(means.items()):
+        bars.append(f'<text x="0" y="{row * 18 + 12}" font-size="11">{_e(node[:12])}…</text>')
+        bars.append(
+            f'<rect x="120" y="{row * 18}" width="{600 * ms / top:.0f}" height="14" fill="#2563eb"/>'
+        )
+        bars.append(
+            f'<text x="{126 + 600 * ms / top:.0f}" y="{row * 18 + 12}" font-size="11">{ms:.1f} ms</text>'
+        )
+    return f'<svg role="img" aria-label="latency per node" width="820" height="{len(means) * 18}">{"".join(bars)}</svg>'
+
+
+def _findings_table(rows: list[AuditFinding]) -> str:
+    body = "".join(
+        f'<tr class="{r.status}"><td>{"#" + str(r.seq) if r.seq else "chain"}</td>'
+        f'<td><a href="#x{_e(r.execution_id)}"><code>{_e(r.execution_id[:18])}</code></a></td>'
+        f"<td>{_e(r.kind)}</td><td>{_e(r.check)}</td><td>{_e(r.status)}</td><td>{_e(r.detail)}</td></tr>"
+        for r in rows
+    )
+    return f"<table><tr><th>entry</th><th>execution</th><th>kind</th><th>check</th><th>result</th><th>detail</th></tr>{body}</table>"
+
+
+def _node_table(stats: dict[str, _NodeStats]) -> str:
+    rows = []
+    for color, (node, s) in zip(PALETTE * 4, stats.items(), strict=False):
+        devs = [abs(v) for _, v in s.deviations] or [0]
+        lat = f"{sum(s.latencies) / len(s.latencies):.1f}" if s.latencies else "-"
+        rows.append(
+            f'<tr><td><span class="sw" style="background:{color}"></span><code>{_e(node)}</code></td>'
+            f"<td>{s.answers}</td><td>{sum(devs) / len(devs):.1f}</td><td>{max(devs)}</td><td>{lat}</td><td>{len(s.absent)}</td></tr>"
+        )
+    head = "<tr><th>node</th><th>answers</th><th>mean |dev| bps</th><th>max |dev| bps</th><th>mean latency ms</th><th>rounds absent</th></tr>"
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _drilldown(report: AuditReport, log: AttestationLog) -> str:
+    by_exec: dict[str, list[AuditFinding]] = defaultdict(list)
+    for r in report.results:
+        by_exec[r.execution_id].append(r)
+    parts = []
+    for execution, results in by_exec.items():
+        if not execution:
+            continue
+        failed = any(r.status == "fail" for r in results)
+        entries = "".join(
+            f"<tr><td>#{e.seq}</td><td>{_e(e.kind)}</td><td><code>{_e(e.payload_text[:400])}</code></td></tr>"
+            for e in log.by_execution(execution)
+        )
+        parts.append(
+            f'<details id="x{_e(execution)}"{" open" if failed else ""}><summary class="{"fail" if failed else "ok"}">'
+            f"<code>{_e(execution)}</code> — {'FAILED' if failed else 'ok'} ({len(results)} checks)</summary>"
+            f"{_findings_table(results)}<table><tr><th>entry</th><th>kind</th><th>payload</th></tr>{entries}</table></details>"
+        )
+    return "".join(parts)
+
+
+def render_html(report: AuditReport, log: AttestationLog, title: str = "vouch audit") -> str:
+    """The whole audit as one self-contained HTML document."""
+    stats, runs = _node_stats(log)
+    failures = report.failures
+    verdict = (
+        f'<p class="verdict fail" id="verdict">✗ {len(failures)} failed checks in {report.entries} entries</p>'
+        if failures
+        else f'<p class="verdict ok" id="verdict">✓ all {len(report.results)} checks passed on {report.entries} entries</p>'
+    )
+    legend = "".join(
+        f'<span><span class="sw" style="background:{c}"></span>{_e(n[:10])}…</span>'
+        for c, n in zip(PALETTE * 4, stats, strict=False)
+    )
+    sections = [
+        f"<h1>{_e(title)}</h1><p>{_e(log.path)} · generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}</p>",
+        verdict,
+        f'<h2 id="failures">Failures ({len(failures)})</h2>'
+        + (_findings_table(failures) if failures else "<p>None.</p>"),
+        "<h2>Nodes</h2>" + _node_table(stats),
+        f'<h3>Answer deviation from consensus, per execution</h3><div class="legend">{legend}</div>'
+        + _deviation_plot(stats, runs),
+        "<h3>Latency</h3>" + _latency_plot(stats),
+        "<h3>Absences over time (amber: not among the round's 2f+1 signed observations: down, slow, faulty, or simply not needed)</h3>"
+        + _fault_plot(stats, runs),
+        "<h2>Executions</h2>" + _drilldown(report, log),
+    ]
+    return f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title><style>{CSS}</style></head><body>{"".join(sections)}</body></html>'
