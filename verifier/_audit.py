@@ -31,6 +31,7 @@ from ._types import to_checksum
 
 Status = Literal["ok", "fail", "skip"]
 REPORT_PROCESSED = keccak(b"ReportProcessed(address,bytes32,bytes2,bool)")
+REPORT_SELECTOR = keccak(b"report(address,bytes,bytes,bytes[])")[:4]
 CONFIG_SET = keccak(b"ConfigSet(uint32,uint32,uint8,address[])")
 ANCHORED = keccak(b"Anchored(uint256,bytes32,uint64,uint64,bytes32)")
 
@@ -103,6 +104,11 @@ class AuditFinding:
     status: Status
     detail: str = ""
 
+    @property
+    def ok(self) -> bool:
+        """True when the check passed (a skipped check is neither ok nor failed)."""
+        return self.status == "ok"
+
     def to_dict(self) -> dict[str, Any]:
         """As a plain dict (for JSON)."""
         return asdict(self)
@@ -137,9 +143,26 @@ class ChainReader(ABC):
     def get_receipt(self, tx_hash: str) -> Mapping[str, Any] | None:
         """The receipt of ``tx_hash`` (keys: status, blockNumber, logs), or None if unknown."""
 
-    @abstractmethod
+    def get_transaction_input(self, tx_hash: str) -> bytes | None:
+        """The calldata of ``tx_hash``, or None if the chain does not know it.
+
+        Implement this or ``get_report_call``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} reads no transaction input")
+
     def get_report_call(self, tx_hash: str) -> bytes | None:
-        """The ``rawReport`` argument of the Forwarder.report call in ``tx_hash``, or None."""
+        """The ``rawReport`` argument of the Forwarder.report call in ``tx_hash``, or None.
+
+        By default, ``get_transaction_input`` decoded as ``report(address,bytes,bytes,bytes[])``.
+        """
+        calldata = self.get_transaction_input(tx_hash)
+        if calldata is None or calldata[:4] != REPORT_SELECTOR:
+            return None
+        try:
+            _, raw, _, _ = abi_decode(["address", "bytes", "bytes", "bytes[]"], calldata[4:])
+        except Exception:  # noqa: BLE001 - eth-abi raises several kinds on malformed calldata
+            return None
+        return bytes(raw)
 
     @abstractmethod
     def config_history(self, forwarder: str) -> list[ConfigEvent]:
@@ -176,15 +199,13 @@ class Web3ChainReader(ChainReader):
         except Exception:  # noqa: BLE001 - web3 raises several kinds for "not found"
             return None
 
-    def get_report_call(self, tx_hash: str) -> bytes | None:
-        """Decode the transaction's input as Forwarder.report and return rawReport."""
+    def get_transaction_input(self, tx_hash: str) -> bytes | None:
+        """Fetch the transaction's calldata; None if the chain does not know it."""
         try:
             tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-            contract = self.w3.eth.contract(abi=self._abi)
-            _, args = contract.decode_function_input(tx["input"])
-        except Exception:  # noqa: BLE001 - unknown tx or not a report call
+        except Exception:  # noqa: BLE001 - web3 raises several kinds for "not found"
             return None
-        return bytes(args["rawReport"])
+        return bytes(tx["input"])
 
     def _logs(self, address: str, topic: bytes) -> list[Any]:
         return list(

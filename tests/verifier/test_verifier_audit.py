@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_account import Account
 
@@ -29,6 +28,7 @@ from verifier import (
     ReportEvent,
     ReportMetadata,
     SettlementPayload,
+    Web3ChainReader,
     audit,
     config_digest,
     encode_report,
@@ -91,12 +91,9 @@ class FakeChain(ChainReader):
         }
         return {"status": tx.status, "blockNumber": tx.block, "logs": [event]}
 
-    def get_report_call(self, tx_hash: str) -> bytes | None:
+    def get_transaction_input(self, tx_hash: str) -> bytes | None:
         tx = self.txs.get(tx_hash.lower())
-        if tx is None or tx.calldata[:4] != REPORT_SELECTOR:
-            return None
-        _, raw, _, _ = abi_decode(["address", "bytes", "bytes", "bytes[]"], tx.calldata[4:])
-        return bytes(raw)
+        return None if tx is None else tx.calldata
 
     def config_history(self, forwarder: str) -> list[ConfigEvent]:
         if not self.with_history:
@@ -506,3 +503,49 @@ def test_an_unreadable_payload_fails_instead_of_crashing(tmp_path: Path) -> None
     log.append(b"\x01" * 32, "observations", {"observations": "nope"})
     report = audit(log, honest_chain())
     assert {seq for seq, _, _ in failed(report)} == {1, 2, 3}
+
+
+def test_a_transaction_that_is_not_a_report_call_is_named(tmp_path: Path) -> None:
+    log = AttestationLog(tmp_path / "log.db")
+    chain = honest_chain()
+    seqs = record(log, build_execution(), chain)
+    chain.txs[TX_HASH].calldata = b"\xa9\x05\x9c\xbb" + chain.txs[TX_HASH].calldata[4:]
+    report = audit(log, chain)
+    assert failed(report) == {(seqs["submission"], "submission", "transaction")}
+
+
+def test_findings_say_ok_only_when_the_check_passed(tmp_path: Path) -> None:
+    log = AttestationLog(tmp_path / "log.db")
+    seqs = record(log, build_execution())
+    by_check = {(r.seq, r.check): r for r in audit(log, None).results}
+    assert by_check[(seqs["consensus"], "consensus recomputed")].ok
+    assert not by_check[(seqs["submission"], "transaction")].ok  # skipped
+    forged = build_execution()
+    forged.consensus["value"] += 1
+    record(log, forged)
+    assert not all(r.ok for r in audit(log, None).results)
+
+
+class _Eth:
+    def __init__(self, txs: dict[str, bytes]) -> None:
+        self.txs = txs
+
+    def get_transaction(self, tx_hash: str) -> dict[str, bytes]:
+        if tx_hash not in self.txs:
+            raise LookupError(tx_hash)
+        return {"input": self.txs[tx_hash]}
+
+
+class _W3:
+    def __init__(self, txs: dict[str, bytes]) -> None:
+        self.eth = _Eth(txs)
+
+
+def test_web3_reader_finds_the_raw_report_in_forwarder_report_calldata() -> None:
+    ex = build_execution()
+    calldata = report_calldata(ex.raw, ex.context, ex.signatures)
+    reader = Web3ChainReader(_W3({TX_HASH: calldata, "0x01": b"\x00" * 4}))  # type: ignore[arg-type]
+    assert reader.get_transaction_input(TX_HASH) == calldata
+    assert reader.get_report_call(TX_HASH) == ex.raw
+    assert reader.get_report_call("0x01") is None  # not a report call
+    assert reader.get_report_call("0x02") is None  # unknown transaction
