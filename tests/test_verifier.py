@@ -563,3 +563,8 @@ def test_parallel_audit_finds_exactly_what_the_serial_one_finds(
     assert serial.results == parallel.results
     assert [(f.seq, f.check) for f in parallel.failures] == [(1501, "observation signatures")]
     assert len(parallel.results) > 5000
+
+
+def test_a_workflow_name_cannot_hide_padding_bytes() -> None:
+    with pytest.raises(ValueError, match="workflow_name"):
+        metadata(workflow_name="settle\x00")

@@ -47,7 +47,9 @@ class ReportMetadata(BaseModel):
     don_id: int = Field(ge=0, lt=_UINT32)
     config_version: int = Field(ge=0, lt=_UINT32)
     workflow_id: HexBytes
-    workflow_name: str = Field(max_length=10, pattern=r"^[\x00-\x7f]*$")
+    workflow_name: str = Field(
+        max_length=10, pattern=r"^[\x01-\x7f]*$"
+    )  # NUL pads; never part of a name
     workflow_owner: Address
     report_id: HexBytes
 
