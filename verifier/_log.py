@@ -205,21 +205,7 @@ class AttestationLog:
                     )
                 )
                 prev = entry_hash
-            self._db.executemany(
-                f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                [
-                    (
-                        e.seq,
-                        e.execution_id,
-                        e.kind,
-                        e.payload_text,
-                        e.created_at,
-                        e.prev_hash,
-                        e.entry_hash,
-                    )
-                    for e in entries
-                ],
-            )
+            self._insert(entries)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -271,7 +257,7 @@ class AttestationLog:
         log = cls(destination)
         if log._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]:
             raise LogIntegrityError(f"{destination} already has entries; import into a new file")
-        rows = []
+        rows: list[LogEntry] = []
         with open(source, encoding="utf-8") as lines:
             for number, line in enumerate(lines, start=1):
                 try:
@@ -280,23 +266,33 @@ class AttestationLog:
                     raise LogIntegrityError(
                         f"{source}:{number} is not a log entry: {exc}"
                     ) from None
-                rows.append(
-                    (
-                        e.seq,
-                        e.execution_id,
-                        e.kind,
-                        e.payload_text,
-                        e.created_at,
-                        e.prev_hash,
-                        e.entry_hash,
-                    )
-                )
-        with log._db:
-            log._db.execute("BEGIN IMMEDIATE")
-            log._db.executemany(
-                f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
-            )  # noqa: S608
+                rows.append(e)
+        log._db.execute("BEGIN IMMEDIATE")
+        try:
+            log._insert(rows)
+            log._db.execute("COMMIT")
+        except BaseException:
+            log._db.execute("ROLLBACK")
+            raise
         return log
+
+    def _insert(self, entries: Sequence[LogEntry]) -> None:
+        """Insert rows exactly as given (inside the caller's transaction)."""
+        self._db.executemany(
+            f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            [
+                (
+                    e.seq,
+                    e.execution_id,
+                    e.kind,
+                    e.payload_text,
+                    e.created_at,
+                    e.prev_hash,
+                    e.entry_hash,
+                )
+                for e in entries
+            ],
+        )
 
     def verify_chain(self) -> list[ChainFinding]:
         """Every break in the hash chain, each naming the entry where it shows."""

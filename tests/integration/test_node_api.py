@@ -57,43 +57,10 @@ def test_body_that_is_not_json_is_a_4xx(env) -> None:
     assert "malformed" in answer.json()["error"]
 
 
-def test_node_refuses_to_sign_without_a_quorum_of_signed_observations(env) -> None:
-    obs = httpx.post(url(env, "/observe"), json={"request_id": "q-1", "feed": "ETH/USD"}).json()
+def sign_body(env, request_id: str, observations: list[dict]) -> dict:
     wf = env.deployment.workflow
-    body = {
-        "request_id": "q-1",
-        "feed": "ETH/USD",
-        "observations": [obs],
-        "metadata": {
-            "version": 1,
-            "execution_id": "0x" + "11" * 32,
-            "timestamp": int(time.time()),
-            "don_id": env.don.don_id,
-            "config_version": env.don.config_version,
-            "workflow_id": wf.id,
-            "workflow_name": wf.name,
-            "workflow_owner": wf.owner,
-            "report_id": wf.report_id,
-        },
-        "receiver": env.deployment.address("SettlementGate"),
-        "action_hash": "0x" + "22" * 32,
-        "trade_id": 1,
-        "sequence": 1,
-    }
-    answer = httpx.post(url(env, "/sign/settlement"), json=body)
-    assert answer.status_code == 409
-    assert "2f+1" in answer.json()["error"]
-
-
-def test_node_refuses_to_sign_over_a_forged_observation(env) -> None:
-    observations = [
-        httpx.post(url(env, "/observe", i), json={"request_id": "f-1", "feed": "ETH/USD"}).json()
-        for i in range(3)
-    ]
-    observations[2]["observation"]["value"] = 10**30
-    wf = env.deployment.workflow
-    body = {
-        "request_id": "f-1",
+    return {
+        "request_id": request_id,
         "feed": "ETH/USD",
         "observations": observations,
         "metadata": {
@@ -112,6 +79,21 @@ def test_node_refuses_to_sign_over_a_forged_observation(env) -> None:
         "trade_id": 1,
         "sequence": 1,
     }
-    answer = httpx.post(url(env, "/sign/settlement", 3), json=body)
+
+
+def test_node_refuses_to_sign_without_a_quorum_of_signed_observations(env) -> None:
+    obs = httpx.post(url(env, "/observe"), json={"request_id": "q-1", "feed": "ETH/USD"}).json()
+    answer = httpx.post(url(env, "/sign/settlement"), json=sign_body(env, "q-1", [obs]))
+    assert answer.status_code == 409
+    assert "2f+1" in answer.json()["error"]
+
+
+def test_node_refuses_to_sign_over_a_forged_observation(env) -> None:
+    observations = [
+        httpx.post(url(env, "/observe", i), json={"request_id": "f-1", "feed": "ETH/USD"}).json()
+        for i in range(3)
+    ]
+    observations[2]["observation"]["value"] = 10**30  # a lie the node did not sign
+    answer = httpx.post(url(env, "/sign/settlement", 3), json=sign_body(env, "f-1", observations))
     assert answer.status_code == 409
     assert env.don.nodes[2].address in answer.json()["error"]
