@@ -6,6 +6,7 @@ Each test runs between evm_snapshot and evm_revert, and gets its own attestation
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +78,18 @@ def evm(env: Env) -> Iterator[Env]:
     try:
         yield env
     finally:
-        env.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+        revert(env.w3, snapshot)
+
+
+def revert(w3: Web3, snapshot: str) -> None:
+    """Roll the chain back, then put anvil's clock back on the wall clock.
+
+    After evm_revert anvil's block time lags real time by however long the test
+    took; reports carry wall-clock timestamps, so a later test would see them as
+    "from the future" (ReportFromFuture). Real chains do not drift like that.
+    """
+    w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_setTime", [int(time.time())])  # type: ignore[arg-type]
 
 
 @pytest.fixture

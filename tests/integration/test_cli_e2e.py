@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import PASSWORD, copy_cache
+from ..conftest import PASSWORD, copy_cache, revert
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -251,7 +251,7 @@ def test_an_onchain_settlement_the_log_does_not_explain_is_an_alarm(demo) -> Non
         assert result.returncode == 1, result.stdout
         assert "ALARM" in result.stdout and "has no log entry" in result.stdout
     finally:
-        w3.provider.make_request("evm_revert", [snapshot])
+        revert(w3, snapshot)
 
 
 def rechained(home: Path, tmp_path: Path, edit) -> Path:  # type: ignore[no-untyped-def]
