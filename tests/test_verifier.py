@@ -530,14 +530,14 @@ def test_parallel_audit_finds_exactly_what_the_serial_one_finds(
     from verifier import audit
 
     pools: list[object] = []
-    real_pool = batch.ProcessPoolExecutor
+    real_pool = batch.process_pool
 
-    def spy(*args: object, **kwargs: object) -> object:
-        pools.append(real_pool(*args, **kwargs))  # type: ignore[arg-type]
+    def spy(workers: int) -> object:
+        pools.append(real_pool(workers))
         return pools[-1]
 
     monkeypatch.setattr(batch, "PARALLEL_THRESHOLD", 100)
-    monkeypatch.setattr(batch, "ProcessPoolExecutor", spy)
+    monkeypatch.setattr(batch, "process_pool", spy)
 
     keys = [bytes([i]) * 32 for i in range(1, 5)]
     nodes = [Account.from_key(k).address for k in keys]

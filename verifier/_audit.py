@@ -19,11 +19,12 @@ from eth_typing import ChecksumAddress, HexAddress, HexStr
 from pydantic import BaseModel, ValidationError
 from web3 import Web3
 
+from . import _batch
 from ._batch import Recoverer
 from ._canonical import dump_parsed, keccak
 from ._consensus import median, quorum_size
 from ._errors import EncodingError, VerifierError
-from ._log import AttestationLog, LogEntry, verify_entries
+from ._log import GENESIS, AttestationLog, LogEntry, entry_from_row, verify_entries
 from ._merkle import leaf, merkle_root
 from ._report import METADATA_LENGTH, report_digest
 from ._signing import OBSERVATION_DOMAIN
@@ -272,15 +273,16 @@ SignerSets = Mapping[tuple[int, int], tuple[int, list[str]]]
 class _Auditor:
     def __init__(
         self,
-        log: AttestationLog,
+        entries: list[LogEntry],
         chain: ChainReader | None,
         signers: SignerSets | None,
         forwarder: str | None = None,
         anchor: str | None = None,
         workers: int = 1,
     ) -> None:
-        self.log = log
+        self.entries = entries
         self.workers = workers
+        self.linkage = True
         self._jobs: dict[int, list[tuple[str, int]] | str] = {}
         self._results: list[bytes | str] = []
         self.chain = chain
@@ -292,13 +294,13 @@ class _Auditor:
         self._histories: dict[str, list[ConfigEvent]] = {}
 
     def run(self) -> AuditReport:
-        entries = list(self.log.entries())
+        entries = self.entries
         for entry in entries:
             self.by_exec[entry.execution_id][entry.kind] = entry
         self._recoverer = Recoverer(self.workers, expected=len(entries))
         self._collect(entries)
         broken: dict[int, str] = {}
-        for finding in verify_entries(entries):  # runs while the workers recover signatures
+        for finding in verify_entries(entries, linkage=self.linkage):  # while workers recover
             broken[finding.seq] = "; ".join(filter(None, [broken.get(finding.seq), finding.detail]))
         self._results = self._recoverer.results()
         checks: dict[str, Callable[[LogEntry], None]] = {
@@ -675,4 +677,59 @@ def audit(
         anchor: also check every range anchored on this AttestationAnchor.
         workers: processes that recover signatures (worth it from a few thousand entries on).
     """
-    return _Auditor(log, chain, signers, forwarder, anchor, workers).run()
+    if chain is None and workers > 1:
+        rows = log.rows()
+        if len(rows) >= _batch.PARALLEL_THRESHOLD:
+            return _partitioned(rows, signers, workers)
+    return _Auditor(list(log.entries()), chain, signers, forwarder, anchor, workers).run()
+
+
+def _partitioned(
+    rows: list[tuple[Any, ...]], signers: SignerSets | None, workers: int
+) -> AuditReport:
+    """An offline audit split by execution across processes; linkage is checked here, once.
+
+    Each worker runs the whole per-entry audit (hash, canonical form, signatures,
+    consensus, report contents) on complete executions, so the results are
+    exactly those of a serial audit.
+    """
+    buckets: list[list[tuple[Any, ...]]] = [[] for _ in range(workers * 4)]
+    for row in rows:  # row: seq, execution_id, kind, payload, created_at, prev_hash, entry_hash
+        buckets[hash(row[1]) % len(buckets)].append(row)
+    linkage = _linkage(rows)
+    with _batch.process_pool(workers) as pool:
+        parts = list(pool.map(_audit_bucket, [(b, dict(signers or {})) for b in buckets if b]))
+    results = sorted((r for part in parts for r in part), key=lambda r: r.seq)  # stable per entry
+    return AuditReport(results=[_with_linkage(r, linkage) for r in results], entries=len(rows))
+
+
+def _linkage(rows: list[tuple[Any, ...]]) -> dict[int, str]:
+    """Linkage problems (gaps, prev_hash mismatches) by seq, from the three columns that carry them."""
+    problems: dict[int, list[str]] = defaultdict(list)
+    prev_seq, prev_hash = 0, GENESIS
+    for seq, _, _, _, _, prev, entry_hash in rows:
+        if seq != prev_seq + 1:
+            problems[seq].append(f"entries #{prev_seq + 1}..#{seq - 1} are missing (deleted?)")
+        if prev != prev_hash:
+            problems[seq].append(
+                "prev_hash does not match the entry before it (deleted, inserted or reordered)"
+            )
+        prev_seq, prev_hash = seq, entry_hash
+    return {seq: "; ".join(p) for seq, p in problems.items()}
+
+
+def _audit_bucket(
+    job: tuple[list[tuple[Any, ...]], dict[tuple[int, int], tuple[int, list[str]]]],
+) -> list[AuditFinding]:
+    rows, signers = job
+    auditor = _Auditor([entry_from_row(r) for r in rows], None, signers)
+    auditor.linkage = False
+    return auditor.run().results
+
+
+def _with_linkage(result: AuditFinding, linkage: dict[int, str]) -> AuditFinding:
+    problem = linkage.get(result.seq)
+    if result.check != "chain" or problem is None:
+        return result
+    detail = "; ".join(filter(None, [problem, result.detail]))
+    return AuditFinding(result.seq, result.execution_id, result.kind, "chain", "fail", detail)

@@ -27,6 +27,11 @@ PARALLEL_THRESHOLD = 4_000
 CHUNK = 2_000
 
 
+def process_pool(workers: int) -> Executor:
+    """The process pool every parallel part of the audit uses."""
+    return ProcessPoolExecutor(max_workers=workers)
+
+
 def recover_one(message: bytes, signature: bytes, v_offset: int) -> Result:
     """The 20-byte signer of ``message``, or why the signature is unusable."""
     try:
@@ -65,7 +70,7 @@ class Recoverer:
     def __init__(self, workers: int, expected: int) -> None:
         self._pool: Executor | None = None
         if workers > 1 and expected >= PARALLEL_THRESHOLD:
-            self._pool = ProcessPoolExecutor(max_workers=workers)
+            self._pool = process_pool(workers)
         self._pending: list[Job] = []
         self._chunks: list[Future[list[Result]] | list[Result]] = []
         self._count = 0
