@@ -6,10 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.vouch-installed
 NODE_STAMP := node_modules/.vouch-installed
+CHAINLINK_STAMP := contracts/lib/chainlink-contracts/.version
 
 .PHONY: setup demo test lint forge-test browser clean
 
-setup: $(PY_STAMP) $(NODE_STAMP)
+setup: $(PY_STAMP) $(NODE_STAMP) $(CHAINLINK_STAMP)
 
 $(PY_STAMP): pyproject.toml constraints.txt
 	@echo "==> creating $(VENV) and installing vouch (pinned by constraints.txt)"
@@ -22,6 +23,10 @@ $(NODE_STAMP): package.json package-lock.json
 	@echo "==> installing the pinned toolchain (anvil, forge, solc, OpenZeppelin) with npm ci"
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# Chainlink's KeystoneForwarder: the compatibility and gas baseline (npm pack, sha512-pinned).
+$(CHAINLINK_STAMP): scripts/fetch-chainlink.sh
+	scripts/fetch-chainlink.sh
 
 demo: setup
 	$(BIN)/vouch demo settlement
@@ -46,4 +51,4 @@ test: setup browser lint forge-test
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) node_modules .vouch
+	rm -rf $(VENV) node_modules .vouch contracts/lib
