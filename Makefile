@@ -35,6 +35,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	scripts/slither.sh
 
 forge-test: setup
 	scripts/forge.sh fmt --check

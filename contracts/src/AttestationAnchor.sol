@@ -68,6 +68,7 @@ contract AttestationAnchor is Ownable2Step {
 
     /// @notice The last entry anchored so far (0 if none).
     function anchoredUpTo() external view returns (uint64) {
+        // slither-disable-next-line incorrect-equality (an array length, not a balance or a time)
         return s_anchors.length == 0 ? 0 : s_anchors[s_anchors.length - 1].toSeq;
     }
 

@@ -81,6 +81,7 @@ contract Forwarder is Ownable2Step {
 
     uint256 internal constant MAX_ORACLES = 31;
     uint256 internal constant METADATA_LENGTH = 109;
+    // slither-disable-next-line unused-state (used as a calldata slice bound, which slither misses)
     uint256 internal constant FORWARDER_METADATA_LENGTH = 45;
     uint256 internal constant SIGNATURE_LENGTH = 65;
     /// @dev Gas kept back for the bookkeeping and the event after the receiver call.
@@ -164,7 +165,7 @@ contract Forwarder is Ownable2Step {
         if (f == 0) revert InvalidConfig(configId);
         if (f + 1 != signatures.length) revert InvalidSignatureCount(f + 1, signatures.length);
         bytes32 digest = keccak256(abi.encodePacked(keccak256(rawReport), reportContext));
-        uint256 seen; // bitmap of signer positions
+        uint256 seen = 0; // bitmap of signer positions
         for (uint256 i = 0; i < signatures.length; ++i) {
             address signer = _recover(digest, signatures[i]);
             uint256 position = config.positions[signer];
