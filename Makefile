@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.vouch-installed
 NODE_STAMP := node_modules/.vouch-installed
 CHAINLINK_STAMP := contracts/lib/chainlink-contracts/.version
 
-.PHONY: setup demo test lint forge-test browser clean
+.PHONY: setup demo test lint forge-test gas-snapshot browser clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHAINLINK_STAMP)
 
@@ -37,9 +37,17 @@ lint: setup
 	$(BIN)/mypy
 	scripts/slither.sh
 
+# .gas-snapshot: every concrete forge test (fuzz and invariant runs are left out: their inputs
+# change whenever a test changes); refresh it with `make gas-snapshot` and commit it.
+SNAPSHOT_TESTS := --no-match-test "testFuzz_|invariant_"
+
+gas-snapshot: setup
+	FOUNDRY_PROFILE=ci scripts/forge.sh snapshot $(SNAPSHOT_TESTS)
+
 forge-test: setup
 	scripts/forge.sh fmt --check
 	FOUNDRY_PROFILE=ci scripts/forge.sh test
+	FOUNDRY_PROFILE=ci scripts/forge.sh snapshot --check $(SNAPSHOT_TESTS)
 
 # The audit report test renders the page in a real headless browser: Debian's chromium.
 browser:

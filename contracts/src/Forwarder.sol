@@ -37,6 +37,8 @@ contract Forwarder is Ownable2Step {
     error AlreadyAttempted(bytes32 transmissionId);
     /// @notice Too little gas left to route the report with the minimum receiver gas.
     error InsufficientGasForRouting(bytes32 transmissionId);
+    /// @notice The signer set's lookup table could not be built or stored.
+    error NoSignerTable();
 
     /// @notice Emitted when a DON config is set.
     event ConfigSet(uint32 indexed donId, uint32 indexed configVersion, uint8 f, address[] signers);
@@ -70,63 +72,90 @@ contract Forwarder is Ownable2Step {
         uint80 gasLimit;
     }
 
-    struct OracleSet {
-        uint8 f;
-        address[] signers;
-        mapping(address signer => uint256 position) positions; // 1-indexed; 0 = not a signer
-    }
-
     /// @notice The contract's type and version.
-    string public constant typeAndVersion = "vouch Forwarder 1.0.0";
+    string public constant typeAndVersion = "vouch Forwarder 1.1.0";
 
     uint256 internal constant MAX_ORACLES = 31;
     uint256 internal constant METADATA_LENGTH = 109;
     // slither-disable-next-line unused-state (used as a calldata slice bound, which slither misses)
     uint256 internal constant FORWARDER_METADATA_LENGTH = 45;
     uint256 internal constant SIGNATURE_LENGTH = 65;
+    /// @dev secp256k1n / 2: a larger s is the malleable twin of a valid signature.
+    uint256 internal constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+    uint256 internal constant FAILED_SIGNATURE = 1;
+    uint256 internal constant FAILED_HIGH_S = 2;
+    uint256 internal constant FAILED_SIGNER = 3;
+    uint256 internal constant FAILED_DUPLICATE = 4;
+    /// @dev Entries of a config's signer lookup table (one byte each: a 1-based signer position).
+    uint256 internal constant TABLE_SIZE = 256;
     /// @dev Gas kept back for the bookkeeping and the event after the receiver call.
     uint256 internal constant GAS_AFTER_REPORT = 5_000;
-    /// @dev Least gas routing starts with: the ERC-165 probe (up to 3 x 30k, as Keystone) and at
-    /// least 10k for the receiver. An honest receiver can therefore never be starved into
-    /// INVALID_RECEIVER (final); starving its onReport only records FAILED, which may be retried.
+    /// @dev Least gas routing starts with: the ERC-165 probes (up to 2 x 30k) and at least 10k for
+    /// the receiver, with Keystone's margin (3 x 30k). An honest receiver can therefore never be
+    /// starved into INVALID_RECEIVER (final); starving its onReport only records FAILED (retryable).
     uint256 internal constant MINIMUM_GAS_LIMIT = 30_000 * 3 + 10_000;
+    /// @dev Gas given to each ERC-165 probe, as OpenZeppelin's ERC165Checker.
+    uint256 internal constant PROBE_GAS = 30_000;
 
-    mapping(uint64 configId => OracleSet oracleSet) internal s_configs;
+    /// @dev Per (donId, configVersion), one slot: the address of a data contract holding the
+    /// config (bits 0-159), f (160-167), n (168-175) and the lookup table's hash multiplier
+    /// (176-255). The data contract's code is 0x00 || 20 zero bytes || signers (n x 20 bytes) ||
+    /// table (256 bytes),
+    /// with table[(signer * multiplier) >> 160 & 0xff] = the signer's 1-based position. Reading a
+    /// report's config therefore costs one slot and one code copy, whatever f is, instead of a
+    /// slot per signature.
+    mapping(uint64 configId => uint256 config) internal s_configs;
     mapping(bytes32 transmissionId => Transmission transmission) internal s_transmissions;
 
     constructor() Ownable(msg.sender) {}
 
     /// @notice Set the signer set and fault tolerance of one (donId, configVersion).
     /// @dev Each version is kept separately, so reports in flight under an older version stay valid.
+    /// Replacing a version's config drops its old signers at once.
     /// @param donId The DON's id.
     /// @param configVersion The config version.
     /// @param f Faulty signers tolerated; reports need exactly f+1 signatures.
-    /// @param signers The signer addresses, at least 3f+1 and at most 31.
+    /// @param signers The signer addresses, at least 3f+1 and at most 31, none zero, no repeats.
     function setConfig(uint32 donId, uint32 configVersion, uint8 f, address[] calldata signers) external onlyOwner {
         if (f == 0) revert FaultToleranceMustBePositive();
         if (signers.length > MAX_ORACLES) revert ExcessSigners(signers.length, MAX_ORACLES);
         if (signers.length <= 3 * uint256(f)) revert InsufficientSigners(signers.length, 3 * uint256(f) + 1);
-        OracleSet storage config = s_configs[_configId(donId, configVersion)];
-        for (uint256 i = 0; i < config.signers.length; ++i) {
-            delete config.positions[config.signers[i]];
-        }
         for (uint256 i = 0; i < signers.length; ++i) {
-            address signer = signers[i];
-            if (signer == address(0)) revert InvalidSigner(signer);
-            if (config.positions[signer] != 0) revert DuplicateSigner(signer);
-            config.positions[signer] = i + 1;
+            if (signers[i] == address(0)) revert InvalidSigner(address(0));
+            for (uint256 j = 0; j < i; ++j) {
+                if (signers[j] == signers[i]) revert DuplicateSigner(signers[i]);
+            }
         }
-        config.signers = signers;
-        config.f = f;
+        (uint256 multiplier, bytes memory table) = _lookupTable(signers);
+        address data = _store(abi.encodePacked(hex"00", bytes20(0), _packed(signers), table));
+        s_configs[_configId(donId, configVersion)] =
+            uint256(uint160(data)) | (uint256(f) << 160) | (signers.length << 168) | (multiplier << 176);
         emit ConfigSet(donId, configVersion, f, signers);
+    }
+
+    /// @notice Remove the config of one (donId, configVersion): its reports are no longer accepted.
+    /// @param donId The DON's id.
+    /// @param configVersion The config version.
+    function clearConfig(uint32 donId, uint32 configVersion) external onlyOwner {
+        delete s_configs[_configId(donId, configVersion)];
+        emit ConfigSet(donId, configVersion, 0, new address[](0));
     }
 
     /// @notice The fault tolerance and signers of one (donId, configVersion); f = 0 if unset.
     /// @param donId The DON's id.
     /// @param configVersion The config version.
     function getConfig(uint32 donId, uint32 configVersion) external view returns (uint8 f, address[] memory signers) {
-        OracleSet storage config = s_configs[_configId(donId, configVersion)];
-        return (config.f, config.signers);
+        uint256 config = s_configs[_configId(donId, configVersion)];
+        f = uint8(config >> 160);
+        signers = new address[](uint8(config >> 168));
+        address data = address(uint160(config));
+        for (uint256 i = 0; i < signers.length; ++i) {
+            bytes memory word = new bytes(20);
+            assembly ("memory-safe") {
+                extcodecopy(data, add(word, 0x20), add(21, mul(i, 20)), 20)
+            }
+            signers[i] = address(bytes20(word));
+        }
     }
 
     /// @notice Verify a DON-signed report and deliver it to `receiver`.
@@ -160,33 +189,79 @@ contract Forwarder is Ownable2Step {
         bytes[] calldata signatures,
         uint64 configId
     ) internal view {
-        OracleSet storage config = s_configs[configId];
-        uint256 f = config.f;
+        uint256 config = s_configs[configId];
+        uint256 f = uint8(config >> 160);
         if (f == 0) revert InvalidConfig(configId);
         if (f + 1 != signatures.length) revert InvalidSignatureCount(f + 1, signatures.length);
         bytes32 digest = keccak256(abi.encodePacked(keccak256(rawReport), reportContext));
-        uint256 seen = 0; // bitmap of signer positions
-        for (uint256 i = 0; i < signatures.length; ++i) {
-            address signer = _recover(digest, signatures[i]);
-            uint256 position = config.positions[signer];
-            if (position == 0) revert InvalidSigner(signer);
-            // forge-lint: disable-next-line(incorrect-shift)
-            uint256 bit = 1 << position; // position <= MAX_ORACLES < 256
-            if (seen & bit != 0) revert DuplicateSigner(signer);
-            seen |= bit;
-        }
+        (uint256 failure, uint256 index, bytes32 value) = _checkSignatures(config, digest, signatures);
+        if (failure == FAILED_SIGNATURE) revert InvalidSignature(signatures[index]);
+        if (failure == FAILED_HIGH_S) revert HighSSignature(value);
+        if (failure == FAILED_SIGNER) revert InvalidSigner(address(uint160(uint256(value))));
+        if (failure == FAILED_DUPLICATE) revert DuplicateSigner(address(uint160(uint256(value))));
     }
 
-    /// @dev r || s || v with v in {0, 1}; OpenZeppelin's tryRecover rejects high s and zero signers.
-    function _recover(bytes32 digest, bytes calldata signature) internal pure returns (address signer) {
-        if (signature.length != SIGNATURE_LENGTH) revert InvalidSignature(signature);
-        uint8 v = uint8(signature[64]);
-        if (v > 1) revert InvalidSignature(signature);
-        ECDSA.RecoverError err;
-        bytes32 errArg;
-        (signer, err, errArg) = ECDSA.tryRecover(digest, v + 27, bytes32(signature[0:32]), bytes32(signature[32:64]));
-        if (err == ECDSA.RecoverError.InvalidSignatureS) revert HighSSignature(errArg);
-        if (err != ECDSA.RecoverError.NoError) revert InvalidSignature(signature);
+    /// @dev The signature loop, in assembly because it runs f+1 times per report: per signature
+    /// only the precompile, a table lookup in memory and a few words of calldata. The first
+    /// failure stops it and is returned (kind, signature index, offending s or signer).
+    /// A signature is r || s || v, v in {0, 1}; high s and no-address recoveries are refused.
+    function _checkSignatures(uint256 config, bytes32 digest, bytes[] calldata signatures)
+        internal
+        view
+        returns (uint256 failure, uint256 index, bytes32 value)
+    {
+        assembly ("memory-safe") {
+            // memory: signers (1 + n entries of 20 bytes, entry 0 is zero) | table (256) |
+            // precompile input (128) | output (32)
+            let signerList := mload(0x40)
+            let signersLength := mul(add(and(shr(168, config), 0xff), 1), 20)
+            let table := add(signerList, signersLength)
+            let input := add(table, 256)
+            let output := add(input, 128)
+            mstore(0x40, add(output, 32))
+            extcodecopy(and(config, 0xffffffffffffffffffffffffffffffffffffffff), signerList, 1, add(signersLength, 256))
+            let multiplier := shr(176, config)
+            mstore(input, digest)
+            let seen := 0
+            for {} lt(index, signatures.length) { index := add(index, 1) } {
+                let at := add(signatures.offset, calldataload(add(signatures.offset, shl(5, index))))
+                let v := byte(0, calldataload(add(at, 96)))
+                let wellFormed := and(eq(calldataload(at), SIGNATURE_LENGTH), lt(v, 2))
+                value := calldataload(add(at, 64)) // s
+                if iszero(and(wellFormed, iszero(gt(value, HALF_N)))) {
+                    failure := 1 // FAILED_SIGNATURE
+                    if wellFormed { failure := 2} // FAILED_HIGH_S
+                    break
+                }
+                mstore(add(input, 32), add(v, 27))
+                calldatacopy(add(input, 64), add(at, 32), 64) // r, s
+                // A failed recovery returns no data and leaves output as it was (zero, or the
+                // previous signer, which the returndatasize check discards). Yul evaluates
+                // arguments right to left, so the call must be its own statement.
+                let ok := staticcall(gas(), 1, input, 128, output, 32)
+                let signer := mul(mload(output), and(ok, eq(returndatasize(), 32)))
+                if iszero(signer) {
+                    failure := 1 // FAILED_SIGNATURE
+                    break
+                }
+                // The entry must hold this very signer, not another one hashing alike; an empty
+                // entry (position 0) points at the zero entry, which no recovered signer equals.
+                let position := byte(0, mload(add(table, and(shr(160, mul(signer, multiplier)), 0xff))))
+                if iszero(eq(shr(96, mload(add(signerList, mul(position, 20)))), signer)) {
+                    failure := 3 // FAILED_SIGNER
+                    value := signer
+                    break
+                }
+                // slither-disable-next-line incorrect-shift (shl(shift, value): 1 << position, as meant)
+                let bit := shl(position, 1)
+                if and(seen, bit) {
+                    failure := 4 // FAILED_DUPLICATE
+                    value := signer
+                    break
+                }
+                seen := or(seen, bit)
+            }
+        }
     }
 
     /// @dev Deliver a verified report; a reverting receiver is recorded as FAILED, not reverted.
@@ -199,7 +274,7 @@ contract Forwarder is Ownable2Step {
         if (gasleft() < MINIMUM_GAS_LIMIT + GAS_AFTER_REPORT) revert InsufficientGasForRouting(transmissionId);
         // forge-lint: disable-next-line(unsafe-typecast)
         uint80 gasLimit = uint80(gasleft() - GAS_AFTER_REPORT); // below any block gas limit
-        if (!ERC165Checker.supportsInterface(receiver, type(IReceiver).interfaceId)) {
+        if (!_isReceiver(receiver)) {
             s_transmissions[transmissionId] = Transmission(msg.sender, true, false, gasLimit);
             return false;
         }
@@ -215,6 +290,62 @@ contract Forwarder is Ownable2Step {
             success := call(remaining, receiver, 0, add(payload, 0x20), mload(payload), 0x0, 0x0)
         }
         if (!success) transmission.success = false;
+    }
+
+    /// @dev ERC-165 as OpenZeppelin's ERC165Checker.supportsInterface, in two probes instead of
+    /// three: the receiver must answer true for IReceiver and false for 0xffffffff (true for
+    /// IReceiver already implies it implements supportsInterface, ERC-165's first probe).
+    function _isReceiver(address receiver) internal view returns (bool) {
+        return _probe(receiver, type(IReceiver).interfaceId) && !_probe(receiver, 0xffffffff);
+    }
+
+    /// @dev supportsInterface(interfaceId) with PROBE_GAS, false on any failure or short answer.
+    function _probe(address target, bytes4 interfaceId) internal view returns (bool yes) {
+        assembly ("memory-safe") {
+            mstore(0x00, shl(224, 0x01ffc9a7)) // supportsInterface(bytes4)
+            mstore(0x04, interfaceId)
+            let ok := staticcall(PROBE_GAS, target, 0x00, 0x24, 0x00, 0x20)
+            yes := and(ok, and(gt(returndatasize(), 0x1f), iszero(iszero(mload(0x00)))))
+        }
+    }
+
+    /// @dev A hash multiplier under which no two signers share a table entry, and that table.
+    function _lookupTable(address[] calldata signers) internal pure returns (uint256 multiplier, bytes memory table) {
+        for (uint256 attempt = 0; attempt < 256; ++attempt) {
+            multiplier = uint80(uint256(keccak256(abi.encode(attempt)))) | 1;
+            table = new bytes(TABLE_SIZE);
+            bool clash = false;
+            for (uint256 i = 0; i < signers.length && !clash; ++i) {
+                uint256 slot = ((uint256(uint160(signers[i])) * multiplier) >> 160) & 0xff;
+                clash = table[slot] != 0;
+                table[slot] = bytes1(uint8(i + 1));
+            }
+            if (!clash) return (multiplier, table);
+        }
+        revert NoSignerTable(); // 256 attempts at < 85% clash odds each (n <= 31): unreachable in practice
+    }
+
+    /// @dev The signers as 20 bytes each, back to back (encodePacked pads array elements to 32).
+    function _packed(address[] calldata signers) internal pure returns (bytes memory packed) {
+        packed = new bytes(signers.length * 20);
+        for (uint256 i = 0; i < signers.length; ++i) {
+            address signer = signers[i];
+            assembly ("memory-safe") {
+                let at := add(add(packed, 0x20), mul(i, 20))
+                // write the 20 address bytes, keep whatever follows them
+                mstore(at, or(shl(96, signer), and(mload(at), sub(shl(96, 1), 1))))
+            }
+        }
+    }
+
+    /// @dev Deploy `code` as the runtime code of a new contract (SSTORE2); its address.
+    function _store(bytes memory code) internal returns (address data) {
+        // PUSH2 len DUP1 PUSH1 10 PUSH0 CODECOPY PUSH0 RETURN, then the code (starting with STOP)
+        bytes memory init = abi.encodePacked(hex"61", uint16(code.length), hex"80600a5f395ff3", code);
+        assembly ("memory-safe") {
+            data := create(0, add(init, 0x20), mload(init))
+        }
+        if (data == address(0)) revert NoSignerTable();
     }
 
     /// @notice The replay key of a report: keccak256(receiver || workflowExecutionId || reportId).

@@ -63,6 +63,19 @@ contract ReentrantReceiver is RecordingReceiver {
     }
 }
 
+/// @dev Claims every interface, 0xffffffff included: not a well-behaved ERC-165 contract.
+contract YesToEverything {
+    uint256 public s_calls;
+
+    function supportsInterface(bytes4) external pure returns (bool) {
+        return true;
+    }
+
+    fallback() external {
+        ++s_calls;
+    }
+}
+
 contract ForwarderTest is BaseTest {
     event ConfigSet(uint32 indexed donId, uint32 indexed configVersion, uint8 f, address[] signers);
     event ReportProcessed(
@@ -92,7 +105,7 @@ contract ForwarderTest is BaseTest {
     // ------------------------------------------------------------------ typeAndVersion, ownership
 
     function test_TypeAndVersion() public view {
-        assertEq(s_forwarder.typeAndVersion(), "vouch Forwarder 1.0.0");
+        assertEq(s_forwarder.typeAndVersion(), "vouch Forwarder 1.1.0");
     }
 
     function test_TransferOwnership_TakesTwoSteps() public {
@@ -511,5 +524,76 @@ contract ForwarderTest is BaseTest {
         vm.expectRevert();
         s_forwarder.report(address(s_gate), raw, _context(), sigs);
         assertEq(uint8(_status(tradeId)), uint8(SettlementGate.Status.Funded));
+    }
+
+    // ------------------------------------------------------------------ clearConfig, signer table
+
+    function test_ClearConfig_RejectsItsReportsAndEmits() public {
+        vm.expectEmit(address(s_forwarder));
+        emit ConfigSet(DON_ID, CONFIG_VERSION, 0, new address[](0));
+        s_forwarder.clearConfig(DON_ID, CONFIG_VERSION);
+        (uint8 f, address[] memory signers) = s_forwarder.getConfig(DON_ID, CONFIG_VERSION);
+        assertEq(f, 0);
+        assertEq(signers.length, 0);
+        bytes memory raw = _metadata(bytes32(uint256(1)), uint32(block.timestamp));
+        uint64 configId = (uint64(DON_ID) << 32) | CONFIG_VERSION;
+        vm.expectRevert(abi.encodeWithSelector(Forwarder.InvalidConfig.selector, configId));
+        _submit(address(s_recorder), raw);
+    }
+
+    function test_ClearConfig_RevertWhen_NotOwner() public {
+        vm.prank(s_seller);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, s_seller));
+        s_forwarder.clearConfig(DON_ID, CONFIG_VERSION);
+    }
+
+    /// @dev The signer table lives in its own contract's code; an empty entry must never match,
+    /// whatever lies in memory before the copied table (here: a context ending in the
+    /// attacker's own address, which sits right before it in memory).
+    function test_Report_RevertWhen_SignerHitsAnEmptyTableEntry() public {
+        uint256 attacker = 0xBAD;
+        bytes memory raw = _metadata(bytes32(uint256(1)), uint32(block.timestamp));
+        bytes memory context = abi.encodePacked(bytes32(0), bytes32(0), bytes12(0), vm.addr(attacker));
+        bytes[] memory sigs = new bytes[](2);
+        sigs[0] = _sign(attacker, raw, context);
+        sigs[1] = _sign(s_keys[0], raw, context);
+        vm.expectRevert(abi.encodeWithSelector(Forwarder.InvalidSigner.selector, vm.addr(attacker)));
+        s_forwarder.report(address(s_recorder), raw, context, sigs);
+    }
+
+    function test_Report_RecordsInvalidReceiverForAYesToEverythingContract() public {
+        YesToEverything yes = new YesToEverything();
+        bytes memory raw = _metadata(bytes32(uint256(1)), uint32(block.timestamp));
+        _submit(address(yes), raw);
+        assertEq(uint8(_state(address(yes), bytes32(uint256(1)))), uint8(Forwarder.TransmissionState.INVALID_RECEIVER));
+        assertEq(yes.s_calls(), 0);
+    }
+
+    /// @dev Any valid signer set round-trips through getConfig, and any f+1 of its signers, in
+    /// any order, sign a report the forwarder accepts.
+    function testFuzz_Report_AnyConfigAcceptsAnyFPlus1OfItsSigners(uint256 seed, uint8 n, uint256 start) public {
+        n = uint8(bound(n, 4, 31));
+        uint8 f = uint8((uint256(n) - 1) / 3);
+        (address[] memory signers, uint256[] memory keys) = _signerSet(n, seed);
+        s_forwarder.setConfig(7, 1, f, signers);
+        (uint8 storedF, address[] memory stored) = s_forwarder.getConfig(7, 1);
+        assertEq(storedF, f);
+        assertEq(stored, signers);
+        bytes memory raw = _metadataFor(bytes32(seed), uint32(block.timestamp), 7, 1);
+        bytes memory context = _context();
+        bytes[] memory sigs = new bytes[](uint256(f) + 1);
+        start = bound(start, 0, n - 1);
+        for (uint256 i = 0; i <= f; ++i) {
+            sigs[i] = _sign(keys[(start + i * 7) % n], raw, context); // 7 and n <= 31 coprime unless n = 7, 14, 21, 28
+        }
+        bool distinct = true;
+        for (uint256 i = 0; i <= f; ++i) {
+            for (uint256 j = 0; j < i; ++j) {
+                if ((start + i * 7) % n == (start + j * 7) % n) distinct = false;
+            }
+        }
+        vm.assume(distinct);
+        s_forwarder.report(address(s_recorder), raw, context, sigs);
+        assertEq(s_recorder.s_calls(), 1);
     }
 }
