@@ -6,6 +6,17 @@ the median before it signs, and the Keystone-format report goes through the
 forwarder on the chain. See ``docs/internals.md`` for the wire formats.
 """
 
+from ._consensus import (
+    Aggregator,
+    Identical,
+    Median,
+    Mode,
+    PerField,
+    ReportTrigger,
+    consistent_subset,
+    value_hash,
+    within_band,
+)
 from ._coordinator import Coordinator
 from ._don import DonConfig, NodeSpec, SourceSpec
 from ._errors import (
@@ -13,6 +24,7 @@ from ._errors import (
     ChainError,
     CompileError,
     ConfigError,
+    ConsensusFailed,
     ContractRevert,
     CreError,
     DataSourceError,
@@ -21,6 +33,7 @@ from ._errors import (
     QuorumNotReached,
     SigningRefused,
 )
+from ._faults import FAULT_MODES, FaultMode, FaultSpec
 from ._keystore import create_keystore, keystore_address, load_key, read_password
 from ._node import OracleNode, create_app, serve
 from ._processes import DonSupervisor, NodeStatus, health
@@ -29,10 +42,13 @@ from ._sources import DataSource, MockPriceSource, Quote
 from ._workflow import ExecutionRef, SettlementJob, SettlementOutcome, SettlementWorkflow
 
 __all__ = [
+    "FAULT_MODES",
+    "Aggregator",
     "AnvilError",
     "ChainError",
     "CompileError",
     "ConfigError",
+    "ConsensusFailed",
     "ContractRevert",
     "Coordinator",
     "CreError",
@@ -41,16 +57,23 @@ __all__ = [
     "DonConfig",
     "DonSupervisor",
     "ExecutionRef",
+    "FaultMode",
+    "FaultSpec",
     "HealthResponse",
+    "Identical",
     "KeystoreError",
+    "Median",
     "MockPriceSource",
+    "Mode",
     "NodeError",
     "NodeSpec",
     "NodeStatus",
     "ObserveRequest",
     "OracleNode",
+    "PerField",
     "QuorumNotReached",
     "Quote",
+    "ReportTrigger",
     "SettlementJob",
     "SettlementOutcome",
     "SettlementSignRequest",
@@ -58,6 +81,7 @@ __all__ = [
     "SignResponse",
     "SigningRefused",
     "SourceSpec",
+    "consistent_subset",
     "create_app",
     "create_keystore",
     "health",
@@ -65,4 +89,6 @@ __all__ = [
     "load_key",
     "read_password",
     "serve",
+    "value_hash",
+    "within_band",
 ]

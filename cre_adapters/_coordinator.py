@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -16,11 +17,14 @@ from verifier import (
     recover_report_signer,
 )
 
+from ._consensus import consistent_subset
 from ._don import DonConfig, NodeSpec
 from ._errors import NodeError, QuorumNotReached
+from ._node import observation_age_problem
 from ._protocol import ObserveRequest, SettlementSignRequest, SignResponse
 
 T = TypeVar("T")
+Pick = Callable[[list[T]], list[T] | None]
 
 
 class Coordinator:
@@ -36,19 +40,46 @@ class Coordinator:
         self.timeout = timeout
 
     async def observe(self, request: ObserveRequest) -> list[SignedObservation]:
-        """Collect valid signed observations from at least 2f+1 distinct nodes.
+        """Collect 2f+1 valid, fresh, mutually consistent signed observations from distinct nodes.
+
+        Each node is asked twice (when ``don.echo``) and must give the same signed
+        answer both times; observations older than ``don.max_observation_age``
+        are stale; the set returned lies within ``don.observation_band_bps`` of
+        its own median (what every signing node re-checks).
 
         Raises:
-            QuorumNotReached: if fewer than 2f+1 nodes answered with a valid observation.
+            QuorumNotReached: naming every node that failed and why.
         """
 
         async def ask(client: httpx.AsyncClient, node: NodeSpec) -> SignedObservation:
-            data = await self._post(client, node, "/observe", request.model_dump(mode="json"))
-            signed = _parse(node, SignedObservation, data)
-            self._check_observation(node, request, signed)
-            return signed
+            body = request.model_dump(mode="json")
+            asks = 2 if self.don.echo else 1
+            answers = await asyncio.gather(
+                *(self._post(client, node, "/observe", body) for _ in range(asks))
+            )
+            signed = [_parse(node, SignedObservation, data) for data in answers]
+            for one in signed:
+                self._check_observation(node, request, one)
+            if any(one != signed[0] for one in signed[1:]):
+                values = sorted({one.observation.value for one in signed})
+                raise NodeError(
+                    node.name,
+                    f"equivocated: signed different observations for one request ({values})",
+                )
+            return signed[0]
 
-        return await self._gather("collecting observations", self.don.quorum, ask)
+        stage = "collecting observations"
+        got, valid, failures = await self._gather(ask, self._agree)
+        if got is not None:
+            return got
+        if len(valid) >= self.don.quorum:
+            raise self._disagreement(stage, valid, failures)
+        raise QuorumNotReached(stage, self.don.quorum, len(valid), failures)
+
+    def _agree(self, got: list[SignedObservation]) -> list[SignedObservation] | None:
+        values = [o.observation.value for o in got]
+        picked = consistent_subset(values, self.don.quorum, self.don.observation_band_bps)
+        return None if picked is None else [got[i] for i in picked]
 
     async def sign(self, request: SettlementSignRequest, digest: bytes) -> list[SignResponse]:
         """Collect exactly f+1 valid signatures over ``digest`` from distinct nodes.
@@ -56,6 +87,7 @@ class Coordinator:
         Raises:
             QuorumNotReached: if fewer than f+1 nodes signed the expected digest.
         """
+        needed = self.don.f + 1
 
         async def ask(client: httpx.AsyncClient, node: NodeSpec) -> SignResponse:
             data = await self._post(
@@ -65,14 +97,22 @@ class Coordinator:
             self._check_signature(node, digest, answer)
             return answer
 
-        return await self._gather("collecting report signatures", self.don.f + 1, ask)
+        def first(got: list[SignResponse]) -> list[SignResponse] | None:
+            return got[:needed] if len(got) >= needed else None
+
+        got, valid, failures = await self._gather(ask, first)
+        if got is None:
+            raise QuorumNotReached("collecting report signatures", needed, len(valid), failures)
+        return got
 
     async def _gather(
-        self,
-        stage: str,
-        needed: int,
-        ask: Callable[[httpx.AsyncClient, NodeSpec], Coroutine[Any, Any, T]],
-    ) -> list[T]:
+        self, ask: Callable[[httpx.AsyncClient, NodeSpec], Coroutine[Any, Any, T]], pick: Pick[T]
+    ) -> tuple[list[T] | None, list[T], dict[str, str]]:
+        """Ask every node at once; stop as soon as ``pick`` finds enough valid answers.
+
+        Returns the picked answers (None if they never sufficed), all valid
+        answers, and node name -> failure.
+        """
         failures: dict[str, str] = {}
         results: list[T] = []
         async with httpx.AsyncClient(timeout=self.timeout) as client:
@@ -83,12 +123,45 @@ class Coordinator:
                         results.append(await done)
                     except NodeError as exc:
                         failures[exc.node] = exc.reason
-                    if len(results) >= needed:
-                        return results[:needed]
+                        continue
+                    chosen = pick(results)
+                    if chosen is not None:
+                        return chosen, results, failures
             finally:
                 for task in tasks:
                     task.cancel()
-        raise QuorumNotReached(stage, needed, len(results), failures)
+        return None, results, failures
+
+    def _disagreement(
+        self, stage: str, results: list[SignedObservation], failures: dict[str, str]
+    ) -> QuorumNotReached:
+        """Enough valid observations, but no 2f+1 agree: name the nodes outside the largest group.
+
+        When f+1 or more nodes lie, the coordinator cannot tell which side is
+        honest; it can only refuse, and name who disagreed with the largest group.
+        """
+        values = [r.observation.value for r in results]
+        names = {node.address: node.name for node in self.don.nodes}
+        owners = [names.get(r.observation.node, r.observation.node) for r in results]
+        band = self.don.observation_band_bps
+        group: list[int] = []
+        for size in range(len(values), 0, -1):
+            group = consistent_subset(values, size, band) or []
+            if group:
+                break
+        camp = ", ".join(sorted(owners[i] for i in group))
+        for i, name in enumerate(owners):
+            if i not in group:
+                failures[name] = (
+                    f"observed {values[i]}, more than {band} bps away from the "
+                    f"largest agreeing group ({camp})"
+                )
+        return QuorumNotReached(
+            f"{stage}: no 2f+1 observations agree within {band} bps",
+            self.don.quorum,
+            len(group),
+            failures,
+        )
 
     async def _post(
         self, client: httpx.AsyncClient, node: NodeSpec, path: str, body: object
@@ -115,6 +188,9 @@ class Coordinator:
         if (obs.request_id, obs.feed) != (request.request_id, request.feed):
             raise NodeError(node.name, "observation is for another request or feed")
         _expect_signer(node, lambda: recover_observation_signer(signed))
+        problem = observation_age_problem(obs.observed_at, int(time.time()), self.don)
+        if problem:
+            raise NodeError(node.name, problem)
 
     def _check_signature(self, node: NodeSpec, digest: bytes, answer: SignResponse) -> None:
         if answer.digest.lower() != "0x" + digest.hex():

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from verifier import config_digest
 
 from ._errors import ConfigError
+from ._faults import FaultSpec
 
 MAX_NODES = 31
 
@@ -44,6 +45,7 @@ class NodeSpec(BaseModel):
     port: int = Field(ge=1, le=65535)
     keystore: Path
     source: SourceSpec = SourceSpec()
+    fault: FaultSpec = FaultSpec()
 
     _check_address = field_validator("address")(classmethod(lambda cls, v: checksum(v)))
 
@@ -64,6 +66,20 @@ class DonConfig(BaseModel):
     chain_id: int = Field(ge=1)
     forwarder: str
     nodes: list[NodeSpec]
+    max_observation_age: int = Field(
+        default=30, ge=1, description="seconds; older observations are stale and rejected"
+    )
+    observation_band_bps: int = Field(
+        default=100,
+        ge=0,
+        description="every observation in a consensus set lies this close to the set's median",
+    )
+    echo: bool = Field(
+        default=True, description="ask every node twice per round to expose equivocation"
+    )
+    admin_token_file: Path | None = Field(
+        default=None, description="0600 file with the admin token; None disables /admin"
+    )
 
     _check_forwarder = field_validator("forwarder")(classmethod(lambda cls, v: checksum(v)))
 

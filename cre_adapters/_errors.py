@@ -8,6 +8,7 @@ The tree::
     ├── DataSourceError        a data source cannot answer (unknown feed, fetch failed)
     ├── NodeError              a node answered badly (HTTP error, bad signature, wrong signer)
     ├── QuorumNotReached       fewer than the required nodes answered correctly
+    ├── ConsensusFailed        an aggregation mode's rule is not met by the observations
     ├── SigningRefused         a node refused to sign a report it could not re-derive
     └── ChainError             talking to the chain failed
         ├── CompileError       solc rejected the sources, or the toolchain is missing
@@ -60,6 +61,15 @@ class QuorumNotReached(CreError):
         self.needed = needed
         self.got = got
         self.failures = dict(failures)
+
+
+class ConsensusFailed(CreError):
+    """The observations do not meet an aggregation mode's rule (``mode``, ``reason``)."""
+
+    def __init__(self, mode: str, reason: str) -> None:
+        super().__init__(f"{mode} consensus failed: {reason}")
+        self.mode = mode
+        self.reason = reason
 
 
 class SigningRefused(CreError):

@@ -57,3 +57,6 @@ class HealthResponse(BaseModel):
     don_id: int
     config_version: int
     last_round: str | None
+    last_round_at: float | None = None
+    rounds: int = 0
+    fault: str = "none"

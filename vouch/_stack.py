@@ -250,7 +250,18 @@ class Stack:
             chain_id=deployment.chain_id,
             forwarder=deployment.address("Forwarder"),
             nodes=nodes,
+            admin_token_file=self.admin_token_file().resolve(),
         )
+
+    def admin_token_file(self) -> Path:
+        """The 0600 file holding the token of the nodes' /admin endpoint, created on first use."""
+        path = self.settings.don_dir / "admin.token"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        return path
 
     def supervisor(self, don: DonConfig) -> DonSupervisor:
         """Starts and stops this DON's node processes.

@@ -1,0 +1,59 @@
+"""Fault modes a node can be told to have, in the DON config or at runtime (admin endpoint).
+
+Each mode is what a real faulty or malicious node does, and each has a
+defence elsewhere:
+
+============== ================================================= ===============================
+mode           what the node does                                who catches it
+============== ================================================= ===============================
+down           answers nothing but 503 (runtime), or is not      coordinator: unreachable / 503
+               started at all (DON config)
+slow           waits ``delay`` seconds before every answer       coordinator deadline
+flaky          fails a request with probability ``error_rate``   coordinator: HTTP 500
+stale          observes as of ``stale_by`` seconds ago           coordinator + signers: max age
+lie            reports ``value * (1 + lie_bps / 10_000)``,       median (<= f); the band check
+               validly signed                                    keeps outliers out of the set
+equivocate     signs a different value each time it is asked     coordinator asks twice (echo)
+               for one request (different askers, different
+               answers)
+bad-signature  corrupts its signatures (r = 0)                   signature recovery
+wrong-key      signs with a key the DON does not know            signer != configured address
+============== ================================================= ===============================
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FaultMode = Literal[
+    "none", "down", "slow", "flaky", "stale", "lie", "equivocate", "bad-signature", "wrong-key"
+]
+FAULT_MODES: tuple[str, ...] = FaultMode.__args__  # type: ignore[attr-defined]
+
+
+class FaultSpec(BaseModel):
+    """How a node misbehaves; ``mode="none"`` is an honest node."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: FaultMode = "none"
+    delay: float = Field(default=2.0, ge=0, le=600, description="slow: seconds added")
+    error_rate: float = Field(default=0.5, ge=0, le=1, description="flaky: share of failures")
+    stale_by: int = Field(default=3600, ge=1, description="stale: seconds in the past")
+    lie_bps: int = Field(default=5000, ge=-9999, le=10**6, description="lie: offset in bps")
+    seed: int = Field(default=0, description="flaky: seed of the failure draws")
+
+
+def corrupt(signature: bytes) -> bytes:
+    """A signature that no longer recovers: r set to zero, s and v kept."""
+    return bytes(32) + signature[32:]
+
+
+def lie(value: int, bps: int) -> int:
+    """``value`` moved by ``bps`` basis points."""
+    return value * (10_000 + bps) // 10_000
+
+
+__all__ = ["FAULT_MODES", "FaultMode", "FaultSpec", "corrupt", "lie"]
