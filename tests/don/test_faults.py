@@ -1,0 +1,159 @@
+"""Every fault mode over real node processes and loopback HTTP, on the session DON (n=4, f=1).
+
+For each mode: f faulty nodes -> the trade settles at a price inside the
+honest nodes' range and the faulty node is not in the observation set;
+f+1 faulty nodes -> QuorumNotReached naming exactly the faulty nodes, no
+transaction sent, the trade still funded, the log ends with "aborted".
+
+Byzantine lies are the one mode where "f+1 faulty" has no general remedy: a
+median over 2f+1 observations is wrong once f+1 of them lie together. vouch
+adds a band check (every observation in the consensus set lies within
+``observation_band_bps`` of the set's median, re-checked by every signer), so
+f+1 liars far outside the band cannot assemble 2f+1 agreeing observations
+with the honest nodes, and the round is refused. When the liars disagree
+with each other the honest camp is the largest and the liars are named;
+when they coordinate, the coordinator sees two equal camps, cannot tell
+which one is honest, and says so. Liars who stay inside the band are not
+detectable at all; the band bounds how far they move the price.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from cre_adapters import QuorumNotReached, SettlementJob, SettlementOutcome, SettlementWorkflow
+from verifier import AttestationLog
+
+from ..integration.helpers import open_trade
+from .conftest import SetFault
+
+pytestmark = pytest.mark.integration
+
+FUNDED = 2
+TIMEOUT = 1.0
+
+FAULTS: dict[str, tuple[dict[str, Any], str]] = {
+    "down": ({"mode": "down"}, "HTTP 503: node is down"),
+    "slow": ({"mode": "slow", "delay": 1.5}, f"no answer within {TIMEOUT}s"),
+    "flaky": ({"mode": "flaky", "error_rate": 1.0}, "HTTP 500: injected error"),
+    "stale": ({"mode": "stale", "stale_by": 3600}, "stale: observed 3600s ago"),
+    "equivocate": ({"mode": "equivocate", "lie_bps": 300}, "equivocated"),
+    "bad-signature": ({"mode": "bad-signature"}, "bad signature"),
+    "wrong-key": ({"mode": "wrong-key"}, "not its key"),
+}
+SIGNING_FAULTS = ("down", "slow", "bad-signature", "wrong-key")
+
+
+def run(env: Any, log: AttestationLog, trade: tuple[int, str] | None = None) -> SettlementOutcome:
+    trade_id, digest = trade or open_trade(env, log)
+    wf = SettlementWorkflow(
+        env.don, env.deployment, env.artifacts, env.writer, log, timeout=TIMEOUT
+    )
+    return asyncio.run(wf.run(SettlementJob(trade_id=trade_id, action_hash=digest)))
+
+
+def refused(env: Any, log: AttestationLog) -> QuorumNotReached:
+    """Open a trade, attest it expecting a refusal, check nothing was submitted."""
+    trade = open_trade(env, log)
+    nonce = env.w3.eth.get_transaction_count(env.writer.address)
+    with pytest.raises(QuorumNotReached) as info:
+        run(env, log, trade)
+    error = info.value
+    assert env.w3.eth.get_transaction_count(env.writer.address) == nonce
+    assert trade_status(env, trade[0]) == FUNDED
+    kinds = [e.kind for e in log.entries()]
+    assert kinds[-1] == "aborted" and "submission" not in kinds
+    return error
+
+
+def observed(log: AttestationLog) -> dict[str, int]:
+    """Signer address -> value, from the observation set the round used."""
+    entry = next(e for e in log.entries() if e.kind == "observations")
+    return {
+        o["observation"]["node"]: o["observation"]["value"] for o in entry.payload["observations"]
+    }
+
+
+def trade_status(env: Any, trade_id: int) -> int:
+    return int(env.contract("SettlementGate").functions.getTrade(trade_id).call()[-1])
+
+
+@pytest.mark.parametrize("mode", [*FAULTS, "lie"])
+def test_f_faulty_nodes_still_settle_inside_the_honest_range(
+    evm: Any, log: AttestationLog, fault: SetFault, mode: str
+) -> None:
+    spec = FAULTS[mode][0] if mode in FAULTS else {"mode": "lie", "lie_bps": 5000}
+    if mode == "flaky":
+        spec = {"mode": "flaky", "error_rate": 0.5, "seed": 1}
+    fault("node-4", **spec)
+    outcome = run(evm, log)
+    assert outcome.status == "settled", outcome.error
+    values = observed(log)
+    faulty = evm.don.node("node-4").address
+    if mode != "flaky":  # a flaky node's answers that do get through are honest ones
+        assert faulty not in values
+    if mode in SIGNING_FAULTS:  # stale, lying or equivocating nodes may sign the honest report
+        assert faulty not in outcome.signers
+    assert min(values.values()) <= outcome.price <= max(values.values())
+
+
+@pytest.mark.parametrize("mode", list(FAULTS))
+def test_f_plus_1_faulty_nodes_are_refused_by_name_and_nothing_is_submitted(
+    evm: Any, log: AttestationLog, fault: SetFault, mode: str
+) -> None:
+    spec, reason = FAULTS[mode]
+    for name in ("node-3", "node-4"):
+        fault(name, **spec)
+    error = refused(evm, log)
+    assert set(error.failures) == {"node-3", "node-4"}
+    assert all(reason in why for why in error.failures.values()), error.failures
+    assert error.needed == 3 and error.got == 2
+    assert "node-3" in str(error) and "node-4" in str(error)
+
+
+def test_f_plus_1_liars_that_disagree_are_named_as_outside_the_honest_group(
+    evm: Any, log: AttestationLog, fault: SetFault
+) -> None:
+    fault("node-3", mode="lie", lie_bps=5000)
+    fault("node-4", mode="lie", lie_bps=-4000)
+    error = refused(evm, log)
+    assert set(error.failures) == {"node-3", "node-4"}
+    assert all("largest agreeing group (node-1, node-2)" in why for why in error.failures.values())
+    assert "no 2f+1 observations agree" in str(error)
+
+
+def test_f_plus_1_coordinated_liars_are_refused_but_cannot_be_told_from_the_honest(
+    evm: Any, log: AttestationLog, fault: SetFault
+) -> None:
+    """Two camps of two: refused (nothing submitted); which camp lies is not knowable."""
+    fault("node-3", mode="lie", lie_bps=5000)
+    fault("node-4", mode="lie", lie_bps=5000)
+    error = refused(evm, log)
+    assert error.got == 2 and len(error.failures) == 2
+
+
+def test_f_plus_1_liars_inside_the_band_are_undetectable_and_move_the_price_at_most_the_band(
+    evm: Any, log: AttestationLog, fault: SetFault
+) -> None:
+    fault("node-3", mode="lie", lie_bps=60)
+    fault("node-4", mode="lie", lie_bps=60)
+    outcome = run(evm, log)
+    assert outcome.status == "settled"
+    values = observed(log)
+    band = evm.don.observation_band_bps
+    honest = [v for a, v in values.items() if a in evm.don.signers[:2]]
+    assert honest, "at least one honest node is in every 2f+1 set"
+    assert abs(outcome.price - honest[0]) * 10_000 <= 2 * band * honest[0]
+
+
+def test_slow_node_does_not_slow_the_round(evm: Any, log: AttestationLog, fault: SetFault) -> None:
+    import time
+
+    fault("node-4", mode="slow", delay=5)
+    started = time.monotonic()
+    outcome = run(evm, log)
+    assert outcome.status == "settled"
+    assert time.monotonic() - started < 3
