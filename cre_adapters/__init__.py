@@ -36,7 +36,7 @@ from ._errors import (
 from ._faults import FAULT_MODES, FaultMode, FaultSpec
 from ._keystore import create_keystore, keystore_address, load_key, read_password
 from ._node import OracleNode, create_app, serve
-from ._processes import DonSupervisor, NodeStatus, health
+from ._processes import DonSupervisor, NodeStatus, health, set_fault
 from ._protocol import HealthResponse, ObserveRequest, SettlementSignRequest, SignResponse
 from ._sources import DataSource, MockPriceSource, Quote
 from ._workflow import ExecutionRef, SettlementJob, SettlementOutcome, SettlementWorkflow
@@ -89,6 +89,7 @@ __all__ = [
     "load_key",
     "read_password",
     "serve",
+    "set_fault",
     "value_hash",
     "within_band",
 ]

@@ -7,12 +7,14 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 from pydantic import BaseModel
 
 from ._don import DonConfig, NodeSpec
-from ._errors import CreError
+from ._errors import ConfigError, CreError, NodeError
+from ._faults import FaultSpec
 from ._spawn import alive, spawn_detached, terminate
 
 
@@ -26,6 +28,9 @@ class NodeStatus(BaseModel):
     healthy: bool
     last_round: str | None
     detail: str
+    rounds: int = 0
+    last_round_at: float | None = None
+    fault: str = "none"
 
 
 class DonSupervisor:
@@ -67,12 +72,15 @@ class DonSupervisor:
     def start(self, names: Sequence[str] | None = None) -> None:
         """Start the named nodes (all by default) detached, and wait until each answers /health.
 
+        A node whose DON config says ``fault: down`` is not started: that is what down means.
+
         Raises:
             CreError: if a node does not become healthy (its log file is named).
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
         pids = self.pids()
         chosen = [self.don.node(n) for n in names] if names else self.don.nodes
+        chosen = [node for node in chosen if node.fault.mode != "down"]
         for node in chosen:
             pids[node.name] = self._spawn(node)
         self._pid_file.write_text(json.dumps(pids))
@@ -113,18 +121,7 @@ class DonSupervisor:
         pids = self.pids()
         rows = []
         for node in self.don.nodes:
-            answer = health(node)
-            rows.append(
-                NodeStatus(
-                    name=node.name,
-                    address=node.address,
-                    url=node.url,
-                    pid=pids.get(node.name),
-                    healthy=answer is not None and answer.get("address") == node.address,
-                    last_round=(answer or {}).get("last_round"),
-                    detail="ok" if answer else "not answering",
-                )
-            )
+            rows.append(_row(node, health(node), pids.get(node.name)))
         return rows
 
     def all_healthy(self) -> bool:
@@ -132,13 +129,65 @@ class DonSupervisor:
         return all(row.healthy for row in self.status())
 
 
-def health(node: NodeSpec, timeout: float = 0.5) -> dict[str, object] | None:
+def _row(node: NodeSpec, answer: dict[str, Any] | None, pid: int | None) -> NodeStatus:
+    answer = answer or {}
+    healthy = answer.get("address") == node.address
+    if healthy:
+        detail = "ok"
+    elif answer:
+        detail = f"answers as {answer.get('address')}, configured {node.address}"
+    elif node.fault.mode == "down":
+        detail = "down (DON config)"
+    else:
+        detail = "not answering"
+    return NodeStatus(
+        name=node.name,
+        address=node.address,
+        url=node.url,
+        pid=pid,
+        healthy=healthy,
+        last_round=answer.get("last_round"),
+        detail=detail,
+        rounds=int(answer.get("rounds") or 0),
+        last_round_at=answer.get("last_round_at"),
+        fault=str(answer.get("fault") or node.fault.mode),
+    )
+
+
+def health(node: NodeSpec, timeout: float = 0.5) -> dict[str, Any] | None:
     """The node's /health answer, or None if it does not answer."""
     try:
         response = httpx.get(node.url + "/health", timeout=timeout)
         return dict(response.json()) if response.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         return None
+
+
+def set_fault(don: DonConfig, name: str, fault: FaultSpec, timeout: float = 5.0) -> FaultSpec:
+    """Switch node ``name`` to ``fault`` at runtime through its loopback /admin endpoint.
+
+    Raises:
+        ConfigError: the DON config names no admin token file, or it cannot be read.
+        NodeError: the node refused or did not answer.
+    """
+    from ._node import read_admin_token
+
+    token = read_admin_token(don.admin_token_file)
+    if token is None:
+        raise ConfigError(f"cannot read the admin token (admin_token_file={don.admin_token_file})")
+    node = don.node(name)
+    try:
+        answer = httpx.put(
+            node.url + "/admin/fault",
+            json=fault.model_dump(),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
+    except httpx.HTTPError as exc:
+        raise NodeError(name, f"admin endpoint unreachable at {node.url}: {exc}") from None
+    if answer.status_code != 200:
+        raise NodeError(name, f"admin refused ({answer.status_code}): {answer.text[:300]}")
+    return FaultSpec.model_validate(answer.json())
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -148,4 +197,4 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-__all__ = ["DonSupervisor", "NodeStatus", "health"]
+__all__ = ["DonSupervisor", "NodeStatus", "health", "set_fault"]

@@ -11,7 +11,16 @@ from rich.console import Console
 from rich.table import Table
 
 from agents import AgentError
-from cre_adapters import CreError, DonConfig, load_key, read_password, serve
+from cre_adapters import (
+    FAULT_MODES,
+    CreError,
+    DonConfig,
+    FaultSpec,
+    load_key,
+    read_password,
+    serve,
+    set_fault,
+)
 from verifier import AttestationLog, VerifierError
 
 from ._anchor import anchor_log, prove_entry
@@ -99,8 +108,16 @@ def deploy(
 
 
 @don_app.command("up")
-def don_up() -> None:
-    """Start the oracle nodes for the current deployment."""
+def don_up(
+    nodes: Annotated[
+        int | None, typer.Option(help="Number of nodes n (env VOUCH_NODES; 4..31).")
+    ] = None,
+    f: Annotated[
+        int | None, typer.Option("--f", help="Faulty nodes tolerated (n >= 3f+1; env VOUCH_F).")
+    ] = None,
+) -> None:
+    """Start the oracle nodes for the current deployment (redeploys if n or f changed)."""
+    _overrides.update(nodes=nodes, f=f)
     stack = Stack(_settings())
     chain = stack.chain_up()
     deployment, _ = stack.deploy(chain, stack.artifacts())
@@ -124,16 +141,60 @@ def don_status() -> None:
     if not stack.don_file.exists():
         console.print("no DON configured yet: run `vouch don up`")
         raise typer.Exit(1)
-    rows = stack.supervisor(DonConfig.load(stack.don_file)).status()
-    table = Table("node", "signer", "url", "pid", "health", "last round")
+    don = DonConfig.load(stack.don_file)
+    rows = stack.supervisor(don).status()
+    table = Table("node", "signer", "url", "pid", "health", "fault", "rounds", "last round")
     for row in rows:
         health = "[green]ok[/]" if row.healthy else f"[red]{row.detail}[/]"
+        fault = row.fault if row.fault == "none" else f"[yellow]{row.fault}[/]"
         table.add_row(
-            row.name, row.address, row.url, str(row.pid or "-"), health, row.last_round or "-"
+            row.name,
+            row.address,
+            row.url,
+            str(row.pid or "-"),
+            health,
+            fault,
+            str(row.rounds),
+            _last_round(row.last_round, row.last_round_at),
         )
     console.print(table)
+    console.print(f"n={len(don.nodes)}, f={don.f}, quorum 2f+1={don.quorum}")
     if not all(row.healthy for row in rows):
         raise typer.Exit(1)
+
+
+def _last_round(round_id: str | None, at: float | None) -> str:
+    if round_id is None:
+        return "-"
+    import time
+
+    return f"{round_id[:14]} ({time.time() - at:.0f}s ago)" if at else round_id[:14]
+
+
+@don_app.command("fault")
+def don_fault(
+    node: Annotated[str, typer.Argument(help="Node name, e.g. node-3.")],
+    mode: Annotated[str, typer.Argument(help=f"One of: {', '.join(FAULT_MODES)}.")],
+    delay: Annotated[float, typer.Option(help="slow: seconds added.")] = 2.0,
+    error_rate: Annotated[float, typer.Option(help="flaky: share of failed requests.")] = 0.5,
+    stale_by: Annotated[int, typer.Option(help="stale: seconds in the past.")] = 3600,
+    lie_bps: Annotated[int, typer.Option(help="lie/equivocate: offset in bps.")] = 5000,
+) -> None:
+    """Make a running node misbehave (or `none` to heal it), via its loopback admin endpoint."""
+    stack = Stack(_settings())
+    if mode not in FAULT_MODES:
+        raise typer.BadParameter(f"unknown fault mode {mode!r}; one of {', '.join(FAULT_MODES)}")
+    spec = FaultSpec.model_validate(
+        {
+            "mode": mode,
+            "delay": delay,
+            "error_rate": error_rate,
+            "stale_by": stale_by,
+            "lie_bps": lie_bps,
+        }
+    )
+    applied = set_fault(DonConfig.load(stack.don_file), node, spec)
+    console.print(f"{node}: fault mode {applied.mode}")
 
 
 @node_app.command("run")
