@@ -4,13 +4,23 @@ pragma solidity 0.8.26;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {ReceiverBase} from "./ReceiverBase.sol";
 
 /// @title SettlementGate - delivery-versus-payment escrow settled only on a DON-verified price
 /// @notice The seller escrows the base leg, the buyer escrows the most the quote leg can cost;
 /// a verified report whose price lies inside the trade's bounds swaps the legs at that price.
 /// Prices carry 18 decimals; both tokens are assumed to have 18 decimals.
-contract SettlementGate is ReceiverBase, ReentrancyGuard {
+/// Guard rails, all enforced onchain: a per-period notional limit per token (both legs count at
+/// settlement), an approver's EIP-712 signature for trades above a per-token threshold (a human in
+/// the loop), and a pause by a guardian. Refunds stay open while paused, so parties can always
+/// leave. Roles (OpenZeppelin AccessControl): DEFAULT_ADMIN_ROLE sets limits and thresholds,
+/// grants roles and unpauses; GUARDIAN_ROLE pauses; APPROVER_ROLE signs approvals. The deployer
+/// starts with the admin and guardian roles.
+contract SettlementGate is ReceiverBase, ReentrancyGuard, Pausable, AccessControl, EIP712 {
     using SafeERC20 for IERC20;
 
     /// @notice The lifecycle of a trade.
@@ -34,7 +44,15 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
         uint256 maxQuote;
         uint64 deadline;
         bytes32 actionHash;
+        bool needsApproval;
+        bool approved;
         Status status;
+    }
+
+    /// @notice A token's notional limit: at most `cap` units may move per `period` seconds.
+    struct Limit {
+        uint192 cap;
+        uint64 period;
     }
 
     /// @notice No trade has this id.
@@ -63,6 +81,16 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
     error InvalidPriceBounds(uint256 minPrice, uint256 maxPrice);
     /// @notice The deadline is not in the future (at creation).
     error DeadlineInPast(uint64 deadline, uint256 nowTs);
+    /// @notice The trade is above an approval threshold and no approver has signed it yet.
+    error ApprovalRequired(uint256 tradeId);
+    /// @notice The approval signature does not come from an account with APPROVER_ROLE.
+    error InvalidApproval(uint256 tradeId, address signer);
+    /// @notice The trade needs no approval, or already has one.
+    error ApprovalNotPending(uint256 tradeId);
+    /// @notice Settling would move more of `token` this period than its limit allows.
+    error NotionalLimitExceeded(address token, uint256 periodStart, uint256 used, uint256 amount, uint256 cap);
+    /// @notice A limit with a cap but no period (or a period but no cap).
+    error InvalidLimit(uint256 cap, uint64 period);
 
     /// @notice Emitted when a seller opens and escrows a trade.
     event TradeCreated(
@@ -83,13 +111,33 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
     event TradeSettled(uint256 indexed tradeId, uint256 price, uint256 quoteAmount, bytes32 actionHash);
     /// @notice Emitted when an expired trade's deposits are returned (quoteAmount 0 if it was never funded).
     event TradeRefunded(uint256 indexed tradeId, uint256 baseAmount, uint256 quoteAmount);
+    /// @notice Emitted when a trade above a threshold has to wait for an approver's signature.
+    event ApprovalRequested(uint256 indexed tradeId);
+    /// @notice Emitted when an approver's signature is recorded for a trade.
+    event TradeApproved(uint256 indexed tradeId, address indexed approver);
+    /// @notice Emitted when a token's notional limit is set (cap 0 and period 0: no limit).
+    event LimitSet(address indexed token, uint256 cap, uint64 period);
+    /// @notice Emitted when a token's approval threshold is set (0: no approval needed).
+    event ApprovalThresholdSet(address indexed token, uint256 threshold);
 
     /// @notice The contract's type and version.
-    string public constant typeAndVersion = "vouch SettlementGate 1.0.0";
+    string public constant typeAndVersion = "vouch SettlementGate 1.1.0";
+    /// @notice May pause the gate.
+    bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
+    /// @notice May sign trade approvals.
+    bytes32 public constant APPROVER_ROLE = keccak256("APPROVER_ROLE");
+    /// @notice The EIP-712 type an approver signs: the trade's id and every term of it.
+    bytes32 public constant TRADE_APPROVAL_TYPEHASH = keccak256(
+        "TradeApproval(uint256 tradeId,address seller,address buyer,address baseToken,uint256 baseAmount,"
+        "address quoteToken,uint256 minPrice,uint256 maxPrice,uint64 deadline,bytes32 actionHash)"
+    );
     uint256 internal constant PRICE_UNIT = 1e18;
 
     uint256 internal s_nextTradeId = 1;
     mapping(uint256 tradeId => Trade trade) internal s_trades;
+    mapping(address token => Limit limit) internal s_limits;
+    mapping(address token => mapping(uint256 periodIndex => uint256 used)) internal s_used;
+    mapping(address token => uint256 threshold) internal s_approvalThresholds;
 
     /// @param forwarder The only address allowed to deliver reports.
     /// @param workflowOwner The workflow owner reports must name.
@@ -97,7 +145,11 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
     /// @param freshnessWindow How old (seconds) a report may be when it arrives.
     constructor(address forwarder, address workflowOwner, bytes32 workflowId, uint32 freshnessWindow)
         ReceiverBase(forwarder, workflowOwner, workflowId, freshnessWindow)
-    {}
+        EIP712("vouch SettlementGate", "1")
+    {
+        _grantRole(DEFAULT_ADMIN_ROLE, msg.sender);
+        _grantRole(GUARDIAN_ROLE, msg.sender);
+    }
 
     /// @notice Open a trade as the seller and escrow the base leg.
     /// @param buyer Who receives the base leg and pays the quote leg.
@@ -118,7 +170,7 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
         uint256 maxPrice,
         uint64 deadline,
         bytes32 actionHash
-    ) external nonReentrant returns (uint256 tradeId) {
+    ) external nonReentrant whenNotPaused returns (uint256 tradeId) {
         if (buyer == address(0) || baseToken == address(0) || quoteToken == address(0)) {
             revert ZeroAddress();
         }
@@ -127,6 +179,7 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
         if (deadline <= block.timestamp) revert DeadlineInPast(deadline, block.timestamp);
         tradeId = s_nextTradeId++;
         uint256 maxQuote = (baseAmount * maxPrice + PRICE_UNIT - 1) / PRICE_UNIT;
+        bool needsApproval = _aboveThreshold(baseToken, baseAmount) || _aboveThreshold(quoteToken, maxQuote);
         s_trades[tradeId] = Trade(
             msg.sender,
             buyer,
@@ -138,17 +191,20 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
             maxQuote,
             deadline,
             actionHash,
+            needsApproval,
+            false,
             Status.Open
         );
         emit TradeCreated(
             tradeId, msg.sender, buyer, baseToken, baseAmount, quoteToken, minPrice, maxPrice, deadline, actionHash
         );
+        if (needsApproval) emit ApprovalRequested(tradeId);
         IERC20(baseToken).safeTransferFrom(msg.sender, address(this), baseAmount);
     }
 
     /// @notice Escrow the quote leg (the most it can cost) as the buyer.
     /// @param tradeId The trade to fund.
-    function fundTrade(uint256 tradeId) external nonReentrant {
+    function fundTrade(uint256 tradeId) external nonReentrant whenNotPaused {
         Trade storage trade = _trade(tradeId);
         if (trade.status != Status.Open) revert TradeNotOpen(tradeId, trade.status);
         if (msg.sender != trade.buyer) revert NotParty(tradeId, msg.sender);
@@ -173,6 +229,95 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
         if (quoteAmount > 0) IERC20(trade.quoteToken).safeTransfer(trade.buyer, quoteAmount);
     }
 
+    /// @notice Record an approver's EIP-712 signature for a trade above a threshold; anyone may
+    /// submit it (the approver signs offchain, e.g. after a human reviewed the proposal).
+    /// @param tradeId The trade to approve.
+    /// @param signature The approver's signature over TradeApproval (see approvalDigest).
+    function approveTrade(uint256 tradeId, bytes calldata signature) external nonReentrant whenNotPaused {
+        Trade storage trade = _trade(tradeId);
+        if (!trade.needsApproval || trade.approved) revert ApprovalNotPending(tradeId);
+        Status status = trade.status;
+        if (status != Status.Open && status != Status.Funded) revert TradeClosed(tradeId, status);
+        // slither-disable-next-line unused-return (the error's detail is not needed: any error refuses)
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(approvalDigest(tradeId), signature);
+        if (err != ECDSA.RecoverError.NoError || !hasRole(APPROVER_ROLE, signer)) {
+            revert InvalidApproval(tradeId, signer);
+        }
+        trade.approved = true;
+        emit TradeApproved(tradeId, signer);
+    }
+
+    /// @notice The EIP-712 digest an approver signs for `tradeId` (binds this chain, this gate and
+    /// every term of the trade).
+    /// @param tradeId The trade.
+    function approvalDigest(uint256 tradeId) public view returns (bytes32) {
+        Trade storage t = s_trades[tradeId];
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    TRADE_APPROVAL_TYPEHASH,
+                    tradeId,
+                    t.seller,
+                    t.buyer,
+                    t.baseToken,
+                    t.baseAmount,
+                    t.quoteToken,
+                    t.minPrice,
+                    t.maxPrice,
+                    t.deadline,
+                    t.actionHash
+                )
+            )
+        );
+    }
+
+    /// @notice Limit how much of `token` may move through settlements per period.
+    /// @param token The token.
+    /// @param cap Units per period (0 together with period 0: no limit).
+    /// @param period The period in seconds; periods are aligned to multiples of it since the epoch.
+    function setLimit(address token, uint256 cap, uint64 period) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if ((cap == 0) != (period == 0) || cap > type(uint192).max) revert InvalidLimit(cap, period);
+        // forge-lint: disable-next-line(unsafe-typecast)
+        s_limits[token] = Limit(uint192(cap), period); // cap checked above
+        emit LimitSet(token, cap, period);
+    }
+
+    /// @notice Trades moving more than `threshold` of `token` (base amount, or the most the quote
+    /// leg can cost) need an approver's signature before they settle.
+    /// @param token The token.
+    /// @param threshold The largest amount that needs no approval; 0 for none.
+    function setApprovalThreshold(address token, uint256 threshold) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        s_approvalThresholds[token] = threshold;
+        emit ApprovalThresholdSet(token, threshold);
+    }
+
+    /// @notice Stop new trades, funding, approvals and settlements (refunds stay open).
+    function pause() external onlyRole(GUARDIAN_ROLE) {
+        _pause();
+    }
+
+    /// @notice Resume after a pause.
+    function unpause() external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _unpause();
+    }
+
+    /// @notice A token's limit and how much of it this period has used.
+    /// @param token The token.
+    /// @return cap Units per period (0: no limit).
+    /// @return period Seconds per period.
+    /// @return used Units settled in the current period.
+    function getLimit(address token) external view returns (uint256 cap, uint64 period, uint256 used) {
+        Limit memory limit = s_limits[token];
+        if (limit.period == 0) return (0, 0, 0);
+        return (limit.cap, limit.period, s_used[token][block.timestamp / limit.period]);
+    }
+
+    /// @notice A token's approval threshold (0: no approval needed).
+    /// @param token The token.
+    function getApprovalThreshold(address token) external view returns (uint256) {
+        return s_approvalThresholds[token];
+    }
+
     /// @notice One trade (all fields zero and status None if it does not exist).
     /// @param tradeId The trade's id.
     function getTrade(uint256 tradeId) external view returns (Trade memory) {
@@ -182,21 +327,53 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard {
     /// @inheritdoc ReceiverBase
     /// @dev payload = abi.encode(uint256 tradeId, uint256 price); quote = baseAmount * price / 1e18,
     /// rounded down, so the buyer never pays more than the escrowed maxQuote.
-    function _processReport(bytes32, bytes2, bytes32 actionHash, bytes memory payload) internal override nonReentrant {
+    function _processReport(bytes32, bytes2, bytes32 actionHash, bytes memory payload)
+        internal
+        override
+        nonReentrant
+        whenNotPaused
+    {
         (uint256 tradeId, uint256 price) = abi.decode(payload, (uint256, uint256));
         Trade storage trade = _trade(tradeId);
         if (trade.status != Status.Funded) revert TradeNotFunded(tradeId, trade.status);
+        if (trade.needsApproval && !trade.approved) revert ApprovalRequired(tradeId);
         if (actionHash != trade.actionHash) revert ActionHashMismatch(tradeId, trade.actionHash, actionHash);
         if (block.timestamp > trade.deadline) revert TradeExpired(tradeId, trade.deadline, block.timestamp);
         if (price < trade.minPrice || price > trade.maxPrice) {
             revert PriceOutOfBounds(tradeId, price, trade.minPrice, trade.maxPrice);
         }
         uint256 quote = trade.baseAmount * price / PRICE_UNIT;
+        _consumeLimit(trade.baseToken, trade.baseAmount);
+        _consumeLimit(trade.quoteToken, quote);
         trade.status = Status.Settled;
         emit TradeSettled(tradeId, price, quote, actionHash);
         IERC20(trade.baseToken).safeTransfer(trade.buyer, trade.baseAmount);
         IERC20(trade.quoteToken).safeTransfer(trade.seller, quote);
         if (trade.maxQuote > quote) IERC20(trade.quoteToken).safeTransfer(trade.buyer, trade.maxQuote - quote);
+    }
+
+    /// @dev Count `amount` of `token` against its limit for the current period.
+    function _consumeLimit(address token, uint256 amount) internal {
+        Limit memory limit = s_limits[token];
+        if (limit.period == 0) return;
+        uint256 index = block.timestamp / limit.period;
+        uint256 used = s_used[token][index];
+        if (used + amount > limit.cap) {
+            // slither-disable-next-line divide-before-multiply (rounding down to the period start is the point)
+            revert NotionalLimitExceeded(token, index * limit.period, used, amount, limit.cap);
+        }
+        s_used[token][index] = used + amount;
+    }
+
+    /// @dev Whether `amount` of `token` is above the token's approval threshold.
+    function _aboveThreshold(address token, uint256 amount) internal view returns (bool) {
+        uint256 threshold = s_approvalThresholds[token];
+        return threshold != 0 && amount > threshold;
+    }
+
+    /// @inheritdoc ReceiverBase
+    function supportsInterface(bytes4 interfaceId) public view override(ReceiverBase, AccessControl) returns (bool) {
+        return ReceiverBase.supportsInterface(interfaceId) || AccessControl.supportsInterface(interfaceId);
     }
 
     /// @dev The trade, or UnknownTrade.

@@ -48,7 +48,7 @@ contract SettlementGateTest is BaseTest {
     // ------------------------------------------------------------------ metadata
 
     function test_TypeAndVersion() public view {
-        assertEq(s_gate.typeAndVersion(), "vouch SettlementGate 1.0.0");
+        assertEq(s_gate.typeAndVersion(), "vouch SettlementGate 1.1.0");
     }
 
     function test_GetReceiverConfig_ReturnsConstructorArguments() public view {
