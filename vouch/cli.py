@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -163,6 +164,23 @@ def don_status() -> None:
         raise typer.Exit(1)
 
 
+class FaultChoice(StrEnum):
+    """The fault modes of cre_adapters.FaultMode, as CLI choices."""
+
+    none = "none"
+    down = "down"
+    slow = "slow"
+    flaky = "flaky"
+    stale = "stale"
+    lie = "lie"
+    equivocate = "equivocate"
+    bad_signature = "bad-signature"
+    wrong_key = "wrong-key"
+
+
+assert tuple(FaultChoice) == FAULT_MODES, "FaultChoice must list cre_adapters.FAULT_MODES"
+
+
 def _last_round(round_id: str | None, at: float | None) -> str:
     if round_id is None:
         return "-"
@@ -174,7 +192,7 @@ def _last_round(round_id: str | None, at: float | None) -> str:
 @don_app.command("fault")
 def don_fault(
     node: Annotated[str, typer.Argument(help="Node name, e.g. node-3.")],
-    mode: Annotated[str, typer.Argument(help=f"One of: {', '.join(FAULT_MODES)}.")],
+    mode: Annotated[FaultChoice, typer.Argument(help="The fault mode.")],
     delay: Annotated[float, typer.Option(help="slow: seconds added.")] = 2.0,
     error_rate: Annotated[float, typer.Option(help="flaky: share of failed requests.")] = 0.5,
     stale_by: Annotated[int, typer.Option(help="stale: seconds in the past.")] = 3600,
@@ -182,11 +200,9 @@ def don_fault(
 ) -> None:
     """Make a running node misbehave (or `none` to heal it), via its loopback admin endpoint."""
     stack = Stack(_settings())
-    if mode not in FAULT_MODES:
-        raise typer.BadParameter(f"unknown fault mode {mode!r}; one of {', '.join(FAULT_MODES)}")
     spec = FaultSpec.model_validate(
         {
-            "mode": mode,
+            "mode": mode.value,
             "delay": delay,
             "error_rate": error_rate,
             "stale_by": stale_by,
@@ -331,12 +347,13 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
-    except Exception as exc:  # click usage errors
+    except Exception as exc:  # click usage errors (typer vendors its own click)
         import click
+        from typer.exceptions import TyperException
 
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, click.ClickException | TyperException) and hasattr(exc, "show"):
             exc.show()
-            sys.exit(exc.exit_code)
+            sys.exit(getattr(exc, "exit_code", 2))
         raise
 
 
