@@ -145,15 +145,20 @@ contract Forwarder is Ownable2Step {
     /// @param donId The DON's id.
     /// @param configVersion The config version.
     function getConfig(uint32 donId, uint32 configVersion) external view returns (uint8 f, address[] memory signers) {
+        // the casts below take bit fields out of the packed config word (layout at s_configs)
         uint256 config = s_configs[_configId(donId, configVersion)];
+        // forge-lint: disable-next-line(unsafe-typecast)
         f = uint8(config >> 160);
+        // forge-lint: disable-next-line(unsafe-typecast)
         signers = new address[](uint8(config >> 168));
+        // forge-lint: disable-next-line(unsafe-typecast)
         address data = address(uint160(config));
         for (uint256 i = 0; i < signers.length; ++i) {
             bytes memory word = new bytes(20);
             assembly ("memory-safe") {
                 extcodecopy(data, add(word, 0x20), add(21, mul(i, 20)), 20)
             }
+            // forge-lint: disable-next-line(unsafe-typecast)
             signers[i] = address(bytes20(word));
         }
     }
@@ -190,6 +195,7 @@ contract Forwarder is Ownable2Step {
         uint64 configId
     ) internal view {
         uint256 config = s_configs[configId];
+        // forge-lint: disable-next-line(unsafe-typecast)
         uint256 f = uint8(config >> 160);
         if (f == 0) revert InvalidConfig(configId);
         if (f + 1 != signatures.length) revert InvalidSignatureCount(f + 1, signatures.length);
@@ -318,6 +324,7 @@ contract Forwarder is Ownable2Step {
             for (uint256 i = 0; i < signers.length && !clash; ++i) {
                 uint256 slot = ((uint256(uint160(signers[i])) * multiplier) >> 160) & 0xff;
                 clash = table[slot] != 0;
+                // forge-lint: disable-next-line(unsafe-typecast)
                 table[slot] = bytes1(uint8(i + 1));
             }
             if (!clash) return (multiplier, table);

@@ -100,7 +100,8 @@ contract KeystoneCompatTest is BaseTest {
         mercuryReports[0] = hex"010203";
         mercuryReports[1] = hex"aabbccdd";
         bytes memory metadata =
-            abi.encodePacked(bytes32(hex"6d795f6964"), bytes10(hex"000000000000DEADBEEF"), address(51), bytes2(0x0001));
+        // forge-lint: disable-next-line(unsafe-typecast)
+        abi.encodePacked(bytes32(hex"6d795f6964"), bytes10(hex"000000000000DEADBEEF"), address(51), bytes2(0x0001));
         bytes32 executionId = hex"6d795f657865637574696f6e5f6964";
         bytes memory header = abi.encodePacked(uint8(1), executionId, uint32(0), donId, uint32(1), metadata);
         bytes memory report = abi.encodePacked(header, abi.encode(mercuryReports));

@@ -53,6 +53,7 @@ contract GateHandler is Test {
             address(i_usdc),
             2_500e18,
             3_500e18,
+            // forge-lint: disable-next-line(unsafe-typecast)
             uint64(block.timestamp + life),
             keccak256("proposal")
         );
@@ -114,6 +115,7 @@ contract SettlementGateInvariantTest is BaseTest {
     // ---------------------------------------------------------------- helpers the handler calls
 
     function settlementReport(uint256 tradeId, uint256 price, uint64 round) external view returns (bytes memory) {
+        // forge-lint: disable-next-line(unsafe-typecast)
         return _report(_executionId(round + uint64(tradeId) * 8), tradeId, price);
     }
 

@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.26;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {BaseTest} from "./Base.t.sol";
+import {CrossChainGateway, IMessageReceiver} from "../src/CrossChainGateway.sol";
+import {TestToken} from "../src/test/TestToken.sol";
+
+/// @dev Records what it received; reverts while `s_broken`.
+contract MessageSink is IMessageReceiver {
+    bool public s_broken;
+    uint256 public s_calls;
+    bytes public s_lastPayload;
+    mapping(bytes32 key => uint256 count) public s_received;
+
+    function setBroken(bool broken) external {
+        s_broken = broken;
+    }
+
+    function receiveMessage(uint256 sourceChainId, address sender, bytes calldata payload, uint256) external {
+        if (s_broken) revert("sink broken");
+        ++s_calls;
+        s_lastPayload = payload;
+        ++s_received[keccak256(abi.encode(sourceChainId, sender, payload))];
+    }
+}
+
+/// @notice Shared fixture: gateway A on chain 1001 (source), gateway B on chain 2002
+/// (destination, fed by the forwarder), one token, one sink; reports built and signed as the DON does.
+abstract contract GatewayFixture is BaseTest {
+    uint256 internal constant CHAIN_A = 1001;
+    uint256 internal constant CHAIN_B = 2002;
+    CrossChainGateway internal s_gwA;
+    CrossChainGateway internal s_gwB;
+    TestToken internal s_token;
+    MessageSink internal s_sink;
+    address internal s_sender = makeAddr("sender");
+    uint256 internal s_round;
+
+    function setUp() public virtual override {
+        super.setUp();
+        s_token = new TestToken("Bridged", "BRG");
+        s_gwA = new CrossChainGateway(s_token, address(s_forwarder), s_owner, s_workflowId, FRESHNESS);
+        s_gwB = new CrossChainGateway(s_token, address(s_forwarder), s_owner, s_workflowId, FRESHNESS);
+        s_sink = new MessageSink();
+        s_gwA.setBucket(CHAIN_B, 1_000e18, 1e18);
+        s_gwB.setSource(CHAIN_A, address(s_gwA));
+        s_token.mint(address(s_gwB), 1_000_000e18); // destination liquidity for releases
+        s_token.mint(s_sender, 1_000_000e18);
+        vm.prank(s_sender);
+        s_token.approve(address(s_gwA), type(uint256).max);
+    }
+
+    function _message(uint64 nonce, uint256 value, bool outOfOrder, bytes memory payload)
+        internal
+        view
+        returns (CrossChainGateway.Message memory)
+    {
+        return CrossChainGateway.Message(
+            CHAIN_A,
+            address(s_gwA),
+            keccak256(abi.encode("tx", nonce)),
+            nonce,
+            s_sender,
+            nonce,
+            address(s_sink),
+            value,
+            outOfOrder,
+            payload
+        );
+    }
+
+    function _sendOnA(bytes memory payload, uint256 value) internal returns (uint64 nonce) {
+        vm.chainId(CHAIN_A);
+        vm.prank(s_sender);
+        nonce = s_gwA.send(CHAIN_B, address(s_sink), payload, value);
+    }
+
+    /// @dev The report body for gateway B on chain B.
+    function _body(CrossChainGateway.Message memory message) internal view returns (bytes memory) {
+        return abi.encode(CHAIN_B, address(s_gwB), uint64(block.timestamp), bytes32(0), abi.encode(message));
+    }
+
+    /// @dev Deliver through the real forwarder, signed by two DON keys, on chain B.
+    function _attest(CrossChainGateway.Message memory message) internal {
+        vm.chainId(CHAIN_B);
+        bytes memory raw =
+            bytes.concat(_metadata(keccak256(abi.encode("exec", ++s_round)), uint32(block.timestamp)), _body(message));
+        s_forwarder.report(address(s_gwB), raw, _context(), _sigs(_keys(0, 1), raw));
+    }
+
+    /// @dev Deliver as the forwarder directly, expecting `err`.
+    function _attestReverts(CrossChainGateway.Message memory message, bytes memory err) internal {
+        vm.chainId(CHAIN_B);
+        vm.prank(address(s_forwarder));
+        vm.expectRevert(err);
+        s_gwB.onReport(abi.encodePacked(s_workflowId, WORKFLOW_NAME, s_owner, REPORT_ID), _body(message));
+    }
+
+    function _id(CrossChainGateway.Message memory message) internal view returns (bytes32) {
+        return s_gwB.getMessageId(message, CHAIN_B);
+    }
+}
+
+contract CrossChainGatewayTest is GatewayFixture {
+    event MessageSent(
+        uint256 indexed destChainId,
+        address indexed sender,
+        uint64 indexed nonce,
+        address receiver,
+        uint256 value,
+        bool outOfOrder,
+        bytes payload
+    );
+    event MessageExecuted(
+        bytes32 indexed messageId, uint256 indexed sourceChainId, address indexed sender, uint64 nonce
+    );
+
+    function test_TypeAndVersion() public view {
+        assertEq(s_gwA.typeAndVersion(), "vouch CrossChainGateway 1.0.0");
+        assertEq(address(s_gwA.token()), address(s_token));
+        assertEq(s_gwB.getSource(CHAIN_A), address(s_gwA));
+    }
+
+    // ---------------------------------------------------------------- send
+
+    function test_Send_LocksValueTakesNonceAndEmits() public {
+        vm.chainId(CHAIN_A);
+        vm.expectEmit(address(s_gwA));
+        emit MessageSent(CHAIN_B, s_sender, 1, address(s_sink), 5e18, false, "hi");
+        vm.prank(s_sender);
+        assertEq(s_gwA.send(CHAIN_B, address(s_sink), "hi", 5e18), 1);
+        assertEq(_sendOnA("again", 0), 2);
+        assertEq(s_gwA.getSentNonce(s_sender), 2);
+        assertEq(s_token.balanceOf(address(s_gwA)), 5e18);
+    }
+
+    function test_SendOutOfOrder_FlagsTheMessage() public {
+        vm.chainId(CHAIN_A);
+        vm.expectEmit(address(s_gwA));
+        emit MessageSent(CHAIN_B, s_sender, 1, address(s_sink), 0, true, "x");
+        vm.prank(s_sender);
+        s_gwA.sendOutOfOrder(CHAIN_B, address(s_sink), "x", 0);
+    }
+
+    function test_Send_RevertWhen_ZeroReceiver() public {
+        vm.chainId(CHAIN_A);
+        vm.expectRevert(abi.encodeWithSelector(CrossChainGateway.InvalidDestination.selector, CHAIN_B, address(0)));
+        s_gwA.send(CHAIN_B, address(0), "", 0);
+    }
+
+    function test_Send_RevertWhen_DestinationIsThisChain() public {
+        vm.chainId(CHAIN_A);
+        vm.expectRevert(abi.encodeWithSelector(CrossChainGateway.InvalidDestination.selector, CHAIN_A, address(1)));
+        s_gwA.send(CHAIN_A, address(1), "", 0);
+    }
+
+    function test_Send_RevertWhen_DestinationDisabled() public {
+        vm.chainId(CHAIN_A);
+        vm.expectRevert(abi.encodeWithSelector(CrossChainGateway.DestinationDisabled.selector, 3003));
+        s_gwA.send(3003, address(1), "", 0);
+    }
+
+    function test_Send_RevertWhen_RateLimited() public {
+        _sendOnA("", 800e18);
+        vm.chainId(CHAIN_A);
+        vm.prank(s_sender);
+        vm.expectRevert(abi.encodeWithSelector(CrossChainGateway.RateLimited.selector, CHAIN_B, 300e18, 200e18));
+        s_gwA.send(CHAIN_B, address(s_sink), "", 300e18);
+    }
+
+    function test_Send_BucketRefillsUpToCapacity() public {
+        _sendOnA("", 1_000e18);
+        vm.warp(block.timestamp + 100);
+        (, uint256 available) = s_gwA.getBucket(CHAIN_B);
+        assertEq(available, 100e18);
+        vm.warp(block.timestamp + 1 days);
+        (CrossChainGateway.Bucket memory bucket, uint256 full) = s_gwA.getBucket(CHAIN_B);
+        assertEq(full, 1_000e18);
+        assertEq(bucket.capacity, 1_000e18);
+    }
+
+    // ---------------------------------------------------------------- deliver
+
+    function test_Report_ExecutesReleasesAndCalls() public {
+        uint64 nonce = _sendOnA("hello", 7e18);
+        CrossChainGateway.Message memory message = _message(nonce, 7e18, false, "hello");
+        vm.expectEmit(address(s_gwB));
+        emit MessageExecuted(_id(message), CHAIN_A, s_sender, 1);
+        _attest(message);
+        assertEq(s_sink.s_calls(), 1);
+        assertEq(s_sink.s_lastPayload(), "hello");
+        assertEq(s_token.balanceOf(address(s_sink)), 7e18);
+        assertEq(uint8(s_gwB.getState(_id(message))), uint8(CrossChainGateway.State.Executed));
+        assertEq(s_gwB.getExecutedNonce(CHAIN_A, s_sender), 1);
+    }
+
+    function test_Report_RevertWhen_UnknownSource() public {
+        CrossChainGateway.Message memory message = _message(1, 0, false, "");
+        message.sourceGateway = address(0xBAD);
+        _attestReverts(
+            message, abi.encodeWithSelector(CrossChainGateway.UnknownSource.selector, CHAIN_A, address(0xBAD))
+        );
+    }
+
+    function test_Report_RevertWhen_AlreadyExecuted() public {
+        CrossChainGateway.Message memory message = _message(1, 0, false, "m");
+        _attest(message);
+        _attestReverts(
+            message,
+            abi.encodeWithSelector(
+                CrossChainGateway.AlreadyProcessed.selector, _id(message), CrossChainGateway.State.Executed
+            )
+        );
+        assertEq(s_sink.s_calls(), 1);
+    }
+
+    function test_Report_RevertWhen_OutOfOrder() public {
+        _attestReverts(
+            _message(2, 0, false, ""),
+            abi.encodeWithSelector(CrossChainGateway.OutOfOrder.selector, CHAIN_A, s_sender, 1, 2)
+        );
+    }
+
+    function test_Report_OutOfOrderFlagSkipsTheQueue() public {
+        _attest(_message(5, 0, true, "early"));
+        assertEq(s_sink.s_calls(), 1);
+        assertEq(s_gwB.getExecutedNonce(CHAIN_A, s_sender), 0); // ordered messages still start at 1
+        _attest(_message(1, 0, false, "first"));
+        assertEq(s_gwB.getExecutedNonce(CHAIN_A, s_sender), 1);
+    }
+
+    function test_Report_RecordsAFailureAndTheSenderMovesOn() public {
+        s_sink.setBroken(true);
+        CrossChainGateway.Message memory first = _message(1, 3e18, false, "a");
+        _attest(first);
+        assertEq(uint8(s_gwB.getState(_id(first))), uint8(CrossChainGateway.State.Failed));
+        assertEq(s_token.balanceOf(address(s_sink)), 0); // the release was undone with the call
+        s_sink.setBroken(false);
+        _attest(_message(2, 0, false, "b"));
+        assertEq(s_sink.s_calls(), 1);
+    }
+
+    function test_ExecuteFailed_ReexecutesOnce() public {
+        s_sink.setBroken(true);
+        CrossChainGateway.Message memory message = _message(1, 3e18, false, "a");
+        _attest(message);
+        s_sink.setBroken(false);
+        vm.prank(makeAddr("anyone"));
+        s_gwB.executeFailed(message);
+        assertEq(uint8(s_gwB.getState(_id(message))), uint8(CrossChainGateway.State.Executed));
+        assertEq(s_token.balanceOf(address(s_sink)), 3e18);
+        vm.expectRevert(
+            abi.encodeWithSelector(CrossChainGateway.NotFailed.selector, _id(message), CrossChainGateway.State.Executed)
+        );
+        s_gwB.executeFailed(message);
+    }
+
+    function test_ExecuteFailed_RevertWhen_Unknown() public {
+        CrossChainGateway.Message memory message = _message(1, 0, false, "");
+        vm.chainId(CHAIN_B);
+        vm.expectRevert(
+            abi.encodeWithSelector(CrossChainGateway.NotFailed.selector, _id(message), CrossChainGateway.State.Unknown)
+        );
+        s_gwB.executeFailed(message);
+    }
+
+    function test_Deliver_RevertWhen_NotSelf() public {
+        vm.expectRevert(abi.encodeWithSelector(CrossChainGateway.OnlySelf.selector, address(this)));
+        s_gwB.deliver(_message(1, 0, false, ""));
+    }
+
+    // ---------------------------------------------------------------- admin
+
+    function test_SetSource_RevertWhen_NotOwner() public {
+        vm.prank(s_sender);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, s_sender));
+        s_gwB.setSource(CHAIN_A, address(1));
+    }
+
+    function test_SetBucket_RevertWhen_NotOwner() public {
+        vm.prank(s_sender);
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, s_sender));
+        s_gwA.setBucket(CHAIN_B, 1, 1);
+    }
+
+    function test_SetBucket_RevertWhen_RateWithoutCapacity() public {
+        vm.expectRevert(abi.encodeWithSelector(CrossChainGateway.InvalidBucket.selector, 0, 1));
+        s_gwA.setBucket(CHAIN_B, 0, 1);
+    }
+
+    function test_SetBucket_ShrinkingCapsWhatIsAvailable() public {
+        s_gwA.setBucket(CHAIN_B, 10e18, 0);
+        (CrossChainGateway.Bucket memory bucket, uint256 available) = s_gwA.getBucket(CHAIN_B);
+        assertEq(bucket.tokens, 10e18);
+        assertEq(available, 10e18);
+    }
+
+    function testFuzz_Send_NeverTakesMoreThanTheBucketHolds(uint256 first, uint256 second, uint32 gap) public {
+        first = bound(first, 0, 1_000e18);
+        second = bound(second, 0, 2_000e18);
+        _sendOnA("", first);
+        vm.warp(block.timestamp + gap);
+        uint256 refilled = 1_000e18 - first + uint256(gap) * 1e18;
+        uint256 available = refilled > 1_000e18 ? 1_000e18 : refilled;
+        vm.chainId(CHAIN_A);
+        vm.prank(s_sender);
+        if (second > available) {
+            vm.expectRevert(abi.encodeWithSelector(CrossChainGateway.RateLimited.selector, CHAIN_B, second, available));
+        }
+        s_gwA.send(CHAIN_B, address(s_sink), "", second);
+    }
+}
