@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 import httpx
@@ -32,12 +33,23 @@ class Coordinator:
 
     Args:
         don: the DON to talk to.
-        timeout: seconds to wait for each node's answer.
+        timeout: seconds to wait for each node's answer (the round's deadline per stage).
+        client: an open client to reuse across rounds (keeps connections alive);
+            None opens one per stage.
+        hedge_after: seconds after which nodes held in reserve are asked too.
     """
 
-    def __init__(self, don: DonConfig, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        don: DonConfig,
+        timeout: float = 5.0,
+        client: httpx.AsyncClient | None = None,
+        hedge_after: float = 0.25,
+    ) -> None:
         self.don = don
         self.timeout = timeout
+        self.client = client
+        self.hedge_after = min(hedge_after, timeout)
 
     async def observe(self, request: ObserveRequest) -> list[SignedObservation]:
         """Collect 2f+1 valid, fresh, mutually consistent signed observations from distinct nodes.
@@ -84,15 +96,18 @@ class Coordinator:
     async def sign(self, request: SettlementSignRequest, digest: bytes) -> list[SignResponse]:
         """Collect exactly f+1 valid signatures over ``digest`` from distinct nodes.
 
+        Asks f+1 nodes first (those whose observations made the set, fastest
+        first); every failure brings in the next node, and after
+        ``hedge_after`` seconds without enough signatures every node is asked.
+
         Raises:
             QuorumNotReached: if fewer than f+1 nodes signed the expected digest.
         """
         needed = self.don.f + 1
+        body = request.model_dump(mode="json")
 
         async def ask(client: httpx.AsyncClient, node: NodeSpec) -> SignResponse:
-            data = await self._post(
-                client, node, "/sign/settlement", request.model_dump(mode="json")
-            )
+            data = await self._post(client, node, "/sign/settlement", body)
             answer = _parse(node, SignResponse, data)
             self._check_signature(node, digest, answer)
             return answer
@@ -100,37 +115,77 @@ class Coordinator:
         def first(got: list[SignResponse]) -> list[SignResponse] | None:
             return got[:needed] if len(got) >= needed else None
 
-        got, valid, failures = await self._gather(ask, first)
+        observers = [o.observation.node for o in request.observations]
+        order = sorted(
+            self.don.nodes,
+            key=lambda n: observers.index(n.address) if n.address in observers else len(observers),
+        )
+        got, valid, failures = await self._gather(ask, first, order, needed)
         if got is None:
             raise QuorumNotReached("collecting report signatures", needed, len(valid), failures)
         return got
 
     async def _gather(
-        self, ask: Callable[[httpx.AsyncClient, NodeSpec], Coroutine[Any, Any, T]], pick: Pick[T]
+        self,
+        ask: Callable[[httpx.AsyncClient, NodeSpec], Coroutine[Any, Any, T]],
+        pick: Pick[T],
+        order: list[NodeSpec] | None = None,
+        width: int | None = None,
     ) -> tuple[list[T] | None, list[T], dict[str, str]]:
-        """Ask every node at once; stop as soon as ``pick`` finds enough valid answers.
+        """Ask nodes concurrently; stop as soon as ``pick`` finds enough valid answers.
 
-        Returns the picked answers (None if they never sufficed), all valid
-        answers, and node name -> failure.
+        ``width`` nodes of ``order`` (default: all) are asked at once; each
+        failure brings in the next, and after ``hedge_after`` seconds all the
+        rest are asked. Returns the picked answers (None if they never
+        sufficed), all valid answers, and node name -> failure.
         """
+        waiting = list(order or self.don.nodes)
         failures: dict[str, str] = {}
         results: list[T] = []
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
-            tasks = [asyncio.create_task(ask(client, node)) for node in self.don.nodes]
+        async with _client(self.client, self.timeout) as client:
+            running: dict[asyncio.Task[T], str] = {}
+
+            def launch(count: int) -> None:
+                for node in waiting[:count]:
+                    running[asyncio.create_task(ask(client, node))] = node.name
+                del waiting[:count]
+
+            launch(width or len(waiting))
+            hedge = asyncio.get_running_loop().time() + self.hedge_after
             try:
-                for done in asyncio.as_completed(tasks):
-                    try:
-                        results.append(await done)
-                    except NodeError as exc:
-                        failures[exc.node] = exc.reason
-                        continue
-                    chosen = pick(results)
-                    if chosen is not None:
-                        return chosen, results, failures
+                while running:
+                    timeout = max(0.0, hedge - asyncio.get_running_loop().time())
+                    done, _ = await asyncio.wait(
+                        running, timeout=timeout if waiting else None, return_when="FIRST_COMPLETED"
+                    )
+                    if not done:
+                        launch(len(waiting))
+                    for task in done:
+                        running.pop(task)
+                        try:
+                            results.append(task.result())
+                        except NodeError as exc:
+                            failures[exc.node] = exc.reason
+                            launch(1)
+                            continue
+                        chosen = pick(results)
+                        if chosen is not None:
+                            return chosen, results, failures
             finally:
-                for task in tasks:
-                    task.cancel()
+                self._drop(running)
         return None, results, failures
+
+    def _drop(self, stragglers: dict[asyncio.Task[Any], str]) -> None:
+        """Stop waiting for answers no longer needed.
+
+        On a shared client they are left to finish (cancelling a request
+        mid-flight closes its kept-alive connection); otherwise cancelled.
+        """
+        for task in stragglers:
+            if self.client is None:
+                task.cancel()
+            else:
+                task.add_done_callback(_consume)
 
     def _disagreement(
         self, stage: str, results: list[SignedObservation], failures: dict[str, str]
@@ -167,7 +222,7 @@ class Coordinator:
         self, client: httpx.AsyncClient, node: NodeSpec, path: str, body: object
     ) -> object:
         try:
-            response = await client.post(node.url + path, json=body)
+            response = await client.post(node.url + path, json=body, timeout=self.timeout)
         except httpx.TimeoutException:
             raise NodeError(node.name, f"no answer within {self.timeout}s") from None
         except httpx.TransportError as exc:
@@ -197,6 +252,22 @@ class Coordinator:
             raise NodeError(node.name, f"signed digest {answer.digest}, expected 0x{digest.hex()}")
         signature = bytes.fromhex(answer.signature.removeprefix("0x"))
         _expect_signer(node, lambda: recover_report_signer(digest, signature))
+
+
+def _consume(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a late failure of an answer nobody waits for
+
+
+@contextlib.asynccontextmanager
+async def _client(
+    shared: httpx.AsyncClient | None, timeout: float
+) -> AsyncIterator[httpx.AsyncClient]:
+    if shared is not None:
+        yield shared
+        return
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        yield client
 
 
 def _expect_signer(node: NodeSpec, recover: Callable[[], str]) -> None:

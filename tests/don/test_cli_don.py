@@ -91,7 +91,7 @@ def test_f_faulty_settle_and_f_plus_1_are_refused_naming_them(seven: Any) -> Non
         assert f"{node}:" in refused.stderr
     assert status.returncode == 0 and "bad-signature" in status.stdout
     logs = (home / "don" / "run" / "node-1.log").read_text().splitlines()
-    assert any('"event": "request"' in line and '"node": "node-1"' in line for line in logs)
+    assert any('"event": "observed"' in line and '"node": "node-1"' in line for line in logs)
 
 
 def test_unknown_fault_mode_is_a_usage_error(seven: Any) -> None:

@@ -1,0 +1,231 @@
+"""DON round latency and throughput for n = 4, 7, 10, 16, 31 real node processes on loopback.
+
+A round is what a settlement does offchain: every node asked for a signed
+observation (twice, the equivocation echo), 2f+1 fresh and mutually
+consistent ones chosen, a Keystone report built, and f+1 nodes re-derive the
+median and sign it, every signature checked by the coordinator. No chain:
+the forwarder address is a placeholder and nothing is submitted.
+
+The baseline, measured in the same run against node-1 of the 4-node DON: one
+plain signed HTTP round trip (POST /observe with a fresh request id, then
+recover the signature), on a kept-alive connection.
+
+Usage: .venv/bin/python scripts/bench/don.py [--sizes 4,7,10,16,31] [--seconds 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from eth_account import Account
+
+from cre_adapters import (
+    Coordinator,
+    DonConfig,
+    DonSupervisor,
+    NodeSpec,
+    ObserveRequest,
+    SettlementSignRequest,
+    SourceSpec,
+    create_keystore,
+)
+from cre_adapters.evm import free_port
+from verifier import (
+    ReportBody,
+    ReportMetadata,
+    SettlementPayload,
+    SignedObservation,
+    encode_report,
+    median,
+    recover_observation_signer,
+    report_context,
+    report_digest,
+    workflow_id,
+)
+
+PASSWORD = "bench-only"
+RECEIVER = "0x" + "11" * 20
+OWNER = "0x" + "22" * 20
+
+
+def make_don(n: int, home: Path) -> DonConfig:
+    nodes = []
+    for i in range(1, n + 1):
+        path = home / "keys" / f"node-{i}.json"
+        address = create_keystore(path, PASSWORD, scrypt_n=2**12)
+        nodes.append(
+            NodeSpec(
+                name=f"node-{i}",
+                address=address,
+                port=free_port(),
+                keystore=path,
+                source=SourceSpec(node_seed=1000 + i),
+            )
+        )
+    forwarder = Account.create().address
+    return DonConfig(f=(n - 1) // 3, chain_id=31337, forwarder=forwarder, nodes=nodes)
+
+
+def start(don: DonConfig, home: Path) -> DonSupervisor:
+    (home / "password").write_text(PASSWORD)
+    don.save(home / "don.json")
+    launcher = [
+        sys.executable,
+        "-m",
+        "vouch",
+        "node",
+        "run",
+        "--password-file",
+        str(home / "password"),
+    ]
+    supervisor = DonSupervisor(don, home / "don.json", home / "run", launcher)
+    supervisor.start()
+    return supervisor
+
+
+def sign_request(
+    don: DonConfig, request: ObserveRequest, observations: list[SignedObservation], seq: int
+) -> tuple[SettlementSignRequest, bytes]:
+    meta = ReportMetadata(
+        version=1,
+        execution_id=seq.to_bytes(32, "big"),
+        timestamp=int(time.time()),
+        don_id=don.don_id,
+        config_version=don.config_version,
+        workflow_id=workflow_id("bench"),
+        workflow_name="bench",
+        workflow_owner=OWNER,
+        report_id=b"\x00\x01",
+    )
+    price = median([o.observation.value for o in observations])
+    body = ReportBody(
+        chain_id=don.chain_id,
+        receiver=RECEIVER,
+        timestamp=meta.timestamp,
+        action_hash=bytes(32),
+        payload=SettlementPayload(trade_id=1, price=price).encode(),
+    )
+    req = SettlementSignRequest(
+        request_id=request.request_id,
+        feed=request.feed,
+        observations=observations,
+        metadata=meta,
+        receiver=RECEIVER,
+        action_hash="0x" + "00" * 32,
+        trade_id=1,
+        sequence=seq,
+    )
+    digest = report_digest(encode_report(meta, body), report_context(don.digest(), seq))
+    return req, digest
+
+
+async def one_round(coordinator: Coordinator, seq: int) -> None:
+    request = ObserveRequest(request_id=f"bench-{seq}", feed="ETH/USD")
+    observations = await coordinator.observe(request)
+    req, digest = sign_request(coordinator.don, request, observations, seq)
+    await coordinator.sign(req, digest)
+
+
+async def measure(func, seconds: float, max_runs: int = 2000) -> list[float]:  # type: ignore[no-untyped-def]
+    for i in range(5):  # warm up connections and caches
+        await func(-1 - i)
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline and len(latencies) < max_runs:
+        started = time.perf_counter()
+        await func(len(latencies))
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+async def bench_rounds(don: DonConfig, seconds: float) -> list[float]:
+    limits = httpx.Limits(
+        max_connections=4 * len(don.nodes), max_keepalive_connections=4 * len(don.nodes)
+    )
+    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+        coordinator = Coordinator(don, timeout=10, client=client)
+        stamp = time.time_ns()
+        return await measure(lambda i: one_round(coordinator, stamp + i), seconds)
+
+
+async def bench_baseline(node: NodeSpec, seconds: float) -> list[float]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        stamp = time.time_ns()
+
+        async def signed_round_trip(i: int) -> None:
+            answer = await client.post(
+                node.url + "/observe", json={"request_id": f"base-{stamp}-{i}", "feed": "ETH/USD"}
+            )
+            signed = SignedObservation.model_validate(answer.json())
+            assert recover_observation_signer(signed) == node.address
+
+        return await measure(signed_round_trip, seconds)
+
+
+def pct(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="4,7,10,16,31")
+    parser.add_argument("--seconds", type=float, default=6.0)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = []
+    baseline: list[float] = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix=f"vouch-bench-{n}-") as tmp:
+            home = Path(tmp)
+            don = make_don(n, home)
+            t0 = time.perf_counter()
+            supervisor = start(don, home)
+            boot = time.perf_counter() - t0
+            try:
+                if not baseline:
+                    baseline = asyncio.run(bench_baseline(don.nodes[0], args.seconds))
+                lat = asyncio.run(bench_rounds(don, args.seconds))
+                quiet = asyncio.run(
+                    bench_rounds(don.model_copy(update={"echo": False}), args.seconds)
+                )
+            finally:
+                supervisor.stop()
+        rows.append(
+            (
+                n,
+                don.f,
+                len(lat),
+                len(lat) / sum(lat),
+                pct(lat, 0.5),
+                pct(lat, 0.95),
+                boot,
+                pct(quiet, 0.5),
+            )
+        )
+        print(f"n={n}: {len(lat)} rounds, p50 {pct(lat, 0.5):.2f} ms", file=sys.stderr)
+    base50 = pct(baseline, 0.5)
+    print(
+        f"\nbaseline: one signed HTTP round trip (POST /observe + ecrecover), kept-alive: "
+        f"p50 {base50:.2f} ms, p95 {pct(baseline, 0.95):.2f} ms, {len(baseline)} samples\n"
+    )
+    print("| n | f | rounds | rounds/s | p50 ms | p95 ms | p50 / baseline | start-up s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n, f, count, rate, p50, p95, boot in rows:
+        print(
+            f"| {n} | {f} | {count} | {rate:.1f} | {p50:.2f} | {p95:.2f} | {p50 / base50:.2f}x | {boot:.1f} |"
+        )
+    if len(rows) > 1:
+        first, last = rows[0], rows[-1]
+        print(
+            f"\nn grew {last[0] / first[0]:.1f}x, p50 round latency grew {last[4] / first[4]:.1f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
