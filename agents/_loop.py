@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from decimal import Decimal
+from typing import Any, get_type_hints
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ._errors import MaxStepsExceeded
-from ._model import ChatModel, Message, ToolCall, ToolSpec
+from ._errors import BudgetExceeded, MaxStepsExceeded, RepairFailed
+from ._model import ChatModel, Message, ModelReply, ToolCall, ToolSpec
+from ._schema import arguments_for, strict_schema
+from ._tokens import estimate_message_tokens, estimate_tokens
+from ._usage import UsageLedger
 
 
 class Tool(BaseModel):
-    """A typed tool: a pydantic argument model, a description, and whether it is irreversible."""
+    """A typed tool: a pydantic argument model, a description, and what calling it risks or costs.
+
+    Attributes:
+        irreversible: calling it changes something that cannot be undone (guards may interrupt).
+        cost_usd: charged to the run's ledger on every call, when set.
+        reraise: exception types that stop the run instead of becoming observations
+            (``BudgetExceeded`` always does).
+    """
 
     model_config = {"arbitrary_types_allowed": True}
 
@@ -23,18 +35,65 @@ class Tool(BaseModel):
     args_model: type[BaseModel]
     fn: Callable[[Any], Awaitable[Any]]
     irreversible: bool = False
+    cost_usd: Decimal | None = Field(default=None, ge=0)
+    reraise: tuple[type[Exception], ...] = ()
 
     def spec(self) -> ToolSpec:
-        """What the model is told about this tool."""
+        """What the model is told about this tool: a strict-mode schema of its arguments."""
         return ToolSpec(
             name=self.name,
             description=self.description,
-            parameters=self.args_model.model_json_schema(),
+            parameters=strict_schema(self.args_model),
+            strict=True,
+        )
+
+    def parse(self, call: ToolCall) -> BaseModel:
+        """Validate a call's arguments against the argument model.
+
+        Raises:
+            ValueError: the arguments were not a JSON object.
+            ValidationError: they did not validate.
+        """
+        if call.arguments_error is not None:
+            raise ValueError(call.arguments_error)
+        return self.args_model.model_validate(arguments_for(self.args_model, call.arguments))
+
+    @classmethod
+    def from_function(
+        cls,
+        fn: Callable[[Any], Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        irreversible: bool = False,
+        cost_usd: Decimal | None = None,
+    ) -> Tool:
+        """A tool from a function of one pydantic-model argument (sync or async).
+
+        The name defaults to the function's, the description to its docstring.
+        """
+        hints = get_type_hints(fn)
+        params = [p for p in inspect.signature(fn).parameters if p != "return"]
+        args_model = hints.get(params[0]) if len(params) == 1 else None
+        if not (isinstance(args_model, type) and issubclass(args_model, BaseModel)):
+            raise TypeError(f"{fn.__name__} must take exactly one pydantic model argument")
+
+        async def call(args: Any) -> Any:
+            outcome = fn(args)
+            return await outcome if inspect.isawaitable(outcome) else outcome
+
+        return cls(
+            name=name or fn.__name__,
+            description=description or inspect.getdoc(fn) or "",
+            args_model=args_model,
+            fn=call,
+            irreversible=irreversible,
+            cost_usd=cost_usd,
         )
 
 
 class TraceEvent(BaseModel):
-    """One step of a run: a model call or a tool call."""
+    """One step of a run: a model call, a tool call, or a tool error."""
 
     step: int
     kind: str
@@ -55,15 +114,23 @@ class AgentResult(BaseModel):
         return "0x" + hashlib.sha256(blob.encode()).hexdigest()
 
 
+class _Observation(BaseModel):
+    text: str
+    kind: str = "tool"  # "tool" | "tool_error" | "invalid_arguments"
+
+
 class Agent:
-    """An agent: a model, some tools, and a step limit.
+    """An agent: a model, some tools, a step limit, and optionally a ledger with a budget.
 
     Args:
-        name: shown in traces.
+        name: shown in traces and in the usage ledger.
         model: any ChatModel.
         tools: what the agent may call.
         instructions: the system prompt.
         max_steps: model calls allowed before the run stops with MaxStepsExceeded.
+        ledger: where usage is charged; its budget stops the run with BudgetExceeded.
+        max_repairs: how many replies in a row may carry only invalid tool arguments
+            (each error is sent back to the model) before the run stops with RepairFailed.
     """
 
     def __init__(
@@ -73,55 +140,128 @@ class Agent:
         tools: list[Tool],
         instructions: str = "",
         max_steps: int = 8,
+        ledger: UsageLedger | None = None,
+        max_repairs: int = 2,
     ) -> None:
         self.name = name
         self.model = model
         self.tools = {tool.name: tool for tool in tools}
         self.instructions = instructions
         self.max_steps = max_steps
+        self.ledger = ledger
+        self.max_repairs = max_repairs
 
-    async def run(self, goal: str) -> AgentResult:
-        """Reason, act and observe until the model answers without a tool call."""
+    async def run(self, goal: str, ledger: UsageLedger | None = None) -> AgentResult:
+        """Reason, act and observe until the model answers without a tool call.
+
+        Args:
+            goal: the user's request.
+            ledger: charge this run's usage here (overrides the agent's ledger).
+        """
+        ledger = ledger or self.ledger
         messages = [
             Message(role="system", content=self.instructions),
             Message(role="user", content=goal),
         ]
         result = AgentResult(answer="")
         specs = [tool.spec() for tool in self.tools.values()]
+        repairs = 0
         for step in range(1, self.max_steps + 1):
-            reply = await self.model.complete(messages, specs)
+            reply = _counted(await self.model.complete(messages, specs), messages)
             result.trace.append(
                 TraceEvent(step=step, kind="model", data=reply.model_dump(mode="json"))
             )
+            if ledger is not None:
+                ledger.charge_model(
+                    self.name,
+                    step,
+                    reply.model or self.model.name,
+                    reply.prompt_tokens,
+                    reply.completion_tokens,
+                    reply.usage_estimated,
+                )
             if not reply.tool_calls:
                 result.answer = reply.content
                 return result
             messages.append(
                 Message(role="assistant", content=reply.content, tool_calls=reply.tool_calls)
             )
+            kinds = []
             for call in reply.tool_calls:
-                observation = await self._act(call, result)
+                observation = await self._act(call, result, step, ledger)
+                kinds.append(observation.kind)
                 result.trace.append(
                     TraceEvent(
-                        step=step, kind="tool", data={"call": call.name, "result": observation}
+                        step=step,
+                        kind=observation.kind,
+                        data={"call": call.name, "result": observation.text},
                     )
                 )
-                messages.append(Message(role="tool", content=observation, tool_call_id=call.id))
+                messages.append(
+                    Message(role="tool", content=observation.text, tool_call_id=call.id)
+                )
+            repairs = repairs + 1 if all(k == "invalid_arguments" for k in kinds) else 0
+            if repairs > self.max_repairs:
+                raise RepairFailed(reply.tool_calls[-1].name, repairs, messages[-1].content)
         raise MaxStepsExceeded(self.max_steps)
 
-    async def _act(self, call: ToolCall, result: AgentResult) -> str:
+    async def _act(
+        self, call: ToolCall, result: AgentResult, step: int, ledger: UsageLedger | None
+    ) -> _Observation:
         """Run one tool call; errors become observations for the model, not crashes."""
         tool = self.tools.get(call.name)
         if tool is None:
-            return f"error: no tool named {call.name!r}; available: {sorted(self.tools)}"
+            return _Observation(
+                text=f"error: no tool named {call.name!r}; available: {sorted(self.tools)}",
+                kind="invalid_arguments",
+            )
         try:
-            args = tool.args_model.model_validate(call.arguments)
-        except ValidationError as exc:
-            return f"error: invalid arguments for {call.name}: {exc.error_count()} problems: {exc.errors()[0]['msg']}"
-        args_with_trace = (
-            args.model_copy(update={"trace_hash": result.trace_hash()})
-            if "trace_hash" in type(args).model_fields
-            else args
-        )
-        outcome = await tool.fn(args_with_trace)
-        return json.dumps(outcome, default=str) if not isinstance(outcome, str) else outcome
+            args = tool.parse(call)
+        except (ValidationError, ValueError) as exc:
+            return _Observation(text=_repair_prompt(call.name, exc), kind="invalid_arguments")
+        if "trace_hash" in type(args).model_fields:
+            args = args.model_copy(update={"trace_hash": result.trace_hash()})
+        if ledger is not None and tool.cost_usd:
+            ledger.charge_tool(self.name, step, tool.name, tool.cost_usd)
+        stop: tuple[type[Exception], ...] = (BudgetExceeded, *tool.reraise)
+        try:
+            outcome = await tool.fn(args)
+        except stop:
+            raise
+        except Exception as exc:  # a failing tool is something the model must hear about
+            return _Observation(
+                text=f"error: tool {call.name} failed: {type(exc).__name__}: {exc}",
+                kind="tool_error",
+            )
+        text = outcome if isinstance(outcome, str) else json.dumps(outcome, default=str)
+        return _Observation(text=text)
+
+
+def _repair_prompt(name: str, exc: ValidationError | ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        detail = f"{exc.error_count()} problems: " + "; ".join(problems)
+    else:
+        detail = str(exc)
+    return (
+        f"error: invalid arguments for {name}: {detail}. Fix the arguments and call {name} again."
+    )
+
+
+def _counted(reply: ModelReply, messages: list[Message]) -> ModelReply:
+    """The reply with estimated token counts when the model reported none."""
+    if reply.prompt_tokens or reply.completion_tokens:
+        return reply
+    completion = estimate_tokens(reply.content) + sum(
+        estimate_tokens(json.dumps(c.arguments, default=str)) for c in reply.tool_calls
+    )
+    return reply.model_copy(
+        update={
+            "prompt_tokens": estimate_message_tokens(messages),
+            "completion_tokens": completion,
+            "usage_estimated": True,
+        }
+    )

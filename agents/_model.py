@@ -17,6 +17,8 @@ class ToolCall(BaseModel):
     id: str
     name: str
     arguments: dict[str, Any]
+    arguments_error: str | None = None
+    """Set when the model's arguments were not a JSON object (the raw text and the parse error)."""
 
 
 class Message(BaseModel):
@@ -34,6 +36,8 @@ class ToolSpec(BaseModel):
     name: str
     description: str
     parameters: dict[str, Any]
+    strict: bool = False
+    """True when ``parameters`` is a strict-mode schema (closed objects, all properties required)."""
 
 
 class ModelReply(BaseModel):
@@ -43,6 +47,10 @@ class ModelReply(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    model: str = ""
+    """The model that answered, as the server named it (empty: the backend's own name)."""
+    usage_estimated: bool = False
+    """True when the token counts are estimates rather than the server's usage field."""
 
 
 class ChatModel(ABC):
@@ -54,6 +62,9 @@ class ChatModel(ABC):
     async def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
         """Answer the conversation, possibly with tool calls."""
 
+
+SUMMARIZE_TASK = "[task:summarize]"
+"""First line of the system prompt when a model is asked to fold turns into a running summary."""
 
 _SELL = re.compile(r"sell\s+([\d.,]+)\s+([A-Za-z]+)\s+for\s+([A-Za-z]+)", re.I)
 _BOUNDS = re.compile(r"between\s+([\d.,]+)\s+and\s+([\d.,]+)", re.I)
@@ -71,20 +82,28 @@ class OfflineModel(ChatModel):
     It understands settlement goals such as "Sell 1.5 WETH for USDC between
     2,500 and 3,500 USDC per WETH within 10 minutes" and answers with a
     ``propose_settlement`` tool call, then summarizes the tool's result.
-    It is honest about what it is: templates, not reasoning.
+    Asked to summarize (system prompt starting with ``SUMMARIZE_TASK``) it keeps
+    the sentences that carry numbers, addresses or names, verbatim. Asked a
+    question (a goal ending in "?") with no tool to use, it answers with the
+    sentence of the conversation sharing the most words with the question.
+    It is honest about what it is: templates and word overlap, not reasoning.
     """
 
     name = "vouch-offline-1"
 
     async def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
-        """Plan one tool call for the goal, or summarize the last tool result."""
+        """Plan one tool call for the goal, summarize, answer from context, or report a result."""
         last = messages[-1]
+        if messages[0].role == "system" and messages[0].content.startswith(SUMMARIZE_TASK):
+            return _summarize(last.content)
         if last.role == "tool":
             return ModelReply(content=f"Done. Result: {last.content}", completion_tokens=16)
         goal = next(m.content for m in reversed(messages) if m.role == "user")
-        if not any(t.name == "propose_settlement" for t in tools):
-            return ModelReply(content="I have no tool that can act on this goal.")
-        return self._plan_settlement(goal)
+        if any(t.name == "propose_settlement" for t in tools):
+            return self._plan_settlement(goal)
+        if goal.rstrip().endswith("?"):
+            return _answer_from_context(goal, messages[:-1])
+        return ModelReply(content="I have no tool that can act on this goal.")
 
     def _plan_settlement(self, goal: str) -> ModelReply:
         sell, bounds = _SELL.search(goal), _BOUNDS.search(goal)
@@ -111,3 +130,44 @@ class OfflineModel(ChatModel):
             prompt_tokens=len(goal) // 4,
             completion_tokens=len(json.dumps(args)) // 4,
         )
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_SALIENT = re.compile(r"\d|0x[0-9a-fA-F]+|\b[A-Z]{2,}\b|\b[a-z]+[A-Z]\w*\b|\b[A-Z][a-z]+[A-Z]\w*")
+_WORDS = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(
+    "the a an and or of to in on for is are was were be what which who whom when where how "
+    "did does do we our you your i it its this that with at by from as my me please tell".split()
+)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+
+
+def _summarize(prompt: str) -> ModelReply:
+    """Extractive summary: the earlier summary plus every new sentence carrying a number or name."""
+    earlier, _, new = prompt.partition("\nNew turns:\n")
+    earlier = earlier.removeprefix("Running summary:\n").strip()
+    kept = [s for s in _sentences(new) if _SALIENT.search(s)]
+    lines = [line for line in [earlier, *kept] if line and line != "(none)"]
+    content = "\n".join(dict.fromkeys(lines))
+    return ModelReply(content=content, completion_tokens=len(content) // 4)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORDS.findall(text.lower()) if w not in _STOP and len(w) > 1}
+
+
+def _answer_from_context(question: str, context: list[Message]) -> ModelReply:
+    """The context sentence sharing the most content words with the question."""
+    wanted = _content_words(question)
+    best, best_score = "", 0
+    for message in context:
+        for sentence in _sentences(message.content):
+            score = len(wanted & _content_words(sentence))
+            if score > best_score:
+                best, best_score = sentence, score
+    if not best:
+        return ModelReply(content="I cannot find that in this conversation.")
+    return ModelReply(content=f"From the conversation: {best}", completion_tokens=len(best) // 4)

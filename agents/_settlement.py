@@ -51,5 +51,7 @@ def settlement_agent(model: ChatModel, submitter: ProposalSubmitter) -> Agent:
         args_model=ProposeSettlementArgs,
         fn=propose,
         irreversible=True,
+        # vouch reports a failed settlement as an error of its own, so it stops the run here
+        reraise=(Exception,),
     )
     return Agent("settlement-agent", model, [tool], INSTRUCTIONS)

@@ -1,0 +1,97 @@
+"""Model tiers: the engine asks for a tier ("small" or "large"), settings say which model serves it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ._embed import Embedder, HashingEmbedder
+from ._model import ChatModel, OfflineModel
+from ._openai import Endpoint, OpenAIChatModel, OpenAIEmbedder
+from ._usage import PriceTable
+
+Tier = Literal["small", "large"]
+
+
+class ModelSettings(BaseModel):
+    """Which endpoint serves each tier, what models cost, and where embeddings come from.
+
+    With nothing configured every tier is the offline deterministic model and
+    embeddings are the offline hashing embedder: no key, no network.
+
+    Attributes:
+        small: routine steps (summaries, tool calls); falls back to ``large``, then offline.
+        large: planning and review; falls back to ``small``, then offline.
+        embeddings: an OpenAI-compatible ``/embeddings`` endpoint, or None for offline.
+        embedding_dimensions: the vector size of that endpoint's model.
+        prices: USD per million tokens per model, for budgets.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    small: Endpoint | None = None
+    large: Endpoint | None = None
+    embeddings: Endpoint | None = None
+    embedding_dimensions: int = Field(default=512, gt=0)
+    prices: PriceTable = Field(default_factory=PriceTable)
+
+    @model_validator(mode="after")
+    def _priced(self) -> ModelSettings:
+        for endpoint in (self.small, self.large):
+            if endpoint is not None:
+                self.prices.cost(endpoint.model, 0, 0)  # raises ModelConfigError when unpriced
+        return self
+
+
+class Models:
+    """Hands out a chat model per tier and the embedder; the engine never sees a model name.
+
+    Args:
+        settings: the model settings.
+        offline: the model for unconfigured tiers (default: ``OfflineModel``).
+    """
+
+    def __init__(self, settings: ModelSettings | None = None, offline: ChatModel | None = None):
+        self.settings = settings or ModelSettings()
+        self._offline = offline or OfflineModel()
+        self._chat: dict[str, OpenAIChatModel] = {}
+        self._embedder: Embedder | None = None
+
+    def for_tier(self, tier: Tier) -> ChatModel:
+        """The chat model serving ``tier`` (the same instance on every call)."""
+        primary, other = (
+            (self.settings.small, self.settings.large)
+            if tier == "small"
+            else (self.settings.large, self.settings.small)
+        )
+        endpoint = primary or other
+        if endpoint is None:
+            return self._offline
+        key = str(id(endpoint))
+        if key not in self._chat:
+            self._chat[key] = OpenAIChatModel(endpoint)
+        return self._chat[key]
+
+    def embedder(self) -> Embedder:
+        """The configured embedder, or the offline hashing one."""
+        if self._embedder is None:
+            endpoint = self.settings.embeddings
+            self._embedder = (
+                OpenAIEmbedder(endpoint, self.settings.embedding_dimensions)
+                if endpoint is not None
+                else HashingEmbedder()
+            )
+        return self._embedder
+
+    @property
+    def prices(self) -> PriceTable:
+        """The price table from settings."""
+        return self.settings.prices
+
+    async def aclose(self) -> None:
+        """Close every backend's connections."""
+        for model in self._chat.values():
+            await model.aclose()
+        if isinstance(self._embedder, OpenAIEmbedder):
+            await self._embedder.aclose()

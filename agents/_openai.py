@@ -1,0 +1,365 @@
+"""Chat and embeddings over any OpenAI-compatible endpoint, through the ``openai`` package.
+
+Retries are ours, not the client's (it runs with ``max_retries=0``): rate
+limits (429), server errors (5xx), timeouts and connection errors are retried
+with exponential backoff (honouring ``Retry-After`` up to the backoff cap);
+other HTTP errors (400, 401, 404...) fail at once, since retrying cannot fix them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import openai
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from ._embed import Embedder
+from ._errors import ModelConfigError, ModelError, ModelUnavailable
+from ._model import ChatModel, Message, ModelReply, ToolCall, ToolSpec
+from ._tokens import estimate_message_tokens, estimate_tokens
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Endpoint(BaseModel):
+    """One OpenAI-compatible endpoint and model.
+
+    Args:
+        base_url: e.g. ``https://api.openai.com/v1``, ``http://localhost:11434/v1`` (Ollama),
+            ``http://localhost:8000/v1`` (vLLM, llama.cpp server).
+        model: the model name the endpoint knows.
+        api_key: the key itself (from settings/env; never logged).
+        api_key_file: a file holding the key; must not be readable by group or others.
+        timeout_seconds: per request, for reading the whole answer.
+        connect_timeout_seconds: for opening the connection.
+        max_retries: retries after the first attempt on 429, 5xx, timeouts, connection errors.
+        backoff_seconds: the first wait; doubles each retry up to ``backoff_max_seconds``.
+        stream: ask for a streamed answer (tokens arrive as they are generated).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: str = "https://api.openai.com/v1"
+    model: str
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_retries: int = Field(default=3, ge=0, le=20)
+    backoff_seconds: float = Field(default=0.5, ge=0)
+    backoff_max_seconds: float = Field(default=8.0, ge=0)
+    stream: bool = False
+    temperature: float | None = None
+    max_tokens: int | None = Field(default=None, gt=0)
+
+    def with_key_from(self, environ: Mapping[str, str], variable: str) -> Endpoint:
+        """This endpoint with ``api_key`` taken from ``environ[variable]`` when set there."""
+        value = environ.get(variable)
+        return self.model_copy(update={"api_key": SecretStr(value)}) if value else self
+
+    def key(self) -> str:
+        """The API key: ``api_key``, else the secret file, else a placeholder for loopback servers.
+
+        Raises:
+            ModelConfigError: no key for a remote endpoint, or a secret file others can read.
+        """
+        if self.api_key is not None:
+            return self.api_key.get_secret_value()
+        if self.api_key_file is not None:
+            return _read_secret(self.api_key_file)
+        if httpx.URL(self.base_url).host in ("127.0.0.1", "localhost", "::1"):
+            return "no-key-needed"
+        raise ModelConfigError(
+            f"no API key for {self.base_url}: set the key in settings or the environment, "
+            "or point api_key_file at a file only you can read (chmod 600)"
+        )
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ModelConfigError(f"cannot read API key file {path}: {exc}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ModelConfigError(
+            f"API key file {path} is readable by others (mode {stat.filemode(mode)}); "
+            f"run: chmod 600 {path}"
+        )
+    text = path.read_text().strip()
+    if text.startswith("{"):
+        text = str(json.loads(text).get("api_key", ""))
+    if not text:
+        raise ModelConfigError(f"API key file {path} is empty")
+    return text
+
+
+class _Backend:
+    """What the chat and embeddings backends share: one client per event loop, and retries."""
+
+    def __init__(self, endpoint: Endpoint, sleep: Sleep | None = None) -> None:
+        self.endpoint = endpoint
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self._client: openai.AsyncOpenAI | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def client(self) -> openai.AsyncOpenAI:
+        """The client for the running event loop."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            e = self.endpoint
+            self._client = openai.AsyncOpenAI(
+                base_url=e.base_url,
+                api_key=e.key(),
+                max_retries=0,
+                timeout=openai.Timeout(e.timeout_seconds, connect=e.connect_timeout_seconds),
+            )
+            self._loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def __aenter__(self: _B) -> _B:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        e = self.endpoint
+        for attempt in range(e.max_retries + 1):
+            try:
+                return await call()
+            except openai.APIStatusError as exc:
+                if exc.status_code != 429 and exc.status_code < 500:
+                    raise ModelError(
+                        f"model {e.model!r} at {e.base_url} refused the request: "
+                        f"HTTP {exc.status_code}: {exc.message}"
+                    ) from exc
+                reason, wait = f"HTTP {exc.status_code}", _retry_after(exc.response)
+            except openai.APITimeoutError:
+                reason, wait = f"timed out after {e.timeout_seconds}s", None
+            except openai.APIConnectionError as exc:
+                reason, wait = f"connection error: {exc.__cause__ or exc}", None
+            if attempt == e.max_retries:
+                raise ModelUnavailable(e.model, e.base_url, attempt + 1, reason)
+            await self._sleep(self.backoff(attempt, wait))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``attempt + 1``."""
+        e = self.endpoint
+        if retry_after is not None:
+            return min(retry_after, e.backoff_max_seconds)
+        return float(min(e.backoff_seconds * 2**attempt, e.backoff_max_seconds))
+
+
+_B = TypeVar("_B", bound=_Backend)
+
+
+def _retry_after(response: Any) -> float | None:
+    try:
+        return float(response.headers.get("retry-after", ""))
+    except (ValueError, AttributeError):
+        return None
+
+
+class OpenAIChatModel(_Backend, ChatModel):
+    """A chat model behind any OpenAI-compatible ``/chat/completions`` endpoint.
+
+    Args:
+        endpoint: where and which model, with timeouts, retries and streaming.
+        on_delta: called with each streamed text piece (only when ``endpoint.stream``).
+        sleep: how to wait between retries (tests pass a recorder).
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        on_delta: Callable[[str], None] | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        super().__init__(endpoint, sleep)
+        self.name = endpoint.model
+        self.on_delta = on_delta
+
+    async def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
+        """Send the conversation; raise ModelUnavailable when every attempt failed."""
+        request = self._request(messages, tools)
+        if self.endpoint.stream:
+            reply = await self._retrying(lambda: self._streamed(request))
+        else:
+            reply = await self._retrying(lambda: self._whole(request))
+        if reply.usage_estimated:
+            reply.prompt_tokens = estimate_message_tokens(messages)
+        return reply
+
+    def _request(self, messages: list[Message], tools: list[ToolSpec]) -> dict[str, Any]:
+        e = self.endpoint
+        request: dict[str, Any] = {
+            "model": e.model,
+            "messages": [to_openai_message(m) for m in messages],
+        }
+        if tools:
+            request["tools"] = [to_openai_tool(t) for t in tools]
+        if e.temperature is not None:
+            request["temperature"] = e.temperature
+        if e.max_tokens is not None:
+            request["max_tokens"] = e.max_tokens
+        return request
+
+    async def _whole(self, request: dict[str, Any]) -> ModelReply:
+        completion: ChatCompletion = await self.client().chat.completions.create(**request)
+        if not completion.choices:
+            raise ModelError(f"model {self.name!r} answered with no choices")
+        message = completion.choices[0].message
+        calls = [
+            _tool_call(c.id, c.function.name, c.function.arguments)
+            for c in message.tool_calls or []
+            if c.type == "function"
+        ]
+        return _reply(completion.model, message.content or "", calls, completion.usage)
+
+    async def _streamed(self, request: dict[str, Any]) -> ModelReply:
+        stream = await self.client().chat.completions.create(
+            **request, stream=True, stream_options={"include_usage": True}
+        )
+        text: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        usage, model = None, self.name
+        chunk: ChatCompletionChunk
+        async for chunk in stream:
+            model, usage = chunk.model or model, chunk.usage or usage
+            for choice in chunk.choices[:1]:
+                self._absorb(choice.delta, text, calls)
+        parsed = [_tool_call(c["id"], c["name"], c["arguments"]) for _, c in sorted(calls.items())]
+        return _reply(model, "".join(text), parsed, usage)
+
+    def _absorb(self, delta: Any, text: list[str], calls: dict[int, dict[str, str]]) -> None:
+        if delta.content:
+            text.append(delta.content)
+            if self.on_delta is not None:
+                self.on_delta(delta.content)
+        for part in delta.tool_calls or []:
+            call = calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
+            call["id"] = part.id or call["id"]
+            if part.function is not None:
+                call["name"] += part.function.name or ""
+                call["arguments"] += part.function.arguments or ""
+
+
+def _reply(model: str, content: str, calls: list[ToolCall], usage: Any) -> ModelReply:
+    if usage is None:
+        return ModelReply(
+            content=content,
+            tool_calls=calls,
+            model=model,
+            completion_tokens=estimate_tokens(content)
+            + sum(estimate_tokens(json.dumps(c.arguments)) for c in calls),
+            usage_estimated=True,
+        )
+    return ModelReply(
+        content=content,
+        tool_calls=calls,
+        model=model,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+    )
+
+
+def _tool_call(call_id: str, name: str, raw: str) -> ToolCall:
+    """A tool call; arguments that are not a JSON object are kept as an error for repair."""
+    try:
+        arguments = json.loads(raw or "{}")
+    except json.JSONDecodeError as exc:
+        return ToolCall(
+            id=call_id,
+            name=name,
+            arguments={},
+            arguments_error=f"arguments are not valid JSON ({exc.msg} at char {exc.pos}): {raw[:300]!r}",
+        )
+    if not isinstance(arguments, dict):
+        return ToolCall(
+            id=call_id,
+            name=name,
+            arguments={},
+            arguments_error=f"arguments must be a JSON object, got {raw[:300]!r}",
+        )
+    return ToolCall(id=call_id, name=name, arguments=arguments)
+
+
+def to_openai_message(message: Message) -> dict[str, Any]:
+    """One message in the chat-completions wire format."""
+    if message.role == "tool":
+        return {
+            "role": "tool",
+            "tool_call_id": message.tool_call_id or "",
+            "content": message.content,
+        }
+    if message.role == "assistant" and message.tool_calls:
+        return {
+            "role": "assistant",
+            "content": message.content or None,
+            "tool_calls": [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+                }
+                for c in message.tool_calls
+            ],
+        }
+    return {"role": message.role, "content": message.content}
+
+
+def to_openai_tool(spec: ToolSpec) -> dict[str, Any]:
+    """One tool in the chat-completions wire format."""
+    function: dict[str, Any] = {
+        "name": spec.name,
+        "description": spec.description,
+        "parameters": spec.parameters,
+    }
+    if spec.strict:
+        function["strict"] = True
+    return {"type": "function", "function": function}
+
+
+class OpenAIEmbedder(_Backend, Embedder):
+    """Embeddings from any OpenAI-compatible ``/embeddings`` endpoint (same retries as chat).
+
+    Args:
+        endpoint: where and which embedding model.
+        dimensions: the vector size the model returns (checked on every answer).
+    """
+
+    def __init__(self, endpoint: Endpoint, dimensions: int, sleep: Sleep | None = None) -> None:
+        super().__init__(endpoint, sleep)
+        self.name = endpoint.model
+        self.dimensions = dimensions
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text, in order."""
+        if not texts:
+            return []
+        answer = await self._retrying(
+            lambda: self.client().embeddings.create(model=self.endpoint.model, input=texts)
+        )
+        vectors = [list(d.embedding) for d in sorted(answer.data, key=lambda d: d.index)]
+        if len(vectors) != len(texts) or any(len(v) != self.dimensions for v in vectors):
+            raise ModelError(
+                f"embedding model {self.name!r} returned {len(vectors)} vectors of sizes "
+                f"{sorted({len(v) for v in vectors})} for {len(texts)} texts; expected "
+                f"size {self.dimensions}. Set dimensions to the model's vector size"
+            )
+        return vectors
