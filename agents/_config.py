@@ -88,10 +88,3 @@ class Models:
     def prices(self) -> PriceTable:
         """The price table from settings."""
         return self.settings.prices
-
-    async def aclose(self) -> None:
-        """Close every backend's connections."""
-        for model in self._chat.values():
-            await model.aclose()
-        if isinstance(self._embedder, OpenAIEmbedder):
-            await self._embedder.aclose()

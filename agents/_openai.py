@@ -102,45 +102,38 @@ def _read_secret(path: Path) -> str:
 
 
 class _Backend:
-    """What the chat and embeddings backends share: one client per event loop, and retries."""
+    """What the chat and embeddings backends share: the client, and retries.
+
+    Each call opens its own client and closes it before returning, so a
+    backend holds no connections between calls and works from any event loop
+    (``asyncio.run`` per call, a long-lived loop, threads), at the cost of one
+    new connection per model call, small next to a model's answer time.
+    """
 
     def __init__(self, endpoint: Endpoint, sleep: Sleep | None = None) -> None:
         self.endpoint = endpoint
         self._sleep: Sleep = sleep or asyncio.sleep
-        self._client: openai.AsyncOpenAI | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def client(self) -> openai.AsyncOpenAI:
-        """The client for the running event loop."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            e = self.endpoint
-            self._client = openai.AsyncOpenAI(
-                base_url=e.base_url,
-                api_key=e.key(),
-                max_retries=0,
-                timeout=openai.Timeout(e.timeout_seconds, connect=e.connect_timeout_seconds),
-            )
-            self._loop = loop
-        return self._client
+    def _client(self) -> openai.AsyncOpenAI:
+        e = self.endpoint
+        return openai.AsyncOpenAI(
+            base_url=e.base_url,
+            api_key=e.key(),
+            max_retries=0,
+            timeout=openai.Timeout(e.timeout_seconds, connect=e.connect_timeout_seconds),
+        )
 
-    async def aclose(self) -> None:
-        """Close the HTTP connections."""
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+    async def _retrying(self, call: Callable[[openai.AsyncOpenAI], Awaitable[T]]) -> T:
+        async with self._client() as client:
+            return await self._attempts(client, call)
 
-    async def __aenter__(self: _B) -> _B:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.aclose()
-
-    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _attempts(
+        self, client: openai.AsyncOpenAI, call: Callable[[openai.AsyncOpenAI], Awaitable[T]]
+    ) -> T:
         e = self.endpoint
         for attempt in range(e.max_retries + 1):
             try:
-                return await call()
+                return await call(client)
             except openai.APIStatusError as exc:
                 if exc.status_code != 429 and exc.status_code < 500:
                     raise ModelError(
@@ -163,9 +156,6 @@ class _Backend:
         if retry_after is not None:
             return min(retry_after, e.backoff_max_seconds)
         return float(min(e.backoff_seconds * 2**attempt, e.backoff_max_seconds))
-
-
-_B = TypeVar("_B", bound=_Backend)
 
 
 def _retry_after(response: Any) -> float | None:
@@ -198,9 +188,9 @@ class OpenAIChatModel(_Backend, ChatModel):
         """Send the conversation; raise ModelUnavailable when every attempt failed."""
         request = self._request(messages, tools)
         if self.endpoint.stream:
-            reply = await self._retrying(lambda: self._streamed(request))
+            reply = await self._retrying(lambda client: self._streamed(client, request))
         else:
-            reply = await self._retrying(lambda: self._whole(request))
+            reply = await self._retrying(lambda client: self._whole(client, request))
         if reply.usage_estimated:
             reply.prompt_tokens = estimate_message_tokens(messages)
         return reply
@@ -219,8 +209,8 @@ class OpenAIChatModel(_Backend, ChatModel):
             request["max_tokens"] = e.max_tokens
         return request
 
-    async def _whole(self, request: dict[str, Any]) -> ModelReply:
-        completion: ChatCompletion = await self.client().chat.completions.create(**request)
+    async def _whole(self, client: openai.AsyncOpenAI, request: dict[str, Any]) -> ModelReply:
+        completion: ChatCompletion = await client.chat.completions.create(**request)
         if not completion.choices:
             raise ModelError(f"model {self.name!r} answered with no choices")
         message = completion.choices[0].message
@@ -231,8 +221,8 @@ class OpenAIChatModel(_Backend, ChatModel):
         ]
         return _reply(completion.model, message.content or "", calls, completion.usage)
 
-    async def _streamed(self, request: dict[str, Any]) -> ModelReply:
-        stream = await self.client().chat.completions.create(
+    async def _streamed(self, client: openai.AsyncOpenAI, request: dict[str, Any]) -> ModelReply:
+        stream = await client.chat.completions.create(
             **request, stream=True, stream_options={"include_usage": True}
         )
         text: list[str] = []
@@ -353,7 +343,7 @@ class OpenAIEmbedder(_Backend, Embedder):
         if not texts:
             return []
         answer = await self._retrying(
-            lambda: self.client().embeddings.create(model=self.endpoint.model, input=texts)
+            lambda client: client.embeddings.create(model=self.endpoint.model, input=texts)
         )
         vectors = [list(d.embedding) for d in sorted(answer.data, key=lambda d: d.index)]
         if len(vectors) != len(texts) or any(len(v) != self.dimensions for v in vectors):
