@@ -3,27 +3,9 @@ pragma solidity 0.8.26;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {BaseTest} from "./Base.t.sol";
-import {CrossChainGateway, IMessageReceiver} from "../src/CrossChainGateway.sol";
+import {CrossChainGateway} from "../src/CrossChainGateway.sol";
 import {TestToken} from "../src/test/TestToken.sol";
-
-/// @dev Records what it received; reverts while `s_broken`.
-contract MessageSink is IMessageReceiver {
-    bool public s_broken;
-    uint256 public s_calls;
-    bytes public s_lastPayload;
-    mapping(bytes32 key => uint256 count) public s_received;
-
-    function setBroken(bool broken) external {
-        s_broken = broken;
-    }
-
-    function receiveMessage(uint256 sourceChainId, address sender, bytes calldata payload, uint256) external {
-        if (s_broken) revert("sink broken");
-        ++s_calls;
-        s_lastPayload = payload;
-        ++s_received[keccak256(abi.encode(sourceChainId, sender, payload))];
-    }
-}
+import {MessageSink} from "../src/test/MessageSink.sol";
 
 /// @notice Shared fixture: gateway A on chain 1001 (source), gateway B on chain 2002
 /// (destination, fed by the forwarder), one token, one sink; reports built and signed as the DON does.
@@ -188,8 +170,8 @@ contract CrossChainGatewayTest is GatewayFixture {
         vm.expectEmit(address(s_gwB));
         emit MessageExecuted(_id(message), CHAIN_A, s_sender, 1);
         _attest(message);
-        assertEq(s_sink.s_calls(), 1);
-        assertEq(s_sink.s_lastPayload(), "hello");
+        assertEq(s_sink.calls(), 1);
+        assertEq(s_sink.lastPayload(), "hello");
         assertEq(s_token.balanceOf(address(s_sink)), 7e18);
         assertEq(uint8(s_gwB.getState(_id(message))), uint8(CrossChainGateway.State.Executed));
         assertEq(s_gwB.getExecutedNonce(CHAIN_A, s_sender), 1);
@@ -212,7 +194,7 @@ contract CrossChainGatewayTest is GatewayFixture {
                 CrossChainGateway.AlreadyProcessed.selector, _id(message), CrossChainGateway.State.Executed
             )
         );
-        assertEq(s_sink.s_calls(), 1);
+        assertEq(s_sink.calls(), 1);
     }
 
     function test_Report_RevertWhen_OutOfOrder() public {
@@ -224,7 +206,7 @@ contract CrossChainGatewayTest is GatewayFixture {
 
     function test_Report_OutOfOrderFlagSkipsTheQueue() public {
         _attest(_message(5, 0, true, "early"));
-        assertEq(s_sink.s_calls(), 1);
+        assertEq(s_sink.calls(), 1);
         assertEq(s_gwB.getExecutedNonce(CHAIN_A, s_sender), 0); // ordered messages still start at 1
         _attest(_message(1, 0, false, "first"));
         assertEq(s_gwB.getExecutedNonce(CHAIN_A, s_sender), 1);
@@ -238,7 +220,7 @@ contract CrossChainGatewayTest is GatewayFixture {
         assertEq(s_token.balanceOf(address(s_sink)), 0); // the release was undone with the call
         s_sink.setBroken(false);
         _attest(_message(2, 0, false, "b"));
-        assertEq(s_sink.s_calls(), 1);
+        assertEq(s_sink.calls(), 1);
     }
 
     function test_ExecuteFailed_ReexecutesOnce() public {

@@ -2,7 +2,8 @@
 pragma solidity 0.8.26;
 
 import {Test} from "forge-std/Test.sol";
-import {GatewayFixture, MessageSink} from "./CrossChainGateway.t.sol";
+import {GatewayFixture} from "./CrossChainGateway.t.sol";
+import {MessageSink} from "../src/test/MessageSink.sol";
 import {CrossChainGateway} from "../src/CrossChainGateway.sol";
 
 /// @dev Sends with random values and waits (the source's rate limiter); attests messages from a
@@ -71,7 +72,7 @@ contract CrossChainGatewayInvariantTest is GatewayFixture {
         for (uint64 nonce = 1; nonce <= 5; ++nonce) {
             for (uint256 flag = 0; flag < 2; ++flag) {
                 bytes memory payload = abi.encode(nonce, flag == 1);
-                assertLe(s_sink.s_received(keccak256(abi.encode(CHAIN_A, s_sender, payload))), 1);
+                assertLe(s_sink.received(CHAIN_A, s_sender, payload), 1);
             }
         }
     }

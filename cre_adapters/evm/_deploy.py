@@ -127,3 +127,35 @@ def deploy_settlement_stack(
         freshness_window=freshness_window,
         source_hash=artifacts.source_hash,
     )
+
+
+def deploy_forwarder(writer: ChainWriter, artifacts: Artifacts, don: DonOnchain) -> str:
+    """Deploy a Forwarder and configure ``don`` on it (e.g. on a second chain); its address."""
+    artifact = artifacts.get("Forwarder")
+    forwarder = writer.deploy(artifact.abi, artifact.bytecode)[0]
+    fwd = contract(writer.w3, artifacts, "Forwarder", forwarder)
+    writer.transact(fwd.functions.setConfig(don.don_id, don.config_version, don.f, don.signers))
+    return forwarder
+
+
+def deploy_gateway(
+    writer: ChainWriter,
+    artifacts: Artifacts,
+    forwarder: str,
+    token: str,
+    workflow: WorkflowInfo,
+    freshness_window: int = 300,
+) -> str:
+    """Deploy a CrossChainGateway that accepts reports of ``workflow`` from ``forwarder``.
+
+    Args:
+        writer: sends the transactions and becomes the gateway's owner.
+        artifacts: compiled contracts.
+        forwarder: the only address allowed to deliver reports to it.
+        token: the ERC-20 of the value leg (locked on the source, released on the destination).
+        workflow: the workflow owner and id reports must name.
+        freshness_window: seconds a report stays acceptable.
+    """
+    artifact = artifacts.get("CrossChainGateway")
+    args = (token, forwarder, workflow.owner, workflow.id, freshness_window)
+    return writer.deploy(artifact.abi, artifact.bytecode, *args)[0]
