@@ -38,7 +38,16 @@ from ._keystore import create_keystore, keystore_address, load_key, read_passwor
 from ._node import OracleNode, create_app, serve
 from ._processes import DonSupervisor, NodeStatus, health, set_fault
 from ._protocol import HealthResponse, ObserveRequest, SettlementSignRequest, SignResponse
-from ._sources import DataSource, MockPriceSource, Quote
+from ._sources import (
+    DataSource,
+    EvmQuery,
+    EvmReadSource,
+    HttpFeed,
+    HttpJsonSource,
+    MockPriceSource,
+    MockRatesSource,
+    Quote,
+)
 from ._workflow import ExecutionRef, SettlementJob, SettlementOutcome, SettlementWorkflow
 
 __all__ = [
@@ -64,6 +73,11 @@ __all__ = [
     "KeystoreError",
     "Median",
     "MockPriceSource",
+    "MockRatesSource",
+    "EvmQuery",
+    "EvmReadSource",
+    "HttpFeed",
+    "HttpJsonSource",
     "Mode",
     "NodeError",
     "NodeSpec",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from eth_utils import is_address, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -12,6 +12,7 @@ from verifier import config_digest
 
 from ._errors import ConfigError
 from ._faults import FaultSpec
+from ._sources import EvmQuery, HttpFeed
 
 MAX_NODES = 31
 
@@ -24,14 +25,17 @@ def checksum(value: str) -> str:
 
 
 class SourceSpec(BaseModel):
-    """Seeds of a node's mock price source."""
+    """A node's data source: a seeded mock (prices or rates), HTTP feeds, or EVM reads."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: str = "mock-price"
+    kind: Literal["mock-price", "mock-rates", "http", "evm"] = "mock-price"
     market_seed: int = 7
     node_seed: int = 0
     noise_bps: int = Field(default=5, ge=0, le=10_000)
+    http: dict[str, HttpFeed] = Field(default_factory=dict, description="kind=http: feeds")
+    rpc_url: str | None = Field(default=None, description="kind=evm: the chain to read")
+    evm: dict[str, EvmQuery] = Field(default_factory=dict, description="kind=evm: feeds")
 
 
 class NodeSpec(BaseModel):

@@ -40,10 +40,16 @@ from verifier import (
 
 from ._consensus import within_band
 from ._don import DonConfig, NodeSpec
-from ._errors import CreError, SigningRefused
+from ._errors import ConfigError, CreError, SigningRefused
 from ._faults import FaultSpec, corrupt, lie
 from ._protocol import HealthResponse, ObserveRequest, SettlementSignRequest, SignResponse
-from ._sources import DataSource, MockPriceSource
+from ._sources import (
+    DataSource,
+    EvmReadSource,
+    HttpJsonSource,
+    MockPriceSource,
+    MockRatesSource,
+)
 
 MAX_CLOCK_SKEW = 60
 FUTURE_SKEW = 5
@@ -401,11 +407,15 @@ def create_app(node: OracleNode) -> FastAPI:
 
 def build_source(spec: NodeSpec) -> DataSource:
     """The data source a node spec asks for."""
-    return MockPriceSource(
-        market_seed=spec.source.market_seed,
-        node_seed=spec.source.node_seed,
-        noise_bps=spec.source.noise_bps,
-    )
+    source = spec.source
+    if source.kind == "http":
+        return HttpJsonSource(source.http)
+    if source.kind == "evm":
+        if source.rpc_url is None:
+            raise ConfigError(f"node {spec.name}: an evm source needs rpc_url")
+        return EvmReadSource(source.rpc_url, source.evm)
+    mock = MockRatesSource if source.kind == "mock-rates" else MockPriceSource
+    return mock(source.market_seed, source.node_seed, source.noise_bps)
 
 
 def _configure_logging(name: str) -> None:

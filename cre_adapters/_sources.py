@@ -1,8 +1,16 @@
-"""Data sources a node observes: one abstract interface, a deterministic mock price feed.
+"""Data sources a node observes: one abstract interface, several implementations.
 
-Every node owns its own source. The mock feed models a market that all honest
+Every node owns its own source. The mock feeds model a market that all honest
 nodes see (same ``market_seed``) plus a little per-node noise (``node_seed``),
 so honest observations differ slightly, as they do on a real DON.
+
+- ``MockPriceSource``: crypto prices (seeded multi-scale walk, several assets).
+- ``MockRatesSource``: FX pairs and interest rates, same model, calmer.
+- ``EvmReadSource``: native balance, ERC-20 balance/allowance, event-log count
+  on any chain an RPC URL reaches (web3's AsyncWeb3).
+- ``HttpJsonSource``: an integer at a path in the JSON of a real URL (httpx).
+
+Each one passes the conformance suite in ``tests/don/test_sources.py``.
 """
 
 from __future__ import annotations
@@ -10,7 +18,10 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
 
+import httpx
 from pydantic import BaseModel, ConfigDict
 
 from ._errors import DataSourceError
@@ -117,3 +128,189 @@ class MockPriceSource(DataSource):
         except KeyError:
             known = ", ".join(self.feeds)
             raise DataSourceError(f"unknown feed {feed!r}; this source serves {known}") from None
+
+
+DEFAULT_RATES: Mapping[str, int] = {
+    "EUR/USD": 108 * ONE // 100,
+    "GBP/USD": 127 * ONE // 100,
+    "USD/JPY": 150 * ONE,
+    "SOFR/PCT": 53 * ONE // 10,  # 5.3 percent
+}
+
+
+class MockRatesSource(MockPriceSource):
+    """FX pairs and interest rates: the same seeded walk, about ten times calmer."""
+
+    _SWING = 0.004
+
+    def __init__(
+        self,
+        market_seed: int,
+        node_seed: int,
+        noise_bps: int = 1,
+        step_seconds: int = 60,
+        base_prices: Mapping[str, int] = DEFAULT_RATES,
+    ) -> None:
+        super().__init__(market_seed, node_seed, noise_bps, step_seconds, base_prices)
+
+
+class EvmQuery(BaseModel):
+    """One EVM read: ``kind`` and its addresses (``topic`` for logs, a 0x 32-byte hex)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["balance", "erc20-balance", "allowance", "log-count"]
+    address: str
+    holder: str | None = None
+    spender: str | None = None
+    topic: str | None = None
+    from_block: int = 0
+
+
+_ERC20 = [
+    {
+        "name": "balanceOf",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": "owner", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+    {
+        "name": "allowance",
+        "type": "function",
+        "stateMutability": "view",
+        "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}],
+        "outputs": [{"name": "", "type": "uint256"}],
+    },
+]
+
+
+class EvmReadSource(DataSource):
+    """Reads from any EVM chain: balances, allowances and event-log counts, as named feeds.
+
+    Args:
+        rpc_url: the chain's JSON-RPC URL.
+        queries: feed name (``WETH/BAL``) to what to read.
+        timeout: seconds per RPC call.
+    """
+
+    def __init__(self, rpc_url: str, queries: Mapping[str, EvmQuery], timeout: float = 5.0):
+        from web3 import AsyncHTTPProvider, AsyncWeb3
+
+        self._w3 = AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        self._queries = dict(queries)
+        self._url = rpc_url
+
+    @property
+    def feeds(self) -> tuple[str, ...]:
+        """The named reads this source answers."""
+        return tuple(sorted(self._queries))
+
+    async def fetch(self, feed: str, at: int) -> Quote:
+        """Read ``feed`` at the latest block; ``observed_at`` is that block's timestamp."""
+        query = _lookup(self._queries, feed)
+        try:
+            block = await self._w3.eth.get_block("latest")
+            value = await self._read(query, block["number"])
+        except DataSourceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any RPC failure is this source's failure
+            raise DataSourceError(f"EVM read {feed} at {self._url} failed: {exc}") from None
+        finally:
+            # web3 caches one aiohttp session per event loop; close it with this loop's work
+            await self._w3.provider.disconnect()
+        return Quote(feed=feed, value=value, observed_at=int(block["timestamp"]))
+
+    async def _read(self, query: EvmQuery, block: int) -> int:
+        from web3 import AsyncWeb3
+
+        address = AsyncWeb3.to_checksum_address(query.address)
+        if query.kind == "balance":
+            return int(await self._w3.eth.get_balance(address, block))
+        if query.kind == "log-count":
+            params: dict[str, Any] = {"address": address, "fromBlock": query.from_block}
+            params["toBlock"] = block
+            if query.topic:
+                params["topics"] = [query.topic]
+            return len(await self._w3.eth.get_logs(params))  # type: ignore[arg-type]
+        token = self._w3.eth.contract(address=address, abi=_ERC20)
+        holder = AsyncWeb3.to_checksum_address(_need(query.holder, "holder"))
+        if query.kind == "erc20-balance":
+            return int(await token.functions.balanceOf(holder).call(block_identifier=block))
+        spender = AsyncWeb3.to_checksum_address(_need(query.spender, "spender"))
+        return int(await token.functions.allowance(holder, spender).call(block_identifier=block))
+
+
+class HttpFeed(BaseModel):
+    """Where an ``HttpJsonSource`` feed lives: a URL, a dotted path, decimals to scale by."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str
+    path: str
+    decimals: int = PRICE_DECIMALS
+
+
+class HttpJsonSource(DataSource):
+    """Fetches real URLs; the value is a number at a dotted path in the JSON body, scaled to an int.
+
+    Args:
+        feeds: feed name to where it is fetched.
+        timeout: seconds per request.
+    """
+
+    def __init__(self, feeds: Mapping[str, HttpFeed], timeout: float = 5.0) -> None:
+        self._feeds = dict(feeds)
+        self._timeout = timeout
+
+    @property
+    def feeds(self) -> tuple[str, ...]:
+        """The feeds this source can answer."""
+        return tuple(sorted(self._feeds))
+
+    async def fetch(self, feed: str, at: int) -> Quote:
+        """GET the feed's URL and read its number (no floats: parsed as a decimal)."""
+        spec = _lookup(self._feeds, feed)
+        try:
+            async with httpx.AsyncClient(timeout=self._timeout) as client:
+                response = await client.get(spec.url)
+            response.raise_for_status()
+            body = response.json(parse_float=Decimal)
+        except (httpx.HTTPError, ValueError) as exc:
+            raise DataSourceError(f"fetching {feed} from {spec.url} failed: {exc}") from None
+        return Quote(
+            feed=feed, value=_scaled(_dig(body, spec.path, feed), spec.decimals), observed_at=at
+        )
+
+
+def _dig(body: Any, path: str, feed: str) -> Any:
+    for part in path.split("."):
+        if isinstance(body, list) and part.isdigit() and int(part) < len(body):
+            body = body[int(part)]
+        elif isinstance(body, dict) and part in body:
+            body = body[part]
+        else:
+            raise DataSourceError(f"{feed}: no {part!r} at {path!r} in the response")
+    return body
+
+
+def _scaled(value: Any, decimals: int) -> int:
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise DataSourceError(f"{value!r} is not a number") from None
+    return int(number.scaleb(decimals).to_integral_value())
+
+
+def _lookup(table: Mapping[str, Any], feed: str) -> Any:
+    try:
+        return table[feed]
+    except KeyError:
+        known = ", ".join(sorted(table))
+        raise DataSourceError(f"unknown feed {feed!r}; this source serves {known}") from None
+
+
+def _need(value: str | None, name: str) -> str:
+    if value is None:
+        raise DataSourceError(f"this EVM read needs {name}")
+    return value
