@@ -92,7 +92,22 @@ class OfflineModel(ChatModel):
     name = "vouch-offline-1"
 
     async def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
-        """Plan one tool call for the goal, summarize, answer from context, or report a result."""
+        """Plan one tool call for the goal, summarize, answer from context, or report a result.
+
+        Token counts are estimates (there is no server to report usage).
+        """
+        from ._tokens import estimate_message_tokens  # _tokens imports this module
+
+        reply = self._answer(messages, tools)
+        return reply.model_copy(
+            update={
+                "model": self.name,
+                "prompt_tokens": estimate_message_tokens(messages),
+                "usage_estimated": True,
+            }
+        )
+
+    def _answer(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
         last = messages[-1]
         if messages[0].role == "system" and messages[0].content.startswith(SUMMARIZE_TASK):
             return _summarize(last.content)
