@@ -13,6 +13,9 @@ if [ $# -eq 0 ]; then
   exit 2
 fi
 [ -x "$forge" ] || { echo "forge not installed: run 'make setup' (npm ci) first" >&2; exit 2; }
+[ -d "$root/contracts/lib/chainlink-contracts/src" ] || {
+  echo "Chainlink's keystone contracts are missing (the tests compare against them): run 'make setup'" \
+    "or scripts/fetch-chainlink.sh" >&2; exit 2; }
 cd "$root/contracts"
 cmd="$1"; shift
 case "$cmd" in
