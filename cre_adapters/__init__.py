@@ -38,6 +38,7 @@ from ._keystore import create_keystore, keystore_address, load_key, read_passwor
 from ._node import OracleNode, create_app, serve
 from ._processes import DonSupervisor, NodeStatus, health, set_fault
 from ._protocol import HealthResponse, ObserveRequest, SettlementSignRequest, SignResponse
+from ._runner import FeedWorkflow
 from ._sources import (
     DataSource,
     EvmQuery,
@@ -47,6 +48,15 @@ from ._sources import (
     MockPriceSource,
     MockRatesSource,
     Quote,
+)
+from ._spec import (
+    Capability,
+    ConsensusSpec,
+    EvmLogTrigger,
+    IntervalTrigger,
+    ProposalTrigger,
+    TargetSpec,
+    WorkflowSpec,
 )
 from ._workflow import ExecutionRef, SettlementJob, SettlementOutcome, SettlementWorkflow
 
@@ -74,6 +84,14 @@ __all__ = [
     "Median",
     "MockPriceSource",
     "MockRatesSource",
+    "FeedWorkflow",
+    "Capability",
+    "ConsensusSpec",
+    "EvmLogTrigger",
+    "IntervalTrigger",
+    "ProposalTrigger",
+    "TargetSpec",
+    "WorkflowSpec",
     "EvmQuery",
     "EvmReadSource",
     "HttpFeed",

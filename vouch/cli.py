@@ -46,6 +46,8 @@ app.add_typer(don_app, name="don")
 app.add_typer(node_app, name="node")
 app.add_typer(demo_app, name="demo")
 app.add_typer(log_app, name="log")
+workflow_app = typer.Typer(help="Workflows from spec files (TOML/JSON/YAML).", no_args_is_help=True)
+app.add_typer(workflow_app, name="workflow")
 
 console = Console()
 _overrides: dict[str, Any] = {}
@@ -211,6 +213,43 @@ def don_fault(
     )
     applied = set_fault(DonConfig.load(stack.don_file), node, spec)
     console.print(f"{node}: fault mode {applied.mode}")
+
+
+@workflow_app.command("run")
+def workflow_run(
+    file: Annotated[Path, typer.Argument(help="Workflow spec (.toml, .json, .yaml).")],
+    log: Annotated[
+        Path | None, typer.Option(help="Log for feed rounds (default: HOME/feeds.db).")
+    ] = None,
+) -> None:
+    """Run a workflow spec against the local DON: trigger -> capabilities -> consensus -> target."""
+    import asyncio
+
+    from cre_adapters import ConfigError, FeedWorkflow, ProposalTrigger, WorkflowSpec
+
+    spec = WorkflowSpec.load(file)
+    settings = _settings()
+    if isinstance(spec.trigger, ProposalTrigger):
+        if spec.target.kind != "settlement":
+            raise ConfigError("a proposal trigger needs target kind = settlement")
+        outcome = run_settlement_demo(settings, console, spec.trigger.goal)
+        raise typer.Exit(0 if outcome.status == "settled" else 1)
+    if spec.target.kind == "settlement":
+        raise ConfigError("a settlement target needs a proposal trigger (the trade comes from it)")
+    stack = Stack(settings)
+    chain = stack.chain_up()
+    deployment, _ = stack.deploy(chain, stack.artifacts())
+    don, _ = stack.don_up(deployment)
+    runner = FeedWorkflow(
+        spec,
+        don,
+        AttestationLog(log or settings.home / "feeds.db"),
+        rpc_url=chain.url,
+        timeout=settings.node_timeout,
+        on_event=lambda kind, data: console.print(f"{kind}: {data}"),
+    )
+    outcomes = asyncio.run(runner.run())
+    console.print(f"workflow {spec.name}: {len(outcomes)} run(s) done")
 
 
 @node_app.command("run")

@@ -1,0 +1,157 @@
+"""A workflow spec in the shape of a CRE workflow: trigger -> capabilities -> consensus -> target.
+
+Loadable from TOML (stdlib ``tomllib``), JSON, or YAML when PyYAML is installed::
+
+    name = "eth-feed"
+    [trigger]
+    kind = "interval"        # or "evm-log" (address, topic) or "proposal" (goal)
+    every = 5
+    runs = 3
+    [[capabilities]]
+    feed = "ETH/USD"
+    [consensus]
+    mode = "median"
+    deviation_bps = 50
+    heartbeat = 3600
+    [target]
+    kind = "log"             # or "settlement": SettlementGate.onReport through the Forwarder
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._errors import ConfigError
+from ._protocol import FEED
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IntervalTrigger(_Strict):
+    """Run every ``every`` seconds, ``runs`` times."""
+
+    kind: Literal["interval"]
+    every: float = Field(default=10.0, gt=0)
+    runs: int = Field(default=1, ge=1)
+
+
+class EvmLogTrigger(_Strict):
+    """Run once per event log ``address`` emits (matching ``topic`` if given), ``runs`` times.
+
+    ``rpc_url`` None means the DON's own chain.
+    """
+
+    kind: Literal["evm-log"]
+    address: str
+    topic: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{64}$")
+    rpc_url: str | None = None
+    runs: int = Field(default=1, ge=1)
+    poll: float = Field(default=0.5, gt=0)
+    timeout: float = Field(default=120.0, gt=0, description="give up waiting for an event")
+
+
+class ProposalTrigger(_Strict):
+    """An agent's proposal: the goal it is given (the settlement demo)."""
+
+    kind: Literal["proposal"]
+    goal: str = Field(min_length=1)
+
+
+Trigger = Annotated[IntervalTrigger | EvmLogTrigger | ProposalTrigger, Field(discriminator="kind")]
+
+
+class Capability(_Strict):
+    """One fact every node observes with its own source."""
+
+    feed: str = Field(pattern=FEED)
+
+
+class ConsensusSpec(_Strict):
+    """How observations become one value, and when it is worth reporting."""
+
+    mode: Literal["median"] = "median"
+    deviation_bps: int | None = Field(default=None, ge=0)
+    heartbeat: int | None = Field(default=None, ge=1)
+
+
+class TargetSpec(_Strict):
+    """Where the outcome goes: the attestation log only, or a settlement through the Forwarder."""
+
+    kind: Literal["log", "settlement"] = "log"
+    contract: str = "SettlementGate"
+    function: str = "onReport"
+
+
+class WorkflowSpec(_Strict):
+    """A whole workflow."""
+
+    name: str = Field(pattern=r"^[ -~]{1,10}$")
+    trigger: Trigger
+    capabilities: list[Capability] = Field(min_length=1)
+    consensus: ConsensusSpec = ConsensusSpec()
+    target: TargetSpec = TargetSpec()
+
+    @classmethod
+    def load(cls, path: Path) -> WorkflowSpec:
+        """Read a spec from TOML, JSON or YAML (by extension).
+
+        Raises:
+            ConfigError: unreadable, unsupported format, or invalid (each problem named).
+        """
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read workflow {path}: {exc.strerror}") from None
+        try:
+            return cls.model_validate(_parse(path, text))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"invalid workflow {path}: {problems}") from None
+
+
+def _parse(path: Path, text: str) -> Any:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            return tomllib.loads(text)
+        if suffix == ".json":
+            return json.loads(text)
+        if suffix in (".yaml", ".yml"):
+            return _yaml(text, path)
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise ConfigError(f"workflow {path} does not parse: {exc}") from None
+    raise ConfigError(f"workflow {path}: use .toml, .json, .yaml or .yml")
+
+
+def _yaml(text: str, path: Path) -> Any:
+    try:
+        import yaml  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigError(
+            f"workflow {path} is YAML but PyYAML is not installed; "
+            "use TOML (stdlib) or `pip install pyyaml`"
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"workflow {path} does not parse: {exc}") from None
+
+
+__all__ = [
+    "Capability",
+    "ConsensusSpec",
+    "EvmLogTrigger",
+    "IntervalTrigger",
+    "ProposalTrigger",
+    "TargetSpec",
+    "WorkflowSpec",
+]

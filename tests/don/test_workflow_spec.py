@@ -1,0 +1,168 @@
+"""Workflow specs: loading, interval and EVM-log triggers on the session DON, `vouch workflow run`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cre_adapters import (
+    ConfigError,
+    EvmLogTrigger,
+    FeedWorkflow,
+    IntervalTrigger,
+    WorkflowSpec,
+)
+from verifier import AttestationLog, recover_observation_signer
+from verifier import SignedObservation as Signed
+
+from ..conftest import PASSWORD
+
+ONE = 10**18
+TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+
+TOML = """
+name = "eth-feed"
+[trigger]
+kind = "interval"
+every = 0.1
+runs = 3
+[[capabilities]]
+feed = "ETH/USD"
+[[capabilities]]
+feed = "BTC/USD"
+[consensus]
+mode = "median"
+deviation_bps = 500
+heartbeat = 3600
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_toml_and_json_load_to_the_same_spec(tmp_path: Path) -> None:
+    spec = WorkflowSpec.load(write(tmp_path, "w.toml", TOML))
+    assert isinstance(spec.trigger, IntervalTrigger) and spec.trigger.runs == 3
+    assert [c.feed for c in spec.capabilities] == ["ETH/USD", "BTC/USD"]
+    assert spec.target.kind == "log"
+    again = WorkflowSpec.load(write(tmp_path, "w.json", spec.model_dump_json()))
+    assert again == spec
+
+
+def test_invalid_spec_names_the_field(tmp_path: Path) -> None:
+    bad = TOML.replace('feed = "BTC/USD"', 'feed = "btc"')
+    with pytest.raises(ConfigError, match="capabilities.1.feed"):
+        WorkflowSpec.load(write(tmp_path, "w.toml", bad))
+    with pytest.raises(ConfigError, match="does not parse"):
+        WorkflowSpec.load(write(tmp_path, "w.toml", "name = "))
+    with pytest.raises(ConfigError, match="trigger"):
+        WorkflowSpec.load(write(tmp_path, "w.json", json.dumps({"name": "x", "capabilities": []})))
+
+
+def test_yaml_without_pyyaml_says_what_to_do(tmp_path: Path) -> None:
+    try:
+        import yaml  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match="PyYAML is not installed"):
+            WorkflowSpec.load(write(tmp_path, "w.yaml", "name: x"))
+    else:
+        assert WorkflowSpec.load(
+            write(
+                tmp_path,
+                "w.yaml",
+                "name: x\ntrigger: {kind: interval}\ncapabilities: [{feed: ETH/USD}]",
+            )
+        )
+
+
+@pytest.mark.integration
+def test_interval_workflow_logs_signed_rounds_and_skips_small_moves(
+    env: Any, tmp_path: Path
+) -> None:
+    spec = WorkflowSpec.load(write(tmp_path, "w.toml", TOML))
+    log = AttestationLog(tmp_path / "feeds.db")
+    outcomes = asyncio.run(FeedWorkflow(spec, env.don, log, timeout=3).run())
+    assert len(outcomes) == 3
+    first = outcomes[0]["feeds"]
+    assert first["ETH/USD"]["reported"] and first["BTC/USD"]["reported"]
+    assert 2_800 * ONE < first["ETH/USD"]["value"] < 3_200 * ONE
+    assert not outcomes[1]["feeds"]["ETH/USD"]["reported"]  # moved less than 5%
+    kinds = [e.kind for e in log.entries()]
+    assert kinds.count("observations") == 6 and kinds.count("skipped") == 4
+    for entry in log.entries():
+        if entry.kind == "observations":
+            obs = entry.payload["observations"]
+            assert len(obs) == env.don.quorum
+            assert {recover_observation_signer(Signed.model_validate(o)) for o in obs} <= set(
+                env.don.signers
+            )
+
+
+@pytest.mark.integration
+def test_evm_log_trigger_reacts_to_an_event_emitted_on_anvil(evm: Any, tmp_path: Path) -> None:
+    weth = evm.contract("TestToken", evm.deployment.address("WETH"))
+    spec = WorkflowSpec(
+        name="on-xfer",
+        trigger=EvmLogTrigger(
+            kind="evm-log", address=weth.address, topic=TRANSFER, poll=0.1, timeout=30
+        ),
+        capabilities=[{"feed": "ETH/USD"}],  # type: ignore[list-item]
+    )
+    log = AttestationLog(tmp_path / "feeds.db")
+    runner = FeedWorkflow(spec, evm.don, log, rpc_url=evm.chain.url, timeout=3)
+
+    async def scenario() -> list[dict[str, Any]]:
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(0.5)  # the runner is watching from the current block
+        receipt = await asyncio.to_thread(
+            evm.writer.transact, weth.functions.mint(evm.writer.address, ONE)
+        )
+        outcomes = await task
+        assert outcomes[0]["cause"]["tx"] == "0x" + bytes(receipt["transactionHash"]).hex()
+        return outcomes
+
+    outcomes = asyncio.run(scenario())
+    assert outcomes[0]["cause"]["kind"] == "evm-log"
+    assert outcomes[0]["feeds"]["ETH/USD"]["reported"]
+    assert [e.kind for e in log.entries()] == ["observations", "consensus"]
+    assert log.get(1).payload["cause"]["block"] == outcomes[0]["cause"]["block"]
+
+
+@pytest.mark.integration
+def test_vouch_workflow_run_file(env: Any, tmp_path: Path) -> None:
+    spec = write(tmp_path, "w.toml", TOML.replace("runs = 3", "runs = 1"))
+    environ = {
+        **os.environ,
+        "VOUCH_HOME": str(env.settings.home),
+        "VOUCH_KEYSTORE_PASSWORD": PASSWORD,
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vouch",
+            "workflow",
+            "run",
+            str(spec),
+            "--log",
+            str(tmp_path / "f.db"),
+        ],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "workflow eth-feed: 1 run(s) done" in result.stdout
+    assert [e.kind for e in AttestationLog(tmp_path / "f.db").entries()].count("consensus") == 2
