@@ -96,13 +96,17 @@ class OfflineModel(ChatModel):
 
         Token counts are estimates (there is no server to report usage).
         """
-        from ._tokens import estimate_message_tokens  # _tokens imports this module
+        from ._tokens import estimate_message_tokens, estimate_tokens  # they import this module
 
         reply = self._answer(messages, tools)
+        completion = estimate_tokens(reply.content) + sum(
+            estimate_tokens(json.dumps(c.arguments)) for c in reply.tool_calls
+        )
         return reply.model_copy(
             update={
                 "model": self.name,
                 "prompt_tokens": estimate_message_tokens(messages),
+                "completion_tokens": completion,
                 "usage_estimated": True,
             }
         )
@@ -112,7 +116,7 @@ class OfflineModel(ChatModel):
         if messages[0].role == "system" and messages[0].content.startswith(SUMMARIZE_TASK):
             return _summarize(last.content)
         if last.role == "tool":
-            return ModelReply(content=f"Done. Result: {last.content}", completion_tokens=16)
+            return ModelReply(content=f"Done. Result: {last.content}")
         goal = next(m.content for m in reversed(messages) if m.role == "user")
         if any(t.name == "propose_settlement" for t in tools):
             return self._plan_settlement(goal)
@@ -140,11 +144,7 @@ class OfflineModel(ChatModel):
             "the price itself must come from the DON, not from me.",
         }
         call = ToolCall(id="call-1", name="propose_settlement", arguments=args)
-        return ModelReply(
-            tool_calls=[call],
-            prompt_tokens=len(goal) // 4,
-            completion_tokens=len(json.dumps(args)) // 4,
-        )
+        return ModelReply(tool_calls=[call])
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -167,11 +167,12 @@ def _summarize(prompt: str) -> ModelReply:
     kept = [s for s in _sentences(new) if _SALIENT.search(s)]
     lines = [line for line in [earlier, *kept] if line and line != "(none)"]
     content = "\n".join(dict.fromkeys(lines))
-    return ModelReply(content=content, completion_tokens=len(content) // 4)
+    return ModelReply(content=content)
 
 
 def _content_words(text: str) -> set[str]:
-    return {w for w in _WORDS.findall(text.lower()) if w not in _STOP and len(w) > 1}
+    """Lowercased words minus stop words, cut to 5 letters (a crude stem: refund ~ refunds)."""
+    return {w[:5] for w in _WORDS.findall(text.lower()) if w not in _STOP and len(w) > 1}
 
 
 def _answer_from_context(question: str, context: list[Message]) -> ModelReply:
@@ -185,4 +186,4 @@ def _answer_from_context(question: str, context: list[Message]) -> ModelReply:
                 best, best_score = sentence, score
     if not best:
         return ModelReply(content="I cannot find that in this conversation.")
-    return ModelReply(content=f"From the conversation: {best}", completion_tokens=len(best) // 4)
+    return ModelReply(content=f"From the conversation: {best}")
