@@ -10,6 +10,7 @@ conformance suite: ``ChatModel`` (``OfflineModel``, ``OpenAIChatModel``),
 for a tier, never a model name.
 """
 
+from ._builtin import evm_read_tool, http_fetch_tool
 from ._config import Models, ModelSettings, Tier
 from ._embed import Embedder, HashingEmbedder
 from ._errors import (
@@ -83,6 +84,8 @@ __all__ = [
     "VectorStoreError",
     "estimate_message_tokens",
     "estimate_tokens",
+    "evm_read_tool",
+    "http_fetch_tool",
     "memory_tools",
     "settlement_agent",
     "strict_schema",

@@ -196,6 +196,25 @@ def build_app(state: FakeOpenAI) -> FastAPI:
             }
         )
 
+    @app.get("/page")
+    async def page() -> Response:
+        return Response("ETH/USD reference: 3000.5", media_type="text/plain")
+
+    @app.post("/rpc")
+    async def rpc(request: Request) -> Response:
+        body = await request.json()
+        state.requests.append(body)
+        results = {
+            "eth_chainId": "0x7a69",
+            "eth_getBalance": "0xde0b6b3a7640000",
+            "eth_call": "0x2a",
+        }
+        if body["method"] not in results:
+            return JSONResponse(
+                {"jsonrpc": "2.0", "id": body["id"], "error": {"code": -32601, "message": "nope"}}
+            )
+        return JSONResponse({"jsonrpc": "2.0", "id": body["id"], "result": results[body["method"]]})
+
     @app.post("/v1/embeddings")
     async def embeddings(request: Request) -> Response:
         body, action = await next_action(request)
