@@ -125,8 +125,16 @@ class DonSupervisor:
         return rows
 
     def all_healthy(self) -> bool:
-        """True when every node answers /health with its configured address."""
-        return all(row.healthy for row in self.status())
+        """True when every node answers /health with its configured address.
+
+        A node that misses the quick check gets a second, patient one: on a
+        loaded machine a slow /health must not get a healthy DON restarted.
+        """
+        return all(
+            row.healthy
+            or (health(self.don.node(row.name), timeout=3.0) or {}).get("address") == row.address
+            for row in self.status()
+        )
 
 
 def _row(node: NodeSpec, answer: dict[str, Any] | None, pid: int | None) -> NodeStatus:

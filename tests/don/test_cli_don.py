@@ -85,6 +85,7 @@ def test_f_faulty_settle_and_f_plus_1_are_refused_naming_them(seven: Any) -> Non
     finally:
         for node in ("node-5", "node-6", "node-7"):
             vouch(environ, "don", "fault", node, "none")
+    assert "(f=2) running" in refused.stdout  # the same processes, faults still set
     assert refused.returncode == 1
     assert "QuorumNotReached" in refused.stderr
     for node in ("node-5", "node-6", "node-7"):

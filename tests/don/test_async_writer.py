@@ -1,0 +1,93 @@
+"""The async chain writer on anvil: concurrent nonces, decoded reverts, dropped and stuck transactions."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from web3 import AsyncHTTPProvider, AsyncWeb3
+
+from cre_adapters import ContractRevert
+from cre_adapters.evm import ANVIL_DEV_KEYS, AsyncChainWriter, ErrorDecoder
+
+pytestmark = pytest.mark.integration
+
+ONE = 10**18
+
+
+def rpc(env: Any, method: str, *params: Any) -> Any:
+    return env.w3.provider.make_request(method, list(params))
+
+
+async def setup(env: Any, **kwargs: Any) -> tuple[AsyncChainWriter, Any, Any]:
+    w3 = AsyncWeb3(AsyncHTTPProvider(env.chain.url))
+    writer = AsyncChainWriter(
+        w3, ANVIL_DEV_KEYS[0], ErrorDecoder(env.artifacts.all_abis()), **kwargs
+    )
+    weth = w3.eth.contract(
+        address=env.deployment.address("WETH"), abi=env.artifacts.get("TestToken").abi
+    )
+    gate = w3.eth.contract(
+        address=env.deployment.address("SettlementGate"),
+        abi=env.artifacts.get("SettlementGate").abi,
+    )
+    return writer, weth, gate
+
+
+def test_concurrent_transactions_get_distinct_nonces_and_all_land(evm: Any) -> None:
+    async def scenario() -> list[Any]:
+        writer, weth, _ = await setup(evm)
+        try:
+            return await asyncio.gather(
+                *(writer.transact(weth.functions.mint(writer.address, i + 1)) for i in range(6))
+            )
+        finally:
+            await writer.w3.provider.disconnect()
+
+    receipts = asyncio.run(scenario())
+    assert all(r["status"] == 1 for r in receipts)
+    nonces = [evm.w3.eth.get_transaction(r["transactionHash"])["nonce"] for r in receipts]
+    assert len(set(nonces)) == 6 and max(nonces) - min(nonces) == 5
+
+
+def test_revert_is_decoded_into_the_custom_error_before_sending(evm: Any) -> None:
+    nonce = evm.w3.eth.get_transaction_count(evm.writer.address)
+
+    async def scenario() -> None:
+        writer, _, gate = await setup(evm)
+        try:
+            await writer.transact(gate.functions.refund(999))
+        finally:
+            await writer.w3.provider.disconnect()
+
+    with pytest.raises(ContractRevert) as info:
+        asyncio.run(scenario())
+    assert info.value.name == "UnknownTrade" and info.value.args_ == {"tradeId": 999}
+    assert evm.w3.eth.get_transaction_count(evm.writer.address) == nonce
+
+
+@pytest.mark.parametrize("how", ["dropped", "stuck"])
+def test_dropped_or_stuck_transaction_is_resubmitted_and_lands(evm: Any, how: str) -> None:
+    async def scenario() -> tuple[Any, int]:
+        writer, weth, _ = await setup(evm, resubmit_after=0.4, receipt_timeout=20)
+        rpc(evm, "evm_setAutomine", False)
+        try:
+            task = asyncio.create_task(writer.transact(weth.functions.mint(writer.address, ONE)))
+            await asyncio.sleep(0.2)
+            if how == "dropped":
+                rpc(evm, "anvil_dropAllTransactions")
+            while writer.resubmissions == 0:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
+            rpc(evm, "evm_mine")
+            return await asyncio.wait_for(task, 15), writer.resubmissions
+        finally:
+            rpc(evm, "evm_setAutomine", True)
+            await writer.w3.provider.disconnect()
+
+    receipt, resubmissions = asyncio.run(scenario())
+    assert receipt["status"] == 1 and resubmissions >= 1
+    tx = evm.w3.eth.get_transaction(receipt["transactionHash"])
+    if how == "stuck":
+        assert tx["gasPrice"] > evm.w3.eth.get_block(receipt["blockNumber"])["baseFeePerGas"]
