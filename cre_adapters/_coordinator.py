@@ -51,13 +51,18 @@ class Coordinator:
         self.client = client
         self.hedge_after = min(hedge_after, timeout)
 
-    async def observe(self, request: ObserveRequest) -> list[SignedObservation]:
+    async def observe(
+        self, request: ObserveRequest, *, numeric: bool = True
+    ) -> list[SignedObservation]:
         """Collect 2f+1 valid, fresh, mutually consistent signed observations from distinct nodes.
 
         Each node is asked twice (when ``don.echo``) and must give the same signed
         answer both times; observations older than ``don.max_observation_age``
         are stale; the set returned lies within ``don.observation_band_bps`` of
-        its own median (what every signing node re-checks).
+        its own median (what every signing node re-checks). With
+        ``numeric=False`` (categorical values for identical/mode consensus)
+        the band does not apply: the first 2f+1 valid answers are returned and
+        the aggregation mode decides.
 
         Raises:
             QuorumNotReached: naming every node that failed and why.
@@ -81,12 +86,15 @@ class Coordinator:
             return signed[0]
 
         stage = "collecting observations"
-        got, valid, failures = await self._gather(ask, self._agree)
+        got, valid, failures = await self._gather(ask, self._agree if numeric else self._first)
         if got is not None:
             return got
         if len(valid) >= self.don.quorum:
             raise self._disagreement(stage, valid, failures)
         raise QuorumNotReached(stage, self.don.quorum, len(valid), failures)
+
+    def _first(self, got: list[SignedObservation]) -> list[SignedObservation] | None:
+        return got[: self.don.quorum] if len(got) >= self.don.quorum else None
 
     def _agree(self, got: list[SignedObservation]) -> list[SignedObservation] | None:
         values = [o.observation.value for o in got]

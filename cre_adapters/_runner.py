@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from verifier import AttestationLog, keccak, median
+from verifier import AttestationLog, keccak
 
-from ._consensus import ReportTrigger
+from ._consensus import MODES, ReportTrigger
 from ._coordinator import Coordinator
 from ._don import DonConfig, checksum
 from ._errors import ConfigError, CreError
@@ -73,6 +73,7 @@ class FeedWorkflow:
 
         Raises:
             QuorumNotReached: a round could not gather 2f+1 agreeing observations.
+            ConsensusFailed: the observations do not meet a capability's mode.
             ConfigError: the trigger cannot be run here.
             CreError: the EVM-log trigger saw no event in time.
         """
@@ -134,12 +135,15 @@ class FeedWorkflow:
         exec_id = keccak(f"{self.spec.name}|{stamp}".encode())
         values: dict[str, Any] = {}
         for capability in self.spec.capabilities:
-            values[capability.feed] = await self._observe(exec_id, capability.feed, cause)
+            mode = capability.mode or self.spec.consensus.mode
+            values[capability.feed] = await self._observe(exec_id, capability.feed, mode, cause)
         return {"execution_id": "0x" + exec_id.hex(), "cause": cause, "feeds": values}
 
-    async def _observe(self, exec_id: bytes, feed: str, cause: dict[str, Any]) -> dict[str, Any]:
+    async def _observe(
+        self, exec_id: bytes, feed: str, mode: str, cause: dict[str, Any]
+    ) -> dict[str, Any]:
         request = ObserveRequest(request_id="w" + exec_id.hex()[:40], feed=feed)
-        observations = await self.coordinator.observe(request)
+        observations = await self.coordinator.observe(request, numeric=mode == "median")
         payload = {
             "request_id": request.request_id,
             "feed": feed,
@@ -147,9 +151,12 @@ class FeedWorkflow:
             "cause": cause,
         }
         seq = self.log.append(exec_id, "observations", payload).seq
-        value = median([o.observation.value for o in observations])
+        value = int(
+            MODES[mode]().aggregate([o.observation.value for o in observations], self.don.f)
+        )
         now = int(time.time())
-        why = self.rule.should_report(self._last.get(feed), value, now) if self.rule else "always"
+        rule = self.rule if mode == "median" else None
+        why = rule.should_report(self._last.get(feed), value, now) if rule else "always"
         kind = "consensus" if why else "skipped"
         self.log.append(
             exec_id,

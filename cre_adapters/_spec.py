@@ -68,15 +68,20 @@ Trigger = Annotated[IntervalTrigger | EvmLogTrigger | ProposalTrigger, Field(dis
 
 
 class Capability(_Strict):
-    """One fact every node observes with its own source."""
+    """One fact every node observes with its own source, and its own consensus mode.
+
+    ``mode`` None uses the workflow's ``consensus.mode``; several capabilities
+    with their own modes make a per-field outcome (one field per feed).
+    """
 
     feed: str = Field(pattern=FEED)
+    mode: Literal["median", "identical", "mode"] | None = None
 
 
 class ConsensusSpec(_Strict):
     """How observations become one value, and when it is worth reporting."""
 
-    mode: Literal["median"] = "median"
+    mode: Literal["median", "identical", "mode"] = "median"
     deviation_bps: int | None = Field(default=None, ge=0)
     heartbeat: int | None = Field(default=None, ge=1)
 
