@@ -65,8 +65,6 @@ contract CrossChainGateway is ReceiverBase, ReentrancyGuard, Ownable2Step {
     error RateLimited(uint256 destChainId, uint256 requested, uint256 available);
     /// @notice The report names a source gateway that is not the one configured for its chain.
     error UnknownSource(uint256 sourceChainId, address sourceGateway);
-    /// @notice The message is addressed to another chain (the report body already binds this gateway).
-    error WrongDestination(uint256 destChainId);
     /// @notice The message was already executed or recorded as failed.
     error AlreadyProcessed(bytes32 messageId, State state);
     /// @notice An ordered message arrived before its predecessors.
