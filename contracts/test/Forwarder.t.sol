@@ -596,4 +596,55 @@ contract ForwarderTest is BaseTest {
         s_forwarder.report(address(s_recorder), raw, context, sigs);
         assertEq(s_recorder.s_calls(), 1);
     }
+
+    /// @dev Whatever the config and the table entry an outsider's address hashes to (empty, or
+    /// taken by a signer), the outsider is refused.
+    function testFuzz_Report_AnyConfigRefusesAnOutsider(uint256 seed, uint8 n, uint256 outsider) public {
+        n = uint8(bound(n, 4, 31));
+        outsider = bound(outsider, 1, SECP256K1_N - 1);
+        (address[] memory signers, uint256[] memory keys) = _signerSet(n, seed);
+        for (uint256 i = 0; i < n; ++i) {
+            vm.assume(signers[i] != vm.addr(outsider));
+        }
+        uint8 f = uint8((uint256(n) - 1) / 3);
+        s_forwarder.setConfig(7, 1, f, signers);
+        bytes memory raw = _metadataFor(bytes32(seed), uint32(block.timestamp), 7, 1);
+        bytes[] memory sigs = new bytes[](uint256(f) + 1);
+        for (uint256 i = 0; i < f; ++i) {
+            sigs[i] = _sign(keys[i], raw, _context());
+        }
+        sigs[f] = _sign(outsider, raw, _context());
+        vm.expectRevert(abi.encodeWithSelector(Forwarder.InvalidSigner.selector, vm.addr(outsider)));
+        s_forwarder.report(address(s_recorder), raw, _context(), sigs);
+    }
+
+    /// @dev An outsider whose address lands on the very table entry of a configured signer is
+    /// still refused: the entry's signer is compared, not just its presence.
+    function test_Report_RevertWhen_OutsiderSharesASignersTableEntry() public {
+        uint64 configId = (uint64(DON_ID) << 32) | CONFIG_VERSION;
+        // s_configs is slot 2 (after Ownable's owner and Ownable2Step's pending owner)
+        uint256 config = uint256(vm.load(address(s_forwarder), keccak256(abi.encode(configId, uint256(2)))));
+        uint256 multiplier = config >> 176;
+        // the slot is the config's: f in bits 160-167, a data contract in bits 0-159
+        assertEq((config >> 160) & 0xff, F);
+        assertGt(address(uint160(config & type(uint160).max)).code.length, 0);
+        uint256 target = ((uint256(uint160(s_signers[0])) * multiplier) >> 160) & 0xff;
+        uint256 key = 1;
+        while (((uint256(uint160(vm.addr(key))) * multiplier) >> 160) & 0xff != target || _isSigner(vm.addr(key))) {
+            ++key;
+        }
+        bytes memory raw = _metadata(bytes32(uint256(1)), uint32(block.timestamp));
+        bytes[] memory sigs = new bytes[](2);
+        sigs[0] = _sign(s_keys[1], raw, _context());
+        sigs[1] = _sign(key, raw, _context());
+        vm.expectRevert(abi.encodeWithSelector(Forwarder.InvalidSigner.selector, vm.addr(key)));
+        s_forwarder.report(address(s_recorder), raw, _context(), sigs);
+    }
+
+    function _isSigner(address who) internal view returns (bool) {
+        for (uint256 i = 0; i < s_signers.length; ++i) {
+            if (s_signers[i] == who) return true;
+        }
+        return false;
+    }
 }
