@@ -11,31 +11,124 @@ for a tier, never a model name.
 """
 
 from ._builtin import evm_read_tool, http_fetch_tool
+from ._checkpoint import (
+    CheckpointStore,
+    Decision,
+    MemoryCheckpointStore,
+    PendingAction,
+    RunRecord,
+    SQLiteCheckpointStore,
+    StepRecord,
+)
 from ._config import Models, ModelSettings, Tier
 from ._embed import Embedder, HashingEmbedder
 from ._errors import (
+    ActionRejected,
+    AgentBudgetExceeded,
     AgentError,
     BudgetExceeded,
+    CheckpointError,
+    HandoffDepthExceeded,
+    Interrupted,
+    LoopDetected,
     MaxStepsExceeded,
     ModelConfigError,
     ModelError,
     ModelUnavailable,
+    PlanCycle,
+    PlanError,
     RepairFailed,
+    RunStepLimit,
+    RunStopped,
+    RunTimedOut,
+    StepFailed,
     ToolError,
+    UnknownAgent,
+    UnknownDependency,
     VectorStoreError,
 )
+from ._executor import Critic, Executor, Hitl, RuleCritic, RunOutcome, StepContext, Verdict
+from ._guards import Limits, RunGuard
 from ._loop import Agent, AgentResult, Tool, TraceEvent
 from ._memory import LongTermMemory, Recalled, ShortTermMemory, memory_tools
 from ._model import ChatModel, Message, ModelReply, OfflineModel, ToolCall, ToolSpec
 from ._openai import Endpoint, OpenAIChatModel, OpenAIEmbedder
+from ._plan import Criterion, Plan, Planner, Step
 from ._proposal import ActionProposal, FactRequest, ProposalSubmitter, SettlementParams
+from ._registry import AgentCard, Registry, Route, Worker
 from ._schema import strict_schema
 from ._settlement import ProposeSettlementArgs, settlement_agent
 from ._tokens import estimate_message_tokens, estimate_tokens
+from ._topologies import (
+    Blackboard,
+    Chain,
+    Supervisor,
+    Swarm,
+    SwarmOutcome,
+    TopologyResult,
+    Turn,
+    chain_plan,
+    model_swarm_agent,
+)
+from ._trace import Span, Tracer
 from ._usage import Budget, Price, PriceTable, UsageLedger, UsageRecord, UsageTotals
 from ._vectors import Hit, InMemoryVectorStore, SQLiteVectorStore, VectorRecord, VectorStore
+from ._workers import ModelCritic, TracedModel, agent_worker, guarded_tools
 
 __all__ = [
+    "ActionRejected",
+    "AgentBudgetExceeded",
+    "AgentCard",
+    "Blackboard",
+    "Chain",
+    "CheckpointError",
+    "CheckpointStore",
+    "Criterion",
+    "Critic",
+    "Decision",
+    "Executor",
+    "HandoffDepthExceeded",
+    "Hitl",
+    "Interrupted",
+    "Limits",
+    "LoopDetected",
+    "MemoryCheckpointStore",
+    "ModelCritic",
+    "PendingAction",
+    "Plan",
+    "PlanCycle",
+    "PlanError",
+    "Planner",
+    "Registry",
+    "Route",
+    "RuleCritic",
+    "RunGuard",
+    "RunOutcome",
+    "RunRecord",
+    "RunStepLimit",
+    "RunStopped",
+    "RunTimedOut",
+    "SQLiteCheckpointStore",
+    "Span",
+    "Step",
+    "StepContext",
+    "StepFailed",
+    "StepRecord",
+    "Supervisor",
+    "Swarm",
+    "SwarmOutcome",
+    "TopologyResult",
+    "TracedModel",
+    "Tracer",
+    "Turn",
+    "UnknownAgent",
+    "UnknownDependency",
+    "Verdict",
+    "Worker",
+    "agent_worker",
+    "chain_plan",
+    "guarded_tools",
+    "model_swarm_agent",
     "ActionProposal",
     "Agent",
     "AgentError",

@@ -11,6 +11,22 @@ The tree::
     ├── BudgetExceeded       a run spent more USD or tokens than its budget allows
     ├── ModelConfigError     model settings are incomplete or unsafe (missing key, open secret file)
     └── VectorStoreError     a vector store cannot store or recall (dimension mismatch, bad filter)
+
+The orchestration engine adds::
+
+    AgentError
+    ├── PlanError            a plan is not a valid DAG over known agents
+    │   ├── PlanCycle        (the cycle, in order)
+    │   ├── UnknownDependency
+    │   └── UnknownAgent     (an agent or a capability nobody registered)
+    ├── RunStopped           a guard stopped the run; the outcome keeps partial results and reason
+    │   ├── RunStepLimit, RunTimedOut, HandoffDepthExceeded, LoopDetected
+    ├── BudgetExceeded
+    │   └── AgentBudgetExceeded  one agent over its own budget
+    ├── StepFailed           a step failed after refinement, recovery and re-planning
+    ├── Interrupted          paused for a human (caught by the executor)
+    ├── ActionRejected       a human said no: a normal, recorded outcome
+    └── CheckpointError      a checkpoint store cannot load or save
 """
 
 from __future__ import annotations
@@ -108,3 +124,151 @@ class ModelConfigError(AgentError):
 
 class VectorStoreError(AgentError):
     """A vector store cannot store or recall what was asked."""
+
+
+# --- the orchestration engine (plan, executor, guards, checkpoints, HITL) ---
+
+
+class PlanError(AgentError):
+    """A plan is not a valid DAG over known agents (see the subclasses)."""
+
+
+class PlanCycle(PlanError):
+    """The plan's dependencies form a cycle."""
+
+    def __init__(self, cycle: list[str]) -> None:
+        super().__init__(
+            f"plan has a dependency cycle: {' -> '.join(cycle)}; "
+            "remove one of these dependencies so the steps form a DAG"
+        )
+        self.cycle = cycle
+
+
+class UnknownDependency(PlanError):
+    """A step depends on a step id the plan does not have."""
+
+    def __init__(self, step: str, dependency: str, known: list[str]) -> None:
+        super().__init__(
+            f"step {step!r} depends on {dependency!r}, which is not a step of this plan; "
+            f"steps are: {known}"
+        )
+        self.step = step
+        self.dependency = dependency
+
+
+class UnknownAgent(PlanError):
+    """A step names an agent (or a capability) nobody in the registry has."""
+
+    def __init__(self, step: str, wanted: str, known: list[str], what: str = "agent") -> None:
+        super().__init__(
+            f"step {step!r} asks for {what} {wanted!r}, which no registered agent provides; "
+            f"known {what}s: {known}"
+        )
+        self.step = step
+        self.wanted = wanted
+        self.what = what
+
+
+class RunStopped(AgentError):
+    """A guard stopped a run; the run's outcome keeps the partial result and this reason."""
+
+    reason: str = "stopped"
+
+
+class RunStepLimit(RunStopped):
+    """The run executed more steps (attempts, turns, tool calls) than its limit."""
+
+    reason = "max_steps"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"run stopped after {limit} steps (max_steps); raise it or split the goal")
+        self.limit = limit
+
+
+class RunTimedOut(RunStopped):
+    """The run exceeded its wall-clock time to live."""
+
+    reason = "ttl"
+
+    def __init__(self, ttl_seconds: float) -> None:
+        super().__init__(f"run stopped: over its time to live of {ttl_seconds:g} s")
+        self.ttl_seconds = ttl_seconds
+
+
+class HandoffDepthExceeded(RunStopped):
+    """Agents handed work to each other deeper than allowed."""
+
+    reason = "handoff_depth"
+
+    def __init__(self, depth: int, limit: int, path: list[str]) -> None:
+        super().__init__(
+            f"run stopped: handoff depth {depth} > {limit} ({' -> '.join(path)}); "
+            "agents keep passing the work on instead of doing it"
+        )
+        self.depth = depth
+        self.limit = limit
+        self.path = path
+
+
+class LoopDetected(RunStopped):
+    """The same agent/action/arguments kept repeating, or the state stopped changing."""
+
+    reason = "loop"
+
+    def __init__(self, kind: str, detail: str, repeats: int) -> None:
+        super().__init__(f"run stopped: loop detected ({kind}): {detail} x{repeats}")
+        self.kind = kind
+        self.detail = detail
+        self.repeats = repeats
+
+
+class AgentBudgetExceeded(BudgetExceeded):
+    """One agent of a run went over its own budget."""
+
+    def __init__(
+        self,
+        run_id: str,
+        agent: str,
+        spent_usd: Decimal,
+        budget_usd: Decimal | None,
+        spent_tokens: int,
+        budget_tokens: int | None,
+    ) -> None:
+        super().__init__(f"{run_id}/{agent}", spent_usd, budget_usd, spent_tokens, budget_tokens)
+        self.agent = agent
+
+
+class StepFailed(AgentError):
+    """A step failed or missed its acceptance criteria after every recovery the run allows."""
+
+    def __init__(self, step: str, reason: str) -> None:
+        super().__init__(
+            f"step {step!r} failed after refinement, recovery and re-planning: {reason}"
+        )
+        self.step = step
+        self.reason = reason
+
+
+class Interrupted(AgentError):
+    """A run paused for a human decision (raised inside a step, caught by the executor)."""
+
+    def __init__(self, key: str, kind: str, summary: str) -> None:
+        super().__init__(
+            f"waiting for a human: {summary} (decide with `vouch runs approve|reject`)"
+        )
+        self.key = key
+        self.kind = kind
+        self.summary = summary
+
+
+class ActionRejected(AgentError):
+    """A human rejected an action; the run records it as its outcome."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"action {key[:18]} rejected by a human: {reason or 'no reason given'}")
+        self.key = key
+        self.reason = reason
+
+
+class CheckpointError(AgentError):
+    """A checkpoint store cannot load or save what was asked (unknown run, wrong state)."""

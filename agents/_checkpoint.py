@@ -1,0 +1,269 @@
+"""Checkpoint stores: where a run's plan, finished steps, pending approvals and side effects live.
+
+One ABC, one conformance suite (``tests/engine/test_checkpoint.py``), two
+implementations: ``MemoryCheckpointStore`` and ``SQLiteCheckpointStore`` (WAL).
+The executor writes a step's record as soon as the step finishes, so a run
+killed at any point resumes from its last finished step.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from abc import ABC, abstractmethod
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ._errors import CheckpointError
+from ._plan import Plan
+
+RunStatus = Literal["running", "interrupted", "done", "failed", "stopped", "rejected"]
+StepStatus = Literal["done", "failed", "rejected", "skipped"]
+
+
+class StepRecord(BaseModel):
+    """A finished step: its output (JSON) and what it took."""
+
+    step_id: str
+    status: StepStatus
+    output: Any = None
+    agent: str = ""
+    attempts: int = 1
+    tokens: int = 0
+    usd: Decimal = Decimal(0)
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    note: str = ""
+    spans: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class PendingAction(BaseModel):
+    """An action waiting for a human: what it is, where, and why it needs approval."""
+
+    key: str
+    step_id: str
+    kind: Literal["irreversible", "value", "review"]
+    summary: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class Decision(BaseModel):
+    """A human's decision on one pending action."""
+
+    key: str
+    approved: bool
+    by: str = ""
+    note: str = ""
+    at: float = Field(default_factory=time.time)
+
+
+class RunRecord(BaseModel):
+    """A run's header: everything but its step records.
+
+    Attributes:
+        entrypoint: ``"module:function"`` or ``"path/file.py:function"`` that rebuilds
+            the executor for this run (``function(store) -> Executor``), so
+            ``vouch runs approve`` can resume it in another process.
+        reason: why the run ended (or paused), in words.
+        error: the class name of the error that stopped it, if any.
+    """
+
+    run_id: str
+    goal: str
+    status: RunStatus = "running"
+    plan: Plan | None = None
+    reason: str = ""
+    error: str = ""
+    entrypoint: str | None = None
+    pending: list[PendingAction] = Field(default_factory=list)
+    replans: int = 0
+    steps_executed: int = 0
+    trace_hash: str = ""
+    created_at: float = Field(default_factory=time.time)
+    updated_at: float = Field(default_factory=time.time)
+
+
+class CheckpointStore(ABC):
+    """Where runs are checkpointed. Every implementation passes the conformance suite."""
+
+    @abstractmethod
+    def save_run(self, run: RunRecord) -> None:
+        """Insert or replace a run's header."""
+
+    @abstractmethod
+    def load_run(self, run_id: str) -> RunRecord:
+        """A run's header.
+
+        Raises:
+            CheckpointError: no such run.
+        """
+
+    @abstractmethod
+    def list_runs(self, status: RunStatus | None = None) -> list[RunRecord]:
+        """Runs, newest first, optionally only those with ``status``."""
+
+    @abstractmethod
+    def save_step(self, run_id: str, record: StepRecord) -> None:
+        """Insert or replace one step's record (durable when this returns)."""
+
+    @abstractmethod
+    def load_steps(self, run_id: str) -> dict[str, StepRecord]:
+        """Step id -> record, for every finished step of the run."""
+
+    @abstractmethod
+    def save_decision(self, run_id: str, decision: Decision) -> None:
+        """Record a human's decision on a pending action (last decision wins)."""
+
+    @abstractmethod
+    def load_decisions(self, run_id: str) -> dict[str, Decision]:
+        """Action key -> decision."""
+
+    @abstractmethod
+    def effect(self, key: str) -> tuple[bool, Any]:
+        """``(True, result)`` if a side effect with this idempotency key completed, else ``(False, None)``."""
+
+    @abstractmethod
+    def record_effect(self, key: str, run_id: str, result: Any) -> None:
+        """Record that the side effect ``key`` completed with ``result`` (JSON)."""
+
+
+class MemoryCheckpointStore(CheckpointStore):
+    """A checkpoint store in a dict: for tests and runs that need not survive the process."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, RunRecord] = {}
+        self._steps: dict[str, dict[str, StepRecord]] = {}
+        self._decisions: dict[str, dict[str, Decision]] = {}
+        self._effects: dict[str, Any] = {}
+
+    def save_run(self, run: RunRecord) -> None:  # noqa: D102
+        self._runs[run.run_id] = run.model_copy(deep=True)
+
+    def load_run(self, run_id: str) -> RunRecord:  # noqa: D102
+        if run_id not in self._runs:
+            raise CheckpointError(f"no run {run_id!r} in this store")
+        return self._runs[run_id].model_copy(deep=True)
+
+    def list_runs(self, status: RunStatus | None = None) -> list[RunRecord]:  # noqa: D102
+        runs = [r for r in self._runs.values() if status is None or r.status == status]
+        return sorted(runs, key=lambda r: r.created_at, reverse=True)
+
+    def save_step(self, run_id: str, record: StepRecord) -> None:  # noqa: D102
+        self._steps.setdefault(run_id, {})[record.step_id] = record
+
+    def load_steps(self, run_id: str) -> dict[str, StepRecord]:  # noqa: D102
+        return dict(self._steps.get(run_id, {}))
+
+    def save_decision(self, run_id: str, decision: Decision) -> None:  # noqa: D102
+        self._decisions.setdefault(run_id, {})[decision.key] = decision
+
+    def load_decisions(self, run_id: str) -> dict[str, Decision]:  # noqa: D102
+        return dict(self._decisions.get(run_id, {}))
+
+    def effect(self, key: str) -> tuple[bool, Any]:  # noqa: D102
+        return (True, self._effects[key]) if key in self._effects else (False, None)
+
+    def record_effect(self, key: str, run_id: str, result: Any) -> None:  # noqa: D102
+        self._effects[key] = json.loads(json.dumps(result, default=str))
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, status TEXT NOT NULL,
+    created_at REAL NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS steps (run_id TEXT NOT NULL, step_id TEXT NOT NULL,
+    body TEXT NOT NULL, PRIMARY KEY (run_id, step_id));
+CREATE TABLE IF NOT EXISTS decisions (run_id TEXT NOT NULL, key TEXT NOT NULL,
+    body TEXT NOT NULL, PRIMARY KEY (run_id, key));
+CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, run_id TEXT NOT NULL,
+    result TEXT NOT NULL, at REAL NOT NULL);
+"""
+
+
+class SQLiteCheckpointStore(CheckpointStore):
+    """A checkpoint store in one SQLite file (WAL): survives kill -9 and restarts.
+
+    Every write is its own committed transaction, so what a call saved is on
+    disk when it returns. Several processes may open the same file.
+
+    Args:
+        path: the database file (its folder is created).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        with self._lock, self._db:
+            self._db.execute(sql, params)
+
+    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def save_run(self, run: RunRecord) -> None:  # noqa: D102
+        self._write(
+            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?)",
+            (run.run_id, run.status, run.created_at, run.model_dump_json()),
+        )
+
+    def load_run(self, run_id: str) -> RunRecord:  # noqa: D102
+        rows = self._rows("SELECT body FROM runs WHERE run_id = ?", (run_id,))
+        if not rows:
+            raise CheckpointError(f"no run {run_id!r} in {self.path}")
+        return RunRecord.model_validate_json(rows[0][0])
+
+    def list_runs(self, status: RunStatus | None = None) -> list[RunRecord]:  # noqa: D102
+        sql = "SELECT body FROM runs {} ORDER BY created_at DESC"
+        rows = (
+            self._rows(sql.format("WHERE status = ?"), (status,))
+            if status
+            else self._rows(sql.format(""), ())
+        )
+        return [RunRecord.model_validate_json(r[0]) for r in rows]
+
+    def save_step(self, run_id: str, record: StepRecord) -> None:  # noqa: D102
+        self._write(
+            "INSERT OR REPLACE INTO steps VALUES (?, ?, ?)",
+            (run_id, record.step_id, record.model_dump_json()),
+        )
+
+    def load_steps(self, run_id: str) -> dict[str, StepRecord]:  # noqa: D102
+        rows = self._rows("SELECT body FROM steps WHERE run_id = ?", (run_id,))
+        records = [StepRecord.model_validate_json(r[0]) for r in rows]
+        return {r.step_id: r for r in records}
+
+    def save_decision(self, run_id: str, decision: Decision) -> None:  # noqa: D102
+        self._write(
+            "INSERT OR REPLACE INTO decisions VALUES (?, ?, ?)",
+            (run_id, decision.key, decision.model_dump_json()),
+        )
+
+    def load_decisions(self, run_id: str) -> dict[str, Decision]:  # noqa: D102
+        rows = self._rows("SELECT body FROM decisions WHERE run_id = ?", (run_id,))
+        decisions = [Decision.model_validate_json(r[0]) for r in rows]
+        return {d.key: d for d in decisions}
+
+    def effect(self, key: str) -> tuple[bool, Any]:  # noqa: D102
+        rows = self._rows("SELECT result FROM effects WHERE key = ?", (key,))
+        return (True, json.loads(rows[0][0])) if rows else (False, None)
+
+    def record_effect(self, key: str, run_id: str, result: Any) -> None:  # noqa: D102
+        self._write(
+            "INSERT OR REPLACE INTO effects VALUES (?, ?, ?, ?)",
+            (key, run_id, json.dumps(result, default=str), time.time()),
+        )

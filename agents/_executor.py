@@ -1,0 +1,636 @@
+"""The executor: runs a Plan's steps concurrently as their dependencies finish.
+
+For each step: route it to an agent, run the agent's worker with the outputs of
+the step's dependencies, let the critic check the output against the step's
+acceptance criteria, and on failure climb the ladder: refine (up to
+``refine_rounds`` more attempts, each told what was wrong), then the recovery
+agent (given the failure and its context), then re-plan the rest of the goal
+(``max_replans``), then a human (``Hitl.review_failures``), else the run fails.
+
+Every finished step is checkpointed before its dependents start. Side effects go
+through ``StepContext.effect``: an idempotency key per (run, step, action,
+arguments), a human's approval first when the action is irreversible or above
+the value threshold. A run that pauses for a human or is killed resumes with
+``Executor.resume(run_id)``, possibly in another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._checkpoint import (
+    CheckpointStore,
+    Decision,
+    MemoryCheckpointStore,
+    PendingAction,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+)
+from ._errors import (
+    ActionRejected,
+    AgentError,
+    BudgetExceeded,
+    CheckpointError,
+    Interrupted,
+    PlanError,
+    RunStopped,
+    RunTimedOut,
+    StepFailed,
+)
+from ._guards import Limits, RunGuard, fingerprint
+from ._plan import Plan, Planner, Step
+from ._registry import Registry, Worker
+from ._trace import (
+    AGENT_NAME,
+    ATTEMPT,
+    DECISION,
+    RUN_ID,
+    STEP_ID,
+    TOOL_NAME,
+    Span,
+    Tracer,
+    collect_spans,
+)
+from ._usage import UsageLedger, UsageRecord
+
+
+class Verdict(BaseModel):
+    """A critic's judgement of one output."""
+
+    ok: bool
+    critique: str = ""
+
+
+class Critic(Protocol):
+    """Checks a step's output against its acceptance criteria."""
+
+    async def review(self, step: Step, output: Any) -> Verdict:
+        """Pass or fail, with what is wrong."""
+        ...
+
+
+class RuleCritic:
+    """The default critic: checks each criterion's ``must_contain``/``must_match`` rules."""
+
+    async def review(self, step: Step, output: Any) -> Verdict:
+        """Fail with every unmet rule, or pass."""
+        text = output if isinstance(output, str) else json.dumps(output, default=str)
+        problems = [p for c in step.criteria if (p := c.check(text)) is not None]
+        return Verdict(ok=not problems, critique="; ".join(problems))
+
+
+class Hitl(BaseModel):
+    """When a run stops for a human.
+
+    Attributes:
+        value_threshold: an action whose value is above this needs approval, even if reversible.
+        review_failures: a step that failed every other recovery goes to a human
+            (approve accepts its last output, reject ends the run as rejected).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value_threshold: int | None = None
+    review_failures: bool = False
+
+
+class RunOutcome(BaseModel):
+    """How a run ended (or paused): status, outputs so far, and why.
+
+    ``error`` is the exception that stopped it (a guard's, ``BudgetExceeded``,
+    ``StepFailed``, ``ActionRejected``), kept for ``raise_for_status``.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    run_id: str
+    status: RunStatus
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    reason: str = ""
+    error: Exception | None = Field(default=None, exclude=True)
+    pending: list[PendingAction] = Field(default_factory=list)
+    trace_hash: str = ""
+
+    def raise_for_status(self) -> None:
+        """Raise the stopping error, if the run did not finish."""
+        if self.error is not None:
+            raise self.error
+
+
+class _Unresolved(Exception):
+    def __init__(self, reason: str, output: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.output = output
+
+
+class StepContext:
+    """What a worker gets: its step, its inputs, the critic's feedback, and the run's services."""
+
+    def __init__(self, run: _Run, step: Step, agent: str, attempt: int, feedback: list[str]):
+        self._run = run
+        self.step = step
+        self.agent = agent
+        self.attempt = attempt
+        self.feedback = feedback
+        self.inputs: dict[str, Any] = {d: run.outputs[d] for d in step.depends_on}
+        self.tokens = 0
+        self.usd = Decimal(0)
+
+    @property
+    def run_id(self) -> str:
+        """The run this step belongs to."""
+        return self._run.record.run_id
+
+    @property
+    def guard(self) -> RunGuard:
+        """The run's guards (step count, TTL, loops, budgets)."""
+        return self._run.guard
+
+    @property
+    def tracer(self) -> Tracer:
+        """The run's tracer."""
+        return self._run.tracer
+
+    @property
+    def value_threshold(self) -> int | None:
+        """Actions worth more than this need a human's approval (None: no threshold)."""
+        return self._run.hitl.value_threshold
+
+    def prompt(self) -> str:
+        """The task, its inputs and any critique, as one prompt for a model."""
+        parts = [self.step.task]
+        if self.step.args:
+            parts.append(f"Arguments: {json.dumps(self.step.args, sort_keys=True)}")
+        for dep, value in self.inputs.items():
+            parts.append(
+                f"Input from {dep}: {value if isinstance(value, str) else json.dumps(value)}"
+            )
+        if self.step.criteria:
+            parts.append("Acceptance criteria: " + "; ".join(c.text for c in self.step.criteria))
+        for note in self.feedback:
+            parts.append(f"Your last attempt was not accepted: {note}")
+        return "\n".join(parts)
+
+    def charge(self, model: str, prompt_tokens: int, completion_tokens: int) -> None:
+        """Charge a model call to this step's agent, then check the run's and the agent's budgets.
+
+        Raises:
+            BudgetExceeded: the run or (``AgentBudgetExceeded``) this agent is over budget.
+        """
+        self.tokens += prompt_tokens + completion_tokens
+        self.usd += self.guard.ledger.prices.cost(model, prompt_tokens, completion_tokens)
+        self.guard.charge(self.agent, self.attempt, model, prompt_tokens, completion_tokens)
+
+    def charge_usd(self, what: str, usd: Decimal) -> None:
+        """Charge a cost in USD (a paid API, gas) to this step's agent, then check budgets."""
+        self.usd += usd
+        self.guard.charge_usd(self.agent, self.attempt, what, usd)
+
+    def idempotency_key(self, action: str, args: Any) -> str:
+        """The key of a side effect: the same run, step, action and arguments give the same key."""
+        raw = f"{self.run_id}|{self.step.id}|{action}|{fingerprint(args)}"
+        return "0x" + hashlib.sha256(raw.encode()).hexdigest()
+
+    async def effect(
+        self,
+        action: str,
+        fn: Callable[[str], Awaitable[Any]],
+        args: Any = None,
+        *,
+        irreversible: bool = False,
+        value: int | None = None,
+    ) -> Any:
+        """Do a side effect at most once per idempotency key, after approval where needed.
+
+        ``fn`` gets the idempotency key (pass it on to whatever can dedupe, e.g. a
+        contract's replay key). A completed effect is never repeated: on resume its
+        recorded result is returned.
+
+        Raises:
+            Interrupted: it needs a human's approval that has not been given yet.
+            ActionRejected: a human rejected it.
+        """
+        key = self.idempotency_key(action, args)
+        store = self._run.store
+        seen, result = store.effect(key)
+        if seen:
+            return result
+        threshold = self._run.hitl.value_threshold
+        above = value is not None and threshold is not None and value > threshold
+        if irreversible or above:
+            self._approval(key, action, args, "irreversible" if irreversible else "value", value)
+        with self.tracer.span("tool " + action, key, **{TOOL_NAME: action, STEP_ID: self.step.id}):
+            result = await fn(key)
+        store.record_effect(key, self.run_id, result)
+        return result
+
+    def _approval(self, key: str, action: str, args: Any, kind: str, value: int | None) -> None:
+        decision = self._run.decisions.get(key)
+        if decision is None:
+            summary = f"{self.step.id}: {action}({json.dumps(args, default=str)[:120]})"
+            detail = {"action": action, "args": args, "value": value}
+            self._run.pending.append(
+                PendingAction(
+                    key=key, step_id=self.step.id, kind=kind, summary=summary, detail=detail
+                )
+            )
+            raise Interrupted(key, kind, summary)
+        self.tracer.event(
+            "decision hitl", key, **{DECISION: "approved" if decision.approved else "rejected"}
+        )
+        if not decision.approved:
+            raise ActionRejected(key, decision.note)
+
+
+class _Run:
+    """The mutable state of one run inside one process."""
+
+    def __init__(self, record: RunRecord, store: CheckpointStore, guard: RunGuard, hitl: Hitl):
+        self.record = record
+        self.store = store
+        self.guard = guard
+        self.hitl = hitl
+        self.tracer = Tracer(record.run_id)
+        self.outputs: dict[str, Any] = {}
+        self.records: dict[str, StepRecord] = {}
+        self.decisions: dict[str, Decision] = {}
+        self.pending: list[PendingAction] = []
+
+    @property
+    def plan(self) -> Plan:
+        assert self.record.plan is not None
+        return self.record.plan
+
+
+Ended = tuple[str, Any, BaseException | None]
+
+
+class _Tally:
+    """What one step took over all its attempts."""
+
+    __slots__ = ("spans", "started", "attempts", "tokens", "usd")
+
+    def __init__(self, spans: list[Span], started: float) -> None:
+        self.spans = spans
+        self.started = started
+        self.attempts = 0
+        self.tokens = 0
+        self.usd = Decimal(0)
+
+
+def _carried(run_id: str, record: StepRecord) -> UsageRecord:
+    """A ledger record carrying a finished step's usage into a resumed run."""
+    return UsageRecord(
+        run_id=run_id,
+        agent=record.agent,
+        step=0,
+        kind="model",
+        name=f"resumed:{record.step_id}",
+        prompt_tokens=record.tokens,
+        usd=record.usd,
+    )
+
+
+class Executor:
+    """Runs plans: concurrently, bounded, checkpointed, with reflection and humans in the loop.
+
+    Args:
+        agents: a Registry, or a plain mapping of agent name to worker.
+        store: where runs are checkpointed (default: in memory).
+        limits: the guards' limits for every run.
+        concurrency: how many steps may run at once.
+        critic: checks outputs against acceptance criteria (default: RuleCritic).
+        refine_rounds: extra attempts a failed step gets, each told what was wrong.
+        recovery: a worker given the failure and its context once refinement is exhausted.
+        planner: re-plans the rest of the goal when a step cannot be fixed.
+        max_replans: how often a run may re-plan.
+        hitl: when a human is asked.
+        entrypoint: ``"module:function"`` recorded with each run so another process
+            (``vouch runs approve``) can rebuild this executor and resume.
+    """
+
+    def __init__(
+        self,
+        agents: Registry | Mapping[str, Worker],
+        store: CheckpointStore | None = None,
+        limits: Limits | None = None,
+        concurrency: int = 16,
+        critic: Critic | None = None,
+        refine_rounds: int = 2,
+        recovery: Worker | None = None,
+        planner: Planner | None = None,
+        max_replans: int = 1,
+        hitl: Hitl | None = None,
+        entrypoint: str | None = None,
+    ) -> None:
+        self.registry = Registry.of(agents)
+        self.store = store or MemoryCheckpointStore()
+        self.limits = limits or Limits()
+        self.concurrency = concurrency
+        self.critic: Critic = critic or RuleCritic()
+        self.refine_rounds = refine_rounds
+        self.recovery = recovery
+        self.planner = planner
+        self.max_replans = max_replans
+        self.hitl = hitl or Hitl()
+        self.entrypoint = entrypoint
+
+    async def run(self, plan: Plan | str, run_id: str | None = None) -> RunOutcome:
+        """Run a plan (or plan the goal first with the planner) to its outcome.
+
+        Raises:
+            PlanError: the plan is not a valid DAG over the registered agents.
+        """
+        run_id = run_id or uuid.uuid4().hex[:12]
+        if isinstance(plan, str):
+            if self.planner is None:
+                raise PlanError("a goal without a plan needs a planner; pass planner=")
+            plan = await self.planner.plan(plan)
+        self._validate(plan)
+        record = RunRecord(run_id=run_id, goal=plan.goal, plan=plan, entrypoint=self.entrypoint)
+        self.store.save_run(record)
+        return await self._execute(self._new_run(record, steps=0))
+
+    async def resume(self, run_id: str) -> RunOutcome:
+        """Continue a run from its checkpoint: finished steps are not run again.
+
+        Decisions recorded since the run paused (``decide``) apply now.
+
+        Raises:
+            CheckpointError: the run is unknown or already finished.
+        """
+        record = self.store.load_run(run_id)
+        if record.status not in ("running", "interrupted"):
+            raise CheckpointError(f"run {run_id} is {record.status}; only unfinished runs resume")
+        records = self.store.load_steps(run_id)
+        run = self._new_run(record, steps=sum(r.attempts for r in records.values()))
+        for r in records.values():
+            run.records[r.step_id] = r
+            if r.status == "done":
+                run.outputs[r.step_id] = r.output
+            run.tracer.extend(r.spans)
+            if r.tokens or r.usd:
+                run.guard.ledger.records.append(_carried(run.record.run_id, r))
+        review = self._apply_reviews(run, record.pending)
+        if review is not None:
+            return review
+        record.status, record.pending = "running", []
+        return await self._execute(run)
+
+    def decide(self, run_id: str, key: str, approved: bool, note: str = "", by: str = "") -> None:
+        """Record a human's decision on a pending action of a paused run."""
+        record = self.store.load_run(run_id)
+        if all(p.key != key for p in record.pending):
+            raise CheckpointError(f"run {run_id} has no pending action {key}")
+        self.store.save_decision(run_id, Decision(key=key, approved=approved, note=note, by=by))
+
+    def _validate(self, plan: Plan, done: set[str] | None = None) -> None:
+        caps = self.registry.capabilities
+        plan.check(set(self.registry.cards), caps, done or ())
+
+    def _new_run(self, record: RunRecord, steps: int) -> _Run:
+        ledger = UsageLedger(record.run_id, budget=self.limits.budget)
+        guard = RunGuard(record.run_id, self.limits, ledger, steps)
+        run = _Run(record, self.store, guard, self.hitl)
+        run.decisions = self.store.load_decisions(record.run_id)
+        return run
+
+    def _apply_reviews(self, run: _Run, pending: list[PendingAction]) -> RunOutcome | None:
+        """Human decisions on failed steps: approve keeps the last output, reject ends the run."""
+        for action in (p for p in pending if p.kind == "review"):
+            decision = run.decisions.get(action.key)
+            if decision is None:
+                continue
+            if not decision.approved:
+                error = ActionRejected(action.key, decision.note)
+                return self._finish(run, "rejected", f"rejected by a human: {decision.note}", error)
+            output = action.detail.get("output")
+            self._save_step(
+                run,
+                StepRecord(
+                    step_id=action.step_id, status="done", output=output, note="approved by a human"
+                ),
+            )
+        return None
+
+    async def _execute(self, run: _Run) -> RunOutcome:
+        with run.tracer.span("run", str(run.guard.steps), **{RUN_ID: run.record.run_id}):
+            try:
+                return await self._drive(run)
+            except (RunStopped, BudgetExceeded) as exc:
+                reason = getattr(exc, "reason", "budget")
+                return self._finish(run, "stopped", f"{reason}: {exc}", exc)
+
+    async def _drive(self, run: _Run) -> RunOutcome:
+        while True:
+            ended = await self._schedule(run)
+            if ended is None:
+                return self._finish(run, "done", "all steps done", None)
+            step_id, reason, error = ended
+            if isinstance(error, Interrupted):
+                return self._pause(run)
+            if isinstance(error, ActionRejected):
+                self._save_step(
+                    run, StepRecord(step_id=step_id, status="rejected", note=error.reason)
+                )
+                return self._finish(run, "rejected", f"rejected by a human: {error.reason}", error)
+            if isinstance(error, RunStopped | BudgetExceeded):
+                raise error
+            if await self._replan(run, step_id, str(reason)):
+                continue
+            if self.hitl.review_failures:
+                self._ask_review(run, step_id, str(reason), error)
+                return self._pause(run)
+            failure = StepFailed(step_id, str(reason))
+            return self._finish(run, "failed", str(failure), failure)
+
+    async def _schedule(self, run: _Run) -> Ended | None:
+        """Run the plan's unfinished steps; None when all are done, else the first problem."""
+        plan = run.plan
+        waiting = {
+            s.id: {d for d in s.depends_on if d not in run.outputs}
+            for s in plan.steps
+            if s.id not in run.outputs
+        }
+        children: dict[str, list[str]] = {}
+        for sid, deps in waiting.items():
+            for d in deps:
+                children.setdefault(d, []).append(sid)
+        ready = [sid for sid, deps in waiting.items() if not deps]
+        queue: asyncio.Queue[Ended] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        remaining = run.guard.deadline - time.monotonic()
+        timer = loop.call_later(
+            max(remaining, 0), queue.put_nowait, ("", "ttl", RunTimedOut(self.limits.ttl_seconds))
+        )
+        tasks: dict[str, asyncio.Task[None]] = {}
+        problem: Ended | None = None
+        try:
+            while (ready and problem is None) or tasks:
+                while ready and problem is None and len(tasks) < self.concurrency:
+                    sid = ready.pop()
+                    tasks[sid] = asyncio.create_task(self._step_task(run, plan.step(sid), queue))
+                sid, output, error = await queue.get()
+                if isinstance(error, RunTimedOut):
+                    raise error
+                tasks.pop(sid, None)
+                if error is not None:
+                    if isinstance(error, RunStopped | BudgetExceeded):
+                        raise error
+                    problem = problem or (sid, output, error)
+                    continue
+                for child in children.get(sid, ()):
+                    deps = waiting[child]
+                    deps.discard(sid)
+                    if not deps:
+                        ready.append(child)
+        finally:
+            timer.cancel()
+            for task in tasks.values():
+                task.cancel()
+        return problem
+
+    async def _step_task(self, run: _Run, step: Step, queue: asyncio.Queue[Ended]) -> None:
+        try:
+            output = await self._run_step(run, step)
+        except _Unresolved as exc:
+            queue.put_nowait((step.id, exc.reason, exc))
+        except AgentError as exc:
+            queue.put_nowait((step.id, str(exc), exc))
+        except Exception as exc:  # a worker's bug fails its step, not the engine
+            queue.put_nowait((step.id, f"{type(exc).__name__}: {exc}", _Unresolved(str(exc), None)))
+        else:
+            queue.put_nowait((step.id, output, None))
+
+    async def _run_step(self, run: _Run, step: Step) -> Any:
+        route = await self.registry.route(step)
+        worker = self.registry.workers[route.agent]
+        tally = _Tally(collect_spans(), time.time())
+        feedback: list[str] = []
+        output: Any = None
+        for _ in range(self.refine_rounds + 1):
+            ok, output, note = await self._attempt(run, step, route.agent, worker, tally, feedback)
+            if ok:
+                return self._done(run, step, route.agent, output, tally)
+            feedback.append(note)
+        if self.recovery is not None:
+            context = f"step {step.id} failed {tally.attempts} times; last problem: {feedback[-1]}"
+            ok, output, note = await self._attempt(
+                run, step, "recovery", self.recovery, tally, [*feedback, context]
+            )
+            if ok:
+                return self._done(run, step, "recovery", output, tally)
+            feedback.append(note)
+        raise _Unresolved(feedback[-1], output)
+
+    async def _attempt(
+        self, run: _Run, step: Step, agent: str, worker: Worker, tally: _Tally, feedback: list[str]
+    ) -> tuple[bool, Any, str]:
+        run.guard.tick()
+        tally.attempts += 1
+        ctx = StepContext(run, step, agent, tally.attempts, list(feedback))
+        attrs = {STEP_ID: step.id, AGENT_NAME: agent, ATTEMPT: tally.attempts}
+        with run.tracer.span("step " + step.id, f"{step.id}/{tally.attempts}", **attrs) as span:
+            try:
+                output = await worker(ctx)
+            except (Interrupted, ActionRejected, RunStopped, BudgetExceeded):
+                raise
+            except Exception as exc:  # the critique of a crash is the crash
+                span.status, span.status_message = "ERROR", str(exc)
+                return False, None, f"{type(exc).__name__}: {exc}"
+            finally:
+                tally.tokens += ctx.tokens
+                tally.usd += ctx.usd
+            run.guard.check_budget(agent)
+            if not step.criteria:
+                return True, output, ""
+            verdict = await self.critic.review(step, output)
+            span.set(DECISION, "accepted" if verdict.ok else "refine")
+            return verdict.ok, output, verdict.critique
+
+    def _done(self, run: _Run, step: Step, agent: str, output: Any, tally: _Tally) -> Any:
+        record = StepRecord(
+            step_id=step.id,
+            status="done",
+            output=output,
+            agent=agent,
+            attempts=tally.attempts,
+            tokens=tally.tokens,
+            usd=tally.usd,
+            started_at=tally.started,
+            finished_at=time.time(),
+            spans=[s.to_otel() for s in tally.spans],
+        )
+        self._save_step(run, record)
+        return output
+
+    def _save_step(self, run: _Run, record: StepRecord) -> None:
+        run.records[record.step_id] = record
+        if record.status == "done":
+            run.outputs[record.step_id] = record.output
+        run.store.save_step(run.record.run_id, record)
+
+    async def _replan(self, run: _Run, step_id: str, reason: str) -> bool:
+        if self.planner is None or run.record.replans >= self.max_replans:
+            return False
+        done = {k: json.dumps(v, default=str) for k, v in run.outputs.items()}
+        with run.tracer.span("decision replan", step_id, **{STEP_ID: step_id, DECISION: "replan"}):
+            plan = await self.planner.replan(run.plan, done, step_id, reason)
+        self._validate(plan, set(run.outputs))
+        run.record.plan = plan
+        run.record.replans += 1
+        run.record.updated_at = time.time()
+        self.store.save_run(run.record)
+        return True
+
+    def _ask_review(
+        self, run: _Run, step_id: str, reason: str, error: BaseException | None
+    ) -> None:
+        output = error.output if isinstance(error, _Unresolved) else None
+        key = "0x" + hashlib.sha256(f"{run.record.run_id}|{step_id}|review".encode()).hexdigest()
+        detail = {"reason": reason, "output": output}
+        run.pending.append(
+            PendingAction(
+                key=key,
+                step_id=step_id,
+                kind="review",
+                summary=f"{step_id} failed: {reason}",
+                detail=detail,
+            )
+        )
+
+    def _pause(self, run: _Run) -> RunOutcome:
+        run.record.pending = list({p.key: p for p in run.pending}.values())
+        summary = "; ".join(p.summary for p in run.record.pending)
+        return self._finish(run, "interrupted", f"waiting for a human: {summary}", None)
+
+    def _finish(
+        self, run: _Run, status: RunStatus, reason: str, error: BaseException | None
+    ) -> RunOutcome:
+        record = run.record
+        record.status, record.reason = status, reason
+        record.error = type(error).__name__ if error is not None else ""
+        record.steps_executed = run.guard.steps
+        record.trace_hash = run.tracer.trace_hash()
+        record.updated_at = time.time()
+        self.store.save_run(record)
+        return RunOutcome(
+            run_id=record.run_id,
+            status=status,
+            outputs=dict(run.outputs),
+            reason=reason,
+            error=error if isinstance(error, Exception) else None,
+            pending=list(record.pending),
+            trace_hash=record.trace_hash,
+        )

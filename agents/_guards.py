@@ -1,0 +1,176 @@
+"""Guards on every run: step limit, time to live, handoff depth, loop detection, budgets.
+
+A ``RunGuard`` is shared by everything that acts within one run (the executor,
+the agents' tools, the swarm's turns). Each limit raises its own error; the
+executor turns it into the run's outcome, keeping the partial result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter, deque
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ._errors import (
+    AgentBudgetExceeded,
+    HandoffDepthExceeded,
+    LoopDetected,
+    RunStepLimit,
+    RunTimedOut,
+)
+from ._usage import Budget, UsageLedger, UsageRecord
+
+
+class Limits(BaseModel):
+    """What a run may do before a guard stops it.
+
+    Attributes:
+        max_steps: step attempts, swarm turns and guarded tool calls, all counted together.
+        ttl_seconds: wall-clock time to live of the run (per process lifetime of the run).
+        max_handoff_depth: how long a chain of handoffs may get.
+        loop_repeats: the same (agent, action, arguments) this many times within
+            ``loop_window`` recent actions is a loop.
+        loop_window: how many recent actions loop detection looks at.
+        stale_limit: this many actions in a row without the state changing is a loop.
+        budget: tokens/USD for the whole run.
+        agent_budgets: tokens/USD per agent name.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_steps: int = Field(default=1_000, gt=0)
+    ttl_seconds: float = Field(default=3600.0, gt=0)
+    max_handoff_depth: int = Field(default=8, ge=0)
+    loop_repeats: int = Field(default=3, ge=2)
+    loop_window: int = Field(default=12, ge=2)
+    stale_limit: int = Field(default=6, ge=2)
+    budget: Budget = Field(default_factory=Budget)
+    agent_budgets: dict[str, Budget] = Field(default_factory=dict)
+
+
+def fingerprint(value: Any) -> str:
+    """A short stable hash of a JSON-able value."""
+    blob = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class RunGuard:
+    """Enforces ``Limits`` for one run.
+
+    Args:
+        run_id: the run.
+        limits: the limits.
+        ledger: the run's usage ledger (its budget should be ``limits.budget``).
+        steps: steps already counted (when a run resumes).
+    """
+
+    def __init__(
+        self, run_id: str, limits: Limits, ledger: UsageLedger | None = None, steps: int = 0
+    ) -> None:
+        self.run_id = run_id
+        self.limits = limits
+        self.ledger = ledger or UsageLedger(run_id, budget=limits.budget)
+        self.steps = steps
+        self.started = time.monotonic()
+        self._recent: deque[str] = deque(maxlen=limits.loop_window)
+        self._counts: Counter[str] = Counter()
+        self._state: str | None = None
+        self._stale = 0
+
+    @property
+    def deadline(self) -> float:
+        """Monotonic time at which the run's TTL runs out."""
+        return self.started + self.limits.ttl_seconds
+
+    def tick(self) -> None:
+        """Count one step; raise when over max_steps or the TTL.
+
+        Raises:
+            RunStepLimit, RunTimedOut.
+        """
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            raise RunStepLimit(self.limits.max_steps)
+        self.check_time()
+
+    def check_time(self) -> None:
+        """Raise RunTimedOut once the TTL has passed."""
+        if time.monotonic() > self.deadline:
+            raise RunTimedOut(self.limits.ttl_seconds)
+
+    def handoff(self, path: list[str]) -> None:
+        """Check a chain of handoffs (agent names, first to last).
+
+        Raises:
+            HandoffDepthExceeded: more handoffs than ``max_handoff_depth``.
+        """
+        depth = len(path) - 1
+        if depth > self.limits.max_handoff_depth:
+            raise HandoffDepthExceeded(depth, self.limits.max_handoff_depth, path)
+
+    def observe(self, agent: str, action: str, args: Any, state: Any = None) -> None:
+        """Record one action; raise LoopDetected on repetition or a state that stopped changing.
+
+        Args:
+            agent: who acted.
+            action: what it did (tool name, handoff target, step task).
+            args: with which arguments (JSON-able).
+            state: the shared state after the action (JSON-able), or None to skip that check.
+        """
+        key = f"{agent}|{action}|{fingerprint(args)}"
+        if len(self._recent) == self._recent.maxlen:
+            self._counts[self._recent[0]] -= 1
+        self._recent.append(key)
+        self._counts[key] += 1
+        if self._counts[key] >= self.limits.loop_repeats:
+            raise LoopDetected("repeat", f"{agent} -> {action}({_short(args)})", self._counts[key])
+        if state is not None:
+            self._observe_state(agent, fingerprint(state))
+
+    def _observe_state(self, agent: str, digest: str) -> None:
+        self._stale = self._stale + 1 if digest == self._state else 0
+        self._state = digest
+        if self._stale >= self.limits.stale_limit:
+            raise LoopDetected("no-progress", f"state unchanged, last by {agent}", self._stale)
+
+    def check_budget(self, agent: str | None = None) -> None:
+        """Raise BudgetExceeded (run) or AgentBudgetExceeded (``agent``) when over budget."""
+        self.ledger.check()
+        budget = self.limits.agent_budgets.get(agent) if agent else None
+        if agent is None or budget is None:
+            return
+        spent = self.ledger.by_agent().get(agent)
+        if spent is None:
+            return
+        over_usd = budget.usd is not None and spent.usd > budget.usd
+        over_tokens = budget.tokens is not None and spent.tokens > budget.tokens
+        if over_usd or over_tokens:
+            raise AgentBudgetExceeded(
+                self.run_id, agent, spent.usd, budget.usd, spent.tokens, budget.tokens
+            )
+
+    def charge(
+        self, agent: str, step: int, model: str, prompt: int, completion: int
+    ) -> UsageRecord:
+        """Charge one model call to the ledger and check both budgets."""
+        try:
+            return self.ledger.charge_model(agent, step, model, prompt, completion)
+        finally:
+            self.check_budget(agent)
+
+    def charge_usd(self, agent: str, step: int, what: str, usd: Decimal) -> UsageRecord:
+        """Charge a cost in USD (a paid tool) and check both budgets."""
+        try:
+            return self.ledger.charge_tool(agent, step, what, usd)
+        finally:
+            self.check_budget(agent)
+
+
+def _short(args: Any) -> str:
+    text = json.dumps(args, sort_keys=True, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."

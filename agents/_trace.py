@@ -1,0 +1,172 @@
+"""Tracing: every step, model call, tool call, handoff and decision of a run is a span.
+
+Attribute names follow the OpenTelemetry semantic conventions for generative AI
+(``gen_ai.*``) where one exists, and ``vouch.*`` otherwise, so spans export to
+any OTel backend as they are (``Span.to_otel()``). No OpenTelemetry package is
+needed. ``Tracer.trace_hash()`` is what an onchain proposal carries: it binds the
+spans' names, parents, attributes and statuses (not their timings).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+_current: contextvars.ContextVar[Span | None] = contextvars.ContextVar("vouch_span", default=None)
+_sink: contextvars.ContextVar[list[Span] | None] = contextvars.ContextVar(
+    "vouch_sink", default=None
+)
+
+# attribute names (OpenTelemetry gen_ai semantic conventions, then ours)
+OPERATION = "gen_ai.operation.name"
+AGENT_NAME = "gen_ai.agent.name"
+REQUEST_MODEL = "gen_ai.request.model"
+INPUT_TOKENS = "gen_ai.usage.input_tokens"
+OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+TOOL_NAME = "gen_ai.tool.name"
+TOOL_CALL_ID = "gen_ai.tool.call.id"
+RUN_ID = "vouch.run.id"
+STEP_ID = "vouch.step.id"
+ATTEMPT = "vouch.step.attempt"
+DECISION = "vouch.decision"
+HANDOFF_TO = "vouch.handoff.to"
+
+
+@dataclass(slots=True)
+class Span:
+    """One unit of work in a run's trace (OTel-shaped: ids, parent, times in ns, status)."""
+
+    name: str
+    span_id: str
+    parent_id: str | None
+    trace_id: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    start_ns: int = 0
+    end_ns: int = 0
+    status: str = "UNSET"  # OK | ERROR | UNSET, as OTel
+    status_message: str = ""
+
+    def set(self, key: str, value: Any) -> None:
+        """Set one attribute."""
+        self.attributes[key] = value
+
+    def to_otel(self) -> dict[str, Any]:
+        """The span as an OTLP-like JSON object."""
+        return {
+            "traceId": self.trace_id,
+            "spanId": self.span_id,
+            "parentSpanId": self.parent_id or "",
+            "name": self.name,
+            "startTimeUnixNano": self.start_ns,
+            "endTimeUnixNano": self.end_ns,
+            "attributes": self.attributes,
+            "status": {"code": self.status, "message": self.status_message},
+        }
+
+    @classmethod
+    def from_otel(cls, data: dict[str, Any]) -> Span:
+        """Inverse of ``to_otel``."""
+        return cls(
+            name=data["name"],
+            span_id=data["spanId"],
+            parent_id=data["parentSpanId"] or None,
+            trace_id=data["traceId"],
+            attributes=dict(data["attributes"]),
+            start_ns=data["startTimeUnixNano"],
+            end_ns=data["endTimeUnixNano"],
+            status=data["status"]["code"],
+            status_message=data["status"]["message"],
+        )
+
+    def _content(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "id": self.span_id,
+            "parent": self.parent_id,
+            "attributes": self.attributes,
+            "status": self.status,
+        }
+
+
+class Tracer:
+    """Collects the spans of one run.
+
+    Span ids are derived, not random: ``sha256(parent id, name, key)`` where the
+    key is what makes the span unique among its siblings (step id and attempt,
+    call number...), so the same reasoning gives the same trace hash.
+
+    Args:
+        trace_id: the run id, usually.
+    """
+
+    def __init__(self, trace_id: str) -> None:
+        self.trace_id = trace_id
+        self.spans: list[Span] = []
+        self._seq = 0
+
+    def _span_id(self, parent: str | None, name: str, key: str) -> str:
+        if not key:
+            self._seq += 1
+            key = f"#{self._seq}"
+        raw = f"{self.trace_id}|{parent}|{name}|{key}".encode()
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+    @contextmanager
+    def span(self, name: str, key: str = "", **attributes: Any) -> Iterator[Span]:
+        """A span around a block; nested spans (also across awaits) get it as their parent."""
+        parent = _current.get()
+        parent_id = parent.span_id if parent is not None else None
+        span = Span(name, self._span_id(parent_id, name, key), parent_id, self.trace_id)
+        span.attributes.update(attributes)
+        span.start_ns = time.time_ns()
+        token = _current.set(span)
+        try:
+            yield span
+        except BaseException as exc:
+            span.status, span.status_message = "ERROR", f"{type(exc).__name__}: {exc}"
+            raise
+        else:
+            if span.status == "UNSET":
+                span.status = "OK"
+        finally:
+            span.end_ns = time.time_ns()
+            _current.reset(token)
+            self.spans.append(span)
+            sink = _sink.get()
+            if sink is not None:
+                sink.append(span)
+
+    def event(self, name: str, key: str = "", **attributes: Any) -> Span:
+        """A zero-length span (a decision, a handoff)."""
+        with self.span(name, key, **attributes) as span:
+            return span
+
+    def extend(self, spans: list[dict[str, Any]]) -> None:
+        """Add spans saved earlier (``to_otel`` form), e.g. from a checkpoint."""
+        self.spans.extend(Span.from_otel(s) for s in spans)
+
+    def trace_hash(self) -> str:
+        """SHA-256 over the spans' content (names, ids, parents, attributes, status), order-free."""
+        items = sorted(
+            json.dumps(s._content(), sort_keys=True, separators=(",", ":"), default=str)
+            for s in self.spans
+        )
+        return "0x" + hashlib.sha256("\n".join(items).encode()).hexdigest()
+
+
+def collect_spans() -> list[Span]:
+    """From now on in this task, also collect every finished span into the returned list."""
+    sink: list[Span] = []
+    _sink.set(sink)
+    return sink
+
+
+def current_span() -> Span | None:
+    """The span the calling code runs in, if any."""
+    return _current.get()

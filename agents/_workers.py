@@ -1,0 +1,144 @@
+"""Agents as executor workers: traced, charged, guarded model calls and tools.
+
+``agent_worker(agent)`` runs an ``Agent``'s Reason-Act-Observe loop as one plan
+step: every model call is a span, charged to the step's agent against the run's
+and the agent's budgets, and counted by the run's step guard; every tool call is
+a span, watched by loop detection, and an irreversible tool (or one whose value
+is above the run's threshold) goes through ``StepContext.effect``, so it asks a
+human first and never runs twice for the same arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from ._errors import ActionRejected, BudgetExceeded, Interrupted, RunStopped
+from ._executor import StepContext, Verdict
+from ._loop import Agent, Tool
+from ._model import ChatModel, Message, ModelReply, ToolSpec
+from ._plan import Step
+from ._trace import INPUT_TOKENS, OPERATION, OUTPUT_TOKENS, REQUEST_MODEL, TOOL_NAME
+
+_STOPS: tuple[type[Exception], ...] = (Interrupted, ActionRejected, RunStopped, BudgetExceeded)
+VALUE_FIELDS = ("value", "amount", "base_amount", "notional", "value_wei")
+
+
+class TracedModel(ChatModel):
+    """A ChatModel seen through a step: a span per call, usage charged, guards checked."""
+
+    def __init__(self, inner: ChatModel, ctx: StepContext) -> None:
+        self.inner = inner
+        self.ctx = ctx
+        self.name = inner.name
+
+    async def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
+        """Check guards, call the model in a span, charge its usage."""
+        self.ctx.guard.tick()
+        self.ctx.guard.check_budget(self.ctx.agent)
+        attrs = {OPERATION: "chat", REQUEST_MODEL: self.inner.name}
+        with self.ctx.tracer.span("chat " + self.inner.name, **attrs) as span:
+            reply = await self.inner.complete(messages, tools)
+            span.set(INPUT_TOKENS, reply.prompt_tokens)
+            span.set(OUTPUT_TOKENS, reply.completion_tokens)
+        self.ctx.charge(
+            reply.model or self.inner.name, reply.prompt_tokens, reply.completion_tokens
+        )
+        return reply
+
+
+def _value(args: BaseModel) -> int | None:
+    for name in VALUE_FIELDS:
+        value = getattr(args, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def guarded_tools(tools: list[Tool], ctx: StepContext) -> list[Tool]:
+    """The tools as a step may use them: traced, loop-checked, HITL-gated, idempotent."""
+    return [_guarded(tool, ctx) for tool in tools]
+
+
+def _guarded(tool: Tool, ctx: StepContext) -> Tool:
+    async def call(args: Any) -> Any:
+        dumped = args.model_dump(mode="json") if isinstance(args, BaseModel) else args
+        ctx.guard.tick()
+        ctx.guard.observe(ctx.agent, tool.name, dumped)
+        value = _value(args) if isinstance(args, BaseModel) else None
+        threshold = ctx.value_threshold
+        gated = tool.irreversible or (
+            value is not None and threshold is not None and value > threshold
+        )
+        if gated:
+            return await ctx.effect(
+                tool.name,
+                lambda _key: tool.fn(args),
+                dumped,
+                irreversible=tool.irreversible,
+                value=value,
+            )
+        with ctx.tracer.span(
+            "tool " + tool.name, **{OPERATION: "execute_tool", TOOL_NAME: tool.name}
+        ):
+            return await tool.fn(args)
+
+    return tool.model_copy(update={"fn": call, "reraise": (*tool.reraise, *_STOPS)})
+
+
+def agent_worker(agent: Agent) -> Callable[[StepContext], Awaitable[str]]:
+    """A worker that runs ``agent``'s loop on the step's prompt and returns its answer."""
+
+    async def work(ctx: StepContext) -> str:
+        clone = Agent(
+            agent.name,
+            TracedModel(agent.model, ctx),
+            guarded_tools(list(agent.tools.values()), ctx),
+            agent.instructions,
+            max_steps=agent.max_steps,
+            max_repairs=agent.max_repairs,
+        )
+        result = await clone.run(ctx.prompt())
+        return result.answer
+
+    return work
+
+
+_VERDICT = re.compile(r"^\s*(PASS|FAIL)\b[:\s-]*(.*)", re.I | re.S)
+
+
+class ModelCritic:
+    """A critic that asks a model whether an output meets the step's criteria.
+
+    The model answers ``PASS`` or ``FAIL: what is wrong``. The rule parts of the
+    criteria (``must_contain``, ``must_match``) are checked first, without a model.
+    """
+
+    def __init__(self, model: ChatModel) -> None:
+        self.model = model
+
+    async def review(self, step: Step, output: Any) -> Verdict:
+        """Rules first, then the model's judgement."""
+        text = output if isinstance(output, str) else json.dumps(output, default=str)
+        problems = [p for c in step.criteria if (p := c.check(text)) is not None]
+        if problems:
+            return Verdict(ok=False, critique="; ".join(problems))
+        criteria = "\n".join(f"- {c.text}" for c in step.criteria)
+        messages = [
+            Message(
+                role="system",
+                content="You are a critic. Answer PASS, or FAIL: followed by what is wrong.",
+            ),
+            Message(
+                role="user", content=f"Task: {step.task}\nCriteria:\n{criteria}\nOutput:\n{text}"
+            ),
+        ]
+        reply = await self.model.complete(messages, [])
+        match = _VERDICT.match(reply.content)
+        if match is None:
+            return Verdict(ok=False, critique=f"critic gave no verdict: {reply.content[:200]}")
+        return Verdict(ok=match.group(1).upper() == "PASS", critique=match.group(2).strip())
