@@ -400,7 +400,7 @@ class Executor:
         plan.check(set(self.registry.cards), caps, done or ())
 
     def _new_run(self, record: RunRecord, steps: int) -> _Run:
-        ledger = UsageLedger(record.run_id, budget=self.limits.budget)
+        ledger = UsageLedger(record.run_id, self.limits.prices, self.limits.budget)
         guard = RunGuard(record.run_id, self.limits, ledger, steps)
         run = _Run(record, self.store, guard, self.hitl)
         run.decisions = self.store.load_decisions(record.run_id)

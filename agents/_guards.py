@@ -23,7 +23,7 @@ from ._errors import (
     RunStepLimit,
     RunTimedOut,
 )
-from ._usage import Budget, UsageLedger, UsageRecord
+from ._usage import Budget, PriceTable, UsageLedger, UsageRecord
 
 
 class Limits(BaseModel):
@@ -39,6 +39,7 @@ class Limits(BaseModel):
         stale_limit: this many actions in a row without the state changing is a loop.
         budget: tokens/USD for the whole run.
         agent_budgets: tokens/USD per agent name.
+        prices: how model tokens become USD (an unpriced model is an error, not free).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -51,6 +52,7 @@ class Limits(BaseModel):
     stale_limit: int = Field(default=6, ge=2)
     budget: Budget = Field(default_factory=Budget)
     agent_budgets: dict[str, Budget] = Field(default_factory=dict)
+    prices: PriceTable = Field(default_factory=PriceTable)
 
 
 def fingerprint(value: Any) -> str:
@@ -74,7 +76,7 @@ class RunGuard:
     ) -> None:
         self.run_id = run_id
         self.limits = limits
-        self.ledger = ledger or UsageLedger(run_id, budget=limits.budget)
+        self.ledger = ledger or UsageLedger(run_id, limits.prices, limits.budget)
         self.steps = steps
         self.started = time.monotonic()
         self._recent: deque[str] = deque(maxlen=limits.loop_window)

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from agents import (
+    Agent,
+    AgentBudgetExceeded,
+    Blackboard,
+    Budget,
+    BudgetExceeded,
+    Executor,
+    HandoffDepthExceeded,
+    Limits,
+    LoopDetected,
+    Plan,
+    Price,
+    PriceTable,
+    RunStepLimit,
+    RunTimedOut,
+    Step,
+    StepContext,
+    Swarm,
+    Tool,
+    Turn,
+    agent_worker,
+)
+
+from .conftest import ScriptedModel, call, text
+
+
+class Query(BaseModel):
+    q: str
+
+
+async def search(args: Query) -> str:
+    return "nothing new"
+
+
+def looping_agent(max_steps: int = 50) -> Agent:
+    model = ScriptedModel([call("search", q="same thing")])  # forever the same call
+    return Agent("looper", model, [Tool.from_function(search)], max_steps=max_steps)
+
+
+def one_step(agent: str = "looper") -> Plan:
+    return Plan(goal="g", steps=[Step(id="s", task="find it", agent=agent)])
+
+
+def test_runaway_loop_is_stopped_by_loop_detection_before_max_steps() -> None:
+    executor = Executor({"looper": agent_worker(looping_agent())}, limits=Limits(max_steps=40, prices=FREE))
+    outcome = asyncio.run(executor.run(one_step()))
+    assert outcome.status == "stopped"
+    assert isinstance(outcome.error, LoopDetected) and outcome.error.kind == "repeat"
+    assert "looper -> search" in outcome.reason and outcome.reason.startswith("loop:")
+    record = executor.store.load_run(outcome.run_id)
+    assert record.status == "stopped" and record.error == "LoopDetected"
+    assert record.steps_executed < 10  # far from max_steps=40
+
+
+def test_max_steps_stops_the_run_and_keeps_partial_results() -> None:
+    async def work(ctx: StepContext) -> str:
+        return ctx.step.id
+
+    steps = [Step(id=f"s{i}", task="t", agent="w", depends_on=[f"s{i-1}"] if i else []) for i in range(10)]
+    outcome = asyncio.run(Executor({"w": work}, limits=Limits(max_steps=4)).run(Plan(goal="g", steps=steps)))
+    assert outcome.status == "stopped" and isinstance(outcome.error, RunStepLimit)
+    assert outcome.outputs == {f"s{i}": f"s{i}" for i in range(4)}
+
+
+def test_ttl_stops_a_hung_step() -> None:
+    async def fast(ctx: StepContext) -> str:
+        return "ok"
+
+    async def hang(ctx: StepContext) -> str:
+        await asyncio.sleep(30)
+        return "never"
+
+    plan = Plan(goal="g", steps=[Step(id="a", task="t", agent="fast"),
+                                 Step(id="b", task="t", agent="hang", depends_on=["a"])])
+    executor = Executor({"fast": fast, "hang": hang}, limits=Limits(ttl_seconds=0.3))
+    outcome = asyncio.run(executor.run(plan))
+    assert outcome.status == "stopped" and isinstance(outcome.error, RunTimedOut)
+    assert outcome.outputs == {"a": "ok"} and outcome.reason.startswith("ttl:")
+
+
+FREE = PriceTable(prices={"*": Price(input_per_mtok=Decimal(0), output_per_mtok=Decimal(0))})
+
+
+def talker(tokens: int) -> Agent:
+    return Agent("talker", ScriptedModel([text("a long answer", tokens=tokens)]), [])
+
+
+def test_run_budget_exhaustion_stops_with_budget_exceeded() -> None:
+    steps = [Step(id=f"s{i}", task="t", agent="talker", depends_on=[f"s{i-1}"] if i else []) for i in range(5)]
+    limits = Limits(budget=Budget(tokens=250), prices=FREE)
+    outcome = asyncio.run(Executor({"talker": agent_worker(talker(100))}, limits=limits).run(Plan(goal="g", steps=steps)))
+    assert outcome.status == "stopped" and isinstance(outcome.error, BudgetExceeded)
+    assert outcome.error.spent_tokens == 300 and outcome.error.budget_tokens == 250
+    assert list(outcome.outputs) == ["s0", "s1"]
+
+
+def test_agent_budget_stops_the_agent_that_overspends() -> None:
+    limits = Limits(agent_budgets={"talker": Budget(tokens=150)}, prices=FREE)
+    steps = [Step(id=f"s{i}", task="t", agent="talker", depends_on=[f"s{i-1}"] if i else []) for i in range(3)]
+    outcome = asyncio.run(Executor({"talker": agent_worker(talker(100))}, limits=limits).run(Plan(goal="g", steps=steps)))
+    assert isinstance(outcome.error, AgentBudgetExceeded) and outcome.error.agent == "talker"
+    assert list(outcome.outputs) == ["s0"]
+
+
+def test_usd_budget_counts_paid_tools() -> None:
+    async def paid(ctx: StepContext) -> str:
+        ctx.charge_usd("api", Decimal("0.4"))
+        return "ok"
+
+    steps = [Step(id=f"s{i}", task="t", agent="w", depends_on=[f"s{i-1}"] if i else []) for i in range(4)]
+    outcome = asyncio.run(Executor({"w": paid}, limits=Limits(budget=Budget(usd=Decimal(1)))).run(Plan(goal="g", steps=steps)))
+    assert isinstance(outcome.error, BudgetExceeded) and outcome.error.spent_usd == Decimal("1.2")
+
+
+def test_swarm_handoff_depth_is_bounded() -> None:
+    async def passer(board: Blackboard) -> Turn:
+        n = len(board.log)
+        return Turn(handoff="b" if n % 2 == 0 else "a", writes={"note": f"turn {n}"} if n == 0 else {})
+
+    swarm = Swarm({"a": passer, "b": passer}, Limits(max_handoff_depth=3, stale_limit=50, loop_repeats=50, loop_window=60))
+    result = asyncio.run(swarm.run("g", entry="a"))
+    assert result.status == "stopped" and isinstance(result.error, HandoffDepthExceeded)
+    assert result.error.depth == 4 and result.board.entries == {"note": "turn 0"}
+
+
+def test_swarm_state_not_changing_is_a_loop() -> None:
+    async def idle(board: Blackboard) -> Turn:
+        n = len(board.log)
+        return Turn(handoff="b" if n % 2 == 0 else "a", writes={"seen": n % 7})  # varies, board too
+
+    async def stuck(board: Blackboard) -> Turn:
+        return Turn(handoff="a", writes={"x": 1})
+
+    swarm = Swarm({"a": stuck, "b": stuck}, Limits(stale_limit=4, loop_repeats=50, loop_window=60))
+    result = asyncio.run(swarm.run("g", entry="a"))
+    assert isinstance(result.error, LoopDetected) and result.error.kind == "no-progress"
+    assert result.reason.startswith("loop:")
