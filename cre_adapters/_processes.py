@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from ._don import DonConfig, NodeSpec
 from ._errors import ConfigError, CreError, NodeError
 from ._faults import FaultSpec
-from ._spawn import alive, spawn_detached, terminate
+from ._spawn import alive, spawn_detached, terminate_all
 
 
 class NodeStatus(BaseModel):
@@ -107,11 +107,9 @@ class DonSupervisor:
     def stop(self, names: Sequence[str] | None = None) -> list[str]:
         """Stop the named nodes (all by default); return the names that were running."""
         pids = self.pids()
-        stopped = []
-        for name in list(names or pids):
-            pid = pids.pop(name, None)
-            if pid is not None and terminate(pid, timeout=5.0):
-                stopped.append(name)
+        chosen = {name: pids.pop(name) for name in list(names or pids) if name in pids}
+        running = set(terminate_all(list(chosen.values()), timeout=5.0))
+        stopped = [name for name, pid in chosen.items() if pid in running]
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._pid_file.write_text(json.dumps(pids))
         return stopped

@@ -71,3 +71,25 @@ def terminate(pid: int, timeout: float = 10.0) -> bool:
     if alive(pid):
         os.kill(pid, signal.SIGKILL)
     return True
+
+
+def terminate_all(pids: Sequence[int], timeout: float = 10.0) -> list[int]:
+    """SIGTERM every pid at once, wait up to ``timeout`` for all, SIGKILL the rest.
+
+    Returns the pids that were running. Stopping n nodes takes one grace
+    period, not n.
+    """
+    running = []
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+            running.append(pid)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(pid) for pid in running):
+        time.sleep(0.05)
+    for pid in running:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    return running

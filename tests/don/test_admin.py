@@ -16,10 +16,12 @@ from cre_adapters import (
     OracleNode,
     create_app,
     health,
+    load_key,
     set_fault,
 )
 from verifier import SignedObservation, recover_observation_signer
 
+from ..conftest import PASSWORD
 from .conftest import admin_headers
 
 pytestmark = pytest.mark.integration
@@ -63,7 +65,7 @@ def test_set_fault_with_a_wrong_token_is_a_node_error(env: Any, tmp_path: Any) -
 def in_process(env: Any, fault: FaultSpec, name: str = "node-1") -> tuple[TestClient, Any]:
     """A node app built from a DON config entry with ``fault``, served in-process."""
     spec = env.don.node(name).model_copy(update={"fault": fault})
-    key = env.node_keys()[env.don.nodes.index(env.don.node(name))]
+    key = load_key(spec.keystore, PASSWORD)
     node = OracleNode(env.don, spec, key, MockPriceSource(7, 1))
     return TestClient(create_app(node)), spec
 

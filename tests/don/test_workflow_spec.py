@@ -166,3 +166,38 @@ def test_vouch_workflow_run_file(env: Any, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "workflow eth-feed: 1 run(s) done" in result.stdout
     assert [e.kind for e in AttestationLog(tmp_path / "f.db").entries()].count("consensus") == 2
+
+
+@pytest.mark.integration
+def test_the_settlement_demo_is_a_workflow_spec(evm: Any, tmp_path: Path) -> None:
+    spec = write(
+        tmp_path,
+        "settle.toml",
+        """
+name = "settlement"
+[trigger]
+kind = "proposal"
+goal = "Sell 1 WETH for USDC between 2,500 and 3,500 USDC per WETH within 10 minutes"
+[[capabilities]]
+feed = "ETH/USD"
+[target]
+kind = "settlement"
+contract = "SettlementGate"
+function = "onReport"
+""",
+    )
+    environ = {
+        **os.environ,
+        "VOUCH_HOME": str(evm.settings.home),
+        "VOUCH_KEYSTORE_PASSWORD": PASSWORD,
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "vouch", "workflow", "run", str(spec)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "settled" in result.stdout
