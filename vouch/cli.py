@@ -28,6 +28,7 @@ from ._anchor import anchor_log, prove_entry
 from ._audit import run_audit, run_replay
 from ._demo import DEFAULT_GOAL, run_settlement_demo
 from ._errors import VouchError
+from ._runs import make_runs_app
 from ._settings import VouchSettings, load_settings
 from ._stack import Stack
 
@@ -48,6 +49,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(log_app, name="log")
 workflow_app = typer.Typer(help="Workflows from spec files (TOML/JSON/YAML).", no_args_is_help=True)
 app.add_typer(workflow_app, name="workflow")
+app.add_typer(make_runs_app(lambda: _settings().home), name="runs")
 
 console = Console()
 _overrides: dict[str, Any] = {}

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
-from agents import ChatModel, Message, ModelReply, StepContext, ToolCall, ToolSpec
+from agents import (
+    ChatModel,
+    Message,
+    ModelReply,
+    Price,
+    PriceTable,
+    StepContext,
+    ToolCall,
+    ToolSpec,
+)
+
+FREE = PriceTable(prices={"*": Price(input_per_mtok=Decimal(0), output_per_mtok=Decimal(0))})
 
 
 class ScriptedModel(ChatModel):

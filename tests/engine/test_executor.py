@@ -73,8 +73,13 @@ def test_cycle_is_rejected_before_anything_runs() -> None:
     async def work(ctx: StepContext) -> None:
         ran.append(ctx.step.id)
 
-    plan = Plan(goal="g", steps=[Step(id="a", task="t", agent="w", depends_on=["b"]),
-                                 Step(id="b", task="t", agent="w", depends_on=["a"])])
+    plan = Plan(
+        goal="g",
+        steps=[
+            Step(id="a", task="t", agent="w", depends_on=["b"]),
+            Step(id="b", task="t", agent="w", depends_on=["a"]),
+        ],
+    )
     with pytest.raises(PlanCycle):
         asyncio.run(Executor({"w": work}).run(plan))
     assert ran == []
@@ -126,8 +131,13 @@ def test_replan_on_unmet_criteria_keeps_finished_steps() -> None:
 
     new_steps = [{"id": "b2", "task": "other way", "agent": "w", "depends_on": ["a"]}]
     planner = Planner(ScriptedModel([call("submit_plan", steps=new_steps)]), {"w": "worker"})
-    plan = Plan(goal="g", steps=[Step(id="a", task="t", agent="w"),
-                                 Step(id="b", task="t", agent="w", depends_on=["a"], criteria=must("ok"))])
+    plan = Plan(
+        goal="g",
+        steps=[
+            Step(id="a", task="t", agent="w"),
+            Step(id="b", task="t", agent="w", depends_on=["a"], criteria=must("ok")),
+        ],
+    )
     outcome = asyncio.run(Executor({"w": work}, planner=planner, refine_rounds=0).run(plan))
     assert outcome.status == "done"
     assert outcome.outputs == {"a": "ok a", "b2": "ok b2"}
@@ -147,8 +157,14 @@ def dags(draw: Any) -> Plan:
 
 
 @settings(max_examples=60, deadline=None)
-@given(plan=dags(), limit=st.integers(1, 6), delays=st.lists(st.integers(0, 3), min_size=25, max_size=25))
-def test_random_dags_run_each_step_once_after_its_dependencies(plan: Plan, limit: int, delays: list[int]) -> None:
+@given(
+    plan=dags(),
+    limit=st.integers(1, 6),
+    delays=st.lists(st.integers(0, 3), min_size=25, max_size=25),
+)
+def test_random_dags_run_each_step_once_after_its_dependencies(
+    plan: Plan, limit: int, delays: list[int]
+) -> None:
     finished: list[str] = []
     started: list[str] = []
 

@@ -49,7 +49,9 @@ def one_step(agent: str = "looper") -> Plan:
 
 
 def test_runaway_loop_is_stopped_by_loop_detection_before_max_steps() -> None:
-    executor = Executor({"looper": agent_worker(looping_agent())}, limits=Limits(max_steps=40, prices=FREE))
+    executor = Executor(
+        {"looper": agent_worker(looping_agent())}, limits=Limits(max_steps=40, prices=FREE)
+    )
     outcome = asyncio.run(executor.run(one_step()))
     assert outcome.status == "stopped"
     assert isinstance(outcome.error, LoopDetected) and outcome.error.kind == "repeat"
@@ -63,8 +65,13 @@ def test_max_steps_stops_the_run_and_keeps_partial_results() -> None:
     async def work(ctx: StepContext) -> str:
         return ctx.step.id
 
-    steps = [Step(id=f"s{i}", task="t", agent="w", depends_on=[f"s{i-1}"] if i else []) for i in range(10)]
-    outcome = asyncio.run(Executor({"w": work}, limits=Limits(max_steps=4)).run(Plan(goal="g", steps=steps)))
+    steps = [
+        Step(id=f"s{i}", task="t", agent="w", depends_on=[f"s{i - 1}"] if i else [])
+        for i in range(10)
+    ]
+    outcome = asyncio.run(
+        Executor({"w": work}, limits=Limits(max_steps=4)).run(Plan(goal="g", steps=steps))
+    )
     assert outcome.status == "stopped" and isinstance(outcome.error, RunStepLimit)
     assert outcome.outputs == {f"s{i}": f"s{i}" for i in range(4)}
 
@@ -77,8 +84,13 @@ def test_ttl_stops_a_hung_step() -> None:
         await asyncio.sleep(30)
         return "never"
 
-    plan = Plan(goal="g", steps=[Step(id="a", task="t", agent="fast"),
-                                 Step(id="b", task="t", agent="hang", depends_on=["a"])])
+    plan = Plan(
+        goal="g",
+        steps=[
+            Step(id="a", task="t", agent="fast"),
+            Step(id="b", task="t", agent="hang", depends_on=["a"]),
+        ],
+    )
     executor = Executor({"fast": fast, "hang": hang}, limits=Limits(ttl_seconds=0.3))
     outcome = asyncio.run(executor.run(plan))
     assert outcome.status == "stopped" and isinstance(outcome.error, RunTimedOut)
@@ -93,9 +105,16 @@ def talker(tokens: int) -> Agent:
 
 
 def test_run_budget_exhaustion_stops_with_budget_exceeded() -> None:
-    steps = [Step(id=f"s{i}", task="t", agent="talker", depends_on=[f"s{i-1}"] if i else []) for i in range(5)]
+    steps = [
+        Step(id=f"s{i}", task="t", agent="talker", depends_on=[f"s{i - 1}"] if i else [])
+        for i in range(5)
+    ]
     limits = Limits(budget=Budget(tokens=250), prices=FREE)
-    outcome = asyncio.run(Executor({"talker": agent_worker(talker(100))}, limits=limits).run(Plan(goal="g", steps=steps)))
+    outcome = asyncio.run(
+        Executor({"talker": agent_worker(talker(100))}, limits=limits).run(
+            Plan(goal="g", steps=steps)
+        )
+    )
     assert outcome.status == "stopped" and isinstance(outcome.error, BudgetExceeded)
     assert outcome.error.spent_tokens == 300 and outcome.error.budget_tokens == 250
     assert list(outcome.outputs) == ["s0", "s1"]
@@ -103,8 +122,15 @@ def test_run_budget_exhaustion_stops_with_budget_exceeded() -> None:
 
 def test_agent_budget_stops_the_agent_that_overspends() -> None:
     limits = Limits(agent_budgets={"talker": Budget(tokens=150)}, prices=FREE)
-    steps = [Step(id=f"s{i}", task="t", agent="talker", depends_on=[f"s{i-1}"] if i else []) for i in range(3)]
-    outcome = asyncio.run(Executor({"talker": agent_worker(talker(100))}, limits=limits).run(Plan(goal="g", steps=steps)))
+    steps = [
+        Step(id=f"s{i}", task="t", agent="talker", depends_on=[f"s{i - 1}"] if i else [])
+        for i in range(3)
+    ]
+    outcome = asyncio.run(
+        Executor({"talker": agent_worker(talker(100))}, limits=limits).run(
+            Plan(goal="g", steps=steps)
+        )
+    )
     assert isinstance(outcome.error, AgentBudgetExceeded) and outcome.error.agent == "talker"
     assert list(outcome.outputs) == ["s0"]
 
@@ -114,17 +140,29 @@ def test_usd_budget_counts_paid_tools() -> None:
         ctx.charge_usd("api", Decimal("0.4"))
         return "ok"
 
-    steps = [Step(id=f"s{i}", task="t", agent="w", depends_on=[f"s{i-1}"] if i else []) for i in range(4)]
-    outcome = asyncio.run(Executor({"w": paid}, limits=Limits(budget=Budget(usd=Decimal(1)))).run(Plan(goal="g", steps=steps)))
+    steps = [
+        Step(id=f"s{i}", task="t", agent="w", depends_on=[f"s{i - 1}"] if i else [])
+        for i in range(4)
+    ]
+    outcome = asyncio.run(
+        Executor({"w": paid}, limits=Limits(budget=Budget(usd=Decimal(1)))).run(
+            Plan(goal="g", steps=steps)
+        )
+    )
     assert isinstance(outcome.error, BudgetExceeded) and outcome.error.spent_usd == Decimal("1.2")
 
 
 def test_swarm_handoff_depth_is_bounded() -> None:
     async def passer(board: Blackboard) -> Turn:
         n = len(board.log)
-        return Turn(handoff="b" if n % 2 == 0 else "a", writes={"note": f"turn {n}"} if n == 0 else {})
+        return Turn(
+            handoff="b" if n % 2 == 0 else "a", writes={"note": f"turn {n}"} if n == 0 else {}
+        )
 
-    swarm = Swarm({"a": passer, "b": passer}, Limits(max_handoff_depth=3, stale_limit=50, loop_repeats=50, loop_window=60))
+    swarm = Swarm(
+        {"a": passer, "b": passer},
+        Limits(max_handoff_depth=3, stale_limit=50, loop_repeats=50, loop_window=60),
+    )
     result = asyncio.run(swarm.run("g", entry="a"))
     assert result.status == "stopped" and isinstance(result.error, HandoffDepthExceeded)
     assert result.error.depth == 4 and result.board.entries == {"note": "turn 0"}

@@ -56,8 +56,13 @@ def test_done_steps_count_as_known_dependencies() -> None:
 
 STEPS = [
     {"id": "fetch", "task": "fetch prices", "agent": "researcher"},
-    {"id": "risk", "task": "assess risk", "agent": "analyst", "depends_on": ["fetch"],
-     "criteria": [{"text": "mentions risk", "must_contain": ["risk"]}]},
+    {
+        "id": "risk",
+        "task": "assess risk",
+        "agent": "analyst",
+        "depends_on": ["fetch"],
+        "criteria": [{"text": "mentions risk", "must_contain": ["risk"]}],
+    },
 ]
 
 
@@ -73,7 +78,9 @@ def test_planner_turns_a_goal_into_a_validated_plan() -> None:
 
 def test_planner_sends_an_invalid_plan_back_with_the_error() -> None:
     cyclic = [{**STEPS[0], "depends_on": ["risk"]}, STEPS[1]]
-    model = ScriptedModel([call("submit_plan", steps=cyclic), text("no"), call("submit_plan", steps=STEPS)])
+    model = ScriptedModel(
+        [call("submit_plan", steps=cyclic), text("no"), call("submit_plan", steps=STEPS)]
+    )
     planner = Planner(model, {"researcher": "", "analyst": ""})
     result = asyncio.run(planner.plan("g"))
     assert len(result.steps) == 2
