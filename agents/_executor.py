@@ -54,6 +54,7 @@ from ._trace import (
     AGENT_NAME,
     ATTEMPT,
     DECISION,
+    OUTPUT_HASH,
     RUN_ID,
     STEP_ID,
     TOOL_NAME,
@@ -552,6 +553,7 @@ class Executor:
             finally:
                 tally.tokens += ctx.tokens
                 tally.usd += ctx.usd
+            span.set(OUTPUT_HASH, fingerprint(output))
             run.guard.check_budget(agent)
             if not step.criteria:
                 return True, output, ""

@@ -36,6 +36,7 @@ STEP_ID = "vouch.step.id"
 ATTEMPT = "vouch.step.attempt"
 DECISION = "vouch.decision"
 HANDOFF_TO = "vouch.handoff.to"
+OUTPUT_HASH = "vouch.output.hash"
 
 
 @dataclass(slots=True)

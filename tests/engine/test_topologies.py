@@ -1,0 +1,103 @@
+"""The three topologies (one example each), registry routing and tracing."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+from agents import AgentCard, Executor, Plan, Registry, Step, StepContext, Tracer
+
+from .conftest import echo
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def example(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_supervisor_example_plans_delegates_by_capability_and_synthesizes() -> None:
+    result = asyncio.run(example("supervisor").main())
+    assert result.outcome.status == "done"
+    assert result.outcome.outputs["decide"] == "settle"
+    assert result.answer.startswith("Manager: liquidity: liquidity ok")
+
+
+def test_chain_example_passes_each_output_to_the_next() -> None:
+    result = asyncio.run(example("chain").main())
+    assert result.outcome.status == "done"
+    assert result.answer == "FINAL: the DON attested ETH/USD median 2993.95 from 3 nodes"
+
+
+def test_swarm_example_hands_off_over_the_blackboard() -> None:
+    outcome = asyncio.run(example("swarm").main())
+    assert outcome.status == "done" and outcome.answer == "price 2993 is inside bounds"
+    assert [e["agent"] for e in outcome.board.log] == ["analyst", "scout", "analyst", "closer"]
+
+
+def test_routing_by_capability_then_description_similarity() -> None:
+    reg = Registry()
+    reg.add(
+        AgentCard(
+            name="poet", description="writes poems and creative prose", capabilities=["write"]
+        ),
+        echo,
+    )
+    reg.add(
+        AgentCard(
+            name="coder",
+            description="python code, math, computation",
+            capabilities=["write", "math"],
+        ),
+        echo,
+    )
+    reg.add(AgentCard(name="clerk", description="files forms"), echo)
+    by_sim = asyncio.run(
+        reg.route(Step(id="s", task="compute the math of python code", capability="write"))
+    )
+    assert (
+        by_sim.agent == "coder"
+        and by_sim.by == "similarity"
+        and by_sim.candidates == ["poet", "coder"]
+    )
+    assert asyncio.run(reg.route(Step(id="s", task="x", capability="math"))).agent == "coder"
+    assert asyncio.run(reg.route(Step(id="s", task="write a poem", agent="clerk"))).by == "name"
+    poem = asyncio.run(reg.route(Step(id="s", task="write creative poems", capability="write")))
+    assert poem.agent == "poet"
+
+
+def test_trace_spans_use_otel_names_and_the_hash_binds_the_reasoning() -> None:
+    async def work(ctx: StepContext) -> str:
+        with ctx.tracer.span("tool lookup", **{"gen_ai.tool.name": "lookup"}):
+            return ctx.step.task
+
+    def run(task: str) -> tuple[str, list[str]]:
+        plan = Plan(
+            goal="g",
+            steps=[
+                Step(id="a", task=task, agent="w"),
+                Step(id="b", task="t", agent="w", depends_on=["a"]),
+            ],
+        )
+        executor = Executor({"w": work})
+        outcome = asyncio.run(executor.run(plan, run_id="fixed"))
+        steps = executor.store.load_steps("fixed")
+        return outcome.trace_hash, [s["name"] for s in steps["a"].spans]
+
+    hash1, names = run("t")
+    assert names == ["tool lookup", "step a"]
+    assert run("t")[0] == hash1  # same reasoning, same hash
+    assert run("other")[0] != hash1
+
+    tracer = Tracer("r")
+    with tracer.span("step x", **{"vouch.step.id": "x"}):
+        tracer.event("handoff", **{"vouch.handoff.to": "y"})
+    child, parent = tracer.spans
+    assert child.parent_id == parent.span_id and parent.to_otel()["status"]["code"] == "OK"
+    assert child.to_otel()["attributes"] == {"vouch.handoff.to": "y"}
