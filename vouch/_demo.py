@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from agents import OfflineModel, settlement_agent
+from agents import ChatModel, Endpoint, OfflineModel, OpenAIChatModel, settlement_agent
 from cre_adapters import SettlementOutcome, SettlementWorkflow
 from verifier import AttestationLog
 
@@ -64,6 +64,19 @@ class _Printer:
             )
 
 
+def chat_model(settings: VouchSettings) -> ChatModel:
+    """The configured OpenAI-compatible model, or the deterministic offline one."""
+    if not settings.model_base_url:
+        return OfflineModel()
+    endpoint = Endpoint(
+        base_url=settings.model_base_url,
+        model=settings.model_name,
+        api_key=settings.model_api_key,
+        api_key_file=settings.model_api_key_file,
+    )
+    return OpenAIChatModel(endpoint)
+
+
 def run_settlement_demo(
     settings: VouchSettings, console: Console, goal: str = DEFAULT_GOAL
 ) -> SettlementOutcome:
@@ -106,8 +119,9 @@ def run_settlement_demo(
     submitter = ChainSubmitter(
         workflow, writer, artifacts, deployment, log, printer, settings.anchor_every
     )
-    say(f"\n[bold]agent[/] ({OfflineModel.name}): “{goal}”")
-    result = asyncio.run(settlement_agent(OfflineModel(), submitter).run(goal))
+    model = chat_model(settings)
+    say(f"\n[bold]agent[/] ({model.name}): “{goal}”")
+    result = asyncio.run(settlement_agent(model, submitter).run(goal))
     outcome = submitter.last_outcome
     if outcome is None:
         raise VouchError(f"the agent made no proposal: {result.answer}")

@@ -41,6 +41,12 @@ class VouchSettings(BaseSettings):
     anchor_every: int = Field(
         default=25, ge=1, description="anchor the log onchain every N entries"
     )
+    model_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint; None uses the offline model"
+    )
+    model_name: str = Field(default="gpt-4o-mini", description="model at that endpoint")
+    model_api_key: SecretStr | None = Field(default=None, description="its API key")
+    model_api_key_file: Path | None = Field(default=None, description="file (0600) with the key")
     toolchain_dir: Path | None = Field(default=None, description="checkout holding node_modules")
 
     @field_validator("f")

@@ -89,3 +89,33 @@ def test_artifacts_are_cached_by_source_hash(env, tmp_path: Path, monkeypatch) -
     second = compile_contracts(env.stack.toolchain, env.settings.home / "cache")
     assert second == first
     assert (env.settings.home / "cache" / f"artifacts-{first.source_hash[:16]}.json").exists()
+
+
+def test_demo_can_use_any_openai_compatible_endpoint(evm, tmp_path: Path) -> None:
+    from ..agents.fake_openai import FakeOpenAI, serve
+
+    server_gen = serve(FakeOpenAI())
+    server = next(server_gen)
+    home = tmp_path / "home"
+    copy_cache(evm.settings.home / "cache", home)
+    environ = {
+        **os.environ,
+        "VOUCH_HOME": str(home),
+        "VOUCH_KEYSTORE_PASSWORD": PASSWORD,
+        "VOUCH_MODEL_BASE_URL": server.url,
+        "VOUCH_MODEL_NAME": "local-test-model",
+        "COLUMNS": "200",
+    }
+    run = [sys.executable, "-m", "vouch", "--rpc-url", evm.chain.url]
+    try:
+        result = subprocess.run(
+            [*run, "demo", "settlement"], env=environ, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "local-test-model" in result.stdout and "settled" in result.stdout
+        requests = server.chat_requests()
+        assert requests and requests[0]["model"] == "local-test-model"
+        assert any(t["function"]["name"] == "propose_settlement" for t in requests[0]["tools"])
+    finally:
+        subprocess.run([*run, "down"], env=environ, capture_output=True, timeout=60)
+        server_gen.close()
