@@ -43,7 +43,9 @@ class Supervisor:
         plan = await self.planner.plan(goal)
         outcome = await self.executor.run(plan, run_id)
         final = self.executor.store.load_run(outcome.run_id).plan or plan  # after any re-plan
-        done = [s.id for s in final.steps if s.id in outcome.outputs]  # plan order, not finish order
+        done = [
+            s.id for s in final.steps if s.id in outcome.outputs
+        ]  # plan order, not finish order
         reports = "\n".join(f"{k}: {_text(outcome.outputs[k])}" for k in done)
         if self.manager is None or outcome.status != "done":
             return TopologyResult(answer=reports, outcome=outcome)
