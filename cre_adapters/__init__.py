@@ -1,9 +1,15 @@
 """cre_adapters: a local CRE-style DON whose reports verify onchain.
 
 Nodes (separate processes, own keys, own data sources) observe, a
-coordinator gathers 2f+1 signed observations, every signing node re-derives
-the median before it signs, and the Keystone-format report goes through the
-forwarder on the chain. See ``docs/internals.md`` for the wire formats.
+coordinator gathers 2f+1 signed, fresh, mutually consistent observations
+(asking each node twice to expose equivocation), every signing node
+re-derives the median before it signs, and the Keystone-format report goes
+through the forwarder on the chain. Nodes can be made faulty on purpose
+(``FaultSpec``: down, slow, flaky, stale, lie, equivocate, bad-signature,
+wrong-key) in the DON config or through their loopback, token-guarded
+``/admin/fault``. Aggregation modes live behind ``Aggregator``; workflow
+specs (``WorkflowSpec``) run through ``FeedWorkflow`` or ``SettlementWorkflow``.
+See ``docs/internals.md`` for the wire formats.
 """
 
 from ._consensus import (
