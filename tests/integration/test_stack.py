@@ -17,16 +17,22 @@ from ..conftest import PASSWORD, copy_cache
 pytestmark = pytest.mark.integration
 
 
-def test_demo_runs_against_an_existing_rpc_url(evm, tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def demo_against(evm, home: Path, **env: str) -> tuple[list[str], dict[str, str]]:
+    """The vouch command line and environment for a demo in ``home`` on the session's chain."""
     copy_cache(evm.settings.home / "cache", home)
     environ = {
         **os.environ,
         "VOUCH_HOME": str(home),
         "VOUCH_KEYSTORE_PASSWORD": PASSWORD,
         "COLUMNS": "200",
+        **env,
     }
-    run = [sys.executable, "-m", "vouch", "--rpc-url", evm.chain.url]
+    return [sys.executable, "-m", "vouch", "--rpc-url", evm.chain.url], environ
+
+
+def test_demo_runs_against_an_existing_rpc_url(evm, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    run, environ = demo_against(evm, home)
     try:
         result = subprocess.run(
             [*run, "demo", "settlement"], env=environ, capture_output=True, text=True, timeout=300
@@ -97,16 +103,9 @@ def test_demo_can_use_any_openai_compatible_endpoint(evm, tmp_path: Path) -> Non
     server_gen = serve(FakeOpenAI())
     server = next(server_gen)
     home = tmp_path / "home"
-    copy_cache(evm.settings.home / "cache", home)
-    environ = {
-        **os.environ,
-        "VOUCH_HOME": str(home),
-        "VOUCH_KEYSTORE_PASSWORD": PASSWORD,
-        "VOUCH_MODEL_BASE_URL": server.url,
-        "VOUCH_MODEL_NAME": "local-test-model",
-        "COLUMNS": "200",
-    }
-    run = [sys.executable, "-m", "vouch", "--rpc-url", evm.chain.url]
+    run, environ = demo_against(
+        evm, home, VOUCH_MODEL_BASE_URL=server.url, VOUCH_MODEL_NAME="local-test-model"
+    )
     try:
         result = subprocess.run(
             [*run, "demo", "settlement"], env=environ, capture_output=True, text=True, timeout=300
