@@ -26,7 +26,6 @@ from verifier import (
     SettlementPayload,
     SignatureError,
     canonical_json,
-    decode_report,
     encode_report,
     keccak,
     median,
@@ -129,40 +128,6 @@ def test_digest_fixed_vector() -> None:
 def test_transmission_id_is_keystones() -> None:
     expected = keccak(bytes.fromhex(RECEIVER[2:]) + b"\x11" * 32 + b"\x00\x01")
     assert transmission_id(RECEIVER, b"\x11" * 32, b"\x00\x01") == expected
-
-
-@settings(max_examples=200)
-@given(
-    execution=bytes32,
-    ts=uint32,
-    don=uint32,
-    version=uint32,
-    wid=bytes32,
-    name=st.text(alphabet="abcdefghijklmnopqrstuvwxyz-", max_size=10),
-    owner=addresses,
-    rid=st.binary(min_size=2, max_size=2),
-    chain=st.integers(0, 2**256 - 1),
-    receiver=addresses,
-    action=bytes32,
-    payload=st.binary(max_size=200),
-)
-def test_report_round_trips(
-    execution, ts, don, version, wid, name, owner, rid, chain, receiver, action, payload
-) -> None:
-    meta = ReportMetadata(
-        execution_id=execution,
-        timestamp=ts,
-        don_id=don,
-        config_version=version,
-        workflow_id=wid,
-        workflow_name=name,
-        workflow_owner=owner,
-        report_id=rid,
-    )
-    body = ReportBody(
-        chain_id=chain, receiver=receiver, timestamp=ts, action_hash=action, payload=payload
-    )
-    assert decode_report(encode_report(meta, body)) == (meta, body)
 
 
 @given(trade=st.integers(0, 2**256 - 1), price=st.integers(0, 2**256 - 1))
@@ -361,20 +326,6 @@ def _write_from_process(path: str, worker: int) -> None:
     log = AttestationLog(path)
     for i in range(20):
         log.append(bytes([worker]) * 32, "event", {"worker": worker, "i": i})
-
-
-def test_not_a_log_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(LogIntegrityError, match="no attestation log"):
-        AttestationLog(tmp_path / "missing.db", readonly=True)
-    other = tmp_path / "other.db"
-    with sqlite3.connect(other) as db:
-        db.execute("CREATE TABLE t (x)")
-    with pytest.raises(LogIntegrityError, match="not a vouch attestation log"):
-        AttestationLog(other, readonly=True)
-    junk = tmp_path / "junk.db"
-    junk.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(LogIntegrityError):
-        AttestationLog(junk, readonly=True)
 
 
 def test_entry_hash_fixed_vector() -> None:
