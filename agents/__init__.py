@@ -19,6 +19,7 @@ from ._checkpoint import (
     RunRecord,
     SQLiteCheckpointStore,
     StepRecord,
+    UsageSummary,
 )
 from ._config import Models, ModelSettings, Tier
 from ._embed import Embedder, HashingEmbedder
@@ -70,7 +71,14 @@ from ._topologies import (
     chain_plan,
     model_swarm_agent,
 )
-from ._trace import Span, Tracer
+from ._trace import (
+    Span,
+    Tracer,
+    bind_trace,
+    current_trace_hash,
+    trace_hash,
+    trace_prefix,
+)
 from ._usage import Budget, Price, PriceTable, UsageLedger, UsageRecord, UsageTotals
 from ._vectors import Hit, InMemoryVectorStore, SQLiteVectorStore, VectorRecord, VectorStore
 from ._workers import ModelCritic, TracedModel, agent_worker, guarded_tools
@@ -123,12 +131,17 @@ __all__ = [
     "Turn",
     "UnknownAgent",
     "UnknownDependency",
+    "UsageSummary",
     "Verdict",
     "Worker",
     "agent_worker",
+    "bind_trace",
     "chain_plan",
+    "current_trace_hash",
     "guarded_tools",
     "model_swarm_agent",
+    "trace_hash",
+    "trace_prefix",
     "ActionProposal",
     "Agent",
     "AgentError",

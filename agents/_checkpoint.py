@@ -1,9 +1,17 @@
-"""Checkpoint stores: where a run's plan, finished steps, pending approvals and side effects live.
+"""Checkpoint stores: a run's plan, steps, pending approvals, side effects, trace and usage.
 
 One ABC, one conformance suite (``tests/engine/test_checkpoint.py``), two
 implementations: ``MemoryCheckpointStore`` and ``SQLiteCheckpointStore`` (WAL).
 The executor writes a step's record as soon as the step finishes, so a run
-killed at any point resumes from its last finished step.
+killed at any point resumes from its last finished step. When the run ends or
+pauses, the steps that did not finish are recorded too (``interrupted``,
+``failed``, ``stopped``, ``rejected``), with what they spent, their spans and,
+for an interrupted step, the journal of its model calls and tool results that
+lets it resume exactly where it paused. The run's whole trace (every span, in
+the order they closed) is appended at the same moments (``load_trace``).
+
+Usage for another process (``vouch runs show``): ``store.usage(run_id)`` is a
+``UsageSummary`` (tokens in/out and USD in total, per step, per agent, per model).
 """
 
 from __future__ import annotations
@@ -21,13 +29,29 @@ from pydantic import BaseModel, Field
 
 from ._errors import CheckpointError
 from ._plan import Plan
+from ._usage import UsageRecord, UsageTotals
 
 RunStatus = Literal["running", "interrupted", "done", "failed", "stopped", "rejected"]
-StepStatus = Literal["done", "failed", "rejected", "skipped"]
+StepStatus = Literal["done", "failed", "rejected", "skipped", "interrupted", "stopped"]
 
 
 class StepRecord(BaseModel):
-    """A finished step: its output (JSON) and what it took."""
+    """A step that ran: its output (JSON) if it finished, and what it took.
+
+    Attributes:
+        status: ``done``; or, saved when the run ended or paused with the step
+            unfinished, ``interrupted`` (waiting for a human), ``failed``,
+            ``stopped`` (a guard stopped the run) or ``rejected``.
+        attempts: attempts so far (refinements and the recovery agent count).
+        tokens: prompt plus completion tokens of every attempt.
+        usd: USD of every attempt.
+        usage: every charge of the step, in order (``UsageRecord.step`` is the attempt).
+        run_elapsed: the run's active seconds when this record was saved (for the TTL).
+        feedback: the critiques the current attempt was given (an interrupted step).
+        journal: the current attempt's model outputs and tool results, in order
+            (an interrupted step replays them on resume instead of calling again).
+        spans: the step's spans (``Span.to_otel`` form), in the order they closed.
+    """
 
     step_id: str
     status: StepStatus
@@ -39,7 +63,48 @@ class StepRecord(BaseModel):
     started_at: float = 0.0
     finished_at: float = 0.0
     note: str = ""
+    usage: list[UsageRecord] = Field(default_factory=list)
+    run_elapsed: float = 0.0
+    feedback: list[str] = Field(default_factory=list)
+    journal: list[dict[str, Any]] = Field(default_factory=list)
     spans: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class UsageSummary(BaseModel):
+    """What a run spent: tokens in/out and USD, in total and per step, agent and model.
+
+    Built from the step records (``CheckpointStore.usage``), so any process can
+    read it. Use ``UsageTotals.tokens`` for prompt plus completion tokens.
+
+    Attributes:
+        by_step: plan step id -> totals.
+        by_agent: agent name (``recovery`` for the recovery agent) -> totals.
+        by_model: model name (or paid tool name) -> totals.
+        calls: plan step id -> every charge of that step, in order.
+    """
+
+    run_id: str
+    total: UsageTotals = Field(default_factory=UsageTotals)
+    by_step: dict[str, UsageTotals] = Field(default_factory=dict)
+    by_agent: dict[str, UsageTotals] = Field(default_factory=dict)
+    by_model: dict[str, UsageTotals] = Field(default_factory=dict)
+    calls: dict[str, list[UsageRecord]] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, run_id: str, steps: dict[str, StepRecord]) -> UsageSummary:
+        """Sum the usage of a run's step records."""
+        summary = cls(run_id=run_id)
+        for step_id, record in steps.items():
+            summary.calls[step_id] = list(record.usage)
+            for charge in record.usage:
+                summary.total.add(charge)
+                for group, key in (
+                    (summary.by_step, step_id),
+                    (summary.by_agent, charge.agent),
+                    (summary.by_model, charge.name),
+                ):
+                    group.setdefault(key, UsageTotals()).add(charge)
+        return summary
 
 
 class PendingAction(BaseModel):
@@ -71,6 +136,9 @@ class RunRecord(BaseModel):
             ``vouch runs approve`` can resume it in another process.
         reason: why the run ended (or paused), in words.
         error: the class name of the error that stopped it, if any.
+        resumes: how often the run was resumed.
+        active_seconds: time the run spent running, summed over its resumes
+            (what the TTL counts; time waiting for a human is not in it).
     """
 
     run_id: str
@@ -84,6 +152,8 @@ class RunRecord(BaseModel):
     replans: int = 0
     steps_executed: int = 0
     trace_hash: str = ""
+    resumes: int = 0
+    active_seconds: float = 0.0
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)
 
@@ -131,6 +201,18 @@ class CheckpointStore(ABC):
     def record_effect(self, key: str, run_id: str, result: Any) -> None:
         """Record that the side effect ``key`` completed with ``result`` (JSON)."""
 
+    @abstractmethod
+    def append_trace(self, run_id: str, spans: list[dict[str, Any]]) -> None:
+        """Append spans (``Span.to_otel`` form, in the order they closed) to the run's trace."""
+
+    @abstractmethod
+    def load_trace(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's trace: every span appended, in order (empty for an unknown run)."""
+
+    def usage(self, run_id: str) -> UsageSummary:
+        """What the run spent, in total and per step, agent and model."""
+        return UsageSummary.of(run_id, self.load_steps(run_id))
+
 
 class MemoryCheckpointStore(CheckpointStore):
     """A checkpoint store in a dict: for tests and runs that need not survive the process."""
@@ -140,6 +222,7 @@ class MemoryCheckpointStore(CheckpointStore):
         self._steps: dict[str, dict[str, StepRecord]] = {}
         self._decisions: dict[str, dict[str, Decision]] = {}
         self._effects: dict[str, Any] = {}
+        self._traces: dict[str, list[dict[str, Any]]] = {}
 
     def save_run(self, run: RunRecord) -> None:  # noqa: D102
         self._runs[run.run_id] = run.model_copy(deep=True)
@@ -171,6 +254,12 @@ class MemoryCheckpointStore(CheckpointStore):
     def record_effect(self, key: str, run_id: str, result: Any) -> None:  # noqa: D102
         self._effects[key] = json.loads(json.dumps(result, default=str))
 
+    def append_trace(self, run_id: str, spans: list[dict[str, Any]]) -> None:  # noqa: D102
+        self._traces.setdefault(run_id, []).extend(spans)
+
+    def load_trace(self, run_id: str) -> list[dict[str, Any]]:  # noqa: D102
+        return list(self._traces.get(run_id, []))
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, status TEXT NOT NULL,
@@ -181,6 +270,8 @@ CREATE TABLE IF NOT EXISTS decisions (run_id TEXT NOT NULL, key TEXT NOT NULL,
     body TEXT NOT NULL, PRIMARY KEY (run_id, key));
 CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, run_id TEXT NOT NULL,
     result TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS traces (run_id TEXT NOT NULL, seq INTEGER NOT NULL,
+    body TEXT NOT NULL, PRIMARY KEY (run_id, seq));
 """
 
 
@@ -267,3 +358,15 @@ class SQLiteCheckpointStore(CheckpointStore):
             "INSERT OR REPLACE INTO effects VALUES (?, ?, ?, ?)",
             (key, run_id, json.dumps(result, default=str), time.time()),
         )
+
+    def append_trace(self, run_id: str, spans: list[dict[str, Any]]) -> None:  # noqa: D102
+        if spans:
+            self._write(
+                "INSERT INTO traces VALUES (?, (SELECT COALESCE(MAX(seq), -1) + 1 FROM traces "
+                "WHERE run_id = ?), ?)",
+                (run_id, run_id, json.dumps(spans, default=str)),
+            )
+
+    def load_trace(self, run_id: str) -> list[dict[str, Any]]:  # noqa: D102
+        rows = self._rows("SELECT body FROM traces WHERE run_id = ? ORDER BY seq", (run_id,))
+        return [span for row in rows for span in json.loads(row[0])]

@@ -12,6 +12,19 @@ through ``StepContext.effect``: an idempotency key per (run, step, action,
 arguments), a human's approval first when the action is irreversible or above
 the value threshold. A run that pauses for a human or is killed resumes with
 ``Executor.resume(run_id)``, possibly in another process.
+
+Resuming exactly there: while a step runs, its model calls and tool results go
+through ``StepContext.once`` and are journaled in order. When the step is
+interrupted for a human, the journal, its spans and what it spent are saved
+with the checkpoint; on resume the step starts its interrupted attempt again
+and every call that matches the journal gets its recorded result without
+running (no model call repeats, nothing is charged twice), up to the approved
+action, which then runs. The pre-interrupt spans stay in the run's trace once,
+followed by one ``hitl.decision`` span per decision (approver, decision, time).
+A step killed mid-attempt (kill -9) has no journal and starts that attempt over.
+
+The run's trace is bound while it executes (``current_trace_hash()``), so an
+``ActionProposal`` built in a step carries the hash of the spans that led to it.
 """
 
 from __future__ import annotations
@@ -21,7 +34,9 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -35,6 +50,7 @@ from ._checkpoint import (
     RunRecord,
     RunStatus,
     StepRecord,
+    StepStatus,
 )
 from ._errors import (
     ActionRejected,
@@ -51,10 +67,14 @@ from ._guards import Limits, RunGuard, fingerprint
 from ._plan import Plan, Planner, Step
 from ._registry import Registry, Worker
 from ._trace import (
+    ACTION_KEY,
     AGENT_NAME,
+    APPROVER,
     ATTEMPT,
+    DECIDED_AT,
     DECISION,
     OUTPUT_HASH,
+    RESUMED,
     RUN_ID,
     STEP_ID,
     TOOL_NAME,
@@ -136,9 +156,24 @@ class _Unresolved(Exception):
 
 
 class StepContext:
-    """What a worker gets: its step, its inputs, the critic's feedback, and the run's services."""
+    """What a worker gets: its step, its inputs, the critic's feedback, and the run's services.
 
-    def __init__(self, run: _Run, step: Step, agent: str, attempt: int, feedback: list[str]):
+    Attributes:
+        tokens: tokens this attempt was charged.
+        usd: USD this attempt was charged.
+        journal: this attempt's calls through ``once``, in order (JSON results).
+    """
+
+    def __init__(
+        self,
+        run: _Run,
+        step: Step,
+        agent: str,
+        attempt: int,
+        feedback: list[str],
+        replay: list[dict[str, Any]] | None = None,
+        usage: list[UsageRecord] | None = None,
+    ):
         self._run = run
         self.step = step
         self.agent = agent
@@ -147,6 +182,9 @@ class StepContext:
         self.inputs: dict[str, Any] = {d: run.outputs[d] for d in step.depends_on}
         self.tokens = 0
         self.usd = Decimal(0)
+        self.journal: list[dict[str, Any]] = []
+        self._replay: deque[dict[str, Any]] = deque(replay or ())
+        self._usage: list[UsageRecord] = usage if usage is not None else []
 
     @property
     def run_id(self) -> str:
@@ -189,14 +227,53 @@ class StepContext:
         Raises:
             BudgetExceeded: the run or (``AgentBudgetExceeded``) this agent is over budget.
         """
-        self.tokens += prompt_tokens + completion_tokens
-        self.usd += self.guard.ledger.prices.cost(model, prompt_tokens, completion_tokens)
-        self.guard.charge(self.agent, self.attempt, model, prompt_tokens, completion_tokens)
+        with self._charging():
+            self.guard.charge(self.agent, self.attempt, model, prompt_tokens, completion_tokens)
 
     def charge_usd(self, what: str, usd: Decimal) -> None:
         """Charge a cost in USD (a paid API, gas) to this step's agent, then check budgets."""
-        self.usd += usd
-        self.guard.charge_usd(self.agent, self.attempt, what, usd)
+        with self._charging():
+            self.guard.charge_usd(self.agent, self.attempt, what, usd)
+
+    @contextmanager
+    def _charging(self) -> Iterator[None]:
+        """Keep the ledger records a charge adds (also when it then raises BudgetExceeded)."""
+        records = self.guard.ledger.records
+        first = len(records)
+        try:
+            yield
+        finally:
+            for record in records[first:]:
+                self._usage.append(record)
+                self.tokens += record.prompt_tokens + record.completion_tokens
+                self.usd += record.usd
+
+    async def once(self, kind: str, request: Any, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``call``, or, in a resumed attempt, return what it returned before the pause.
+
+        Each call is journaled (kind, a fingerprint of ``request``, the result as
+        JSON). When the attempt is interrupted for a human, the journal is saved
+        with the checkpoint; on resume, calls made again in the same order with
+        the same kind and request get their recorded result (as JSON) without
+        running. From the first call that differs, everything runs for real.
+        ``TracedModel`` (model calls) and ``guarded_tools`` (tool calls) use it.
+
+        Args:
+            kind: what is called (``"model"``, ``"tool NAME"``).
+            request: what identifies the call (JSON-able: the messages, the arguments).
+            call: does it; its result must be JSON-able to be replayed faithfully.
+        """
+        digest = fingerprint(request)
+        if self._replay:
+            entry = self._replay.popleft()
+            if entry["kind"] == kind and entry["request"] == digest:
+                self.journal.append(entry)
+                return entry["result"]
+            self._replay.clear()  # the attempt went another way: nothing after this matches
+        result = await call()
+        recorded = json.loads(json.dumps(result, default=str))
+        self.journal.append({"kind": kind, "request": digest, "result": recorded})
+        return result
 
     def idempotency_key(self, action: str, args: Any) -> str:
         """The key of a side effect: the same run, step, action and arguments give the same key."""
@@ -237,6 +314,7 @@ class StepContext:
         return result
 
     def _approval(self, key: str, action: str, args: Any, kind: str, value: int | None) -> None:
+        """Go on if a human approved; the decision's span was added when the run resumed."""
         decision = self._run.decisions.get(key)
         if decision is None:
             summary = f"{self.step.id}: {action}({json.dumps(args, default=str)[:120]})"
@@ -247,9 +325,6 @@ class StepContext:
                 )
             )
             raise Interrupted(key, kind, summary)
-        self.tracer.event(
-            "decision hitl", key, **{DECISION: "approved" if decision.approved else "rejected"}
-        )
         if not decision.approved:
             raise ActionRejected(key, decision.note)
 
@@ -267,6 +342,8 @@ class _Run:
         self.records: dict[str, StepRecord] = {}
         self.decisions: dict[str, Decision] = {}
         self.pending: list[PendingAction] = []
+        self.tallies: dict[str, _Tally] = {}  # steps started and not (yet) done
+        self.saved_spans = 0  # how many of tracer.spans the store has
 
     @property
     def plan(self) -> Plan:
@@ -275,23 +352,72 @@ class _Run:
 
 
 Ended = tuple[str, Any, BaseException | None]
+Ending = tuple[RunStatus, str, BaseException | None]
 
 
 class _Tally:
-    """What one step took over all its attempts."""
+    """What one step took over all its attempts, and where it stands."""
 
-    __slots__ = ("spans", "started", "attempts", "tokens", "usd")
+    __slots__ = (
+        "agent",
+        "attempts",
+        "feedback",
+        "journal",
+        "note",
+        "output",
+        "replay",
+        "spans",
+        "started",
+        "status",
+        "usage",
+    )
 
     def __init__(self, spans: list[Span], started: float) -> None:
         self.spans = spans
         self.started = started
         self.attempts = 0
-        self.tokens = 0
-        self.usd = Decimal(0)
+        self.usage: list[UsageRecord] = []
+        self.feedback: list[str] = []
+        self.output: Any = None
+        self.agent = ""
+        self.journal: list[dict[str, Any]] = []
+        self.replay: list[dict[str, Any]] | None = None  # the interrupted attempt's journal
+        self.status: StepStatus = "stopped"  # until the step says otherwise
+        self.note = ""
+
+    def restore(self, record: StepRecord) -> None:
+        """Carry over what the step spent and traced; continue an interrupted attempt."""
+        self.usage = list(record.usage)
+        self.spans[:0] = [Span.from_otel(s) for s in record.spans]
+        self.started = record.started_at or self.started
+        if record.status == "interrupted":
+            self.attempts = record.attempts - 1
+            self.feedback = list(record.feedback)
+            self.replay = list(record.journal)
+
+    def record(self, step_id: str, status: StepStatus, output: Any, elapsed: float) -> StepRecord:
+        """The step's checkpoint record."""
+        return StepRecord(
+            step_id=step_id,
+            status=status,
+            output=output,
+            agent=self.agent,
+            attempts=self.attempts,
+            tokens=sum(u.prompt_tokens + u.completion_tokens for u in self.usage),
+            usd=sum((u.usd for u in self.usage), Decimal(0)),
+            started_at=self.started,
+            finished_at=time.time(),
+            note=self.note,
+            usage=self.usage,
+            run_elapsed=elapsed,
+            feedback=self.feedback if status == "interrupted" else [],
+            journal=self.journal if status == "interrupted" else [],
+            spans=[s.to_otel() for s in self.spans],
+        )
 
 
 def _carried(run_id: str, record: StepRecord) -> UsageRecord:
-    """A ledger record carrying a finished step's usage into a resumed run."""
+    """A ledger record carrying the usage of a step saved without its charges (older records)."""
     return UsageRecord(
         run_id=run_id,
         agent=record.agent,
@@ -361,12 +487,15 @@ class Executor:
         self._validate(plan)
         record = RunRecord(run_id=run_id, goal=plan.goal, plan=plan, entrypoint=self.entrypoint)
         self.store.save_run(record)
-        return await self._execute(self._new_run(record, steps=0))
+        return await self._execute(self._new_run(record, steps=0, elapsed=0.0))
 
     async def resume(self, run_id: str) -> RunOutcome:
         """Continue a run from its checkpoint: finished steps are not run again.
 
-        Decisions recorded since the run paused (``decide``) apply now.
+        Decisions recorded since the run paused (``decide``) apply now, each
+        traced as a ``hitl.decision`` span. An interrupted step continues its
+        attempt, replaying its journal (see the module's docstring). The TTL
+        counts the active time of the run before the pause.
 
         Raises:
             CheckpointError: the run is unknown or already finished.
@@ -375,17 +504,22 @@ class Executor:
         if record.status not in ("running", "interrupted"):
             raise CheckpointError(f"run {run_id} is {record.status}; only unfinished runs resume")
         records = self.store.load_steps(run_id)
-        run = self._new_run(record, steps=sum(r.attempts for r in records.values()))
+        steps = max(record.steps_executed, sum(r.attempts for r in records.values()))
+        elapsed = max([record.active_seconds, *(r.run_elapsed for r in records.values())])
+        record.resumes += 1
+        run = self._new_run(record, steps, elapsed)
         for r in records.values():
             run.records[r.step_id] = r
             if r.status == "done":
                 run.outputs[r.step_id] = r.output
-            run.tracer.extend(r.spans)
-            if r.tokens or r.usd:
-                run.guard.ledger.records.append(_carried(run.record.run_id, r))
+            run.guard.ledger.records.extend(
+                r.usage or ([_carried(run_id, r)] if r.tokens or r.usd else [])
+            )
+        self._restore_trace(run, records)
+        self._trace_decisions(run, record.pending)
         review = self._apply_reviews(run, record.pending)
         if review is not None:
-            return review
+            return self._finish(run, *review)
         record.status, record.pending = "running", []
         return await self._execute(run)
 
@@ -400,14 +534,42 @@ class Executor:
         caps = self.registry.capabilities
         plan.check(set(self.registry.cards), caps, done or ())
 
-    def _new_run(self, record: RunRecord, steps: int) -> _Run:
+    def _new_run(self, record: RunRecord, steps: int, elapsed: float) -> _Run:
         ledger = UsageLedger(record.run_id, self.limits.prices, self.limits.budget)
-        guard = RunGuard(record.run_id, self.limits, ledger, steps)
+        guard = RunGuard(record.run_id, self.limits, ledger, steps, elapsed)
         run = _Run(record, self.store, guard, self.hitl)
         run.decisions = self.store.load_decisions(record.run_id)
         return run
 
-    def _apply_reviews(self, run: _Run, pending: list[PendingAction]) -> RunOutcome | None:
+    def _restore_trace(self, run: _Run, records: dict[str, StepRecord]) -> None:
+        """The saved trace, then spans of steps finished after it was saved (a killed run)."""
+        saved = self.store.load_trace(run.record.run_id)
+        run.tracer.extend(saved)
+        run.saved_spans = len(saved)
+        known = {s["spanId"] for s in saved}
+        for record in sorted(records.values(), key=lambda r: r.finished_at):
+            later = [s for s in record.spans if s["spanId"] not in known]
+            known.update(s["spanId"] for s in later)
+            run.tracer.extend(later)
+
+    def _trace_decisions(self, run: _Run, pending: list[PendingAction]) -> None:
+        """One ``hitl.decision`` span per decided pending action: who, what, when."""
+        for action in pending:
+            decision = run.decisions.get(action.key)
+            if decision is not None:
+                run.tracer.event(
+                    "hitl.decision",
+                    action.key,
+                    **{
+                        ACTION_KEY: action.key,
+                        STEP_ID: action.step_id,
+                        DECISION: "approved" if decision.approved else "rejected",
+                        APPROVER: decision.by,
+                        DECIDED_AT: decision.at,
+                    },
+                )
+
+    def _apply_reviews(self, run: _Run, pending: list[PendingAction]) -> Ending | None:
         """Human decisions on failed steps: approve keeps the last output, reject ends the run."""
         for action in (p for p in pending if p.kind == "review"):
             decision = run.decisions.get(action.key)
@@ -415,37 +577,38 @@ class Executor:
                 continue
             if not decision.approved:
                 error = ActionRejected(action.key, decision.note)
-                return self._finish(run, "rejected", f"rejected by a human: {decision.note}", error)
-            output = action.detail.get("output")
-            self._save_step(
-                run,
-                StepRecord(
-                    step_id=action.step_id, status="done", output=output, note="approved by a human"
-                ),
+                return "rejected", f"rejected by a human: {decision.note}", error
+            failed = run.records.get(action.step_id)
+            update = {"status": "done", "output": action.detail.get("output")}
+            record = (
+                failed.model_copy(update=update)
+                if failed is not None
+                else StepRecord(step_id=action.step_id, **update)
             )
+            self._save_step(run, record.model_copy(update={"note": "approved by a human"}))
         return None
 
     async def _execute(self, run: _Run) -> RunOutcome:
-        with run.tracer.span("run", str(run.guard.steps), **{RUN_ID: run.record.run_id}):
-            try:
-                return await self._drive(run)
-            except (RunStopped, BudgetExceeded) as exc:
-                reason = getattr(exc, "reason", "budget")
-                return self._finish(run, "stopped", f"{reason}: {exc}", exc)
+        with run.tracer.bind():
+            key = str(run.record.resumes)
+            with run.tracer.span("run", key, **{RUN_ID: run.record.run_id}):
+                try:
+                    ending = await self._drive(run)
+                except (RunStopped, BudgetExceeded) as exc:
+                    reason = getattr(exc, "reason", "budget")
+                    ending = "stopped", f"{reason}: {exc}", exc
+            return self._finish(run, *ending)
 
-    async def _drive(self, run: _Run) -> RunOutcome:
+    async def _drive(self, run: _Run) -> Ending:
         while True:
             ended = await self._schedule(run)
             if ended is None:
-                return self._finish(run, "done", "all steps done", None)
+                return "done", "all steps done", None
             step_id, reason, error = ended
             if isinstance(error, Interrupted):
                 return self._pause(run)
             if isinstance(error, ActionRejected):
-                self._save_step(
-                    run, StepRecord(step_id=step_id, status="rejected", note=error.reason)
-                )
-                return self._finish(run, "rejected", f"rejected by a human: {error.reason}", error)
+                return "rejected", f"rejected by a human: {error.reason}", error
             if isinstance(error, RunStopped | BudgetExceeded):
                 raise error
             if await self._replan(run, step_id, str(reason)):
@@ -454,7 +617,7 @@ class Executor:
                 self._ask_review(run, step_id, str(reason), error)
                 return self._pause(run)
             failure = StepFailed(step_id, str(reason))
-            return self._finish(run, "failed", str(failure), failure)
+            return "failed", str(failure), failure
 
     async def _schedule(self, run: _Run) -> Ended | None:
         """Run the plan's unfinished steps; None when all are done, else the first problem."""
@@ -506,53 +669,90 @@ class Executor:
         try:
             output = await self._run_step(run, step)
         except _Unresolved as exc:
+            self._failed(run, step.id, exc.reason)
             queue.put_nowait((step.id, exc.reason, exc))
+        except (Interrupted, ActionRejected, RunStopped, BudgetExceeded) as exc:
+            queue.put_nowait((step.id, str(exc), exc))
         except AgentError as exc:
+            self._failed(run, step.id, str(exc))
             queue.put_nowait((step.id, str(exc), exc))
         except Exception as exc:  # a worker's bug fails its step, not the engine
+            self._failed(run, step.id, str(exc))
             queue.put_nowait((step.id, f"{type(exc).__name__}: {exc}", _Unresolved(str(exc), None)))
         else:
             queue.put_nowait((step.id, output, None))
 
+    @staticmethod
+    def _failed(run: _Run, step_id: str, note: str) -> None:
+        tally = run.tallies.get(step_id)
+        if tally is not None:
+            tally.status, tally.note = "failed", note
+
+    def _tally(self, run: _Run, step: Step) -> _Tally:
+        """A new tally for the step, carrying over a saved or earlier one that did not finish."""
+        tally = _Tally(collect_spans(), time.time())
+        earlier = run.tallies.get(step.id)
+        record = run.records.get(step.id)
+        if earlier is not None:
+            tally.usage, tally.spans[:0] = earlier.usage, earlier.spans
+        elif record is not None and record.status != "done":
+            tally.restore(record)
+        run.tallies[step.id] = tally
+        return tally
+
     async def _run_step(self, run: _Run, step: Step) -> Any:
         route = await self.registry.route(step)
-        worker = self.registry.workers[route.agent]
-        tally = _Tally(collect_spans(), time.time())
-        feedback: list[str] = []
-        output: Any = None
-        for _ in range(self.refine_rounds + 1):
-            ok, output, note = await self._attempt(run, step, route.agent, worker, tally, feedback)
+        tally = self._tally(run, step)
+        while True:
+            agent, worker, feedback = self._next_attempt(step, route.agent, tally)
+            ok, output, note = await self._attempt(run, step, agent, worker, tally, feedback)
             if ok:
-                return self._done(run, step, route.agent, output, tally)
-            feedback.append(note)
-        if self.recovery is not None:
-            context = f"step {step.id} failed {tally.attempts} times; last problem: {feedback[-1]}"
-            ok, output, note = await self._attempt(
-                run, step, "recovery", self.recovery, tally, [*feedback, context]
+                return self._done(run, step, output, tally)
+            tally.feedback.append(note)
+            tally.output = output
+
+    def _next_attempt(self, step: Step, agent: str, tally: _Tally) -> tuple[str, Worker, list[str]]:
+        """Who makes the next attempt: the agent (refinement rounds), then the recovery agent.
+
+        Raises:
+            _Unresolved: both are exhausted.
+        """
+        attempt = tally.attempts + 1
+        if attempt <= self.refine_rounds + 1:
+            return agent, self.registry.workers[agent], list(tally.feedback)
+        if attempt == self.refine_rounds + 2 and self.recovery is not None:
+            context = (
+                f"step {step.id} failed {tally.attempts} times; last problem: {tally.feedback[-1]}"
             )
-            if ok:
-                return self._done(run, step, "recovery", output, tally)
-            feedback.append(note)
-        raise _Unresolved(feedback[-1], output)
+            return "recovery", self.recovery, [*tally.feedback, context]
+        raise _Unresolved(tally.feedback[-1], tally.output)
 
     async def _attempt(
         self, run: _Run, step: Step, agent: str, worker: Worker, tally: _Tally, feedback: list[str]
     ) -> tuple[bool, Any, str]:
-        run.guard.tick()
+        replay, tally.replay = tally.replay, None
+        if replay is None:  # a resumed attempt was counted when it first started
+            run.guard.tick()
         tally.attempts += 1
-        ctx = StepContext(run, step, agent, tally.attempts, list(feedback))
-        attrs = {STEP_ID: step.id, AGENT_NAME: agent, ATTEMPT: tally.attempts}
-        with run.tracer.span("step " + step.id, f"{step.id}/{tally.attempts}", **attrs) as span:
+        tally.agent = agent
+        ctx = StepContext(run, step, agent, tally.attempts, list(feedback), replay, tally.usage)
+        tally.journal = ctx.journal
+        attrs: dict[str, Any] = {STEP_ID: step.id, AGENT_NAME: agent, ATTEMPT: tally.attempts}
+        key = f"{step.id}/{tally.attempts}"
+        if replay is not None:
+            key, attrs[RESUMED] = f"{key}/resume{run.record.resumes}", True
+        with run.tracer.span("step " + step.id, key, **attrs) as span:
             try:
                 output = await worker(ctx)
-            except (Interrupted, ActionRejected, RunStopped, BudgetExceeded):
+            except (Interrupted, ActionRejected) as exc:
+                tally.status = "interrupted" if isinstance(exc, Interrupted) else "rejected"
+                tally.note = str(exc)
+                raise
+            except (RunStopped, BudgetExceeded):
                 raise
             except Exception as exc:  # the critique of a crash is the crash
                 span.status, span.status_message = "ERROR", str(exc)
                 return False, None, f"{type(exc).__name__}: {exc}"
-            finally:
-                tally.tokens += ctx.tokens
-                tally.usd += ctx.usd
             span.set(OUTPUT_HASH, fingerprint(output))
             run.guard.check_budget(agent)
             if not step.criteria:
@@ -561,20 +761,9 @@ class Executor:
             span.set(DECISION, "accepted" if verdict.ok else "refine")
             return verdict.ok, output, verdict.critique
 
-    def _done(self, run: _Run, step: Step, agent: str, output: Any, tally: _Tally) -> Any:
-        record = StepRecord(
-            step_id=step.id,
-            status="done",
-            output=output,
-            agent=agent,
-            attempts=tally.attempts,
-            tokens=tally.tokens,
-            usd=tally.usd,
-            started_at=tally.started,
-            finished_at=time.time(),
-            spans=[s.to_otel() for s in tally.spans],
-        )
-        self._save_step(run, record)
+    def _done(self, run: _Run, step: Step, output: Any, tally: _Tally) -> Any:
+        run.tallies.pop(step.id, None)
+        self._save_step(run, tally.record(step.id, "done", output, run.guard.elapsed))
         return output
 
     def _save_step(self, run: _Run, record: StepRecord) -> None:
@@ -612,18 +801,28 @@ class Executor:
             )
         )
 
-    def _pause(self, run: _Run) -> RunOutcome:
+    def _pause(self, run: _Run) -> Ending:
         run.record.pending = list({p.key: p for p in run.pending}.values())
         summary = "; ".join(p.summary for p in run.record.pending)
-        return self._finish(run, "interrupted", f"waiting for a human: {summary}", None)
+        return "interrupted", f"waiting for a human: {summary}", None
 
     def _finish(
         self, run: _Run, status: RunStatus, reason: str, error: BaseException | None
     ) -> RunOutcome:
+        """Record the run's end (or pause): unfinished steps, the trace, the header."""
+        elapsed = run.guard.elapsed
+        for step_id, tally in run.tallies.items():
+            self._save_step(run, tally.record(step_id, tally.status, None, elapsed))
+        run.tallies.clear()
+        run.store.append_trace(
+            run.record.run_id, [s.to_otel() for s in run.tracer.spans[run.saved_spans :]]
+        )
+        run.saved_spans = len(run.tracer.spans)
         record = run.record
         record.status, record.reason = status, reason
         record.error = type(error).__name__ if error is not None else ""
         record.steps_executed = run.guard.steps
+        record.active_seconds = elapsed
         record.trace_hash = run.tracer.trace_hash()
         record.updated_at = time.time()
         self.store.save_run(record)

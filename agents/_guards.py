@@ -31,7 +31,11 @@ class Limits(BaseModel):
 
     Attributes:
         max_steps: step attempts, swarm turns and guarded tool calls, all counted together.
-        ttl_seconds: wall-clock time to live of the run (per process lifetime of the run).
+        ttl_seconds: time to live of the run, in seconds of active time: the time
+            it spent running, summed across resumes (persisted with the
+            checkpoint). Time paused waiting for a human, or dead between a crash
+            and its resume, does not count: a run should not time out because
+            its approver was asleep.
         max_handoff_depth: how long a chain of handoffs may get.
         loop_repeats: the same (agent, action, arguments) this many times within
             ``loop_window`` recent actions is a loop.
@@ -69,20 +73,31 @@ class RunGuard:
         limits: the limits.
         ledger: the run's usage ledger (its budget should be ``limits.budget``).
         steps: steps already counted (when a run resumes).
+        elapsed: active seconds the run already spent (when a run resumes).
     """
 
     def __init__(
-        self, run_id: str, limits: Limits, ledger: UsageLedger | None = None, steps: int = 0
+        self,
+        run_id: str,
+        limits: Limits,
+        ledger: UsageLedger | None = None,
+        steps: int = 0,
+        elapsed: float = 0.0,
     ) -> None:
         self.run_id = run_id
         self.limits = limits
         self.ledger = ledger or UsageLedger(run_id, limits.prices, limits.budget)
         self.steps = steps
-        self.started = time.monotonic()
+        self.started = time.monotonic() - elapsed
         self._recent: deque[str] = deque(maxlen=limits.loop_window)
         self._counts: Counter[str] = Counter()
         self._state: str | None = None
         self._stale = 0
+
+    @property
+    def elapsed(self) -> float:
+        """Active seconds of the run so far, counting earlier resumes."""
+        return time.monotonic() - self.started
 
     @property
     def deadline(self) -> float:

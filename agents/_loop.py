@@ -15,6 +15,7 @@ from ._errors import BudgetExceeded, MaxStepsExceeded, RepairFailed
 from ._model import ChatModel, Message, ModelReply, ToolCall, ToolSpec
 from ._schema import arguments_for, strict_schema
 from ._tokens import estimate_message_tokens, estimate_tokens
+from ._trace import bind_trace, current_trace_hash
 from ._usage import UsageLedger
 
 
@@ -219,13 +220,15 @@ class Agent:
             args = tool.parse(call)
         except (ValidationError, ValueError) as exc:
             return _Observation(text=_repair_prompt(call.name, exc), kind="invalid_arguments")
-        if "trace_hash" in type(args).model_fields:
-            args = args.model_copy(update={"trace_hash": result.trace_hash()})
+        if "trace_hash" in type(args).model_fields:  # an engine run's trace, else this loop's
+            bound = current_trace_hash() or result.trace_hash()
+            args = args.model_copy(update={"trace_hash": bound})
         if ledger is not None and tool.cost_usd:
             ledger.charge_tool(self.name, step, tool.name, tool.cost_usd)
         stop: tuple[type[Exception], ...] = (BudgetExceeded, *tool.reraise)
         try:
-            outcome = await tool.fn(args)
+            with bind_trace(result.trace_hash, weak=True):
+                outcome = await tool.fn(args)
         except stop:
             raise
         except Exception as exc:  # a failing tool is something the model must hear about

@@ -6,6 +6,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ._trace import current_trace_hash
+
 
 class FactRequest(BaseModel):
     """An offchain fact the action depends on, to be attested by the DON."""
@@ -36,7 +38,16 @@ class SettlementParams(BaseModel):
 
 
 class ActionProposal(BaseModel):
-    """An agent's proposal. Nothing acts on it until the DON has attested its facts."""
+    """An agent's proposal. Nothing acts on it until the DON has attested its facts.
+
+    Attributes:
+        trace_hash: binds the reasoning that led to the proposal. Built without
+            one (missing or None), it takes ``current_trace_hash()``: inside an
+            executor run (or a swarm, or an ``Agent`` loop's tool call) the hash
+            of every span closed so far, a prefix of the trace the run saves;
+            outside any run, None. An auditor checks it with
+            ``trace_prefix(store.load_trace(run_id), proposal.trace_hash)``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -46,6 +57,13 @@ class ActionProposal(BaseModel):
     irreversible: bool = True
     rationale: str = ""
     trace_hash: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bind_trace(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("trace_hash") is None:
+            return {**data, "trace_hash": current_trace_hash()}
+        return data
 
 
 class ProposalSubmitter(Protocol):

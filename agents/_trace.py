@@ -3,17 +3,35 @@
 Attribute names follow the OpenTelemetry semantic conventions for generative AI
 (``gen_ai.*``) where one exists, and ``vouch.*`` otherwise, so spans export to
 any OTel backend as they are (``Span.to_otel()``). No OpenTelemetry package is
-needed. ``Tracer.trace_hash()`` is what an onchain proposal carries: it binds the
-spans' names, parents, attributes and statuses (not their timings).
+needed.
+
+The trace hash binds the reasoning into the proposal. ``trace_hash(spans)`` is
+SHA-256 over the spans' canonical content (names, ids, parents, attributes,
+statuses; not their timings), independent of their order. The rule:
+
+- A run's trace is its spans in the order they closed (``Tracer.spans``); the
+  executor saves it with the checkpoint (``CheckpointStore.load_trace``) and
+  ``RunOutcome.trace_hash`` is ``trace_hash`` of the whole saved trace.
+- While a run executes (the executor, a swarm, or a lone ``Agent`` loop while
+  its tool runs), ``current_trace_hash()`` is ``trace_hash`` of every span closed
+  up to that moment: a prefix of the trace that will be saved.
+- ``ActionProposal`` takes ``current_trace_hash()`` when it is built without a
+  trace hash, so a proposal carries the hash of exactly the spans that led to it.
+- An auditor recomputes it from the recorded trace: ``trace_prefix(trace,
+  proposal.trace_hash)`` is how many leading spans hash to it (None: none do).
+
+Inside an engine run, an ``Agent`` loop's model and tool calls are spans of the
+run's trace, so the run's binding wins over the loop's own (a *weak* binding).
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +39,9 @@ from typing import Any
 _current: contextvars.ContextVar[Span | None] = contextvars.ContextVar("vouch_span", default=None)
 _sink: contextvars.ContextVar[list[Span] | None] = contextvars.ContextVar(
     "vouch_sink", default=None
+)
+_hash_source: contextvars.ContextVar[Callable[[], str] | None] = contextvars.ContextVar(
+    "vouch_trace_hash", default=None
 )
 
 # attribute names (OpenTelemetry gen_ai semantic conventions, then ours)
@@ -35,6 +56,10 @@ RUN_ID = "vouch.run.id"
 STEP_ID = "vouch.step.id"
 ATTEMPT = "vouch.step.attempt"
 DECISION = "vouch.decision"
+APPROVER = "vouch.hitl.approver"
+DECIDED_AT = "vouch.hitl.decided_at"
+ACTION_KEY = "vouch.hitl.key"
+RESUMED = "vouch.step.resumed"
 HANDOFF_TO = "vouch.handoff.to"
 OUTPUT_HASH = "vouch.output.hash"
 
@@ -85,14 +110,73 @@ class Span:
             status_message=data["status"]["message"],
         )
 
-    def _content(self) -> dict[str, Any]:
-        return {
+    def canonical(self) -> str:
+        """The span's content as canonical JSON: what the trace hash binds (no timings)."""
+        content = {
             "name": self.name,
             "id": self.span_id,
             "parent": self.parent_id,
             "attributes": self.attributes,
             "status": self.status,
         }
+        return json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _spans(spans: Iterable[Span | dict[str, Any]]) -> Iterator[Span]:
+    return (s if isinstance(s, Span) else Span.from_otel(s) for s in spans)
+
+
+def _digest(canonical: list[str]) -> str:
+    return "0x" + hashlib.sha256("\n".join(sorted(canonical)).encode()).hexdigest()
+
+
+def trace_hash(spans: Iterable[Span | dict[str, Any]]) -> str:
+    """SHA-256 over the spans' canonical content, order-free (spans or their ``to_otel`` form)."""
+    return _digest([s.canonical() for s in _spans(spans)])
+
+
+def trace_prefix(spans: Iterable[Span | dict[str, Any]], expected: str) -> int | None:
+    """How many leading spans of a recorded trace hash to ``expected`` (None: no prefix does).
+
+    An auditor's check of a proposal: ``trace_prefix(store.load_trace(run_id),
+    proposal.trace_hash)`` names the spans that led to the proposal.
+    """
+    canonical: list[str] = []
+    if _digest(canonical) == expected:
+        return 0
+    for span in _spans(spans):
+        canonical.append(span.canonical())
+        if _digest(canonical) == expected:
+            return len(canonical)
+    return None
+
+
+def current_trace_hash() -> str | None:
+    """The hash of the running trace so far: every span closed up to now (None outside a run).
+
+    Set by the executor and the swarm for their whole run, and by an ``Agent``
+    loop while one of its tools runs (unless an engine run is already bound).
+    """
+    source = _hash_source.get()
+    return source() if source is not None else None
+
+
+@contextmanager
+def bind_trace(source: Callable[[], str], *, weak: bool = False) -> Iterator[None]:
+    """Make ``source`` what ``current_trace_hash()`` calls within the block (and its tasks).
+
+    Args:
+        source: gives the hash of the trace so far.
+        weak: keep an enclosing binding instead, if there is one (an Agent loop inside a run).
+    """
+    if weak and _hash_source.get() is not None:
+        yield
+        return
+    token = _hash_source.set(source)
+    try:
+        yield
+    finally:
+        _hash_source.reset(token)
 
 
 class Tracer:
@@ -153,12 +237,12 @@ class Tracer:
         self.spans.extend(Span.from_otel(s) for s in spans)
 
     def trace_hash(self) -> str:
-        """SHA-256 over the spans' content (names, ids, parents, attributes, status), order-free."""
-        items = sorted(
-            json.dumps(s._content(), sort_keys=True, separators=(",", ":"), default=str)
-            for s in self.spans
-        )
-        return "0x" + hashlib.sha256("\n".join(items).encode()).hexdigest()
+        """``trace_hash`` of every span closed so far."""
+        return trace_hash(self.spans)
+
+    def bind(self) -> contextlib.AbstractContextManager[None]:
+        """Within the block, ``current_trace_hash()`` is this tracer's hash so far."""
+        return bind_trace(self.trace_hash)
 
 
 def collect_spans() -> list[Span]:

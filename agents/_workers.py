@@ -5,7 +5,9 @@ step: every model call is a span, charged to the step's agent against the run's
 and the agent's budgets, and counted by the run's step guard; every tool call is
 a span, watched by loop detection, and an irreversible tool (or one whose value
 is above the run's threshold) goes through ``StepContext.effect``, so it asks a
-human first and never runs twice for the same arguments.
+human first and never runs twice for the same arguments. Model calls and the
+other tool calls go through ``StepContext.once``: when a step resumes after a
+human's decision, they replay from the checkpoint instead of running again.
 """
 
 from __future__ import annotations
@@ -37,7 +39,15 @@ class TracedModel(ChatModel):
         self.name = inner.name
 
     async def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
-        """Check guards, call the model in a span, charge its usage."""
+        """Check guards, call the model in a span, charge its usage; or replay a recorded reply."""
+        request = {
+            "messages": [m.model_dump(mode="json") for m in messages],
+            "tools": [t.name for t in tools],
+        }
+        reply = await self.ctx.once("model", request, lambda: self._call(messages, tools))
+        return ModelReply.model_validate(reply)
+
+    async def _call(self, messages: list[Message], tools: list[ToolSpec]) -> dict[str, Any]:
         self.ctx.guard.tick()
         self.ctx.guard.check_budget(self.ctx.agent)
         attrs = {OPERATION: "chat", REQUEST_MODEL: self.inner.name}
@@ -48,7 +58,7 @@ class TracedModel(ChatModel):
         self.ctx.charge(
             reply.model or self.inner.name, reply.prompt_tokens, reply.completion_tokens
         )
-        return reply
+        return reply.model_dump(mode="json")
 
 
 def _value(args: BaseModel) -> int | None:
@@ -59,15 +69,32 @@ def _value(args: BaseModel) -> int | None:
     return None
 
 
+def _identity(args: Any) -> Any:
+    """What a call is, for idempotency keys, approvals, replay and loops: not its trace hash.
+
+    The trace hash grows with the trace (after a pause it also binds the human's
+    decision), so the same action must keep its key without it.
+    """
+    if isinstance(args, BaseModel):
+        return args.model_dump(mode="json", exclude={"trace_hash"})
+    return args
+
+
 def guarded_tools(tools: list[Tool], ctx: StepContext) -> list[Tool]:
     """The tools as a step may use them: traced, loop-checked, HITL-gated, idempotent."""
     return [_guarded(tool, ctx) for tool in tools]
 
 
 def _guarded(tool: Tool, ctx: StepContext) -> Tool:
-    async def call(args: Any) -> Any:
-        dumped = args.model_dump(mode="json") if isinstance(args, BaseModel) else args
+    async def run(args: Any) -> Any:
         ctx.guard.tick()
+        with ctx.tracer.span(
+            "tool " + tool.name, **{OPERATION: "execute_tool", TOOL_NAME: tool.name}
+        ):
+            return await tool.fn(args)
+
+    async def call(args: Any) -> Any:
+        dumped = _identity(args)
         ctx.guard.observe(ctx.agent, tool.name, dumped)
         value = _value(args) if isinstance(args, BaseModel) else None
         threshold = ctx.value_threshold
@@ -75,6 +102,7 @@ def _guarded(tool: Tool, ctx: StepContext) -> Tool:
             value is not None and threshold is not None and value > threshold
         )
         if gated:
+            ctx.guard.tick()
             return await ctx.effect(
                 tool.name,
                 lambda _key: tool.fn(args),
@@ -82,10 +110,7 @@ def _guarded(tool: Tool, ctx: StepContext) -> Tool:
                 irreversible=tool.irreversible,
                 value=value,
             )
-        with ctx.tracer.span(
-            "tool " + tool.name, **{OPERATION: "execute_tool", TOOL_NAME: tool.name}
-        ):
-            return await tool.fn(args)
+        return await ctx.once("tool " + tool.name, dumped, lambda: run(args))
 
     return tool.model_copy(update={"fn": call, "reraise": (*tool.reraise, *_STOPS)})
 

@@ -114,7 +114,12 @@ def test_every_step_is_checkpointed_and_resume_skips_finished_steps(store: Check
     ]
     executor = Executor({"w": work}, store=store, refine_rounds=0)
     outcome = asyncio.run(executor.run(Plan(goal="g", steps=steps), run_id="r"))
-    assert outcome.status == "failed" and set(store.load_steps("r")) == {"a", "b"}
+    saved = store.load_steps("r")
+    assert outcome.status == "failed" and {k for k, r in saved.items() if r.status == "done"} == {
+        "a",
+        "b",
+    }
+    assert saved["c"].status == "failed" and "crash" in saved["c"].note
     store.save_run(store.load_run("r").model_copy(update={"status": "running"}))  # as if killed
     fail.clear()
     outcome = asyncio.run(executor.resume("r"))
