@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._errors import BudgetExceeded, RunStopped
+from ._errors import BudgetExceeded, RunStopped, UnknownAgent
 from ._executor import Executor, RunOutcome
 from ._guards import Limits, RunGuard
 from ._model import ChatModel, Message, ToolSpec
@@ -137,7 +137,9 @@ class Swarm:
     either finishes or hands off to a peer it names. Guards apply: max steps,
     TTL, handoff depth (handoffs in a row without a new entry on the board) and
     loop detection (the same agent writing the same thing and handing to the
-    same peer, or a board that stopped changing).
+    same peer, or a board that stopped changing). A handoff to an agent that is
+    not in the swarm raises ``UnknownAgent``. While it runs, the swarm's trace is
+    bound (``current_trace_hash()``).
 
     Args:
         agents: name -> swarm agent.
@@ -154,7 +156,7 @@ class Swarm:
         guard, tracer = RunGuard(run_id, self.limits), Tracer(run_id)
         board, current, path = Blackboard(goal=goal), entry, [entry]
         try:
-            with tracer.span("swarm", **{RUN_ID: run_id}):
+            with tracer.bind(), tracer.span("swarm", **{RUN_ID: run_id}):
                 while True:
                     guard.tick()
                     with tracer.span("turn " + current, str(guard.steps), **{AGENT_NAME: current}):
@@ -170,6 +172,8 @@ class Swarm:
                             path=path,
                             trace_hash=tracer.trace_hash(),
                         )
+                    if turn.handoff not in self.agents:
+                        raise UnknownAgent(current, turn.handoff, sorted(self.agents), "peer")
                     path = [current, turn.handoff] if progressed else [*path, turn.handoff]
                     guard.handoff(path)
                     tracer.event("handoff", **{AGENT_NAME: current, HANDOFF_TO: turn.handoff})

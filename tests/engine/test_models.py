@@ -1,0 +1,172 @@
+"""Model-driven parts of the engine: the model critic's ladder, and a swarm of model agents."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agents import (
+    Agent,
+    Criterion,
+    Executor,
+    Hitl,
+    Limits,
+    LoopDetected,
+    Message,
+    ModelCritic,
+    ModelReply,
+    Plan,
+    Step,
+    Swarm,
+    ToolCall,
+    UnknownAgent,
+    agent_worker,
+    model_swarm_agent,
+)
+
+from .conftest import FREE, ScriptedModel, text
+
+CRITERIA = [
+    Criterion(text="names the counterparty"),
+    Criterion(text="says memo", must_contain=["memo"]),
+]
+PLAN = Plan(
+    goal="g",
+    steps=[Step(id="memo", task="write the trade memo", agent="writer", criteria=CRITERIA)],
+)
+
+
+def drafts(prefix: str) -> ScriptedModel:
+    """A model whose n-th answer is ``{prefix} memo v{n}``."""
+    model: ScriptedModel
+
+    def answer(messages: list[Message]) -> ModelReply:
+        return text(f"{prefix} memo v{len(model.calls)}")
+
+    model = ScriptedModel(answer)
+    return model
+
+
+def test_model_critic_fails_refines_n_rounds_then_recovery_then_a_human() -> None:
+    writer, fixer = drafts("draft"), drafts("fixed")
+    critic = ScriptedModel([text("FAIL: does not name the counterparty")])
+    executor = Executor(
+        {"writer": agent_worker(Agent("writer", writer, []))},
+        critic=ModelCritic(critic),
+        refine_rounds=2,
+        recovery=agent_worker(Agent("fixer", fixer, [])),
+        hitl=Hitl(review_failures=True),
+        limits=Limits(prices=FREE),
+    )
+    paused = asyncio.run(executor.run(PLAN, run_id="m"))
+
+    assert len(writer.calls) == 3  # the first attempt and 2 refinement rounds
+    for n, messages in enumerate(writer.calls):
+        notes = messages[-1].content.count("Your last attempt was not accepted: does not name")
+        assert notes == n  # each round is told every earlier critique
+    assert len(fixer.calls) == 1
+    assert "step memo failed 3 times; last problem: does not name the counterparty" in (
+        fixer.calls[0][-1].content
+    )
+    assert len(critic.calls) == 4  # each output was judged by the model
+    judged = critic.calls[0][-1].content
+    assert "- names the counterparty" in judged and "draft memo v1" in judged
+    assert "fixed memo v1" in critic.calls[3][-1].content
+
+    (review,) = paused.pending
+    assert paused.status == "interrupted" and review.kind == "review"
+    assert review.detail["output"] == "fixed memo v1"
+    executor.decide("m", review.key, approved=True, by="carol")
+    outcome = asyncio.run(executor.resume("m"))
+    assert outcome.status == "done" and outcome.outputs == {"memo": "fixed memo v1"}
+    usage = executor.store.usage("m")
+    assert set(usage.by_agent) == {"writer", "recovery"} and usage.by_agent["writer"].calls == 3
+
+
+def test_model_critic_passes_a_later_round_and_rules_go_first() -> None:
+    writer = ScriptedModel([text("draft"), text("draft memo"), text("memo for ACME")])
+    critic = ScriptedModel([text("FAIL - no counterparty"), text("PASS")])
+    executor = Executor(
+        {"writer": agent_worker(Agent("writer", writer, []))},
+        critic=ModelCritic(critic),
+        refine_rounds=2,
+        limits=Limits(prices=FREE),
+    )
+    outcome = asyncio.run(executor.run(PLAN))
+    assert outcome.status == "done" and outcome.outputs == {"memo": "memo for ACME"}
+    # "draft" missed the rule (no model asked); "draft memo" failed the model; then PASS
+    assert len(critic.calls) == 2 and "draft memo" in critic.calls[0][-1].content
+    assert "says memo: missing ['memo']" in writer.calls[1][-1].content
+    assert "no counterparty" in writer.calls[2][-1].content
+
+
+def test_a_critic_without_a_verdict_fails_the_output() -> None:
+    verdict = asyncio.run(
+        ModelCritic(ScriptedModel([text("looks fine to me")])).review(PLAN.steps[0], "a memo")
+    )
+    assert not verdict.ok and verdict.critique == "critic gave no verdict: looks fine to me"
+
+
+def tools(*calls: tuple[str, dict[str, str]]) -> ModelReply:
+    return ModelReply(
+        tool_calls=[ToolCall(id=f"c{i}", name=n, arguments=a) for i, (n, a) in enumerate(calls)]
+    )
+
+
+def test_a_swarm_of_model_agents_hands_off_over_the_blackboard() -> None:
+    scout = ScriptedModel(
+        [tools(("write", {"key": "price", "value": "2993"}), ("handoff", {"to": "analyst"}))]
+    )
+
+    def judge(messages: list[Message]) -> ModelReply:
+        if '"price": "2993"' not in messages[-1].content:
+            return tools(("handoff", {"to": "scout"}))
+        return tools(
+            ("write", {"key": "verdict", "value": "inside"}), ("handoff", {"to": "closer"})
+        )
+
+    analyst = ScriptedModel(judge)
+    closer = ScriptedModel(
+        lambda m: text("settle at 2993" if '"verdict": "inside"' in m[-1].content else "?")
+    )
+    swarm = Swarm(
+        {
+            "scout": model_swarm_agent("scout", scout, "Find the price.", ["analyst"]),
+            "analyst": model_swarm_agent("analyst", analyst, "Judge it.", ["scout", "closer"]),
+            "closer": model_swarm_agent("closer", closer, "Close.", []),
+        }
+    )
+    outcome = asyncio.run(swarm.run("is 2993 inside 2500..3500?", entry="analyst"))
+    assert outcome.status == "done" and outcome.answer == "settle at 2993"
+    assert [e["agent"] for e in outcome.board.log] == ["analyst", "scout", "analyst", "closer"]
+    assert outcome.board.entries == {"price": "2993", "verdict": "inside"}
+    assert len(analyst.calls) == 2 and len(scout.calls) == 1 and len(closer.calls) == 1
+    system, user = analyst.calls[0]
+    assert (
+        "You are analyst. Judge it." in system.content and "['scout', 'closer']" in system.content
+    )
+    assert user.content.startswith("Goal: is 2993 inside") and "Blackboard: {}" in user.content
+    assert '"price": "2993"' in analyst.calls[1][-1].content  # read what the scout wrote
+
+
+def test_model_agents_passing_work_back_and_forth_are_stopped() -> None:
+    ping = ScriptedModel([tools(("handoff", {"to": "b"}))])
+    pong = ScriptedModel([tools(("handoff", {"to": "a"}))])
+    swarm = Swarm(
+        {
+            "a": model_swarm_agent("a", ping, "", ["b"]),
+            "b": model_swarm_agent("b", pong, "", ["a"]),
+        },
+        Limits(max_handoff_depth=50),
+    )
+    outcome = asyncio.run(swarm.run("g", entry="a"))
+    assert outcome.status == "stopped" and isinstance(outcome.error, LoopDetected)
+    assert len(ping.calls) + len(pong.calls) < 10
+
+
+def test_a_handoff_to_an_unknown_peer_is_an_error_naming_it() -> None:
+    lost = ScriptedModel([tools(("handoff", {"to": "nobody"}))])
+    swarm = Swarm({"a": model_swarm_agent("a", lost, "", ["b"])})
+    with pytest.raises(UnknownAgent, match="'nobody'.*\\['a'\\]"):
+        asyncio.run(swarm.run("g", entry="a"))
