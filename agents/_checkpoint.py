@@ -214,6 +214,11 @@ class CheckpointStore(ABC):
         return UsageSummary.of(run_id, self.load_steps(run_id))
 
 
+def _copy(run: RunRecord) -> RunRecord:
+    """A copy that shares the plan: plans are frozen and replaced, never changed in place."""
+    return run.model_copy(update={"pending": [p.model_copy(deep=True) for p in run.pending]})
+
+
 class MemoryCheckpointStore(CheckpointStore):
     """A checkpoint store in a dict: for tests and runs that need not survive the process."""
 
@@ -225,12 +230,12 @@ class MemoryCheckpointStore(CheckpointStore):
         self._traces: dict[str, list[dict[str, Any]]] = {}
 
     def save_run(self, run: RunRecord) -> None:  # noqa: D102
-        self._runs[run.run_id] = run.model_copy(deep=True)
+        self._runs[run.run_id] = _copy(run)
 
     def load_run(self, run_id: str) -> RunRecord:  # noqa: D102
         if run_id not in self._runs:
             raise CheckpointError(f"no run {run_id!r} in this store")
-        return self._runs[run_id].model_copy(deep=True)
+        return _copy(self._runs[run_id])
 
     def list_runs(self, status: RunStatus | None = None) -> list[RunRecord]:  # noqa: D102
         runs = [r for r in self._runs.values() if status is None or r.status == status]

@@ -622,6 +622,7 @@ class Executor:
     async def _schedule(self, run: _Run) -> Ended | None:
         """Run the plan's unfinished steps; None when all are done, else the first problem."""
         plan = run.plan
+        by_id = {s.id: s for s in plan.steps}
         waiting = {
             s.id: {d for d in s.depends_on if d not in run.outputs}
             for s in plan.steps
@@ -644,7 +645,7 @@ class Executor:
             while (ready and problem is None) or tasks:
                 while ready and problem is None and len(tasks) < self.concurrency:
                     sid = ready.pop()
-                    tasks[sid] = asyncio.create_task(self._step_task(run, plan.step(sid), queue))
+                    tasks[sid] = asyncio.create_task(self._step_task(run, by_id[sid], queue))
                 sid, output, error = await queue.get()
                 if isinstance(error, RunTimedOut):
                     raise error

@@ -29,6 +29,7 @@ from agents import (
     Step,
     StepContext,
     StepRecord,
+    UsageRecord,
 )
 
 
@@ -96,6 +97,48 @@ def test_effects_are_recorded_once_by_key(store: CheckpointStore) -> None:
     assert store.effect("k") == (False, None)
     store.record_effect("k", "r", {"tx": "0x1"})
     assert store.effect("k") == (True, {"tx": "0x1"})
+
+
+def test_traces_append_in_order_per_run(store: CheckpointStore) -> None:
+    span = {"spanId": "1", "name": "a", "attributes": {"n": 1}, "status": {"code": "OK"}}
+    store.append_trace("r", [span, {**span, "spanId": "2"}])
+    store.append_trace("r", [])
+    store.append_trace("other", [{**span, "spanId": "x"}])
+    store.append_trace("r", [{**span, "spanId": "3"}])
+    assert [s["spanId"] for s in store.load_trace("r")] == ["1", "2", "3"]
+    assert store.load_trace("r")[0] == span and store.load_trace("none") == []
+
+
+def test_usage_sums_the_step_records(store: CheckpointStore) -> None:
+    def charge(agent: str, name: str, tokens: int, usd: str) -> UsageRecord:
+        return UsageRecord(
+            run_id="r",
+            agent=agent,
+            step=1,
+            kind="model",
+            name=name,
+            prompt_tokens=tokens,
+            completion_tokens=1,
+            usd=Decimal(usd),
+        )
+
+    store.save_step(
+        "r", StepRecord(step_id="a", status="done", usage=[charge("x", "m1", 10, "0.1")])
+    )
+    store.save_step(
+        "r",
+        StepRecord(
+            step_id="b",
+            status="interrupted",
+            usage=[charge("x", "m2", 20, "0.2"), charge("y", "m1", 30, "0.3")],
+        ),
+    )
+    usage = store.usage("r")
+    assert (usage.total.calls, usage.total.tokens, usage.total.usd) == (3, 63, Decimal("0.6"))
+    assert usage.by_step["b"].prompt_tokens == 50 and usage.by_step["a"].completion_tokens == 1
+    assert usage.by_agent["x"].usd == Decimal("0.3") and usage.by_model["m1"].calls == 2
+    assert [c.name for c in usage.calls["b"]] == ["m2", "m1"]
+    assert store.usage("none").total.calls == 0
 
 
 def test_every_step_is_checkpointed_and_resume_skips_finished_steps(store: CheckpointStore) -> None:

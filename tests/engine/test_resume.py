@@ -21,10 +21,13 @@ from agents import (
     Budget,
     BudgetExceeded,
     CheckpointStore,
+    Criterion,
     Executor,
     FactRequest,
     Limits,
     MemoryCheckpointStore,
+    Message,
+    ModelReply,
     Plan,
     Price,
     PriceTable,
@@ -95,6 +98,7 @@ def test_a_proposal_built_in_a_step_carries_the_hash_of_the_spans_that_led_to_it
     outcome = asyncio.run(executor.run(plan, run_id="bound"))
     assert outcome.status == "done" and len(made) == 1
     bound = made[0].trace_hash
+    assert bound is not None
     trace = store.load_trace("bound")
     assert outcome.trace_hash == trace_hash(trace) != bound  # the whole trace binds more
     n = trace_prefix(trace, bound)
@@ -142,7 +146,7 @@ def payer(store: CheckpointStore, log: list[str]) -> Executor:
         log.append("transfer")
         return f"sent {args.amount}"
 
-    def script(messages: list) -> object:  # type: ignore[type-arg]
+    def script(messages: list[Message]) -> ModelReply:
         log.append(f"model {len(messages)}")
         last = messages[-1]
         if last.role == "user":
@@ -154,7 +158,7 @@ def payer(store: CheckpointStore, log: list[str]) -> Executor:
         return reply.model_copy(update={"prompt_tokens": 100, "completion_tokens": 10})
 
     tools = [Tool.from_function(lookup), Tool.from_function(transfer, irreversible=True)]
-    agent = Agent("payer", ScriptedModel(script), tools)  # type: ignore[arg-type]
+    agent = Agent("payer", ScriptedModel(script), tools)
     return Executor({"payer": agent_worker(agent)}, store=store, limits=Limits(prices=PRICES))
 
 
@@ -162,7 +166,7 @@ PAY = Plan(goal="pay bob", steps=[Step(id="pay", task="pay bob 900", agent="paye
 
 
 def test_resume_replays_the_paused_step_and_keeps_its_spans_once(tmp_path: Path) -> None:
-    db, log = tmp_path / "runs.db", []
+    db, log = tmp_path / "runs.db", list[str]()
     paused = asyncio.run(payer(SQLiteCheckpointStore(db), log).run(PAY, run_id="p"))
     assert paused.status == "interrupted"
     assert log == ["model 2", "lookup", "model 4"]
@@ -217,8 +221,46 @@ def test_resume_replays_the_paused_step_and_keeps_its_spans_once(tmp_path: Path)
     assert [s["name"] for s in record.spans].count("chat scripted") == 3
 
 
+def test_a_paused_refinement_round_resumes_in_that_round_with_its_critique() -> None:
+    sent: list[int] = []
+
+    async def transfer(args: Transfer) -> str:
+        sent.append(args.amount)
+        return "sent"
+
+    def script(messages: list[Message]) -> ModelReply:
+        if messages[-1].role == "tool":
+            return text("final: sent")
+        if "not accepted" in messages[-1].content:
+            return call("transfer", to="0xB0b", amount=900)
+        return text("draft")
+
+    model = ScriptedModel(script)
+    agent = Agent("payer", model, [Tool.from_function(transfer, irreversible=True)])
+    executor = Executor({"payer": agent_worker(agent)}, refine_rounds=2, limits=Limits(prices=FREE))
+    plan = Plan(
+        goal="g",
+        steps=[
+            Step(
+                id="pay",
+                task="pay",
+                agent="payer",
+                criteria=[Criterion(text="final", must_contain=["final"])],
+            )
+        ],
+    )
+    paused = asyncio.run(executor.run(plan, run_id="f"))
+    assert len(model.calls) == 2 and executor.store.load_steps("f")["pay"].attempts == 2
+    executor.decide("f", paused.pending[0].key, approved=True)
+    outcome = asyncio.run(executor.resume("f"))
+    assert outcome.outputs == {"pay": "final: sent"} and sent == [900]
+    assert len(model.calls) == 3  # round 1 was not run again, nor round 2's first call
+    assert "final: missing ['final']" in model.calls[2][1].content  # round 2 kept its critique
+    assert executor.store.load_steps("f")["pay"].attempts == 2
+
+
 def test_a_rejected_action_is_traced_with_who_and_the_step_is_not_replayed_twice() -> None:
-    store, log = MemoryCheckpointStore(), []
+    store, log = MemoryCheckpointStore(), list[str]()
     executor = payer(store, log)
     paused = asyncio.run(executor.run(PAY, run_id="r"))
     executor.decide("r", paused.pending[0].key, approved=False, note="wrong payee", by="bob")
@@ -231,7 +273,7 @@ def test_a_rejected_action_is_traced_with_who_and_the_step_is_not_replayed_twice
 
 
 def test_usage_per_run_step_and_agent_is_in_the_store_across_a_pause() -> None:
-    store, log = MemoryCheckpointStore(), []
+    store, log = MemoryCheckpointStore(), list[str]()
     executor = payer(store, log)
     paused = asyncio.run(executor.run(PAY, run_id="u"))
     interrupted = store.usage("u")
@@ -290,7 +332,7 @@ def ttl_executor(store: CheckpointStore) -> Executor:
         result: str = await ctx.effect("send", send, {"n": 1}, irreversible=True)
         return result
 
-    return Executor({"slow": slow, "pay": pay}, store=store, limits=Limits(ttl_seconds=1.0))
+    return Executor({"slow": slow, "pay": pay}, store=store, limits=Limits(ttl_seconds=1.5))
 
 
 @pytest.mark.slow
@@ -298,25 +340,25 @@ def test_ttl_counts_active_time_across_a_resume_not_the_wait_for_a_human(tmp_pat
     plan = Plan(
         goal="g",
         steps=[
-            Step(id="a", task="t", agent="slow", args={"seconds": 0.6}),
+            Step(id="a", task="t", agent="slow", args={"seconds": 0.5}),
             Step(id="pay", task="t", agent="pay", depends_on=["a"]),
-            Step(id="c", task="t", agent="slow", depends_on=["pay"], args={"seconds": 0.8}),
+            Step(id="c", task="t", agent="slow", depends_on=["pay"], args={"seconds": 1.2}),
         ],
     )
     db = tmp_path / "runs.db"
     paused = asyncio.run(ttl_executor(SQLiteCheckpointStore(db)).run(plan, run_id="t"))
     assert paused.status == "interrupted"
     active = SQLiteCheckpointStore(db).load_run("t").active_seconds
-    assert 0.6 <= active < 1.0
-    time.sleep(1.2)  # the human takes longer than the whole TTL: that does not count
+    assert 0.5 <= active < 1.5
+    time.sleep(1.7)  # the human takes longer than the whole TTL: that does not count
     executor = ttl_executor(SQLiteCheckpointStore(db))
     executor.decide("t", paused.pending[0].key, approved=True)
     outcome = asyncio.run(executor.resume("t"))
-    # the resumed run paid (the wait did not count), then ran out during c (0.6 + 0.8 > 1.0;
+    # the resumed run paid (the wait did not count), then ran out during c (0.5 + 1.2 > 1.5;
     # a TTL restarted on resume would have let c finish)
     assert outcome.status == "stopped" and isinstance(outcome.error, RunTimedOut)
     assert outcome.outputs == {"a": "a", "pay": "sent"}
-    assert 1.0 <= executor.store.load_run("t").active_seconds < 1.0 + 1.2
+    assert 1.5 <= executor.store.load_run("t").active_seconds < 1.5 + 1.7
 
 
 CHILD = """
