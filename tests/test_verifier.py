@@ -519,3 +519,37 @@ def test_parallel_audit_finds_exactly_what_the_serial_one_finds(
 def test_a_workflow_name_cannot_hide_padding_bytes() -> None:
     with pytest.raises(ValueError, match="workflow_name"):
         metadata(workflow_name="settle\x00")
+
+
+def test_parallel_audit_keeps_interleaved_executions_whole_and_sees_deleted_rows(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import sqlite3
+
+    import verifier._batch as batch
+    from verifier import audit
+
+    monkeypatch.setattr(batch, "PARALLEL_THRESHOLD", 100)
+    keys = [bytes([i]) * 32 for i in range(1, 5)]
+    nodes = [Account.from_key(k).address for k in keys]
+    executions = [_execution_entries(n, keys, nodes) for n in range(400)]
+    items = []
+    for a, b in zip(executions[::2], executions[1::2], strict=True):  # two at once, like workers
+        items += [entry for pair in zip(a, b, strict=True) for entry in pair]
+    observations_at = {item[0]: i for i, item in enumerate(items) if item[1] == "observations"}
+    for item in items:
+        if item[1] == "consensus":
+            item[2]["observations_seq"] = observations_at[item[0]] + 1
+    log = AttestationLog(tmp_path / "interleaved.db")
+    log.append_many(items)
+    log.close()
+    with sqlite3.connect(tmp_path / "interleaved.db") as db:
+        db.execute("DELETE FROM entries WHERE seq = 777")
+    log = AttestationLog(tmp_path / "interleaved.db", readonly=True)
+    signers = {(1, 2): (1, nodes)}
+    serial = audit(log, None, signers=signers, workers=1)
+    parallel = audit(log, None, signers=signers, workers=2)
+    assert serial.results == parallel.results
+    failed = {(f.seq, f.check) for f in parallel.failures}
+    assert (778, "chain") in failed  # the gap and the broken prev_hash, named at the next entry
+    assert all(seq in range(770, 790) for seq, _ in failed)  # only the deleted row's execution

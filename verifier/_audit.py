@@ -8,11 +8,16 @@ proposal; each submission against its transaction, receipt and event.
 
 from __future__ import annotations
 
+import gc
+import heapq
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
 
 from eth_abi import decode as abi_decode
 from eth_typing import ChecksumAddress, HexAddress, HexStr
@@ -31,6 +36,7 @@ from ._signing import OBSERVATION_DOMAIN
 from ._types import to_checksum
 
 Status = Literal["ok", "fail", "skip"]
+_BUCKETS_PER_WORKER = 16
 REPORT_PROCESSED = keccak(b"ReportProcessed(address,bytes32,bytes2,bool)")
 REPORT_SELECTOR = keccak(b"report(address,bytes,bytes,bytes[])")[:4]
 CONFIG_SET = keccak(b"ConfigSet(uint32,uint32,uint8,address[])")
@@ -94,9 +100,11 @@ _FORWARDER_ABI: list[dict[str, Any]] = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class AuditFinding:
-    """The result of one check on one entry (``seq`` 0: about the chain, not one entry)."""
+class AuditFinding(NamedTuple):
+    """The result of one check on one entry (``seq`` 0: about the chain, not one entry).
+
+    A named tuple: a big audit makes hundreds of thousands of these, across processes.
+    """
 
     seq: int
     execution_id: str
@@ -112,7 +120,7 @@ class AuditFinding:
 
     def to_dict(self) -> dict[str, Any]:
         """As a plain dict (for JSON)."""
-        return asdict(self)
+        return self._asdict()
 
 
 @dataclass
@@ -678,36 +686,80 @@ def audit(
         workers: processes that recover signatures (worth it from a few thousand entries on).
     """
     if chain is None and workers > 1:
-        rows = log.rows()
-        if len(rows) >= _batch.PARALLEL_THRESHOLD:
-            return _partitioned(rows, signers, workers)
+        heads = log.heads()
+        if len(heads) >= _batch.PARALLEL_THRESHOLD:
+            return _partitioned(log.path, heads, signers, workers)
     return _Auditor(list(log.entries()), chain, signers, forwarder, anchor, workers).run()
 
 
+@dataclass
+class _Part:
+    """One worker's share of an offline audit: whole executions, read from the file by the worker.
+
+    ``first..last`` is a contiguous seq range; an execution belongs to the part
+    its first entry falls in, so ``skip`` drops entries of executions begun in
+    an earlier part and ``extra`` fetches this part's entries beyond ``last``.
+    """
+
+    path: str
+    first: int
+    last: int
+    skip: set[int] = field(default_factory=set)
+    extra: list[int] = field(default_factory=list)
+    signers: dict[tuple[int, int], tuple[int, list[str]]] = field(default_factory=dict)
+
+
 def _partitioned(
-    rows: list[tuple[Any, ...]], signers: SignerSets | None, workers: int
+    path: Path, heads: list[tuple[int, str, str, str]], signers: SignerSets | None, workers: int
 ) -> AuditReport:
     """An offline audit split by execution across processes; linkage is checked here, once.
 
-    Each worker runs the whole per-entry audit (hash, canonical form, signatures,
-    consensus, report contents) on complete executions, so the results are
-    exactly those of a serial audit.
+    Main reads only (seq, execution id, hashes), plans the parts and checks the
+    linkage; each worker reads its own rows from the file and runs the whole
+    per-entry audit (hash, canonical form, signatures, consensus, report
+    contents) on complete executions, so the results are exactly those of a
+    serial audit. Findings travel back as plain tuples.
     """
-    buckets: list[list[tuple[Any, ...]]] = [[] for _ in range(workers * 4)]
-    for row in rows:  # row: seq, execution_id, kind, payload, created_at, prev_hash, entry_hash
-        buckets[hash(row[1]) % len(buckets)].append(row)
-    linkage = _linkage(rows)
+    parts = _plan(str(path), heads, workers * _BUCKETS_PER_WORKER, dict(signers or {}))
     with _batch.process_pool(workers) as pool:
-        parts = list(pool.map(_audit_bucket, [(b, dict(signers or {})) for b in buckets if b]))
-    results = sorted((r for part in parts for r in part), key=lambda r: r.seq)  # stable per entry
-    return AuditReport(results=[_with_linkage(r, linkage) for r in results], entries=len(rows))
+        running = pool.map(_audit_part, parts)
+        linkage = _linkage(heads)  # meanwhile
+        done = list(running)
+    merged = heapq.merge(*done, key=itemgetter(0))  # each part is in seq order already
+    with _no_cyclic_gc():
+        if linkage:
+            results = [_finding(t, linkage) for t in merged]
+        else:
+            results = list(map(AuditFinding._make, merged))
+    return AuditReport(results=results, entries=len(heads))
 
 
-def _linkage(rows: list[tuple[Any, ...]]) -> dict[int, str]:
-    """Linkage problems (gaps, prev_hash mismatches) by seq, from the three columns that carry them."""
+def _plan(
+    path: str,
+    heads: list[tuple[int, str, str, str]],
+    count: int,
+    signers: dict[tuple[int, int], tuple[int, list[str]]],
+) -> list[_Part]:
+    size = -(-len(heads) // count)
+    parts = [
+        _Part(path, heads[i][0], heads[min(i + size, len(heads)) - 1][0], signers=signers)
+        for i in range(0, len(heads), size)
+    ]
+    owner: dict[str, int] = {}
+    for index, (seq, execution_id, _, _) in enumerate(heads):
+        here = index // size
+        home = owner.setdefault(execution_id, here)
+        if home != here:
+            parts[here].skip.add(seq)
+            parts[home].extra.append(seq)
+    return parts
+
+
+def _linkage(heads: list[tuple[int, str, str, str]]) -> dict[int, str]:
+    """Linkage problems (gaps, prev_hash mismatches) by seq, from the columns that carry them."""
     problems: dict[int, list[str]] = defaultdict(list)
     prev_seq, prev_hash = 0, GENESIS
-    for seq, _, _, _, _, prev, entry_hash in rows:
+    for seq, _, prev, entry_hash in heads:
         if seq != prev_seq + 1:
             problems[seq].append(f"entries #{prev_seq + 1}..#{seq - 1} are missing (deleted?)")
         if prev != prev_hash:
@@ -718,18 +770,36 @@ def _linkage(rows: list[tuple[Any, ...]]) -> dict[int, str]:
     return {seq: "; ".join(p) for seq, p in problems.items()}
 
 
-def _audit_bucket(
-    job: tuple[list[tuple[Any, ...]], dict[tuple[int, int], tuple[int, list[str]]]],
-) -> list[AuditFinding]:
-    rows, signers = job
-    auditor = _Auditor([entry_from_row(r) for r in rows], None, signers)
-    auditor.linkage = False
-    return auditor.run().results
+def _audit_part(part: _Part) -> list[tuple[Any, ...]]:
+    log = AttestationLog(part.path, readonly=True)
+    try:
+        rows = [r for r in log.rows_between(part.first, part.last) if r[0] not in part.skip]
+        rows += log.rows_at(part.extra)
+    finally:
+        log.close()
+    with _no_cyclic_gc():  # every parsed payload is a container: gen-2 passes cost ~10%
+        auditor = _Auditor([entry_from_row(r) for r in rows], None, part.signers)
+        auditor.linkage = False
+        return [tuple(r) for r in auditor.run().results]
 
 
-def _with_linkage(result: AuditFinding, linkage: dict[int, str]) -> AuditFinding:
-    problem = linkage.get(result.seq)
-    if result.check != "chain" or problem is None:
-        return result
-    detail = "; ".join(filter(None, [problem, result.detail]))
-    return AuditFinding(result.seq, result.execution_id, result.kind, "chain", "fail", detail)
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic collector (the audit makes no cycles; refcounting frees everything)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _finding(fields: tuple[Any, ...], linkage: dict[int, str]) -> AuditFinding:
+    """A worker's finding, failing the chain check where linkage (checked here) is broken."""
+    finding = AuditFinding._make(fields)
+    problem = linkage.get(finding.seq)
+    if problem is None or finding.check != "chain":
+        return finding
+    detail = "; ".join(filter(None, [problem, finding.detail]))
+    return finding._replace(status="fail", detail=detail)

@@ -7,6 +7,7 @@ exactly the rules of ``recover_report_signer`` (low-s only, v in range).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
@@ -16,8 +17,15 @@ from ._errors import SignatureError
 from ._signing import _split
 
 _CCPublicKey: Any
+_ffi: Any
+_secp: Any
+_CONTEXT: Any
 try:
+    import coincurve._libsecp256k1 as _binding
     from coincurve import PublicKey as _CCPublicKey
+    from coincurve.context import GLOBAL_CONTEXT as _CONTEXT
+
+    _ffi, _secp = _binding.ffi, _binding.lib
 except ImportError:  # pragma: no cover - exercised only without coincurve
     _CCPublicKey = None
 
@@ -45,13 +53,39 @@ def recover_one(message: bytes, signature: bytes, v_offset: int) -> Result:
             return bytes.fromhex(_recover(message, r, s, v)[2:])
         except SignatureError as exc:
             return str(exc)
+    return _recover_secp(message, signature, v)
+
+
+def _recover_secp(message: bytes, signature: bytes, recid: int) -> Result:
+    """libsecp256k1 straight through coincurve's cffi binding.
+
+    The same three library calls as ``PublicKey.from_signature_and_message``
+    plus serialization, minus its Python wrappers (~10% of an audit's time).
+    """
+    if len(message) != 32:  # the C function reads exactly 32 bytes
+        return f"message hash must be 32 bytes, got {len(message)}"
     try:
-        public = _CCPublicKey.from_signature_and_message(
-            signature[:64] + bytes([v]), message, hasher=None
+        sig, public, out, size = _buffers.cdata
+    except AttributeError:  # first call in this thread: cffi allocations cost as much as a call
+        sig, public, out, size = _buffers.cdata = (
+            _ffi.new("secp256k1_ecdsa_recoverable_signature *"),
+            _ffi.new("secp256k1_pubkey *"),
+            _ffi.new("unsigned char[65]"),
+            _ffi.new("size_t *"),
         )
-    except Exception as exc:  # noqa: BLE001 - libsecp256k1 raises plain Exception
-        return f"signature does not recover: {exc}"
-    return keccak(public.format(compressed=False)[1:])[-20:]
+    ctx = _CONTEXT.ctx
+    if not _secp.secp256k1_ecdsa_recoverable_signature_parse_compact(
+        ctx, sig, signature[:64], recid
+    ):
+        return "signature does not recover: cannot parse it"
+    if not _secp.secp256k1_ecdsa_recover(ctx, public, sig, message):
+        return "signature does not recover: no public key for it"
+    size[0] = 65
+    _secp.secp256k1_ec_pubkey_serialize(ctx, out, size, public, _secp.SECP256K1_EC_UNCOMPRESSED)
+    return keccak(_ffi.buffer(out, 65)[1:])[-20:]
+
+
+_buffers = threading.local()
 
 
 def recover_chunk(jobs: Sequence[Job]) -> list[Result]:

@@ -43,16 +43,18 @@ def _no_float(text: str) -> Any:
     raise ValueError(f"float {text} is not canonical JSON: use an integer with explicit decimals")
 
 
+_DECODER = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_float)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def parse_json(text: str) -> Any:
     """Parse JSON that must be canonical-able: a float is rejected with ValueError."""
-    return json.loads(text, parse_float=_no_float)
+    return _DECODER.decode(text)
 
 
 def dump_parsed(value: Any) -> bytes:
     """canonical_json of a value from ``parse_json`` (known float-free: no second scan)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def canonical_json(value: Any) -> bytes:

@@ -8,6 +8,7 @@ canonical JSON text, so any edited byte changes either the hash or the canonical
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -105,7 +106,12 @@ def _hash(
     return "0x" + keccak(bytes.fromhex(prev_hash[2:]) + header.encode("utf-8")).hex()
 
 
+_PLAIN = re.compile(r"[0-9A-Za-z_.:/-]*")
+
+
 def _dumps(text: str) -> str:
+    if _PLAIN.fullmatch(text):  # ids and kinds: nothing to escape, skip the encoder
+        return f'"{text}"'
     return json.dumps(text, ensure_ascii=False)
 
 
@@ -220,6 +226,35 @@ class AttestationLog:
     def rows(self) -> list[tuple[Any, ...]]:
         """Every row as a raw tuple (cheap to ship to worker processes), in sequence order."""
         return list(self._db.execute(f"SELECT {_COLUMNS} FROM entries ORDER BY seq"))  # noqa: S608
+
+    def heads(self) -> list[tuple[int, str, str, str]]:
+        """(seq, execution_id, prev_hash, entry_hash) of every row, in order: linkage, no payloads."""
+        return list(
+            self._db.execute(
+                "SELECT seq, execution_id, prev_hash, entry_hash FROM entries ORDER BY seq"
+            )
+        )
+
+    def rows_between(self, first: int, last: int) -> list[tuple[Any, ...]]:
+        """The raw rows with ``first <= seq <= last``, in order."""
+        return list(
+            self._db.execute(
+                f"SELECT {_COLUMNS} FROM entries WHERE seq BETWEEN ? AND ? ORDER BY seq",  # noqa: S608
+                (first, last),
+            )
+        )
+
+    def rows_at(self, seqs: Sequence[int]) -> list[tuple[Any, ...]]:
+        """The raw rows with these sequence numbers, in order."""
+        out: list[tuple[Any, ...]] = []
+        for start in range(0, len(seqs), 500):  # SQLite caps bound parameters
+            chunk = seqs[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            out += self._db.execute(
+                f"SELECT {_COLUMNS} FROM entries WHERE seq IN ({marks})",  # noqa: S608
+                tuple(chunk),
+            )
+        return sorted(out)
 
     def get(self, seq: int) -> LogEntry:
         """The entry with sequence number ``seq``.

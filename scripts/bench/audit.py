@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -179,6 +180,15 @@ def raw_recover(pairs: list[tuple[bytes, bytes]], workers: int) -> float:
     return time.perf_counter() - start
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the audit's worker pool)."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -195,9 +205,10 @@ def main() -> None:
             file=sys.stderr,
         )
         log = AttestationLog(path, readonly=True)
-        t0 = time.perf_counter()
+        load = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), cpu_seconds()
         report = audit(log, None, signers={(1, 1): (F, signers)}, workers=args.workers)
-        audit_s = time.perf_counter() - t0
+        audit_s, audit_cpu = time.perf_counter() - t0, cpu_seconds() - c0
         assert report.ok, report.failures[:3]
         one = raw_recover(pairs, 1)
         many = raw_recover(pairs, args.workers)
@@ -214,6 +225,13 @@ def main() -> None:
     print(
         f"ratio to raw ecrecover: {one / audit_s:.2f}x of 1 core, {many / audit_s:.2f}x of {args.workers} processes (target >= 0.8x)"
     )
+    print(
+        f"audit CPU: {audit_cpu:.1f} s over all processes ({audit_cpu / one:.2f}x the 1-core raw time)"
+    )
+    if load > 0.5:
+        print(
+            f"note: load average was {load:.1f} when the audit started: other work shared the cores"
+        )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from verifier import canonical_json, keccak
+from verifier._canonical import dump_parsed, parse_json
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
@@ -54,3 +55,16 @@ def test_canonical_json_is_a_fixed_point_of_parse_and_reserialize(value: object)
     text = canonical_json(value)
     assert json.loads(text) == value
     assert canonical_json(json.loads(text)) == text
+
+
+@pytest.mark.parametrize("text", ['{"a":1.5}', '{"a":NaN}', '{"a":[-Infinity]}', '{"a":1e3}'])
+def test_stored_text_with_a_float_or_constant_is_refused_on_parse(text: str) -> None:
+    # NaN and Infinity would otherwise re-serialize to themselves and pass as canonical
+    with pytest.raises(ValueError, match="not canonical JSON"):
+        parse_json(text)
+
+
+@given(json_values)
+def test_parse_then_dump_equals_canonical_json(value: object) -> None:
+    text = canonical_json(value)
+    assert dump_parsed(parse_json(text.decode())) == text
