@@ -8,6 +8,7 @@ import pytest
 
 from agents import (
     Agent,
+    Blackboard,
     Criterion,
     Executor,
     Hitl,
@@ -20,9 +21,12 @@ from agents import (
     Step,
     Swarm,
     ToolCall,
+    Turn,
     UnknownAgent,
     agent_worker,
+    current_trace_hash,
     model_swarm_agent,
+    trace_hash,
 )
 
 from .conftest import FREE, ScriptedModel, text
@@ -170,3 +174,20 @@ def test_a_handoff_to_an_unknown_peer_is_an_error_naming_it() -> None:
     swarm = Swarm({"a": model_swarm_agent("a", lost, "", ["b"])})
     with pytest.raises(UnknownAgent, match="'nobody'.*\\['a'\\]"):
         asyncio.run(swarm.run("g", entry="a"))
+
+
+def test_a_swarm_binds_its_trace_while_its_agents_act() -> None:
+    seen: list[str | None] = []
+
+    async def first(board: Blackboard) -> Turn:
+        seen.append(current_trace_hash())
+        return Turn(writes={"x": 1}, handoff="second")
+
+    async def second(board: Blackboard) -> Turn:
+        seen.append(current_trace_hash())
+        return Turn(done=True, answer="ok")
+
+    outcome = asyncio.run(Swarm({"first": first, "second": second}).run("g", entry="first"))
+    assert current_trace_hash() is None and outcome.status == "done"
+    assert seen[0] == trace_hash([])  # nothing had closed yet
+    assert seen[1] not in (None, seen[0], outcome.trace_hash)  # the first turn and the handoff
