@@ -186,3 +186,25 @@ def test_malformed_observation_signatures_are_signature_errors() -> None:
             recover_observation_signer(
                 SignedObservation(observation=signed.observation, signature=bad)
             )
+
+
+@pytest.mark.parametrize("coincurve", [True, False], ids=["libsecp256k1", "pure-python"])
+def test_batch_recovery_matches_eth_account_with_and_without_coincurve(
+    coincurve: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import verifier._batch as batch
+
+    if not coincurve:
+        monkeypatch.setattr(batch, "_CCPublicKey", None)
+    account = Account.from_key(b"\x07" * 32)
+    for n in range(5):
+        message = bytes([n]) * 32
+        signed = Account.unsafe_sign_hash(message, account.key)
+        got = batch.recover_one(message, signed.signature, 27)
+        assert isinstance(got, bytes)
+        assert "0x" + got.hex() == account.address.lower()
+    bad = bytearray(Account.unsafe_sign_hash(b"\x01" * 32, account.key).signature)
+    bad[64] = 29
+    assert "v must be" in str(batch.recover_one(b"\x01" * 32, bytes(bad), 27))
+    if coincurve:  # the C call reads exactly 32 bytes: a short hash must never reach it
+        assert "32 bytes" in str(batch.recover_one(b"\x01" * 31, bytes(bad[:64]) + b"\x1b", 27))
