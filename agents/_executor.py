@@ -508,13 +508,7 @@ class Executor:
         elapsed = max([record.active_seconds, *(r.run_elapsed for r in records.values())])
         record.resumes += 1
         run = self._new_run(record, steps, elapsed)
-        for r in records.values():
-            run.records[r.step_id] = r
-            if r.status == "done":
-                run.outputs[r.step_id] = r.output
-            run.guard.ledger.records.extend(
-                r.usage or ([_carried(run_id, r)] if r.tokens or r.usd else [])
-            )
+        self._restore_steps(run, records)
         self._restore_trace(run, records)
         self._trace_decisions(run, record.pending)
         review = self._apply_reviews(run, record.pending)
@@ -540,6 +534,16 @@ class Executor:
         run = _Run(record, self.store, guard, self.hitl)
         run.decisions = self.store.load_decisions(record.run_id)
         return run
+
+    @staticmethod
+    def _restore_steps(run: _Run, records: dict[str, StepRecord]) -> None:
+        """Finished steps' outputs; every step's charges back in the ledger (for the budgets)."""
+        for r in records.values():
+            run.records[r.step_id] = r
+            if r.status == "done":
+                run.outputs[r.step_id] = r.output
+            carried = [_carried(run.record.run_id, r)] if r.tokens or r.usd else []
+            run.guard.ledger.records.extend(r.usage or carried)
 
     def _restore_trace(self, run: _Run, records: dict[str, StepRecord]) -> None:
         """The saved trace, then spans of steps finished after it was saved (a killed run)."""

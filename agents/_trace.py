@@ -26,6 +26,7 @@ run's trace, so the run's binding wins over the loop's own (a *weak* binding).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import contextvars
 import hashlib
@@ -126,28 +127,29 @@ def _spans(spans: Iterable[Span | dict[str, Any]]) -> Iterator[Span]:
     return (s if isinstance(s, Span) else Span.from_otel(s) for s in spans)
 
 
-def _digest(canonical: list[str]) -> str:
-    return "0x" + hashlib.sha256("\n".join(sorted(canonical)).encode()).hexdigest()
+def _digest(ordered: list[str]) -> str:
+    return "0x" + hashlib.sha256("\n".join(ordered).encode()).hexdigest()
 
 
 def trace_hash(spans: Iterable[Span | dict[str, Any]]) -> str:
     """SHA-256 over the spans' canonical content, order-free (spans or their ``to_otel`` form)."""
-    return _digest([s.canonical() for s in _spans(spans)])
+    return _digest(sorted(s.canonical() for s in _spans(spans)))
 
 
 def trace_prefix(spans: Iterable[Span | dict[str, Any]], expected: str) -> int | None:
     """How many leading spans of a recorded trace hash to ``expected`` (None: no prefix does).
 
     An auditor's check of a proposal: ``trace_prefix(store.load_trace(run_id),
-    proposal.trace_hash)`` names the spans that led to the proposal.
+    proposal.trace_hash)`` names the spans that led to the proposal. It hashes
+    every prefix: quadratic in the trace's length, fine for thousands of spans.
     """
-    canonical: list[str] = []
-    if _digest(canonical) == expected:
+    ordered: list[str] = []  # kept sorted, as trace_hash sorts
+    if _digest(ordered) == expected:
         return 0
-    for span in _spans(spans):
-        canonical.append(span.canonical())
-        if _digest(canonical) == expected:
-            return len(canonical)
+    for n, span in enumerate(_spans(spans), 1):
+        bisect.insort(ordered, span.canonical())
+        if _digest(ordered) == expected:
+            return n
     return None
 
 
