@@ -3,12 +3,13 @@
 One ABC, one conformance suite (``tests/engine/test_checkpoint.py``), two
 implementations: ``MemoryCheckpointStore`` and ``SQLiteCheckpointStore`` (WAL).
 The executor writes a step's record as soon as the step finishes, so a run
-killed at any point resumes from its last finished step. When the run ends or
-pauses, the steps that did not finish are recorded too (``interrupted``,
-``failed``, ``stopped``, ``rejected``), with what they spent, their spans and,
-for an interrupted step, the journal of its model calls and tool results that
-lets it resume exactly where it paused. The run's whole trace (every span, in
-the order they closed) is appended at the same moments (``load_trace``).
+killed at any point resumes from its last finished step; a step making model
+and tool calls is saved as ``running`` after each call, with the journal of
+those calls, so it resumes where it was (a pause for a human or a crash alike).
+When the run ends or pauses, the steps that did not finish are recorded too
+(``interrupted``, ``failed``, ``stopped``, ``rejected``), with what they spent
+and their spans. The run's whole trace (every span, in the order they closed)
+is appended at the same moments (``load_trace``).
 
 Usage for another process (``vouch runs show``): ``store.usage(run_id)`` is a
 ``UsageSummary`` (tokens in/out and USD in total, per step, per agent, per model).
@@ -32,24 +33,25 @@ from ._plan import Plan
 from ._usage import UsageRecord, UsageTotals
 
 RunStatus = Literal["running", "interrupted", "done", "failed", "stopped", "rejected"]
-StepStatus = Literal["done", "failed", "rejected", "skipped", "interrupted", "stopped"]
+StepStatus = Literal["done", "failed", "rejected", "skipped", "interrupted", "stopped", "running"]
 
 
 class StepRecord(BaseModel):
     """A step that ran: its output (JSON) if it finished, and what it took.
 
     Attributes:
-        status: ``done``; or, saved when the run ended or paused with the step
-            unfinished, ``interrupted`` (waiting for a human), ``failed``,
+        status: ``done``; ``running`` while it makes model and tool calls
+            (saved after each); or, saved when the run ended or paused with the
+            step unfinished, ``interrupted`` (waiting for a human), ``failed``,
             ``stopped`` (a guard stopped the run) or ``rejected``.
         attempts: attempts so far (refinements and the recovery agent count).
         tokens: prompt plus completion tokens of every attempt.
         usd: USD of every attempt.
         usage: every charge of the step, in order (``UsageRecord.step`` is the attempt).
         run_elapsed: the run's active seconds when this record was saved (for the TTL).
-        feedback: the critiques the current attempt was given (an interrupted step).
+        feedback: the critiques the current attempt was given (a running or interrupted step).
         journal: the current attempt's model outputs and tool results, in order
-            (an interrupted step replays them on resume instead of calling again).
+            (a running or interrupted step replays them on resume instead of calling again).
         spans: the step's spans (``Span.to_otel`` form), in the order they closed.
     """
 

@@ -14,14 +14,15 @@ the value threshold. A run that pauses for a human or is killed resumes with
 ``Executor.resume(run_id)``, possibly in another process.
 
 Resuming exactly there: while a step runs, its model calls and tool results go
-through ``StepContext.once`` and are journaled in order. When the step is
-interrupted for a human, the journal, its spans and what it spent are saved
-with the checkpoint; on resume the step starts its interrupted attempt again
-and every call that matches the journal gets its recorded result without
-running (no model call repeats, nothing is charged twice), up to the approved
-action, which then runs. The pre-interrupt spans stay in the run's trace once,
-followed by one ``hitl.decision`` span per decision (approver, decision, time).
-A step killed mid-attempt (kill -9) has no journal and starts that attempt over.
+through ``StepContext.once`` and are journaled in order; after each, the step's
+``running`` record (journal, spans, what it spent) is checkpointed. When the
+step is interrupted for a human, the record becomes ``interrupted``. On resume
+(after a pause or a crash) the step starts its unfinished attempt again and
+every call that matches the journal gets its recorded result without running
+(no model call repeats, nothing is charged twice), up to the approved action,
+which then runs. The pre-interrupt spans stay in the run's trace once, followed
+by one ``hitl.decision`` span per decision (approver, decision, time). A call
+cut short by a crash (a model call or a tool still running) runs again.
 
 The run's trace is bound while it executes (``current_trace_hash()``), so an
 ``ActionProposal`` built in a step carries the hash of the spans that led to it.
@@ -173,6 +174,7 @@ class StepContext:
         feedback: list[str],
         replay: list[dict[str, Any]] | None = None,
         usage: list[UsageRecord] | None = None,
+        checkpoint: Callable[[], None] | None = None,
     ):
         self._run = run
         self.step = step
@@ -185,6 +187,7 @@ class StepContext:
         self.journal: list[dict[str, Any]] = []
         self._replay: deque[dict[str, Any]] = deque(replay or ())
         self._usage: list[UsageRecord] = usage if usage is not None else []
+        self._checkpoint = checkpoint
 
     @property
     def run_id(self) -> str:
@@ -252,8 +255,9 @@ class StepContext:
         """Run ``call``, or, in a resumed attempt, return what it returned before the pause.
 
         Each call is journaled (kind, a fingerprint of ``request``, the result as
-        JSON). When the attempt is interrupted for a human, the journal is saved
-        with the checkpoint; on resume, calls made again in the same order with
+        JSON) and the step's ``running`` record is checkpointed with it, so the
+        journal survives a pause for a human and a crash alike; on resume
+        (after either), calls made again in the same order with
         the same kind and request get their recorded result (as JSON) without
         running. From the first call that differs, everything runs for real.
         ``TracedModel`` (model calls) and ``guarded_tools`` (tool calls) use it.
@@ -273,6 +277,8 @@ class StepContext:
         result = await call()
         recorded = json.loads(json.dumps(result, default=str))
         self.journal.append({"kind": kind, "request": digest, "result": recorded})
+        if self._checkpoint is not None:
+            self._checkpoint()
         return result
 
     def idempotency_key(self, action: str, args: Any) -> str:
@@ -352,6 +358,7 @@ class _Run:
 
 
 Ended = tuple[str, Any, BaseException | None]
+_RESUMABLE = ("interrupted", "running")  # a step record whose attempt continues on resume
 Ending = tuple[RunStatus, str, BaseException | None]
 
 
@@ -390,7 +397,7 @@ class _Tally:
         self.usage = list(record.usage)
         self.spans[:0] = [Span.from_otel(s) for s in record.spans]
         self.started = record.started_at or self.started
-        if record.status == "interrupted":
+        if record.status in _RESUMABLE:
             self.attempts = record.attempts - 1
             self.feedback = list(record.feedback)
             self.replay = list(record.journal)
@@ -410,8 +417,8 @@ class _Tally:
             note=self.note,
             usage=self.usage,
             run_elapsed=elapsed,
-            feedback=self.feedback if status == "interrupted" else [],
-            journal=self.journal if status == "interrupted" else [],
+            feedback=self.feedback if status in _RESUMABLE else [],
+            journal=self.journal if status in _RESUMABLE else [],
             spans=[s.to_otel() for s in self.spans],
         )
 
@@ -740,7 +747,13 @@ class Executor:
             run.guard.tick()
         tally.attempts += 1
         tally.agent = agent
-        ctx = StepContext(run, step, agent, tally.attempts, list(feedback), replay, tally.usage)
+
+        def checkpoint() -> None:
+            self._save_step(run, tally.record(step.id, "running", None, run.guard.elapsed))
+
+        ctx = StepContext(
+            run, step, agent, tally.attempts, list(feedback), replay, tally.usage, checkpoint
+        )
         tally.journal = ctx.journal
         attrs: dict[str, Any] = {STEP_ID: step.id, AGENT_NAME: agent, ATTEMPT: tally.attempts}
         key = f"{step.id}/{tally.attempts}"

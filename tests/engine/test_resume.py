@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -466,3 +468,104 @@ def test_approve_across_a_process_restart_repeats_no_model_call(tmp_path: Path) 
         ).stdout
     )
     assert shown["status"] == "done" and shown["resumes"] == 1
+
+
+CRASHING = """
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from agents import (Agent, ChatModel, Executor, Limits, ModelReply, Plan, SQLiteCheckpointStore,
+                    Step, Tool, ToolCall, agent_worker)
+from agents import Price, PriceTable
+
+LOG = Path(__file__).with_name("calls.log")
+FREE = PriceTable(prices={"*": Price(input_per_mtok=0, output_per_mtok=0)})
+
+
+def log(line):
+    with LOG.open("a") as f:
+        f.write(line + "\\n")
+
+
+class Scripted(ChatModel):
+    name = "scripted"
+
+    async def complete(self, messages, tools):
+        log(f"model {len(messages)}")
+        last = messages[-1]
+        if last.role == "user":
+            return ModelReply(tool_calls=[ToolCall(id="1", name="lookup", arguments={"who": "bob"})])
+        if last.content.startswith("bob is"):
+            return ModelReply(tool_calls=[ToolCall(id="2", name="quote", arguments={"who": "bob"})])
+        if sys.argv[2] == "run":
+            log("blocked")
+            time.sleep(60)  # killed here
+        return ModelReply(content="quoted 42")
+
+
+class Who(BaseModel):
+    who: str
+
+
+async def lookup(args: Who) -> str:
+    log("lookup")
+    return f"{args.who} is 0xB0b"
+
+
+async def quote(args: Who) -> str:
+    log("quote")
+    return "42"
+
+
+agent = Agent("quoter", Scripted(), [Tool.from_function(lookup), Tool.from_function(quote)])
+executor = Executor({"quoter": agent_worker(agent)}, store=SQLiteCheckpointStore(sys.argv[1]),
+                    limits=Limits(prices=FREE))
+plan = Plan(goal="quote", steps=[Step(id="quote", task="quote bob", agent="quoter")])
+if sys.argv[2] == "run":
+    asyncio.run(executor.run(plan, "crash"))
+else:
+    print(asyncio.run(executor.resume("crash")).status)
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_mid_step_then_resume_repeats_no_finished_model_or_tool_call(
+    tmp_path: Path,
+) -> None:
+    script, db, calls = tmp_path / "quoter.py", tmp_path / "runs.db", tmp_path / "calls.log"
+    script.write_text(textwrap.dedent(CRASHING))
+    child = subprocess.Popen([sys.executable, str(script), str(db), "run"])
+    deadline = time.monotonic() + 30
+    while "blocked" not in (calls.read_text() if calls.exists() else ""):
+        assert time.monotonic() < deadline and child.poll() is None
+        time.sleep(0.02)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    running = SQLiteCheckpointStore(db).load_steps("crash")["quote"]
+    assert running.status == "running" and len(running.journal) == 4
+    out = subprocess.run(
+        [sys.executable, str(script), str(db), "resume"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.strip() == "done"
+    # model 6 was cut short by the kill and runs again; nothing before it does
+    assert calls.read_text().splitlines() == [
+        "model 2",
+        "lookup",
+        "model 4",
+        "quote",
+        "model 6",
+        "blocked",
+        "model 6",
+    ]
+    store = SQLiteCheckpointStore(db)
+    assert store.load_steps("crash")["quote"].output == "quoted 42"
+    names = [s["name"] for s in store.load_trace("crash")]
+    assert names.count("tool lookup") == names.count("tool quote") == 1  # pre-crash spans kept
