@@ -11,6 +11,7 @@ Installs and runs alone: it imports nothing else of vouch. Exceptions::
 
 from ._audit import (
     AnchorRecord,
+    ApprovalEvent,
     AuditFinding,
     AuditReport,
     ChainReader,
@@ -22,6 +23,7 @@ from ._audit import (
 from ._canonical import canonical_json, keccak
 from ._consensus import median, quorum_size
 from ._errors import ConsensusError, EncodingError, LogIntegrityError, SignatureError, VerifierError
+from ._hitl import APPROVER_ROLE, rejection_digest, rejection_message
 from ._html import render_html
 from ._log import AttestationLog, ChainFinding, LogEntry, chain_hash, verify_entries
 from ._merkle import leaf, merkle_proof, merkle_root, verify_proof
@@ -50,7 +52,9 @@ from ._signing import (
 )
 
 __all__ = [
+    "APPROVER_ROLE",
     "AnchorRecord",
+    "ApprovalEvent",
     "ConfigEvent",
     "ReportEvent",
     "METADATA_LENGTH",
@@ -99,4 +103,6 @@ __all__ = [
     "verify_entries",
     "verify_proof",
     "workflow_id",
+    "rejection_digest",
+    "rejection_message",
 ]

@@ -3,7 +3,11 @@
 Per entry: the hash chain; observation signatures against the DON's onchain
 signer set; the median recomputed; report signatures (exactly f+1 distinct
 configured signers) and the report's contents against the consensus and the
-proposal; each submission against its transaction, receipt and event.
+proposal; each submission against its transaction, receipt and event; each
+human decision (``hitl``) against its approver's signature and, for approvals,
+the gate's EIP-712 digest, APPROVER_ROLE and TradeApproved event at that block.
+The other way round: every report the forwarder processed and every approval
+the gate recorded must be explained by the log (else an ALARM).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from ._batch import Recoverer
 from ._canonical import dump_parsed, keccak
 from ._consensus import median, quorum_size
 from ._errors import EncodingError, VerifierError
+from ._hitl import APPROVER_ROLE, TRADE_APPROVED, TRADE_SETTLED, rejection_digest
 from ._log import GENESIS, AttestationLog, LogEntry, entry_from_row, verify_entries
 from ._merkle import leaf, merkle_root
 from ._report import METADATA_LENGTH, report_digest
@@ -41,6 +46,8 @@ REPORT_PROCESSED = keccak(b"ReportProcessed(address,bytes32,bytes2,bool)")
 REPORT_SELECTOR = keccak(b"report(address,bytes,bytes,bytes[])")[:4]
 CONFIG_SET = keccak(b"ConfigSet(uint32,uint32,uint8,address[])")
 ANCHORED = keccak(b"Anchored(uint256,bytes32,uint64,uint64,bytes32)")
+_APPROVAL_DIGEST = keccak(b"approvalDigest(uint256)")[:4]
+_HAS_ROLE = keccak(b"hasRole(bytes32,address)")[:4]
 
 
 class ConfigEvent(BaseModel):
@@ -185,6 +192,31 @@ class ChainReader(ABC):
     def anchors(self, anchor: str) -> list[AnchorRecord]:
         """Every Anchored event of the AttestationAnchor at ``anchor``, oldest first."""
 
+    def approvals(self, gate: str) -> list[ApprovalEvent]:
+        """Every TradeApproved event of the SettlementGate at ``gate``, oldest first."""
+        raise NotImplementedError(f"{type(self).__name__} reads no approvals")
+
+    def settled_trades(self, gate: str) -> set[int]:
+        """The ids of every trade the gate settled."""
+        raise NotImplementedError(f"{type(self).__name__} reads no settlements")
+
+    def approval_digest(self, gate: str, trade_id: int, block: int) -> bytes:
+        """``approvalDigest(tradeId)`` of the gate, as of ``block``."""
+        raise NotImplementedError(f"{type(self).__name__} makes no calls")
+
+    def is_approver(self, gate: str, account: str, block: int) -> bool:
+        """Whether ``account`` held APPROVER_ROLE on the gate at ``block``."""
+        raise NotImplementedError(f"{type(self).__name__} makes no calls")
+
+
+class ApprovalEvent(BaseModel):
+    """One TradeApproved event: which trade, which approver, where."""
+
+    trade_id: int
+    approver: str
+    tx_hash: str
+    block: int
+
 
 class Web3ChainReader(ChainReader):
     """A ChainReader over any EVM JSON-RPC endpoint (web3.py)."""
@@ -257,6 +289,38 @@ class Web3ChainReader(ChainReader):
             for log in self._logs(forwarder, REPORT_PROCESSED)
         ]
 
+    def approvals(self, gate: str) -> list[ApprovalEvent]:
+        """TradeApproved events, decoded."""
+        return [
+            ApprovalEvent(
+                trade_id=int.from_bytes(bytes(log["topics"][1]), "big"),
+                approver=to_checksum(bytes(log["topics"][2])[-20:]),
+                tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                block=log["blockNumber"],
+            )
+            for log in self._logs(gate, TRADE_APPROVED)
+        ]
+
+    def settled_trades(self, gate: str) -> set[int]:
+        """Trade ids from TradeSettled events."""
+        return {
+            int.from_bytes(bytes(log["topics"][1]), "big")
+            for log in self._logs(gate, TRADE_SETTLED)
+        }
+
+    def _call(self, to: str, data: bytes, block: int) -> bytes:
+        target = ChecksumAddress(HexAddress(HexStr(to_checksum(to))))
+        return bytes(self.w3.eth.call({"to": target, "data": HexStr("0x" + data.hex())}, block))
+
+    def approval_digest(self, gate: str, trade_id: int, block: int) -> bytes:
+        """eth_call approvalDigest(uint256) at ``block``."""
+        return self._call(gate, _APPROVAL_DIGEST + trade_id.to_bytes(32, "big"), block)[:32]
+
+    def is_approver(self, gate: str, account: str, block: int) -> bool:
+        """eth_call hasRole(APPROVER_ROLE, account) at ``block``."""
+        word = bytes(12) + bytes.fromhex(to_checksum(account)[2:])
+        return any(self._call(gate, _HAS_ROLE + APPROVER_ROLE + word, block))
+
     def anchors(self, anchor: str) -> list[AnchorRecord]:
         """Anchored events, decoded."""
         records = []
@@ -287,8 +351,10 @@ class _Auditor:
         forwarder: str | None = None,
         anchor: str | None = None,
         workers: int = 1,
+        gate: str | None = None,
     ) -> None:
         self.entries = entries
+        self.gate = gate
         self.workers = workers
         self.linkage = True
         self._jobs: dict[int, list[tuple[str, int]] | str] = {}
@@ -316,6 +382,7 @@ class _Auditor:
             "consensus": self._consensus,
             "report": self._report,
             "submission": self._submission,
+            "hitl": self._hitl,
         }
         for entry in entries:
             self._add(
@@ -328,6 +395,8 @@ class _Auditor:
             self._anchors(self.chain, self.anchor, entries)
         if self.chain is not None and self.forwarder:
             self._unexplained(self.chain, self.forwarder)
+        if self.chain is not None and self.gate:
+            self._unexplained_approvals(self.chain, self.gate)
         return AuditReport(results=self.results, entries=len(entries))
 
     def _anchors(self, chain: ChainReader, anchor: str, entries: list[LogEntry]) -> None:
@@ -605,6 +674,62 @@ class _Auditor:
             )
         return problems
 
+    def _hitl(self, entry: LogEntry) -> None:
+        """A human's decision: signed by the approver it names; approvals match the chain."""
+        p = entry.payload
+        decision, approver = p["decision"], to_checksum(p["approver"])
+        if decision not in ("approved", "rejected"):
+            return self._add(entry, "approver signature", "fail", f"unknown decision {decision!r}")
+        digest = _bytes(p["digest"])
+        if decision == "rejected" and digest != rejection_digest(p):
+            detail = "the signed digest is not the digest of this rejection"
+            return self._add(entry, "approver signature", "fail", detail)
+        got = _batch.recover_one(digest, _bytes(p["signature"]), 27)
+        if isinstance(got, str) or to_checksum(got) != approver:
+            signer = got if isinstance(got, str) else f"signed by {to_checksum(got)}"
+            return self._add(entry, "approver signature", "fail", f"claims {approver}: {signer}")
+        self._add(entry, "approver signature", "ok", f"{decision} by {approver}")
+        if self.chain is None:
+            return self._add(entry, "decision onchain", "skip", "no chain to check against")
+        problems = self._decision_problems(self.chain, p, approver, digest)
+        detail = "; ".join(problems) or f"trade #{p['trade_id']} {decision}, matches the gate"
+        self._add(entry, "decision onchain", "fail" if problems else "ok", detail)
+
+    def _decision_problems(
+        self, chain: ChainReader, p: dict[str, Any], approver: str, digest: bytes
+    ) -> list[str]:
+        gate, trade_id, block = p["gate"], int(p["trade_id"]), int(p["block_number"])
+        problems = []
+        if not chain.is_approver(gate, approver, block):
+            problems.append(f"{approver} did not hold APPROVER_ROLE at block {block}")
+        events = [e for e in chain.approvals(gate) if e.trade_id == trade_id]
+        if p["decision"] == "rejected":
+            if events or trade_id in chain.settled_trades(gate):
+                problems.append(f"trade #{trade_id} was rejected, yet approved or settled onchain")
+            return problems
+        if digest != chain.approval_digest(gate, trade_id, block):
+            problems.append(f"the signed digest is not the gate's approvalDigest({trade_id})")
+        if p.get("tx_hash"):
+            matching = [e for e in events if e.tx_hash.lower() == str(p["tx_hash"]).lower()]
+            if not matching or matching[0].approver != approver or matching[0].block != block:
+                problems.append(f"no TradeApproved({trade_id}, {approver}) in tx {p['tx_hash']}")
+        return problems
+
+    def _unexplained_approvals(self, chain: ChainReader, gate: str) -> None:
+        """Every approval the gate recorded onchain must have a logged, signed decision."""
+        logged = {
+            str(e["hitl"].payload.get("tx_hash") or "").lower()
+            for e in self.by_exec.values()
+            if "hitl" in e
+        }
+        for event in chain.approvals(gate):
+            if event.tx_hash.lower() not in logged:
+                self._global(
+                    "explained by the log",
+                    f"ALARM: trade #{event.trade_id} approved onchain by {event.approver} in tx "
+                    f"{event.tx_hash} (block {event.block}) has no hitl log entry",
+                )
+
 
 @dataclass(frozen=True, slots=True)
 class _ReportFields:
@@ -674,6 +799,7 @@ def audit(
     forwarder: str | None = None,
     anchor: str | None = None,
     workers: int = 1,
+    gate: str | None = None,
 ) -> AuditReport:
     """Check every entry of ``log``; chain-dependent checks are skipped when ``chain`` is None.
 
@@ -683,13 +809,15 @@ def audit(
         signers: (don_id, config_version) -> (f, signers), for offline audits.
         forwarder: also alarm on every report this forwarder processed that the log does not explain.
         anchor: also check every range anchored on this AttestationAnchor.
+        gate: also alarm on every approval this SettlementGate recorded that the log does not explain.
         workers: processes that recover signatures (worth it from a few thousand entries on).
     """
     if chain is None and workers > 1:
         heads = log.heads()
         if len(heads) >= _batch.PARALLEL_THRESHOLD:
             return _partitioned(log.path, heads, signers, workers)
-    return _Auditor(list(log.entries()), chain, signers, forwarder, anchor, workers).run()
+    entries = list(log.entries())
+    return _Auditor(entries, chain, signers, forwarder, anchor, workers, gate).run()
 
 
 @dataclass
