@@ -41,6 +41,11 @@ class VouchSettings(BaseSettings):
     anchor_every: int = Field(
         default=25, ge=1, description="anchor the log onchain every N entries"
     )
+    approval_threshold: int = Field(
+        default=10**18,
+        ge=0,
+        description="WETH (wei) above which a trade needs an approver's signature onchain; 0: never",
+    )
     model_base_url: str | None = Field(
         default=None, description="OpenAI-compatible endpoint; None uses the offline model"
     )
