@@ -30,6 +30,7 @@ from agents import (
     MemoryCheckpointStore,
     Message,
     ModelReply,
+    OfflineModel,
     Plan,
     Price,
     PriceTable,
@@ -41,6 +42,7 @@ from agents import (
     Tool,
     agent_worker,
     current_trace_hash,
+    settlement_agent,
     trace_hash,
     trace_prefix,
 )
@@ -569,3 +571,35 @@ def test_kill_9_mid_step_then_resume_repeats_no_finished_model_or_tool_call(
     assert store.load_steps("crash")["quote"].output == "quoted 42"
     names = [s["name"] for s in store.load_trace("crash")]
     assert names.count("tool lookup") == names.count("tool quote") == 1  # pre-crash spans kept
+
+
+class Submitter:
+    def __init__(self) -> None:
+        self.proposals: list[ActionProposal] = []
+
+    async def submit(self, proposal: ActionProposal) -> dict[str, str]:
+        self.proposals.append(proposal)
+        return {"status": "settled"}
+
+
+def test_the_settlement_agent_in_a_step_binds_the_run_trace_and_the_human_decision() -> None:
+    submitter, store = Submitter(), MemoryCheckpointStore()
+    executor = Executor(
+        {"settler": agent_worker(settlement_agent(OfflineModel(), submitter))},
+        store=store,
+        limits=Limits(prices=FREE),
+    )
+    goal = "Sell 1.5 WETH for USDC between 2,500 and 3,500 USDC per WETH within 10 minutes"
+    plan = Plan(goal="settle", steps=[Step(id="settle", task=goal, agent="settler")])
+    paused = asyncio.run(executor.run(plan, run_id="s"))
+    assert paused.status == "interrupted" and submitter.proposals == []
+    executor.decide("s", paused.pending[0].key, approved=True, by="ops")
+    outcome = asyncio.run(executor.resume("s"))
+    # one approval was enough: the action's key does not depend on the growing trace hash
+    assert outcome.status == "done" and len(submitter.proposals) == 1
+    trace = store.load_trace("s")
+    n = trace_prefix(trace, submitter.proposals[0].trace_hash or "")
+    assert n is not None
+    led_to_it = [s["name"] for s in trace[:n]]
+    assert led_to_it[-1] == "hitl.decision" and "chat vouch-offline-1" in led_to_it
+    assert [s["name"] for s in trace[n:]][:1] == ["tool propose_settlement"]
