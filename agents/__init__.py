@@ -48,7 +48,16 @@ from ._errors import (
     UnknownDependency,
     VectorStoreError,
 )
-from ._executor import Critic, Executor, Hitl, RuleCritic, RunOutcome, StepContext, Verdict
+from ._executor import (
+    Critic,
+    Executor,
+    Hitl,
+    RuleCritic,
+    RunOutcome,
+    StepContext,
+    Verdict,
+    current_step,
+)
 from ._guards import Limits, RunGuard
 from ._loop import Agent, AgentResult, Tool, TraceEvent
 from ._memory import LongTermMemory, Recalled, ShortTermMemory, memory_tools
@@ -137,6 +146,7 @@ __all__ = [
     "agent_worker",
     "bind_trace",
     "chain_plan",
+    "current_step",
     "current_trace_hash",
     "guarded_tools",
     "model_swarm_agent",

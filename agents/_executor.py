@@ -31,6 +31,7 @@ The run's trace is bound while it executes (``current_trace_hash()``), so an
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import time
@@ -224,14 +225,23 @@ class StepContext:
             parts.append(f"Your last attempt was not accepted: {note}")
         return "\n".join(parts)
 
-    def charge(self, model: str, prompt_tokens: int, completion_tokens: int) -> None:
+    def charge(
+        self, model: str, prompt_tokens: int, completion_tokens: int, agent: str | None = None
+    ) -> None:
         """Charge a model call to this step's agent, then check the run's and the agent's budgets.
 
+        Args:
+            model: the model that answered (priced by the run's price table).
+            prompt_tokens: tokens in.
+            completion_tokens: tokens out.
+            agent: charge another agent of the step (``"critic"``) instead.
+
         Raises:
-            BudgetExceeded: the run or (``AgentBudgetExceeded``) this agent is over budget.
+            BudgetExceeded: the run or (``AgentBudgetExceeded``) the agent is over budget.
         """
+        who = agent or self.agent
         with self._charging():
-            self.guard.charge(self.agent, self.attempt, model, prompt_tokens, completion_tokens)
+            self.guard.charge(who, self.attempt, model, prompt_tokens, completion_tokens)
 
     def charge_usd(self, what: str, usd: Decimal) -> None:
         """Charge a cost in USD (a paid API, gas) to this step's agent, then check budgets."""
@@ -359,6 +369,29 @@ class _Run:
 
 Ended = tuple[str, Any, BaseException | None]
 _RESUMABLE = ("interrupted", "running")  # a step record whose attempt continues on resume
+_step: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(
+    "vouch_step", default=None
+)
+
+
+@contextmanager
+def _within(ctx: StepContext) -> Iterator[None]:
+    token = _step.set(ctx)
+    try:
+        yield
+    finally:
+        _step.reset(token)
+
+
+def current_step() -> StepContext | None:
+    """The step attempt the calling code runs in (its worker or its critic), if any.
+
+    A critic gets only the step and the output; through this it can charge and
+    trace its own model calls (``ModelCritic`` does).
+    """
+    return _step.get()
+
+
 Ending = tuple[RunStatus, str, BaseException | None]
 
 
@@ -759,7 +792,7 @@ class Executor:
         key = f"{step.id}/{tally.attempts}"
         if replay is not None:
             key, attrs[RESUMED] = f"{key}/resume{run.record.resumes}", True
-        with run.tracer.span("step " + step.id, key, **attrs) as span:
+        with run.tracer.span("step " + step.id, key, **attrs) as span, _within(ctx):
             try:
                 output = await worker(ctx)
             except (Interrupted, ActionRejected) as exc:

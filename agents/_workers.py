@@ -20,22 +20,29 @@ from typing import Any
 from pydantic import BaseModel
 
 from ._errors import ActionRejected, BudgetExceeded, Interrupted, RunStopped
-from ._executor import StepContext, Verdict
+from ._executor import StepContext, Verdict, current_step
 from ._loop import Agent, Tool
 from ._model import ChatModel, Message, ModelReply, ToolSpec
 from ._plan import Step
-from ._trace import INPUT_TOKENS, OPERATION, OUTPUT_TOKENS, REQUEST_MODEL, TOOL_NAME
+from ._trace import AGENT_NAME, INPUT_TOKENS, OPERATION, OUTPUT_TOKENS, REQUEST_MODEL, TOOL_NAME
 
 _STOPS: tuple[type[Exception], ...] = (Interrupted, ActionRejected, RunStopped, BudgetExceeded)
 VALUE_FIELDS = ("value", "amount", "base_amount", "notional", "value_wei")
 
 
 class TracedModel(ChatModel):
-    """A ChatModel seen through a step: a span per call, usage charged, guards checked."""
+    """A ChatModel seen through a step: a span per call, usage charged, guards checked.
 
-    def __init__(self, inner: ChatModel, ctx: StepContext) -> None:
+    Args:
+        inner: the model.
+        ctx: the step attempt it works for.
+        agent: who is charged (and named on the span) if not the step's agent, e.g. ``"critic"``.
+    """
+
+    def __init__(self, inner: ChatModel, ctx: StepContext, agent: str | None = None) -> None:
         self.inner = inner
         self.ctx = ctx
+        self.agent = agent
         self.name = inner.name
 
     async def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
@@ -49,15 +56,16 @@ class TracedModel(ChatModel):
 
     async def _call(self, messages: list[Message], tools: list[ToolSpec]) -> dict[str, Any]:
         self.ctx.guard.tick()
-        self.ctx.guard.check_budget(self.ctx.agent)
+        self.ctx.guard.check_budget(self.agent or self.ctx.agent)
         attrs = {OPERATION: "chat", REQUEST_MODEL: self.inner.name}
+        if self.agent is not None:
+            attrs[AGENT_NAME] = self.agent
         with self.ctx.tracer.span("chat " + self.inner.name, **attrs) as span:
             reply = await self.inner.complete(messages, tools)
             span.set(INPUT_TOKENS, reply.prompt_tokens)
             span.set(OUTPUT_TOKENS, reply.completion_tokens)
-        self.ctx.charge(
-            reply.model or self.inner.name, reply.prompt_tokens, reply.completion_tokens
-        )
+        model = reply.model or self.inner.name
+        self.ctx.charge(model, reply.prompt_tokens, reply.completion_tokens, self.agent)
         return reply.model_dump(mode="json")
 
 
@@ -141,6 +149,8 @@ class ModelCritic:
 
     The model answers ``PASS`` or ``FAIL: what is wrong``. The rule parts of the
     criteria (``must_contain``, ``must_match``) are checked first, without a model.
+    In an executor's step, its calls are traced and charged to the agent
+    ``"critic"`` (budgets, usage, replay on resume), like a worker's.
     """
 
     def __init__(self, model: ChatModel) -> None:
@@ -162,7 +172,9 @@ class ModelCritic:
                 role="user", content=f"Task: {step.task}\nCriteria:\n{criteria}\nOutput:\n{text}"
             ),
         ]
-        reply = await self.model.complete(messages, [])
+        ctx = current_step()
+        model = self.model if ctx is None else TracedModel(self.model, ctx, agent="critic")
+        reply = await model.complete(messages, [])
         match = _VERDICT.match(reply.content)
         if match is None:
             return Verdict(ok=False, critique=f"critic gave no verdict: {reply.content[:200]}")

@@ -8,7 +8,9 @@ import pytest
 
 from agents import (
     Agent,
+    AgentBudgetExceeded,
     Blackboard,
+    Budget,
     Criterion,
     Executor,
     Hitl,
@@ -85,7 +87,14 @@ def test_model_critic_fails_refines_n_rounds_then_recovery_then_a_human() -> Non
     outcome = asyncio.run(executor.resume("m"))
     assert outcome.status == "done" and outcome.outputs == {"memo": "fixed memo v1"}
     usage = executor.store.usage("m")
-    assert set(usage.by_agent) == {"writer", "recovery"} and usage.by_agent["writer"].calls == 3
+    assert set(usage.by_agent) == {"writer", "recovery", "critic"}
+    assert usage.by_agent["writer"].calls == 3 and usage.by_agent["critic"].calls == 4
+    judged = [
+        s
+        for s in executor.store.load_trace("m")
+        if s["attributes"].get("gen_ai.agent.name") == "critic"
+    ]
+    assert [s["name"] for s in judged] == ["chat scripted"] * 4  # the critic's calls are spans
 
 
 def test_model_critic_passes_a_later_round_and_rules_go_first() -> None:
@@ -191,3 +200,17 @@ def test_a_swarm_binds_its_trace_while_its_agents_act() -> None:
     assert current_trace_hash() is None and outcome.status == "done"
     assert seen[0] == trace_hash([])  # nothing had closed yet
     assert seen[1] not in (None, seen[0], outcome.trace_hash)  # the first turn and the handoff
+
+
+def test_the_critics_calls_count_against_its_own_budget() -> None:
+    writer = ScriptedModel([text("draft memo")])
+    critic = ScriptedModel([text("FAIL: vague", tokens=100)])
+    executor = Executor(
+        {"writer": agent_worker(Agent("writer", writer, []))},
+        critic=ModelCritic(critic),
+        refine_rounds=5,
+        limits=Limits(prices=FREE, agent_budgets={"critic": Budget(tokens=150)}),
+    )
+    outcome = asyncio.run(executor.run(PLAN))
+    assert isinstance(outcome.error, AgentBudgetExceeded) and outcome.error.agent == "critic"
+    assert len(critic.calls) == 2 and outcome.status == "stopped"
