@@ -7,7 +7,7 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Any, get_type_hints
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -17,6 +17,9 @@ from ._schema import arguments_for, strict_schema
 from ._tokens import estimate_message_tokens, estimate_tokens
 from ._trace import bind_trace, current_trace_hash
 from ._usage import UsageLedger
+
+if TYPE_CHECKING:  # _memory imports this module for Tool
+    from ._memory import ShortTermMemory
 
 
 class Tool(BaseModel):
@@ -132,6 +135,10 @@ class Agent:
         ledger: where usage is charged; its budget stops the run with BudgetExceeded.
         max_repairs: how many replies in a row may carry only invalid tool arguments
             (each error is sent back to the model) before the run stops with RepairFailed.
+        memory: keeps the conversation inside its window budget, across runs: before
+            every model call, older turns are folded into a running summary by the
+            memory's summarizer (give it the small tier) and charged to this agent.
+            Without one, every run starts a fresh conversation that is never cut.
     """
 
     def __init__(
@@ -143,6 +150,7 @@ class Agent:
         max_steps: int = 8,
         ledger: UsageLedger | None = None,
         max_repairs: int = 2,
+        memory: ShortTermMemory | None = None,
     ) -> None:
         self.name = name
         self.model = model
@@ -151,24 +159,36 @@ class Agent:
         self.max_steps = max_steps
         self.ledger = ledger
         self.max_repairs = max_repairs
+        self.memory = memory
+        if memory is not None and not memory.instructions:
+            memory.instructions = instructions
 
-    async def run(self, goal: str, ledger: UsageLedger | None = None) -> AgentResult:
+    async def run(
+        self, goal: str, ledger: UsageLedger | None = None, facts: dict[str, str] | None = None
+    ) -> AgentResult:
         """Reason, act and observe until the model answers without a tool call.
 
         Args:
             goal: the user's request.
             ledger: charge this run's usage here (overrides the agent's ledger).
+            facts: with a memory, kept verbatim in every prompt of this run (never
+                summarized away while the run needs them), as is the goal itself.
         """
         ledger = ledger or self.ledger
-        messages = [
-            Message(role="system", content=self.instructions),
-            Message(role="user", content=goal),
-        ]
+        conversation = _Conversation(self.instructions, self.memory, goal, facts or {})
+        try:
+            return await self._loop(conversation, ledger)
+        finally:
+            conversation.close()
+
+    async def _loop(self, conversation: _Conversation, ledger: UsageLedger | None) -> AgentResult:
         result = AgentResult(answer="")
         specs = [tool.spec() for tool in self.tools.values()]
         repairs = 0
         for step in range(1, self.max_steps + 1):
+            messages = await conversation.prompt(result, step, ledger, self.name)
             reply = _counted(await self.model.complete(messages, specs), messages)
+            conversation.measured(reply)
             result.trace.append(
                 TraceEvent(step=step, kind="model", data=reply.model_dump(mode="json"))
             )
@@ -183,8 +203,9 @@ class Agent:
                 )
             if not reply.tool_calls:
                 result.answer = reply.content
+                conversation.add(Message(role="assistant", content=reply.content))
                 return result
-            messages.append(
+            conversation.add(
                 Message(role="assistant", content=reply.content, tool_calls=reply.tool_calls)
             )
             kinds = []
@@ -198,12 +219,12 @@ class Agent:
                         data={"call": call.name, "result": observation.text},
                     )
                 )
-                messages.append(
+                conversation.add(
                     Message(role="tool", content=observation.text, tool_call_id=call.id)
                 )
             repairs = repairs + 1 if all(k == "invalid_arguments" for k in kinds) else 0
             if repairs > self.max_repairs:
-                raise RepairFailed(reply.tool_calls[-1].name, repairs, messages[-1].content)
+                raise RepairFailed(reply.tool_calls[-1].name, repairs, conversation.last())
         raise MaxStepsExceeded(self.max_steps)
 
     async def _act(
@@ -238,6 +259,64 @@ class Agent:
             )
         text = outcome if isinstance(outcome, str) else json.dumps(outcome, default=str)
         return _Observation(text=text)
+
+
+class _Conversation:
+    """A run's messages: a plain list, or a short-term memory that keeps them in its window."""
+
+    def __init__(
+        self,
+        instructions: str,
+        memory: ShortTermMemory | None,
+        goal: str,
+        facts: dict[str, str],
+    ) -> None:
+        self.memory = memory
+        self.pinned = {"goal": f"Current goal: {goal}", **facts}
+        self.messages = [Message(role="system", content=instructions)]
+        if memory is not None:
+            self.shadowed = {k: memory.facts[k] for k in self.pinned if k in memory.facts}
+            for key, fact in self.pinned.items():
+                memory.pin(key, fact)
+        self.add(Message(role="user", content=goal))
+
+    def add(self, message: Message) -> None:
+        """Append a turn."""
+        if self.memory is not None:
+            self.memory.add(message)
+        else:
+            self.messages.append(message)
+
+    def last(self) -> str:
+        """The text of the latest turn."""
+        turns = self.memory.turns if self.memory is not None else self.messages
+        return turns[-1].content if turns else ""
+
+    async def prompt(
+        self, result: AgentResult, step: int, ledger: UsageLedger | None, agent: str
+    ) -> list[Message]:
+        """What the model sees next; with a memory, folded into its window first."""
+        memory = self.memory
+        if memory is None:
+            return list(self.messages)
+        if await memory.fit(ledger, agent, step):
+            data = {"folds": memory.folds, "summary": memory.summary, "tokens": memory.tokens()}
+            result.trace.append(TraceEvent(step=step, kind="memory", data=data))
+        return memory.context()
+
+    def measured(self, reply: ModelReply) -> None:
+        """Let the memory count the window by the server's usage, when it reported one."""
+        if self.memory is not None and not reply.usage_estimated and reply.prompt_tokens:
+            self.memory.measured(reply.prompt_tokens)
+
+    def close(self) -> None:
+        """Unpin this run's facts (restoring any pinned under the same key before the run)."""
+        if self.memory is None:
+            return
+        for key in self.pinned:
+            self.memory.unpin(key)
+        for key, fact in self.shadowed.items():
+            self.memory.pin(key, fact)
 
 
 def _repair_prompt(name: str, exc: ValidationError | ValueError) -> str:

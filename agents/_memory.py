@@ -58,6 +58,8 @@ class ShortTermMemory:
         self.summary = ""
         self.facts: dict[str, str] = {}
         self.folds = 0
+        self.bias = 0
+        """Server-counted minus estimated tokens of the last prompt the server counted."""
 
     def add(self, message: Message) -> None:
         """Append a turn (call :meth:`fit` before the next model call)."""
@@ -73,27 +75,46 @@ class ShortTermMemory:
 
     def context(self) -> list[Message]:
         """The prompt: instructions, pinned facts, the summary, then the recent turns."""
+        head = self._head()
+        return ([Message(role="system", content=head)] if head else []) + self.turns
+
+    def _head(self) -> str:
         parts = [self.instructions] if self.instructions else []
         if self.facts:
             parts.append("Facts (verbatim):\n" + "\n".join(f"- {f}" for f in self.facts.values()))
         if self.summary:
             parts.append("Summary of the earlier conversation:\n" + self.summary)
-        head = [Message(role="system", content="\n\n".join(parts))] if parts else []
-        return head + self.turns
+        return "\n\n".join(parts)
+
+    def measured(self, prompt_tokens: int) -> None:
+        """Record the server's count (its usage field) of the prompt :meth:`context` just built.
+
+        From then on :meth:`tokens` is the estimate corrected by how far off it was
+        on that prompt (tool schemas, the real tokenizer), until the next count.
+        """
+        self.bias = prompt_tokens - estimate_message_tokens(self.context())
 
     def tokens(self) -> int:
-        """Estimated prompt tokens of :meth:`context`."""
-        return estimate_message_tokens(self.context())
+        """Prompt tokens of :meth:`context`: the estimate, corrected by the server's last count."""
+        return max(0, estimate_message_tokens(self.context()) + self.bias)
 
-    async def fit(self) -> bool:
-        """Fold the oldest turns into the summary while over the window; True if it folded."""
+    async def fit(
+        self, ledger: UsageLedger | None = None, agent: str = "memory", step: int | None = None
+    ) -> bool:
+        """Fold the oldest turns into the summary while over the window; True if it folded.
+
+        Args:
+            ledger: charge the summarizer here (default: the memory's own ledger).
+            agent: the agent charged for summaries.
+            step: the step charged (default: the number of the fold).
+        """
         folded = False
         while self.tokens() > self.window_tokens:
             cut = self._cut()
             if cut == 0:
                 break
             old, self.turns = self.turns[:cut], self.turns[cut:]
-            await self._fold(old)
+            await self._fold(old, ledger or self.ledger, agent, step)
             folded = True
         return folded
 
@@ -104,7 +125,9 @@ class ShortTermMemory:
             cut -= 1
         return cut
 
-    async def _fold(self, old: list[Message]) -> None:
+    async def _fold(
+        self, old: list[Message], ledger: UsageLedger | None, agent: str, step: int | None
+    ) -> None:
         transcript = "\n".join(f"{m.role}: {_render(m)}" for m in old)
         prompt = f"Running summary:\n{self.summary or '(none)'}\nNew turns:\n{transcript}"
         messages = [
@@ -114,11 +137,11 @@ class ShortTermMemory:
         reply = await self.summarizer.complete(messages, [])
         self.summary = reply.content.strip()
         self.folds += 1
-        if self.ledger is not None:
+        if ledger is not None:
             estimated = not (reply.prompt_tokens or reply.completion_tokens)
-            self.ledger.charge_model(
-                "memory",
-                self.folds,
+            ledger.charge_model(
+                agent,
+                self.folds if step is None else step,
                 reply.model or self.summarizer.name,
                 reply.prompt_tokens or estimate_message_tokens(messages),
                 reply.completion_tokens or estimate_tokens(reply.content),

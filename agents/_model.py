@@ -181,6 +181,8 @@ def _answer_from_context(question: str, context: list[Message]) -> ModelReply:
     best, best_score = "", 0
     for message in context:
         for sentence in _sentences(message.content):
+            if question.strip() in sentence:  # the question itself, e.g. pinned as the goal
+                continue
             score = len(wanted & _content_words(sentence))
             if score > best_score:
                 best, best_score = sentence, score
