@@ -186,7 +186,10 @@ class Tracer:
 
     Span ids are derived, not random: ``sha256(parent id, name, key)`` where the
     key is what makes the span unique among its siblings (step id and attempt,
-    call number...), so the same reasoning gives the same trace hash.
+    call number...), so the same reasoning gives the same trace hash. A span
+    opened without a key is numbered among its siblings of the same name (the
+    n-th ``chat`` call of a step), so concurrent steps do not change each
+    other's ids; spans restored with ``extend`` count as siblings too.
 
     Args:
         trace_id: the run id, usually.
@@ -195,12 +198,13 @@ class Tracer:
     def __init__(self, trace_id: str) -> None:
         self.trace_id = trace_id
         self.spans: list[Span] = []
-        self._seq = 0
+        self._siblings: dict[tuple[str | None, str], int] = {}
 
     def _span_id(self, parent: str | None, name: str, key: str) -> str:
         if not key:
-            self._seq += 1
-            key = f"#{self._seq}"
+            n = self._siblings.get((parent, name), 0) + 1
+            self._siblings[parent, name] = n
+            key = f"#{n}"
         raw = f"{self.trace_id}|{parent}|{name}|{key}".encode()
         return hashlib.sha256(raw).hexdigest()[:16]
 
@@ -236,7 +240,11 @@ class Tracer:
 
     def extend(self, spans: list[dict[str, Any]]) -> None:
         """Add spans saved earlier (``to_otel`` form), e.g. from a checkpoint."""
-        self.spans.extend(Span.from_otel(s) for s in spans)
+        for data in spans:
+            span = Span.from_otel(data)
+            sibling = (span.parent_id, span.name)
+            self._siblings[sibling] = self._siblings.get(sibling, 0) + 1
+            self.spans.append(span)
 
     def trace_hash(self) -> str:
         """``trace_hash`` of every span closed so far."""

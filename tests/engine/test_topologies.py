@@ -7,9 +7,26 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from agents import AgentCard, Executor, Plan, Registry, Step, StepContext, Tracer
+from pydantic import BaseModel
 
-from .conftest import echo
+from agents import (
+    Agent,
+    AgentCard,
+    Executor,
+    Limits,
+    Message,
+    ModelReply,
+    Plan,
+    Registry,
+    Step,
+    StepContext,
+    Tool,
+    Tracer,
+    agent_worker,
+    current_step,
+)
+
+from .conftest import FREE, ScriptedModel, call, echo, text
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -101,3 +118,26 @@ def test_trace_spans_use_otel_names_and_the_hash_binds_the_reasoning() -> None:
     child, parent = tracer.spans
     assert child.parent_id == parent.span_id and parent.to_otel()["status"]["code"] == "OK"
     assert child.to_otel()["attributes"] == {"vouch.handoff.to": "y"}
+
+
+class Wait(BaseModel):
+    ms: int
+
+
+def test_the_trace_hash_does_not_depend_on_how_concurrent_steps_interleave() -> None:
+    def run(delays: dict[str, float]) -> str:
+        async def wait(args: Wait) -> str:
+            await asyncio.sleep(delays[current_step().step.id])  # type: ignore[union-attr]
+            return "waited"
+
+        def script(messages: list[Message]) -> ModelReply:
+            return text("done") if messages[-1].role == "tool" else call("wait", ms=1)
+
+        agent = Agent("waiter", ScriptedModel(script), [Tool.from_function(wait)])
+        plan = Plan(goal="g", steps=[Step(id=s, task="t", agent="w") for s in delays])
+        executor = Executor({"w": agent_worker(agent)}, limits=Limits(prices=FREE))
+        return asyncio.run(executor.run(plan, run_id="same")).trace_hash
+
+    first = run({"a": 0.0, "b": 0.05})
+    assert run({"a": 0.05, "b": 0.0}) == first  # the steps finished in the other order
+    assert run({"a": 0.0, "b": 0.0, "c": 0.0}) != first
