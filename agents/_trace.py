@@ -19,6 +19,8 @@ statuses; not their timings), independent of their order. The rule:
   trace hash, so a proposal carries the hash of exactly the spans that led to it.
 - An auditor recomputes it from the recorded trace: ``trace_prefix(trace,
   proposal.trace_hash)`` is how many leading spans hash to it (None: none do).
+  When steps run concurrently, which of the other steps' spans had closed is
+  part of what it binds; the recorded order says which.
 
 Inside an engine run, an ``Agent`` loop's model and tool calls are spans of the
 run's trace, so the run's binding wins over the loop's own (a *weak* binding).

@@ -48,6 +48,7 @@ from agents import (
 )
 
 from .conftest import FREE, ScriptedModel, call, text
+from .test_topologies import example
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -603,3 +604,11 @@ def test_the_settlement_agent_in_a_step_binds_the_run_trace_and_the_human_decisi
     led_to_it = [s["name"] for s in trace[:n]]
     assert led_to_it[-1] == "hitl.decision" and "chat vouch-offline-1" in led_to_it
     assert [s["name"] for s in trace[n:]][:1] == ["tool propose_settlement"]
+
+
+def test_audited_settlement_example_binds_the_decision_and_asks_the_model_twice() -> None:
+    result = asyncio.run(example("audited_settlement").main())
+    assert result["outcome"].status == "done"
+    assert result["led_to_it"] == ["chat vouch-offline-1", "step settle", "run", "hitl.decision"]
+    assert result["usage"].total.calls == 2  # one plan call before the pause, one answer after
+    assert result["proposal"].params.base_amount == 15 * 10**17
