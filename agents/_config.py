@@ -39,7 +39,7 @@ class ModelSettings(BaseModel):
     @model_validator(mode="after")
     def _priced(self) -> ModelSettings:
         for endpoint in (self.small, self.large):
-            if endpoint is not None:
+            if endpoint is not None and self.prices.require:
                 self.prices.cost(endpoint.model, 0, 0)  # raises ModelConfigError when unpriced
         return self
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._errors import BudgetExceeded, ModelConfigError
+from ._errors import AgentBudgetExceeded, BudgetExceeded, ModelConfigError
 
 MILLION = Decimal(1_000_000)
 
@@ -38,14 +38,24 @@ class PriceTable(BaseModel):
     prices: dict[str, Price] = Field(
         default_factory=lambda: {"vouch-offline-1": Price(input_per_mtok=0, output_per_mtok=0)}
     )
+    require: bool = True
+    """False: an unpriced model costs USD 0 (charged as unpriced) instead of raising. Only
+    for setups without any USD budget, where there is nothing an unpriced model could bypass."""
+
+    def priced(self, model: str) -> bool:
+        """True when ``model`` has a price (its own or the ``"*"`` entry)."""
+        return model in self.prices or "*" in self.prices
 
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> Decimal:
         """USD for one call of ``model``.
 
         Raises:
-            ModelConfigError: the model has no price and there is no ``"*"`` entry.
+            ModelConfigError: the model has no price, there is no ``"*"`` entry and
+                ``require`` is set.
         """
         price = self.prices.get(model) or self.prices.get("*")
+        if price is None and not self.require:
+            return Decimal(0)
         if price is None:
             raise ModelConfigError(
                 f"no price for model {model!r}; add it to the price table (USD per million "
@@ -79,6 +89,8 @@ class UsageRecord(BaseModel):
     completion_tokens: int = 0
     usd: Decimal = Decimal(0)
     estimated: bool = False
+    priced: bool = True
+    """False when the model had no price (``PriceTable.require`` off): ``usd`` is then 0."""
 
 
 class UsageTotals(BaseModel):
@@ -111,12 +123,20 @@ class UsageLedger:
         run_id: the run these charges belong to.
         prices: how model tokens become USD.
         budget: the most the run may spend.
+        agent_budgets: the most each named agent may spend within the run.
     """
 
-    def __init__(self, run_id: str, prices: PriceTable | None = None, budget: Budget | None = None):
+    def __init__(
+        self,
+        run_id: str,
+        prices: PriceTable | None = None,
+        budget: Budget | None = None,
+        agent_budgets: dict[str, Budget] | None = None,
+    ):
         self.run_id = run_id
         self.prices = prices or PriceTable()
         self.budget = budget or Budget()
+        self.agent_budgets = dict(agent_budgets or {})
         self.records: list[UsageRecord] = []
 
     def charge_model(
@@ -144,6 +164,7 @@ class UsageLedger:
             completion_tokens=completion_tokens,
             usd=usd,
             estimated=estimated,
+            priced=self.prices.priced(model),
         )
         return self._charge(record)
 
@@ -156,17 +177,21 @@ class UsageLedger:
 
     def _charge(self, record: UsageRecord) -> UsageRecord:
         self.records.append(record)
-        self.check()
+        self.check(record.agent)
         return record
 
-    def check(self) -> None:
-        """Raise BudgetExceeded if the run is over its budget."""
+    def check(self, agent: str | None = None) -> None:
+        """Raise BudgetExceeded if the run, or AgentBudgetExceeded if ``agent``, is over budget."""
         total = self.total()
-        over_usd = self.budget.usd is not None and total.usd > self.budget.usd
-        over_tokens = self.budget.tokens is not None and total.tokens > self.budget.tokens
-        if over_usd or over_tokens:
+        if _over(self.budget, total):
             raise BudgetExceeded(
                 self.run_id, total.usd, self.budget.usd, total.tokens, self.budget.tokens
+            )
+        budget = self.agent_budgets.get(agent) if agent is not None else None
+        spent = self.by_agent().get(agent) if budget is not None and agent is not None else None
+        if budget is not None and agent is not None and spent is not None and _over(budget, spent):
+            raise AgentBudgetExceeded(
+                self.run_id, agent, spent.usd, budget.usd, spent.tokens, budget.tokens
             )
 
     def total(self) -> UsageTotals:
@@ -209,3 +234,8 @@ class UsageLedger:
             "by_model": {k: dump(v) for k, v in self.by_model().items()},
             "calls": [r.model_dump(mode="json") for r in self.records],
         }
+
+
+def _over(budget: Budget, spent: UsageTotals) -> bool:
+    over_usd = budget.usd is not None and spent.usd > budget.usd
+    return over_usd or (budget.tokens is not None and spent.tokens > budget.tokens)

@@ -65,16 +65,9 @@ class _Printer:
 
 
 def chat_model(settings: VouchSettings) -> ChatModel:
-    """The configured OpenAI-compatible model, or the deterministic offline one."""
-    if not settings.model_base_url:
-        return OfflineModel()
-    endpoint = Endpoint(
-        base_url=settings.model_base_url,
-        model=settings.model_name,
-        api_key=settings.model_api_key,
-        api_key_file=settings.model_api_key_file,
-    )
-    return OpenAIChatModel(endpoint)
+    """The model of the large tier (planning), or the deterministic offline one."""
+    endpoint: Endpoint | None = settings.endpoint("large")
+    return OfflineModel() if endpoint is None else OpenAIChatModel(endpoint)
 
 
 def run_settlement_demo(

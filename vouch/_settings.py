@@ -1,11 +1,28 @@
-"""Settings: environment (``VOUCH_...``) over ``vouch.toml`` over defaults, validated once."""
+"""Settings: environment (``VOUCH_...``) over ``vouch.toml`` over defaults, validated once.
+
+Models: one endpoint (``model_base_url``, ``model_name``, key, timeouts) serves
+both tiers unless ``model_small`` / ``model_large`` override some of its fields
+(env ``VOUCH_MODEL_SMALL__NAME`` ..., or ``[model_small]`` in vouch.toml).
+``model_prices`` prices models in USD per million tokens; ``budget_usd`` /
+``budget_tokens`` bound a run, ``agent_budgets`` one agent of a run. A USD
+budget needs a price for every model that may serve it: checked at start.
+"""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -13,13 +30,45 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from agents import (
+    Budget,
+    Endpoint,
+    Limits,
+    ModelConfigError,
+    Models,
+    ModelSettings,
+    OfflineModel,
+    Price,
+    PriceTable,
+    Tier,
+    UsageLedger,
+)
+
 from ._errors import SettingsError
+
+TIERS: tuple[Tier, ...] = ("small", "large")
+
+
+class ModelTierSettings(BaseModel):
+    """Overrides for one model tier; every field left unset comes from the ``model_*`` settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint")
+    name: str | None = Field(default=None, description="model at that endpoint")
+    api_key: SecretStr | None = Field(default=None, description="its API key")
+    api_key_file: Path | None = Field(default=None, description="file (0600) with the key")
+    timeout_seconds: float | None = Field(default=None, gt=0, description="per request")
+    connect_timeout_seconds: float | None = Field(default=None, gt=0)
+    max_retries: int | None = Field(default=None, ge=0, le=20)
 
 
 class VouchSettings(BaseSettings):
     """Everything vouch can be configured with. Paths are relative to the working directory."""
 
-    model_config = SettingsConfigDict(env_prefix="VOUCH_", toml_file="vouch.toml", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="VOUCH_", env_nested_delimiter="__", toml_file="vouch.toml", extra="forbid"
+    )
 
     home: Path = Field(default=Path(".vouch"), description="state: chain, keys, deployments, log")
     rpc_url: str | None = Field(default=None, description="an existing EVM RPC; None starts anvil")
@@ -52,6 +101,26 @@ class VouchSettings(BaseSettings):
     model_name: str = Field(default="gpt-4o-mini", description="model at that endpoint")
     model_api_key: SecretStr | None = Field(default=None, description="its API key")
     model_api_key_file: Path | None = Field(default=None, description="file (0600) with the key")
+    model_timeout_seconds: float = Field(default=60.0, gt=0, description="per model request")
+    model_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    model_max_retries: int = Field(default=3, ge=0, le=20, description="on 429/5xx/timeouts")
+    model_small: ModelTierSettings = Field(
+        default_factory=ModelTierSettings, description="routine steps: summaries, tool calls"
+    )
+    model_large: ModelTierSettings = Field(
+        default_factory=ModelTierSettings, description="planning and review"
+    )
+    model_prices: dict[str, Price] = Field(
+        default_factory=dict,
+        description="USD per million input/output tokens per model name; '*' prices any other",
+    )
+    budget_usd: Decimal | None = Field(default=None, ge=0, description="the most a run may spend")
+    budget_tokens: int | None = Field(
+        default=None, ge=0, description="the most tokens a run may use"
+    )
+    agent_budgets: dict[str, Budget] = Field(
+        default_factory=dict, description="per agent name: {usd, tokens} within one run"
+    )
     toolchain_dir: Path | None = Field(default=None, description="checkout holding node_modules")
 
     @field_validator("f")
@@ -63,6 +132,107 @@ class VouchSettings(BaseSettings):
                 f"{nodes} nodes cannot tolerate f={f}: need nodes >= 3f+1 = {3 * f + 1}"
             )
         return f
+
+    @model_validator(mode="after")
+    def _models_ready(self) -> VouchSettings:
+        """Every tier's endpoint must have a key (unless on loopback), and a price under a USD budget."""
+        for tier in TIERS:
+            endpoint = self.endpoint(tier)
+            if endpoint is None:
+                continue
+            try:
+                endpoint.key()
+            except ModelConfigError as exc:
+                raise ValueError(
+                    f"{tier} tier: {exc} (VOUCH_MODEL_API_KEY(_FILE), or "
+                    f"VOUCH_MODEL_{tier.upper()}__API_KEY(_FILE) for this tier only)"
+                ) from None
+        self._priced()
+        return self
+
+    def _priced(self) -> None:
+        usd = [n for n, b in self.agent_budgets.items() if b.usd is not None]
+        if self.budget_usd is not None:
+            usd.insert(0, "run")
+        if not usd:
+            return
+        for tier in TIERS:
+            name = self.tier_model(tier)
+            if not self.prices().priced(name):
+                what = "budget_usd" if usd[0] == "run" else f"agent_budgets[{usd[0]!r}].usd"
+                raise ValueError(
+                    f"{what} is a USD budget but model {name!r} ({tier} tier) has no price: "
+                    f'add it to model_prices, e.g. VOUCH_MODEL_PRICES=\'{{"{name}": '
+                    f'{{"input_per_mtok": 0.15, "output_per_mtok": 0.6}}}}\' or '
+                    f'[model_prices."{name}"] in vouch.toml (USD per million tokens)'
+                ) from None
+
+    def endpoint(self, tier: Tier) -> Endpoint | None:
+        """The endpoint serving ``tier``: its overrides over the ``model_*`` settings (None: offline)."""
+        o = self.model_small if tier == "small" else self.model_large
+        base_url = o.base_url or self.model_base_url
+        if base_url is None:
+            return None
+        own_key = o.api_key is not None or o.api_key_file is not None
+        return Endpoint(
+            base_url=base_url,
+            model=o.name or self.model_name,
+            api_key=o.api_key if own_key else self.model_api_key,
+            api_key_file=o.api_key_file if own_key else self.model_api_key_file,
+            timeout_seconds=o.timeout_seconds or self.model_timeout_seconds,
+            connect_timeout_seconds=o.connect_timeout_seconds or self.model_connect_timeout_seconds,
+            max_retries=self.model_max_retries if o.max_retries is None else o.max_retries,
+        )
+
+    def tier_model(self, tier: Tier) -> str:
+        """The name of the model serving ``tier`` (the offline model's when none is configured)."""
+        endpoint = self.endpoint(tier)
+        return endpoint.model if endpoint is not None else OfflineModel.name
+
+    def prices(self) -> PriceTable:
+        """``model_prices``, with the offline model at zero.
+
+        Under a USD budget an unpriced model is an error; without one it is charged
+        as unpriced (USD 0, ``priced`` false in the ledger).
+        """
+        free = Price(input_per_mtok=Decimal(0), output_per_mtok=Decimal(0))
+        return PriceTable(
+            prices={OfflineModel.name: free, **self.model_prices}, require=self.usd_budgeted
+        )
+
+    def model_settings(self) -> ModelSettings:
+        """The tiers and prices for ``agents.Models``."""
+        return ModelSettings(
+            small=self.endpoint("small"), large=self.endpoint("large"), prices=self.prices()
+        )
+
+    def models(self) -> Models:
+        """A chat model per tier: the engine asks for ``small`` or ``large``, never a name."""
+        return Models(self.model_settings())
+
+    @property
+    def usd_budgeted(self) -> bool:
+        """True when the run or any agent has a USD budget."""
+        return self.budget_usd is not None or any(
+            b.usd is not None for b in self.agent_budgets.values()
+        )
+
+    def budget(self) -> Budget:
+        """The per-run budget."""
+        return Budget(usd=self.budget_usd, tokens=self.budget_tokens)
+
+    def ledger(self, run_id: str) -> UsageLedger:
+        """A usage ledger for one run, enforcing the run's and each agent's budget."""
+        return UsageLedger(run_id, self.prices(), self.budget(), self.agent_budgets)
+
+    def limits(self, **overrides: Any) -> Limits:
+        """Engine limits carrying the budgets and prices (``overrides``: other ``Limits`` fields)."""
+        return Limits(
+            budget=self.budget(),
+            agent_budgets=self.agent_budgets,
+            prices=self.prices(),
+            **overrides,
+        )
 
     @classmethod
     def settings_customise_sources(
