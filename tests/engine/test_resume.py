@@ -612,3 +612,24 @@ def test_audited_settlement_example_binds_the_decision_and_asks_the_model_twice(
     assert result["led_to_it"] == ["chat vouch-offline-1", "step settle", "run", "hitl.decision"]
     assert result["usage"].total.calls == 2  # one plan call before the pause, one answer after
     assert result["proposal"].params.base_amount == 15 * 10**17
+
+
+def test_two_parallel_steps_paused_together_both_resume_where_they_were() -> None:
+    store, log = MemoryCheckpointStore(), list[str]()
+    executor = payer(store, log)
+    plan = Plan(
+        goal="pay twice",
+        steps=[Step(id=s, task=f"pay bob 900 ({s})", agent="payer") for s in ("p1", "p2")],
+    )
+    paused = asyncio.run(executor.run(plan, run_id="two"))
+    assert paused.status == "interrupted" and len(paused.pending) == 2
+    assert log.count("lookup") == 2 and log.count("transfer") == 0
+    assert {r.status for r in store.load_steps("two").values()} == {"interrupted"}
+    for action in paused.pending:
+        executor.decide("two", action.key, approved=True, by="alice")
+    outcome = asyncio.run(executor.resume("two"))
+    assert outcome.status == "done" and outcome.outputs == {"p1": "paid", "p2": "paid"}
+    assert log.count("lookup") == 2 and log.count("transfer") == 2
+    assert [line for line in log if line.startswith("model")].count("model 2") == 2  # not 4
+    decisions = [s for s in store.load_trace("two") if s["name"] == "hitl.decision"]
+    assert sorted(d["attributes"]["vouch.step.id"] for d in decisions) == ["p1", "p2"]
