@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -633,3 +634,38 @@ def test_two_parallel_steps_paused_together_both_resume_where_they_were() -> Non
     assert [line for line in log if line.startswith("model")].count("model 2") == 2  # not 4
     decisions = [s for s in store.load_trace("two") if s["name"] == "hitl.decision"]
     assert sorted(d["attributes"]["vouch.step.id"] for d in decisions) == ["p1", "p2"]
+
+
+def test_from_the_first_call_that_differs_on_resume_everything_runs_for_real() -> None:
+    ran: list[str] = []
+    world = {"b": "before"}
+
+    def live(name: str) -> Callable[[], Awaitable[str]]:
+        async def call() -> str:
+            ran.append(name)
+            return f"{name}:{world['b']}"
+
+        return call
+
+    async def work(ctx: StepContext) -> list[str]:
+        got = [
+            await ctx.once("model", {"q": "a"}, live("a")),
+            await ctx.once("model", {"q": world["b"]}, live("b")),  # differs after the pause
+            await ctx.once("model", {"q": "c"}, live("c")),
+        ]
+
+        async def pay(key: str) -> str:
+            return "paid"
+
+        got.append(await ctx.effect("pay", pay, {"n": 1}, irreversible=True))
+        return got
+
+    store = MemoryCheckpointStore()
+    executor = Executor({"w": work}, store=store)
+    paused = asyncio.run(executor.run(Plan(goal="g", steps=[Step(id="s", task="t", agent="w")])))
+    assert ran == ["a", "b", "c"] and len(store.load_steps(paused.run_id)["s"].journal) == 3
+    world["b"] = "after"
+    executor.decide(paused.run_id, paused.pending[0].key, approved=True)
+    outcome = asyncio.run(executor.resume(paused.run_id))
+    assert ran == ["a", "b", "c", "b", "c"]  # a replayed; b differed, so b and c ran again
+    assert outcome.outputs["s"] == ["a:before", "b:after", "c:after", "paid"]
