@@ -137,8 +137,8 @@ class Swarm:
     either finishes or hands off to a peer it names. Guards apply: max steps,
     TTL, handoff depth (handoffs in a row without a new entry on the board) and
     loop detection (the same agent writing the same thing and handing to the
-    same peer, or a board that stopped changing). A handoff to an agent that is
-    not in the swarm raises ``UnknownAgent``. While it runs, the swarm's trace is
+    same peer, or a board that stopped changing). An entry or a handoff to an
+    agent that is not in the swarm raises ``UnknownAgent``. While it runs, the swarm's trace is
     bound (``current_trace_hash()``).
 
     Args:
@@ -152,6 +152,8 @@ class Swarm:
 
     async def run(self, goal: str, entry: str, run_id: str | None = None) -> SwarmOutcome:
         """Start with ``entry`` and go until an agent finishes or a guard stops the swarm."""
+        if entry not in self.agents:
+            raise UnknownAgent("entry", entry, sorted(self.agents), "peer")
         run_id = run_id or uuid.uuid4().hex[:12]
         guard, tracer = RunGuard(run_id, self.limits), Tracer(run_id)
         board, current, path = Blackboard(goal=goal), entry, [entry]

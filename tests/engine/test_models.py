@@ -183,6 +183,9 @@ def test_a_handoff_to_an_unknown_peer_is_an_error_naming_it() -> None:
     swarm = Swarm({"a": model_swarm_agent("a", lost, "", ["b"])})
     with pytest.raises(UnknownAgent, match="'nobody'.*\\['a'\\]"):
         asyncio.run(swarm.run("g", entry="a"))
+    with pytest.raises(UnknownAgent, match="'b'"):
+        asyncio.run(swarm.run("g", entry="b"))
+    assert len(lost.calls) == 1
 
 
 def test_a_swarm_binds_its_trace_while_its_agents_act() -> None:
