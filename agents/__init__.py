@@ -1,7 +1,9 @@
 """agents: plan, act, observe, reflect. A workflow library of its own; needs no chain.
 
 The only thing it knows of vouch is ``ProposalSubmitter``: where an agent
-hands an ``ActionProposal`` to be attested and carried out.
+hands an ``ActionProposal`` to be attested and carried out. The built-in
+``proposal_tool`` uses its typed sibling ``AttestingSubmitter``, which answers
+with an ``AttestedResult`` (status, tx hash, execution id, decoded revert).
 
 The model, tool and memory layer sits behind small interfaces, each with a
 conformance suite: ``ChatModel`` (``OfflineModel``, ``OpenAIChatModel``),
@@ -10,7 +12,16 @@ conformance suite: ``ChatModel`` (``OfflineModel``, ``OpenAIChatModel``),
 for a tier, never a model name.
 """
 
-from ._builtin import evm_read_tool, http_fetch_tool
+from ._builtin import (
+    AttestedResult,
+    AttestingSubmitter,
+    ProposalArgs,
+    Revert,
+    SettlementProposalArgs,
+    evm_read_tool,
+    http_fetch_tool,
+    proposal_tool,
+)
 from ._checkpoint import (
     CheckpointStore,
     Decision,
@@ -202,6 +213,12 @@ __all__ = [
     "estimate_tokens",
     "evm_read_tool",
     "http_fetch_tool",
+    "proposal_tool",
+    "AttestedResult",
+    "AttestingSubmitter",
+    "ProposalArgs",
+    "Revert",
+    "SettlementProposalArgs",
     "memory_tools",
     "settlement_agent",
     "strict_schema",

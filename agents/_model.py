@@ -70,6 +70,7 @@ _SELL = re.compile(r"sell\s+([\d.,]+)\s+([A-Za-z]+)\s+for\s+([A-Za-z]+)", re.I)
 _BOUNDS = re.compile(r"between\s+([\d.,]+)\s+and\s+([\d.,]+)", re.I)
 _WITHIN = re.compile(r"within\s+(\d+)\s+minutes?", re.I)
 _FEED = {"WETH": "ETH", "WBTC": "BTC"}
+_PROPOSERS = ("propose_settlement", "propose_onchain")  # settlement_agent's, proposal_tool's
 
 
 def _units(text: str) -> int:
@@ -81,7 +82,7 @@ class OfflineModel(ChatModel):
 
     It understands settlement goals such as "Sell 1.5 WETH for USDC between
     2,500 and 3,500 USDC per WETH within 10 minutes" and answers with a
-    ``propose_settlement`` tool call, then summarizes the tool's result.
+    ``propose_settlement`` (or ``propose_onchain``) tool call, then reports the tool's result.
     Asked to summarize (system prompt starting with ``SUMMARIZE_TASK``) it keeps
     the sentences that carry numbers, addresses or names, verbatim. Asked a
     question (a goal ending in "?") with no tool to use, it answers with the
@@ -118,13 +119,14 @@ class OfflineModel(ChatModel):
         if last.role == "tool":
             return ModelReply(content=f"Done. Result: {last.content}")
         goal = next(m.content for m in reversed(messages) if m.role == "user")
-        if any(t.name == "propose_settlement" for t in tools):
-            return self._plan_settlement(goal)
+        proposer = next((t.name for t in tools if t.name in _PROPOSERS), None)
+        if proposer is not None:
+            return self._plan_settlement(goal, proposer)
         if goal.rstrip().endswith("?"):
             return _answer_from_context(goal, messages[:-1])
         return ModelReply(content="I have no tool that can act on this goal.")
 
-    def _plan_settlement(self, goal: str) -> ModelReply:
+    def _plan_settlement(self, goal: str, tool: str) -> ModelReply:
         sell, bounds = _SELL.search(goal), _BOUNDS.search(goal)
         if not sell or not bounds:
             return ModelReply(
@@ -143,7 +145,7 @@ class OfflineModel(ChatModel):
             "rationale": f"Goal asks to sell {sell.group(1)} {base} for {quote} inside fixed price bounds; "
             "the price itself must come from the DON, not from me.",
         }
-        call = ToolCall(id="call-1", name="propose_settlement", arguments=args)
+        call = ToolCall(id="call-1", name=tool, arguments=args)
         return ModelReply(tool_calls=[call])
 
 
