@@ -171,8 +171,9 @@ class Agent:
         Args:
             goal: the user's request.
             ledger: charge this run's usage here (overrides the agent's ledger).
-            facts: with a memory, kept verbatim in every prompt of this run (never
-                summarized away while the run needs them), as is the goal itself.
+            facts: kept verbatim in every prompt of this run, in the system message;
+                with a memory they are never summarized away while the run needs
+                them, and neither is the goal.
         """
         ledger = ledger or self.ledger
         conversation = _Conversation(self.instructions, self.memory, goal, facts or {})
@@ -273,7 +274,9 @@ class _Conversation:
     ) -> None:
         self.memory = memory
         self.pinned = {"goal": f"Current goal: {goal}", **facts}
-        self.messages = [Message(role="system", content=instructions)]
+        listed = "\n".join(f"- {f}" for f in facts.values())
+        head = f"{instructions}\n\nFacts (verbatim):\n{listed}".lstrip() if facts else instructions
+        self.messages = [Message(role="system", content=head)]
         if memory is not None:
             self.shadowed = {k: memory.facts[k] for k in self.pinned if k in memory.facts}
             for key, fact in self.pinned.items():
@@ -299,8 +302,16 @@ class _Conversation:
         memory = self.memory
         if memory is None:
             return list(self.messages)
-        if await memory.fit(ledger, agent, step):
-            data = {"folds": memory.folds, "summary": memory.summary, "tokens": memory.tokens()}
+        folded = await memory.fit(ledger, agent, step)
+        tokens = memory.tokens()
+        over = tokens > memory.window_tokens  # facts, summary and the latest turns alone
+        if folded or over:
+            data = {
+                "folds": memory.folds,
+                "summary": memory.summary,
+                "tokens": tokens,
+                "over_window": over,
+            }
             result.trace.append(TraceEvent(step=step, kind="memory", data=data))
         return memory.context()
 

@@ -146,6 +146,11 @@ class Calculator(BaseModel):
     b: int
 
 
+def add(args: Calculator) -> int:
+    """Add two numbers."""
+    return args.a + args.b
+
+
 class AddThenAnswer(ChatModel):
     """Calls ``add`` until it has three results, then answers with what it saw."""
 
@@ -168,10 +173,6 @@ def test_within_one_run_pinned_facts_and_the_goal_stay_verbatim_and_tool_results
     None
 ):
     model = AddThenAnswer()
-
-    def add(args: Calculator) -> int:
-        return args.a + args.b
-
     memory = ShortTermMemory(OfflineModel(), window_tokens=160, keep_recent=2)
     agent = Agent("adder", model, [Tool.from_function(add)], "Add.", memory=memory)
     fact = "Amounts are in wei; the fee recipient is 0x00000000000000000000000000000000000000fe."
@@ -186,3 +187,21 @@ def test_within_one_run_pinned_facts_and_the_goal_stay_verbatim_and_tool_results
         assert estimate_message_tokens(prompt) <= 160
     assert "1001" in model.prompts[-1][0].content  # folded tool results live on in the summary
     assert "fee" not in memory.facts and "goal" not in memory.facts  # unpinned after the run
+
+
+def test_facts_reach_the_prompt_without_memory_too() -> None:
+    model = AddThenAnswer()
+    fact = "The fee recipient is 0x00000000000000000000000000000000000000fe."
+    agent = Agent("adder", model, [Tool.from_function(add)], "Add.")
+    asyncio.run(agent.run("Add things up.", facts={"fee": fact}))
+    assert model.prompts[0][0].content == f"Add.\n\nFacts (verbatim):\n- {fact}"
+
+
+def test_a_window_too_small_for_the_pinned_facts_is_flagged_in_the_trace() -> None:
+    memory = ShortTermMemory(OfflineModel(), window_tokens=20, keep_recent=1)
+    agent = Agent("a", OfflineModel(), [], "You help.", memory=memory)
+    asyncio.run(agent.run(CHATTER))
+    result = asyncio.run(agent.run(f"{CHATTER} {ESCROW}"))
+    [event] = [e for e in result.trace if e.kind == "memory"]
+    assert event.data["over_window"] is True and event.data["tokens"] > 20
+    assert event.data["folds"] == memory.folds == 1  # it folded what it could first
