@@ -2,8 +2,10 @@
 
 Nodes (separate processes, own keys, own data sources) observe, a
 coordinator gathers 2f+1 signed, fresh, mutually consistent observations
-(asking each node twice to expose equivocation), every signing node
-re-derives the median before it signs, and the Keystone-format report goes
+(asking each node twice to expose equivocation) over kept-alive loopback
+connections (``NodeClient``), every signing node re-derives the outcome
+(median for settlement; median, identical or mode per field for
+``ReportSignRequest``) before it signs, and the Keystone-format report goes
 through the forwarder on the chain. Nodes can be made faulty on purpose
 (``FaultSpec``: down, slow, flaky, stale, lie, equivocate, bad-signature,
 wrong-key) in the DON config or through their loopback, token-guarded
@@ -23,7 +25,7 @@ from ._consensus import (
     value_hash,
     within_band,
 )
-from ._coordinator import Coordinator
+from ._coordinator import Coordinator, Observed
 from ._don import DonConfig, NodeSpec, SourceSpec
 from ._errors import (
     AnvilError,
@@ -43,7 +45,15 @@ from ._faults import FAULT_MODES, FaultMode, FaultSpec
 from ._keystore import create_keystore, keystore_address, load_key, read_password
 from ._node import OracleNode, create_app, serve
 from ._processes import DonSupervisor, NodeStatus, health, set_fault
-from ._protocol import HealthResponse, ObserveRequest, SettlementSignRequest, SignResponse
+from ._protocol import (
+    FeedsPayload,
+    FieldObservations,
+    HealthResponse,
+    ObserveRequest,
+    ReportSignRequest,
+    SettlementSignRequest,
+    SignResponse,
+)
 from ._runner import FeedWorkflow
 from ._sources import (
     DataSource,
@@ -64,6 +74,7 @@ from ._spec import (
     TargetSpec,
     WorkflowSpec,
 )
+from ._wire import NodeClient, WireError, WireTimeout
 from ._workflow import ExecutionRef, SettlementJob, SettlementOutcome, SettlementWorkflow
 
 __all__ = [
@@ -91,6 +102,13 @@ __all__ = [
     "MockPriceSource",
     "MockRatesSource",
     "FeedWorkflow",
+    "FeedsPayload",
+    "FieldObservations",
+    "NodeClient",
+    "Observed",
+    "ReportSignRequest",
+    "WireError",
+    "WireTimeout",
     "Capability",
     "ConsensusSpec",
     "EvmLogTrigger",

@@ -6,8 +6,9 @@ defence elsewhere:
 ============== ================================================= ===============================
 mode           what the node does                                who catches it
 ============== ================================================= ===============================
-down           answers nothing but 503 (runtime), or is not      coordinator: unreachable / 503
-               started at all (DON config)
+down           drops every connection without an answer, as a   coordinator: unreachable
+               dead process (runtime; /admin still answers),
+               or is not started at all (DON config)
 slow           waits ``delay`` seconds before every answer       coordinator deadline
 flaky          fails a request with probability ``error_rate``   coordinator: HTTP 500
 stale          observes as of ``stale_by`` seconds ago           coordinator + signers: max age

@@ -14,6 +14,7 @@ import random
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 from verifier import (
     Observation,
     ReportBody,
+    ReportMetadata,
     SettlementPayload,
     SignatureError,
     SignedObservation,
@@ -34,15 +36,22 @@ from verifier import (
     recover_observation_signer,
     report_context,
     report_digest,
-    sign_observation,
-    sign_report,
 )
 
-from ._consensus import within_band
+from ._consensus import MODES, Mode, within_band
 from ._don import DonConfig, NodeSpec
-from ._errors import ConfigError, CreError, SigningRefused
+from ._errors import ConfigError, ConsensusFailed, CreError, SigningRefused
 from ._faults import FaultSpec, corrupt, lie
-from ._protocol import HealthResponse, ObserveRequest, SettlementSignRequest, SignResponse
+from ._protocol import (
+    FeedsPayload,
+    FieldObservations,
+    HealthResponse,
+    ObserveRequest,
+    ReportSignRequest,
+    SettlementSignRequest,
+    SignResponse,
+)
+from ._signer import Signer, address_bytes, observation_signer
 from ._sources import (
     DataSource,
     EvmReadSource,
@@ -55,7 +64,7 @@ MAX_CLOCK_SKEW = 60
 FUTURE_SKEW = 5
 MEMORY = 1024  # rounds whose observation a node remembers (it answers a round once)
 log = logging.getLogger("vouch.node")
-PROTOCOL_PATHS = ("/observe", "/sign/")
+PROTOCOL_PATHS = ("/observe", "/sign/")  # slow and flaky apply here; down applies everywhere
 
 
 class OracleNode:
@@ -71,11 +80,13 @@ class OracleNode:
     def __init__(self, don: DonConfig, spec: NodeSpec, private_key: bytes, source: DataSource):
         self.don = don
         self.spec = spec
-        self._key = private_key
+        self._signer = Signer(private_key)
+        self._wrong_signer = Signer(bytes(Account.create().key))
         self._source = source
-        self._wrong_key = bytes(Account.create().key)
         self._seen: OrderedDict[str, SignedObservation] = OrderedDict()
         self._asked: dict[str, int] = {}
+        self._signer_set = frozenset(address_bytes(a) for a in don.signers)
+        self._config_digest = don.digest()
         self._observing = asyncio.Lock()  # one observation per round, even when asked twice at once
         self.last_round: str | None = None
         self.last_round_at: float | None = None
@@ -128,13 +139,19 @@ class OracleNode:
         return value
 
     def _sign_observation(self, observation: Observation) -> SignedObservation:
-        signed = sign_observation(observation, self._signing_key())
+        signed = self._signing().observation(observation)
         if self.fault.mode == "bad-signature":
             return SignedObservation(observation=observation, signature=corrupt(signed.signature))
         return signed
 
-    def _signing_key(self) -> bytes:
-        return self._wrong_key if self.fault.mode == "wrong-key" else self._key
+    def _signing(self) -> Signer:
+        return self._wrong_signer if self.fault.mode == "wrong-key" else self._signer
+
+    def _sign_digest(self, digest: bytes) -> str:
+        signature = self._signing().report(digest)
+        if self.fault.mode == "bad-signature":
+            signature = corrupt(signature)
+        return "0x" + signature.hex()
 
     def _remember(self, key: str, signed: SignedObservation) -> None:
         self._seen[key] = signed
@@ -156,27 +173,79 @@ class OracleNode:
         """
         meta = request.metadata
         self._check_metadata(meta.don_id, meta.config_version, meta.timestamp)
-        price = median(self._verified_values(request))
-        body = ReportBody(
-            chain_id=self.don.chain_id,
-            receiver=request.receiver,
-            timestamp=meta.timestamp,
-            action_hash=bytes.fromhex(request.action_hash[2:]),
-            payload=SettlementPayload(trade_id=request.trade_id, price=price).encode(),
+        values = self._verified_values(request.request_id, request.feed, request.observations)
+        self._check_band(request.feed, values)
+        price = median(values)
+        payload = SettlementPayload(trade_id=request.trade_id, price=price).encode()
+        digest = self._digest(
+            meta, request.receiver, request.action_hash, payload, request.sequence
         )
-        digest = report_digest(
-            encode_report(meta, body), report_context(self.don.digest(), request.sequence)
-        )
-        signature = sign_report(digest, self._signing_key())
-        if self.fault.mode == "bad-signature":
-            signature = corrupt(signature)
         self._mark_round(request.request_id)
         return SignResponse(
             node=self.spec.name,
             signer=self.spec.address,
-            signature="0x" + signature.hex(),
+            signature=self._sign_digest(digest),
             digest="0x" + digest.hex(),
             price=price,
+        )
+
+    def sign_report(self, request: ReportSignRequest) -> SignResponse:
+        """Re-derive every field's outcome with its own mode, then sign the report of them all.
+
+        Raises:
+            SigningRefused: a field's observations fail a check, its mode's rule
+                is not met, or its outcome differs from the one claimed (the mode
+                and both values are named).
+        """
+        meta = request.metadata
+        self._check_metadata(meta.don_id, meta.config_version, meta.timestamp)
+        values = [self._derive(request.request_id, field) for field in request.fields]
+        payload = FeedsPayload(
+            feeds=[f.feed for f in request.fields],
+            modes=[f.mode for f in request.fields],
+            values=values,
+        ).encode()
+        digest = self._digest(
+            meta, request.receiver, request.action_hash, payload, request.sequence
+        )
+        self._mark_round(request.request_id)
+        return SignResponse(
+            node=self.spec.name,
+            signer=self.spec.address,
+            signature=self._sign_digest(digest),
+            digest="0x" + digest.hex(),
+            values=values,
+        )
+
+    def _derive(self, request_id: str, field: FieldObservations) -> int:
+        """The outcome of one field, as this node computes it from the signed observations."""
+        values = self._verified_values(request_id, field.feed, field.observations)
+        if field.mode == "median":
+            self._check_band(field.feed, values)
+        aggregator = Mode(field.min_count) if field.mode == "mode" else MODES[field.mode]()
+        try:
+            outcome = int(aggregator.aggregate(values, self.don.f))
+        except ConsensusFailed as exc:
+            raise SigningRefused(f"{field.feed}: {exc}") from None
+        if outcome != field.value:
+            raise SigningRefused(
+                f"{field.feed}: {field.mode} of the signed observations is {outcome}, "
+                f"the request claims {field.value}"
+            )
+        return outcome
+
+    def _digest(
+        self, meta: ReportMetadata, receiver: str, action_hash: str, payload: bytes, sequence: int
+    ) -> bytes:
+        body = ReportBody(
+            chain_id=self.don.chain_id,
+            receiver=receiver,
+            timestamp=meta.timestamp,
+            action_hash=bytes.fromhex(action_hash[2:]),
+            payload=payload,
+        )
+        return report_digest(
+            encode_report(meta, body), report_context(self._config_digest, sequence)
         )
 
     def _check_metadata(self, don_id: int, config_version: int, timestamp: int) -> None:
@@ -189,38 +258,43 @@ class OracleNode:
         if skew > MAX_CLOCK_SKEW:
             raise SigningRefused(f"report timestamp {timestamp} is {skew}s from this node's clock")
 
-    def _verified_values(self, request: SettlementSignRequest) -> list[int]:
+    def _verified_values(
+        self, request_id: str, feed: str, observations: list[SignedObservation]
+    ) -> list[int]:
         """The observed values, after every check the coordinator made, made again."""
-        signers = set(self.don.signers)
-        seen: set[str] = set()
+        seen: set[bytes] = set()
         values: list[int] = []
         now = int(time.time())
-        for signed in request.observations:
+        for signed in observations:
             obs = signed.observation
-            if (obs.request_id, obs.feed) != (request.request_id, request.feed):
+            if (obs.request_id, obs.feed) != (request_id, feed):
                 raise SigningRefused(f"observation from {obs.node} is for another request or feed")
             age_problem = observation_age_problem(obs.observed_at, now, self.don)
             if age_problem:
                 raise SigningRefused(f"observation from {obs.node}: {age_problem}")
             try:
-                signer = recover_observation_signer(signed)
+                signer = observation_signer(signed)
             except SignatureError as exc:
                 raise SigningRefused(f"observation from {obs.node}: {exc}") from exc
-            if signer != obs.node or signer not in signers:
-                raise SigningRefused(f"observation claims {obs.node} but is signed by {signer}")
+            if signer != address_bytes(obs.node) or signer not in self._signer_set:
+                by = recover_observation_signer(signed)
+                raise SigningRefused(f"observation claims {obs.node} but is signed by {by}")
             if signer in seen:
-                raise SigningRefused(f"two observations from {signer}")
+                raise SigningRefused(f"two observations from {obs.node}")
             seen.add(signer)
             values.append(obs.value)
         if len(values) < self.don.quorum:
             raise SigningRefused(
-                f"{len(values)} observations, consensus needs 2f+1 = {self.don.quorum}"
-            )
-        if not within_band(values, self.don.observation_band_bps):
-            raise SigningRefused(
-                f"observations spread beyond {self.don.observation_band_bps} bps of their median"
+                f"{feed}: {len(values)} observations, consensus needs 2f+1 = {self.don.quorum}"
             )
         return values
+
+    def _check_band(self, feed: str, values: list[int]) -> None:
+        if not within_band(values, self.don.observation_band_bps):
+            raise SigningRefused(
+                f"{feed}: observations spread beyond {self.don.observation_band_bps} bps "
+                "of their median"
+            )
 
 
 def observation_age_problem(observed_at: int, now: int, don: DonConfig) -> str | None:
@@ -286,10 +360,13 @@ def _admin_allowed(request: Request, token: str | None) -> str | None:
 
 
 class FaultGate:
-    """ASGI middleware: down, slow and flaky on the protocol endpoints (admin always answers).
+    """ASGI middleware: down, slow and flaky (admin always answers).
 
-    Plain ASGI rather than ``@app.middleware``: Starlette's BaseHTTPMiddleware
-    costs about a millisecond per request, a round's worth on loopback.
+    ``down`` behaves like a dead process to everyone but the admin: the
+    connection is dropped without an answer (``/health`` too), so askers see
+    what they see when a node crashed. Plain ASGI rather than
+    ``@app.middleware``: Starlette's BaseHTTPMiddleware costs about a
+    millisecond per request, a round's worth on loopback.
     """
 
     def __init__(self, app: Any, node: OracleNode) -> None:
@@ -299,26 +376,43 @@ class FaultGate:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Answer for a faulty node, or pass the request on."""
         path = scope.get("path", "") if scope["type"] == "http" else "/admin"
-        refusal = await self._fault(path)
-        if refusal is None:
+        mode = self.node.fault.mode
+        if mode == "none" or path.startswith("/admin"):
             await self.app(scope, receive, send)
+        elif mode == "down":
+            await _hang_up(scope, receive, send)
         else:
-            await refusal(scope, receive, send)
+            refusal = await self._fault(path)
+            if refusal is None:
+                await self.app(scope, receive, send)
+            else:
+                await refusal(scope, receive, send)
 
     async def _fault(self, path: str) -> JSONResponse | None:
-        mode = self.node.fault.mode
-        if path.startswith("/admin") or mode == "none":
-            return None
-        if mode == "down":
-            return _error(503, "node is down (fault mode)")
         if not path.startswith(PROTOCOL_PATHS):
             return None
-        if mode == "slow":
+        if self.node.fault.mode == "slow":
             await asyncio.sleep(self.node.fault.delay)
         if self.node.injects_error():
             event("injected-error", path=path)
             return _error(500, "injected error (flaky fault mode)")
         return None
+
+
+async def _hang_up(scope: Any, receive: Any, send: Any) -> None:
+    """Drop the connection without answering, as a dead node would.
+
+    uvicorn's ``send`` belongs to the request cycle that owns the transport;
+    aborting it resets the connection. A server without that (the in-process
+    test client) gets a 503 instead.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        await _error(503, "node is down (fault mode)")(scope, receive, send)
+        return
+    transport.abort()
+    for _ in range(3):  # let uvicorn see the connection go before the app returns
+        await asyncio.sleep(0)
 
 
 def _ms(started: float) -> float:
@@ -346,10 +440,98 @@ def _install_admin(app: FastAPI, node: OracleNode) -> None:
         return JSONResponse(node.fault.model_dump())
 
 
-def create_app(node: OracleNode) -> FastAPI:
-    """Build the node's HTTP API around ``node``."""
+Handler = Callable[[bytes], Awaitable[tuple[int, bytes]]]
+
+
+class ProtocolApp:
+    """ASGI: the protocol endpoints answered straight from bytes; everything else to ``fallback``.
+
+    ``POST /observe``, ``/sign/settlement`` and ``/sign/report`` are what a
+    round costs, once per node and ask: the body is validated by pydantic
+    from the raw bytes and the answer serialised by it, without FastAPI's
+    routing, dependency and encoder layers. Errors answer as the FastAPI
+    endpoints do: ``{"error": ...}`` with 422 (malformed), 409 (refused to
+    sign) or 400 (anything else the node cannot do).
+    """
+
+    def __init__(self, node: OracleNode, fallback: Any) -> None:
+        self.node = node
+        self.fallback = fallback
+        self.routes: dict[str, Handler] = {
+            "/observe": self._observe,
+            "/sign/settlement": self._sign_settlement,
+            "/sign/report": self._sign_report,
+        }
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Serve a protocol request, or hand the request to the fallback app."""
+        route = self.routes.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if route is None or scope.get("method") != "POST":
+            await self.fallback(scope, receive, send)
+            return
+        status, body = await _answer(route, await _read_body(receive))
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _observe(self, body: bytes) -> tuple[int, bytes]:
+        started = time.perf_counter()
+        signed = await self.node.observe(ObserveRequest.model_validate_json(body))
+        obs = signed.observation
+        event("observed", round=obs.request_id, value=obs.value, ms=_ms(started))
+        return 200, signed.model_dump_json().encode()
+
+    async def _sign_settlement(self, body: bytes) -> tuple[int, bytes]:
+        started = time.perf_counter()
+        request = SettlementSignRequest.model_validate_json(body)
+        answer = self.node.sign_settlement(request)
+        event("signed", round=request.request_id, price=answer.price, ms=_ms(started))
+        return 200, answer.model_dump_json().encode()
+
+    async def _sign_report(self, body: bytes) -> tuple[int, bytes]:
+        started = time.perf_counter()
+        request = ReportSignRequest.model_validate_json(body)
+        answer = self.node.sign_report(request)
+        modes = [f.mode for f in request.fields]
+        event(
+            "signed", round=request.request_id, modes=modes, values=answer.values, ms=_ms(started)
+        )
+        return 200, answer.model_dump_json().encode()
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _answer(route: Handler, body: bytes) -> tuple[int, bytes]:
+    """Run ``route`` on ``body``; a node's refusal or failure becomes a JSON error answer."""
+    try:
+        return await route(body)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in err.get('loc', ())) or 'body'}: {err.get('msg')}"
+            for err in exc.errors()
+        ]
+        return _error_bytes(422, "malformed request: " + "; ".join(problems), problems=problems)
+    except SigningRefused as exc:
+        log.warning("refused", extra={"fields": {"reason": str(exc)}})
+        return _error_bytes(409, f"refused to sign: {exc}")
+    except CreError as exc:
+        return _error_bytes(400, str(exc))
+
+
+def _error_bytes(status: int, message: str, **extra: Any) -> tuple[int, bytes]:
+    return status, json.dumps({"error": message, **extra}).encode()
+
+
+def create_app(node: OracleNode) -> Any:
+    """Build the node's HTTP API (an ASGI app) around ``node``."""
     app = FastAPI(title=f"vouch oracle node {node.spec.name}", version="1")
-    app.add_middleware(FaultGate, node=node)
     _install_admin(app, node)
 
     @app.exception_handler(RequestValidationError)
@@ -359,19 +541,6 @@ def create_app(node: OracleNode) -> FastAPI:
             for err in exc.errors()
         ]
         return _error(422, "malformed request: " + "; ".join(problems), problems=problems)
-
-    @app.exception_handler(SigningRefused)
-    async def _refused(_: Request, exc: SigningRefused) -> JSONResponse:
-        log.warning("refused", extra={"fields": {"reason": str(exc)}})
-        return _error(409, f"refused to sign: {exc}")
-
-    @app.exception_handler(CreError)
-    async def _failed(_: Request, exc: CreError) -> JSONResponse:
-        return _error(400, str(exc))
-
-    @app.exception_handler(ValidationError)
-    async def _bad_value(_: Request, exc: ValidationError) -> JSONResponse:
-        return _error(422, f"malformed request: {exc.error_count()} invalid values")
 
     @app.get("/health")
     async def health() -> HealthResponse:
@@ -387,22 +556,7 @@ def create_app(node: OracleNode) -> FastAPI:
             fault=node.fault.mode,
         )
 
-    @app.post("/observe")
-    async def observe(request: ObserveRequest) -> SignedObservation:
-        started = time.perf_counter()
-        signed = await node.observe(request)
-        obs = signed.observation
-        event("observed", round=obs.request_id, value=obs.value, ms=_ms(started))
-        return signed
-
-    @app.post("/sign/settlement")
-    async def sign(request: SettlementSignRequest) -> SignResponse:
-        started = time.perf_counter()
-        answer = node.sign_settlement(request)
-        event("signed", round=request.request_id, price=answer.price, ms=_ms(started))
-        return answer
-
-    return app
+    return FaultGate(ProtocolApp(node, app), node)
 
 
 def build_source(spec: NodeSpec) -> DataSource:
@@ -435,5 +589,11 @@ def serve(don: DonConfig, name: str, private_key: bytes) -> None:
     node = OracleNode(don, spec, private_key, build_source(spec))
     event("start", address=spec.address, url=spec.url, fault=spec.fault.mode)
     uvicorn.run(
-        create_app(node), host=spec.host, port=spec.port, log_level="warning", access_log=False
+        create_app(node),
+        host=spec.host,
+        port=spec.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
     )

@@ -78,10 +78,11 @@ class FeedWorkflow:
             CreError: the EVM-log trigger saw no event in time.
         """
         trigger = self.spec.trigger
-        if isinstance(trigger, IntervalTrigger):
-            return await self._every(trigger)
-        if isinstance(trigger, EvmLogTrigger):
-            return await self._on_logs(trigger)
+        async with self.coordinator.connected():
+            if isinstance(trigger, IntervalTrigger):
+                return await self._every(trigger)
+            if isinstance(trigger, EvmLogTrigger):
+                return await self._on_logs(trigger)
         raise ConfigError("a proposal trigger runs the settlement workflow (`vouch demo`)")
 
     async def _every(self, trigger: IntervalTrigger) -> list[dict[str, Any]]:

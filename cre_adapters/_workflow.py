@@ -115,7 +115,8 @@ class SettlementWorkflow:
         ref = execution or self.new_execution(job)
         exec_id = bytes.fromhex(ref.execution_id[2:])
         try:
-            return await self._run(job, exec_id, ref.sequence)
+            async with self.coordinator.connected():
+                return await self._run(job, exec_id, ref.sequence)
         except CreError as exc:
             self._append(exec_id, "aborted", {"error": type(exc).__name__, "detail": str(exc)})
             raise

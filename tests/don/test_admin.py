@@ -103,3 +103,24 @@ def test_honest_node_repeats_its_signed_observation_within_a_round(env: Any) -> 
     body = {"request_id": "echo-1", "feed": "ETH/USD"}
     first, second = httpx.post(url, json=body).json(), httpx.post(url, json=body).json()
     assert first == second
+
+
+def test_runtime_down_drops_connections_like_a_dead_node_and_heals(env: Any) -> None:
+    node = env.don.node("node-3")
+    body = {"request_id": "down-1", "feed": "ETH/USD"}
+    try:
+        set_fault(env.don, "node-3", FaultSpec(mode="down"))
+        with pytest.raises(httpx.TransportError):  # no HTTP answer at all, not a 503
+            httpx.post(node.url + "/observe", json=body, timeout=2)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(node.url + "/health", timeout=2)
+        assert health(node) is None
+        current = httpx.get(node.url + "/admin/fault", headers=admin_headers(env.don))
+        assert current.json()["mode"] == "down"  # the admin endpoint still answers
+    finally:
+        set_fault(env.don, "node-3", FaultSpec())
+    answer = httpx.post(node.url + "/observe", json=body, timeout=2)
+    assert answer.status_code == 200
+    assert recover_observation_signer(SignedObservation.model_validate(answer.json())) == (
+        node.address
+    )

@@ -36,7 +36,7 @@ FUNDED = 2
 TIMEOUT = 1.0
 
 FAULTS: dict[str, tuple[dict[str, Any], str]] = {
-    "down": ({"mode": "down"}, "HTTP 503: node is down"),
+    "down": ({"mode": "down"}, "unreachable"),
     "slow": ({"mode": "slow", "delay": 1.5}, f"no answer within {TIMEOUT}s"),
     "flaky": ({"mode": "flaky", "error_rate": 1.0}, "HTTP 500: injected error"),
     "stale": ({"mode": "stale", "stale_by": 3600}, "stale: observed 3600s ago"),
