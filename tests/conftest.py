@@ -48,7 +48,9 @@ class Env:
 @pytest.fixture(scope="session")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     home = tmp_path_factory.mktemp("vouch-home")
-    settings = load_settings(home=home, keystore_password=PASSWORD)
+    # no approval threshold on the shared gate: tests settle directly through the workflow;
+    # the HITL tests deploy gates of their own with the default threshold (their own homes)
+    settings = load_settings(home=home, keystore_password=PASSWORD, approval_threshold=0)
     stack = Stack(settings)
     chain = stack.chain_up()
     try:

@@ -50,6 +50,7 @@ def run_audit(
             Web3ChainReader(chain.web3()),
             forwarder=contracts.get("Forwarder"),
             anchor=contracts.get("AttestationAnchor"),
+            gate=contracts.get("SettlementGate"),
             workers=workers or os.cpu_count() or 1,
         )
     except (VerifierError, VouchError) as exc:

@@ -12,11 +12,19 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from agents import ChatModel, Endpoint, OfflineModel, OpenAIChatModel, settlement_agent
+from agents import (
+    ChatModel,
+    Endpoint,
+    OfflineModel,
+    OpenAIChatModel,
+    RunOutcome,
+    SQLiteCheckpointStore,
+)
 from cre_adapters import SettlementOutcome, SettlementWorkflow
 from verifier import AttestationLog
 
 from ._errors import VouchError
+from ._flow import Services, settlement_executor, settlement_plan, sign_decision
 from ._settings import VouchSettings
 from ._settlement import ChainSubmitter
 from ._stack import Stack
@@ -71,14 +79,43 @@ def chat_model(settings: VouchSettings) -> ChatModel:
 
 
 def run_settlement_demo(
-    settings: VouchSettings, console: Console, goal: str = DEFAULT_GOAL
-) -> SettlementOutcome:
-    """Bring up chain, contracts and DON as needed, let the agent propose, settle, log, summarize.
+    settings: VouchSettings, console: Console, goal: str = DEFAULT_GOAL, approve: bool = True
+) -> SettlementOutcome | None:
+    """Bring up chain, contracts and DON as needed; run the settlement flow; summarize.
+
+    The run pauses before the irreversible settlement, like any run would. With
+    ``approve`` the demo plays the person at the desk: it signs the approval with
+    the approver key (recorded onchain when the trade is above the threshold),
+    logs it and resumes. Without, it prints how to decide and returns None.
 
     Raises:
-        VouchError: if the agent made no proposal.
+        VouchError: if the agent made no proposal or the run failed.
         cre_adapters.QuorumNotReached: if too few nodes answered; nothing was submitted.
     """
+    submitter = _bring_up(settings, console)
+    services = Services(settings, submitter=submitter)
+    model = chat_model(settings)
+    store = SQLiteCheckpointStore(settings.home / "runs.db")
+    executor = settlement_executor(services, model, store)
+    console.print(f"\n[bold]agent[/] ({model.name}): “{goal}”")
+    outcome = asyncio.run(executor.run(settlement_plan(goal)))
+    if outcome.status == "interrupted":
+        _paused(console, outcome.run_id, outcome.outputs.get("escrow", {}), settings)
+        if not approve:
+            return None
+        for action in outcome.pending:
+            signed = sign_decision(services, outcome.run_id, action, True, "approved by the demo")
+            executor.decide(outcome.run_id, action.key, True, "demo", by=signed["approver"])
+            _approved(console, signed)
+        outcome = asyncio.run(executor.resume(outcome.run_id))
+    if outcome.status != "done" or submitter.last_outcome is None:
+        raise VouchError(f"run {outcome.run_id} ended {outcome.status}: {outcome.reason}")
+    _summary(console, submitter.last_outcome, submitter.last_trade_id, settings, outcome)
+    return submitter.last_outcome
+
+
+def _bring_up(settings: VouchSettings, console: Console) -> ChainSubmitter:
+    """Chain, contracts (with the approval policy) and DON, each reused when already up."""
     stack = Stack(settings)
     say = console.print
     console.rule("[bold]vouch demo: a verified settlement")
@@ -109,21 +146,43 @@ def run_settlement_demo(
     workflow = SettlementWorkflow(
         don, deployment, artifacts, writer, log, timeout=settings.node_timeout, on_event=printer
     )
-    submitter = ChainSubmitter(
+    return ChainSubmitter(
         workflow, writer, artifacts, deployment, log, printer, settings.anchor_every
     )
-    model = chat_model(settings)
-    say(f"\n[bold]agent[/] ({model.name}): “{goal}”")
-    result = asyncio.run(settlement_agent(model, submitter).run(goal))
-    outcome = submitter.last_outcome
-    if outcome is None:
-        raise VouchError(f"the agent made no proposal: {result.answer}")
-    _summary(console, outcome, submitter.last_trade_id, settings)
-    return outcome
+
+
+def _paused(console: Console, run_id: str, escrow: dict[str, Any], settings: VouchSettings) -> None:
+    trade = escrow.get("job", {}).get("trade_id", "?")
+    onchain = escrow.get("needs_approval")
+    console.print(
+        f"  [yellow]⏸[/] run {run_id} paused before the irreversible settlement of trade #{trade}"
+        + (
+            f" (above the {_price(settings.approval_threshold)} WETH threshold: the gate needs an "
+            "approver's signature)"
+            if onchain
+            else ""
+        )
+    )
+    vouch = _command_name()
+    console.print(
+        f"    decide: [bold]{vouch} runs approve {run_id}[/]  or  "
+        f"[bold]{vouch} runs reject {run_id} --reason …[/]"
+    )
+
+
+def _approved(console: Console, signed: dict[str, Any]) -> None:
+    where = f"recorded onchain (tx {signed['tx_hash'][:18]}…)" if signed["tx_hash"] else "logged"
+    console.print(
+        f"  [green]✓[/] approved by approver {signed['approver'][:10]}… (EIP-712 signature, {where}); resuming"
+    )
 
 
 def _summary(
-    console: Console, outcome: SettlementOutcome, trade_id: int | None, settings: VouchSettings
+    console: Console,
+    outcome: SettlementOutcome,
+    trade_id: int | None,
+    settings: VouchSettings,
+    run: RunOutcome,
 ) -> None:
     table = Table(title="settlement", show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -139,6 +198,7 @@ def _summary(
     table.add_row("gas used", f"{outcome.gas_used:,}")
     table.add_row("execution id", outcome.execution_id)
     table.add_row("log entry", f"#{outcome.log_seq} in {settings.log_path}")
+    table.add_row("agent run", f"{run.run_id} (trace hash {run.trace_hash[:18]}…)")
     if outcome.error:
         table.add_row("refused with", f"{outcome.error['name']}({outcome.error['args']})")
     console.print(table)

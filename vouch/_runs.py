@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import importlib
 import importlib.util
 import json
@@ -15,6 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from agents import CheckpointError, Executor, RunOutcome, RunRecord, SQLiteCheckpointStore
+
+from ._flow import SETTLE_ACTION, Services, is_settlement, sign_decision, use_settings
+from ._settings import VouchSettings
 
 console = Console()
 DbOption = Annotated[
@@ -41,14 +45,14 @@ def load_entrypoint(spec: str) -> Callable[[Any], Executor]:
     return factory
 
 
-def make_runs_app(home: Callable[[], Path]) -> typer.Typer:
-    """The ``runs`` sub-app; ``home`` gives the state folder (the CLI's --home/VOUCH_HOME)."""
+def make_runs_app(settings: Callable[[], VouchSettings]) -> typer.Typer:
+    """The ``runs`` sub-app; ``settings`` gives the CLI's settings (--home/VOUCH_HOME...)."""
     app = typer.Typer(
         help="Agent runs: list, show, approve or reject paused ones.", no_args_is_help=True
     )
 
     def store(db: Path | None) -> SQLiteCheckpointStore:
-        return SQLiteCheckpointStore(db or home() / "runs.db")
+        return SQLiteCheckpointStore(db or settings().home / "runs.db")
 
     @app.command("list")
     def list_runs(db: DbOption = None) -> None:
@@ -69,8 +73,9 @@ def make_runs_app(home: Callable[[], Path]) -> typer.Typer:
         if as_json:
             body = run.model_dump(mode="json")
             body["steps"] = {
-                k: v.model_dump(mode="json", exclude={"spans"}) for k, v in steps.items()
+                k: v.model_dump(mode="json", exclude={"spans", "journal"}) for k, v in steps.items()
             }
+            body["usage"] = checkpoints.usage(run_id).model_dump(mode="json")
             print(json.dumps(body, indent=2))
             return
         console.print(f"run {run.run_id}: [bold]{run.status}[/] {run.reason}")
@@ -81,6 +86,7 @@ def make_runs_app(home: Callable[[], Path]) -> typer.Typer:
             console.print(f"  {step.id:<16} {state:<9} {step.agent or step.capability}")
         for action in run.pending:
             console.print(f"  waiting: {action.kind} {action.summary} (key {action.key})")
+        _usage_table(checkpoints, run_id)
 
     @app.command("approve")
     def approve(
@@ -91,7 +97,7 @@ def make_runs_app(home: Callable[[], Path]) -> typer.Typer:
         resume: Annotated[bool, typer.Option(help="Resume the run right away.")] = True,
     ) -> None:
         """Approve what the run waits for, then resume it from where it paused."""
-        _decide(store(db), run_id, key, True, note, resume)
+        _decide(store(db), settings(), run_id, key, True, note, resume)
 
     @app.command("reject")
     def reject(
@@ -101,13 +107,14 @@ def make_runs_app(home: Callable[[], Path]) -> typer.Typer:
         key: Annotated[str | None, typer.Option(help="Only this pending action.")] = None,
     ) -> None:
         """Reject what the run waits for; the run ends as rejected (a normal outcome)."""
-        _decide(store(db), run_id, key, False, reason, True)
+        _decide(store(db), settings(), run_id, key, False, reason, True)
 
     return app
 
 
 def _decide(
     checkpoints: SQLiteCheckpointStore,
+    settings: VouchSettings,
     run_id: str,
     key: str | None,
     approved: bool,
@@ -117,17 +124,53 @@ def _decide(
     run = checkpoints.load_run(run_id)
     if run.status != "interrupted":
         raise CheckpointError(f"run {run_id} is {run.status}, not waiting for a decision")
-    keys = [p.key for p in run.pending if key is None or p.key == key]
-    if not keys:
+    actions = [p for p in run.pending if key is None or p.key == key]
+    if not actions:
         raise CheckpointError(f"run {run_id} has no pending action {key}")
+    use_settings(settings)
     executor = Executor({}, store=checkpoints)
-    for k in keys:
-        executor.decide(run_id, k, approved, note, by="cli")
+    for action in actions:
+        by = getpass.getuser()
+        if is_settlement(action):  # signed with the approver key, onchain where the gate needs it
+            signed = sign_decision(Services(settings), run_id, action, approved, note)
+            by = signed["approver"]
+            _say_signed(signed)
+        executor.decide(run_id, action.key, approved, note, by=by)
     console.print(
-        f"{'approved' if approved else 'rejected'}: {len(keys)} action(s) of run {run_id}"
+        f"{'approved' if approved else 'rejected'}: {len(actions)} action(s) of run {run_id}"
     )
     if resume:
         _report(_resume(checkpoints, run))
+
+
+def _say_signed(signed: dict[str, Any]) -> None:
+    if signed["decision"] == "rejected":
+        where = "signed rejection logged; the escrow is refundable after its deadline"
+    elif signed["tx_hash"]:
+        where = f"recorded onchain in tx {signed['tx_hash']}"
+    else:
+        where = "logged (at or below the gate's threshold: no onchain approval needed)"
+    console.print(
+        f"  {signed['decision']} trade #{signed['trade_id']}, signed by approver "
+        f"{signed['approver']}; {where}"
+    )
+
+
+def _usage_table(checkpoints: SQLiteCheckpointStore, run_id: str) -> None:
+    """Tokens and USD per step and agent, and the run's total."""
+    usage = checkpoints.usage(run_id)
+    table = Table("spent by", "calls", "tokens in", "tokens out", "USD", title="usage")
+    rows = [(f"step {k}", v) for k, v in usage.by_step.items()]
+    rows += [(f"agent {k}", v) for k, v in usage.by_agent.items()]
+    for name, totals in [*rows, ("run total", usage.total)]:
+        table.add_row(
+            name,
+            str(totals.calls),
+            f"{totals.prompt_tokens:,}",
+            f"{totals.completion_tokens:,}",
+            f"{totals.usd}",
+        )
+    console.print(table)
 
 
 def _resume(checkpoints: SQLiteCheckpointStore, run: RunRecord) -> RunOutcome:
@@ -142,5 +185,11 @@ def _resume(checkpoints: SQLiteCheckpointStore, run: RunRecord) -> RunOutcome:
 
 def _report(outcome: RunOutcome) -> None:
     console.print(f"run {outcome.run_id}: [bold]{outcome.status}[/] {outcome.reason}")
+    settled = outcome.outputs.get(SETTLE_ACTION)
+    if isinstance(settled, dict) and "tx_hash" in settled:
+        console.print(
+            f"  settlement {settled['status']} in block {settled['block_number']} "
+            f"(tx {settled['tx_hash']}); execution {settled['execution_id']}"
+        )
     if outcome.status in ("failed", "stopped"):
         raise typer.Exit(1)

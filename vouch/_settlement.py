@@ -6,11 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from eth_account import Account
+from pydantic import BaseModel
 from web3 import Web3
 from web3.logs import DISCARD
 
 from agents import ActionProposal
-from cre_adapters import SettlementJob, SettlementOutcome, SettlementWorkflow
+from cre_adapters import ExecutionRef, SettlementJob, SettlementOutcome, SettlementWorkflow
 from cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
 from verifier import AttestationLog, canonical_json, keccak
 
@@ -24,6 +25,17 @@ def action_hash(proposal: ActionProposal) -> str:
     """keccak256 of the proposal's canonical JSON, without the free-text rationale and trace hash."""
     body = proposal.model_dump(mode="json", exclude={"rationale", "trace_hash"})
     return "0x" + keccak(canonical_json(body)).hex()
+
+
+class Escrow(BaseModel):
+    """A funded trade waiting for its attested settlement (JSON: it survives a restart)."""
+
+    job: SettlementJob
+    execution: ExecutionRef
+    gate: str
+    chain_id: int
+    base_amount: int
+    needs_approval: bool
 
 
 class ChainSubmitter:
@@ -56,10 +68,15 @@ class ChainSubmitter:
 
     async def submit(self, proposal: ActionProposal) -> dict[str, Any]:
         """Open and fund the trade the proposal describes, then attest and settle it."""
+        return await self.settle(self.escrow(proposal))
+
+    def escrow(self, proposal: ActionProposal) -> Escrow:
+        """Open and fund the trade; log the proposal under the execution id the DON will use."""
         digest = action_hash(proposal)
         trade_id = self.open_trade(proposal, digest)
         job = SettlementJob(trade_id=trade_id, action_hash=digest, feed=proposal.facts[0].feed)
         ref = self.workflow.new_execution(job)
+        gate = self.deployment.address("SettlementGate")
         self.log.append(
             bytes.fromhex(ref.execution_id[2:]),
             "proposal",
@@ -67,12 +84,25 @@ class ChainSubmitter:
                 "proposal": proposal.model_dump(mode="json"),
                 "action_hash": digest,
                 "trade_id": trade_id,
-                "gate": self.deployment.address("SettlementGate"),
+                "gate": gate,
                 "chain_id": self.deployment.chain_id,
             },
         )
-        outcome = await self.workflow.run(job, ref)
+        terms = self._contract("SettlementGate", gate).functions.getTrade(trade_id).call()
+        return Escrow(
+            job=job,
+            execution=ref,
+            gate=gate,
+            chain_id=self.deployment.chain_id,
+            base_amount=proposal.params.base_amount,
+            needs_approval=bool(terms[10]),
+        )
+
+    async def settle(self, escrow: Escrow) -> dict[str, Any]:
+        """Attest the escrowed trade's price on the DON and submit the report; anchor the log."""
+        outcome = await self.workflow.run(escrow.job, escrow.execution)
         self.last_outcome = outcome
+        self.last_trade_id = escrow.job.trade_id
         anchored = anchor_log(
             self.log, self.deployer, self.artifacts, self.deployment, minimum=self.anchor_every
         )

@@ -37,6 +37,7 @@ from cre_adapters.evm import (
     start_anvil,
 )
 
+from ._approvals import ensure_policy
 from ._errors import MissingEnvironment
 from ._settings import VouchSettings
 
@@ -142,6 +143,17 @@ class Stack:
                 create_keystore(path, password)
         return paths
 
+    def approver_keystore(self) -> Path:
+        """The approver's encrypted keystore (created on first use); it signs human decisions."""
+        path = self.settings.home / "keys" / "approver.json"
+        if not path.exists():
+            create_keystore(path, self.password())
+        return path
+
+    def approver_key(self) -> bytes:
+        """The approver's private key, decrypted from its keystore."""
+        return load_key(self.approver_keystore(), self.password())
+
     def deployer_key(self, chain: Chain) -> bytes:
         """The deployer's key: a keystore if configured, else anvil's first dev key on anvil.
 
@@ -206,6 +218,7 @@ class Stack:
         """Reuse a live matching deployment, or deploy a new one; return it and whether it is new."""
         existing = None if force else self.deployment(chain, artifacts)
         if existing is not None:
+            self._approval_policy(chain, artifacts, existing)
             return existing, False
         signers = [keystore_address(p) for p in self.node_keystores()]
         manifest = deploy_settlement_stack(
@@ -216,8 +229,20 @@ class Stack:
             freshness_window=self.settings.freshness_window,
             rpc_url=chain.url,
         )
+        self._approval_policy(chain, artifacts, manifest)
         manifest.save(self.settings.deployment_path(chain.chain_id))
         return manifest, True
+
+    def _approval_policy(self, chain: Chain, artifacts: Artifacts, deployment: Deployment) -> None:
+        """The approver holds APPROVER_ROLE and the gate's threshold is the configured one."""
+        approver = keystore_address(self.approver_keystore())
+        ensure_policy(
+            self.writer(chain, artifacts),
+            artifacts,
+            deployment,
+            approver,
+            self.settings.approval_threshold,
+        )
 
     # DON ---------------------------------------------------------------------
     @property

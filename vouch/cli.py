@@ -49,7 +49,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(log_app, name="log")
 workflow_app = typer.Typer(help="Workflows from spec files (TOML/JSON/YAML).", no_args_is_help=True)
 app.add_typer(workflow_app, name="workflow")
-app.add_typer(make_runs_app(lambda: _settings().home), name="runs")
+app.add_typer(make_runs_app(lambda: _settings()), name="runs")
 
 console = Console()
 _overrides: dict[str, Any] = {}
@@ -235,7 +235,7 @@ def workflow_run(
         if spec.target.kind != "settlement":
             raise ConfigError("a proposal trigger needs target kind = settlement")
         outcome = run_settlement_demo(settings, console, spec.trigger.goal)
-        raise typer.Exit(0 if outcome.status == "settled" else 1)
+        raise typer.Exit(0 if outcome is not None and outcome.status == "settled" else 1)
     if spec.target.kind == "settlement":
         raise ConfigError("a settlement target needs a proposal trigger (the trade comes from it)")
     stack = Stack(settings)
@@ -273,10 +273,17 @@ def node_run(
 @demo_app.command("settlement")
 def demo_settlement(
     goal: Annotated[str, typer.Option(help="What the agent is asked to do.")] = DEFAULT_GOAL,
+    approve: Annotated[
+        bool,
+        typer.Option(
+            help="Play the approver: sign and record the approval, then settle. "
+            "--no-approve leaves the run paused for `vouch runs approve|reject`."
+        ),
+    ] = True,
 ) -> None:
-    """A verified settlement end to end on a local chain and DON."""
-    outcome = run_settlement_demo(_settings(), console, goal)
-    if outcome.status != "settled":
+    """A verified settlement end to end on a local chain and DON, through a human approval."""
+    outcome = run_settlement_demo(_settings(), console, goal, approve)
+    if outcome is not None and outcome.status != "settled":
         raise typer.Exit(1)
 
 

@@ -54,6 +54,10 @@ def test_demo_settles_and_prints_a_summary(demo) -> None:
         "gas used",
         "log entry",
         "vouch audit",
+        "paused before the irreversible settlement",
+        "approved by approver",
+        "recorded onchain",
+        "trace hash",
     ):
         assert needle in out
     assert (home / "attestations.db").exists()
@@ -80,10 +84,10 @@ def tampered(home: Path, tmp_path: Path, *sql: str) -> Path:
     ("sql", "entry"),
     [
         (
-            ["UPDATE entries SET payload = replace(payload, 'settled', 'settleD') WHERE seq = 5"],
-            "5",
+            ["UPDATE entries SET payload = replace(payload, 'settled', 'settleD') WHERE seq = 6"],
+            "6",
         ),
-        (["UPDATE entries SET kind = 'consensuz' WHERE seq = 3"], "3"),
+        (["UPDATE entries SET kind = 'consensuz' WHERE seq = 4"], "4"),
         (["UPDATE entries SET created_at = created_at + 1 WHERE seq = 2"], "2"),
         (["DELETE FROM entries WHERE seq = 3"], "4"),
         (
@@ -158,7 +162,7 @@ def test_anchor_then_prove_an_entry_onchain_and_catch_a_truncated_log(demo, tmp_
     environ, home, _ = demo
     anchored = vouch(environ, "log", "anchor")
     assert anchored.returncode == 0, anchored.stdout + anchored.stderr
-    assert "anchored #1..#5" in anchored.stdout
+    assert "anchored #1..#6" in anchored.stdout
     assert "nothing to anchor" in vouch(environ, "log", "anchor").stdout
     proof = vouch(environ, "log", "prove", "3", "--json")
     assert proof.returncode == 0, proof.stdout + proof.stderr
@@ -167,7 +171,7 @@ def test_anchor_then_prove_an_entry_onchain_and_catch_a_truncated_log(demo, tmp_
     clean = vouch(environ, "audit", "--json")
     assert clean.returncode == 0
     checks = json.loads(clean.stdout)["results"]
-    assert sum(r["check"] == "anchored" and r["status"] == "ok" for r in checks) == 5
+    assert sum(r["check"] == "anchored" and r["status"] == "ok" for r in checks) == 6
     # dropping the newest entries keeps the hash chain intact; only the anchor can tell
     truncated = tampered(home, tmp_path, "DELETE FROM entries WHERE seq >= 4")
     result = vouch(environ, "audit", "--log", str(truncated))
@@ -305,6 +309,10 @@ def _edit_consensus(doc) -> None:  # type: ignore[no-untyped-def]
     doc["value"] += 1
 
 
+def _claim_another_approver(doc) -> None:  # type: ignore[no-untyped-def]
+    doc["approver"] = "0x" + "42" * 20
+
+
 def _insert_submission(rows):  # type: ignore[no-untyped-def]
     fake = list(rows[-1])
     doc = json.loads(fake[3])
@@ -320,8 +328,15 @@ def _insert_submission(rows):  # type: ignore[no-untyped-def]
         (_edit_payload("observations", _replace_observation), "observation signatures"),
         (_edit_payload("consensus", _edit_consensus), "consensus recomputed"),
         (_insert_submission, "transaction"),
+        (_edit_payload("hitl", _claim_another_approver), "approver signature"),
     ],
-    ids=["swap-signature", "replace-observation", "edit-consensus", "insert-fake-submission"],
+    ids=[
+        "swap-signature",
+        "replace-observation",
+        "edit-consensus",
+        "insert-fake-submission",
+        "claim-another-approver",
+    ],
 )
 def test_a_rehashed_log_still_fails_the_semantic_checks(
     demo, tmp_path: Path, edit, check: str
@@ -370,7 +385,7 @@ def test_html_report_renders_in_a_real_browser_and_shows_the_failures(demo, tmp_
     copy = tampered(
         home,
         tmp_path,
-        "UPDATE entries SET payload = replace(payload, 'settled', 'settleD') WHERE seq = 5",
+        "UPDATE entries SET payload = replace(payload, 'settled', 'settleD') WHERE seq = 6",
     )
     page = tmp_path / "audit.html"
     result = vouch(environ, "audit", "--log", str(copy), "--html", str(page))
@@ -382,7 +397,7 @@ def test_html_report_renders_in_a_real_browser_and_shows_the_failures(demo, tmp_
     dom = chromium(tmp_path, "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     failures = dom.stdout.split('id="failures"')[1].split("<h2>")[0]
-    assert "#5" in failures and "submission" in failures and "edited" in failures
+    assert "#6" in failures and "submission" in failures and "edited" in failures
     assert 'id="verdict"' in dom.stdout and "failed checks" in dom.stdout
     assert dom.stdout.index('id="failures"') < dom.stdout.index("<h2>Nodes</h2>")  # failures first
     assert dom.stdout.count("<svg") >= 2

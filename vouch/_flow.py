@@ -1,0 +1,219 @@
+"""The verified settlement as an engine run: propose -> escrow -> (a human decides) -> settle.
+
+``propose``  the settlement agent (any chat model) turns the goal into an
+             ActionProposal; built inside the run, it carries the hash of the
+             trace that led to it.
+``escrow``   the trade is opened and funded on the SettlementGate under the
+             proposal's action hash, and the proposal is logged under the
+             execution id the DON will use (an effect with an idempotency key:
+             a resumed run never escrows twice).
+``settle``   irreversible, so the run pauses for a person and is checkpointed
+             (SQLite, ``<home>/runs.db``); the process may exit.
+             ``vouch runs approve RUN`` signs the gate's EIP-712 approval with
+             the approver key, records it onchain when the trade is above the
+             threshold, logs the decision and resumes here: the DON attests,
+             the forwarder verifies, the gate settles. ``vouch runs reject RUN``
+             logs a signed rejection and ends the run as rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from agents import (
+    ActionProposal,
+    ChatModel,
+    CheckpointStore,
+    Executor,
+    PendingAction,
+    Plan,
+    Step,
+    StepContext,
+    settlement_agent,
+)
+from cre_adapters import SettlementWorkflow
+from verifier import AttestationLog
+
+from ._approvals import ApprovalDesk
+from ._errors import VouchError
+from ._settings import VouchSettings, load_settings
+from ._settlement import ChainSubmitter, Escrow
+from ._stack import Stack
+
+ENTRYPOINT = "vouch._flow:build_executor"
+SETTLE_ACTION = "settle"
+Events = Callable[[str, dict[str, Any]], None]
+_active: list[VouchSettings] = []
+
+
+def use_settings(settings: VouchSettings) -> None:
+    """The settings a run rebuilt from its checkpoint uses (the CLI sets its own here)."""
+    _active[:] = [settings]
+
+
+def active_settings() -> VouchSettings:
+    """The settings set by ``use_settings``, else those from the environment and vouch.toml."""
+    return _active[0] if _active else load_settings()
+
+
+def _quiet(kind: str, data: dict[str, Any]) -> None:
+    """Drop workflow events (a resumed run from the CLI prints its outcome instead)."""
+
+
+class Services:
+    """Chain, contracts, DON and log for the settlement steps, brought up on first use.
+
+    Args:
+        settings: where and how.
+        on_event: gets the workflow's progress events.
+        submitter: an already wired submitter (the demo brings the stack up itself).
+    """
+
+    def __init__(
+        self,
+        settings: VouchSettings,
+        on_event: Events = _quiet,
+        submitter: ChainSubmitter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.on_event = on_event
+        self._submitter = submitter
+
+    def submitter(self) -> ChainSubmitter:
+        """The chain submitter, starting chain, contracts and DON if they are not up."""
+        if self._submitter is None:
+            stack = Stack(self.settings)
+            chain = stack.chain_up()
+            artifacts = stack.artifacts()
+            deployment, _ = stack.deploy(chain, artifacts)
+            don, _ = stack.don_up(deployment)
+            writer = stack.writer(chain, artifacts)
+            log = AttestationLog(self.settings.log_path)
+            workflow = SettlementWorkflow(
+                don,
+                deployment,
+                artifacts,
+                writer,
+                log,
+                timeout=self.settings.node_timeout,
+                on_event=self.on_event,
+            )
+            self._submitter = ChainSubmitter(
+                workflow,
+                writer,
+                artifacts,
+                deployment,
+                log,
+                self.on_event,
+                self.settings.anchor_every,
+            )
+        return self._submitter
+
+    def approval_desk(self) -> ApprovalDesk:
+        """Signs decisions with the approver key from this home's keystore."""
+        sub = self.submitter()
+        key = Stack(self.settings).approver_key()
+        return ApprovalDesk(sub.deployer, sub.artifacts, sub.deployment, sub.log, key)
+
+
+class _Capture:
+    """A ProposalSubmitter that keeps the proposal: the engine's later steps act on it."""
+
+    def __init__(self) -> None:
+        self.proposal: ActionProposal | None = None
+
+    async def submit(self, proposal: ActionProposal) -> dict[str, Any]:
+        self.proposal = proposal
+        return {"status": "proposed", "next": "escrow, then a human approves the settlement"}
+
+
+def settlement_plan(goal: str) -> Plan:
+    """Three steps: the agent proposes, the trade is escrowed, the DON-attested settlement."""
+    return Plan(
+        goal=goal,
+        steps=[
+            Step(id="propose", task=goal, agent="settlement-agent"),
+            Step(
+                id="escrow",
+                task="escrow the proposed trade",
+                agent="escrow",
+                depends_on=["propose"],
+            ),
+            Step(
+                id="settle",
+                task="attest the price and settle",
+                agent="settle",
+                depends_on=["escrow"],
+            ),
+        ],
+    )
+
+
+def settlement_executor(services: Services, model: ChatModel, store: CheckpointStore) -> Executor:
+    """The executor for ``settlement_plan`` runs, resumable from ``store`` in any process."""
+
+    async def propose(ctx: StepContext) -> dict[str, Any]:
+        capture, ledger = _Capture(), services.settings.ledger(ctx.run_id)
+        result = await settlement_agent(model, capture).run(ctx.step.task, ledger=ledger)
+        for record in ledger.records:  # the engine's ledger: its budgets, `vouch runs show`
+            if record.kind == "model":
+                ctx.charge(record.name, record.prompt_tokens, record.completion_tokens)
+        if capture.proposal is None:
+            raise VouchError(f"the agent made no proposal: {result.answer}")
+        return capture.proposal.model_dump(mode="json")
+
+    async def escrow(ctx: StepContext) -> dict[str, Any]:
+        proposal = ActionProposal.model_validate(ctx.inputs["propose"])
+
+        async def open_trade(key: str) -> dict[str, Any]:
+            return services.submitter().escrow(proposal).model_dump(mode="json")
+
+        result: dict[str, Any] = await ctx.effect("escrow", open_trade, ctx.inputs["propose"])
+        return result
+
+    async def settle(ctx: StepContext) -> dict[str, Any]:
+        escrowed = Escrow.model_validate(ctx.inputs["escrow"])
+        args = {
+            "trade_id": escrowed.job.trade_id,
+            "execution_id": escrowed.execution.execution_id,
+            "gate": escrowed.gate,
+            "chain_id": escrowed.chain_id,
+            "base_amount": escrowed.base_amount,
+            "needs_approval_onchain": escrowed.needs_approval,
+        }
+
+        async def attest_and_settle(key: str) -> dict[str, Any]:
+            return await services.submitter().settle(escrowed)
+
+        result: dict[str, Any] = await ctx.effect(
+            SETTLE_ACTION, attest_and_settle, args, irreversible=True, value=escrowed.base_amount
+        )
+        return result
+
+    workers = {"settlement-agent": propose, "escrow": escrow, "settle": settle}
+    limits = services.settings.limits()
+    return Executor(workers, store=store, limits=limits, entrypoint=ENTRYPOINT)
+
+
+def build_executor(store: CheckpointStore) -> Executor:
+    """The run's entrypoint: what ``vouch runs approve`` calls to rebuild and resume it."""
+    from ._demo import chat_model  # the demo owns model selection; imported late (cycle)
+
+    settings = active_settings()
+    return settlement_executor(Services(settings), chat_model(settings), store)
+
+
+def is_settlement(action: PendingAction) -> bool:
+    """True for a paused vouch settlement (its decision is signed by the approver key)."""
+    return action.detail.get("action") == SETTLE_ACTION and "trade_id" in (
+        action.detail.get("args") or {}
+    )
+
+
+def sign_decision(
+    services: Services, run_id: str, action: PendingAction, approved: bool, note: str
+) -> dict[str, Any]:
+    """Sign a person's decision on a paused settlement, record it onchain where needed, log it."""
+    args = action.detail["args"]
+    return services.approval_desk().decide(run_id, action.key, args, approved, note)
