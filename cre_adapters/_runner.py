@@ -1,9 +1,12 @@
 """Run a feed workflow (interval or EVM-log trigger, target: the attestation log) on a DON.
 
-Each run observes every capability's feed through the coordinator (2f+1
-signed, fresh, mutually consistent observations), takes the median, applies
-the deviation/heartbeat rule and appends ``observations`` and ``consensus``
-(or ``skipped``) to the log. Settlement targets go through
+Each firing of the trigger runs the workflow once: every capability's feed
+is observed through the coordinator (2f+1 signed, fresh observations, with
+each node's answer latency), aggregated by the capability's mode (median,
+identical or mode), the deviation/heartbeat rule applied, and the fields
+that report are signed by f+1 nodes in one Keystone report (each node
+re-derives every field first). The log gets ``observations``,
+``consensus`` (or ``skipped``) per feed and one ``report`` per firing. Settlement targets go through
 ``SettlementWorkflow``; a proposal trigger is the settlement demo.
 """
 
@@ -14,16 +17,27 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from verifier import AttestationLog, keccak
+from verifier import (
+    AttestationLog,
+    ReportBody,
+    ReportMetadata,
+    encode_report,
+    keccak,
+    report_context,
+    report_digest,
+    workflow_id,
+)
 
 from ._consensus import MODES, ReportTrigger
-from ._coordinator import Coordinator
+from ._coordinator import Coordinator, Observed
 from ._don import DonConfig, checksum
 from ._errors import ConfigError, CreError
-from ._protocol import ObserveRequest
+from ._protocol import FeedsPayload, FieldObservations, ObserveRequest, ReportSignRequest
 from ._spec import EvmLogTrigger, IntervalTrigger, WorkflowSpec
 
 EventSink = Callable[[str, dict[str, Any]], None]
+NOBODY = "0x" + "00" * 20  # a log target's report goes to no contract
+REPORT_ID = b"\x00\x03"
 
 
 def _quiet(kind: str, data: dict[str, Any]) -> None:
@@ -40,6 +54,8 @@ class FeedWorkflow:
         rpc_url: the DON's chain, for EVM-log triggers that name none.
         timeout: seconds per node answer.
         on_event: called with (kind, data) for progress output.
+        receiver: the contract the signed reports are for (default: none, the log only).
+        owner: the workflow owner named in the report metadata.
     """
 
     def __init__(
@@ -51,6 +67,8 @@ class FeedWorkflow:
         rpc_url: str | None = None,
         timeout: float = 5.0,
         on_event: EventSink = _quiet,
+        receiver: str = NOBODY,
+        owner: str = NOBODY,
     ) -> None:
         if spec.target.kind != "log":
             raise ConfigError("FeedWorkflow runs log targets; settlement goes through a proposal")
@@ -58,6 +76,8 @@ class FeedWorkflow:
         self.don = don
         self.log = log
         self.rpc_url = rpc_url
+        self.receiver = checksum(receiver)
+        self.owner = checksum(owner)
         self.coordinator = Coordinator(don, timeout=timeout)
         self.emit = on_event
         c = spec.consensus
@@ -131,29 +151,47 @@ class FeedWorkflow:
         return outcomes
 
     async def round(self, cause: dict[str, Any]) -> dict[str, Any]:
-        """One round over every capability, caused by ``cause`` (logged with it)."""
+        """One round over every capability, caused by ``cause`` (logged with it).
+
+        Every capability is observed and aggregated by its own mode; the fields
+        whose deviation/heartbeat rule fires go into one Keystone report that
+        f+1 nodes sign after re-deriving each field's outcome themselves.
+        """
         stamp = time.time_ns()
         exec_id = keccak(f"{self.spec.name}|{stamp}".encode())
+        request_id = "w" + exec_id.hex()[:40]
         values: dict[str, Any] = {}
+        fields: list[FieldObservations] = []
         for capability in self.spec.capabilities:
             mode = capability.mode or self.spec.consensus.mode
-            values[capability.feed] = await self._observe(exec_id, capability.feed, mode, cause)
-        return {"execution_id": "0x" + exec_id.hex(), "cause": cause, "feeds": values}
+            field, outcome = await self._observe(exec_id, request_id, capability.feed, mode, cause)
+            values[capability.feed] = outcome
+            if outcome["reported"]:
+                fields.append(field)
+        report = await self._report(exec_id, request_id, stamp, fields) if fields else None
+        return {
+            "execution_id": "0x" + exec_id.hex(),
+            "cause": cause,
+            "feeds": values,
+            "report": report,
+        }
 
     async def _observe(
-        self, exec_id: bytes, feed: str, mode: str, cause: dict[str, Any]
-    ) -> dict[str, Any]:
-        request = ObserveRequest(request_id="w" + exec_id.hex()[:40], feed=feed)
-        observations = await self.coordinator.observe(request, numeric=mode == "median")
+        self, exec_id: bytes, request_id: str, feed: str, mode: str, cause: dict[str, Any]
+    ) -> tuple[FieldObservations, dict[str, Any]]:
+        request = ObserveRequest(request_id=request_id, feed=feed)
+        observed = await self.coordinator.observe_timed(request, numeric=mode == "median")
         payload = {
             "request_id": request.request_id,
             "feed": feed,
-            "observations": [o.model_dump(mode="json") for o in observations],
+            "observations": [o.signed.model_dump(mode="json") for o in observed],
+            **latencies(observed),
             "cause": cause,
+            "don": self._don_ref(),
         }
         seq = self.log.append(exec_id, "observations", payload).seq
         value = int(
-            MODES[mode]().aggregate([o.observation.value for o in observations], self.don.f)
+            MODES[mode]().aggregate([o.signed.observation.value for o in observed], self.don.f)
         )
         now = int(time.time())
         rule = self.rule if mode == "median" else None
@@ -163,7 +201,8 @@ class FeedWorkflow:
             exec_id,
             kind,
             {
-                "mode": "median",
+                "mode": mode,
+                "feed": feed,
                 "value": value,
                 "observations_seq": seq,
                 "f": self.don.f,
@@ -174,7 +213,75 @@ class FeedWorkflow:
             self._last[feed] = (value, now)
         outcome = {"value": value, "reported": bool(why), "why": why}
         self.emit(kind, {"feed": feed, **outcome})
-        return outcome
+        field = FieldObservations(
+            feed=feed, mode=mode, value=value, observations=[o.signed for o in observed]
+        )
+        return field, outcome
+
+    async def _report(
+        self, exec_id: bytes, request_id: str, stamp: int, fields: list[FieldObservations]
+    ) -> dict[str, Any]:
+        """Have f+1 nodes sign the report of ``fields``; log it; return signers and raw report."""
+        meta = ReportMetadata(
+            version=1,
+            execution_id=exec_id,
+            timestamp=int(time.time()),
+            don_id=self.don.don_id,
+            config_version=self.don.config_version,
+            workflow_id=workflow_id(self.spec.name),
+            workflow_name=self.spec.name,
+            workflow_owner=self.owner,
+            report_id=REPORT_ID,
+        )
+        request = ReportSignRequest(
+            request_id=request_id,
+            fields=fields,
+            metadata=meta,
+            receiver=self.receiver,
+            action_hash="0x" + exec_id.hex(),
+            sequence=stamp // 1_000_000,
+        )
+        body = ReportBody(
+            chain_id=self.don.chain_id,
+            receiver=self.receiver,
+            timestamp=meta.timestamp,
+            action_hash=exec_id,
+            payload=FeedsPayload(
+                feeds=[f.feed for f in fields],
+                modes=[f.mode for f in fields],
+                values=[f.value for f in fields],
+            ).encode(),
+        )
+        raw = encode_report(meta, body)
+        context = report_context(self.don.digest(), request.sequence)
+        answers = await self.coordinator.sign(request, report_digest(raw, context))
+        report = {
+            "raw": "0x" + raw.hex(),
+            "context": "0x" + context.hex(),
+            "signatures": [a.signature for a in answers],
+            "signers": [a.signer for a in answers],
+            "receiver": self.receiver,
+            **self._don_ref(),
+        }
+        self.log.append(exec_id, "report", report)
+        self.emit("signed", {"feeds": [f.feed for f in fields], "signers": report["signers"]})
+        return report
+
+    def _don_ref(self) -> dict[str, Any]:
+        return {
+            "don_id": self.don.don_id,
+            "config_version": self.don.config_version,
+            "forwarder": self.don.forwarder,
+            "chain_id": self.don.chain_id,
+        }
+
+
+def latencies(observed: list[Observed]) -> dict[str, dict[str, int]]:
+    """Each node's answer latency, by signer address: whole ms and us (the log takes no floats)."""
+    return {
+        "latency_ms": {o.signed.observation.node: round(o.latency_ms) for o in observed},
+        "latency_us": {o.signed.observation.node: round(o.latency_ms * 1000) for o in observed},
+    }
 
 
 def _log_ref(entry: Any) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """A workflow spec in the shape of a CRE workflow: trigger -> capabilities -> consensus -> target.
 
-Loadable from TOML (stdlib ``tomllib``), JSON, or YAML when PyYAML is installed::
+Loadable from TOML (stdlib ``tomllib``), JSON, or YAML (PyYAML)::
 
     name = "eth-feed"
     [trigger]

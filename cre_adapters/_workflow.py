@@ -27,10 +27,11 @@ from verifier import (
     report_digest,
 )
 
-from ._coordinator import Coordinator
+from ._coordinator import Coordinator, Observed
 from ._don import DonConfig
 from ._errors import ContractRevert, CreError
 from ._protocol import ObserveRequest, SettlementSignRequest, SignResponse
+from ._runner import latencies
 from .evm import Artifacts, ChainWriter, Deployment, contract
 
 Status = Literal["settled", "refused"]
@@ -124,8 +125,9 @@ class SettlementWorkflow:
     async def _run(self, job: SettlementJob, exec_id: bytes, sequence: int) -> SettlementOutcome:
         request = ObserveRequest(request_id="x" + exec_id.hex()[:40], feed=job.feed)
         self.emit("observing", {"feed": job.feed, "nodes": len(self.don.nodes)})
-        observations = await self.coordinator.observe(request)
-        obs_seq = self._log_observations(exec_id, request, observations)
+        observed = await self.coordinator.observe_timed(request)
+        observations = [o.signed for o in observed]
+        obs_seq = self._log_observations(exec_id, request, observed)
         price = median([o.observation.value for o in observations])
         self._append(
             exec_id,
@@ -275,12 +277,13 @@ class SettlementWorkflow:
         }
 
     def _log_observations(
-        self, exec_id: bytes, request: ObserveRequest, observations: list[SignedObservation]
+        self, exec_id: bytes, request: ObserveRequest, observed: list[Observed]
     ) -> int:
         payload = {
             "request_id": request.request_id,
             "feed": request.feed,
-            "observations": [o.model_dump(mode="json") for o in observations],
+            "observations": [o.signed.model_dump(mode="json") for o in observed],
+            **latencies(observed),
             "don": self._don_ref(),
         }
         return int(self._append(exec_id, "observations", payload).seq)

@@ -157,3 +157,12 @@ def test_slow_node_does_not_slow_the_round(evm: Any, log: AttestationLog, fault:
     outcome = run(evm, log)
     assert outcome.status == "settled"
     assert time.monotonic() - started < 3
+
+
+def test_the_log_carries_each_observers_answer_latency(evm: Any, log: AttestationLog) -> None:
+    outcome = run(evm, log)
+    assert outcome.status == "settled"
+    entry = next(e for e in log.entries() if e.kind == "observations")
+    observers = {o["observation"]["node"] for o in entry.payload["observations"]}
+    assert set(entry.payload["latency_ms"]) == observers == set(entry.payload["latency_us"])
+    assert all(isinstance(v, int) and v > 0 for v in entry.payload["latency_us"].values())

@@ -99,6 +99,8 @@ def test_interval_workflow_logs_signed_rounds_and_skips_small_moves(
     assert not outcomes[1]["feeds"]["ETH/USD"]["reported"]  # moved less than 5%
     kinds = [e.kind for e in log.entries()]
     assert kinds.count("observations") == 6 and kinds.count("skipped") == 4
+    assert kinds.count("report") == 1  # only the first firing reported: one report, both feeds
+    assert outcomes[0]["report"] is not None and outcomes[1]["report"] is None
     for entry in log.entries():
         if entry.kind == "observations":
             obs = entry.payload["observations"]
@@ -106,6 +108,17 @@ def test_interval_workflow_logs_signed_rounds_and_skips_small_moves(
             assert {recover_observation_signer(Signed.model_validate(o)) for o in obs} <= set(
                 env.don.signers
             )
+            check_latencies(entry.payload)
+
+
+def check_latencies(payload: dict[str, Any]) -> None:
+    """Every observer's answer latency is logged, in whole ms (what the HTML report plots) and us."""
+    observers = {o["observation"]["node"] for o in payload["observations"]}
+    assert set(payload["latency_ms"]) == observers == set(payload["latency_us"])
+    for node in observers:
+        ms, us = payload["latency_ms"][node], payload["latency_us"][node]
+        assert isinstance(ms, int) and isinstance(us, int) and 0 < us < 3_000_000
+        assert ms == round(us / 1000) or abs(ms - us / 1000) <= 1
 
 
 @pytest.mark.integration
@@ -134,13 +147,25 @@ def test_evm_log_trigger_reacts_to_an_event_emitted_on_anvil(evm: Any, tmp_path:
     outcomes = asyncio.run(scenario())
     assert outcomes[0]["cause"]["kind"] == "evm-log"
     assert outcomes[0]["feeds"]["ETH/USD"]["reported"]
-    assert [e.kind for e in log.entries()] == ["observations", "consensus"]
+    assert [e.kind for e in log.entries()] == ["observations", "consensus", "report"]
     assert log.get(1).payload["cause"]["block"] == outcomes[0]["cause"]["block"]
 
 
+YAML = """
+name: eth-feed
+trigger: {kind: interval, every: 0.1, runs: 1}
+capabilities:
+  - feed: ETH/USD
+  - feed: BTC/USD
+consensus: {mode: median, deviation_bps: 500, heartbeat: 3600}
+"""
+
+
 @pytest.mark.integration
-def test_vouch_workflow_run_file(env: Any, tmp_path: Path) -> None:
-    spec = write(tmp_path, "w.toml", TOML.replace("runs = 3", "runs = 1"))
+@pytest.mark.parametrize("form", ["toml", "yaml"])
+def test_vouch_workflow_run_file(env: Any, tmp_path: Path, form: str) -> None:
+    text = TOML.replace("runs = 3", "runs = 1") if form == "toml" else YAML
+    spec = write(tmp_path, f"w.{form}", text)
     environ = {
         **os.environ,
         "VOUCH_HOME": str(env.settings.home),
@@ -165,7 +190,8 @@ def test_vouch_workflow_run_file(env: Any, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "workflow eth-feed: 1 run(s) done" in result.stdout
-    assert [e.kind for e in AttestationLog(tmp_path / "f.db").entries()].count("consensus") == 2
+    kinds = [e.kind for e in AttestationLog(tmp_path / "f.db").entries()]
+    assert kinds.count("consensus") == 2 and kinds.count("report") == 1
 
 
 @pytest.mark.integration
