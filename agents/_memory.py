@@ -38,7 +38,8 @@ class ShortTermMemory:
         window_tokens: the most the prompt built by :meth:`context` may cost.
         keep_recent: turns never folded, however long.
         instructions: the system prompt, always kept.
-        ledger: where the summarizer's usage is charged, as agent ``"memory"``.
+        ledger: where the summarizer's usage is charged, as agent ``"memory"`` (an
+            ``Agent`` given this memory charges summaries to its run's ledger and name).
     """
 
     def __init__(
