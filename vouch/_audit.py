@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from agents import ActionProposal, SQLiteCheckpointStore, trace_prefix
 from cre_adapters.evm import Deployment
 from verifier import (
     AttestationLog,
@@ -23,6 +24,7 @@ from verifier import (
 
 from ._errors import VouchError
 from ._settings import VouchSettings
+from ._settlement import action_hash
 from ._stack import Stack
 
 EXIT_OK, EXIT_FINDINGS, EXIT_CANNOT_AUDIT = 0, 1, 2
@@ -125,9 +127,53 @@ def run_replay(
     console.print(
         f"{result.mode}: recomputed {result.recomputed_value}, logged {result.logged_value}, reported {result.reported_value}"
     )
+    divergences = list(result.divergences)
     if result.matches:
         console.print("[green]✓ the decision recomputes exactly from its logged inputs[/]")
-        return EXIT_OK
     for line in result.divergences:
         console.print(f"[red]✗ {line}[/]")
-    return EXIT_FINDINGS
+    agent_notes, agent_divergences = replay_agent_step(settings, log, result.execution_id)
+    for line in agent_notes:
+        console.print(f"[green]✓[/] {line}")
+    for line in agent_divergences:
+        console.print(f"[red]✗ {line}[/]")
+    divergences += agent_divergences
+    return EXIT_FINDINGS if divergences else EXIT_OK
+
+
+def replay_agent_step(
+    settings: VouchSettings, log: AttestationLog, execution_id: str
+) -> tuple[list[str], list[str]]:
+    """The agent's side of an execution, from its run's checkpoint: (what holds, what diverges).
+
+    The proposal the log carries must be the propose step's recorded output (what
+    the model's tool call produced), its action hash must recompute from it, and
+    its trace hash must be the hash of a prefix of the run's recorded trace.
+    """
+    entries = {e.kind: e for e in log.by_execution(execution_id)}
+    hitl, proposal = entries.get("hitl"), entries.get("proposal")
+    path = settings.home / "runs.db"
+    if hitl is None or proposal is None or not path.exists():
+        return ["agent step: no recorded agent run for this execution (nothing to replay)"], []
+    run_id = str(hitl.payload["run_id"])
+    store = SQLiteCheckpointStore(path)
+    record = store.load_steps(run_id).get("propose")
+    if record is None:
+        return [], [f"run {run_id} named by the decision has no propose step in {path}"]
+    logged = proposal.payload["proposal"]
+    problems = []
+    if record.output != logged:
+        problems.append(f"the logged proposal is not what run {run_id}'s agent proposed")
+    recomputed = action_hash(ActionProposal.model_validate(record.output))
+    if recomputed != proposal.payload["action_hash"]:
+        problems.append(
+            f"action hash recomputes to {recomputed}, log says {proposal.payload['action_hash']}"
+        )
+    spans = trace_prefix(store.load_trace(run_id), logged.get("trace_hash"))
+    if spans is None:
+        problems.append(f"the proposal's trace hash is no prefix of run {run_id}'s recorded trace")
+    notes = [
+        f"agent step: run {run_id}'s recorded proposal recomputes action hash {recomputed[:18]}…, "
+        f"and its trace hash binds the first {spans} span(s) of the run's trace"
+    ]
+    return ([] if problems else notes), problems

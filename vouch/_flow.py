@@ -30,6 +30,7 @@ from agents import (
     Plan,
     Step,
     StepContext,
+    TracedModel,
     settlement_agent,
 )
 from cre_adapters import SettlementWorkflow
@@ -154,11 +155,11 @@ def settlement_executor(services: Services, model: ChatModel, store: CheckpointS
     """The executor for ``settlement_plan`` runs, resumable from ``store`` in any process."""
 
     async def propose(ctx: StepContext) -> dict[str, Any]:
-        capture, ledger = _Capture(), services.settings.ledger(ctx.run_id)
-        result = await settlement_agent(model, capture).run(ctx.step.task, ledger=ledger)
-        for record in ledger.records:  # the engine's ledger: its budgets, `vouch runs show`
-            if record.kind == "model":
-                ctx.charge(record.name, record.prompt_tokens, record.completion_tokens)
+        capture = _Capture()
+        # each model call a span of the run (so the proposal's trace hash binds it), charged
+        # to the run's budget, and replayed rather than repeated if the step is resumed
+        agent = settlement_agent(TracedModel(model, ctx), capture)
+        result = await agent.run(ctx.step.task)
         if capture.proposal is None:
             raise VouchError(f"the agent made no proposal: {result.answer}")
         return capture.proposal.model_dump(mode="json")

@@ -115,5 +115,25 @@ def test_approve_and_reject_across_processes_are_signed_logged_and_audited(
         body = json.loads(shown.stdout)
         assert body["status"] == "done"
         assert body["usage"]["total"]["prompt_tokens"] > 0
+        assert "journal" not in body["steps"]["propose"]
+
+        # replay recomputes the agent's side too: the recorded proposal and the trace it binds
+        execution = entries(home)[0][0]
+        replayed = subprocess.run(
+            [*run, "replay", execution], env=environ, capture_output=True, text=True
+        )
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+        assert f"run {first}'s recorded proposal recomputes action hash" in replayed.stdout
+        with sqlite3.connect(home / "runs.db") as db:  # someone edits what the agent proposed
+            db.execute(
+                "UPDATE steps SET body = replace(body, '1500000000000000000', '1500000000000000001')"
+                " WHERE run_id = ? AND step_id = 'propose'",
+                (first,),
+            )
+        replayed = subprocess.run(
+            [*run, "replay", execution], env=environ, capture_output=True, text=True
+        )
+        assert replayed.returncode == 1, replayed.stdout
+        assert "is not what run" in replayed.stdout and "action hash recomputes" in replayed.stdout
     finally:
         subprocess.run([*run, "down"], env=environ, capture_output=True, timeout=60)
