@@ -426,11 +426,7 @@ class _Auditor:
 
     def _unexplained(self, chain: ChainReader, forwarder: str) -> None:
         """Every report the forwarder processed onchain must have a submission entry."""
-        logged = {
-            str(e["submission"].payload.get("tx_hash") or "").lower()
-            for e in self.by_exec.values()
-            if "submission" in e
-        }
+        logged = self._logged_txs("submission")
         for event in chain.report_events(forwarder):
             if event.tx_hash.lower() not in logged:
                 self._global(
@@ -438,6 +434,25 @@ class _Auditor:
                     f"ALARM: report {event.execution_id[:18]}… to {event.receiver} in tx {event.tx_hash} "
                     f"(block {event.block}, delivered={event.result}) has no log entry",
                 )
+
+    def _unexplained_approvals(self, chain: ChainReader, gate: str) -> None:
+        """Every approval the gate recorded onchain must have a logged, signed decision."""
+        logged = self._logged_txs("hitl")
+        for event in chain.approvals(gate):
+            if event.tx_hash.lower() not in logged:
+                self._global(
+                    "explained by the log",
+                    f"ALARM: trade #{event.trade_id} approved onchain by {event.approver} in tx "
+                    f"{event.tx_hash} (block {event.block}) has no hitl log entry",
+                )
+
+    def _logged_txs(self, kind: str) -> set[str]:
+        """The transaction hashes the ``kind`` entries of the log name, lower case."""
+        return {
+            str(e[kind].payload.get("tx_hash") or "").lower()
+            for e in self.by_exec.values()
+            if kind in e
+        }
 
     def _global(self, check: str, detail: str) -> None:
         self.results.append(
@@ -714,21 +729,6 @@ class _Auditor:
             if not matching or matching[0].approver != approver or matching[0].block != block:
                 problems.append(f"no TradeApproved({trade_id}, {approver}) in tx {p['tx_hash']}")
         return problems
-
-    def _unexplained_approvals(self, chain: ChainReader, gate: str) -> None:
-        """Every approval the gate recorded onchain must have a logged, signed decision."""
-        logged = {
-            str(e["hitl"].payload.get("tx_hash") or "").lower()
-            for e in self.by_exec.values()
-            if "hitl" in e
-        }
-        for event in chain.approvals(gate):
-            if event.tx_hash.lower() not in logged:
-                self._global(
-                    "explained by the log",
-                    f"ALARM: trade #{event.trade_id} approved onchain by {event.approver} in tx "
-                    f"{event.tx_hash} (block {event.block}) has no hitl log entry",
-                )
 
 
 @dataclass(frozen=True, slots=True)
