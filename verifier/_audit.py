@@ -366,6 +366,7 @@ class _Auditor:
         self.results: list[AuditFinding] = []
         self.by_exec: dict[str, dict[str, LogEntry]] = defaultdict(dict)
         self._histories: dict[str, list[ConfigEvent]] = {}
+        self._gates: dict[str, tuple[list[ApprovalEvent], set[int]]] = {}
 
     def run(self) -> AuditReport:
         entries = self.entries
@@ -435,10 +436,17 @@ class _Auditor:
                     f"(block {event.block}, delivered={event.result}) has no log entry",
                 )
 
+    def _gate_events(self, chain: ChainReader, gate: str) -> tuple[list[ApprovalEvent], set[int]]:
+        """The gate's approvals and settled trade ids, read once per audit."""
+        key = gate.lower()
+        if key not in self._gates:
+            self._gates[key] = (chain.approvals(gate), chain.settled_trades(gate))
+        return self._gates[key]
+
     def _unexplained_approvals(self, chain: ChainReader, gate: str) -> None:
         """Every approval the gate recorded onchain must have a logged, signed decision."""
         logged = self._logged_txs("hitl")
-        for event in chain.approvals(gate):
+        for event in self._gate_events(chain, gate)[0]:
             if event.tx_hash.lower() not in logged:
                 self._global(
                     "explained by the log",
@@ -717,9 +725,9 @@ class _Auditor:
         problems = []
         if not chain.is_approver(gate, approver, block):
             problems.append(f"{approver} did not hold APPROVER_ROLE at block {block}")
-        events = [e for e in chain.approvals(gate) if e.trade_id == trade_id]
+        events = [e for e in self._gate_events(chain, gate)[0] if e.trade_id == trade_id]
         if p["decision"] == "rejected":
-            if events or trade_id in chain.settled_trades(gate):
+            if events or trade_id in self._gate_events(chain, gate)[1]:
                 problems.append(f"trade #{trade_id} was rejected, yet approved or settled onchain")
             return problems
         if digest != chain.approval_digest(gate, trade_id, block):
