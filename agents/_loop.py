@@ -139,6 +139,7 @@ class Agent:
             every model call, older turns are folded into a running summary by the
             memory's summarizer (give it the small tier) and charged to this agent.
             Without one, every run starts a fresh conversation that is never cut.
+            A memory is one conversation: do not run an agent that has one concurrently.
     """
 
     def __init__(
