@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from ._errors import ActionRejected, BudgetExceeded, Interrupted, RunStopped
 from ._executor import StepContext, Verdict, current_step
 from ._loop import Agent, Tool
+from ._memory import ShortTermMemory
 from ._model import ChatModel, Message, ModelReply, ToolSpec
 from ._plan import Step
 from ._trace import AGENT_NAME, INPUT_TOKENS, OPERATION, OUTPUT_TOKENS, REQUEST_MODEL, TOOL_NAME
@@ -134,11 +135,27 @@ def agent_worker(agent: Agent) -> Callable[[StepContext], Awaitable[str]]:
             agent.instructions,
             max_steps=agent.max_steps,
             max_repairs=agent.max_repairs,
+            memory=_step_memory(agent.memory, ctx),
         )
         result = await clone.run(ctx.prompt())
         return result.answer
 
     return work
+
+
+def _step_memory(memory: ShortTermMemory | None, ctx: StepContext) -> ShortTermMemory | None:
+    """A fresh conversation per step, shaped like the agent's memory (steps run concurrently).
+
+    Its summaries are model calls of the step: spans, charged, replayed on resume.
+    """
+    if memory is None:
+        return None
+    return ShortTermMemory(
+        TracedModel(memory.summarizer, ctx),
+        window_tokens=memory.window_tokens,
+        keep_recent=memory.keep_recent,
+        instructions=memory.instructions,
+    )
 
 
 _VERDICT = re.compile(r"^\s*(PASS|FAIL)\b[:\s-]*(.*)", re.I | re.S)

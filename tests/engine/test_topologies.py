@@ -14,6 +14,7 @@ from agents import (
     AgentCard,
     Executor,
     Limits,
+    MemoryCheckpointStore,
     Message,
     ModelReply,
     Plan,
@@ -141,3 +142,37 @@ def test_the_trace_hash_does_not_depend_on_how_concurrent_steps_interleave() -> 
     first = run({"a": 0.0, "b": 0.05})
     assert run({"a": 0.05, "b": 0.0}) == first  # the steps finished in the other order
     assert run({"a": 0.0, "b": 0.0, "c": 0.0}) != first
+
+
+class Note(BaseModel):
+    text: str
+
+
+def test_an_agent_with_memory_keeps_it_as_a_step_and_its_summaries_are_spans() -> None:
+    from agents import ShortTermMemory
+
+    facts = [f"fact {i}: " + "lorem ipsum dolor sit amet " * 20 for i in range(8)]
+
+    told: list[str] = []
+
+    def script(messages: list[Message]) -> ModelReply:  # older turns get folded: count here
+        if len(told) == len(facts):
+            return text("done")
+        told.append(facts[len(told)])
+        return call("note", text=told[-1])
+
+    async def note(args: Note) -> str:
+        return args.text
+
+    summarizer = ScriptedModel(lambda _: text("summary: the facts so far"))
+    memory = ShortTermMemory(summarizer, window_tokens=600, keep_recent=2)
+    agent = Agent("noter", ScriptedModel(script), [Tool.from_function(note)], memory=memory)
+    plan = Plan(goal="g", steps=[Step(id="a", task="take notes", agent="w")])
+    store = MemoryCheckpointStore()
+    executor = Executor({"w": agent_worker(agent)}, store=store, limits=Limits(prices=FREE))
+    outcome = asyncio.run(executor.run(plan))
+    assert outcome.status == "done", outcome.reason
+    assert summarizer.calls, "the step's conversation outgrew its window and was summarized"
+    chats = [s["name"] for s in store.load_trace(outcome.run_id) if s["name"].startswith("chat")]
+    assert chats.count("chat scripted") > len(facts)  # the agent's calls plus the summaries
+    assert memory.turns == [] and memory.summary == ""  # the agent's own memory stayed untouched
