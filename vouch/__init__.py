@@ -9,8 +9,10 @@ from ._errors import MissingEnvironment, SettingsError, VouchError
 from ._settings import VouchSettings, load_settings
 from ._settlement import ChainSubmitter, action_hash
 from ._stack import Chain, Stack
+from ._submitter import AttestedChainSubmitter
 
 __all__ = [
+    "AttestedChainSubmitter",
     "Chain",
     "ChainSubmitter",
     "MissingEnvironment",

@@ -162,6 +162,7 @@ def _usage_table(checkpoints: SQLiteCheckpointStore, run_id: str) -> None:
     table = Table("spent by", "calls", "tokens in", "tokens out", "USD", title="usage")
     rows = [(f"step {k}", v) for k, v in usage.by_step.items()]
     rows += [(f"agent {k}", v) for k, v in usage.by_agent.items()]
+    unpriced = {r.name for records in usage.calls.values() for r in records if not r.priced}
     for name, totals in [*rows, ("run total", usage.total)]:
         table.add_row(
             name,
@@ -171,6 +172,11 @@ def _usage_table(checkpoints: SQLiteCheckpointStore, run_id: str) -> None:
             f"{totals.usd}",
         )
     console.print(table)
+    if unpriced:
+        console.print(
+            f"  unpriced (counted as USD 0): {', '.join(sorted(unpriced))}; "
+            "price them in model_prices to see their cost"
+        )
 
 
 def _resume(checkpoints: SQLiteCheckpointStore, run: RunRecord) -> RunOutcome:

@@ -115,6 +115,13 @@ def test_demo_can_use_any_openai_compatible_endpoint(evm, tmp_path: Path) -> Non
         requests = server.chat_requests()
         assert requests and requests[0]["model"] == "local-test-model"
         assert any(t["function"]["name"] == "propose_settlement" for t in requests[0]["tools"])
+        listed = subprocess.run([*run, "runs", "list"], env=environ, capture_output=True, text=True)
+        run_id = next(line.split()[1] for line in listed.stdout.splitlines() if " done " in line)
+        shown = subprocess.run(
+            [*run, "runs", "show", run_id], env=environ, capture_output=True, text=True
+        )
+        assert "agent settlement-agent" in shown.stdout  # usage per agent, from the run's records
+        assert "unpriced (counted as USD 0): local-test-model" in shown.stdout
     finally:
         subprocess.run([*run, "down"], env=environ, capture_output=True, timeout=60)
         server_gen.close()
