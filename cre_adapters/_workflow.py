@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
+from eth_utils import to_checksum_address
 from pydantic import BaseModel
 from web3.logs import DISCARD
 
@@ -32,7 +33,7 @@ from ._don import DonConfig
 from ._errors import ContractRevert, CreError
 from ._protocol import ObserveRequest, SettlementSignRequest, SignResponse
 from ._runner import latencies
-from .evm import Artifacts, ChainWriter, Deployment, contract
+from .evm import Artifacts, AsyncChainWriter, ChainWriter, Deployment, contract
 
 Status = Literal["settled", "refused"]
 EventSink = Callable[[str, dict[str, Any]], None]
@@ -76,7 +77,12 @@ def _quiet(kind: str, data: dict[str, Any]) -> None:
 
 
 class SettlementWorkflow:
-    """Runs settlement executions against one DON, one chain and one log."""
+    """Runs settlement executions against one DON, one chain and one log.
+
+    ``writer`` (sync) holds the submitting key; each submission goes through
+    an ``AsyncChainWriter`` for that key (``writer_options``: gas margin,
+    receipt timeout, resubmission), reads and event decoding through ``writer``.
+    """
 
     def __init__(
         self,
@@ -88,8 +94,10 @@ class SettlementWorkflow:
         *,
         timeout: float = 5.0,
         on_event: EventSink = _quiet,
+        writer_options: dict[str, Any] | None = None,
     ) -> None:
         self.don = don
+        self.writer_options = dict(writer_options or {})
         self.deployment = deployment
         self.artifacts = artifacts
         self.writer = writer
@@ -141,7 +149,7 @@ class SettlementWorkflow:
         answers = await self.coordinator.sign(sign_request, report_digest(raw, context))
         self._log_report(exec_id, raw, context, answers)
         self.emit("signed", {"signers": [a.signer for a in answers]})
-        return self._submit(exec_id, raw, context, answers, price)
+        return await self._submit(exec_id, raw, context, answers, price)
 
     def _build(
         self,
@@ -184,18 +192,15 @@ class SettlementWorkflow:
         )
         return sign_request, encode_report(meta, body), report_context(self.don.digest(), sequence)
 
-    def _submit(
+    async def _submit(
         self, exec_id: bytes, raw: bytes, context: bytes, answers: list[SignResponse], price: int
     ) -> SettlementOutcome:
         forwarder = contract(
             self.writer.w3, self.artifacts, "Forwarder", self.deployment.address("Forwarder")
         )
-        receiver = self.deployment.address("SettlementGate")
-        signatures = [bytes.fromhex(a.signature[2:]) for a in answers]
         self.emit("submitting", {"forwarder": forwarder.address})
-        call = forwarder.functions.report(receiver, raw, context, signatures)
         try:
-            receipt = self.writer.transact(call, gas=self._report_gas(call, raw))
+            receipt = await self._send_report(raw, context, answers)
         except ContractRevert as exc:
             self._append(exec_id, "submission", self._rejected(exc))
             raise
@@ -208,7 +213,7 @@ class SettlementWorkflow:
             "receipt_status": receipt["status"],
             "gas_used": receipt["gasUsed"],
             "forwarder": forwarder.address,
-            "receiver": receiver,
+            "receiver": self.deployment.address("SettlementGate"),
             "error": error,
         }
         entry = self._append(exec_id, "submission", payload)
@@ -225,22 +230,40 @@ class SettlementWorkflow:
             log_seq=entry.seq,
         )
 
-    def _report_gas(self, call: Any, raw: bytes) -> int | None:
+    async def _send_report(self, raw: bytes, context: bytes, answers: list[SignResponse]) -> Any:
+        """Forwarder.report through an ``AsyncChainWriter`` (EIP-1559, nonces, resubmission)."""
+        writer = self.writer.async_writer(**self.writer_options)
+        try:
+            forwarder = writer.w3.eth.contract(
+                address=to_checksum_address(self.deployment.address("Forwarder")),
+                abi=self.artifacts.get("Forwarder").abi,
+            )
+            signatures = [bytes.fromhex(a.signature[2:]) for a in answers]
+            receiver = self.deployment.address("SettlementGate")
+            call = forwarder.functions.report(receiver, raw, context, signatures)
+            return await writer.transact(call, gas=await self._report_gas(writer, call, raw))
+        finally:
+            await writer.w3.provider.disconnect()
+
+    async def _report_gas(self, writer: AsyncChainWriter, call: Any, raw: bytes) -> int | None:
         """Gas for Forwarder.report that leaves the receiver what it needs.
 
         The forwarder swallows receiver failures (as Keystone does), so a plain
         estimate finds the least gas at which the *forwarder* succeeds, which
         starves the receiver. Estimate the receiver's own call too and add it.
         """
-        gate = self._gate()
+        gate = writer.w3.eth.contract(
+            address=to_checksum_address(self.deployment.address("SettlementGate")),
+            abi=self.artifacts.get("SettlementGate").abi,
+        )
         try:
-            receiver_gas = gate.functions.onReport(raw[45:109], raw[109:]).estimate_gas(
+            receiver_gas = await gate.functions.onReport(raw[45:109], raw[109:]).estimate_gas(
                 {"from": self.deployment.address("Forwarder")}
             )
         except Exception:  # noqa: BLE001 - it will refuse; the forwarder records why
             return None
         try:
-            forwarder_gas = call.estimate_gas({"from": self.writer.address})
+            forwarder_gas = await call.estimate_gas({"from": writer.address})
         except Exception:  # noqa: BLE001 - the writer decodes the revert itself
             return None
         return int((forwarder_gas + receiver_gas * 64 // 63) * 1.25)

@@ -3,12 +3,17 @@
 - **nonces**: handed out under a lock from a local counter, synced from the
   chain's pending count at start and after any nonce error, so concurrent
   ``transact`` calls never collide.
+  Another sender on the same key (a sync ``ChainWriter``) only costs a
+  resync: a transaction refused for its nonce is re-signed once at the
+  chain's pending count.
 - **gas**: estimated (a revert at estimation is decoded and raised before
-  anything is sent), times ``gas_margin``.
+  anything is sent), times ``gas_margin``. **Fees** are EIP-1559
+  (``maxFeePerGas`` = 2 x base fee + tip, ``maxPriorityFeePerGas`` = the
+  node's suggested tip) on chains with a base fee, legacy ``gasPrice`` elsewhere.
 - **resubmission**: if no receipt arrives within ``resubmit_after`` seconds
   the transaction is looked up; if the node dropped it, the same signed bytes
   are sent again; if it is still pending, it is replaced at the same nonce
-  with a 12.5 % higher gas price (the minimum bump nodes accept). At most
+  with 12.5 % higher fees (the minimum bump nodes accept). At most
   ``max_resubmits`` times, then ``ChainError``.
 - **receipts** are awaited up to ``receipt_timeout`` in total; a reverted one is
   replayed as a call at its block to decode the custom error.
@@ -23,12 +28,21 @@ from typing import Any
 from eth_account import Account
 from hexbytes import HexBytes
 from web3 import AsyncWeb3
-from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    TransactionNotFound,
+    Web3RPCError,
+)
 
 from .._errors import ChainError, ContractRevert
 from ._writer import ErrorDecoder, _revert_data
 
 BUMP_NUM, BUMP_DEN = 9, 8  # +12.5 %
+
+
+class _NonceRefused(ChainError):
+    """The node refused the transaction's nonce (another sender used it)."""
 
 
 class AsyncChainWriter:
@@ -85,15 +99,28 @@ class AsyncChainWriter:
             raise self.decoder.decode(_revert_data(exc)) from None
         params["gas"] = gas or int(estimate * self.gas_margin)
         params["chainId"] = await self.w3.eth.chain_id
-        params["gasPrice"] = await self.w3.eth.gas_price
+        params.update(await self._fees())
         async with self._lock:
             params["nonce"] = await self._next_nonce()
             tx = await fn.build_transaction(params)
-            tx_hash = await self._send(tx)
+            try:
+                tx_hash = await self._send(tx)
+            except _NonceRefused:  # someone else sent from this key: resync once
+                tx["nonce"] = params["nonce"] = await self._next_nonce()
+                tx_hash = await self._send(tx)
         receipt = await self._await_receipt(tx, tx_hash)
         if receipt["status"] != 1:
             raise await self._replay_revert(tx, receipt)
         return receipt
+
+    async def _fees(self) -> dict[str, int]:
+        """EIP-1559 fees when the chain has a base fee, else the legacy gas price."""
+        block = await self.w3.eth.get_block("latest")
+        base = block.get("baseFeePerGas")
+        if base is None:
+            return {"gasPrice": int(await self.w3.eth.gas_price)}
+        tip = int(await self.w3.eth.max_priority_fee)
+        return {"maxFeePerGas": 2 * int(base) + tip, "maxPriorityFeePerGas": tip}
 
     async def _next_nonce(self) -> int:
         if self._nonce is None:
@@ -106,9 +133,12 @@ class AsyncChainWriter:
         signed = self._account.sign_transaction(tx)
         try:
             return HexBytes(await self.w3.eth.send_raw_transaction(signed.raw_transaction))
-        except ValueError as exc:
+        except (ValueError, Web3RPCError) as exc:
             if "nonce" in str(exc).lower():
                 self._nonce = None  # resync from the chain on the next transaction
+                raise _NonceRefused(
+                    f"transaction with nonce {tx['nonce']} rejected: {exc}"
+                ) from None
             raise ChainError(f"transaction with nonce {tx['nonce']} rejected: {exc}") from None
 
     async def _await_receipt(self, tx: dict[str, Any], tx_hash: HexBytes) -> Any:
@@ -145,7 +175,9 @@ class AsyncChainWriter:
             await self.w3.eth.get_transaction(last)
         except TransactionNotFound:
             return await self._send(tx)  # dropped: the same transaction again
-        tx["gasPrice"] = tx["gasPrice"] * BUMP_NUM // BUMP_DEN + 1
+        for fee in ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas"):
+            if fee in tx:
+                tx[fee] = tx[fee] * BUMP_NUM // BUMP_DEN + 1
         return await self._send(tx)
 
     async def _replay_revert(self, tx: dict[str, Any], receipt: Any) -> ContractRevert:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_abi import decode as abi_decode
 from eth_account import Account
 from eth_typing import ChecksumAddress
 from eth_utils import function_abi_to_4byte_selector, to_checksum_address
+
+if TYPE_CHECKING:
+    from ._async_writer import AsyncChainWriter
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
@@ -94,6 +97,25 @@ class ChainWriter:
     def address(self) -> ChecksumAddress:
         """The sender's address."""
         return ChecksumAddress(self._account.address)
+
+    def async_writer(self, **options: Any) -> AsyncChainWriter:
+        """An ``AsyncChainWriter`` for the same key, chain (HTTP RPC) and errors.
+
+        Close its provider (``await writer.w3.provider.disconnect()``) on the
+        event loop that used it.
+
+        Raises:
+            ChainError: this writer's provider is not an HTTP RPC.
+        """
+        from web3 import AsyncHTTPProvider, AsyncWeb3
+
+        from ._async_writer import AsyncChainWriter
+
+        url = getattr(self.w3.provider, "endpoint_uri", None)
+        if not url:
+            raise ChainError("an async writer needs an HTTP RPC URL; this writer has none")
+        w3 = AsyncWeb3(AsyncHTTPProvider(str(url)))
+        return AsyncChainWriter(w3, self._account.key, self.decoder, **options)
 
     def deploy(self, abi: list[dict[str, Any]], bytecode: str, *args: Any) -> tuple[str, TxReceipt]:
         """Deploy a contract and return its address and the receipt."""

@@ -91,3 +91,35 @@ def test_dropped_or_stuck_transaction_is_resubmitted_and_lands(evm: Any, how: st
     tx = evm.w3.eth.get_transaction(receipt["transactionHash"])
     if how == "stuck":
         assert tx["gasPrice"] > evm.w3.eth.get_block(receipt["blockNumber"])["baseFeePerGas"]
+
+
+def test_settlement_goes_through_the_async_writer_with_eip1559_fees(
+    evm: Any, tmp_path: Any
+) -> None:
+    from verifier import AttestationLog
+
+    from ..integration.helpers import open_trade, run_job
+
+    log = AttestationLog(tmp_path / "log.db")
+    trade_id, digest = open_trade(evm, log)
+    outcome = run_job(evm, log, trade_id, digest)
+    assert outcome.status == "settled", outcome.error
+    tx = evm.w3.eth.get_transaction(outcome.tx_hash)
+    assert int(tx["type"]) == 2 and tx["maxFeePerGas"] >= tx["maxPriorityFeePerGas"] > 0
+    # the receiver's gas is provisioned on top of the forwarder's own estimate
+    assert tx["gas"] > outcome.gas_used * 1.2
+
+
+def test_async_writer_resyncs_when_another_sender_used_its_nonce(evm: Any) -> None:
+    async def scenario() -> Any:
+        writer, weth, _ = await setup(evm)
+        try:
+            await writer.transact(weth.functions.mint(writer.address, 1))  # caches the nonce
+            evm.writer.transact(  # the sync writer, same key, takes the next nonce
+                evm.contract("TestToken", weth.address).functions.mint(writer.address, 1)
+            )
+            return await writer.transact(weth.functions.mint(writer.address, 2))
+        finally:
+            await writer.w3.provider.disconnect()
+
+    assert asyncio.run(scenario())["status"] == 1
