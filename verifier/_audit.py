@@ -363,12 +363,18 @@ class _Auditor:
         self.signers = dict(signers or {})
         self.forwarder = forwarder
         self.anchor = anchor
-        self.results: list[AuditFinding] = []
+        self.found: list[tuple[int, str, str, str, Status, str]] = []  # AuditFinding fields
         self.by_exec: dict[str, dict[str, LogEntry]] = defaultdict(dict)
         self._histories: dict[str, list[ConfigEvent]] = {}
         self._gates: dict[str, tuple[list[ApprovalEvent], set[int]]] = {}
 
     def run(self) -> AuditReport:
+        self.check_all()
+        found = list(map(AuditFinding._make, self.found))
+        return AuditReport(results=found, entries=len(self.entries))
+
+    def check_all(self) -> None:
+        """Run every check; the findings, as plain tuples, are in ``self.found``."""
         entries = self.entries
         for entry in entries:
             self.by_exec[entry.execution_id][entry.kind] = entry
@@ -398,7 +404,6 @@ class _Auditor:
             self._unexplained(self.chain, self.forwarder)
         if self.chain is not None and self.gate:
             self._unexplained_approvals(self.chain, self.gate)
-        return AuditReport(results=self.results, entries=len(entries))
 
     def _anchors(self, chain: ChainReader, anchor: str, entries: list[LogEntry]) -> None:
         """Each anchored range must recompute to its onchain root and head; say what is not anchored."""
@@ -463,11 +468,7 @@ class _Auditor:
         }
 
     def _global(self, check: str, detail: str) -> None:
-        self.results.append(
-            AuditFinding(
-                seq=0, execution_id="", kind="chain", check=check, status="fail", detail=detail
-            )
-        )
+        self.found.append((0, "", "chain", check, "fail", detail))
 
     def _guarded(self, entry: LogEntry, check: Callable[[LogEntry], None]) -> None:
         try:
@@ -476,16 +477,7 @@ class _Auditor:
             self._add(entry, entry.kind, "fail", f"unreadable payload: {type(exc).__name__}: {exc}")
 
     def _add(self, entry: LogEntry, check: str, status: Status, detail: str = "") -> None:
-        self.results.append(
-            AuditFinding(
-                seq=entry.seq,
-                execution_id=entry.execution_id,
-                kind=entry.kind,
-                check=check,
-                status=status,
-                detail=detail,
-            )
-        )
+        self.found.append((entry.seq, entry.execution_id, entry.kind, check, status, detail))
 
     def _signer_set(
         self, forwarder: str, don_id: int, version: int, block: int | None
@@ -916,7 +908,8 @@ def _audit_part(part: _Part) -> list[tuple[Any, ...]]:
     with _no_cyclic_gc():  # every parsed payload is a container: gen-2 passes cost ~10%
         auditor = _Auditor([entry_from_row(r) for r in rows], None, part.signers)
         auditor.linkage = False
-        return [tuple(r) for r in auditor.run().results]
+        auditor.check_all()
+        return auditor.found
 
 
 @contextmanager
