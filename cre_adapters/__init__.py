@@ -26,7 +26,7 @@ from ._consensus import (
     within_band,
 )
 from ._coordinator import Coordinator, Observed
-from ._don import DonConfig, NodeSpec, SourceSpec
+from ._don import DonConfig, DonSources, NodeOverride, NodeSpec, SourceSpec
 from ._errors import (
     AnvilError,
     ChainError,
@@ -91,6 +91,8 @@ __all__ = [
     "DataSource",
     "DataSourceError",
     "DonConfig",
+    "DonSources",
+    "NodeOverride",
     "DonSupervisor",
     "ExecutionRef",
     "FaultMode",

@@ -152,3 +152,74 @@ class DonConfig(BaseModel):
             ) from exc
         except ValueError as exc:
             raise ConfigError(f"invalid DON config {path}: {exc}") from exc
+
+
+class NodeOverride(BaseModel):
+    """What a DON sources file says about one node: its data source and/or fault mode.
+
+    Only the fields given are changed (the node keeps its own seeds otherwise).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: dict[str, object] | None = None
+    fault: FaultSpec | None = None
+
+
+class DonSources(BaseModel):
+    """A DON sources file: a ``source`` for every node, and per-node ``nodes.NAME`` overrides.
+
+    TOML example (JSON and YAML take the same shape)::
+
+        [source]                      # every node: FX and rates instead of prices
+        kind = "mock-rates"
+        [nodes.node-2.source]         # node-2 reads a real URL
+        kind = "http"
+        http = { "ETH/USD" = { url = "http://127.0.0.1:8000/eth", path = "price" } }
+        [nodes.node-4]
+        fault = { mode = "lie", lie_bps = 300 }
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: dict[str, object] | None = None
+    nodes: dict[str, NodeOverride] = Field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> DonSources:
+        """Read a sources file (.toml, .json, .yaml).
+
+        Raises:
+            ConfigError: unreadable, unparsable or invalid, naming the problem.
+        """
+        from ._spec import _parse
+
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read DON sources file {path}: {exc.strerror}") from None
+        try:
+            return cls.model_validate(_parse(path, text))
+        except ValueError as exc:
+            raise ConfigError(f"invalid DON sources file {path}: {exc}") from None
+
+    def apply(self, don: DonConfig) -> DonConfig:
+        """``don`` with every node's source (and fault) as this file says.
+
+        Raises:
+            ConfigError: the file names a node the DON does not have, or a source is invalid.
+        """
+        known = [n.name for n in don.nodes]
+        unknown = sorted(set(self.nodes) - set(known))
+        if unknown:
+            raise ConfigError(f"DON sources file names unknown node(s) {unknown}; known: {known}")
+        return don.model_copy(update={"nodes": [self._node(node) for node in don.nodes]})
+
+    def _node(self, node: NodeSpec) -> NodeSpec:
+        override = self.nodes.get(node.name, NodeOverride())
+        merged = {**node.source.model_dump(), **(self.source or {}), **(override.source or {})}
+        try:
+            source = SourceSpec.model_validate(merged)
+        except ValueError as exc:
+            raise ConfigError(f"node {node.name}: invalid source: {exc}") from None
+        return node.model_copy(update={"source": source, "fault": override.fault or node.fault})

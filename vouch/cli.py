@@ -120,16 +120,41 @@ def don_up(
     f: Annotated[
         int | None, typer.Option("--f", help="Faulty nodes tolerated (n >= 3f+1; env VOUCH_F).")
     ] = None,
+    sources: Annotated[
+        Path | None,
+        typer.Option(help="DON sources file (.toml/.json/.yaml): each node's data source."),
+    ] = None,
 ) -> None:
     """Start the oracle nodes for the current deployment (redeploys if n or f changed)."""
     _overrides.update(nodes=nodes, f=f)
     stack = Stack(_settings())
     chain = stack.chain_up()
     deployment, _ = stack.deploy(chain, stack.artifacts())
-    don, started = stack.don_up(deployment)
+    don, started = _don_up(stack, deployment, sources)
     console.print(
         f"{len(don.nodes)} nodes {'started' if started else 'already running'} (f={don.f})"
     )
+    for node in don.nodes:
+        if node.source.kind != "mock-price" or node.fault.mode != "none":
+            console.print(f"  {node.name}: source {node.source.kind}, fault {node.fault.mode}")
+
+
+def _don_up(stack: Stack, deployment: Any, sources: Path | None) -> tuple[DonConfig, bool]:
+    """``stack.don_up``, with each node's source and fault from a DON sources file if given."""
+    if sources is None:
+        return stack.don_up(deployment)
+    from cre_adapters import DonSources
+
+    stack.password()  # the nodes read the password file; create it before they start
+    don = DonSources.load(sources).apply(stack.don_config(deployment))
+    old = DonConfig.load(stack.don_file) if stack.don_file.exists() else None
+    supervisor = stack.supervisor(don)
+    if old == don and supervisor.all_healthy():
+        return don, False
+    supervisor.stop()
+    don.save(stack.don_file)
+    supervisor.start()
+    return don, True
 
 
 @don_app.command("down")
@@ -223,6 +248,10 @@ def workflow_run(
     log: Annotated[
         Path | None, typer.Option(help="Log for feed rounds (default: HOME/feeds.db).")
     ] = None,
+    sources: Annotated[
+        Path | None,
+        typer.Option(help="DON sources file (.toml/.json/.yaml): each node's data source."),
+    ] = None,
 ) -> None:
     """Run a workflow spec against the local DON: trigger -> capabilities -> consensus -> target."""
     import asyncio
@@ -241,7 +270,7 @@ def workflow_run(
     stack = Stack(settings)
     chain = stack.chain_up()
     deployment, _ = stack.deploy(chain, stack.artifacts())
-    don, _ = stack.don_up(deployment)
+    don, _ = _don_up(stack, deployment, sources)
     runner = FeedWorkflow(
         spec,
         don,
