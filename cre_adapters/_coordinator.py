@@ -115,9 +115,7 @@ class Coordinator:
 
         async def ask(client: NodeClient, node: NodeSpec) -> Observed:
             started = time.perf_counter()
-            answers = await asyncio.gather(
-                *(self._post(client, node, "/observe", body) for _ in range(asks))
-            )
+            answers = await self._post_many(client, node, "/observe", body, asks)
             latency = (time.perf_counter() - started) * 1000
             signed = _parse(node, SignedObservation, answers[0])
             if any(other != answers[0] for other in answers[1:]):
@@ -278,15 +276,21 @@ class Coordinator:
         )
 
     async def _post(self, client: NodeClient, node: NodeSpec, path: str, body: bytes) -> bytes:
+        return (await self._post_many(client, node, path, body, 1))[0]
+
+    async def _post_many(
+        self, client: NodeClient, node: NodeSpec, path: str, body: bytes, count: int
+    ) -> list[bytes]:
         try:
-            status, answer = await client.post(node.url + path, body, self.timeout)
+            answers = await client.post_many(node.url + path, body, count, self.timeout)
         except WireTimeout:
             raise NodeError(node.name, f"no answer within {self.timeout}s") from None
         except WireError as exc:
             raise NodeError(node.name, f"unreachable at {node.url} ({exc})") from None
-        if status != 200:
-            raise NodeError(node.name, f"HTTP {status}: {_message(answer)}")
-        return answer
+        for status, answer in answers:
+            if status != 200:
+                raise NodeError(node.name, f"HTTP {status}: {_message(answer)}")
+        return [answer for _, answer in answers]
 
     def _check_observation(
         self, node: NodeSpec, request: ObserveRequest, signed: SignedObservation

@@ -40,7 +40,9 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.used = False
         self._buffer = bytearray()
-        self._answer: asyncio.Future[tuple[int, bytes, bool]] | None = None
+        self._answer: asyncio.Future[list[tuple[int, bytes, bool]]] | None = None
+        self._expected = 0
+        self._answers: list[tuple[int, bytes, bool]] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -57,19 +59,25 @@ class _Connection(asyncio.Protocol):
         if self._answer is None or self._answer.done():
             return
         try:
-            parsed = _parse(self._buffer)
+            while len(self._answers) < self._expected:
+                parsed = _parse(self._buffer)
+                if parsed is None:
+                    return
+                status, body, keep, used = parsed
+                del self._buffer[:used]
+                self._answers.append((status, body, keep))
         except WireError as exc:
             self._answer.set_exception(exc)
             return
-        if parsed is not None:
-            self._buffer.clear()
-            self._answer.set_result(parsed)
+        self._answer.set_result(self._answers)
 
-    def request(self, head: bytes, body: bytes) -> asyncio.Future[tuple[int, bytes, bool]]:
+    def request(self, message: bytes, count: int) -> asyncio.Future[list[tuple[int, bytes, bool]]]:
+        """Write ``message`` (``count`` pipelined requests); the future gets ``count`` answers."""
         assert self.transport is not None
         self._answer = asyncio.get_running_loop().create_future()
+        self._expected, self._answers = count, []
         self._buffer.clear()
-        self.transport.write(head + body)
+        self.transport.write(message)
         return self._answer
 
     def close(self) -> None:
@@ -78,8 +86,8 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
-def _parse(buffer: bytearray) -> tuple[int, bytes, bool] | None:
-    """(status, body, keep-alive) once ``buffer`` holds a whole response, else None."""
+def _parse(buffer: bytearray) -> tuple[int, bytes, bool, int] | None:
+    """(status, body, keep-alive, bytes used) once ``buffer`` starts with a whole response."""
     end = buffer.find(b"\r\n\r\n")
     if end < 0:
         if len(buffer) > MAX_HEAD:
@@ -104,7 +112,7 @@ def _parse(buffer: bytearray) -> tuple[int, bytes, bool] | None:
         raise WireError(f"response without a usable content-length ({length})")
     if len(buffer) < end + 4 + length:
         return None
-    return status, bytes(buffer[end + 4 : end + 4 + length]), keep
+    return status, bytes(buffer[end + 4 : end + 4 + length]), keep, end + 4 + length
 
 
 class NodeClient:
@@ -131,6 +139,20 @@ class NodeClient:
             WireTimeout: no whole answer within ``timeout`` seconds.
             WireError: the node is unreachable or broke the connection.
         """
+        return (await self.post_many(url, body, 1, timeout))[0]
+
+    async def post_many(
+        self, url: str, body: bytes, count: int, timeout: float
+    ) -> list[tuple[int, bytes]]:
+        """POST ``body`` to ``url`` ``count`` times, pipelined on one connection (HTTP/1.1).
+
+        Each is a separate request the node answers on its own, in order: what
+        the equivocation echo needs, for one write and one wake-up of the node.
+
+        Raises:
+            WireTimeout: not every answer arrived within ``timeout`` seconds.
+            WireError: the node is unreachable or broke the connection.
+        """
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -140,18 +162,20 @@ class NodeClient:
         ).encode()
         try:
             async with asyncio.timeout(timeout):
-                return await self._exchange((host, port), head, body)
+                return await self._exchange((host, port), (head + body) * count, count)
         except TimeoutError:
             raise WireTimeout(f"no answer within {timeout}s") from None
 
-    async def _exchange(self, key: tuple[str, int], head: bytes, body: bytes) -> tuple[int, bytes]:
+    async def _exchange(
+        self, key: tuple[str, int], message: bytes, count: int
+    ) -> list[tuple[int, bytes]]:
         for _ in range(2):
             conn = await self._acquire(key)
             reused = conn.used
             conn.used = True
             self._busy.add(conn)
             try:
-                status, answer, keep = await conn.request(head, body)
+                answers = await conn.request(message, count)
             except WireError:
                 conn.close()
                 if reused and not conn._buffer:
@@ -162,11 +186,11 @@ class NodeClient:
                 raise
             finally:
                 self._busy.discard(conn)
-            if keep and not conn.closed:
+            if all(keep for _, _, keep in answers) and not conn.closed:
                 self._idle[key].append(conn)
             else:
                 conn.close()
-            return status, answer
+            return [(status, answer) for status, answer, _ in answers]
         raise WireError("connection closed with no answer")  # pragma: no cover - loop returns
 
     async def _acquire(self, key: tuple[str, int]) -> _Connection:

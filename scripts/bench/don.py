@@ -1,14 +1,19 @@
 """DON round latency and throughput for n = 4, 7, 10, 16, 31 real node processes on loopback.
 
-A round is what a settlement does offchain: every node asked for a signed
-observation (twice, the equivocation echo), 2f+1 fresh and mutually
-consistent ones chosen, a Keystone report built, and f+1 nodes re-derive the
-median and sign it, every signature checked by the coordinator. No chain:
-the forwarder address is a placeholder and nothing is submitted.
+A round is what a settlement does offchain: 2f+1 nodes asked for a signed
+observation (each twice at once, the equivocation echo; the others held in
+reserve for failures), 2f+1 fresh and mutually consistent ones checked, a
+Keystone report built, and f+1 nodes verify every observation signature,
+re-derive the median and sign it, every signature checked by the
+coordinator. No chain: the forwarder address is a placeholder and nothing is
+submitted.
 
 The baseline, measured in the same run against node-1 of the 4-node DON: one
-plain signed HTTP round trip (POST /observe with a fresh request id, then
-recover the signature), on a kept-alive connection.
+plain signed HTTP round trip (POST /observe with a fresh request id, parse,
+recover the signature) on a kept-alive connection, with the coordinator's own
+HTTP client (``NodeClient``); the same on httpx is printed for reference.
+All node processes and the coordinator share this machine's cores: the load
+average is printed with the results.
 
 Usage: .venv/bin/python scripts/bench/don.py [--sizes 4,7,10,16,31] [--seconds 6]
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -194,6 +200,8 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
     baseline: list[float] = []
+    reference: list[float] = []
+    load_before = os.getloadavg()[0]
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix=f"vouch-bench-{n}-") as tmp:
             home = Path(tmp)
@@ -204,6 +212,7 @@ def main() -> None:
             try:
                 if not baseline:
                     baseline = asyncio.run(bench_baseline(don.nodes[0], args.seconds))
+                    reference = asyncio.run(bench_baseline_httpx(don.nodes[0], args.seconds))
                 lat = asyncio.run(bench_rounds(don, args.seconds))
                 quiet = asyncio.run(
                     bench_rounds(don.model_copy(update={"echo": False}), args.seconds)
@@ -226,7 +235,10 @@ def main() -> None:
     base50 = pct(baseline, 0.5)
     print(
         f"\nbaseline: one signed HTTP round trip (POST /observe + ecrecover), kept-alive: "
-        f"p50 {base50:.2f} ms, p95 {pct(baseline, 0.95):.2f} ms, {len(baseline)} samples\n"
+        f"p50 {base50:.2f} ms, p95 {pct(baseline, 0.95):.2f} ms, {len(baseline)} samples; "
+        f"on httpx: p50 {pct(reference, 0.5):.2f} ms\n"
+        f"{os.cpu_count()} cores, load average {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after\n"
     )
     print(
         "| n | f | rounds | rounds/s | p50 ms | p95 ms | p50 / baseline "
