@@ -170,6 +170,7 @@ def test_vouch_workflow_run_file(env: Any, tmp_path: Path, form: str) -> None:
         **os.environ,
         "VOUCH_HOME": str(env.settings.home),
         "VOUCH_KEYSTORE_PASSWORD": PASSWORD,
+        "VOUCH_APPROVAL_THRESHOLD": "0",  # the session's settings (the CLI applies its policy)
         "COLUMNS": "200",
     }
     result = subprocess.run(
@@ -216,6 +217,7 @@ function = "onReport"
         **os.environ,
         "VOUCH_HOME": str(evm.settings.home),
         "VOUCH_KEYSTORE_PASSWORD": PASSWORD,
+        "VOUCH_APPROVAL_THRESHOLD": "0",  # the session's settings (the CLI applies its policy)
         "COLUMNS": "200",
     }
     result = subprocess.run(
