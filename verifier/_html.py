@@ -30,7 +30,7 @@ th{background:#f9fafb}code{font-size:12px;word-break:break-all}details{margin:.3
 class _NodeStats:
     answers: int = 0
     deviations: list[tuple[int, int]] = field(default_factory=list)  # (execution index, bps)
-    latencies: list[int] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)  # ms
     absent: list[int] = field(default_factory=list)  # execution indexes
 
 
@@ -49,6 +49,7 @@ def _node_stats(log: AttestationLog) -> tuple[dict[str, _NodeStats], int]:
         consensus = run.get("consensus")
         outcome = int(consensus.payload.get("value", 0)) if consensus else 0
         seen = set()
+        timings = _latencies(run["observations"].payload)
         for signed in run["observations"].payload.get("observations", []):
             obs = signed.get("observation", {})
             node, value = str(obs.get("node")), obs.get("value")
@@ -56,11 +57,21 @@ def _node_stats(log: AttestationLog) -> tuple[dict[str, _NodeStats], int]:
             stats[node].answers += 1
             if isinstance(value, int) and outcome:
                 stats[node].deviations.append((index, (value - outcome) * 10_000 // outcome))
-            if isinstance(signed.get("latency_ms"), int):
-                stats[node].latencies.append(signed["latency_ms"])
+            if node in timings:
+                stats[node].latencies.append(timings[node])
         for node in set(stats) - seen:
             stats[node].absent.append(index)
     return dict(sorted(stats.items())), len(executions)
+
+
+def _latencies(payload: dict[str, object]) -> dict[str, float]:
+    """Each node's answer latency in ms, as the coordinator logged it (us when present)."""
+    micro, milli = payload.get("latency_us"), payload.get("latency_ms")
+    if isinstance(micro, dict):
+        return {str(k): v / 1000 for k, v in micro.items() if isinstance(v, int)}
+    if isinstance(milli, dict):
+        return {str(k): float(v) for k, v in milli.items() if isinstance(v, int)}
+    return {}
 
 
 def _deviation_plot(stats: dict[str, _NodeStats], runs: int) -> str:
