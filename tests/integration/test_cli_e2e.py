@@ -400,7 +400,8 @@ def test_html_report_renders_in_a_real_browser_and_shows_the_failures(demo, tmp_
     assert "#6" in failures and "submission" in failures and "edited" in failures
     assert 'id="verdict"' in dom.stdout and "failed checks" in dom.stdout
     assert dom.stdout.index('id="failures"') < dom.stdout.index("<h2>Nodes</h2>")  # failures first
-    assert dom.stdout.count("<svg") >= 2
+    assert dom.stdout.count("<svg") >= 3  # deviation, latency (the coordinator logs it), absence
+    assert 'aria-label="latency per node"' in dom.stdout
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert console == []
     shot = chromium(
