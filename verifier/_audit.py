@@ -13,10 +13,10 @@ the gate recorded must be explained by the log (else an ALARM).
 from __future__ import annotations
 
 import gc
-import heapq
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -849,16 +849,19 @@ def _partitioned(
     serial audit. Findings travel back as plain tuples.
     """
     parts = _plan(str(path), heads, workers * _BUCKETS_PER_WORKER, dict(signers or {}))
-    with _batch.process_pool(workers) as pool:
-        running = pool.map(_audit_part, parts)
+    done: dict[int, list[AuditFinding]] = {}
+    with _batch.process_pool(workers) as pool, _no_cyclic_gc():
+        running = {pool.submit(_audit_part, part): i for i, part in enumerate(parts)}
         linkage = _linkage(heads)  # meanwhile
-        done = list(running)
-    merged = heapq.merge(*done, key=itemgetter(0))  # each part is in seq order already
-    with _no_cyclic_gc():
-        if linkage:
-            results = [_finding(t, linkage) for t in merged]
-        else:
-            results = list(map(AuditFinding._make, merged))
+        for future in as_completed(running):  # turn parts into findings while others run
+            found = future.result()
+            done[running[future]] = (
+                [_finding(t, linkage) for t in found]
+                if linkage
+                else list(map(AuditFinding._make, found))
+            )
+        results = [finding for i in range(len(parts)) for finding in done[i]]
+        results.sort(key=itemgetter(0))  # nearly sorted already; stable within an entry
     return AuditReport(results=results, entries=len(heads))
 
 
