@@ -26,7 +26,7 @@ from ._consensus import (
     within_band,
 )
 from ._coordinator import Coordinator, Observed
-from ._don import DonConfig, DonSources, NodeOverride, NodeSpec, SourceSpec
+from ._don import ChainTarget, DonConfig, DonSources, NodeOverride, NodeSpec, SourceSpec
 from ._errors import (
     AnvilError,
     ChainError,
@@ -43,6 +43,7 @@ from ._errors import (
 )
 from ._faults import FAULT_MODES, FaultMode, FaultSpec
 from ._keystore import create_keystore, keystore_address, load_key, read_password
+from ._messages import attested_value, encode_message, message_from_log
 from ._node import OracleNode, create_app, serve
 from ._processes import DonSupervisor, NodeStatus, health, set_fault
 from ._protocol import (
@@ -54,6 +55,7 @@ from ._protocol import (
     SettlementSignRequest,
     SignResponse,
 )
+from ._relay import MessageRelay
 from ._runner import FeedWorkflow
 from ._sources import (
     DataSource,
@@ -90,7 +92,12 @@ __all__ = [
     "CreError",
     "DataSource",
     "DataSourceError",
+    "ChainTarget",
     "DonConfig",
+    "MessageRelay",
+    "attested_value",
+    "encode_message",
+    "message_from_log",
     "DonSources",
     "NodeOverride",
     "DonSupervisor",

@@ -59,6 +59,17 @@ class NodeSpec(BaseModel):
         return f"http://{self.host}:{self.port}"
 
 
+class ChainTarget(BaseModel):
+    """Another chain whose forwarder (configured with this DON's signers) takes its reports."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    chain_id: int = Field(ge=1)
+    forwarder: str
+
+    _check_forwarder = field_validator("forwarder")(classmethod(lambda cls, v: checksum(v)))
+
+
 class DonConfig(BaseModel):
     """A DON: n nodes tolerating f faults (n >= 3f+1), bound to one forwarder on one chain."""
 
@@ -83,6 +94,9 @@ class DonConfig(BaseModel):
     )
     admin_token_file: Path | None = Field(
         default=None, description="0600 file with the admin token; None disables /admin"
+    )
+    targets: list[ChainTarget] = Field(
+        default_factory=list, description="other chains this DON signs reports for"
     )
 
     _check_forwarder = field_validator("forwarder")(classmethod(lambda cls, v: checksum(v)))
@@ -113,10 +127,26 @@ class DonConfig(BaseModel):
         """Observations needed for consensus: 2f+1."""
         return 2 * self.f + 1
 
-    def digest(self) -> bytes:
-        """The configDigest that goes into every reportContext of this DON."""
+    def digest(self, chain_id: int | None = None) -> bytes:
+        """The configDigest of every reportContext for ``chain_id`` (None: the DON's own chain).
+
+        Raises:
+            ConfigError: the DON has no forwarder on ``chain_id``.
+        """
+        forwarder = self.forwarder
+        if chain_id is not None and chain_id != self.chain_id:
+            found = [t.forwarder for t in self.targets if t.chain_id == chain_id]
+            if not found:
+                known = [self.chain_id, *(t.chain_id for t in self.targets)]
+                raise ConfigError(f"this DON signs for chains {known}, not {chain_id}")
+            forwarder = found[0]
         return config_digest(
-            self.chain_id, self.forwarder, self.don_id, self.config_version, self.f, self.signers
+            chain_id or self.chain_id,
+            forwarder,
+            self.don_id,
+            self.config_version,
+            self.f,
+            self.signers,
         )
 
     def node(self, name: str) -> NodeSpec:

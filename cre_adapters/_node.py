@@ -42,6 +42,7 @@ from ._consensus import MODES, Mode, within_band
 from ._don import DonConfig, NodeSpec
 from ._errors import ConfigError, ConsensusFailed, CreError, SigningRefused
 from ._faults import FaultSpec, corrupt, lie
+from ._messages import attested_value
 from ._protocol import (
     FeedsPayload,
     FieldObservations,
@@ -112,12 +113,15 @@ class OracleNode:
             return await self._observe(request)
 
     async def _observe(self, request: ObserveRequest) -> SignedObservation:
-        key = f"{request.request_id}|{request.feed}"
+        key = f"{request.request_id}|{request.feed}|{request.ref or ''}"
         if self.fault.mode != "equivocate" and key in self._seen:
             return self._seen[key]
         now = int(time.time())
         at = now - self.fault.stale_by if self.fault.mode == "stale" else now
-        quote = await self._source.fetch(request.feed, at)
+        if request.ref is None:
+            quote = await self._source.fetch(request.feed, at)
+        else:
+            quote = await self._source.fetch_ref(request.feed, at, request.ref)
         observation = Observation(
             request_id=request.request_id,
             feed=request.feed,
@@ -200,13 +204,26 @@ class OracleNode:
         meta = request.metadata
         self._check_metadata(meta.don_id, meta.config_version, meta.timestamp)
         values = [self._derive(request.request_id, field) for field in request.fields]
-        payload = FeedsPayload(
-            feeds=[f.feed for f in request.fields],
-            modes=[f.mode for f in request.fields],
-            values=values,
-        ).encode()
+        if request.payload is None:
+            payload = FeedsPayload(
+                feeds=[f.feed for f in request.fields],
+                modes=[f.mode for f in request.fields],
+                values=values,
+            ).encode()
+        else:
+            payload = self._attested(request, values)
+        try:
+            context_digest = self.don.digest(request.chain_id)
+        except ConfigError as exc:
+            raise SigningRefused(str(exc)) from None
         digest = self._digest(
-            meta, request.receiver, request.action_hash, payload, request.sequence
+            meta,
+            request.receiver,
+            request.action_hash,
+            payload,
+            request.sequence,
+            request.chain_id or self.don.chain_id,
+            context_digest,
         )
         self._mark_round(request.request_id)
         return SignResponse(
@@ -234,19 +251,39 @@ class OracleNode:
             )
         return outcome
 
+    def _attested(self, request: ReportSignRequest, values: list[int]) -> bytes:
+        """The attested payload, if the DON agreed (identically) on its hash; else refuse."""
+        assert request.payload is not None
+        payload = bytes.fromhex(request.payload[2:])
+        modes = [f.mode for f in request.fields]
+        if modes != ["identical"]:
+            raise SigningRefused(f"an attested payload needs one identical field, not {modes}")
+        if attested_value(payload) != values[0]:
+            raise SigningRefused(
+                f"{request.fields[0].feed}: the payload hashes to {attested_value(payload)}, "
+                f"the identical observations agree on {values[0]}"
+            )
+        return payload
+
     def _digest(
-        self, meta: ReportMetadata, receiver: str, action_hash: str, payload: bytes, sequence: int
+        self,
+        meta: ReportMetadata,
+        receiver: str,
+        action_hash: str,
+        payload: bytes,
+        sequence: int,
+        chain_id: int | None = None,
+        context_digest: bytes | None = None,
     ) -> bytes:
         body = ReportBody(
-            chain_id=self.don.chain_id,
+            chain_id=chain_id or self.don.chain_id,
             receiver=receiver,
             timestamp=meta.timestamp,
             action_hash=bytes.fromhex(action_hash[2:]),
             payload=payload,
         )
-        return report_digest(
-            encode_report(meta, body), report_context(self._config_digest, sequence)
-        )
+        context = report_context(context_digest or self._config_digest, sequence)
+        return report_digest(encode_report(meta, body), context)
 
     def _check_metadata(self, don_id: int, config_version: int, timestamp: int) -> None:
         if (don_id, config_version) != (self.don.don_id, self.don.config_version):

@@ -21,6 +21,11 @@ class ObserveRequest(BaseModel):
 
     request_id: str = Field(pattern=REQUEST_ID)
     feed: str = Field(pattern=FEED)
+    ref: str | None = Field(
+        default=None,
+        pattern=r"^0x[0-9a-fA-F]{64}:[0-9]{1,6}$",
+        description="an onchain thing the feed is about: 0x<tx hash>:<log index>",
+    )
 
 
 class SettlementSignRequest(BaseModel):
@@ -75,6 +80,14 @@ class ReportSignRequest(BaseModel):
     receiver: str
     action_hash: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
     sequence: int = Field(ge=0, lt=2**256)
+    chain_id: int | None = Field(
+        default=None, ge=1, description="the chain the report is for (None: the DON's own)"
+    )
+    payload: str | None = Field(
+        default=None,
+        pattern=r"^0x([0-9a-fA-F]{2})*$",
+        description="attested bytes: one identical field whose value is attested_value(payload)",
+    )
 
     _check_receiver = field_validator("receiver")(classmethod(lambda cls, v: checksum(v)))
 

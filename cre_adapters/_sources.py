@@ -62,6 +62,14 @@ class DataSource(ABC):
             DataSourceError: if the feed is unknown or the value cannot be fetched.
         """
 
+    async def fetch_ref(self, feed: str, at: int, ref: str) -> Quote:
+        """The value of ``feed`` about one onchain thing, ``ref`` (``0x<tx hash>:<log index>``).
+
+        Raises:
+            DataSourceError: this source has no such feed (the default: none).
+        """
+        raise DataSourceError(f"feed {feed!r} of this source takes no ref ({ref})")
+
 
 def _unit(*parts: object) -> float:
     """A deterministic number in [-1, 1) from the hash of ``parts``."""
@@ -159,7 +167,7 @@ class EvmQuery(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["balance", "erc20-balance", "allowance", "log-count"]
+    kind: Literal["balance", "erc20-balance", "allowance", "log-count", "message"]
     address: str
     holder: str | None = None
     spender: str | None = None
@@ -220,6 +228,36 @@ class EvmReadSource(DataSource):
             # web3 caches one aiohttp session per event loop; close it with this loop's work
             await self._w3.provider.disconnect()
         return Quote(feed=feed, value=value, observed_at=int(block["timestamp"]))
+
+    async def fetch_ref(self, feed: str, at: int, ref: str) -> Quote:
+        """A ``message`` feed: the attested hash of the MessageSent event at ``ref``.
+
+        The event must come from the query's gateway address; the value is
+        ``attested_value(abi.encode(Message))``, observed at ``at`` (now: the
+        event may be old, the reading of it is not).
+        """
+        from ._messages import attested_value, encode_message, message_from_log, split_ref
+
+        query = _lookup(self._queries, feed)
+        if query.kind != "message":
+            return await super().fetch_ref(feed, at, ref)
+        tx, index = split_ref(ref)
+        try:
+            receipt = await self._w3.eth.get_transaction_receipt(tx)  # type: ignore[arg-type]
+            chain_id = await self._w3.eth.chain_id
+            entry = next((e for e in receipt["logs"] if int(e["logIndex"]) == index), None)
+            if entry is None or entry["address"].lower() != query.address.lower():
+                raise DataSourceError(f"{feed}: no event of {query.address} at {ref}")
+            message = message_from_log(chain_id, entry)
+        except DataSourceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any RPC or decoding failure is this source's
+            raise DataSourceError(
+                f"reading {feed} at {ref} from {self._url} failed: {exc}"
+            ) from None
+        finally:
+            await self._w3.provider.disconnect()
+        return Quote(feed=feed, value=attested_value(encode_message(message)), observed_at=at)
 
     async def _read(self, query: EvmQuery, block: int) -> int:
         from web3 import AsyncWeb3

@@ -4,14 +4,19 @@ Chain A is the session's anvil (31337, the vouch deployment); chain B is a secon
 (chain id 31338) with its own Forwarder configured with the same DON. A message with a token leg
 is sent on A; its MessageSent event (tx hash, log index, nonce, payload) is attested in a
 Keystone report signed by f+1 of the DON's node keys and delivered on B through the Forwarder:
-the value is released and the receiver called, exactly once. The nodes' keys sign here; a DON
-workflow that watches chain A's logs itself is not part of this test.
+the value is released and the receiver called, exactly once. The first test signs with the
+nodes' keys directly; the relay tests run the DON itself: an EVM-log trigger on gateway A's
+MessageSent, every node reading the event from chain A, identical consensus on its hash, f+1
+nodes signing a report for chain B, delivered through chain B's forwarder.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +24,22 @@ from eth_abi import encode as abi_encode
 from web3 import Web3
 from web3.logs import DISCARD
 
-from cre_adapters.evm import ANVIL_DEV_KEYS, ChainWriter, find_toolchain, start_anvil
+from cre_adapters import (
+    ChainTarget,
+    DonConfig,
+    DonSupervisor,
+    EvmQuery,
+    MessageRelay,
+    QuorumNotReached,
+    SourceSpec,
+    attested_value,
+    encode_message,
+    message_from_log,
+)
+from cre_adapters.evm import ANVIL_DEV_KEYS, ChainWriter, find_toolchain, free_port, start_anvil
 from cre_adapters.evm._deploy import contract, deploy_forwarder, deploy_gateway
 from verifier import (
+    AttestationLog,
     ReportBody,
     ReportMetadata,
     config_digest,
@@ -32,6 +50,8 @@ from verifier import (
     report_digest,
     sign_report,
 )
+
+from ..conftest import PASSWORD
 
 pytestmark = pytest.mark.integration
 
@@ -170,3 +190,140 @@ def test_message_sent_on_chain_a_executes_once_on_chain_b(evm: Any, chain_b: str
     processed = fwd_b.events.ReportProcessed().process_receipt(again, errors=DISCARD)
     assert [e["args"]["result"] for e in processed] == [False]
     assert sink.functions.calls().call() == 1
+
+
+def _relay_don(env: Any, home: Path, gateway_a: str, forwarder_b: str) -> DonConfig:
+    """The session DON's keys on new ports, each node reading gateway A's messages from chain A."""
+    source = SourceSpec(
+        kind="evm",
+        rpc_url=env.chain.url,
+        evm={"MSG/A": EvmQuery(kind="message", address=gateway_a)},
+    )
+    nodes = [n.model_copy(update={"port": free_port(), "source": source}) for n in env.don.nodes]
+    return env.don.model_copy(
+        update={
+            "nodes": nodes,
+            "targets": [ChainTarget(chain_id=CHAIN_B, forwarder=forwarder_b)],
+            "admin_token_file": None,
+        }
+    )
+
+
+def test_evm_log_trigger_on_chain_a_makes_the_don_attest_and_deliver_on_chain_b(
+    evm: Any, chain_b: str, tmp_path: Path
+) -> None:
+    b = _stack_b(evm, chain_b)
+    a = _stack_a(evm, CHAIN_B)
+    gw_b = contract(b["w3"], evm.artifacts, "CrossChainGateway", b["gateway"])
+    b["writer"].transact(gw_b.functions.setSource(evm.deployment.chain_id, a["gateway"]))
+    don = _relay_don(evm, tmp_path, a["gateway"], b["forwarder"])
+    don.save(tmp_path / "don.json")
+    (tmp_path / "password").write_text(PASSWORD)
+    launcher = [sys.executable, "-m", "vouch", "node", "run", "--password-file"]
+    supervisor = DonSupervisor(
+        don, tmp_path / "don.json", tmp_path / "run", [*launcher, str(tmp_path / "password")]
+    )
+    log = AttestationLog(tmp_path / "relay.db")
+    relay = MessageRelay(
+        don,
+        source_rpc=evm.chain.url,
+        source_gateway=a["gateway"],
+        feed="MSG/A",
+        dest_writer=b["writer"],
+        dest_forwarder=b["forwarder"],
+        dest_gateway=b["gateway"],
+        workflow=b["wf"],
+        artifacts=evm.artifacts,
+        log=log,
+        timeout=5,
+        poll=0.1,
+    )
+
+    async def scenario() -> list[dict[str, Any]]:
+        task = asyncio.create_task(relay.run(max_firings=1, wait=60))
+        await asyncio.sleep(0.5)  # the relay watches from the current block on
+        send = a["gw"].functions.send(CHAIN_B, b["sink"], b"via the DON", 2 * ONE)
+        await asyncio.to_thread(evm.writer.transact, send)
+        return await task
+
+    supervisor.start()
+    try:
+        [outcome] = asyncio.run(scenario())
+    finally:
+        supervisor.stop()
+    assert outcome["status"] == "delivered" and outcome["nonce"] == 1
+    sink = contract(b["w3"], evm.artifacts, "MessageSink", b["sink"])
+    assert sink.functions.calls().call() == 1
+    assert sink.functions.lastPayload().call() == b"via the DON"
+    executed = gw_b.events.MessageExecuted().get_logs(from_block=0)
+    assert [e["args"]["nonce"] for e in executed] == [1]
+    kinds = [e.kind for e in log.entries()]
+    assert kinds == ["observations", "consensus", "report", "submission"]
+    observations = next(log.entries()).payload["observations"]
+    assert len({o["observation"]["node"] for o in observations}) == don.quorum
+    assert len({o["observation"]["value"] for o in observations}) == 1  # identical
+
+
+def test_nodes_refuse_an_attested_payload_that_is_not_the_event_they_read(
+    evm: Any, chain_b: str, tmp_path: Path
+) -> None:
+    """A coordinator swapping the message: every node reads the event itself and refuses."""
+    from cre_adapters import Coordinator, FieldObservations, ObserveRequest, ReportSignRequest
+
+    b = _stack_b(evm, chain_b)
+    a = _stack_a(evm, CHAIN_B)
+    don = _relay_don(evm, tmp_path, a["gateway"], b["forwarder"])
+    don.save(tmp_path / "don.json")
+    (tmp_path / "password").write_text(PASSWORD)
+    launcher = [sys.executable, "-m", "vouch", "node", "run", "--password-file"]
+    supervisor = DonSupervisor(
+        don, tmp_path / "don.json", tmp_path / "run", [*launcher, str(tmp_path / "password")]
+    )
+    receipt = evm.writer.transact(a["gw"].functions.send(CHAIN_B, b["sink"], b"real", ONE))
+    sent = a["gw"].events.MessageSent().process_receipt(receipt, errors=DISCARD)[0]
+    ref = f"0x{bytes(receipt['transactionHash']).hex()}:{sent['logIndex']}"
+    raw_log = next(e for e in receipt["logs"] if e["logIndex"] == sent["logIndex"])
+    message = message_from_log(evm.deployment.chain_id, raw_log)
+    forged = (*message[:9], b"forged")
+
+    async def scenario() -> Any:
+        coordinator = Coordinator(don, timeout=5)
+        observed = await coordinator.observe(
+            ObserveRequest(request_id="forge-1", feed="MSG/A", ref=ref), numeric=False
+        )
+        value = observed[0].observation.value
+        assert value == attested_value(encode_message(message))
+        meta = ReportMetadata(
+            execution_id=bytes(32),
+            timestamp=int(time.time()),
+            don_id=don.don_id,
+            config_version=don.config_version,
+            workflow_id=bytes.fromhex(b["wf"].id[2:]),
+            workflow_name=b["wf"].name,
+            workflow_owner=b["wf"].owner,
+            report_id=b"\x00\x02",
+        )
+        request = ReportSignRequest(
+            request_id="forge-1",
+            fields=[
+                FieldObservations(
+                    feed="MSG/A", mode="identical", value=value, observations=observed
+                )
+            ],
+            metadata=meta,
+            receiver=b["gateway"],
+            action_hash="0x" + "00" * 32,
+            sequence=1,
+            chain_id=CHAIN_B,
+            payload="0x" + encode_message(forged).hex(),
+        )
+        return await coordinator.sign(request, bytes(32))
+
+    supervisor.start()
+    try:
+        with pytest.raises(QuorumNotReached) as info:
+            asyncio.run(scenario())
+    finally:
+        supervisor.stop()
+    assert len(info.value.failures) == len(don.nodes)
+    assert all("the payload hashes to" in why for why in info.value.failures.values())
