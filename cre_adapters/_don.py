@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Literal, Self
 
@@ -19,7 +20,15 @@ MAX_NODES = 31
 
 def checksum(value: str) -> str:
     """Return ``value`` as a checksum address, or raise ValueError naming it."""
-    if not isinstance(value, str) or not is_address(value):
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not an Ethereum address")
+    return _checksum(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checksum(value: str) -> str:
+    # every sign request names the same few receivers: eth_utils costs ~40 us a call
+    if not is_address(value):
         raise ValueError(f"{value!r} is not an Ethereum address")
     return str(to_checksum_address(value))
 

@@ -122,7 +122,8 @@ class OracleNode:
             quote = await self._source.fetch(request.feed, at)
         else:
             quote = await self._source.fetch_ref(request.feed, at, request.ref)
-        observation = Observation(
+        # every field is already validated (request, quote, the node's own address)
+        observation = Observation.model_construct(
             request_id=request.request_id,
             feed=request.feed,
             value=self._faulty_value(key, quote.value),

@@ -29,7 +29,9 @@ class Signer:
     def observation(self, observation: Observation) -> SignedObservation:
         """``verifier.sign_observation(observation, key)``, byte for byte."""
         rs, v = self._sign(keccak(EIP191_PREFIX + observation.digest()))
-        return SignedObservation(observation=observation, signature=rs + bytes([v + 27]))
+        return SignedObservation.model_construct(
+            observation=observation, signature=rs + bytes([v + 27])
+        )
 
     def report(self, digest: bytes) -> bytes:
         """``verifier.sign_report(digest, key)``, byte for byte."""

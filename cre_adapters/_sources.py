@@ -109,6 +109,7 @@ class MockPriceSource(DataSource):
         self._noise = noise_bps / 10_000
         self._step = step_seconds
         self._bases = dict(base_prices)
+        self._last: dict[str, tuple[int, int]] = {}  # feed -> (step, price): one walk per step
 
     @property
     def feeds(self) -> tuple[str, ...]:
@@ -118,6 +119,14 @@ class MockPriceSource(DataSource):
     def market_price(self, feed: str, at: int) -> int:
         """The noiseless market price of ``feed`` at ``at`` (what every honest node tracks)."""
         step = at // self._step
+        cached = self._last.get(feed)
+        if cached is not None and cached[0] == step:
+            return cached[1]
+        price = self._walk(feed, step)
+        self._last[feed] = (step, price)
+        return price
+
+    def _walk(self, feed: str, step: int) -> int:
         move = sum(
             _unit(self._market_seed, feed, level, step >> level) / 2 ** (self._LEVELS - level)
             for level in range(self._LEVELS)
