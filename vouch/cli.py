@@ -252,6 +252,12 @@ def workflow_run(
         Path | None,
         typer.Option(help="DON sources file (.toml/.json/.yaml): each node's data source."),
     ] = None,
+    max_firings: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Stop after this many trigger firings (overrides the spec's runs)."
+        ),
+    ] = None,
 ) -> None:
     """Run a workflow spec against the local DON: trigger -> capabilities -> consensus -> target."""
     import asyncio
@@ -259,6 +265,9 @@ def workflow_run(
     from cre_adapters import ConfigError, FeedWorkflow, ProposalTrigger, WorkflowSpec
 
     spec = WorkflowSpec.load(file)
+    if max_firings is not None and not isinstance(spec.trigger, ProposalTrigger):
+        trigger = spec.trigger.model_copy(update={"runs": max_firings})
+        spec = spec.model_copy(update={"trigger": trigger})
     settings = _settings()
     if isinstance(spec.trigger, ProposalTrigger):
         if spec.target.kind != "settlement":

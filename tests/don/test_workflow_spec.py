@@ -196,6 +196,29 @@ def test_vouch_workflow_run_file(env: Any, tmp_path: Path, form: str) -> None:
 
 
 @pytest.mark.integration
+def test_vouch_workflow_run_stops_after_max_firings(env: Any, tmp_path: Path) -> None:
+    spec = write(tmp_path, "w.toml", TOML.replace("runs = 3", "runs = 50"))
+    environ = {
+        **os.environ,
+        "VOUCH_HOME": str(env.settings.home),
+        "VOUCH_KEYSTORE_PASSWORD": PASSWORD,
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "vouch", "workflow", "run", str(spec), "--max-firings", "2"]
+        + ["--log", str(tmp_path / "f.db")],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "workflow eth-feed: 2 run(s) done" in result.stdout
+    kinds = [e.kind for e in AttestationLog(tmp_path / "f.db").entries()]
+    assert kinds.count("observations") == 4
+
+
+@pytest.mark.integration
 def test_the_settlement_demo_is_a_workflow_spec(evm: Any, tmp_path: Path) -> None:
     spec = write(
         tmp_path,
