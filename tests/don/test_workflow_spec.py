@@ -202,6 +202,7 @@ def test_vouch_workflow_run_stops_after_max_firings(env: Any, tmp_path: Path) ->
         **os.environ,
         "VOUCH_HOME": str(env.settings.home),
         "VOUCH_KEYSTORE_PASSWORD": PASSWORD,
+        "VOUCH_APPROVAL_THRESHOLD": "0",  # the session's settings (the CLI applies its policy)
         "COLUMNS": "200",
     }
     result = subprocess.run(
