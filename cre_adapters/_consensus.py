@@ -19,13 +19,20 @@ moved by more than ``deviation_bps`` or ``heartbeat`` seconds passed.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from verifier import canonical_json, keccak, median, quorum_size
+from verifier import (
+    ConsensusError,
+    canonical_json,
+    identical,
+    keccak,
+    median,
+    most_frequent,
+    quorum_size,
+)
 
 from ._errors import ConsensusFailed
 
@@ -72,32 +79,16 @@ def value_hash(value: Any) -> bytes:
     return keccak(canonical_json(value))
 
 
-def _groups(values: list[Any]) -> list[tuple[int, bytes, Any]]:
-    """(count, hash, value) per distinct value, most frequent first, then by hash."""
-    counts: Counter[bytes] = Counter()
-    first: dict[bytes, Any] = {}
-    for value in values:
-        digest = value_hash(value)
-        counts[digest] += 1
-        first.setdefault(digest, value)
-    return sorted(((c, h, first[h]) for h, c in counts.items()), key=lambda g: (-g[0], g[1]))
-
-
 class Identical(Aggregator):
     """The value at least f+1 nodes gave, compared by hash; refuses on a tie or no such value."""
 
     name = "identical"
 
     def _aggregate(self, values: list[Any], f: int) -> Any:
-        groups = _groups(values)
-        count, _, value = groups[0]
-        if count < f + 1:
-            raise ConsensusFailed(
-                self.name, f"no value given by f+1 = {f + 1} nodes (largest group: {count})"
-            )
-        if len(groups) > 1 and groups[1][0] == count:
-            raise ConsensusFailed(self.name, f"two different values each given by {count} nodes")
-        return value
+        try:
+            return identical(values, f)
+        except ConsensusError as exc:
+            raise ConsensusFailed(self.name, str(exc)) from None
 
 
 class Mode(Aggregator):
@@ -113,15 +104,10 @@ class Mode(Aggregator):
         self.min_count = min_count
 
     def _aggregate(self, values: list[Any], f: int) -> Any:
-        groups = _groups(values)
-        top = groups[0][0]
-        needed = self.min_count if self.min_count is not None else f + 1
-        if top < needed:
-            raise ConsensusFailed(
-                self.name, f"most frequent value has {top} votes, {needed} needed"
-            )
-        tied = [v for c, _, v in groups if c == top]
-        return min(tied, key=canonical_json)
+        try:
+            return most_frequent(values, f, self.min_count)
+        except ConsensusError as exc:
+            raise ConsensusFailed(self.name, str(exc)) from None
 
 
 class PerField(Aggregator):

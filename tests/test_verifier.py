@@ -553,3 +553,67 @@ def test_parallel_audit_keeps_interleaved_executions_whole_and_sees_deleted_rows
     failed = {(f.seq, f.check) for f in parallel.failures}
     assert (778, "chain") in failed  # the gap and the broken prev_hash, named at the next entry
     assert all(seq in range(770, 790) for seq, _ in failed)  # only the deleted row's execution
+
+
+def _feeds_execution(keys: list[bytes], nodes: list[str], values: dict[str, list[int]]):  # type: ignore[no-untyped-def]
+    """A feeds workflow round: per feed, signed observations and a consensus; one feeds report."""
+    from verifier import config_digest, recompute, report_context
+
+    exec_id = keccak(b"feeds round")
+    don = {"don_id": 1, "config_version": 2, "forwarder": RECEIVER, "chain_id": 1}
+    items: list[tuple[bytes, str, dict[str, object]]] = []
+    outcomes = []
+    for feed, (mode, observed) in values.items():
+        observations = [
+            sign_observation(
+                Observation(request_id="w1", feed=feed, value=v, observed_at=1, node=nodes[i]),
+                keys[i],
+            ).model_dump(mode="json")
+            for i, v in enumerate(observed)
+        ]
+        items.append((exec_id, "observations", {"observations": observations, "don": don}))
+        value = recompute(mode, observed, 1)
+        outcomes.append((feed, mode, value))
+        consensus = {"mode": mode, "feed": feed, "value": value, "f": 1}
+        items.append((exec_id, "consensus", {**consensus, "observations_seq": len(items)}))
+    payload = encode(
+        ["string[]", "string[]", "int256[]"],
+        [[o[0] for o in outcomes], [o[1] for o in outcomes], [o[2] for o in outcomes]],
+    )
+    body = ReportBody(
+        chain_id=1, receiver=RECEIVER, timestamp=1, action_hash=exec_id, payload=payload
+    )
+    raw = encode_report(metadata(execution_id=exec_id), body)
+    ctx = report_context(config_digest(1, RECEIVER, 1, 2, 1, nodes), 7)
+    sigs = ["0x" + sign_report(report_digest(raw, ctx), k).hex() for k in keys[:2]]
+    report = {"raw": "0x" + raw.hex(), "context": "0x" + ctx.hex(), "signatures": sigs}
+    items.append((exec_id, "report", {**report, "receiver": RECEIVER, **don}))
+    return items
+
+
+def test_a_feeds_round_with_several_modes_is_recomputed_field_by_field(tmp_path: Path) -> None:
+    from verifier import audit
+
+    keys = [bytes([i]) * 32 for i in range(1, 5)]
+    nodes = [Account.from_key(k).address for k in keys]
+    values = {
+        "ETH/USD": ("median", [3000, 3010, 2990]),
+        "FLAG": ("identical", [1, 1, 2]),
+        "REGIME": ("mode", [5, 7, 7]),
+    }
+    signers = {(1, 2): (1, nodes)}
+    honest = AttestationLog(tmp_path / "honest.db")
+    honest.append_many(_feeds_execution(keys, nodes, values))
+    report = audit(honest, None, signers=signers)
+    assert report.ok, report.failures
+    recomputed = [f.detail for f in report.results if f.check == "consensus recomputed"]
+    assert recomputed == ["median 3000", "identical 1", "mode 7"]
+    assert [f.status for f in report.results if f.check == "report contents"] == ["ok"]
+
+    lied = _feeds_execution(keys, nodes, values)
+    lied[3][2]["value"] = 2  # the log claims the other flag won
+    forged = AttestationLog(tmp_path / "forged.db")
+    forged.append_many(lied)
+    failures = {(f.seq, f.check): f.detail for f in audit(forged, None, signers=signers).failures}
+    assert "identical of the observations is 1, log says 2" in failures[(4, "consensus recomputed")]
+    assert "not this execution's consensus" in failures[(7, "report contents")]

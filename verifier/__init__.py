@@ -21,7 +21,7 @@ from ._audit import (
     audit,
 )
 from ._canonical import canonical_json, keccak
-from ._consensus import median, quorum_size
+from ._consensus import identical, median, most_frequent, quorum_size, recompute
 from ._errors import ConsensusError, EncodingError, LogIntegrityError, SignatureError, VerifierError
 from ._hitl import APPROVER_ROLE, rejection_digest, rejection_message
 from ._html import render_html
@@ -105,4 +105,7 @@ __all__ = [
     "workflow_id",
     "rejection_digest",
     "rejection_message",
+    "identical",
+    "most_frequent",
+    "recompute",
 ]

@@ -31,8 +31,8 @@ from web3 import Web3
 from . import _batch
 from ._batch import Recoverer
 from ._canonical import dump_parsed, keccak
-from ._consensus import median, quorum_size
-from ._errors import EncodingError, VerifierError
+from ._consensus import quorum_size, recompute
+from ._errors import ConsensusError, EncodingError, VerifierError
 from ._hitl import APPROVER_ROLE, TRADE_APPROVED, TRADE_SETTLED, rejection_digest
 from ._log import GENESIS, AttestationLog, LogEntry, entry_from_row, verify_entries
 from ._merkle import leaf, merkle_root
@@ -364,7 +364,9 @@ class _Auditor:
         self.forwarder = forwarder
         self.anchor = anchor
         self.found: list[tuple[int, str, str, str, Status, str]] = []  # AuditFinding fields
-        self.by_exec: dict[str, dict[str, LogEntry]] = defaultdict(dict)
+        self.by_exec: dict[str, dict[str, LogEntry]] = defaultdict(dict)  # last of each kind
+        self.by_exec_all: dict[str, list[LogEntry]] = defaultdict(list)
+        self.by_seq: dict[int, LogEntry] = {}
         self._histories: dict[str, list[ConfigEvent]] = {}
         self._gates: dict[str, tuple[list[ApprovalEvent], set[int]]] = {}
 
@@ -378,6 +380,8 @@ class _Auditor:
         entries = self.entries
         for entry in entries:
             self.by_exec[entry.execution_id][entry.kind] = entry
+            self.by_exec_all[entry.execution_id].append(entry)
+        self.by_seq = {entry.seq: entry for entry in entries}
         self._recoverer = Recoverer(self.workers, expected=len(entries))
         self._collect(entries)
         broken: dict[int, str] = {}
@@ -387,6 +391,7 @@ class _Auditor:
         checks: dict[str, Callable[[LogEntry], None]] = {
             "observations": self._observations,
             "consensus": self._consensus,
+            "skipped": self._consensus,  # a feed's rule said not to report: still recomputed
             "report": self._report,
             "submission": self._submission,
             "hitl": self._hitl,
@@ -573,30 +578,31 @@ class _Auditor:
             )
         self._add(entry, "signers configured", "ok")
 
-    def _values(self, entry: LogEntry) -> list[int]:
-        obs = self.by_exec[entry.execution_id].get("observations")
-        if obs is None or obs.seq != int(entry.payload["observations_seq"]):
+    def _values(self, entry: LogEntry) -> list[Any]:
+        obs = self.by_seq.get(int(entry.payload["observations_seq"]))
+        if obs is None or obs.kind != "observations" or obs.execution_id != entry.execution_id:
             raise ValueError(
                 f"entry #{entry.payload['observations_seq']} is not this execution's observations"
             )
         values = [o["observation"]["value"] for o in obs.payload["observations"]]
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        if entry.payload["mode"] == "median" and not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in values
+        ):
             raise ValueError("an observed value is not an integer")
         return values
 
     def _consensus(self, entry: LogEntry) -> None:
         p = entry.payload
-        if p["mode"] != "median":
-            return self._add(entry, "consensus recomputed", "fail", f"unknown mode {p['mode']!r}")
-        recomputed = median(self._values(entry))
-        if recomputed != int(p["value"]):
-            return self._add(
-                entry,
-                "consensus recomputed",
-                "fail",
-                f"median of the observations is {recomputed}, log says {p['value']}",
-            )
-        self._add(entry, "consensus recomputed", "ok", f"median {recomputed}")
+        mode = str(p["mode"])
+        f = int(p.get("f", 1))
+        try:
+            recomputed = recompute(mode, self._values(entry), f)
+        except ConsensusError as exc:
+            return self._add(entry, "consensus recomputed", "fail", str(exc))
+        if recomputed != p["value"]:
+            detail = f"{mode} of the observations is {recomputed}, log says {p['value']}"
+            return self._add(entry, "consensus recomputed", "fail", detail)
+        self._add(entry, "consensus recomputed", "ok", f"{mode} {recomputed}")
 
     def _report(self, entry: LogEntry) -> None:
         p = entry.payload
@@ -639,14 +645,11 @@ class _Auditor:
             or "0x" + fields.receiver.hex() != p["receiver"].lower()
         ):
             problems.append("body's chain id or receiver differ from the logged target")
-        consensus = mine.get("consensus")
-        if consensus is not None and fields.price != int(consensus.payload["value"]):
-            problems.append("reported price is not the consensus value")
-        proposal = mine.get("proposal")
-        if proposal is not None and "0x" + fields.action_hash.hex() != proposal.payload.get(
-            "action_hash"
-        ):
-            problems.append("action hash differs from the proposal's")
+        if "proposal" in mine or len(fields.payload) == 64:  # (tradeId, price)
+            problems += _settlement_problems(fields, mine.get("proposal"), mine.get("consensus"))
+        else:
+            agreed = [e for e in self.by_exec_all[entry.execution_id] if e.kind == "consensus"]
+            problems += _outcome_problems(fields, entry.execution_id, agreed)
         self._add(entry, "report contents", "fail" if problems else "ok", "; ".join(problems))
 
     def _submission(self, entry: LogEntry) -> None:
@@ -733,10 +736,10 @@ class _Auditor:
 
 @dataclass(frozen=True, slots=True)
 class _ReportFields:
-    """The fields of a settlement report the audit compares, sliced straight from the bytes.
+    """The fields of a report the audit compares, sliced straight from the bytes.
 
     The bytes are authenticated by the signatures; this only reads them (fast),
-    rejecting anything that is not a well-formed settlement report.
+    rejecting anything that is not a well-formed Keystone report body.
     """
 
     don_id: int
@@ -744,28 +747,69 @@ class _ReportFields:
     chain_id: int
     receiver: bytes
     action_hash: bytes
-    price: int
+    payload: bytes
 
     @classmethod
     def parse(cls, raw: bytes) -> _ReportFields:
         body = raw[METADATA_LENGTH:]
         if len(raw) < METADATA_LENGTH or len(body) < 5 * 32 or body[32:44] != bytes(12):
-            raise EncodingError(f"report of {len(raw)} bytes is not a settlement report")
+            raise EncodingError(f"report of {len(raw)} bytes is not a vouch report")
         offset = int.from_bytes(body[128:160], "big")
         length = (
             int.from_bytes(body[offset : offset + 32], "big") if offset + 32 <= len(body) else -1
         )
         payload = body[offset + 32 : offset + 32 + length]
-        if length != 64 or len(payload) != 64:
-            raise EncodingError("report body does not carry a settlement payload (tradeId, price)")
+        if length < 0 or len(payload) != length:
+            raise EncodingError("report body's payload is cut short")
         return cls(
             don_id=int.from_bytes(raw[37:41], "big"),
             config_version=int.from_bytes(raw[41:45], "big"),
             chain_id=int.from_bytes(body[0:32], "big"),
             receiver=body[44:64],
             action_hash=body[96:128],
-            price=int.from_bytes(payload[32:64], "big"),
+            payload=payload,
         )
+
+
+def _settlement_problems(
+    fields: _ReportFields, proposal: LogEntry | None, consensus: LogEntry | None
+) -> list[str]:
+    """A settlement report: (tradeId, price) at the consensus price, for the proposal's action."""
+    if len(fields.payload) != 64:
+        return ["report body does not carry a settlement payload (tradeId, price)"]
+    problems = []
+    price = int.from_bytes(fields.payload[32:64], "big")
+    if consensus is not None and price != int(consensus.payload["value"]):
+        problems.append("reported price is not the consensus value")
+    if proposal is not None and "0x" + fields.action_hash.hex() != proposal.payload.get(
+        "action_hash"
+    ):
+        problems.append("action hash differs from the proposal's")
+    return problems
+
+
+def _outcome_problems(
+    fields: _ReportFields, execution_id: str, agreed: list[LogEntry]
+) -> list[str]:
+    """A feeds report (every field one logged consensus) or a message report (its hash agreed)."""
+    outcomes = sorted(
+        (str(e.payload.get("feed")), e.payload["mode"], e.payload["value"]) for e in agreed
+    )
+    try:
+        feeds, modes, values = abi_decode(["string[]", "string[]", "int256[]"], fields.payload)
+    except Exception:  # noqa: BLE001 - not a feeds payload: a message, attested by its hash
+        digest = keccak(fields.payload)
+        if [value for _, _, value in outcomes] != [int.from_bytes(digest, "big") >> 1]:
+            return ["the agreed value is not the hash of the reported message"]
+        if fields.action_hash != digest:
+            return ["action hash is not the hash of the reported message"]
+        return []
+    problems = []
+    if sorted(zip(feeds, modes, values, strict=True)) != outcomes:
+        problems.append("reported (feed, mode, value) fields are not this execution's consensus")
+    if "0x" + fields.action_hash.hex() != execution_id.lower():
+        problems.append("a feeds report's action hash must be its execution id")
+    return problems
 
 
 def _anchor_problem(record: AnchorRecord, span: list[LogEntry | None]) -> str:

@@ -193,6 +193,16 @@ def test_vouch_workflow_run_file(env: Any, tmp_path: Path, form: str) -> None:
     assert "workflow eth-feed: 1 run(s) done" in result.stdout
     kinds = [e.kind for e in AttestationLog(tmp_path / "f.db").entries()]
     assert kinds.count("consensus") == 2 and kinds.count("report") == 1
+    audited = subprocess.run(  # two feeds in one execution, a feeds report: all re-verified
+        [sys.executable, "-m", "vouch", "audit", "--json", "--log", str(tmp_path / "f.db")],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+    checks = {(r["check"], r["status"]) for r in json.loads(audited.stdout)["results"]}
+    assert ("consensus recomputed", "ok") in checks and ("report contents", "ok") in checks
 
 
 @pytest.mark.integration
