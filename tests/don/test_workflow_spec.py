@@ -44,6 +44,17 @@ heartbeat = 3600
 """
 
 
+def session_cli_env(env: Any) -> dict[str, str]:
+    """The environment of a `vouch` command on the session's home, chain and settings."""
+    return {
+        **os.environ,
+        "VOUCH_HOME": str(env.settings.home),
+        "VOUCH_KEYSTORE_PASSWORD": PASSWORD,
+        "VOUCH_APPROVAL_THRESHOLD": "0",  # the session's settings (the CLI applies its policy)
+        "COLUMNS": "200",
+    }
+
+
 def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text)
@@ -166,13 +177,7 @@ consensus: {mode: median, deviation_bps: 500, heartbeat: 3600}
 def test_vouch_workflow_run_file(env: Any, tmp_path: Path, form: str) -> None:
     text = TOML.replace("runs = 3", "runs = 1") if form == "toml" else YAML
     spec = write(tmp_path, f"w.{form}", text)
-    environ = {
-        **os.environ,
-        "VOUCH_HOME": str(env.settings.home),
-        "VOUCH_KEYSTORE_PASSWORD": PASSWORD,
-        "VOUCH_APPROVAL_THRESHOLD": "0",  # the session's settings (the CLI applies its policy)
-        "COLUMNS": "200",
-    }
+    environ = session_cli_env(env)
     result = subprocess.run(
         [
             sys.executable,
@@ -208,13 +213,7 @@ def test_vouch_workflow_run_file(env: Any, tmp_path: Path, form: str) -> None:
 @pytest.mark.integration
 def test_vouch_workflow_run_stops_after_max_firings(env: Any, tmp_path: Path) -> None:
     spec = write(tmp_path, "w.toml", TOML.replace("runs = 3", "runs = 50"))
-    environ = {
-        **os.environ,
-        "VOUCH_HOME": str(env.settings.home),
-        "VOUCH_KEYSTORE_PASSWORD": PASSWORD,
-        "VOUCH_APPROVAL_THRESHOLD": "0",  # the session's settings (the CLI applies its policy)
-        "COLUMNS": "200",
-    }
+    environ = session_cli_env(env)
     result = subprocess.run(
         [sys.executable, "-m", "vouch", "workflow", "run", str(spec), "--max-firings", "2"]
         + ["--log", str(tmp_path / "f.db")],
@@ -247,13 +246,7 @@ contract = "SettlementGate"
 function = "onReport"
 """,
     )
-    environ = {
-        **os.environ,
-        "VOUCH_HOME": str(evm.settings.home),
-        "VOUCH_KEYSTORE_PASSWORD": PASSWORD,
-        "VOUCH_APPROVAL_THRESHOLD": "0",  # the session's settings (the CLI applies its policy)
-        "COLUMNS": "200",
-    }
+    environ = session_cli_env(evm)
     result = subprocess.run(
         [sys.executable, "-m", "vouch", "workflow", "run", str(spec)],
         env=environ,
