@@ -90,6 +90,10 @@ class VouchSettings(BaseSettings):
     anchor_every: int = Field(
         default=25, ge=1, description="anchor the log onchain every N entries"
     )
+    don_sources: Path | None = Field(
+        default=None,
+        description="DON sources file (.toml/.json/.yaml): each node's data source and fault",
+    )
     approval_threshold: int = Field(
         default=10**18,
         ge=0,

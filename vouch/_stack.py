@@ -13,6 +13,7 @@ from web3 import Web3
 
 from cre_adapters import (
     DonConfig,
+    DonSources,
     DonSupervisor,
     NodeSpec,
     SourceSpec,
@@ -268,7 +269,7 @@ class Stack:
                     source=SourceSpec(market_seed=self.settings.market_seed, node_seed=1000 + i),
                 )
             )
-        return DonConfig(
+        config = DonConfig(
             don_id=deployment.don.don_id,
             config_version=deployment.don.config_version,
             f=deployment.don.f,
@@ -277,6 +278,9 @@ class Stack:
             nodes=nodes,
             admin_token_file=self.admin_token_file().resolve(),
         )
+        if self.settings.don_sources is not None:  # every command keeps the configured sources
+            config = DonSources.load(self.settings.don_sources).apply(config)
+        return config
 
     def admin_token_file(self) -> Path:
         """The 0600 file holding the token of the nodes' /admin endpoint, created on first use."""

@@ -122,39 +122,24 @@ def don_up(
     ] = None,
     sources: Annotated[
         Path | None,
-        typer.Option(help="DON sources file (.toml/.json/.yaml): each node's data source."),
+        typer.Option(
+            help="DON sources file (.toml/.json/.yaml): each node's data source "
+            "(set VOUCH_DON_SOURCES instead to keep it for every command that starts nodes)."
+        ),
     ] = None,
 ) -> None:
     """Start the oracle nodes for the current deployment (redeploys if n or f changed)."""
-    _overrides.update(nodes=nodes, f=f)
+    _overrides.update(nodes=nodes, f=f, don_sources=sources)
     stack = Stack(_settings())
     chain = stack.chain_up()
     deployment, _ = stack.deploy(chain, stack.artifacts())
-    don, started = _don_up(stack, deployment, sources)
+    don, started = stack.don_up(deployment)
     console.print(
         f"{len(don.nodes)} nodes {'started' if started else 'already running'} (f={don.f})"
     )
     for node in don.nodes:
         if node.source.kind != "mock-price" or node.fault.mode != "none":
             console.print(f"  {node.name}: source {node.source.kind}, fault {node.fault.mode}")
-
-
-def _don_up(stack: Stack, deployment: Any, sources: Path | None) -> tuple[DonConfig, bool]:
-    """``stack.don_up``, with each node's source and fault from a DON sources file if given."""
-    if sources is None:
-        return stack.don_up(deployment)
-    from cre_adapters import DonSources
-
-    stack.password()  # the nodes read the password file; create it before they start
-    don = DonSources.load(sources).apply(stack.don_config(deployment))
-    old = DonConfig.load(stack.don_file) if stack.don_file.exists() else None
-    supervisor = stack.supervisor(don)
-    if old == don and supervisor.all_healthy():
-        return don, False
-    supervisor.stop()
-    don.save(stack.don_file)
-    supervisor.start()
-    return don, True
 
 
 @don_app.command("down")
@@ -250,7 +235,10 @@ def workflow_run(
     ] = None,
     sources: Annotated[
         Path | None,
-        typer.Option(help="DON sources file (.toml/.json/.yaml): each node's data source."),
+        typer.Option(
+            help="DON sources file (.toml/.json/.yaml): each node's data source "
+            "(set VOUCH_DON_SOURCES instead to keep it for every command that starts nodes)."
+        ),
     ] = None,
     max_firings: Annotated[
         int | None,
@@ -268,6 +256,7 @@ def workflow_run(
     if max_firings is not None and not isinstance(spec.trigger, ProposalTrigger):
         trigger = spec.trigger.model_copy(update={"runs": max_firings})
         spec = spec.model_copy(update={"trigger": trigger})
+    _overrides.update(don_sources=sources)
     settings = _settings()
     if isinstance(spec.trigger, ProposalTrigger):
         if spec.target.kind != "settlement":
@@ -279,7 +268,7 @@ def workflow_run(
     stack = Stack(settings)
     chain = stack.chain_up()
     deployment, _ = stack.deploy(chain, stack.artifacts())
-    don, _ = _don_up(stack, deployment, sources)
+    don, _ = stack.don_up(deployment)
     runner = FeedWorkflow(
         spec,
         don,

@@ -100,6 +100,9 @@ def test_vouch_don_up_with_a_sources_file(
         eth = httpx.post(node.url + "/observe", json={"request_id": "fx-1", "feed": "ETH/USD"})
         assert eth.status_code == 400 and "unknown feed" in eth.json()["error"]
         assert httpx.get(don.node("node-4").url + "/health").json()["fault"] == "stale"
+        kept = vouch({**environ, "VOUCH_DON_SOURCES": str(home / "sources.yaml")}, "don", "up")
+        assert "already running" in kept.stdout, kept.stdout + kept.stderr  # sources kept
+        assert DonConfig.load(home / "don" / "don.json") == don
         bad = vouch(environ, "don", "up", "--sources", str(home / "missing.toml"))
         assert bad.returncode != 0 and "cannot read DON sources file" in bad.stdout + bad.stderr
     finally:
