@@ -674,8 +674,9 @@ class _Auditor:
     def _receipt_problems(self, entry: LogEntry, receipt: Mapping[str, Any]) -> list[str]:
         p = entry.payload
         problems = []
+        logged_status = p.get("receipt_status", 1)  # a relay logs only mined, successful ones
         if int(receipt["blockNumber"]) != int(p["block_number"]) or int(receipt["status"]) != int(
-            p["receipt_status"]
+            logged_status
         ):
             problems.append("block or receipt status differ from the chain")
         report = self.by_exec[entry.execution_id].get("report")
@@ -686,7 +687,7 @@ class _Auditor:
         ):
             problems.append("the transaction did not carry this execution's logged report")
         delivered = _delivered(receipt)
-        if delivered is None or delivered != (p["status"] == "settled"):
+        if delivered is None or delivered != (p["status"] in ("settled", "delivered")):
             problems.append(
                 f"ReportProcessed result {delivered} does not match status {p['status']!r}"
             )

@@ -42,6 +42,8 @@ from verifier import (
     AttestationLog,
     ReportBody,
     ReportMetadata,
+    Web3ChainReader,
+    audit,
     config_digest,
     encode_report,
     execution_id,
@@ -262,6 +264,12 @@ def test_evm_log_trigger_on_chain_a_makes_the_don_attest_and_deliver_on_chain_b(
     observations = next(log.entries()).payload["observations"]
     assert len({o["observation"]["node"] for o in observations}) == don.quorum
     assert len({o["observation"]["value"] for o in observations}) == 1  # identical
+    # an auditor with chain B's RPC re-verifies the relay: signers per B's forwarder config,
+    # the identical consensus, the message report's hash, the delivery and its event
+    audited = audit(log, Web3ChainReader(b["w3"]), forwarder=b["forwarder"])
+    assert audited.ok, audited.failures
+    checks = {f.check for f in audited.results if f.status == "ok"}
+    assert {"consensus recomputed", "report contents", "report signatures", "transaction"} <= checks
 
 
 def test_nodes_refuse_an_attested_payload_that_is_not_the_event_they_read(
