@@ -8,6 +8,8 @@ from ._deploy import (
     DonOnchain,
     WorkflowInfo,
     contract,
+    deploy_forwarder,
+    deploy_gateway,
     deploy_settlement_stack,
 )
 from ._toolchain import Toolchain, find_toolchain
@@ -27,6 +29,8 @@ __all__ = [
     "WorkflowInfo",
     "compile_contracts",
     "contract",
+    "deploy_forwarder",
+    "deploy_gateway",
     "deploy_settlement_stack",
     "find_toolchain",
     "free_port",

@@ -36,8 +36,16 @@ from cre_adapters import (
     encode_message,
     message_from_log,
 )
-from cre_adapters.evm import ANVIL_DEV_KEYS, ChainWriter, find_toolchain, free_port, start_anvil
-from cre_adapters.evm._deploy import contract, deploy_forwarder, deploy_gateway
+from cre_adapters.evm import (
+    ANVIL_DEV_KEYS,
+    ChainWriter,
+    contract,
+    deploy_forwarder,
+    deploy_gateway,
+    find_toolchain,
+    free_port,
+    start_anvil,
+)
 from verifier import (
     AttestationLog,
     ReportBody,
