@@ -24,7 +24,6 @@ from web3.logs import DISCARD
 from verifier import (
     AttestationLog,
     ReportBody,
-    ReportMetadata,
     encode_report,
     execution_id,
     keccak,
@@ -38,7 +37,7 @@ from ._don import DonConfig
 from ._errors import ConsensusFailed, CreError
 from ._messages import MESSAGE_SENT, attested_value, encode_message, message_from_log
 from ._protocol import FieldObservations, ObserveRequest, ReportSignRequest, SignResponse
-from ._runner import latencies
+from ._runner import latencies, workflow_metadata
 from .evm import Artifacts, ChainWriter, WorkflowInfo
 
 EventSink = Callable[[str, dict[str, Any]], None]
@@ -194,17 +193,7 @@ class MessageRelay:
         sequence: int,
     ) -> tuple[bytes, bytes, list[SignResponse]]:
         chain = self.dest_writer.chain_id
-        meta = ReportMetadata(
-            version=1,
-            execution_id=exec_id,
-            timestamp=int(time.time()),
-            don_id=self.don.don_id,
-            config_version=self.don.config_version,
-            workflow_id=bytes.fromhex(self.workflow.id[2:]),
-            workflow_name=self.workflow.name,
-            workflow_owner=self.workflow.owner,
-            report_id=bytes.fromhex(self.workflow.report_id[2:]),
-        )
+        meta = workflow_metadata(self.workflow, self.don, exec_id)
         body = ReportBody(
             chain_id=chain,
             receiver=self.dest_gateway,

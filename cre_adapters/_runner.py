@@ -34,6 +34,7 @@ from ._don import DonConfig, checksum
 from ._errors import ConfigError, CreError
 from ._protocol import FeedsPayload, FieldObservations, ObserveRequest, ReportSignRequest
 from ._spec import EvmLogTrigger, IntervalTrigger, WorkflowSpec
+from .evm import WorkflowInfo
 
 EventSink = Callable[[str, dict[str, Any]], None]
 NOBODY = "0x" + "00" * 20  # a log target's report goes to no contract
@@ -274,6 +275,21 @@ class FeedWorkflow:
             "forwarder": self.don.forwarder,
             "chain_id": self.don.chain_id,
         }
+
+
+def workflow_metadata(workflow: WorkflowInfo, don: DonConfig, exec_id: bytes) -> ReportMetadata:
+    """Keystone metadata for one execution of a deployed ``workflow`` by ``don``, stamped now."""
+    return ReportMetadata(
+        version=1,
+        execution_id=exec_id,
+        timestamp=int(time.time()),
+        don_id=don.don_id,
+        config_version=don.config_version,
+        workflow_id=bytes.fromhex(workflow.id[2:]),
+        workflow_name=workflow.name,
+        workflow_owner=workflow.owner,
+        report_id=bytes.fromhex(workflow.report_id[2:]),
+    )
 
 
 def latencies(observed: list[Observed]) -> dict[str, dict[str, int]]:

@@ -18,7 +18,6 @@ from verifier import (
     AttestationLog,
     LogEntry,
     ReportBody,
-    ReportMetadata,
     SettlementPayload,
     SignedObservation,
     encode_report,
@@ -32,7 +31,7 @@ from ._coordinator import Coordinator, Observed
 from ._don import DonConfig
 from ._errors import ContractRevert, CreError
 from ._protocol import ObserveRequest, SettlementSignRequest, SignResponse
-from ._runner import latencies
+from ._runner import latencies, workflow_metadata
 from .evm import Artifacts, AsyncChainWriter, ChainWriter, Deployment, contract
 
 Status = Literal["settled", "refused"]
@@ -160,18 +159,7 @@ class SettlementWorkflow:
         observations: list[SignedObservation],
         price: int,
     ) -> tuple[SettlementSignRequest, bytes, bytes]:
-        workflow = self.deployment.workflow
-        meta = ReportMetadata(
-            version=1,
-            execution_id=exec_id,
-            timestamp=int(time.time()),
-            don_id=self.don.don_id,
-            config_version=self.don.config_version,
-            workflow_id=bytes.fromhex(workflow.id[2:]),
-            workflow_name=workflow.name,
-            workflow_owner=workflow.owner,
-            report_id=bytes.fromhex(workflow.report_id[2:]),
-        )
+        meta = workflow_metadata(self.deployment.workflow, self.don, exec_id)
         receiver = self.deployment.address("SettlementGate")
         body = ReportBody(
             chain_id=self.deployment.chain_id,
