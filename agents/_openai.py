@@ -84,21 +84,38 @@ class Endpoint(BaseModel):
 
 
 def _read_secret(path: Path) -> str:
+    """The key in ``path``: the whole file, or the ``api_key`` of a JSON object (keystore-like)."""
     try:
         mode = path.stat().st_mode
-    except OSError as exc:
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ModelConfigError(
+                f"API key file {path} is open to group or others (mode {stat.filemode(mode)}); "
+                f"run: chmod 600 {path}"
+            )
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
         raise ModelConfigError(f"cannot read API key file {path}: {exc}") from exc
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ModelConfigError(
-            f"API key file {path} is readable by others (mode {stat.filemode(mode)}); "
-            f"run: chmod 600 {path}"
-        )
-    text = path.read_text().strip()
     if text.startswith("{"):
-        text = str(json.loads(text).get("api_key", ""))
+        text = _json_key(path, text)
     if not text:
         raise ModelConfigError(f"API key file {path} is empty")
     return text
+
+
+def _json_key(path: Path, text: str) -> str:
+    try:
+        key = json.loads(text).get("api_key")
+    except json.JSONDecodeError as exc:
+        raise ModelConfigError(
+            f"API key file {path} starts with '{{' but is not valid JSON ({exc.msg}, line "
+            f'{exc.lineno}); write the key alone, or {{"api_key": "..."}}'
+        ) from None  # the file's text may hold the key: keep it out of the traceback
+    if not isinstance(key, str) or not key.strip():
+        raise ModelConfigError(
+            f'API key file {path} is JSON without a string "api_key" field; '
+            'write {"api_key": "..."} or the key alone'
+        )
+    return key.strip()
 
 
 class _Backend:

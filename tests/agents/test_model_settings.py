@@ -173,6 +173,25 @@ def test_a_remote_endpoint_without_a_key_is_refused_at_start(
     assert load_settings().endpoint("large") is not None
 
 
+def test_a_key_file_others_can_read_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    key = tmp_path / "openai.key"
+    key.write_text("sk-from-file")
+    key.chmod(0o644)
+    monkeypatch.setenv("VOUCH_MODEL_BASE_URL", "https://api.example.com/v1")
+    monkeypatch.setenv("VOUCH_MODEL_API_KEY_FILE", str(key))
+    with pytest.raises(SettingsError, match=rf"small tier: API key file {key} is open to group"):
+        load_settings()
+    monkeypatch.setenv("VOUCH_MODEL_API_KEY_FILE", str(tmp_path / "missing.key"))
+    with pytest.raises(SettingsError, match="cannot read API key file .*missing.key"):
+        load_settings()
+    key.chmod(0o600)
+    monkeypatch.setenv("VOUCH_MODEL_API_KEY_FILE", str(key))
+    endpoint = load_settings().endpoint("large")
+    assert endpoint is not None and endpoint.key() == "sk-from-file"
+
+
 def test_a_run_over_its_usd_budget_from_settings_stops_over_http(
     server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -235,9 +235,11 @@ def test_client_errors_are_not_retried(server: FakeOpenAI, endpoint: Endpoint) -
 def test_timeout_is_retried_then_reported(server: FakeOpenAI, endpoint: Endpoint) -> None:
     fast = endpoint.model_copy(update={"timeout_seconds": 0.2, "max_retries": 1})
     server.then(Stall(1.0), Stall(1.0))
+    sleeps = Sleeps()
     with pytest.raises(ModelUnavailable, match="timed out after 0.2s") as caught:
-        complete(OpenAIChatModel(fast, sleep=Sleeps()), USER)
-    assert caught.value.attempts == 2
+        complete(OpenAIChatModel(fast, sleep=sleeps), USER)
+    assert (caught.value.attempts, caught.value.reason) == (2, "timed out after 0.2s")
+    assert len(server.chat_requests()) == 2 and sleeps.waits == [0.01]  # one backoff, one retry
 
 
 def test_timeout_then_success(server: FakeOpenAI, endpoint: Endpoint) -> None:
@@ -286,6 +288,43 @@ def test_secret_file_must_be_private(tmp_path: Path) -> None:
     assert endpoint.key() == "sk-from-file"
     secret.write_text(json.dumps({"api_key": "sk-json"}))
     assert endpoint.key() == "sk-json"
+
+
+@pytest.mark.parametrize(
+    ("content", "mode", "error"),
+    [
+        (None, 0o600, "cannot read API key file .*No such file"),
+        ("sk-x", 0o640, r"open to group or others \(mode -rw-r-----\); run: chmod 600"),
+        ("sk-x", 0o604, "open to group or others"),
+        ("  \n", 0o600, "is empty"),
+        ('{"api_key": "sk-x"', 0o600, "not valid JSON"),
+        ('{"key": "sk-x"}', 0o600, 'without a string "api_key" field'),
+        ('{"api_key": 42}', 0o600, 'without a string "api_key" field'),
+        (b"\xff\xfe", 0o600, "cannot read API key file"),
+    ],
+)
+def test_a_bad_secret_file_is_a_config_error_that_says_what_to_fix(
+    tmp_path: Path, content: str | bytes | None, mode: int, error: str
+) -> None:
+    secret = tmp_path / "openai.key"
+    if isinstance(content, bytes):
+        secret.write_bytes(content)
+    elif content is not None:
+        secret.write_text(content)
+    if content is not None:
+        secret.chmod(mode)
+    endpoint = Endpoint(base_url="https://models.example/v1", model="m", api_key_file=secret)
+    with pytest.raises(ModelConfigError, match=error) as caught:
+        endpoint.key()
+    assert "sk-x" not in str(caught.value)  # the message never carries the key
+
+
+def test_a_secret_directory_is_a_config_error(tmp_path: Path) -> None:
+    folder = tmp_path / "keys"
+    folder.mkdir(mode=0o700)
+    endpoint = Endpoint(base_url="https://models.example/v1", model="m", api_key_file=folder)
+    with pytest.raises(ModelConfigError, match="cannot read API key file"):
+        endpoint.key()
 
 
 def test_secret_file_key_reaches_the_server(
