@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ._embed import Embedder, HashingEmbedder
+from ._memory import LongTermMemory, ShortTermMemory
 from ._model import ChatModel, OfflineModel
 from ._openai import Endpoint, OpenAIChatModel, OpenAIEmbedder
 from ._usage import PriceTable
+from ._vectors import SQLiteVectorStore
 
 Tier = Literal["small", "large"]
 
@@ -83,6 +86,19 @@ class Models:
                 else HashingEmbedder()
             )
         return self._embedder
+
+    def short_term_memory(
+        self, window_tokens: int = 3000, keep_recent: int = 4, instructions: str = ""
+    ) -> ShortTermMemory:
+        """A conversation memory whose running summaries are written by the small tier."""
+        return ShortTermMemory(
+            self.for_tier("small"), window_tokens, keep_recent, instructions=instructions
+        )
+
+    def long_term_memory(self, path: Path | str) -> LongTermMemory:
+        """A SQLite-backed long-term memory under this embedder (the one routing uses)."""
+        embedder = self.embedder()
+        return LongTermMemory(embedder, SQLiteVectorStore(path, embedder.dimensions))
 
     @property
     def prices(self) -> PriceTable:

@@ -3,6 +3,8 @@
 Models: one endpoint (``model_base_url``, ``model_name``, key, timeouts) serves
 both tiers unless ``model_small`` / ``model_large`` override some of its fields
 (env ``VOUCH_MODEL_SMALL__NAME`` ..., or ``[model_small]`` in vouch.toml).
+``model_embeddings`` (``VOUCH_MODEL_EMBEDDINGS__NAME``, ``__DIMENSIONS``...) names an
+OpenAI-compatible ``/embeddings`` model; unset, embeddings are the offline hashing ones.
 ``model_prices`` prices models in USD per million tokens; ``budget_usd`` /
 ``budget_tokens`` bound a run, ``agent_budgets`` one agent of a run. A USD
 budget needs a price for every model that may serve it: checked at start.
@@ -63,6 +65,23 @@ class ModelTierSettings(BaseModel):
     max_retries: int | None = Field(default=None, ge=0, le=20)
 
 
+class EmbeddingSettings(BaseModel):
+    """Where embeddings come from (long-term memory, semantic routing); no ``name``: offline.
+
+    Unset ``base_url``, ``api_key`` and ``api_key_file`` come from the ``model_*`` settings.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = Field(
+        default=None, description="embedding model at an OpenAI-compatible /embeddings"
+    )
+    base_url: str | None = Field(default=None, description="its endpoint (default: model_base_url)")
+    api_key: SecretStr | None = Field(default=None, description="its API key")
+    api_key_file: Path | None = Field(default=None, description="file (0600) with the key")
+    dimensions: int | None = Field(default=None, gt=0, description="the model's vector size")
+
+
 class VouchSettings(BaseSettings):
     """Everything vouch can be configured with. Paths are relative to the working directory."""
 
@@ -114,6 +133,10 @@ class VouchSettings(BaseSettings):
     model_large: ModelTierSettings = Field(
         default_factory=ModelTierSettings, description="planning and review"
     )
+    model_embeddings: EmbeddingSettings = Field(
+        default_factory=EmbeddingSettings,
+        description="embeddings endpoint; unset: the offline hashing embedder",
+    )
     model_prices: dict[str, Price] = Field(
         default_factory=dict,
         description="USD per million input/output tokens per model name; '*' prices any other",
@@ -151,8 +174,32 @@ class VouchSettings(BaseSettings):
                     f"{tier} tier: {exc} (VOUCH_MODEL_API_KEY(_FILE), or "
                     f"VOUCH_MODEL_{tier.upper()}__API_KEY(_FILE) for this tier only)"
                 ) from None
+        self._embeddings_ready()
         self._priced()
         return self
+
+    def _embeddings_ready(self) -> None:
+        e = self.model_embeddings
+        if e.name is None:
+            return
+        if e.base_url is None and self.model_base_url is None:
+            raise ValueError(
+                f"model_embeddings.name is {e.name!r} but no endpoint serves it: set "
+                "VOUCH_MODEL_EMBEDDINGS__BASE_URL (or VOUCH_MODEL_BASE_URL)"
+            )
+        if e.dimensions is None:
+            raise ValueError(
+                f"model_embeddings.dimensions is needed with model {e.name!r}: its vector size, "
+                "e.g. VOUCH_MODEL_EMBEDDINGS__DIMENSIONS=1536 for text-embedding-3-small"
+            )
+        endpoint = self.embeddings_endpoint()
+        try:
+            if endpoint is not None:
+                endpoint.key()
+        except ModelConfigError as exc:
+            raise ValueError(
+                f"embeddings: {exc} (VOUCH_MODEL_EMBEDDINGS__API_KEY(_FILE) or VOUCH_MODEL_API_KEY)"
+            ) from None
 
     def _priced(self) -> None:
         usd = [n for n, b in self.agent_budgets.items() if b.usd is not None]
@@ -188,6 +235,23 @@ class VouchSettings(BaseSettings):
             max_retries=self.model_max_retries if o.max_retries is None else o.max_retries,
         )
 
+    def embeddings_endpoint(self) -> Endpoint | None:
+        """The ``/embeddings`` endpoint, or None for the offline hashing embedder."""
+        e = self.model_embeddings
+        base_url = e.base_url or self.model_base_url
+        if e.name is None or base_url is None:
+            return None
+        own_key = e.api_key is not None or e.api_key_file is not None
+        return Endpoint(
+            base_url=base_url,
+            model=e.name,
+            api_key=e.api_key if own_key else self.model_api_key,
+            api_key_file=e.api_key_file if own_key else self.model_api_key_file,
+            timeout_seconds=self.model_timeout_seconds,
+            connect_timeout_seconds=self.model_connect_timeout_seconds,
+            max_retries=self.model_max_retries,
+        )
+
     def tier_model(self, tier: Tier) -> str:
         """The name of the model serving ``tier`` (the offline model's when none is configured)."""
         endpoint = self.endpoint(tier)
@@ -205,13 +269,22 @@ class VouchSettings(BaseSettings):
         )
 
     def model_settings(self) -> ModelSettings:
-        """The tiers and prices for ``agents.Models``."""
+        """The tiers, the embeddings endpoint and the prices for ``agents.Models``."""
+        embeddings = self.embeddings_endpoint()
+        dimensions = self.model_embeddings.dimensions if embeddings is not None else None
         return ModelSettings(
-            small=self.endpoint("small"), large=self.endpoint("large"), prices=self.prices()
+            small=self.endpoint("small"),
+            large=self.endpoint("large"),
+            embeddings=embeddings,
+            embedding_dimensions=dimensions or ModelSettings().embedding_dimensions,
+            prices=self.prices(),
         )
 
     def models(self) -> Models:
-        """A chat model per tier: the engine asks for ``small`` or ``large``, never a name."""
+        """A chat model per tier and the embedder (``Registry(models.embedder())`` routes by it).
+
+        The engine asks for ``small`` or ``large``, never a name.
+        """
         return Models(self.model_settings())
 
     @property

@@ -13,15 +13,21 @@ from pydantic import BaseModel
 from agents import (
     Agent,
     AgentBudgetExceeded,
+    AgentCard,
     BudgetExceeded,
+    HashingEmbedder,
     Message,
     OfflineModel,
     OpenAIChatModel,
+    OpenAIEmbedder,
+    Registry,
+    Step,
     Tool,
 )
 from vouch import SettingsError, load_settings
 
-from .fake_openai import Answer, FakeOpenAI
+from .fake_openai import EMBED_DIMENSIONS, Answer, FakeOpenAI
+from .test_memory_loop import ADDRESS, WINDOW, chat, is_summary
 
 
 @pytest.fixture(autouse=True)
@@ -241,3 +247,67 @@ def test_without_a_usd_budget_an_unpriced_model_is_charged_as_unpriced(
     asyncio.run(Agent("a", settings.models().for_tier("large"), []).run("hi", ledger=ledger))
     [record] = ledger.records
     assert (record.priced, record.usd, record.prompt_tokens) == (False, Decimal(0), 40)
+
+
+def test_embeddings_from_settings_serve_routing_and_long_term_memory_over_http(
+    server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("VOUCH_MODEL_BASE_URL", server.url)
+    monkeypatch.setenv("VOUCH_MODEL_EMBEDDINGS__NAME", "embed-test")
+    monkeypatch.setenv("VOUCH_MODEL_EMBEDDINGS__DIMENSIONS", str(EMBED_DIMENSIONS))
+    models = load_settings().models()
+    embedder = models.embedder()
+    assert isinstance(embedder, OpenAIEmbedder) and embedder.dimensions == EMBED_DIMENSIONS
+
+    async def idle(_: object) -> str:
+        return ""
+
+    registry = Registry(embedder)  # the engine's semantic routing, on the configured embedder
+    registry.add(
+        AgentCard(name="payer", description="settle trades and pay", capabilities=["do"]), idle
+    )
+    registry.add(
+        AgentCard(name="writer", description="write reports and notes", capabilities=["do"]), idle
+    )
+    route = asyncio.run(registry.route(Step(id="s", task="settle the WETH trade", capability="do")))
+    assert (route.agent, route.by) == ("payer", "similarity")
+
+    memory = models.long_term_memory(tmp_path / "memory.db")
+    asyncio.run(memory.remember("Trade 17 settled at 3000 USDC.", "outcome"))
+    [hit] = asyncio.run(memory.recall("how did trade 17 settle", k=1))
+    assert hit.text == "Trade 17 settled at 3000 USDC."
+    embedded = [r for r in server.requests if "input" in r]
+    assert len(embedded) == 4 and {r["model"] for r in embedded} == {"embed-test"}
+
+
+def test_embeddings_settings_are_checked_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(load_settings().models().embedder(), HashingEmbedder)  # unset: offline
+    monkeypatch.setenv("VOUCH_MODEL_EMBEDDINGS__NAME", "text-embedding-3-small")
+    with pytest.raises(SettingsError, match="no endpoint serves it"):
+        load_settings()
+    monkeypatch.setenv("VOUCH_MODEL_EMBEDDINGS__BASE_URL", "https://api.example.com/v1")
+    with pytest.raises(SettingsError, match="dimensions is needed"):
+        load_settings()
+    monkeypatch.setenv("VOUCH_MODEL_EMBEDDINGS__DIMENSIONS", "1536")
+    with pytest.raises(SettingsError, match="embeddings: no API key for https://api.example.com"):
+        load_settings()
+    monkeypatch.setenv("VOUCH_MODEL_API_KEY", "sk-shared")
+    endpoint = load_settings().embeddings_endpoint()
+    assert endpoint is not None and endpoint.key() == "sk-shared"
+    assert load_settings().endpoint("small") is None  # chat stays offline
+
+
+def test_memory_from_settings_is_summarized_by_the_small_tier(
+    server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOUCH_MODEL_BASE_URL", server.url)
+    monkeypatch.setenv("VOUCH_MODEL_SMALL__NAME", "mini")
+    monkeypatch.setenv("VOUCH_MODEL_LARGE__NAME", "maxi")
+    models = load_settings().models()
+    memory = models.short_term_memory(window_tokens=WINDOW, keep_recent=4)
+    agent = Agent("assistant", models.for_tier("large"), [], "You help.", memory=memory)
+    answer = chat(agent, load_settings().ledger("run-memory"))
+    assert ADDRESS in answer  # the early fact, answered from the summary
+    summaries = [r for r in server.chat_requests() if is_summary(r)]
+    assert summaries and {r["model"] for r in summaries} == {"mini"}
+    assert {r["model"] for r in server.chat_requests() if not is_summary(r)} == {"maxi"}
