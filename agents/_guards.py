@@ -40,7 +40,10 @@ class Limits(BaseModel):
         loop_repeats: the same (agent, action, arguments) this many times within
             ``loop_window`` recent actions is a loop.
         loop_window: how many recent actions loop detection looks at.
-        stale_limit: this many actions in a row without the state changing is a loop.
+        stale_limit: this many actions in a row without the state changing is a
+            loop. A swarm's state is its blackboard; an agent step's state is
+            what its tool calls have observed (the set of distinct results), so
+            calls that only return what the step already saw make no progress.
         budget: tokens/USD for the whole run.
         agent_budgets: tokens/USD per agent name.
         prices: how model tokens become USD (an unpriced model is an error, not free).
@@ -91,8 +94,7 @@ class RunGuard:
         self.started = time.monotonic() - elapsed
         self._recent: deque[str] = deque(maxlen=limits.loop_window)
         self._counts: Counter[str] = Counter()
-        self._state: str | None = None
-        self._stale = 0
+        self._states: dict[str, tuple[str, int]] = {}  # scope -> (state digest, unchanged for)
 
     @property
     def elapsed(self) -> float:
@@ -130,7 +132,9 @@ class RunGuard:
         if depth > self.limits.max_handoff_depth:
             raise HandoffDepthExceeded(depth, self.limits.max_handoff_depth, path)
 
-    def observe(self, agent: str, action: str, args: Any, state: Any = None) -> None:
+    def observe(
+        self, agent: str, action: str, args: Any, state: Any = None, scope: str = ""
+    ) -> None:
         """Record one action; raise LoopDetected on repetition or a state that stopped changing.
 
         Args:
@@ -138,6 +142,7 @@ class RunGuard:
             action: what it did (tool name, handoff target, step task).
             args: with which arguments (JSON-able).
             state: the shared state after the action (JSON-able), or None to skip that check.
+            scope: whose state it is (see ``observe_state``).
         """
         key = f"{agent}|{action}|{fingerprint(args)}"
         if len(self._recent) == self._recent.maxlen:
@@ -147,13 +152,28 @@ class RunGuard:
         if self._counts[key] >= self.limits.loop_repeats:
             raise LoopDetected("repeat", f"{agent} -> {action}({_short(args)})", self._counts[key])
         if state is not None:
-            self._observe_state(agent, fingerprint(state))
+            self.observe_state(agent, state, scope)
 
-    def _observe_state(self, agent: str, digest: str) -> None:
-        self._stale = self._stale + 1 if digest == self._state else 0
-        self._state = digest
-        if self._stale >= self.limits.stale_limit:
-            raise LoopDetected("no-progress", f"state unchanged, last by {agent}", self._stale)
+    def observe_state(self, agent: str, state: Any, scope: str = "") -> None:
+        """Record the state after an action of ``agent``; raise LoopDetected when it stopped changing.
+
+        Args:
+            agent: who acted.
+            state: the state after the action (JSON-able).
+            scope: whose state: ``""`` for the run's (a swarm's board), a step
+                attempt's id for what that step observed (concurrent steps
+                each keep their own).
+
+        Raises:
+            LoopDetected: ``stale_limit`` actions in a row left the scope's state unchanged.
+        """
+        digest = fingerprint(state)
+        last, stale = self._states.get(scope, ("", 0))
+        stale = stale + 1 if digest == last else 0
+        self._states[scope] = (digest, stale)
+        if stale >= self.limits.stale_limit:
+            where = f" in {scope}" if scope else ""
+            raise LoopDetected("no-progress", f"state unchanged{where}, last by {agent}", stale)
 
     def check_budget(self, agent: str | None = None) -> None:
         """Raise BudgetExceeded (run) or AgentBudgetExceeded (``agent``) when over budget."""

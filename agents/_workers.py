@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from ._errors import ActionRejected, BudgetExceeded, Interrupted, RunStopped
 from ._executor import StepContext, Verdict, current_step
+from ._guards import fingerprint
 from ._loop import Agent, Tool
 from ._memory import ShortTermMemory
 from ._model import ChatModel, Message, ModelReply, ToolSpec
@@ -90,11 +91,18 @@ def _identity(args: Any) -> Any:
 
 
 def guarded_tools(tools: list[Tool], ctx: StepContext) -> list[Tool]:
-    """The tools as a step may use them: traced, loop-checked, HITL-gated, idempotent."""
-    return [_guarded(tool, ctx) for tool in tools]
+    """The tools as a step may use them: traced, loop-checked, HITL-gated, idempotent.
+
+    Loop detection sees each call (the same tool and arguments repeating) and
+    the step's state after it: the distinct results its calls observed. Calls
+    that only bring back what the step already saw (``stale_limit`` in a row)
+    stop the run with ``LoopDetected("no-progress")``.
+    """
+    seen: set[str] = set()
+    return [_guarded(tool, ctx, seen) for tool in tools]
 
 
-def _guarded(tool: Tool, ctx: StepContext) -> Tool:
+def _guarded(tool: Tool, ctx: StepContext, seen: set[str]) -> Tool:
     async def run(args: Any) -> Any:
         ctx.guard.tick()
         with ctx.tracer.span(
@@ -112,14 +120,18 @@ def _guarded(tool: Tool, ctx: StepContext) -> Tool:
         )
         if gated:
             ctx.guard.tick()
-            return await ctx.effect(
+            result = await ctx.effect(
                 tool.name,
                 lambda _key: tool.fn(args),
                 dumped,
                 irreversible=tool.irreversible,
                 value=value,
             )
-        return await ctx.once("tool " + tool.name, dumped, lambda: run(args))
+        else:
+            result = await ctx.once("tool " + tool.name, dumped, lambda: run(args))
+        seen.add(f"{tool.name}:{fingerprint(result)}")
+        ctx.guard.observe_state(ctx.agent, sorted(seen), f"step {ctx.step.id}/{ctx.attempt}")
+        return result
 
     return tool.model_copy(update={"fn": call, "reraise": (*tool.reraise, *_STOPS)})
 

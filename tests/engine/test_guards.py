@@ -15,6 +15,8 @@ from agents import (
     HandoffDepthExceeded,
     Limits,
     LoopDetected,
+    Message,
+    ModelReply,
     Plan,
     Price,
     PriceTable,
@@ -69,11 +71,55 @@ def test_max_steps_stops_the_run_and_keeps_partial_results() -> None:
         Step(id=f"s{i}", task="t", agent="w", depends_on=[f"s{i - 1}"] if i else [])
         for i in range(10)
     ]
-    outcome = asyncio.run(
-        Executor({"w": work}, limits=Limits(max_steps=4)).run(Plan(goal="g", steps=steps))
-    )
+    executor = Executor({"w": work}, limits=Limits(max_steps=4))
+    outcome = asyncio.run(executor.run(Plan(goal="g", steps=steps), run_id="cut"))
     assert outcome.status == "stopped" and isinstance(outcome.error, RunStepLimit)
     assert outcome.outputs == {f"s{i}": f"s{i}" for i in range(4)}
+    # the partial result and the reason are in the checkpoint too, for another process
+    record = executor.store.load_run("cut")
+    assert (record.status, record.error, record.reason) == (
+        "stopped",
+        "RunStepLimit",
+        outcome.reason,
+    )
+    assert outcome.reason.startswith("max_steps: run stopped after 4 steps")
+    done = {k: r.output for k, r in executor.store.load_steps("cut").items() if r.status == "done"}
+    assert done == outcome.outputs
+
+
+def test_an_agent_step_that_observes_nothing_new_is_a_loop_before_max_steps() -> None:
+    tries = 0
+
+    def script(messages: list[Message]) -> ModelReply:
+        nonlocal tries
+        tries += 1
+        return call("search", q=f"attempt {tries}")  # new arguments every time: no repeat
+
+    agent = Agent("seeker", ScriptedModel(script), [Tool.from_function(search)], max_steps=50)
+    executor = Executor({"seeker": agent_worker(agent)}, limits=Limits(max_steps=40, prices=FREE))
+    outcome = asyncio.run(executor.run(one_step("seeker")))
+    assert outcome.status == "stopped"
+    assert isinstance(outcome.error, LoopDetected) and outcome.error.kind == "no-progress"
+    assert "state unchanged in step s/1, last by seeker" in outcome.reason
+    assert tries == 7  # one call saw something new, then 6 in a row (stale_limit) saw nothing
+    assert executor.store.load_run(outcome.run_id).steps_executed < 40
+
+
+def test_an_agent_step_whose_calls_keep_observing_new_results_is_not_a_loop() -> None:
+    tries = 0
+
+    async def fetch(args: Query) -> str:
+        return f"page for {args.q}"
+
+    def script(messages: list[Message]) -> ModelReply:
+        nonlocal tries
+        tries += 1
+        return call("fetch", q=f"p{tries}") if tries <= 10 else text("read 10 pages")
+
+    agent = Agent("reader", ScriptedModel(script), [Tool.from_function(fetch)], max_steps=20)
+    executor = Executor({"reader": agent_worker(agent)}, limits=Limits(prices=FREE))
+    outcome = asyncio.run(executor.run(one_step("reader")))
+    assert outcome.status == "done" and outcome.outputs == {"s": "read 10 pages"}
 
 
 def test_ttl_stops_a_hung_step() -> None:
@@ -135,6 +181,25 @@ def test_agent_budget_stops_the_agent_that_overspends() -> None:
     assert list(outcome.outputs) == ["s0"]
 
 
+def test_agent_usd_budget_stops_that_agent_and_not_the_others() -> None:
+    async def paid(ctx: StepContext) -> str:
+        ctx.charge_usd("api", Decimal("0.4"))
+        return ctx.agent
+
+    agents = ["payer", "other", "other", "payer"]
+    steps = [
+        Step(id=f"s{i}", task="t", agent=a, depends_on=[f"s{i - 1}"] if i else [])
+        for i, a in enumerate(agents)
+    ]
+    limits = Limits(agent_budgets={"payer": Budget(usd=Decimal("0.5"))})
+    executor = Executor({"payer": paid, "other": paid}, limits=limits)
+    outcome = asyncio.run(executor.run(Plan(goal="g", steps=steps)))
+    assert outcome.status == "stopped" and isinstance(outcome.error, AgentBudgetExceeded)
+    assert outcome.error.agent == "payer" and outcome.error.spent_usd == Decimal("0.8")
+    assert outcome.error.budget_usd == Decimal("0.5")
+    assert list(outcome.outputs) == ["s0", "s1", "s2"]  # "other" spent 0.8 too, unlimited
+
+
 def test_usd_budget_counts_paid_tools() -> None:
     async def paid(ctx: StepContext) -> str:
         ctx.charge_usd("api", Decimal("0.4"))
@@ -169,10 +234,6 @@ def test_swarm_handoff_depth_is_bounded() -> None:
 
 
 def test_swarm_state_not_changing_is_a_loop() -> None:
-    async def idle(board: Blackboard) -> Turn:
-        n = len(board.log)
-        return Turn(handoff="b" if n % 2 == 0 else "a", writes={"seen": n % 7})  # varies, board too
-
     async def stuck(board: Blackboard) -> Turn:
         return Turn(handoff="a", writes={"x": 1})
 
