@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,9 +14,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._errors import BudgetExceeded, RunStopped, UnknownAgent
 from ._executor import Executor, RunOutcome
 from ._guards import Limits, RunGuard
-from ._model import ChatModel, Message, ToolSpec
+from ._loop import _counted
+from ._model import ChatModel, Message, ModelReply, ToolSpec
 from ._plan import Criterion, Plan, Planner, Step
-from ._trace import AGENT_NAME, DECISION, HANDOFF_TO, RUN_ID, Tracer
+from ._trace import (
+    AGENT_NAME,
+    DECISION,
+    HANDOFF_TO,
+    INPUT_TOKENS,
+    OPERATION,
+    OUTPUT_TOKENS,
+    REQUEST_MODEL,
+    RUN_ID,
+    Tracer,
+)
+from ._usage import UsageRecord
 
 
 class TopologyResult(BaseModel):
@@ -117,7 +131,15 @@ SwarmAgent = Callable[[Blackboard], Awaitable[Turn]]
 
 
 class SwarmOutcome(BaseModel):
-    """How a swarm ended: its answer or the guard that stopped it, and the board."""
+    """How a swarm ended: its answer or the guard that stopped it, the board, the trace and usage.
+
+    Attributes:
+        trace: every span of the swarm (``Span.to_otel`` form, in the order they
+            closed): the root ``swarm`` span, each ``turn``, each ``handoff`` and
+            the final ``decision``, and the model calls of ``model_swarm_agent``
+            turns. ``trace_hash`` is ``trace_hash(trace)``.
+        usage: every charge of the swarm's model calls, in order (per agent).
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -128,6 +150,22 @@ class SwarmOutcome(BaseModel):
     board: Blackboard
     path: list[str] = Field(default_factory=list)
     trace_hash: str = ""
+    trace: list[dict[str, Any]] = Field(default_factory=list)
+    usage: list[UsageRecord] = Field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _SwarmTurn:
+    """The swarm turn running now: what a model-backed agent charges and traces against."""
+
+    guard: RunGuard
+    tracer: Tracer
+    agent: str
+
+
+_turn: contextvars.ContextVar[_SwarmTurn | None] = contextvars.ContextVar(
+    "vouch_swarm_turn", default=None
+)
 
 
 class Swarm:
@@ -135,11 +173,13 @@ class Swarm:
 
     Each turn, the agent holding the work reads the board, writes entries and
     either finishes or hands off to a peer it names. Guards apply: max steps,
-    TTL, handoff depth (handoffs in a row without a new entry on the board) and
+    TTL, handoff depth (handoffs in a row without a new entry on the board),
     loop detection (the same agent writing the same thing and handing to the
-    same peer, or a board that stopped changing). An entry or a handoff to an
-    agent that is not in the swarm raises ``UnknownAgent``. While it runs, the swarm's trace is
-    bound (``current_trace_hash()``).
+    same peer, or a board that stopped changing), and the run's and each
+    agent's token/USD budget (``model_swarm_agent`` charges its model calls).
+    An entry or a handoff to an agent that is not in the swarm raises
+    ``UnknownAgent``. While it runs, the swarm's trace is bound
+    (``current_trace_hash()``).
 
     Args:
         agents: name -> swarm agent.
@@ -156,40 +196,43 @@ class Swarm:
             raise UnknownAgent("entry", entry, sorted(self.agents), "peer")
         run_id = run_id or uuid.uuid4().hex[:12]
         guard, tracer = RunGuard(run_id, self.limits), Tracer(run_id)
-        board, current, path = Blackboard(goal=goal), entry, [entry]
+        outcome = SwarmOutcome(status="done", board=Blackboard(goal=goal), path=[entry])
         try:
             with tracer.bind(), tracer.span("swarm", **{RUN_ID: run_id}):
-                while True:
-                    guard.tick()
-                    with tracer.span("turn " + current, str(guard.steps), **{AGENT_NAME: current}):
-                        turn = await self.agents[current](board)
-                    progressed = _apply(board, current, turn)
-                    guard.observe(current, f"handoff:{turn.handoff}", turn.writes, board.entries)
-                    if turn.done or turn.handoff is None:
-                        tracer.event("decision finish", **{AGENT_NAME: current, DECISION: "done"})
-                        return SwarmOutcome(
-                            status="done",
-                            answer=turn.answer,
-                            board=board,
-                            path=path,
-                            trace_hash=tracer.trace_hash(),
-                        )
-                    if turn.handoff not in self.agents:
-                        raise UnknownAgent(current, turn.handoff, sorted(self.agents), "peer")
-                    path = [current, turn.handoff] if progressed else [*path, turn.handoff]
-                    guard.handoff(path)
-                    tracer.event("handoff", **{AGENT_NAME: current, HANDOFF_TO: turn.handoff})
-                    current = turn.handoff
+                outcome.answer = await self._turns(guard, tracer, outcome, entry)
         except (RunStopped, BudgetExceeded) as exc:
             reason = getattr(exc, "reason", "budget")
-            return SwarmOutcome(
-                status="stopped",
-                reason=f"{reason}: {exc}",
-                error=exc,
-                board=board,
-                path=path,
-                trace_hash=tracer.trace_hash(),
-            )
+            outcome.status, outcome.reason, outcome.error = "stopped", f"{reason}: {exc}", exc
+        outcome.trace = [span.to_otel() for span in tracer.spans]
+        outcome.trace_hash = tracer.trace_hash()
+        outcome.usage = list(guard.ledger.records)
+        return outcome
+
+    async def _turns(
+        self, guard: RunGuard, tracer: Tracer, outcome: SwarmOutcome, current: str
+    ) -> str:
+        """Turn after turn until one finishes; its answer."""
+        board = outcome.board
+        while True:
+            guard.tick()
+            with tracer.span("turn " + current, str(guard.steps), **{AGENT_NAME: current}):
+                token = _turn.set(_SwarmTurn(guard, tracer, current))
+                try:
+                    turn = await self.agents[current](board)
+                finally:
+                    _turn.reset(token)
+            progressed = _apply(board, current, turn)
+            guard.observe(current, f"handoff:{turn.handoff}", turn.writes, board.entries)
+            if turn.done or turn.handoff is None:
+                tracer.event("decision finish", **{AGENT_NAME: current, DECISION: "done"})
+                return turn.answer
+            if turn.handoff not in self.agents:
+                raise UnknownAgent(current, turn.handoff, sorted(self.agents), "peer")
+            path = outcome.path
+            outcome.path = [current, turn.handoff] if progressed else [*path, turn.handoff]
+            guard.handoff(outcome.path)
+            tracer.event("handoff", **{AGENT_NAME: current, HANDOFF_TO: turn.handoff})
+            current = turn.handoff
 
 
 def _apply(board: Blackboard, agent: str, turn: Turn) -> bool:
@@ -234,7 +277,7 @@ def model_swarm_agent(
                 content=f"Goal: {board.goal}\nBlackboard: {json.dumps(board.entries, sort_keys=True, default=str)}",
             ),
         ]
-        reply = await model.complete(messages, _SWARM_TOOLS)
+        reply = await _complete(model, messages, name)
         result = Turn()
         for call in reply.tool_calls:
             if call.name == "write":
@@ -246,6 +289,22 @@ def model_swarm_agent(
         return result
 
     return turn
+
+
+async def _complete(model: ChatModel, messages: list[Message], agent: str) -> ModelReply:
+    """A model call of a swarm turn: a span, charged to ``agent`` (budgets checked first and after)."""
+    turn = _turn.get()
+    if turn is None:  # called outside a swarm
+        return await model.complete(messages, _SWARM_TOOLS)
+    turn.guard.check_budget(agent)
+    attrs = {OPERATION: "chat", REQUEST_MODEL: model.name, AGENT_NAME: agent}
+    with turn.tracer.span("chat " + model.name, **attrs) as span:
+        reply = _counted(await model.complete(messages, _SWARM_TOOLS), messages)
+        span.set(INPUT_TOKENS, reply.prompt_tokens)
+        span.set(OUTPUT_TOKENS, reply.completion_tokens)
+    name = reply.model or model.name
+    turn.guard.charge(agent, turn.guard.steps, name, reply.prompt_tokens, reply.completion_tokens)
+    return reply
 
 
 def _text(value: Any) -> str:

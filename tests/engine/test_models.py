@@ -11,6 +11,7 @@ from agents import (
     AgentBudgetExceeded,
     Blackboard,
     Budget,
+    BudgetExceeded,
     Criterion,
     Executor,
     Hitl,
@@ -97,6 +98,28 @@ def test_model_critic_fails_refines_n_rounds_then_recovery_then_a_human() -> Non
     assert [s["name"] for s in judged] == ["chat scripted"] * 4  # the critic's calls are spans
 
 
+def test_a_human_rejecting_a_failed_step_ends_the_run_as_rejected() -> None:
+    writer = drafts("draft")
+    executor = Executor(
+        {"writer": agent_worker(Agent("writer", writer, []))},
+        critic=ModelCritic(ScriptedModel([text("FAIL: vague")])),
+        refine_rounds=1,
+        hitl=Hitl(review_failures=True),
+        limits=Limits(prices=FREE),
+    )
+    paused = asyncio.run(executor.run(PLAN, run_id="no"))
+    (review,) = paused.pending
+    assert paused.status == "interrupted" and review.kind == "review"
+    assert review.detail == {"reason": "vague", "output": "draft memo v2"}
+    executor.decide("no", review.key, approved=False, note="not good enough", by="carol")
+    outcome = asyncio.run(executor.resume("no"))
+    assert outcome.status == "rejected" and outcome.outputs == {}
+    assert "not good enough" in outcome.reason and len(writer.calls) == 2  # nothing ran again
+    record = executor.store.load_run("no")
+    assert record.status == "rejected" and record.error == "ActionRejected"
+    assert executor.store.load_steps("no")["memo"].status == "failed"
+
+
 def test_model_critic_passes_a_later_round_and_rules_go_first() -> None:
     writer = ScriptedModel([text("draft"), text("draft memo"), text("memo for ACME")])
     critic = ScriptedModel([text("FAIL - no counterparty"), text("PASS")])
@@ -148,7 +171,8 @@ def test_a_swarm_of_model_agents_hands_off_over_the_blackboard() -> None:
             "scout": model_swarm_agent("scout", scout, "Find the price.", ["analyst"]),
             "analyst": model_swarm_agent("analyst", analyst, "Judge it.", ["scout", "closer"]),
             "closer": model_swarm_agent("closer", closer, "Close.", []),
-        }
+        },
+        Limits(prices=FREE),
     )
     outcome = asyncio.run(swarm.run("is 2993 inside 2500..3500?", entry="analyst"))
     assert outcome.status == "done" and outcome.answer == "settle at 2993"
@@ -161,6 +185,63 @@ def test_a_swarm_of_model_agents_hands_off_over_the_blackboard() -> None:
     )
     assert user.content.startswith("Goal: is 2993 inside") and "Blackboard: {}" in user.content
     assert '"price": "2993"' in analyst.calls[1][-1].content  # read what the scout wrote
+    # every turn, model call, handoff and the final decision is a span of the swarm's trace
+    names = [(s["name"], s["attributes"].get("vouch.handoff.to")) for s in outcome.trace]
+    assert names == [
+        ("chat scripted", None),
+        ("turn analyst", None),
+        ("handoff", "scout"),
+        ("chat scripted", None),
+        ("turn scout", None),
+        ("handoff", "analyst"),
+        ("chat scripted", None),
+        ("turn analyst", None),
+        ("handoff", "closer"),
+        ("chat scripted", None),
+        ("turn closer", None),
+        ("decision finish", None),
+        ("swarm", None),
+    ]
+    assert outcome.trace_hash == trace_hash(outcome.trace)
+    chats = [s for s in outcome.trace if s["name"] == "chat scripted"]
+    assert [c["attributes"]["gen_ai.agent.name"] for c in chats] == [
+        "analyst",
+        "scout",
+        "analyst",
+        "closer",
+    ]
+    assert [u.agent for u in outcome.usage] == ["analyst", "scout", "analyst", "closer"]
+    assert all(u.prompt_tokens > 0 and u.kind == "model" for u in outcome.usage)  # estimated
+
+
+def test_a_swarm_stops_at_the_run_and_the_agent_budgets() -> None:
+    def chatty(tokens: int) -> ScriptedModel:
+        reply = tools(("write", {"key": "n", "value": "x"}), ("handoff", {"to": "b"}))
+        return ScriptedModel([reply.model_copy(update={"prompt_tokens": tokens})])
+
+    def swarm(limits: Limits) -> Swarm:
+        back = tools(("handoff", {"to": "a"})).model_copy(update={"prompt_tokens": 10})
+        return Swarm(
+            {
+                "a": model_swarm_agent("a", chatty(100), "", ["b"]),
+                "b": model_swarm_agent("b", ScriptedModel([back]), "", ["a"]),
+            },
+            limits,
+        )
+
+    agent_cap = Limits(prices=FREE, agent_budgets={"a": Budget(tokens=150)}, loop_repeats=50)
+    outcome = asyncio.run(swarm(agent_cap).run("g", entry="a"))
+    assert outcome.status == "stopped" and isinstance(outcome.error, AgentBudgetExceeded)
+    assert outcome.error.agent == "a" and outcome.error.spent_tokens == 200
+    assert outcome.reason.startswith("budget:") and [e["agent"] for e in outcome.board.log] == [
+        "a",
+        "b",
+    ]
+    run_cap = Limits(prices=FREE, budget=Budget(tokens=115), loop_repeats=50)
+    outcome = asyncio.run(swarm(run_cap).run("g", entry="a"))
+    assert isinstance(outcome.error, BudgetExceeded) and outcome.error.spent_tokens == 210
+    assert sum(u.prompt_tokens for u in outcome.usage) == 210
+    assert outcome.trace[-1]["name"] == "swarm" and outcome.trace[-1]["status"]["code"] == "ERROR"
 
 
 def test_model_agents_passing_work_back_and_forth_are_stopped() -> None:
@@ -171,7 +252,7 @@ def test_model_agents_passing_work_back_and_forth_are_stopped() -> None:
             "a": model_swarm_agent("a", ping, "", ["b"]),
             "b": model_swarm_agent("b", pong, "", ["a"]),
         },
-        Limits(max_handoff_depth=50),
+        Limits(max_handoff_depth=50, prices=FREE),
     )
     outcome = asyncio.run(swarm.run("g", entry="a"))
     assert outcome.status == "stopped" and isinstance(outcome.error, LoopDetected)
@@ -180,7 +261,7 @@ def test_model_agents_passing_work_back_and_forth_are_stopped() -> None:
 
 def test_a_handoff_to_an_unknown_peer_is_an_error_naming_it() -> None:
     lost = ScriptedModel([tools(("handoff", {"to": "nobody"}))])
-    swarm = Swarm({"a": model_swarm_agent("a", lost, "", ["b"])})
+    swarm = Swarm({"a": model_swarm_agent("a", lost, "", ["b"])}, Limits(prices=FREE))
     with pytest.raises(UnknownAgent, match="'nobody'.*\\['a'\\]"):
         asyncio.run(swarm.run("g", entry="a"))
     with pytest.raises(UnknownAgent, match="'b'"):
