@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from agents import (
     Agent,
     AgentCard,
+    Embedder,
     Executor,
     Limits,
     MemoryCheckpointStore,
@@ -88,6 +89,47 @@ def test_routing_by_capability_then_description_similarity() -> None:
     assert asyncio.run(reg.route(Step(id="s", task="write a poem", agent="clerk"))).by == "name"
     poem = asyncio.run(reg.route(Step(id="s", task="write creative poems", capability="write")))
     assert poem.agent == "poet"
+
+
+class ConceptEmbedder(Embedder):
+    """A toy semantic embedder: words mapped to concepts, so synonyms land together."""
+
+    name = "concepts"
+    dimensions = 2
+    CONCEPTS = {"sell": 0, "sells": 0, "dispose": 0, "liquidate": 0, "buy": 1, "buys": 1}
+    CONCEPTS |= {"acquire": 1, "accumulate": 1}
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        self.texts += texts
+        vectors = []
+        for t in texts:
+            v = [0.0, 0.0]
+            for word in t.lower().split():
+                if word in self.CONCEPTS:
+                    v[self.CONCEPTS[word]] += 1.0
+            vectors.append(v)
+        return vectors
+
+
+def test_routing_by_similarity_uses_the_registrys_embedder() -> None:
+    embedder = ConceptEmbedder()
+    reg = Registry(embedder=embedder)
+    reg.add(AgentCard(name="seller", description="sells assets", capabilities=["trade"]), echo)
+    reg.add(AgentCard(name="buyer", description="buys assets", capabilities=["trade"]), echo)
+    dispose = asyncio.run(reg.route(Step(id="s", task="dispose of the WETH", capability="trade")))
+    assert dispose.agent == "seller" and dispose.by == "similarity" and dispose.score == 1.0
+    more = asyncio.run(reg.route(Step(id="s", task="accumulate more WETH", capability="trade")))
+    assert more.agent == "buyer"
+    # each description was embedded once, then each task
+    assert embedder.texts == [
+        "sells assets trade",
+        "buys assets trade",
+        "dispose of the WETH",
+        "accumulate more WETH",
+    ]
 
 
 def test_trace_spans_use_otel_names_and_the_hash_binds_the_reasoning() -> None:
