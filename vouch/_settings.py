@@ -63,6 +63,7 @@ class ModelTierSettings(BaseModel):
     timeout_seconds: float | None = Field(default=None, gt=0, description="per request")
     connect_timeout_seconds: float | None = Field(default=None, gt=0)
     max_retries: int | None = Field(default=None, ge=0, le=20)
+    stream: bool | None = Field(default=None, description="ask for streamed answers")
 
 
 class EmbeddingSettings(BaseModel):
@@ -127,6 +128,7 @@ class VouchSettings(BaseSettings):
     model_timeout_seconds: float = Field(default=60.0, gt=0, description="per model request")
     model_connect_timeout_seconds: float = Field(default=10.0, gt=0)
     model_max_retries: int = Field(default=3, ge=0, le=20, description="on 429/5xx/timeouts")
+    model_stream: bool = Field(default=False, description="ask for streamed answers")
     model_small: ModelTierSettings = Field(
         default_factory=ModelTierSettings, description="routine steps: summaries, tool calls"
     )
@@ -233,6 +235,7 @@ class VouchSettings(BaseSettings):
             timeout_seconds=o.timeout_seconds or self.model_timeout_seconds,
             connect_timeout_seconds=o.connect_timeout_seconds or self.model_connect_timeout_seconds,
             max_retries=self.model_max_retries if o.max_retries is None else o.max_retries,
+            stream=self.model_stream if o.stream is None else o.stream,
         )
 
     def embeddings_endpoint(self) -> Endpoint | None:

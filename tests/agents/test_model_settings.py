@@ -149,6 +149,25 @@ def test_the_single_endpoint_variables_still_serve_both_tiers(
     assert isinstance(model, OpenAIChatModel) and model.name == "local-test-model"
 
 
+def test_streaming_from_settings_per_tier(
+    server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOUCH_MODEL_BASE_URL", server.url)
+    monkeypatch.setenv("VOUCH_MODEL_STREAM", "true")
+    monkeypatch.setenv("VOUCH_MODEL_LARGE__NAME", "maxi")
+    monkeypatch.setenv("VOUCH_MODEL_LARGE__STREAM", "false")
+    models = load_settings().models()
+    server.then(Answer("streamed answer", usage=(5, 2)), Answer("whole answer"))
+    small = asyncio.run(models.for_tier("small").complete([Message(role="user", content="a")], []))
+    large = asyncio.run(models.for_tier("large").complete([Message(role="user", content="b")], []))
+    assert (small.content, small.prompt_tokens, large.content) == (
+        "streamed answer",
+        5,
+        "whole answer",
+    )
+    assert [r.get("stream", False) for r in server.requests] == [True, False]
+
+
 def test_a_usd_budget_with_an_unpriced_model_is_refused_at_start(
     server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
