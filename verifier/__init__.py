@@ -16,6 +16,7 @@ from ._audit import (
     AuditReport,
     ChainReader,
     ConfigEvent,
+    ExecutionEvent,
     ReportEvent,
     Web3ChainReader,
     audit,
@@ -27,7 +28,7 @@ from ._hitl import APPROVER_ROLE, rejection_digest, rejection_message
 from ._html import render_html
 from ._log import AttestationLog, ChainFinding, LogEntry, chain_hash, verify_entries
 from ._merkle import leaf, merkle_proof, merkle_root, verify_proof
-from ._replay import NodeAnswer, ReplayResult, find_execution, replay
+from ._replay import NodeAnswer, ReplayedOutcome, ReplayResult, find_execution, replay
 from ._report import (
     METADATA_LENGTH,
     ReportBody,
@@ -56,6 +57,7 @@ __all__ = [
     "AnchorRecord",
     "ApprovalEvent",
     "ConfigEvent",
+    "ExecutionEvent",
     "ReportEvent",
     "METADATA_LENGTH",
     "AttestationLog",
@@ -70,6 +72,7 @@ __all__ = [
     "NodeAnswer",
     "Observation",
     "ReplayResult",
+    "ReplayedOutcome",
     "ReportBody",
     "ReportMetadata",
     "SettlementPayload",

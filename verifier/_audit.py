@@ -6,8 +6,10 @@ configured signers) and the report's contents against the consensus and the
 proposal; each submission against its transaction, receipt and event; each
 human decision (``hitl``) against its approver's signature and, for approvals,
 the gate's EIP-712 digest, APPROVER_ROLE and TradeApproved event at that block.
-The other way round: every report the forwarder processed and every approval
-the gate recorded must be explained by the log (else an ALARM).
+The other way round: every report the forwarder processed, every approval,
+settlement and refund the gate recorded, and every message execution (or
+failed execution) on a CrossChainGateway must be explained by the log (else an
+ALARM).
 """
 
 from __future__ import annotations
@@ -33,7 +35,15 @@ from ._batch import Recoverer
 from ._canonical import dump_parsed, keccak
 from ._consensus import quorum_size, recompute
 from ._errors import ConsensusError, EncodingError, VerifierError
-from ._hitl import APPROVER_ROLE, TRADE_APPROVED, TRADE_SETTLED, rejection_digest
+from ._hitl import (
+    APPROVER_ROLE,
+    MESSAGE_EXECUTED,
+    MESSAGE_FAILED,
+    TRADE_APPROVED,
+    TRADE_REFUNDED,
+    TRADE_SETTLED,
+    rejection_digest,
+)
 from ._log import GENESIS, AttestationLog, LogEntry, entry_from_row, verify_entries
 from ._merkle import leaf, merkle_root
 from ._report import METADATA_LENGTH, report_digest
@@ -197,8 +207,16 @@ class ChainReader(ABC):
         raise NotImplementedError(f"{type(self).__name__} reads no approvals")
 
     def settled_trades(self, gate: str) -> set[int]:
-        """The ids of every trade the gate settled."""
+        """The ids of every trade the gate settled (by default, from ``gate_events``)."""
+        return {int(e.subject) for e in self.gate_events(gate) if e.event == "TradeSettled"}
+
+    def gate_events(self, gate: str) -> list[ExecutionEvent]:
+        """Every TradeSettled and TradeRefunded event of the SettlementGate at ``gate``, oldest first."""
         raise NotImplementedError(f"{type(self).__name__} reads no settlements")
+
+    def gateway_events(self, gateway: str) -> list[ExecutionEvent]:
+        """Every MessageExecuted and MessageFailed event of the CrossChainGateway at ``gateway``."""
+        raise NotImplementedError(f"{type(self).__name__} reads no gateway executions")
 
     def approval_digest(self, gate: str, trade_id: int, block: int) -> bytes:
         """``approvalDigest(tradeId)`` of the gate, as of ``block``."""
@@ -207,6 +225,19 @@ class ChainReader(ABC):
     def is_approver(self, gate: str, account: str, block: int) -> bool:
         """Whether ``account`` held APPROVER_ROLE on the gate at ``block``."""
         raise NotImplementedError(f"{type(self).__name__} makes no calls")
+
+
+class ExecutionEvent(BaseModel):
+    """A state change the log must explain: a settlement, refund or message execution.
+
+    ``event`` is the gate's TradeSettled/TradeRefunded or the gateway's
+    MessageExecuted/MessageFailed; ``subject`` is the trade id (gate events) or the message id (gateway events).
+    """
+
+    event: Literal["TradeSettled", "TradeRefunded", "MessageExecuted", "MessageFailed"]
+    subject: int | str
+    tx_hash: str
+    block: int
 
 
 class ApprovalEvent(BaseModel):
@@ -308,6 +339,34 @@ class Web3ChainReader(ChainReader):
             for log in self._logs(gate, TRADE_SETTLED)
         }
 
+    def gate_events(self, gate: str) -> list[ExecutionEvent]:
+        """TradeSettled and TradeRefunded events, decoded, in chain order."""
+        return self._events(gate, {TRADE_SETTLED: "TradeSettled", TRADE_REFUNDED: "TradeRefunded"})
+
+    def gateway_events(self, gateway: str) -> list[ExecutionEvent]:
+        """MessageExecuted and MessageFailed events, decoded, in chain order."""
+        names = {MESSAGE_EXECUTED: "MessageExecuted", MESSAGE_FAILED: "MessageFailed"}
+        return self._events(gateway, names)
+
+    def _events(self, address: str, names: dict[bytes, str]) -> list[ExecutionEvent]:
+        logs = [log for topic in names for log in self._logs(address, topic)]
+        logs.sort(key=lambda log: (log["blockNumber"], log["logIndex"]))
+        trade_ids = {TRADE_SETTLED, TRADE_REFUNDED}
+        events = []
+        for log in logs:
+            topic, subject = bytes(log["topics"][0]), bytes(log["topics"][1])
+            events.append(
+                ExecutionEvent(
+                    event=names[topic],
+                    subject=int.from_bytes(subject, "big")
+                    if topic in trade_ids
+                    else "0x" + subject.hex(),
+                    tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                    block=log["blockNumber"],
+                )
+            )
+        return events
+
     def _call(self, to: str, data: bytes, block: int) -> bytes:
         target = ChecksumAddress(HexAddress(HexStr(to_checksum(to))))
         return bytes(self.w3.eth.call({"to": target, "data": HexStr("0x" + data.hex())}, block))
@@ -352,9 +411,11 @@ class _Auditor:
         anchor: str | None = None,
         workers: int = 1,
         gate: str | None = None,
+        gateway: str | None = None,
     ) -> None:
         self.entries = entries
         self.gate = gate
+        self.gateway = gateway
         self.workers = workers
         self.linkage = True
         self._jobs: dict[int, list[tuple[str, int]] | str] = {}
@@ -409,6 +470,9 @@ class _Auditor:
             self._unexplained(self.chain, self.forwarder)
         if self.chain is not None and self.gate:
             self._unexplained_approvals(self.chain, self.gate)
+            self._unexplained_gate_events(self.chain, self.gate)
+        if self.chain is not None and self.gateway:
+            self._unexplained_executions(self.chain, self.gateway)
 
     def _anchors(self, chain: ChainReader, anchor: str, entries: list[LogEntry]) -> None:
         """Each anchored range must recompute to its onchain root and head; say what is not anchored."""
@@ -462,6 +526,62 @@ class _Auditor:
                     "explained by the log",
                     f"ALARM: trade #{event.trade_id} approved onchain by {event.approver} in tx "
                     f"{event.tx_hash} (block {event.block}) has no hitl log entry",
+                )
+
+    def _unexplained_gate_events(self, chain: ChainReader, gate: str) -> None:
+        """A settlement must be a logged submission; a refund, of a trade the log never settled."""
+        submitted = self._logged_txs("submission")
+        proposed, settled = self._logged_trades()
+        for event in chain.gate_events(gate):
+            where = f"tx {event.tx_hash} (block {event.block})"
+            if event.event == "TradeSettled" and event.tx_hash.lower() not in submitted:
+                self._global(
+                    "explained by the log",
+                    f"ALARM: trade #{event.subject} settled onchain in {where} has no log entry",
+                )
+            elif event.event == "TradeRefunded":
+                self._refund(int(event.subject), where, proposed, settled)
+
+    def _refund(self, trade_id: int, where: str, proposed: set[int], settled: set[int]) -> None:
+        if trade_id in settled:
+            detail = f"trade #{trade_id} refunded onchain in {where}, yet the log says it settled"
+            return self._global("explained by the log", detail)
+        if trade_id not in proposed:
+            detail = f"ALARM: trade #{trade_id} refunded onchain in {where} has no log entry"
+            return self._global("explained by the log", detail)
+        self.found.append(
+            (
+                0,
+                "",
+                "chain",
+                "explained by the log",
+                "ok",
+                f"trade #{trade_id} refunded in {where}: proposed in the log, never settled",
+            )
+        )
+
+    def _logged_trades(self) -> tuple[set[int], set[int]]:
+        """Trade ids the log proposed, and those its submissions settled."""
+        proposed, settled = set(), set()
+        for kinds in self.by_exec.values():
+            proposal = kinds.get("proposal")
+            if proposal is None or proposal.payload.get("trade_id") is None:
+                continue
+            proposed.add(int(proposal.payload["trade_id"]))
+            submission = kinds.get("submission")
+            if submission is not None and submission.payload.get("status") == "settled":
+                settled.add(int(proposal.payload["trade_id"]))
+        return proposed, settled
+
+    def _unexplained_executions(self, chain: ChainReader, gateway: str) -> None:
+        """Every message the gateway executed (or failed to) must be a logged submission."""
+        submitted = self._logged_txs("submission")
+        for event in chain.gateway_events(gateway):
+            if event.tx_hash.lower() not in submitted:
+                self._global(
+                    "explained by the log",
+                    f"ALARM: {event.event} of message {str(event.subject)[:18]}… in tx "
+                    f"{event.tx_hash} (block {event.block}) has no log entry",
                 )
 
     def _logged_txs(self, kind: str) -> set[str]:
@@ -679,6 +799,10 @@ class _Auditor:
             logged_status
         ):
             problems.append("block or receipt status differ from the chain")
+        if "gas_used" in p and int(receipt.get("gasUsed", -1)) != int(p["gas_used"]):
+            problems.append(
+                f"logged gas_used {p['gas_used']} is not the receipt's {receipt.get('gasUsed')}"
+            )
         report = self.by_exec[entry.execution_id].get("report")
         if (
             report is None
@@ -845,6 +969,7 @@ def audit(
     anchor: str | None = None,
     workers: int = 1,
     gate: str | None = None,
+    gateway: str | None = None,
 ) -> AuditReport:
     """Check every entry of ``log``; chain-dependent checks are skipped when ``chain`` is None.
 
@@ -854,7 +979,10 @@ def audit(
         signers: (don_id, config_version) -> (f, signers), for offline audits.
         forwarder: also alarm on every report this forwarder processed that the log does not explain.
         anchor: also check every range anchored on this AttestationAnchor.
-        gate: also alarm on every approval this SettlementGate recorded that the log does not explain.
+        gate: also alarm on every approval, settlement and refund this SettlementGate recorded
+            that the log does not explain.
+        gateway: also alarm on every message execution (or failed execution) this
+            CrossChainGateway recorded that no logged submission explains.
         workers: processes that recover signatures (worth it from a few thousand entries on).
     """
     if chain is None and workers > 1:
@@ -862,7 +990,7 @@ def audit(
         if len(heads) >= _batch.PARALLEL_THRESHOLD:
             return _partitioned(log.path, heads, signers, workers)
     entries = list(log.entries())
-    return _Auditor(entries, chain, signers, forwarder, anchor, workers, gate).run()
+    return _Auditor(entries, chain, signers, forwarder, anchor, workers, gate, gateway).run()
 
 
 @dataclass

@@ -17,6 +17,9 @@ from ._canonical import canonical_json, keccak
 
 TRADE_APPROVED = keccak(b"TradeApproved(uint256,address)")
 TRADE_SETTLED = keccak(b"TradeSettled(uint256,uint256,uint256,bytes32)")
+TRADE_REFUNDED = keccak(b"TradeRefunded(uint256,uint256,uint256)")
+MESSAGE_EXECUTED = keccak(b"MessageExecuted(bytes32,uint256,address,uint64)")
+MESSAGE_FAILED = keccak(b"MessageFailed(bytes32,uint256,address,bytes)")
 APPROVER_ROLE = keccak(b"APPROVER_ROLE")
 REJECTION_FIELDS = ("run_id", "action_key", "trade_id", "gate", "chain_id", "note")
 

@@ -53,6 +53,7 @@ def run_audit(
             forwarder=contracts.get("Forwarder"),
             anchor=contracts.get("AttestationAnchor"),
             gate=contracts.get("SettlementGate"),
+            gateway=contracts.get("CrossChainGateway"),
             workers=workers or os.cpu_count() or 1,
         )
     except (VerifierError, VouchError) as exc:
@@ -114,19 +115,26 @@ def run_replay(
         console.print(f"[red]cannot replay:[/] {exc}")
         return EXIT_CANNOT_AUDIT
     table = Table(title=f"replay of {result.execution_id}", title_justify="left")
-    for column in ("node", "value", "deviation (bps)", "signature"):
+    for column in ("feed", "node", "value", "deviation (bps)", "signature"):
         table.add_column(column)
-    for a in sorted(result.answers, key=lambda a: a.value):
+    for a in sorted(result.answers, key=lambda a: (a.feed, a.value)):
         table.add_row(
+            a.feed,
             a.node,
             f"{a.value / 10**18:,.8f}",
             f"{a.deviation_bps:+d}",
             "ok" if a.signature_ok else "[red]BAD[/]",
         )
     console.print(table)
-    console.print(
-        f"{result.mode}: recomputed {result.recomputed_value}, logged {result.logged_value}, reported {result.reported_value}"
-    )
+    if len(result.outcomes) > 1:  # a feeds round: one consensus per feed, each by its own mode
+        for o in result.outcomes:
+            console.print(
+                f"{o.feed} {o.mode} (f={o.f}): recomputed {o.recomputed_value}, logged {o.logged_value}"
+            )
+    else:
+        console.print(
+            f"{result.mode}: recomputed {result.recomputed_value}, logged {result.logged_value}, reported {result.reported_value}"
+        )
     divergences = list(result.divergences)
     if result.matches:
         console.print("[green]✓ the decision recomputes exactly from its logged inputs[/]")

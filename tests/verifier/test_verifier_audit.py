@@ -23,6 +23,7 @@ from verifier import (
     AuditReport,
     ChainReader,
     ConfigEvent,
+    ExecutionEvent,
     Observation,
     ReportBody,
     ReportEvent,
@@ -53,6 +54,9 @@ RECEIVER = "0xAb8483F64d9C6d1EcF9b849Ae677dD3315835cb2"
 OWNER = "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4"
 TX_HASH = "0x" + "7e" * 32
 BLOCK = 12
+GAS = 210_000
+GATE = "0x" + "6a" * 20
+GATEWAY = "0x" + "9b" * 20
 REPORT_SELECTOR = keccak(b"report(address,bytes,bytes,bytes[])")[:4]
 REPORT_PROCESSED = keccak(b"ReportProcessed(address,bytes32,bytes2,bool)")
 PRICES = [3000 * 10**18, 3002 * 10**18, 2999 * 10**18]
@@ -77,6 +81,8 @@ class FakeChain(ChainReader):
     with_history: bool = True
     configs: dict[tuple[str, int, int], tuple[int, list[str]]] = field(default_factory=dict)
     txs: dict[str, Tx] = field(default_factory=dict)
+    gate_log: list[ExecutionEvent] = field(default_factory=list)
+    gateway_log: list[ExecutionEvent] = field(default_factory=list)
 
     def get_config(self, forwarder: str, don_id: int, config_version: int) -> tuple[int, list[str]]:
         return self.configs.get((forwarder.lower(), don_id, config_version), (0, []))
@@ -89,7 +95,7 @@ class FakeChain(ChainReader):
             "topics": [REPORT_PROCESSED, b"\x00" * 32, b"\x00" * 32, b"\x00" * 32],
             "data": abi_encode(["bool"], [tx.delivered]),
         }
-        return {"status": tx.status, "blockNumber": tx.block, "logs": [event]}
+        return {"status": tx.status, "blockNumber": tx.block, "gasUsed": GAS, "logs": [event]}
 
     def get_transaction_input(self, tx_hash: str) -> bytes | None:
         tx = self.txs.get(tx_hash.lower())
@@ -109,6 +115,15 @@ class FakeChain(ChainReader):
 
     def anchors(self, anchor: str) -> list[AnchorRecord]:
         return []
+
+    def approvals(self, gate: str) -> list[Any]:
+        return []
+
+    def gate_events(self, gate: str) -> list[ExecutionEvent]:
+        return list(self.gate_log)
+
+    def gateway_events(self, gateway: str) -> list[ExecutionEvent]:
+        return list(self.gateway_log)
 
 
 def honest_chain(with_history: bool = True) -> FakeChain:
@@ -202,7 +217,7 @@ def build_execution(trade_id: int = 7, round_: int = 0) -> Execution:
             "block_number": BLOCK,
             "status": "settled",
             "receipt_status": 1,
-            "gas_used": 210_000,
+            "gas_used": GAS,
             "forwarder": FORWARDER,
             "error": None,
         },
@@ -458,8 +473,9 @@ def test_a_proposal_with_another_action_hash_is_caught(tmp_path: Path) -> None:
         {"receipt_status": 0},
         {"status": "refused"},
         {"tx_hash": "0x" + "00" * 32},
+        {"gas_used": GAS - 1},
     ],
-    ids=["block", "receipt status", "delivery status", "unknown tx"],
+    ids=["block", "receipt status", "delivery status", "unknown tx", "gas used"],
 )
 def test_a_submission_that_disagrees_with_the_chain_is_named(
     tmp_path: Path, change: dict[str, Any]
@@ -549,3 +565,65 @@ def test_web3_reader_finds_the_raw_report_in_forwarder_report_calldata() -> None
     assert reader.get_report_call(TX_HASH) == ex.raw
     assert reader.get_report_call("0x01") is None  # not a report call
     assert reader.get_report_call("0x02") is None  # unknown transaction
+
+
+def alarms(report: AuditReport) -> list[str]:
+    return [r.detail for r in report.failures if r.check == "explained by the log"]
+
+
+def test_gate_settlements_and_gateway_executions_outside_the_log_are_alarms(
+    tmp_path: Path,
+) -> None:
+    log = AttestationLog(tmp_path / "log.db")
+    chain = honest_chain()
+    record(log, build_execution(), chain)
+    explained = [
+        ExecutionEvent(event="TradeSettled", subject=7, tx_hash=TX_HASH, block=BLOCK),
+    ]
+    chain.gate_log = explained
+    chain.gateway_log = [
+        ExecutionEvent(
+            event="MessageExecuted", subject="0x" + "aa" * 32, tx_hash=TX_HASH, block=BLOCK
+        )
+    ]
+    assert audit(log, chain, gate=GATE, gateway=GATEWAY).ok  # every event is a logged submission
+    forged = "0x" + "f0" * 32
+    chain.gate_log = [
+        *explained,
+        ExecutionEvent(event="TradeSettled", subject=9, tx_hash=forged, block=BLOCK + 1),
+    ]
+    chain.gateway_log = [
+        ExecutionEvent(event="MessageExecuted", subject="0x" + "bb" * 32, tx_hash=forged, block=20),
+        ExecutionEvent(event="MessageFailed", subject="0x" + "cc" * 32, tx_hash=forged, block=21),
+    ]
+    found = alarms(audit(log, chain, gate=GATE, gateway=GATEWAY))
+    assert len(found) == 3 and all(a.startswith("ALARM") and forged in a for a in found)
+    assert "trade #9 settled onchain" in found[0]
+    assert "MessageExecuted of message 0xbbbb" in found[1] and "MessageFailed" in found[2]
+    assert len(alarms(audit(log, chain, gate=GATE))) == 1  # the gateway's events only with gateway=
+
+
+def test_a_refund_is_explained_only_for_a_trade_the_log_proposed_and_never_settled(
+    tmp_path: Path,
+) -> None:
+    log = AttestationLog(tmp_path / "log.db")
+    chain = honest_chain()
+    record(log, build_execution(trade_id=7), chain)  # settled
+    refused = build_execution(trade_id=8)
+    refused.submission = {"tx_hash": None, "status": "rejected", "error": {"name": "X", "args": {}}}
+    record(log, refused)
+
+    def refund(trade_id: int) -> ExecutionEvent:
+        return ExecutionEvent(
+            event="TradeRefunded", subject=trade_id, tx_hash="0x" + "0d" * 32, block=30
+        )
+
+    chain.gate_log = [refund(8)]
+    report = audit(log, chain, gate=GATE)
+    assert report.ok
+    [note] = [r for r in report.results if r.check == "explained by the log"]
+    assert note.status == "ok" and "trade #8 refunded" in note.detail
+    chain.gate_log = [refund(7), refund(99)]
+    found = alarms(audit(log, chain, gate=GATE))
+    assert "trade #7 refunded onchain" in found[0] and "yet the log says it settled" in found[0]
+    assert found[1].startswith("ALARM: trade #99 refunded onchain") and "no log entry" in found[1]

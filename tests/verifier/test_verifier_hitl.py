@@ -16,6 +16,7 @@ from verifier import (
     AuditReport,
     ChainReader,
     ConfigEvent,
+    ExecutionEvent,
     ReportEvent,
     audit,
     keccak,
@@ -61,6 +62,9 @@ class GateChain(ChainReader):
 
     def settled_trades(self, gate: str) -> set[int]:
         return set(self.settled)
+
+    def gate_events(self, gate: str) -> list[ExecutionEvent]:
+        return []
 
     def approval_digest(self, gate: str, trade_id: int, block: int) -> bytes:
         return gate_digest(trade_id)
