@@ -617,3 +617,156 @@ def test_a_feeds_round_with_several_modes_is_recomputed_field_by_field(tmp_path:
     failures = {(f.seq, f.check): f.detail for f in audit(forged, None, signers=signers).failures}
     assert "identical of the observations is 1, log says 2" in failures[(4, "consensus recomputed")]
     assert "not this execution's consensus" in failures[(7, "report contents")]
+
+
+STANDALONE = r"""
+import importlib.abc, json, sys
+BLOCKED = {"agents", "cre_adapters", "vouch"}
+
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"{name} is not installed (auditor's machine)", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, sys.argv[1])
+import verifier as v
+from eth_account import Account
+
+assert v.__file__.startswith(sys.argv[1]), v.__file__
+keys = [bytes([i]) * 32 for i in range(1, 5)]
+nodes = [Account.from_key(k).address for k in keys]
+exec_id = b"\x07" * 32
+signed = [
+    v.sign_observation(
+        v.Observation(request_id="r", feed="ETH/USD", value=p, observed_at=1, node=n), k
+    ).model_dump(mode="json")
+    for k, n, p in zip(keys, nodes, [3000, 3010, 2990])
+]
+owner = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"
+receiver = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+meta = v.ReportMetadata(
+    version=1, execution_id=exec_id, timestamp=1, don_id=1, config_version=1,
+    workflow_id=b"\x22" * 32, workflow_name="settlement", workflow_owner=owner, report_id=b"\x00\x01",
+)
+body = v.ReportBody(
+    chain_id=1, receiver=receiver, timestamp=1, action_hash=b"\x33" * 32,
+    payload=v.SettlementPayload(trade_id=1, price=3000).encode(),
+)
+raw = v.encode_report(meta, body)
+ctx = v.report_context(v.config_digest(1, receiver, 1, 1, 1, nodes), 1)
+sigs = ["0x" + v.sign_report(v.report_digest(raw, ctx), k).hex() for k in keys[:2]]
+don = {"don_id": 1, "config_version": 1, "forwarder": receiver, "chain_id": 1}
+log = v.AttestationLog(sys.argv[2])
+log.append(exec_id, "proposal", {"action_hash": "0x" + "33" * 32, "trade_id": 1})
+obs = log.append(exec_id, "observations", {"observations": signed, "don": don}).seq
+log.append(exec_id, "consensus", {"mode": "median", "value": 3000, "observations_seq": obs, "f": 1})
+log.append(exec_id, "report", {"raw": "0x" + raw.hex(), "context": "0x" + ctx.hex(),
+                                "signatures": sigs, "receiver": receiver, **don})
+report = v.audit(log, None, signers={(1, 1): (1, nodes)})
+page = v.render_html(report, log)
+replayed = v.replay(log, v.find_execution(log, "0x0707"))
+log.export_jsonl(sys.argv[2] + ".jsonl")
+copy = v.AttestationLog.import_jsonl(sys.argv[2] + ".jsonl", sys.argv[2] + ".copy")
+print(json.dumps({
+    "ok": report.ok,
+    "checks": sorted({f.check for f in report.results if f.status == "ok"}),
+    "html": "<svg" in page,
+    "replay": replayed.matches,
+    "copy_chain": [f.detail for f in copy.verify_chain()],
+    "loaded": sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED),
+}))
+"""
+
+
+def test_verifier_runs_alone_with_agents_and_cre_adapters_not_installed(tmp_path: Path) -> None:
+    """A copy of verifier/ alone, with vouch's other packages unimportable, audits a log."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    import verifier
+
+    alone = tmp_path / "site"
+    shutil.copytree(
+        Path(verifier.__file__).parent,
+        alone / "verifier",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    script = tmp_path / "audit_alone.py"
+    script.write_text(STANDALONE)
+    result = subprocess.run(
+        [sys.executable, "-I", str(script), str(alone), str(tmp_path / "log.db")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout)
+    assert out["ok"] and out["html"] and out["replay"] and out["copy_chain"] == []
+    assert {"observation signatures", "signers configured", "consensus recomputed"} <= set(
+        out["checks"]
+    )
+    assert {"report signatures", "report contents"} <= set(out["checks"])
+    assert out["loaded"] == []
+
+
+def test_the_standalone_check_really_blocks_the_other_packages(tmp_path: Path) -> None:
+    """The blocker the test above relies on: importing agents under it fails."""
+    import subprocess
+    import sys
+
+    blocker = STANDALONE.split("import verifier as v")[0]
+    script = tmp_path / "blocked.py"
+    script.write_text(blocker + "import cre_adapters\n")
+    result = subprocess.run(
+        [sys.executable, "-I", str(script), str(tmp_path), "x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and "cre_adapters is not installed" in result.stderr
+
+
+def test_replay_recomputes_each_feed_by_its_logged_mode_and_f(tmp_path: Path) -> None:
+    from verifier import find_execution, replay
+
+    keys = [bytes([i]) * 32 for i in range(1, 5)]
+    nodes = [Account.from_key(k).address for k in keys]
+    values = {
+        "ETH/USD": ("median", [3000, 3010, 2990]),
+        "FLAG": ("identical", [1, 1, 2]),
+        "REGIME": ("mode", [5, 7, 7]),
+    }
+    honest = AttestationLog(tmp_path / "honest.db")
+    honest.append_many(_feeds_execution(keys, nodes, values))
+    result = replay(honest, find_execution(honest, next(honest.entries()).execution_id[:10]))
+    assert result.matches, result.divergences
+    assert [(o.feed, o.mode, o.recomputed_value) for o in result.outcomes] == [
+        ("ETH/USD", "median", 3000),
+        ("FLAG", "identical", 1),
+        ("REGIME", "mode", 7),
+    ]
+    assert len(result.answers) == 9 and all(a.signature_ok for a in result.answers)
+
+    lied = _feeds_execution(keys, nodes, values)
+    lied[3][2]["value"] = 2  # the log claims the other flag won
+    forged = AttestationLog(tmp_path / "forged.db")
+    forged.append_many(lied)
+    result = replay(forged, "0x" + lied[0][0].hex())
+    assert not result.matches
+    assert "logged consensus 2 != recomputed identical 1 for FLAG" in result.divergences
+    assert any("not this execution's consensus" in d for d in result.divergences)
+
+    split = _feeds_execution(keys, nodes, values)
+    for n, signed in enumerate(split[2][2]["observations"]):  # FLAG: three different answers
+        signed["observation"]["value"] = n
+    tied = AttestationLog(tmp_path / "tied.db")
+    tied.append_many(split)
+    result = replay(tied, "0x" + split[0][0].hex())
+    assert any("identical of FLAG" in d and "does not recompute" in d for d in result.divergences)
