@@ -12,8 +12,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ._audit import AuditFinding, AuditReport
+from ._batch import recover_one
+from ._canonical import dump_parsed, keccak
 from ._log import AttestationLog, LogEntry
+from ._signing import OBSERVATION_DOMAIN
 
+FAULT_BPS = 100  # an answer more than 1% from the consensus counts as a fault
+CELL = {  # faults-over-time cell colours
+    "ok": "#bbf7d0",
+    "absent": "#f59e0b",
+    "deviant": "#9333ea",
+    "bad signature": "#dc2626",
+}
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777")
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#111;padding:0 1rem}
@@ -32,6 +42,7 @@ class _NodeStats:
     deviations: list[tuple[int, int]] = field(default_factory=list)  # (execution index, bps)
     latencies: list[float] = field(default_factory=list)  # ms
     absent: list[int] = field(default_factory=list)  # execution indexes
+    faults: dict[int, str] = field(default_factory=dict)  # execution index -> what went wrong
 
 
 def _e(value: object) -> str:
@@ -45,6 +56,7 @@ def _node_stats(log: AttestationLog) -> tuple[dict[str, _NodeStats], int]:
     for entry in log.entries():
         runs[entry.execution_id][entry.kind] = entry
     executions = [r for r in runs.values() if "observations" in r]
+    absent: dict[int, set[str]] = {}
     for index, run in enumerate(executions):
         consensus = run.get("consensus")
         outcome = int(consensus.payload.get("value", 0)) if consensus else 0
@@ -55,13 +67,31 @@ def _node_stats(log: AttestationLog) -> tuple[dict[str, _NodeStats], int]:
             node, value = str(obs.get("node")), obs.get("value")
             seen.add(node)
             stats[node].answers += 1
+            if not _signed_by(signed, node):
+                stats[node].faults[index] = "bad signature"
             if isinstance(value, int) and outcome:
-                stats[node].deviations.append((index, (value - outcome) * 10_000 // outcome))
+                bps = (value - outcome) * 10_000 // outcome
+                stats[node].deviations.append((index, bps))
+                if abs(bps) > FAULT_BPS:
+                    stats[node].faults.setdefault(index, "deviant")
             if node in timings:
                 stats[node].latencies.append(timings[node])
+        absent[index] = seen
+    for index, seen in absent.items():  # every node known by now, also those first seen later
         for node in set(stats) - seen:
             stats[node].absent.append(index)
     return dict(sorted(stats.items())), len(executions)
+
+
+def _signed_by(signed: dict[str, object], node: str) -> bool:
+    """Whether an observation's signature recovers to the node it names."""
+    try:
+        digest = keccak(OBSERVATION_DOMAIN + dump_parsed(signed["observation"]))
+        message = keccak(b"\x19Ethereum Signed Message:\n32" + digest)
+        got = recover_one(message, bytes.fromhex(str(signed["signature"])[2:]), 27)
+    except (KeyError, TypeError, ValueError):
+        return False
+    return isinstance(got, bytes) and "0x" + got.hex() == node.lower()
 
 
 def _latencies(payload: dict[str, object]) -> dict[str, float]:
@@ -101,6 +131,7 @@ def _deviation_plot(stats: dict[str, _NodeStats], runs: int) -> str:
 
 
 def _fault_plot(stats: dict[str, _NodeStats], runs: int) -> str:
+    """One row per node, one cell per execution in log order, coloured by what the node did."""
     cell, label = 12, 120
     width, height = label + cell * max(1, runs), cell * len(stats) + 4
     rects = []
@@ -108,11 +139,29 @@ def _fault_plot(stats: dict[str, _NodeStats], runs: int) -> str:
         rects.append(f'<text x="0" y="{row * cell + 10}" font-size="10">{_e(node[:12])}…</text>')
         missed = set(s.absent)
         for i in range(runs):
-            color = "#f59e0b" if i in missed else "#bbf7d0"
+            state = "absent" if i in missed else s.faults.get(i, "ok")
             rects.append(
-                f'<rect x="{label + i * cell}" y="{row * cell}" width="{cell - 1}" height="{cell - 1}" fill="{color}"/>'
+                f'<rect x="{label + i * cell}" y="{row * cell}" width="{cell - 1}" height="{cell - 1}" '
+                f'fill="{CELL[state]}" data-state="{state}"><title>{_e(node)} in execution {i + 1}: {state}</title></rect>'
             )
     return f'<svg role="img" aria-label="faults over time" width="{width}" height="{height}">{"".join(rects)}</svg>'
+
+
+def _fault_legend() -> str:
+    meaning = {
+        "ok": "answered, signed, within 1% of consensus",
+        "absent": "not among the round's signed observations (down, slow, or not needed)",
+        "deviant": f"more than {FAULT_BPS} bps from consensus",
+        "bad signature": "signature does not recover to the node",
+    }
+    return (
+        '<div class="legend">'
+        + "".join(
+            f'<span><span class="sw" style="background:{CELL[k]}"></span>{_e(k)}: {_e(v)}</span>'
+            for k, v in meaning.items()
+        )
+        + "</div>"
+    )
 
 
 def _latency_plot(stats: dict[str, _NodeStats]) -> str:
@@ -148,9 +197,9 @@ def _node_table(stats: dict[str, _NodeStats]) -> str:
         lat = f"{sum(s.latencies) / len(s.latencies):.1f}" if s.latencies else "-"
         rows.append(
             f'<tr><td><span class="sw" style="background:{color}"></span><code>{_e(node)}</code></td>'
-            f"<td>{s.answers}</td><td>{sum(devs) / len(devs):.1f}</td><td>{max(devs)}</td><td>{lat}</td><td>{len(s.absent)}</td></tr>"
+            f"<td>{s.answers}</td><td>{sum(devs) / len(devs):.1f}</td><td>{max(devs)}</td><td>{lat}</td><td>{len(s.absent)}</td><td>{len(s.faults)}</td></tr>"
         )
-    head = "<tr><th>node</th><th>answers</th><th>mean |dev| bps</th><th>max |dev| bps</th><th>mean latency ms</th><th>rounds absent</th></tr>"
+    head = "<tr><th>node</th><th>answers</th><th>mean |dev| bps</th><th>max |dev| bps</th><th>mean latency ms</th><th>rounds absent</th><th>faulty answers</th></tr>"
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -197,7 +246,8 @@ def render_html(report: AuditReport, log: AttestationLog, title: str = "vouch au
         f'<h3>Answer deviation from consensus, per execution</h3><div class="legend">{legend}</div>'
         + _deviation_plot(stats, runs),
         "<h3>Latency</h3>" + _latency_plot(stats),
-        "<h3>Absences over time (amber: not among the round's 2f+1 signed observations: down, slow, faulty, or simply not needed)</h3>"
+        "<h3>Faults over time (one column per execution, in log order)</h3>"
+        + _fault_legend()
         + _fault_plot(stats, runs),
         "<h2>Executions</h2>" + _drilldown(report, log),
     ]
