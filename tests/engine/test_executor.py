@@ -145,6 +145,32 @@ def test_replan_on_unmet_criteria_keeps_finished_steps() -> None:
     assert "failed at step 'b'" in planner.model.calls[0][1].content  # type: ignore[attr-defined]
 
 
+def test_replan_when_a_step_keeps_failing_keeps_finished_steps() -> None:
+    ran: list[str] = []
+
+    async def work(ctx: StepContext) -> str:
+        ran.append(ctx.step.id)
+        if ctx.step.id == "b":
+            raise RuntimeError("venue down")
+        return f"ok {ctx.step.id}"
+
+    new_steps = [{"id": "b2", "task": "use the other venue", "agent": "w", "depends_on": ["a"]}]
+    planner = Planner(ScriptedModel([call("submit_plan", steps=new_steps)]), {"w": "worker"})
+    plan = Plan(
+        goal="g",
+        steps=[
+            Step(id="a", task="t", agent="w"),
+            Step(id="b", task="t", agent="w", depends_on=["a"]),
+        ],
+    )
+    executor = Executor({"w": work}, planner=planner, refine_rounds=1)
+    outcome = asyncio.run(executor.run(plan, run_id="rp"))
+    assert outcome.status == "done" and outcome.outputs == {"a": "ok a", "b2": "ok b2"}
+    assert ran == ["a", "b", "b", "b2"]  # b and its refinement round failed, a did not run again
+    assert "RuntimeError: venue down" in planner.model.calls[0][1].content  # type: ignore[attr-defined]
+    assert executor.store.load_run("rp").replans == 1
+
+
 @st.composite
 def dags(draw: Any) -> Plan:
     n = draw(st.integers(1, 25))
