@@ -118,6 +118,28 @@ def test_audit_without_a_log_cannot_audit(demo, tmp_path: Path) -> None:
     assert "missing.db" in result.stdout + result.stderr
 
 
+def test_audit_of_an_unreadable_log_cannot_audit(demo, tmp_path: Path) -> None:
+    environ, _, _ = demo
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not an sqlite database, just bytes " * 100)
+    result = vouch(environ, "audit", "--log", str(garbage))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "cannot audit" in result.stdout and "garbage.db is not a readable attestation log" in (
+        result.stdout.replace("\n", "")
+    )
+
+
+def test_audit_without_an_answering_rpc_cannot_audit(demo) -> None:
+    from cre_adapters.evm import free_port
+
+    environ, _, _ = demo
+    dead = f"http://127.0.0.1:{free_port()}"
+    result = vouch({**environ, "VOUCH_RPC_URL": dead}, "audit")
+    assert result.returncode == 2, result.stdout + result.stderr
+    out = result.stdout.replace("\n", "")
+    assert "cannot audit" in out and dead in out and "VOUCH_RPC_URL" in out
+
+
 def execution_of(home: Path, kind: str = "submission") -> str:
     with sqlite3.connect(home / "attestations.db") as db:
         return str(
@@ -311,6 +333,28 @@ def _edit_consensus(doc) -> None:  # type: ignore[no-untyped-def]
 
 def _claim_another_approver(doc) -> None:  # type: ignore[no-untyped-def]
     doc["approver"] = "0x" + "42" * 20
+
+
+def _drop_submission(rows):  # type: ignore[no-untyped-def]
+    return [row for row in rows if row[2] != "submission"]
+
+
+def test_a_settlement_missing_from_a_rehashed_log_is_an_alarm_from_the_forwarder_and_the_gate(
+    demo, tmp_path: Path
+) -> None:
+    environ, home, _ = demo
+    copy = rechained(home, tmp_path, _drop_submission)
+    result = vouch(environ, "audit", "--json", "--log", str(copy))
+    assert result.returncode == 1, result.stdout
+    alarms = [
+        r["detail"]
+        for r in json.loads(result.stdout)["results"]
+        if r["check"] == "explained by the log" and r["status"] == "fail"
+    ]
+    assert any(a.startswith("ALARM: report") for a in alarms), alarms  # Forwarder ReportProcessed
+    assert any(  # the gate's own TradeSettled, read from the real chain
+        a.startswith("ALARM: trade #1 settled onchain") and "has no log entry" in a for a in alarms
+    ), alarms
 
 
 def _insert_submission(rows):  # type: ignore[no-untyped-def]
