@@ -698,12 +698,16 @@ class _Auditor:
             )
         self._add(entry, "signers configured", "ok")
 
-    def _values(self, entry: LogEntry) -> list[Any]:
+    def _observations_of(self, entry: LogEntry) -> LogEntry:
         obs = self.by_seq.get(int(entry.payload["observations_seq"]))
         if obs is None or obs.kind != "observations" or obs.execution_id != entry.execution_id:
             raise ValueError(
                 f"entry #{entry.payload['observations_seq']} is not this execution's observations"
             )
+        return obs
+
+    def _values(self, entry: LogEntry) -> list[Any]:
+        obs = self._observations_of(entry)
         values = [o["observation"]["value"] for o in obs.payload["observations"]]
         if entry.payload["mode"] == "median" and not all(
             isinstance(v, int) and not isinstance(v, bool) for v in values
@@ -711,10 +715,28 @@ class _Auditor:
             raise ValueError("an observed value is not an integer")
         return values
 
+    def _parameters(self, entry: LogEntry) -> None:
+        """The consensus's logged f is the f of the DON config its observations were made under."""
+        f = entry.payload.get("f")
+        if not isinstance(f, int) or isinstance(f, bool):
+            return self._add(entry, "consensus parameters", "fail", "no integer f logged")
+        don = self._observations_of(entry).payload["don"]
+        config = self._signer_set(
+            don["forwarder"], don["don_id"], don["config_version"], self._block_of(entry)
+        )
+        if config is None:
+            detail = "no chain and no signer set given"
+            return self._add(entry, "consensus parameters", "skip", detail)
+        if config[0] != f:
+            detail = f"logged f={f}, the DON config has f={config[0]}"
+            return self._add(entry, "consensus parameters", "fail", detail)
+        self._add(entry, "consensus parameters", "ok", f"{entry.payload['mode']}, f={f}")
+
     def _consensus(self, entry: LogEntry) -> None:
+        self._parameters(entry)
         p = entry.payload
         mode = str(p["mode"])
-        f = int(p.get("f", 1))
+        f = int(p["f"])
         try:
             recomputed = recompute(mode, self._values(entry), f)
         except ConsensusError as exc:

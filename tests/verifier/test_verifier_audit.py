@@ -263,7 +263,7 @@ def audit_forged(
 
 EXPECTED_CHECKS = {
     "observations": {"observation signatures", "signers configured"},
-    "consensus": {"consensus recomputed"},
+    "consensus": {"consensus recomputed", "consensus parameters"},
     "report": {"report signatures", "report contents"},
     "submission": {"transaction"},
 }
@@ -432,6 +432,17 @@ def test_an_edited_consensus_value_is_named(tmp_path: Path) -> None:
     assert (seqs["consensus"], "consensus", "consensus recomputed") in failed(report)
     # The honest report now disagrees with the logged consensus, and says so.
     assert (seqs["report"], "report", "report contents") in failed(report)
+
+
+@pytest.mark.parametrize(
+    ("f", "detail"), [(0, "logged f=0, the DON config has f=1"), ("1", "no integer f")]
+)
+def test_a_consensus_with_other_parameters_than_the_don_config_is_named(
+    tmp_path: Path, f: object, detail: str
+) -> None:
+    report, seqs = audit_forged(tmp_path, lambda ex: ex.consensus.update(f=f))
+    failures = {(r.seq, r.check): r.detail for r in report.failures}
+    assert detail in failures[(seqs["consensus"], "consensus parameters")]
 
 
 def test_a_consensus_over_other_observations_is_named(tmp_path: Path) -> None:
