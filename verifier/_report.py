@@ -9,6 +9,7 @@ Layout (packed, big-endian), as Chainlink's KeystoneForwarder reads it::
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Self
 
 from eth_abi import decode as abi_decode
@@ -118,9 +119,20 @@ class ReportBody(BaseModel):
     _action_hash = _fixed("action_hash", 32)
 
     def encode(self) -> bytes:
-        """ABI-encode the body."""
-        values = [self.chain_id, self.receiver, self.timestamp, self.action_hash, self.payload]
-        return abi_encode(_BODY_TYPES, values)
+        """ABI-encode the body (packed by hand: the layout is fixed, and eth_abi is slow)."""
+        payload = self.payload
+        return b"".join(
+            [
+                self.chain_id.to_bytes(32, "big"),
+                bytes(12) + bytes.fromhex(self.receiver[2:]),
+                self.timestamp.to_bytes(32, "big"),
+                self.action_hash,
+                (5 * 32).to_bytes(32, "big"),  # offset of the dynamic payload
+                len(payload).to_bytes(32, "big"),
+                payload,
+                bytes(-len(payload) % 32),
+            ]
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> Self:
@@ -152,7 +164,7 @@ class SettlementPayload(BaseModel):
 
     def encode(self) -> bytes:
         """ABI-encode the payload."""
-        return abi_encode(["uint256", "uint256"], [self.trade_id, self.price])
+        return self.trade_id.to_bytes(32, "big") + self.price.to_bytes(32, "big")
 
     @classmethod
     def decode(cls, data: bytes) -> Self:
@@ -196,10 +208,22 @@ def config_digest(
     chain_id: int, forwarder: str, don_id: int, config_version: int, f: int, signers: list[str]
 ) -> bytes:
     """keccak256(abi.encode(chainId, forwarder, donId, configVersion, f, signers))."""
+    return _config_digest(chain_id, forwarder, don_id, config_version, f, tuple(signers))
+
+
+@lru_cache(maxsize=256)  # every report of a round needs it; a DON has one or a few
+def _config_digest(
+    chain_id: int,
+    forwarder: str,
+    don_id: int,
+    config_version: int,
+    f: int,
+    signers: tuple[str, ...],
+) -> bytes:
     return keccak(
         abi_encode(
             ["uint256", "address", "uint32", "uint32", "uint8", "address[]"],
-            [chain_id, forwarder, don_id, config_version, f, signers],
+            [chain_id, forwarder, don_id, config_version, f, list(signers)],
         )
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
@@ -17,6 +18,17 @@ def to_checksum(address: str | bytes) -> str:
     Raises:
         ValueError: if ``address`` is not 20 bytes / 40 hex digits, or its mixed case is a wrong checksum.
     """
+    if isinstance(address, str):
+        return _checksum_text(address)  # the same few DON addresses arrive in every message
+    return _checksum(address)
+
+
+@lru_cache(maxsize=4096)
+def _checksum_text(address: str) -> str:
+    return _checksum(address)
+
+
+def _checksum(address: str | bytes) -> str:
     if isinstance(address, bytes | bytearray):
         if len(address) != 20:
             raise ValueError(f"an address is 20 bytes, got {len(address)}")

@@ -184,6 +184,10 @@ def test_report_round_trips(
     )
     raw = encode_report(meta, body)
     assert raw[:109] == meta.encode()
+    assert body.encode() == abi_encode(  # the hand-packed body is exactly the ABI encoding
+        ["uint256", "address", "uint64", "bytes32", "bytes"],
+        [chain_id, receiver, body_ts, action, payload],
+    )
     assert ReportMetadata.decode(meta.encode()) == meta
     assert ReportBody.decode(body.encode()) == body
     assert decode_report(raw) == (meta, body)
