@@ -72,7 +72,15 @@ from ._executor import (
 from ._guards import Limits, RunGuard
 from ._loop import Agent, AgentResult, Tool, TraceEvent
 from ._memory import LongTermMemory, Recalled, ShortTermMemory, memory_tools
-from ._model import ChatModel, Message, ModelReply, OfflineModel, ToolCall, ToolSpec
+from ._model import (
+    ChatModel,
+    Message,
+    ModelReply,
+    OfflineModel,
+    PlanTemplate,
+    ToolCall,
+    ToolSpec,
+)
 from ._openai import Endpoint, OpenAIChatModel, OpenAIEmbedder
 from ._plan import Criterion, Plan, Planner, Step
 from ._proposal import ActionProposal, FactRequest, ProposalSubmitter, SettlementParams
@@ -126,6 +134,7 @@ __all__ = [
     "Plan",
     "PlanCycle",
     "PlanError",
+    "PlanTemplate",
     "Planner",
     "Registry",
     "Route",

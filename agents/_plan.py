@@ -227,6 +227,8 @@ class Planner:
             call = next((c for c in reply.tool_calls if c.name == PLAN_TOOL), None)
             if call is None:
                 error = "the model answered without calling submit_plan"
+                if reply.content:
+                    error += f" (it said: {reply.content[:500]})"
             else:
                 try:
                     return self._validated(goal, call.arguments, done)
