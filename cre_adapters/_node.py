@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from eth_account import Account
 from fastapi import FastAPI, Request, Response
@@ -349,9 +349,26 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": message, **extra})
 
 
+class _Events:
+    """Where ``event`` writes: the node process's stderr once ``serve`` configured it.
+
+    A protocol answer logs one event, so an event is one ``json.dumps`` and one
+    write (about 8 us), not a trip through ``logging`` (about 40 us). The line
+    is the one ``JsonFormatter`` writes for warnings.
+    """
+
+    sink: TextIO | None = None
+    node = ""
+
+
 def event(name: str, **fields: Any) -> None:
     """Log one structured event (a JSON object per line in the node's log)."""
-    log.info(name, extra={"fields": fields})
+    sink = _Events.sink
+    if sink is None:  # not a node process (tests, embedding): ordinary logging
+        log.info(name, extra={"fields": fields})
+        return
+    line = {"ts": round(time.time(), 3), "node": _Events.node, "level": "info", "event": name}
+    sink.write(json.dumps({**line, **fields}, default=str) + "\n")
 
 
 class JsonFormatter(logging.Formatter):
@@ -611,6 +628,7 @@ def build_source(spec: NodeSpec) -> DataSource:
 
 
 def _configure_logging(name: str) -> None:
+    _Events.sink, _Events.node = sys.stderr, name
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(name))
     log.addHandler(handler)
