@@ -36,7 +36,9 @@ class Limits(BaseModel):
             checkpoint). Time paused waiting for a human, or dead between a crash
             and its resume, does not count: a run should not time out because
             its approver was asleep.
-        max_handoff_depth: how long a chain of handoffs may get.
+        max_handoff_depth: how long a chain of handoffs may get: in a swarm, handoffs
+            in a row without a new entry on the board; in an agent step, every
+            handoff of the step's attempt (``Agent(handoffs=...)``).
         loop_repeats: the same (agent, action, arguments) this many times within
             ``loop_window`` recent actions is a loop.
         loop_window: how many recent actions loop detection looks at.
@@ -66,6 +68,19 @@ def fingerprint(value: Any) -> str:
     """A short stable hash of a JSON-able value."""
     blob = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def check_handoff_depth(path: list[str], limit: int) -> None:
+    """Check a chain of handoffs (agent names, first to last) against ``limit`` handoffs.
+
+    The one rule for a swarm's turns, an ``Agent``'s loop and an engine step.
+
+    Raises:
+        HandoffDepthExceeded: ``path`` holds more than ``limit`` handoffs.
+    """
+    depth = len(path) - 1
+    if depth > limit:
+        raise HandoffDepthExceeded(depth, limit, path)
 
 
 class RunGuard:
@@ -128,9 +143,7 @@ class RunGuard:
         Raises:
             HandoffDepthExceeded: more handoffs than ``max_handoff_depth``.
         """
-        depth = len(path) - 1
-        if depth > self.limits.max_handoff_depth:
-            raise HandoffDepthExceeded(depth, self.limits.max_handoff_depth, path)
+        check_handoff_depth(path, self.limits.max_handoff_depth)
 
     def observe(
         self, agent: str, action: str, args: Any, state: Any = None, scope: str = ""

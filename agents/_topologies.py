@@ -20,13 +20,13 @@ from ._plan import Criterion, Plan, Planner, Step
 from ._trace import (
     AGENT_NAME,
     DECISION,
-    HANDOFF_TO,
     INPUT_TOKENS,
     OPERATION,
     OUTPUT_TOKENS,
     REQUEST_MODEL,
     RUN_ID,
     Tracer,
+    handoff_span,
 )
 from ._usage import UsageRecord
 
@@ -231,7 +231,7 @@ class Swarm:
             path = outcome.path
             outcome.path = [current, turn.handoff] if progressed else [*path, turn.handoff]
             guard.handoff(outcome.path)
-            tracer.event("handoff", **{AGENT_NAME: current, HANDOFF_TO: turn.handoff})
+            handoff_span(tracer, current, turn.handoff, len(outcome.path) - 1)
             current = turn.handoff
 
 

@@ -64,6 +64,8 @@ DECIDED_AT = "vouch.hitl.decided_at"
 ACTION_KEY = "vouch.hitl.key"
 RESUMED = "vouch.step.resumed"
 HANDOFF_TO = "vouch.handoff.to"
+HANDOFF_FROM = "vouch.handoff.from"
+HANDOFF_DEPTH = "vouch.handoff.depth"
 OUTPUT_HASH = "vouch.output.hash"
 
 
@@ -255,6 +257,18 @@ class Tracer:
     def bind(self) -> contextlib.AbstractContextManager[None]:
         """Within the block, ``current_trace_hash()`` is this tracer's hash so far."""
         return bind_trace(self.trace_hash)
+
+
+def handoff_span(tracer: Tracer, source: str, target: str, depth: int, **attributes: Any) -> Span:
+    """The span of one handoff (a swarm's or an agent's): who, to whom, how deep the chain is."""
+    attrs: dict[str, Any] = {
+        AGENT_NAME: source,
+        HANDOFF_FROM: source,
+        HANDOFF_TO: target,
+        HANDOFF_DEPTH: depth,
+        **attributes,
+    }
+    return tracer.event("handoff", "", **attrs)
 
 
 def collect_spans() -> list[Span]:
