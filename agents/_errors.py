@@ -32,6 +32,7 @@ The orchestration engine adds::
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 
 class AgentError(Exception):
@@ -170,9 +171,15 @@ class UnknownAgent(PlanError):
 
 
 class RunStopped(AgentError):
-    """A guard stopped a run; the run's outcome keeps the partial result and this reason."""
+    """A guard stopped a run; the run's outcome keeps the partial result and this reason.
+
+    Attributes:
+        partial: what a lone ``Agent`` run had done when it stopped (its ``AgentResult``);
+            an engine run keeps its partial result in its outcome instead.
+    """
 
     reason: str = "stopped"
+    partial: Any = None
 
 
 class RunStepLimit(RunStopped):

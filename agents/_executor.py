@@ -206,6 +206,11 @@ class StepContext:
         return self._run.tracer
 
     @property
+    def registry(self) -> Registry:
+        """The run's agents (where a step's handoff targets named by name are found)."""
+        return self._run.registry
+
+    @property
     def value_threshold(self) -> int | None:
         """Actions worth more than this need a human's approval (None: no threshold)."""
         return self._run.hitl.value_threshold
@@ -348,11 +353,19 @@ class StepContext:
 class _Run:
     """The mutable state of one run inside one process."""
 
-    def __init__(self, record: RunRecord, store: CheckpointStore, guard: RunGuard, hitl: Hitl):
+    def __init__(
+        self,
+        record: RunRecord,
+        store: CheckpointStore,
+        guard: RunGuard,
+        hitl: Hitl,
+        registry: Registry | None = None,
+    ):
         self.record = record
         self.store = store
         self.guard = guard
         self.hitl = hitl
+        self.registry = registry or Registry()
         self.tracer = Tracer(record.run_id)
         self.outputs: dict[str, Any] = {}
         self.records: dict[str, StepRecord] = {}
@@ -571,7 +584,7 @@ class Executor:
     def _new_run(self, record: RunRecord, steps: int, elapsed: float) -> _Run:
         ledger = UsageLedger(record.run_id, self.limits.prices, self.limits.budget)
         guard = RunGuard(record.run_id, self.limits, ledger, steps, elapsed)
-        run = _Run(record, self.store, guard, self.hitl)
+        run = _Run(record, self.store, guard, self.hitl, self.registry)
         run.decisions = self.store.load_decisions(record.run_id)
         return run
 

@@ -8,6 +8,14 @@ is above the run's threshold) goes through ``StepContext.effect``, so it asks a
 human first and never runs twice for the same arguments. Model calls and the
 other tool calls go through ``StepContext.once``: when a step resumes after a
 human's decision, they replay from the checkpoint instead of running again.
+
+An agent with handoffs hands off inside its step: each handoff is checked
+against the run's ``Limits.max_handoff_depth``, is a ``handoff`` span of the
+step, and is journaled like a model call, so a resumed step replays the
+handoffs it made and continues with the agent that held the conversation; each
+agent's model calls are spans naming it and are charged to it (the agent the
+step was routed to under its registry name, targets under their own names), so
+``Limits.agent_budgets`` apply to each.
 """
 
 from __future__ import annotations
@@ -22,11 +30,20 @@ from pydantic import BaseModel
 from ._errors import ActionRejected, BudgetExceeded, Interrupted, RunStopped
 from ._executor import StepContext, Verdict, current_step
 from ._guards import fingerprint
-from ._loop import Agent, Tool
+from ._loop import Agent, Tool, _HandoffHooks
 from ._memory import ShortTermMemory
 from ._model import ChatModel, Message, ModelReply, ToolSpec
 from ._plan import Step
-from ._trace import AGENT_NAME, INPUT_TOKENS, OPERATION, OUTPUT_TOKENS, REQUEST_MODEL, TOOL_NAME
+from ._trace import (
+    AGENT_NAME,
+    INPUT_TOKENS,
+    OPERATION,
+    OUTPUT_TOKENS,
+    REQUEST_MODEL,
+    STEP_ID,
+    TOOL_NAME,
+    handoff_span,
+)
 
 _STOPS: tuple[type[Exception], ...] = (Interrupted, ActionRejected, RunStopped, BudgetExceeded)
 VALUE_FIELDS = ("value", "amount", "base_amount", "notional", "value_wei")
@@ -99,10 +116,10 @@ def guarded_tools(tools: list[Tool], ctx: StepContext) -> list[Tool]:
     stop the run with ``LoopDetected("no-progress")``.
     """
     seen: set[str] = set()
-    return [_guarded(tool, ctx, seen) for tool in tools]
+    return [_guarded(tool, ctx, seen, ctx.agent) for tool in tools]
 
 
-def _guarded(tool: Tool, ctx: StepContext, seen: set[str]) -> Tool:
+def _guarded(tool: Tool, ctx: StepContext, seen: set[str], agent: str) -> Tool:
     async def run(args: Any) -> Any:
         ctx.guard.tick()
         with ctx.tracer.span(
@@ -112,7 +129,7 @@ def _guarded(tool: Tool, ctx: StepContext, seen: set[str]) -> Tool:
 
     async def call(args: Any) -> Any:
         dumped = _identity(args)
-        ctx.guard.observe(ctx.agent, tool.name, dumped)
+        ctx.guard.observe(agent, tool.name, dumped)
         value = _value(args) if isinstance(args, BaseModel) else None
         threshold = ctx.value_threshold
         gated = tool.irreversible or (
@@ -130,29 +147,83 @@ def _guarded(tool: Tool, ctx: StepContext, seen: set[str]) -> Tool:
         else:
             result = await ctx.once("tool " + tool.name, dumped, lambda: run(args))
         seen.add(f"{tool.name}:{fingerprint(result)}")
-        ctx.guard.observe_state(ctx.agent, sorted(seen), f"step {ctx.step.id}/{ctx.attempt}")
+        ctx.guard.observe_state(agent, sorted(seen), f"step {ctx.step.id}/{ctx.attempt}")
         return result
 
     return tool.model_copy(update={"fn": call, "reraise": (*tool.reraise, *_STOPS)})
 
 
-def agent_worker(agent: Agent) -> Callable[[StepContext], Awaitable[str]]:
-    """A worker that runs ``agent``'s loop on the step's prompt and returns its answer."""
+class _AgentWorker:
+    """The worker ``agent_worker`` makes; it keeps its agent, so handoffs can find it by name."""
 
-    async def work(ctx: StepContext) -> str:
-        clone = Agent(
-            agent.name,
-            TracedModel(agent.model, ctx),
-            guarded_tools(list(agent.tools.values()), ctx),
-            agent.instructions,
-            max_steps=agent.max_steps,
-            max_repairs=agent.max_repairs,
-            memory=_step_memory(agent.memory, ctx),
-        )
-        result = await clone.run(ctx.prompt())
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    async def __call__(self, ctx: StepContext) -> str:
+        directory = {
+            w.agent.name: w.agent
+            for w in ctx.registry.workers.values()
+            if isinstance(w, _AgentWorker)
+        }
+        team = self.agent.team(directory)
+        seen: set[str] = set()  # what the step observed, whichever agent called
+        clones = {
+            name: _in_step(member, ctx, seen, entry=member is self.agent)
+            for name, member in team.items()
+        }
+        entry = clones[self.agent.name]
+        result = await entry._run_team(ctx.prompt(), None, None, clones, _StepHandoffs(ctx))
         return result.answer
 
-    return work
+
+def agent_worker(agent: Agent) -> Callable[[StepContext], Awaitable[str]]:
+    """A worker that runs ``agent``'s loop on the step's prompt and returns its answer.
+
+    Its handoff targets (``Agent(handoffs=...)``) hand off inside the step; a
+    target given by name is also looked up among the run registry's agents
+    made by ``agent_worker`` (by their ``Agent.name``).
+    """
+    return _AgentWorker(agent)
+
+
+def _in_step(agent: Agent, ctx: StepContext, seen: set[str], entry: bool) -> Agent:
+    """``agent`` as it runs in the step: traced model, guarded tools, handoffs by name."""
+    who = ctx.agent if entry else agent.name
+    return Agent(
+        agent.name,
+        TracedModel(agent.model, ctx, None if entry else agent.name),
+        [_guarded(tool, ctx, seen, who) for tool in agent.tools.values()],
+        agent.instructions,
+        max_steps=agent.max_steps,
+        max_repairs=agent.max_repairs,
+        memory=_step_memory(agent.memory, ctx) if entry else None,
+        handoffs=[h if isinstance(h, str) else h.name for h in agent.handoffs],
+        handoff_description=agent.handoff_description,
+    )
+
+
+class _StepHandoffs(_HandoffHooks):
+    """Handoffs in a step: the run's depth guard; a span each, journaled for exact resume."""
+
+    def __init__(self, ctx: StepContext) -> None:
+        super().__init__(ctx.guard.limits.max_handoff_depth)
+        self.ctx = ctx
+
+    def check(self, path: list[str]) -> None:
+        """The run's guard decides."""
+        self.ctx.guard.handoff(path)
+
+    async def record(self, source: str, target: str, path: list[str], note: str) -> None:
+        """A ``handoff`` span, once: a resumed step replays it from the journal."""
+
+        async def trace() -> str:
+            handoff_span(
+                self.ctx.tracer, source, target, len(path) - 1, **{STEP_ID: self.ctx.step.id}
+            )
+            return target
+
+        request = {"from": source, "to": target, "path": path, "note": note}
+        await self.ctx.once("handoff", request, trace)
 
 
 def _step_memory(memory: ShortTermMemory | None, ctx: StepContext) -> ShortTermMemory | None:
