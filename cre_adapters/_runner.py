@@ -53,7 +53,7 @@ class FeedWorkflow:
         don: the DON to ask.
         log: where rounds are recorded.
         rpc_url: the DON's chain, for EVM-log triggers that name none.
-        timeout: seconds per node answer.
+        timeout: seconds per node answer, unless the spec's ``consensus.deadline`` says.
         on_event: called with (kind, data) for progress output.
         receiver: the contract the signed reports are for (default: none, the log only).
         owner: the workflow owner named in the report metadata.
@@ -79,7 +79,7 @@ class FeedWorkflow:
         self.rpc_url = rpc_url
         self.receiver = checksum(receiver)
         self.owner = checksum(owner)
-        self.coordinator = Coordinator(don, timeout=timeout)
+        self.coordinator = Coordinator(don, timeout=spec.consensus.deadline or timeout)
         self.emit = on_event
         c = spec.consensus
         self.rule = (

@@ -13,6 +13,7 @@ Loadable from TOML (stdlib ``tomllib``), JSON, or YAML (PyYAML)::
     mode = "median"
     deviation_bps = 50
     heartbeat = 3600
+    deadline = 5.0           # seconds each node has to answer (default: the caller's)
     [target]
     kind = "log"             # or "settlement": SettlementGate.onReport through the Forwarder
 """
@@ -22,9 +23,9 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ._errors import ConfigError
 from ._protocol import FEED
@@ -84,14 +85,52 @@ class ConsensusSpec(_Strict):
     mode: Literal["median", "identical", "mode"] = "median"
     deviation_bps: int | None = Field(default=None, ge=0)
     heartbeat: int | None = Field(default=None, ge=1)
+    deadline: float | None = Field(
+        default=None,
+        gt=0,
+        le=120,
+        description="seconds each node has to answer a stage; None: the runner's (node_timeout)",
+    )
+
+
+TARGETS: dict[str, tuple[str, str]] = {"settlement": ("SettlementGate", "onReport")}
 
 
 class TargetSpec(_Strict):
-    """Where the outcome goes: the attestation log only, or a settlement through the Forwarder."""
+    """Where the outcome goes: the attestation log only, or a settlement through the Forwarder.
+
+    ``contract`` and ``function`` name the receiver call; a target kind
+    delivers to exactly one (``settlement``: ``SettlementGate.onReport``),
+    and a spec naming any other is refused rather than silently ignored. A
+    ``log`` target names none.
+    """
 
     kind: Literal["log", "settlement"] = "log"
-    contract: str = "SettlementGate"
-    function: str = "onReport"
+    contract: str | None = None
+    function: str | None = None
+
+    @model_validator(mode="after")
+    def _check_call(self) -> Self:
+        if self.kind == "log":
+            if self.contract is not None or self.function is not None:
+                raise ValueError(
+                    "a log target only writes the attestation log and names no contract or "
+                    'function; use kind = "settlement" for SettlementGate.onReport'
+                )
+            return self
+        contract, function = TARGETS[self.kind]
+        asked = (self.contract or contract, self.function or function)
+        if asked != (contract, function):
+            raise ValueError(
+                f"target kind {self.kind!r} delivers to {contract}.{function} through the "
+                f"Forwarder, not {asked[0]}.{asked[1]}"
+            )
+        return self
+
+    @property
+    def call(self) -> tuple[str, str] | None:
+        """(contract, function) the report is delivered to; None for a log target."""
+        return TARGETS.get(self.kind)
 
 
 class WorkflowSpec(_Strict):

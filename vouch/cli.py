@@ -258,6 +258,8 @@ def workflow_run(
         spec = spec.model_copy(update={"trigger": trigger})
     _overrides.update(don_sources=sources)
     settings = _settings()
+    if spec.consensus.deadline is not None:  # the spec's deadline wins, on every path
+        settings = settings.model_copy(update={"node_timeout": spec.consensus.deadline})
     if isinstance(spec.trigger, ProposalTrigger):
         if spec.target.kind != "settlement":
             raise ConfigError("a proposal trigger needs target kind = settlement")

@@ -17,12 +17,15 @@ from cre_adapters import (
     EvmLogTrigger,
     FeedWorkflow,
     IntervalTrigger,
+    QuorumNotReached,
+    TargetSpec,
     WorkflowSpec,
 )
 from verifier import AttestationLog, recover_observation_signer
 from verifier import SignedObservation as Signed
 
 from ..conftest import PASSWORD
+from .conftest import SetFault
 
 ONE = 10**18
 TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
@@ -94,6 +97,48 @@ def test_yaml_without_pyyaml_says_what_to_do(tmp_path: Path) -> None:
                 "name: x\ntrigger: {kind: interval}\ncapabilities: [{feed: ETH/USD}]",
             )
         )
+
+
+def test_a_target_names_the_one_call_it_delivers_to_or_is_refused(tmp_path: Path) -> None:
+    assert TargetSpec(kind="settlement").call == ("SettlementGate", "onReport")
+    named = TargetSpec(kind="settlement", contract="SettlementGate", function="onReport")
+    assert named.call == ("SettlementGate", "onReport")
+    assert TargetSpec().call is None  # a log target: the attestation log only
+    for target, needle in (
+        ('kind = "settlement"\nfunction = "withdraw"', "delivers to SettlementGate.onReport"),
+        ('kind = "settlement"\ncontract = "Vault"', "not Vault.onReport"),
+        ('kind = "log"\ncontract = "SettlementGate"', "names no contract or function"),
+    ):
+        spec = write(tmp_path, "t.toml", TOML + "[target]\n" + target + "\n")
+        with pytest.raises(ConfigError, match=needle):
+            WorkflowSpec.load(spec)
+
+
+def test_a_consensus_deadline_loads_and_is_bounded(tmp_path: Path) -> None:
+    spec = WorkflowSpec.load(write(tmp_path, "w.toml", TOML + "deadline = 0.5\n"))
+    assert spec.consensus.deadline == 0.5
+    with pytest.raises(ConfigError, match="consensus.deadline"):
+        WorkflowSpec.load(write(tmp_path, "w.toml", TOML + "deadline = 0\n"))
+
+
+@pytest.mark.integration
+def test_the_specs_deadline_bounds_each_nodes_answer(
+    env: Any, tmp_path: Path, fault: SetFault
+) -> None:
+    """f slow nodes: the round goes on without them; f+1: refused at the spec's deadline."""
+    text = TOML.replace("runs = 3", "runs = 1") + "deadline = 0.5\n"
+    spec = WorkflowSpec.load(write(tmp_path, "w.toml", text))
+    log = AttestationLog(tmp_path / "feeds.db")
+    fault("node-4", mode="slow", delay=3)
+    (outcome,) = asyncio.run(FeedWorkflow(spec, env.don, log, timeout=30).run())
+    assert outcome["report"] is not None
+    fault("node-3", mode="slow", delay=3)
+    with pytest.raises(QuorumNotReached) as info:
+        asyncio.run(FeedWorkflow(spec, env.don, log, timeout=30).run())
+    assert info.value.failures == {
+        "node-3": "no answer within 0.5s",
+        "node-4": "no answer within 0.5s",
+    }
 
 
 @pytest.mark.integration
