@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
-from cre_adapters import ContractRevert
+from cre_adapters import ChainError, ContractRevert
 from cre_adapters.evm import ANVIL_DEV_KEYS, AsyncChainWriter, ErrorDecoder
 
 pytestmark = pytest.mark.integration
@@ -123,3 +124,36 @@ def test_async_writer_resyncs_when_another_sender_used_its_nonce(evm: Any) -> No
             await writer.w3.provider.disconnect()
 
     assert asyncio.run(scenario())["status"] == 1
+
+
+def test_gas_is_the_estimate_times_the_margin(evm: Any) -> None:
+    async def scenario() -> tuple[Any, int]:
+        writer, weth, _ = await setup(evm, gas_margin=1.5)
+        try:
+            call = weth.functions.mint(writer.address, ONE)
+            estimate = await call.estimate_gas({"from": writer.address})
+            return await writer.transact(call), estimate
+        finally:
+            await writer.w3.provider.disconnect()
+
+    receipt, estimate = asyncio.run(scenario())
+    assert evm.w3.eth.get_transaction(receipt["transactionHash"])["gas"] == int(estimate * 1.5)
+
+
+def test_no_receipt_within_the_timeout_is_a_chain_error_naming_the_nonce(evm: Any) -> None:
+    async def scenario() -> None:
+        writer, weth, _ = await setup(evm, resubmit_after=0.3, receipt_timeout=1.0)
+        rpc(evm, "evm_setAutomine", False)
+        try:
+            await writer.transact(weth.functions.mint(writer.address, ONE))
+        finally:
+            rpc(evm, "anvil_dropAllTransactions")
+            rpc(evm, "evm_setAutomine", True)
+            await writer.w3.provider.disconnect()
+
+    nonce = evm.w3.eth.get_transaction_count(evm.writer.address)
+    started = time.monotonic()
+    with pytest.raises(ChainError, match=f"no receipt for nonce {nonce} .* within 1.0s after"):
+        asyncio.run(scenario())
+    assert time.monotonic() - started < 5
+    assert evm.w3.eth.get_transaction_count(evm.writer.address) == nonce  # nothing landed
