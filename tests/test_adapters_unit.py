@@ -54,6 +54,17 @@ def test_market_moves_over_time() -> None:
     assert len(prices) > 10
 
 
+def test_mock_prices_serve_several_assets_each_on_its_own_walk() -> None:
+    source = MockPriceSource(7, 0)
+    assert {"ETH/USD", "BTC/USD", "LINK/USD"} <= set(source.feeds)
+    t = 1_800_000_000
+    eth, btc, link = (source.market_price(f, t) for f in ("ETH/USD", "BTC/USD", "LINK/USD"))
+    assert 2_000 * ONE < eth < 4_000 * ONE and 40_000 * ONE < btc < 80_000 * ONE
+    assert 10 * ONE < link < 20 * ONE
+    later = [source.market_price(f, t + 600) / source.market_price(f, t) for f in source.feeds]
+    assert len(set(later)) == len(later)  # each asset moves by its own steps
+
+
 def test_unknown_feed_names_the_known_ones() -> None:
     with pytest.raises(DataSourceError, match="ETH/USD"):
         asyncio.run(MockPriceSource(7, 1).fetch("DOGE/USD", 1_800_000_000))
@@ -102,6 +113,22 @@ def test_don_needs_3f_plus_1_nodes() -> None:
         DonConfig(f=1, chain_id=1, forwarder=forwarder, nodes=_nodes(3))
     with pytest.raises(ValueError, match="at most 31"):
         DonConfig(f=10, chain_id=1, forwarder=forwarder, nodes=_nodes(32))
+
+
+@pytest.mark.parametrize(("n", "f"), [(4, 1), (5, 1), (7, 2), (10, 3), (31, 10)])
+def test_don_takes_any_n_with_n_at_least_3f_plus_1_up_to_31(n: int, f: int) -> None:
+    don = DonConfig(f=f, chain_id=1, forwarder=Account.create().address, nodes=_nodes(n))
+    assert len(don.signers) == n and don.quorum == 2 * f + 1
+
+
+def test_vouch_settings_refuse_more_than_31_nodes_or_too_few_for_f(tmp_path: Path) -> None:
+    from vouch import SettingsError, load_settings
+
+    assert load_settings(home=tmp_path, nodes=31, f=10).nodes == 31
+    with pytest.raises(SettingsError, match="nodes: Input should be less than or equal to 31"):
+        load_settings(home=tmp_path, nodes=32, f=10)
+    with pytest.raises(SettingsError, match="need nodes >= 3f\\+1 = 7"):
+        load_settings(home=tmp_path, nodes=6, f=2)
 
 
 def test_don_rejects_duplicate_signers_and_ports() -> None:
