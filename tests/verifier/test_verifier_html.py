@@ -62,7 +62,8 @@ def test_faults_over_time_mark_absent_deviant_and_badly_signed_answers(tmp_path:
         ]
         if i == 2:  # node 2's signature is swapped for node 1's
             signed[1]["signature"] = signed[0]["signature"]
-        seq = log.append(execution, "observations", {"observations": signed}).seq
+        don = {"forwarder": "0x" + "fa" * 20, "don_id": 1, "config_version": 1}
+        seq = log.append(execution, "observations", {"observations": signed, "don": don}).seq
         log.append(
             execution,
             "consensus",
@@ -79,3 +80,11 @@ def test_faults_over_time_mark_absent_deviant_and_badly_signed_answers(tmp_path:
     faulty = {k for k, s in state.items() if s not in ("ok", "absent")}
     assert faulty == {(nodes[3], 2), (nodes[2], 3)}
     assert "Faults over time" in page and "more than 100 bps from consensus" in page
+    # per-execution drill-down: one <details> per execution, the failing one opened, with its entries
+    bad = "0x" + keccak(bytes([2])).hex()
+    assert page.count("<details id=") == 3
+    opened = page.split(f'<details id="x{bad}" open>')[1].split("</details>")[0]
+    assert "FAILED" in opened
+    assert "observation signatures" in opened
+    assert "<td>observations</td>" in opened
+    assert page.count(" open>") == 1
