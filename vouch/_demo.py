@@ -15,7 +15,6 @@ from rich.table import Table
 from agents import (
     ChatModel,
     Endpoint,
-    OfflineModel,
     OpenAIChatModel,
     RunOutcome,
     SQLiteCheckpointStore,
@@ -24,7 +23,13 @@ from cre_adapters import SettlementOutcome, SettlementWorkflow
 from verifier import AttestationLog
 
 from ._errors import VouchError
-from ._flow import Services, settlement_executor, settlement_plan, sign_decision
+from ._flow import (
+    Services,
+    offline_model,
+    settlement_executor,
+    settlement_planner,
+    sign_decision,
+)
 from ._settings import VouchSettings
 from ._settlement import ChainSubmitter
 from ._stack import Stack
@@ -75,7 +80,7 @@ class _Printer:
 def chat_model(settings: VouchSettings) -> ChatModel:
     """The model of the large tier (planning), or the deterministic offline one."""
     endpoint: Endpoint | None = settings.endpoint("large")
-    return OfflineModel() if endpoint is None else OpenAIChatModel(endpoint)
+    return offline_model() if endpoint is None else OpenAIChatModel(endpoint)
 
 
 def run_settlement_demo(
@@ -89,6 +94,7 @@ def run_settlement_demo(
     logs it and resumes. Without, it prints how to decide and returns None.
 
     Raises:
+        agents.PlanError: if the model made no valid plan for the goal.
         VouchError: if the agent made no proposal or the run failed.
         cre_adapters.QuorumNotReached: if too few nodes answered; nothing was submitted.
     """
@@ -98,7 +104,8 @@ def run_settlement_demo(
     store = SQLiteCheckpointStore(settings.home / "runs.db")
     executor = settlement_executor(services, model, store)
     console.print(f"\n[bold]agent[/] ({model.name}): “{goal}”")
-    outcome = asyncio.run(executor.run(settlement_plan(goal)))
+    plan = asyncio.run(settlement_planner(model).plan(goal))  # the model plans, as for any goal
+    outcome = asyncio.run(executor.run(plan))
     if outcome.status == "interrupted":
         _paused(console, outcome.run_id, outcome.outputs.get("escrow", {}), settings)
         if not approve:

@@ -1,5 +1,11 @@
 """The verified settlement as an engine run: propose -> escrow -> (a human decides) -> settle.
 
+The plan comes from ``Planner`` and the run's chat model, as any goal's would:
+a hosted model is offered the three agents below and submits the DAG; the
+offline model answers with ``SETTLEMENT_TEMPLATE`` (registered by
+``offline_model``). The workers find their inputs by what they are (the
+proposal, the escrow), not by step id, so any valid plan over them runs.
+
 ``propose``  the settlement agent (any chat model) turns the goal into an
              ActionProposal; built inside the run, it carries the hash of the
              trace that led to it.
@@ -19,16 +25,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from agents import (
     ActionProposal,
     ChatModel,
     CheckpointStore,
     Executor,
+    OfflineModel,
     PendingAction,
-    Plan,
-    Step,
+    Planner,
+    PlanTemplate,
     StepContext,
     TracedModel,
     settlement_agent,
@@ -46,6 +55,7 @@ ENTRYPOINT = "vouch._flow:build_executor"
 SETTLE_ACTION = "settle"
 Events = Callable[[str, dict[str, Any]], None]
 _active: list[VouchSettings] = []
+M = TypeVar("M", bound=BaseModel)
 
 
 def use_settings(settings: VouchSettings) -> None:
@@ -129,30 +139,62 @@ class _Capture:
         return {"status": "proposed", "next": "escrow, then a human approves the settlement"}
 
 
-def settlement_plan(goal: str) -> Plan:
-    """Three steps: the agent proposes, the trade is escrowed, the DON-attested settlement."""
-    return Plan(
-        goal=goal,
-        steps=[
-            Step(id="propose", task=goal, agent="settlement-agent"),
-            Step(
-                id="escrow",
-                task="escrow the proposed trade",
-                agent="escrow",
-                depends_on=["propose"],
-            ),
-            Step(
-                id="settle",
-                task="attest the price and settle",
-                agent="settle",
-                depends_on=["escrow"],
-            ),
-        ],
+SETTLEMENT_AGENTS = {
+    "settlement-agent": "turns a trading goal (amounts, tokens, price bounds, deadline) into a "
+    "settlement proposal whose price the DON attests; give it the goal's numbers verbatim",
+    "escrow": "opens and funds the proposed trade on the SettlementGate; needs the proposal",
+    "settle": "has the DON attest the price and settles the escrowed trade (irreversible: a "
+    "person approves first); needs the escrow",
+}
+"""The agents a settlement run has, as the planner is told of them."""
+
+SETTLEMENT_TEMPLATE = PlanTemplate(
+    name="settlement",
+    pattern=r"\bsell\s+[\d.,]+\s+[A-Za-z]+\s+for\s+[A-Za-z]+",
+    steps=[
+        {"id": "propose", "task": "{goal}", "agent": "settlement-agent"},
+        {
+            "id": "escrow",
+            "task": "escrow the proposed trade",
+            "agent": "escrow",
+            "depends_on": ["propose"],
+        },
+        {
+            "id": "settle",
+            "task": "attest the price and settle",
+            "agent": "settle",
+            "depends_on": ["escrow"],
+        },
+    ],
+)
+"""How the offline model plans a settlement goal: the agent proposes, escrow, attested settle."""
+
+
+def offline_model() -> OfflineModel:
+    """The deterministic offline model, able to plan settlement goals."""
+    return OfflineModel([SETTLEMENT_TEMPLATE])
+
+
+def settlement_planner(model: ChatModel) -> Planner:
+    """A planner over the settlement agents: ``model`` submits the plan, it is validated."""
+    return Planner(model, SETTLEMENT_AGENTS)
+
+
+def _input(ctx: StepContext, kind: type[M], what: str) -> tuple[Any, M]:
+    """The one dependency output that is a ``kind`` (raw and parsed), whatever its step id."""
+    for raw in ctx.inputs.values():
+        try:
+            return raw, kind.model_validate(raw)
+        except ValidationError:
+            continue
+    raise VouchError(
+        f"step {ctx.step.id!r} needs {what} among its inputs; it depends on "
+        f"{sorted(ctx.inputs) or 'nothing'}: the plan must make it depend on that step"
     )
 
 
 def settlement_executor(services: Services, model: ChatModel, store: CheckpointStore) -> Executor:
-    """The executor for ``settlement_plan`` runs, resumable from ``store`` in any process."""
+    """The executor for settlement runs (``settlement_planner``'s plans), resumable from ``store``."""
 
     async def propose(ctx: StepContext) -> dict[str, Any]:
         capture = _Capture()
@@ -165,16 +207,16 @@ def settlement_executor(services: Services, model: ChatModel, store: CheckpointS
         return capture.proposal.model_dump(mode="json")
 
     async def escrow(ctx: StepContext) -> dict[str, Any]:
-        proposal = ActionProposal.model_validate(ctx.inputs["propose"])
+        raw, proposal = _input(ctx, ActionProposal, "the proposal of a settlement-agent step")
 
         async def open_trade(key: str) -> dict[str, Any]:
             return services.submitter().escrow(proposal).model_dump(mode="json")
 
-        result: dict[str, Any] = await ctx.effect("escrow", open_trade, ctx.inputs["propose"])
+        result: dict[str, Any] = await ctx.effect("escrow", open_trade, raw)
         return result
 
     async def settle(ctx: StepContext) -> dict[str, Any]:
-        escrowed = Escrow.model_validate(ctx.inputs["escrow"])
+        _, escrowed = _input(ctx, Escrow, "the escrowed trade of an escrow step")
         args = {
             "trade_id": escrowed.job.trade_id,
             "execution_id": escrowed.execution.execution_id,

@@ -98,9 +98,20 @@ def test_artifacts_are_cached_by_source_hash(env, tmp_path: Path, monkeypatch) -
 
 
 def test_demo_can_use_any_openai_compatible_endpoint(evm, tmp_path: Path) -> None:
-    from ..agents.fake_openai import FakeOpenAI, serve
+    from agents import SQLiteCheckpointStore
+    from vouch._demo import DEFAULT_GOAL
 
-    server_gen = serve(FakeOpenAI())
+    from ..agents.fake_openai import Answer, FakeOpenAI, serve
+
+    # the hosted model plans (its own step ids; the workers must not care), then answers
+    # like the offline model
+    steps = [
+        {"id": "p1", "task": DEFAULT_GOAL, "agent": "settlement-agent"},
+        {"id": "e1", "task": "escrow it", "agent": "escrow", "depends_on": ["p1"]},
+        {"id": "s1", "task": "settle it", "agent": "settle", "depends_on": ["e1"]},
+    ]
+    planned = Answer(tool_calls=[("submit_plan", json.dumps({"steps": steps}))])
+    server_gen = serve(FakeOpenAI().then(planned))
     server = next(server_gen)
     home = tmp_path / "home"
     run, environ = demo_against(
@@ -114,7 +125,10 @@ def test_demo_can_use_any_openai_compatible_endpoint(evm, tmp_path: Path) -> Non
         assert "local-test-model" in result.stdout and "settled" in result.stdout
         requests = server.chat_requests()
         assert requests and requests[0]["model"] == "local-test-model"
-        assert any(t["function"]["name"] == "propose_settlement" for t in requests[0]["tools"])
+        assert [t["function"]["name"] for t in requests[0]["tools"]] == ["submit_plan"]
+        assert any(t["function"]["name"] == "propose_settlement" for t in requests[1]["tools"])
+        [record] = SQLiteCheckpointStore(home / "runs.db").list_runs()
+        assert record.plan is not None and [s.id for s in record.plan.steps] == ["p1", "e1", "s1"]
         listed = subprocess.run([*run, "runs", "list"], env=environ, capture_output=True, text=True)
         run_id = next(line.split()[1] for line in listed.stdout.splitlines() if " done " in line)
         shown = subprocess.run(
