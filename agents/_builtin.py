@@ -1,4 +1,4 @@
-"""Built-in tools: onchain proposal, HTTP fetch and EVM read.
+"""Built-in tools: onchain proposal, HTTP fetch and EVM read (balances, calls, logs).
 
 ``proposal_tool`` hands an ``ActionProposal`` to an ``AttestingSubmitter`` (in
 vouch: the CRE adapter, which escrows, has the DON attest and settles) and
@@ -192,27 +192,83 @@ def http_fetch_tool(
     )
 
 
-class EvmReadArgs(BaseModel):
-    """Arguments of ``evm_read``: one read-only JSON-RPC call."""
+ReadMethod = Literal[
+    "eth_chainId", "eth_blockNumber", "eth_getBalance", "eth_call", "eth_getCode", "eth_getLogs"
+]
 
-    method: Literal["eth_chainId", "eth_blockNumber", "eth_getBalance", "eth_call", "eth_getCode"]
+
+class EvmReadArgs(BaseModel):
+    """Arguments of ``evm_read``: one read-only JSON-RPC call.
+
+    For ``eth_call`` give raw ``data``, or ``function`` (a signature such as
+    ``balanceOf(address)``) with ``args`` to have the calldata encoded, and
+    ``returns`` (ABI types) to have the answer decoded into ``values``. ``eth_getLogs`` reads
+    the logs of ``address`` (any, when unset) matching ``topics`` in
+    ``from_block``..``block``.
+    """
+
+    method: ReadMethod
     address: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
     data: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]*$", description="calldata")
+    function: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_]\w*\([\w,\[\] ]*\)$",
+        description="e.g. balanceOf(address)",
+    )
+    args: list[Any] = Field(default_factory=list, description="the function's arguments")
+    returns: list[str] = Field(default_factory=list, description="ABI types, e.g. ['uint256']")
+    topics: list[str | list[str] | None] = Field(default_factory=list, description="log topics")
+    from_block: str = Field(default="0x0", description="first block of eth_getLogs")
     block: str = "latest"
+
+
+def _calldata(args: EvmReadArgs) -> str:
+    if args.function is None:
+        return args.data or "0x"
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    signature = args.function.replace(" ", "")
+    types = [t for t in signature[signature.index("(") + 1 : -1].split(",") if t]
+    try:
+        encoded = encode(types, args.args)
+    except Exception as exc:  # eth_abi raises several types for a bad value
+        raise ToolError(f"cannot encode {args.args} as {signature}: {exc}") from exc
+    return "0x" + (keccak(text=signature)[:4] + encoded).hex()
 
 
 def _params(args: EvmReadArgs) -> list[Any]:
     if args.method in ("eth_chainId", "eth_blockNumber"):
         return []
+    if args.method == "eth_getLogs":
+        query = {"fromBlock": args.from_block, "toBlock": args.block, "topics": args.topics}
+        return [{**query, "address": args.address} if args.address else query]
     if args.address is None:
         raise ToolError(f"{args.method} needs an address")
     if args.method == "eth_call":
-        return [{"to": args.address, "data": args.data or "0x"}, args.block]
+        return [{"to": args.address, "data": _calldata(args)}, args.block]
     return [args.address, args.block]
 
 
+def _quantity(args: EvmReadArgs, result: Any) -> int | None:
+    if args.method in ("eth_call", "eth_getCode", "eth_getLogs"):
+        return None
+    return int(result, 16)
+
+
+def _values(args: EvmReadArgs, result: str) -> list[Any]:
+    """An ``eth_call`` answer decoded as ``args.returns`` (bytes as hex)."""
+    from eth_abi import decode
+
+    try:
+        values = decode(args.returns, bytes.fromhex(result.removeprefix("0x")))
+    except Exception as exc:  # eth_abi raises several types for short or bad data
+        raise ToolError(f"cannot decode {result!r} as {args.returns}: {exc}") from exc
+    return ["0x" + v.hex() if isinstance(v, bytes) else v for v in values]
+
+
 def evm_read_tool(rpc_url: str, timeout_seconds: float = 10.0) -> Tool:
-    """A read-only EVM tool over JSON-RPC: chain id, block number, balance, code, eth_call.
+    """A read-only EVM tool over JSON-RPC: chain id, block number, balance, code, eth_call, logs.
 
     Only read methods are allowed, so it can never move funds; writes go through
     the onchain proposal tool and the DON.
@@ -225,14 +281,15 @@ def evm_read_tool(rpc_url: str, timeout_seconds: float = 10.0) -> Tool:
         if "error" in answer:
             raise ToolError(f"{args.method} failed: {answer['error']}")
         result = answer.get("result")
-        decoded = (
-            int(result, 16) if args.method != "eth_call" and args.method != "eth_getCode" else None
-        )
-        return {"method": args.method, "result": result, "int": decoded}
+        out = {"method": args.method, "result": result, "int": _quantity(args, result)}
+        if args.method == "eth_call" and args.returns:
+            out["values"] = _values(args, result)
+        return out
 
     return Tool(
         name="evm_read",
-        description="Read from the chain (no writes): chain id, block number, balance, code, eth_call.",
+        description="Read from the chain (no writes): chain id, block number, balance, code, "
+        "eth_call (raw data, or a function signature with args and return types), logs.",
         args_model=EvmReadArgs,
         fn=read,
     )
