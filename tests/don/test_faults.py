@@ -263,3 +263,38 @@ def test_a_signer_refuses_a_second_conflicting_observation_of_one_node_for_one_r
         answer = client.post(signer, content=other.model_dump_json())
     assert answer.status_code == 409, "node-1 signed a set with node-4's second, other answer"
     assert "node-4" in answer.json()["error"] or second.observation.node in answer.json()["error"]
+
+
+# flaky at a realistic rate -----------------------------------------------------------------
+
+
+def test_f_flaky_nodes_at_half_the_requests_never_stop_a_round(
+    evm: Any, log: AttestationLog, fault: SetFault
+) -> None:
+    """A failed answer brings in the next node: with f flaky nodes every round settles."""
+    for seed in range(4):
+        fault("node-4", mode="flaky", error_rate=0.5, seed=seed)
+        outcome = run(evm, log)
+        assert outcome.status == "settled", (seed, outcome.error)
+
+
+def test_f_plus_1_flaky_nodes_at_half_the_requests_settle_honestly_or_are_refused_by_name(
+    evm: Any, log: AttestationLog, fault: SetFault
+) -> None:
+    """No guarantee either way, but never a wrong price and never an honest node blamed."""
+    results = []
+    for seed in range(4):
+        fault("node-3", mode="flaky", error_rate=0.5, seed=seed)
+        fault("node-4", mode="flaky", error_rate=0.5, seed=seed + 100)
+        trade = open_trade(evm, log)
+        try:
+            outcome = run(evm, log, trade)
+        except QuorumNotReached as error:
+            assert set(error.failures) <= {"node-3", "node-4"}, error.failures
+            assert all("injected error" in why for why in error.failures.values())
+            assert trade_status(evm, trade[0]) == FUNDED
+            results.append("refused")
+            continue
+        assert outcome.status == "settled", outcome.error
+        results.append("settled")
+    assert len(results) == 4
