@@ -190,6 +190,32 @@ def test_evm_reads_follow_the_chain(evm: Any) -> None:
     assert asyncio.run(src.fetch("WETH/BAL", NOW)).value >= 0
 
 
+TRANSFER = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+
+
+@pytest.mark.integration
+def test_evm_reads_give_the_exact_allowance_balance_and_matching_log_count(evm: Any) -> None:
+    weth = evm.contract("TestToken", evm.deployment.address("WETH"))
+    me, spender = evm.writer.address, "0x" + "44" * 20
+    src = EvmReadSource(
+        evm.chain.url,
+        {
+            "WETH/ALLOW": EvmQuery(
+                kind="allowance", address=weth.address, holder=me, spender=spender
+            ),
+            "WETH/BAL": EvmQuery(kind="erc20-balance", address=weth.address, holder=me),
+            "WETH/XFERS": EvmQuery(kind="log-count", address=weth.address, topic=TRANSFER),
+        },
+    )
+    read = lambda feed: asyncio.run(src.fetch(feed, NOW)).value  # noqa: E731
+    balance, transfers = read("WETH/BAL"), read("WETH/XFERS")
+    evm.writer.transact(weth.functions.approve(spender, 7 * ONE))
+    evm.writer.transact(weth.functions.mint(me, 3 * ONE))
+    assert read("WETH/ALLOW") == 7 * ONE
+    assert read("WETH/BAL") == balance + 3 * ONE
+    assert read("WETH/XFERS") == transfers + 1  # the mint's Transfer; Approval does not count
+
+
 @pytest.mark.integration
 def test_evm_rpc_down_is_a_data_source_error() -> None:
     src = EvmReadSource(
