@@ -86,6 +86,10 @@ class OracleNode:
         self._source = source
         self._seen: OrderedDict[str, SignedObservation] = OrderedDict()
         self._asked: dict[str, int] = {}
+        # (request, feed, signer) -> (value, observed_at) of every observation this node checked
+        # before signing: a second, different signed answer of one node for one round is
+        # equivocation (the key already covers the observation's other fields)
+        self._checked: OrderedDict[tuple[str, str, bytes], tuple[int, int]] = OrderedDict()
         self._signer_set = frozenset(address_bytes(a) for a in don.signers)
         self._config_digest = don.digest()
         self._observing = asyncio.Lock()  # one observation per round, even when asked twice at once
@@ -320,12 +324,48 @@ class OracleNode:
             if signer in seen:
                 raise SigningRefused(f"two observations from {obs.node}")
             seen.add(signer)
+            self._check_one_answer((request_id, feed, signer), signed)
             values.append(obs.value)
         if len(values) < self.don.quorum:
             raise SigningRefused(
                 f"{feed}: {len(values)} observations, consensus needs 2f+1 = {self.don.quorum}"
             )
         return values
+
+    def _check_one_answer(self, key: tuple[str, str, bytes], signed: SignedObservation) -> None:
+        """Refuse a node's second, different signed observation of one round (equivocation).
+
+        Each signed observation is evidence: two that one key signed for one
+        request and feed prove its node told two askers two things. The second
+        is logged whole (with what the first said), and no set containing it
+        is signed.
+        """
+        obs = signed.observation
+        said = (obs.value, obs.observed_at)
+        known = self._checked.setdefault(key, said)
+        if known == said:
+            self._checked.move_to_end(key)
+            while len(self._checked) > MEMORY * 8:
+                self._checked.popitem(last=False)
+            return
+        log.warning(
+            "equivocation",
+            extra={
+                "fields": {
+                    "round": key[0],
+                    "feed": key[1],
+                    "node": obs.node,
+                    "value": obs.value,
+                    "signature": "0x" + bytes(signed.signature).hex(),
+                    "earlier": {"value": known[0], "observed_at": known[1]},
+                }
+            },
+        )
+        raise SigningRefused(
+            f"{obs.node} equivocated: it signed another observation for round {key[0]} "
+            f"({key[1]}): value {known[0]} observed at {known[1]}, now {obs.value} at "
+            f"{obs.observed_at}"
+        )
 
     def _check_band(self, feed: str, values: list[int]) -> None:
         if not within_band(values, self.don.observation_band_bps):

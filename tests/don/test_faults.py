@@ -240,13 +240,6 @@ def test_an_equivocator_gives_two_askers_two_validly_signed_answers(
     assert outcome.status == "settled" and node4 not in observed(log)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: a node re-checks only the observation set it is sent; it keeps no record of "
-    "the other nodes' signed observations per round, so two conflicting signed answers of one "
-    "node that reach it in two sign requests (two askers) are not caught. Needs a per-round "
-    "record in cre_adapters/_node.py (OracleNode._verified_values).",
-)
 def test_a_signer_refuses_a_second_conflicting_observation_of_one_node_for_one_round(
     evm: Any, fault: SetFault
 ) -> None:
