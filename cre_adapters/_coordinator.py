@@ -46,7 +46,8 @@ class Coordinator:
 
     Args:
         don: the DON to talk to.
-        timeout: seconds to wait for each node's answer (the round's deadline per stage).
+        timeout: the deadline of each stage (observations, then signatures) in seconds:
+            a node asked late (after another failed) gets only what is left of it.
         client: open connections to reuse across rounds (``NodeClient``);
             None opens and closes them per stage, or per ``connected()`` block.
         hedge_after: seconds after which nodes held in reserve are asked too.
@@ -218,14 +219,24 @@ class Coordinator:
             launch(width)
             loop = asyncio.get_running_loop()
             hedge = loop.time() + self.hedge_after
+            deadline = loop.time() + self.timeout  # the whole stage's, not each node's
             try:
                 while running:
-                    timeout = max(0.0, hedge - loop.time()) if waiting else None
+                    now = loop.time()
+                    if now >= deadline:
+                        for name in running.values():
+                            failures[name] = (
+                                f"no answer within {self.timeout}s (the stage's deadline)"
+                            )
+                        break
+                    timeout = min(hedge, deadline) - now if waiting else deadline - now
                     done, _ = await asyncio.wait(
-                        running, timeout=timeout, return_when="FIRST_COMPLETED"
+                        running, timeout=max(0.0, timeout), return_when="FIRST_COMPLETED"
                     )
                     if not done:
-                        launch(len(waiting))
+                        if waiting and loop.time() >= hedge:
+                            launch(len(waiting))
+                        continue
                     for task in done:
                         running.pop(task)
                         try:
