@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from eth_account import Account
@@ -13,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._canonical import canonical_json, keccak
 from ._errors import SignatureError
 from ._types import Address, HexBytes, to_checksum
+
+_json_str = json.JSONEncoder(ensure_ascii=False).encode  # a str exactly as canonical_json writes it
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 HALF_N = SECP256K1_N // 2
@@ -90,7 +93,17 @@ class Observation(BaseModel):
 
     def digest(self) -> bytes:
         """keccak256(domain ‖ canonical JSON of the observation)."""
-        return keccak(OBSERVATION_DOMAIN + canonical_json(self.model_dump(mode="json")))
+        value, observed_at = self.value, self.observed_at
+        if type(value) is not int or type(observed_at) is not int:  # noqa: E721 - bool is no int here
+            return keccak(OBSERVATION_DOMAIN + canonical_json(self.model_dump(mode="json")))
+        # the canonical JSON of these five fields written out (sorted keys, no spaces): every
+        # signer checks 2f+1 of these per report, and model_dump + json.dumps cost ~4x this
+        text = (
+            f'{{"feed":{_json_str(self.feed)},"node":{_json_str(self.node)},'
+            f'"observed_at":{observed_at},"request_id":{_json_str(self.request_id)},'
+            f'"value":{value}}}'
+        )
+        return keccak(OBSERVATION_DOMAIN + text.encode("utf-8"))
 
 
 class SignedObservation(BaseModel):

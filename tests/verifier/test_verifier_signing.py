@@ -120,6 +120,28 @@ def test_observation_digest_is_domain_separated_canonical_json() -> None:
     assert obs.digest() == keccak(b"vouch.observation.v1\x00" + body)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    request_id=st.text(min_size=1, max_size=128),
+    feed=st.text(min_size=1, max_size=32),
+    value=st.integers(-(2**300), 2**300),
+    observed_at=st.integers(0, 2**70),
+    raw=st.binary(min_size=20, max_size=20),
+)
+def test_observation_digest_is_the_canonical_json_for_any_fields(
+    request_id: str, feed: str, value: int, observed_at: int, raw: bytes
+) -> None:
+    obs = Observation(
+        request_id=request_id,
+        feed=feed,
+        value=value,
+        observed_at=observed_at,
+        node="0x" + raw.hex(),
+    )
+    body = canonical_json(obs.model_dump(mode="json"))  # the spec's rule, written the slow way
+    assert obs.digest() == keccak(b"vouch.observation.v1\x00" + body)
+
+
 @settings(max_examples=30, deadline=None)
 @given(key=keys, value=st.integers(-(2**255), 2**256))
 def test_observation_signature_round_trip(key: bytes, value: int) -> None:
