@@ -6,7 +6,9 @@ each node's answer latency), aggregated by the capability's mode (median,
 identical or mode), the deviation/heartbeat rule applied, and the fields
 that report are signed by f+1 nodes in one Keystone report (each node
 re-derives every field first). The log gets ``observations``,
-``consensus`` (or ``skipped``) per feed and one ``report`` per firing. Settlement targets go through
+``consensus`` (or ``skipped``) per feed, with the rule's thresholds and the
+earlier report it compared against (so an audit recomputes the verdict), and
+one ``report`` per firing. Settlement targets go through
 ``SettlementWorkflow``; a proposal trigger is the settlement demo.
 """
 
@@ -87,7 +89,7 @@ class FeedWorkflow:
             if c.deviation_bps is not None or c.heartbeat is not None
             else None
         )
-        self._last: dict[str, tuple[int, int]] = {}
+        self._last: dict[str, tuple[int, int, int]] = {}  # feed -> last reported (value, time, seq)
 
     async def run(self) -> list[dict[str, Any]]:
         """Wait for each trigger, run a round; return every round's outcome.
@@ -196,9 +198,10 @@ class FeedWorkflow:
         )
         now = int(time.time())
         rule = self.rule if mode == "median" else None
-        why = rule.should_report(self._last.get(feed), value, now) if rule else "always"
+        last = self._last.get(feed)
+        why = rule.should_report(last[:2] if last else None, value, now) if rule else "always"
         kind = "consensus" if why else "skipped"
-        self.log.append(
+        logged = self.log.append(
             exec_id,
             kind,
             {
@@ -208,10 +211,11 @@ class FeedWorkflow:
                 "observations_seq": seq,
                 "f": self.don.f,
                 "why": why,
+                "rule": _rule_record(rule, last, now),
             },
         )
         if why:
-            self._last[feed] = (value, now)
+            self._last[feed] = (value, now, logged.seq)
         outcome = {"value": value, "reported": bool(why), "why": why}
         self.emit(kind, {"feed": feed, **outcome})
         field = FieldObservations(
@@ -297,6 +301,21 @@ def latencies(observed: list[Observed]) -> dict[str, dict[str, int]]:
     return {
         "latency_ms": {o.signed.observation.node: round(o.latency_ms) for o in observed},
         "latency_us": {o.signed.observation.node: round(o.latency_ms * 1000) for o in observed},
+    }
+
+
+def _rule_record(
+    rule: ReportTrigger | None, last: tuple[int, int, int] | None, now: int
+) -> dict[str, Any] | None:
+    """The deviation/heartbeat rule as applied: its thresholds, the report it compared against, when."""
+    if rule is None:
+        return None
+    previous = {"value": last[0], "at": last[1], "seq": last[2]} if last else None
+    return {
+        "deviation_bps": rule.deviation_bps,
+        "heartbeat": rule.heartbeat,
+        "previous": previous,
+        "at": now,
     }
 
 

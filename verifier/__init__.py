@@ -22,7 +22,7 @@ from ._audit import (
     audit,
 )
 from ._canonical import canonical_json, keccak
-from ._consensus import identical, median, most_frequent, quorum_size, recompute
+from ._consensus import identical, median, most_frequent, quorum_size, recompute, report_verdict
 from ._errors import ConsensusError, EncodingError, LogIntegrityError, SignatureError, VerifierError
 from ._hitl import APPROVER_ROLE, rejection_digest, rejection_message
 from ._html import render_html
@@ -111,4 +111,5 @@ __all__ = [
     "identical",
     "most_frequent",
     "recompute",
+    "report_verdict",
 ]

@@ -33,7 +33,7 @@ from web3 import Web3
 from . import _batch
 from ._batch import Recoverer
 from ._canonical import dump_parsed, keccak
-from ._consensus import quorum_size, recompute
+from ._consensus import quorum_size, recompute, report_verdict
 from ._errors import ConsensusError, EncodingError, VerifierError
 from ._hitl import (
     APPROVER_ROLE,
@@ -51,6 +51,7 @@ from ._signing import OBSERVATION_DOMAIN
 from ._types import to_checksum
 
 Status = Literal["ok", "fail", "skip"]
+RULE_CLOCK_SLACK_MS = 60_000  # how far a feed rule's logged decision time may precede its entry
 _BUCKETS_PER_WORKER = 16
 REPORT_PROCESSED = keccak(b"ReportProcessed(address,bytes32,bytes2,bool)")
 REPORT_SELECTOR = keccak(b"report(address,bytes,bytes,bytes[])")[:4]
@@ -745,6 +746,66 @@ class _Auditor:
             detail = f"{mode} of the observations is {recomputed}, log says {p['value']}"
             return self._add(entry, "consensus recomputed", "fail", detail)
         self._add(entry, "consensus recomputed", "ok", f"{mode} {recomputed}")
+        if "why" in p or "rule" in p:  # a feed round: was reporting (or not) the rule's call?
+            self._feed_rule(entry)
+
+    def _feed_rule(self, entry: LogEntry) -> None:
+        """The logged verdict follows from the logged deviation/heartbeat rule and what it compared."""
+        p, rule = entry.payload, entry.payload.get("rule")
+        if rule is None:
+            ok = p.get("why") == "always" and entry.kind == "consensus"
+            detail = "no deviation/heartbeat rule: reports every round"
+            if not ok:
+                detail = f"verdict {p.get('why')!r} without the rule's parameters in the log"
+            return self._add(entry, "feed rule", "ok" if ok else "fail", detail)
+        problems = self._rule_inputs(entry, rule)
+        previous = rule["previous"]
+        last = (int(previous["value"]), int(previous["at"])) if previous else None
+        verdict = report_verdict(
+            int(rule["deviation_bps"]),
+            int(rule["heartbeat"]),
+            last,
+            int(p["value"]),
+            int(rule["at"]),
+        )
+        if verdict != p.get("why") or entry.kind != ("consensus" if verdict else "skipped"):
+            problems.append(
+                f"the rule says {verdict or 'skip'!r}, the log says {entry.kind} {p.get('why')!r}"
+            )
+        against = (
+            f"#{previous['seq']} ({previous['value']} at {previous['at']})"
+            if previous
+            else "no earlier report"
+        )
+        detail = f"deviation {rule['deviation_bps']} bps, heartbeat {rule['heartbeat']}s, against {against}: {verdict or 'skip'}"
+        self._add(entry, "feed rule", "fail" if problems else "ok", "; ".join(problems) or detail)
+
+    def _rule_inputs(self, entry: LogEntry, rule: dict[str, Any]) -> list[str]:
+        """What the rule compared against must be in the log, and its clock the entry's."""
+        problems = []
+        at_ms = int(rule["at"]) * 1000
+        if not entry.created_at - RULE_CLOCK_SLACK_MS <= at_ms <= entry.created_at:
+            problems.append(f"decided at {rule['at']}, yet logged at {entry.created_at} ms")
+        previous = rule["previous"]
+        if previous is None:
+            return problems
+        earlier = self.by_seq.get(int(previous["seq"]))
+        feed = entry.payload.get("feed")
+        if earlier is None or earlier.seq >= entry.seq or earlier.kind != "consensus":
+            return [*problems, f"#{previous['seq']} is no earlier report of {feed}"]
+        before = earlier.payload.get("rule") or {}
+        if earlier.payload.get("feed") != feed or earlier.payload["value"] != previous["value"]:
+            problems.append(f"#{earlier.seq} did not report {feed} = {previous['value']}")
+        if before.get("at") != previous["at"]:
+            problems.append(
+                f"#{earlier.seq} was decided at {before.get('at')}, not {previous['at']}"
+            )
+        thresholds = ("deviation_bps", "heartbeat")
+        if any(before.get(key) != rule[key] for key in thresholds):
+            problems.append(
+                f"the thresholds differ from those of #{earlier.seq}, the report it compared against"
+            )
+        return problems
 
     def _report(self, entry: LogEntry) -> None:
         p = entry.payload

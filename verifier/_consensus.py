@@ -91,3 +91,28 @@ def recompute(mode: str, values: Sequence[Any], f: int) -> Any:
     if mode == "mode":
         return most_frequent(values, f)
     raise ConsensusError(f"unknown consensus mode {mode!r}; the audit knows {', '.join(MODES)}")
+
+
+def report_verdict(
+    deviation_bps: int, heartbeat: int, previous: tuple[int, int] | None, value: int, now: int
+) -> str | None:
+    """Why a feed reports ``value`` at ``now``, or None to skip: Chainlink's deviation/heartbeat rule.
+
+    The rule the DON's feed workflows apply (``cre_adapters.ReportTrigger``),
+    word for word, so an audit can recompute each logged verdict.
+
+    Args:
+        deviation_bps: report when the value moved more than this, in basis points.
+        heartbeat: report when this many seconds passed since the last report.
+        previous: (value, unix time) of the last report it compares against; None for the first.
+        value: the new consensus value.
+        now: the unix time of the decision.
+    """
+    if previous is None:
+        return "first report"
+    last_value, last_at = previous
+    if now - last_at >= heartbeat:
+        return f"heartbeat: {now - last_at}s since the last report"
+    if abs(value - last_value) * 10_000 > deviation_bps * abs(last_value):
+        return f"deviation: moved more than {deviation_bps} bps"
+    return None
