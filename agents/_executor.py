@@ -22,7 +22,9 @@ every call that matches the journal gets its recorded result without running
 (no model call repeats, nothing is charged twice), up to the approved action,
 which then runs. The pre-interrupt spans stay in the run's trace once, followed
 by one ``hitl.decision`` span per decision (approver, decision, time). A call
-cut short by a crash (a model call or a tool still running) runs again.
+cut short by a crash (a model call or a tool still running) runs again. A call
+that makes calls itself (a swarm's turn, ``StepContext.scope``) is journaled as
+one entry once it returns; until then its calls are, so it resumes inside.
 
 The run's trace is bound while it executes (``current_trace_hash()``), so an
 ``ActionProposal`` built in a step carries the hash of the spans that led to it.
@@ -292,6 +294,40 @@ class StepContext:
         result = await call()
         recorded = json.loads(json.dumps(result, default=str))
         self.journal.append({"kind": kind, "request": digest, "result": recorded})
+        if self._checkpoint is not None:
+            self._checkpoint()
+        return result
+
+    async def scope(self, kind: str, request: Any, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Like ``once``, for a call that makes journaled calls itself (a swarm's turn).
+
+        The journal holds an open entry while ``call`` runs, followed by the
+        calls it makes through ``once`` (so a pause or a crash inside it keeps
+        them); when it returns, they are folded into its one entry with its
+        result, and the step is checkpointed. On resume, a finished scope
+        returns its recorded result without running; an unfinished one runs
+        again and its calls replay from the journal.
+
+        Args:
+            kind: what is called (``"turn AGENT"``).
+            request: what identifies the call (JSON-able).
+            call: does it; its result must be JSON-able.
+        """
+        digest = fingerprint(request)
+        if self._replay:
+            first = self._replay.popleft()
+            if first["kind"] != kind or first["request"] != digest:
+                self._replay.clear()  # the attempt went another way
+            elif not first.get("open"):
+                self.journal.append(first)
+                return first["result"]
+        entry: dict[str, Any] = {"kind": kind, "request": digest, "open": True}
+        self.journal.append(entry)
+        inner = len(self.journal)
+        result = await call()
+        del self.journal[inner:]
+        del entry["open"]
+        entry["result"] = json.loads(json.dumps(result, default=str))
         if self._checkpoint is not None:
             self._checkpoint()
         return result
