@@ -89,6 +89,7 @@ from ._schema import strict_schema
 from ._settlement import ProposeSettlementArgs, settlement_agent
 from ._tokens import estimate_message_tokens, estimate_tokens
 from ._topologies import (
+    SWARM_STEP,
     Blackboard,
     Chain,
     Supervisor,
@@ -152,6 +153,7 @@ __all__ = [
     "StepFailed",
     "StepRecord",
     "Supervisor",
+    "SWARM_STEP",
     "Swarm",
     "SwarmOutcome",
     "TopologyResult",

@@ -1,13 +1,30 @@
 """Swarm: peers hand off over a shared blackboard, with no central controller.
 
-python examples/swarm.py
+python examples/swarm.py            # alone, in memory
+python examples/swarm.py runs.db    # durable: a checkpointed executor run (`vouch runs show RUN`)
+
+Run durably (``Swarm.run(..., executor=...)``) the swarm is one step of an
+executor run: every turn is checkpointed, a killed run resumes at the turn it
+was in, an irreversible action waits for `vouch runs approve`, and the trace is
+stored with the run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 
-from agents import Blackboard, Swarm, SwarmOutcome, Turn
+from agents import (
+    Blackboard,
+    CheckpointStore,
+    Executor,
+    SQLiteCheckpointStore,
+    Swarm,
+    SwarmOutcome,
+    Turn,
+)
+
+GOAL = "is the price inside the bounds?"
 
 
 async def scout(board: Blackboard) -> Turn:
@@ -28,14 +45,29 @@ async def closer(board: Blackboard) -> Turn:
     return Turn(done=True, answer=f"price {board.entries['price']} is {board.entries['verdict']}")
 
 
+def swarm() -> Swarm:
+    """The three peers."""
+    return Swarm({"scout": scout, "analyst": analyst, "closer": closer})
+
+
+def build(store: CheckpointStore) -> Executor:
+    """The executor a durable run of the swarm needs (also what `vouch runs approve` calls)."""
+    return Executor({"swarm": swarm().worker()}, store=store, entrypoint=f"{__file__}:build")
+
+
 async def main() -> SwarmOutcome:
     """Start at the analyst (who has nothing yet) and let the peers sort it out."""
-    outcome = await Swarm({"scout": scout, "analyst": analyst, "closer": closer}).run(
-        "is the price inside the bounds?", entry="analyst"
-    )
+    outcome = await swarm().run(GOAL, entry="analyst")
     print(outcome.answer)
     return outcome
 
 
+async def durable(db: str) -> SwarmOutcome:
+    """The same swarm as a checkpointed run in the SQLite database ``db``."""
+    outcome = await swarm().run(GOAL, entry="analyst", executor=build(SQLiteCheckpointStore(db)))
+    print(f"{outcome.run_id} {outcome.status}: {outcome.answer} (trace {outcome.trace_hash})")
+    return outcome
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(durable(sys.argv[1]) if len(sys.argv) > 1 else main())
