@@ -159,6 +159,21 @@ async def bench_rounds(don: DonConfig, seconds: float) -> list[float]:
         return await measure(lambda i: one_round(coordinator, stamp + i), seconds)
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_round(don: DonConfig, supervisor: DonSupervisor, seconds: float) -> tuple[float, float]:
+    """(coordinator, all nodes) CPU ms per round: what the cores must do, whoever waits."""
+    pids = supervisor.pids().values()
+    nodes_before, me_before = sum(map(process_cpu, pids)), time.process_time()
+    rounds = len(asyncio.run(bench_rounds(don, seconds))) + 5  # measure() warms up with 5
+    nodes = sum(map(process_cpu, pids)) - nodes_before
+    return (time.process_time() - me_before) * 1000 / rounds, nodes * 1000 / rounds
+
+
 async def bench_baseline(node: NodeSpec, seconds: float) -> list[float]:
     """POST /observe on the coordinator's own kept-alive client, parse, recover the signer."""
     async with NodeClient() as client:
@@ -217,6 +232,7 @@ def main() -> None:
                 quiet = asyncio.run(
                     bench_rounds(don.model_copy(update={"echo": False}), args.seconds)
                 )
+                cpu = cpu_per_round(don, supervisor, args.seconds)
             finally:
                 supervisor.stop()
         rows.append(
@@ -229,6 +245,7 @@ def main() -> None:
                 pct(lat, 0.95),
                 boot,
                 pct(quiet, 0.5),
+                cpu,
             )
         )
         print(f"n={n}: {len(lat)} rounds, p50 {pct(lat, 0.5):.2f} ms", file=sys.stderr)
@@ -240,15 +257,18 @@ def main() -> None:
         f"{os.cpu_count()} cores, load average {load_before:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after\n"
     )
+    cores = os.cpu_count() or 1
     print(
         "| n | f | rounds | rounds/s | p50 ms | p95 ms | p50 / baseline "
-        "| p50 ms, no echo | no echo / baseline | start-up s |"
+        "| p50 ms, no echo | no echo / baseline | CPU ms/round coordinator + nodes "
+        f"| CPU floor on {cores} cores | start-up s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for n, f, count, rate, p50, p95, boot, quiet in rows:
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n, f, count, rate, p50, p95, boot, quiet, (mine, nodes) in rows:
         print(
             f"| {n} | {f} | {count} | {rate:.1f} | {p50:.2f} | {p95:.2f} | {p50 / base50:.2f}x "
-            f"| {quiet:.2f} | {quiet / base50:.2f}x | {boot:.1f} |"
+            f"| {quiet:.2f} | {quiet / base50:.2f}x | {mine:.2f} + {nodes:.2f} "
+            f"| {(mine + nodes) / cores:.2f} ms | {boot:.1f} |"
         )
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
