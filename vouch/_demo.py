@@ -154,7 +154,14 @@ def _bring_up(settings: VouchSettings, console: Console) -> ChainSubmitter:
         don, deployment, artifacts, writer, log, timeout=settings.node_timeout, on_event=printer
     )
     return ChainSubmitter(
-        workflow, writer, artifacts, deployment, log, printer, settings.anchor_every
+        workflow,
+        writer,
+        artifacts,
+        deployment,
+        log,
+        printer,
+        settings.anchor_every,
+        party_secret=stack.deployer_key(chain),
     )
 
 

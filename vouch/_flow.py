@@ -12,19 +12,25 @@ proposal, the escrow), not by step id, so any valid plan over them runs.
 ``escrow``   the trade is opened and funded on the SettlementGate under the
              proposal's action hash, and the proposal is logged under the
              execution id the DON will use (an effect with an idempotency key:
-             a resumed run never escrows twice).
+             a resumed run never escrows twice, even when it was killed after
+             the trade was mined and before the engine recorded the effect:
+             the execution id is journaled first, the parties derive from the
+             key, and the trade they opened is found onchain and completed).
 ``settle``   irreversible, so the run pauses for a person and is checkpointed
              (SQLite, ``<home>/runs.db``); the process may exit.
              ``vouch runs approve RUN`` signs the gate's EIP-712 approval with
              the approver key, records it onchain when the trade is above the
              threshold, logs the decision and resumes here: the DON attests,
              the forwarder verifies, the gate settles. ``vouch runs reject RUN``
-             logs a signed rejection and ends the run as rejected.
+             logs a signed rejection and ends the run as rejected. Resumed
+             after a kill, it adopts the execution's settlement if the log or
+             the forwarder already has it (no second DON round or tx).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -42,7 +48,7 @@ from agents import (
     TracedModel,
     settlement_agent,
 )
-from cre_adapters import SettlementWorkflow
+from cre_adapters import ExecutionRef, SettlementWorkflow
 from verifier import AttestationLog
 
 from ._approvals import ApprovalDesk
@@ -79,6 +85,7 @@ class Services:
         settings: where and how.
         on_event: gets the workflow's progress events.
         submitter: an already wired submitter (the demo brings the stack up itself).
+        log_path: the attestation log (default: the home's).
     """
 
     def __init__(
@@ -86,10 +93,12 @@ class Services:
         settings: VouchSettings,
         on_event: Events = _quiet,
         submitter: ChainSubmitter | None = None,
+        log_path: Path | None = None,
     ) -> None:
         self.settings = settings
         self.on_event = on_event
         self._submitter = submitter
+        self.log_path = log_path or settings.log_path
 
     def submitter(self) -> ChainSubmitter:
         """The chain submitter, starting chain, contracts and DON if they are not up."""
@@ -100,7 +109,7 @@ class Services:
             deployment, _ = stack.deploy(chain, artifacts)
             don, _ = stack.don_up(deployment)
             writer = stack.writer(chain, artifacts)
-            log = AttestationLog(self.settings.log_path)
+            log = AttestationLog(self.log_path)
             workflow = SettlementWorkflow(
                 don,
                 deployment,
@@ -118,6 +127,7 @@ class Services:
                 log,
                 self.on_event,
                 self.settings.anchor_every,
+                party_secret=stack.deployer_key(chain),
             )
         return self._submitter
 
@@ -210,7 +220,15 @@ def settlement_executor(services: Services, model: ChatModel, store: CheckpointS
         raw, proposal = _input(ctx, ActionProposal, "the proposal of a settlement-agent step")
 
         async def open_trade(key: str) -> dict[str, Any]:
-            return services.submitter().escrow(proposal).model_dump(mode="json")
+            submitter = services.submitter()
+
+            async def fresh() -> dict[str, Any]:
+                return submitter.new_execution(proposal).model_dump(mode="json")
+
+            # journaled before anything is sent: a run killed mid-escrow resumes with the same
+            # execution, and the key finds (and completes) the trade it already opened
+            ref = ExecutionRef.model_validate(await ctx.once("escrow execution", key, fresh))
+            return submitter.escrow(proposal, key, ref).model_dump(mode="json")
 
         result: dict[str, Any] = await ctx.effect("escrow", open_trade, raw)
         return result
@@ -227,7 +245,8 @@ def settlement_executor(services: Services, model: ChatModel, store: CheckpointS
         }
 
         async def attest_and_settle(key: str) -> dict[str, Any]:
-            return await services.submitter().settle(escrowed)
+            # a settlement this execution already has (logged or mined) is adopted, not redone
+            return await services.submitter().settle(escrowed, key)
 
         result: dict[str, Any] = await ctx.effect(
             SETTLE_ACTION, attest_and_settle, args, irreversible=True, value=escrowed.base_amount
