@@ -15,6 +15,8 @@ from ._compile import Artifacts
 from ._writer import ChainWriter
 
 SETTLEMENT_REPORT_ID = "0x0001"
+FEEDS_WORKFLOW = "feeds"
+FEEDS_REPORT_ID = "0x0003"
 
 
 class WorkflowInfo(BaseModel):
@@ -45,6 +47,9 @@ class Deployment(BaseModel):
     contracts: dict[str, str]
     don: DonOnchain
     workflow: WorkflowInfo
+    feed_workflow: WorkflowInfo | None = Field(
+        default=None, description="the workflow FeedConsumer accepts reports from"
+    )
     freshness_window: int
     source_hash: str
 
@@ -83,7 +88,10 @@ def deploy_settlement_stack(
     freshness_window: int = 300,
     rpc_url: str = "",
 ) -> Deployment:
-    """Deploy Forwarder, SettlementGate, AttestationAnchor and two test tokens; configure the DON.
+    """Deploy Forwarder, SettlementGate, FeedConsumer, AttestationAnchor, two test tokens; configure the DON.
+
+    The gate accepts reports of ``workflow_name``, the FeedConsumer reports of the
+    ``feeds`` workflow (``Deployment.feed_workflow``); both are owned by the deployer.
 
     Args:
         writer: sends the transactions; its address becomes the workflow owner.
@@ -96,6 +104,12 @@ def deploy_settlement_stack(
     workflow = WorkflowInfo(
         name=workflow_name, id="0x" + derive_workflow_id(workflow_name).hex(), owner=writer.address
     )
+    feeds = WorkflowInfo(
+        name=FEEDS_WORKFLOW,
+        id="0x" + derive_workflow_id(FEEDS_WORKFLOW).hex(),
+        owner=writer.address,
+        report_id=FEEDS_REPORT_ID,
+    )
 
     def deploy(name: str, *args: Any) -> str:
         artifact = artifacts.get(name)
@@ -103,6 +117,7 @@ def deploy_settlement_stack(
 
     forwarder = deploy("Forwarder")
     gate = deploy("SettlementGate", forwarder, writer.address, workflow.id, freshness_window)
+    consumer = deploy("FeedConsumer", forwarder, writer.address, feeds.id, freshness_window)
     weth = deploy("TestToken", "Wrapped Ether (test)", "WETH")
     usdc = deploy("TestToken", "USD Coin (test)", "USDC")
     anchor = deploy("AttestationAnchor")
@@ -118,12 +133,14 @@ def deploy_settlement_stack(
         contracts={
             "Forwarder": forwarder,
             "SettlementGate": gate,
+            "FeedConsumer": consumer,
             "AttestationAnchor": anchor,
             "WETH": weth,
             "USDC": usdc,
         },
         don=don,
         workflow=workflow,
+        feed_workflow=feeds,
         freshness_window=freshness_window,
         source_hash=artifacts.source_hash,
     )

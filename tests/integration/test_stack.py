@@ -45,10 +45,19 @@ def test_demo_runs_against_an_existing_rpc_url(evm, tmp_path: Path) -> None:
         assert set(manifest["contracts"]) == {
             "Forwarder",
             "SettlementGate",
+            "FeedConsumer",
             "AttestationAnchor",
             "WETH",
             "USDC",
         }
+        feeds = manifest[
+            "feed_workflow"
+        ]  # the workflow FeedConsumer accepts, owned by the deployer
+        assert feeds["name"] == "feeds" and feeds["owner"] == manifest["deployer"]
+        consumer = evm.contract("FeedConsumer", manifest["contracts"]["FeedConsumer"])
+        config = consumer.functions.getReceiverConfig().call()  # type: ignore[attr-defined]
+        assert config[0] == manifest["contracts"]["Forwarder"] and config[1] == feeds["owner"]
+        assert "0x" + config[2].hex() == feeds["id"]
         assert manifest["don"]["f"] == 1 and len(manifest["don"]["signers"]) == 4
         assert manifest["block"] > 0 and manifest["chain_id"] == 31337
         code = evm.w3.eth.get_code(manifest["contracts"]["Forwarder"])
