@@ -10,7 +10,9 @@ through the forwarder on the chain. Nodes can be made faulty on purpose
 (``FaultSpec``: down, slow, flaky, stale, lie, equivocate, bad-signature,
 wrong-key) in the DON config or through their loopback, token-guarded
 ``/admin/fault``. Aggregation modes live behind ``Aggregator``; workflow
-specs (``WorkflowSpec``) run through ``FeedWorkflow`` or ``SettlementWorkflow``.
+specs (``WorkflowSpec``) run through ``FeedWorkflow`` (a ``feeds`` target delivers to
+FeedConsumer through ``ReportDelivery``; an ``http`` trigger is ``HttpTriggerServer``)
+or ``SettlementWorkflow``.
 See ``docs/internals.md`` for the wire formats.
 """
 
@@ -26,6 +28,7 @@ from ._consensus import (
     within_band,
 )
 from ._coordinator import Coordinator, Observed
+from ._delivery import ReportDelivery
 from ._don import ChainTarget, DonConfig, DonSources, NodeOverride, NodeSpec, SourceSpec
 from ._errors import (
     AnvilError,
@@ -42,6 +45,7 @@ from ._errors import (
     SigningRefused,
 )
 from ._faults import FAULT_MODES, FaultMode, FaultSpec
+from ._http_trigger import FeedTriggerBody, HttpTriggerServer, trigger_token
 from ._keystore import create_keystore, keystore_address, load_key, read_password
 from ._messages import attested_value, encode_message, message_from_log
 from ._node import OracleNode, create_app, serve
@@ -71,6 +75,7 @@ from ._spec import (
     Capability,
     ConsensusSpec,
     EvmLogTrigger,
+    HttpTrigger,
     IntervalTrigger,
     ProposalTrigger,
     TargetSpec,
@@ -115,12 +120,16 @@ __all__ = [
     "FieldObservations",
     "NodeClient",
     "Observed",
+    "ReportDelivery",
     "ReportSignRequest",
     "WireError",
     "WireTimeout",
     "Capability",
     "ConsensusSpec",
     "EvmLogTrigger",
+    "FeedTriggerBody",
+    "HttpTrigger",
+    "HttpTriggerServer",
     "IntervalTrigger",
     "ProposalTrigger",
     "TargetSpec",
@@ -155,6 +164,7 @@ __all__ = [
     "read_password",
     "serve",
     "set_fault",
+    "trigger_token",
     "value_hash",
     "within_band",
 ]

@@ -1,4 +1,4 @@
-"""Run a feed workflow (interval or EVM-log trigger, target: the attestation log) on a DON.
+"""Run a feed workflow (interval, EVM-log or HTTP trigger; target: the log or FeedConsumer) on a DON.
 
 Each firing of the trigger runs the workflow once: every capability's feed
 is observed through the coordinator (2f+1 signed, fresh observations, with
@@ -8,7 +8,10 @@ that report are signed by f+1 nodes in one Keystone report (each node
 re-derives every field first). The log gets ``observations``,
 ``consensus`` (or ``skipped``) per feed, with the rule's thresholds and the
 earlier report it compared against (so an audit recomputes the verdict), and
-one ``report`` per firing. Settlement targets go through
+one ``report`` per firing. A ``feeds`` target then delivers the report through
+the Forwarder to the deployment's FeedConsumer (``ReportDelivery``) and logs the
+``submission``, as a settlement does. An HTTP trigger runs one round per ``POST
+/trigger`` (``HttpTriggerServer``). Settlement targets go through
 ``SettlementWorkflow``; a proposal trigger is the settlement demo.
 """
 
@@ -16,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from verifier import (
     AttestationLog,
@@ -35,8 +39,11 @@ from ._coordinator import Coordinator, Observed
 from ._don import DonConfig, checksum
 from ._errors import ConfigError, CreError
 from ._protocol import FeedsPayload, FieldObservations, ObserveRequest, ReportSignRequest
-from ._spec import EvmLogTrigger, IntervalTrigger, WorkflowSpec
+from ._spec import Capability, EvmLogTrigger, HttpTrigger, IntervalTrigger, WorkflowSpec
 from .evm import WorkflowInfo
+
+if TYPE_CHECKING:
+    from ._delivery import ReportDelivery
 
 EventSink = Callable[[str, dict[str, Any]], None]
 NOBODY = "0x" + "00" * 20  # a log target's report goes to no contract
@@ -59,6 +66,10 @@ class FeedWorkflow:
         on_event: called with (kind, data) for progress output.
         receiver: the contract the signed reports are for (default: none, the log only).
         owner: the workflow owner named in the report metadata.
+        delivery: a ``feeds`` target's way to FeedConsumer; its receiver replaces ``receiver``.
+        workflow: the identity the receiver accepts (owner, id, name, report id); reports
+            carry it instead of the spec's name (a ``feeds`` target: the manifest's feed_workflow).
+        token_file: an HTTP trigger's token file when the spec names none.
     """
 
     def __init__(
@@ -72,15 +83,24 @@ class FeedWorkflow:
         on_event: EventSink = _quiet,
         receiver: str = NOBODY,
         owner: str = NOBODY,
+        delivery: ReportDelivery | None = None,
+        workflow: WorkflowInfo | None = None,
+        token_file: Path | None = None,
     ) -> None:
-        if spec.target.kind != "log":
-            raise ConfigError("FeedWorkflow runs log targets; settlement goes through a proposal")
+        _check_target(spec, delivery, workflow)
         self.spec = spec
         self.don = don
         self.log = log
         self.rpc_url = rpc_url
-        self.receiver = checksum(receiver)
-        self.owner = checksum(owner)
+        self.delivery = delivery
+        self.receiver = checksum(delivery.receiver if delivery else receiver)
+        self.owner = checksum(workflow.owner if workflow else owner)
+        self.identity = (
+            (bytes.fromhex(workflow.id[2:]), workflow.name, bytes.fromhex(workflow.report_id[2:]))
+            if workflow
+            else (workflow_id(spec.name), spec.name, REPORT_ID)
+        )
+        self.token_file = token_file
         self.coordinator = Coordinator(don, timeout=spec.consensus.deadline or timeout)
         self.emit = on_event
         c = spec.consensus
@@ -106,6 +126,8 @@ class FeedWorkflow:
                 return await self._every(trigger)
             if isinstance(trigger, EvmLogTrigger):
                 return await self._on_logs(trigger)
+            if isinstance(trigger, HttpTrigger):
+                return await self._on_requests(trigger)
         raise ConfigError("a proposal trigger runs the settlement workflow (`vouch demo`)")
 
     async def _every(self, trigger: IntervalTrigger) -> list[dict[str, Any]]:
@@ -153,31 +175,70 @@ class FeedWorkflow:
             await asyncio.sleep(trigger.poll)
         return outcomes
 
-    async def round(self, cause: dict[str, Any]) -> dict[str, Any]:
-        """One round over every capability, caused by ``cause`` (logged with it).
+    async def _on_requests(self, trigger: HttpTrigger) -> list[dict[str, Any]]:
+        from ._http_trigger import FeedTriggerBody, HttpTriggerServer, trigger_token
+
+        path = trigger.token_file or self.token_file
+        if path is None:
+            raise ConfigError(
+                "the http trigger needs a token_file (in the spec or from the caller)"
+            )
+
+        async def fire(body: FeedTriggerBody) -> dict[str, Any]:
+            return await self.round({"kind": "http", "feeds": body.feeds}, body.feeds)
+
+        server = HttpTriggerServer(trigger, trigger_token(path), FeedTriggerBody, fire, self.emit)
+        return await server.serve()
+
+    async def round(
+        self, cause: dict[str, Any], feeds: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        """One round over every capability (or those of ``feeds``), caused by ``cause`` (logged).
 
         Every capability is observed and aggregated by its own mode; the fields
         whose deviation/heartbeat rule fires go into one Keystone report that
-        f+1 nodes sign after re-deriving each field's outcome themselves.
+        f+1 nodes sign after re-deriving each field's outcome themselves. A
+        ``feeds`` target then delivers it through the Forwarder to FeedConsumer.
+
+        Raises:
+            ConfigError: ``feeds`` names a feed the spec does not observe (nothing ran).
+            ContractRevert: the forwarder rejected the report (logged as a submission).
         """
+        capabilities = self._capabilities(feeds)
         stamp = time.time_ns()
         exec_id = keccak(f"{self.spec.name}|{stamp}".encode())
         request_id = "w" + exec_id.hex()[:40]
         values: dict[str, Any] = {}
         fields: list[FieldObservations] = []
-        for capability in self.spec.capabilities:
+        for capability in capabilities:
             mode = capability.mode or self.spec.consensus.mode
             field, outcome = await self._observe(exec_id, request_id, capability.feed, mode, cause)
             values[capability.feed] = outcome
             if outcome["reported"]:
                 fields.append(field)
         report = await self._report(exec_id, request_id, stamp, fields) if fields else None
-        return {
+        outcome = {
             "execution_id": "0x" + exec_id.hex(),
             "cause": cause,
             "feeds": values,
             "report": report,
         }
+        if self.delivery is not None and report is not None:
+            outcome["submission"] = await self.delivery.deliver(exec_id, report)
+        outcome["status"] = _status(outcome)
+        return outcome
+
+    def _capabilities(self, feeds: Sequence[str] | None) -> list[Capability]:
+        if feeds is None:
+            return list(self.spec.capabilities)
+        have = [c.feed for c in self.spec.capabilities]
+        unknown = sorted(set(feeds) - set(have))
+        if unknown or not feeds:
+            raise ConfigError(
+                f"workflow {self.spec.name} observes {', '.join(have)}; "
+                + (f"not {', '.join(unknown)}" if unknown else "name at least one")
+            )
+        return [c for c in self.spec.capabilities if c.feed in feeds]
 
     async def _observe(
         self, exec_id: bytes, request_id: str, feed: str, mode: str, cause: dict[str, Any]
@@ -227,16 +288,17 @@ class FeedWorkflow:
         self, exec_id: bytes, request_id: str, stamp: int, fields: list[FieldObservations]
     ) -> dict[str, Any]:
         """Have f+1 nodes sign the report of ``fields``; log it; return signers and raw report."""
+        wid, name, report_id = self.identity
         meta = ReportMetadata(
             version=1,
             execution_id=exec_id,
             timestamp=int(time.time()),
             don_id=self.don.don_id,
             config_version=self.don.config_version,
-            workflow_id=workflow_id(self.spec.name),
-            workflow_name=self.spec.name,
+            workflow_id=wid,
+            workflow_name=name,
             workflow_owner=self.owner,
-            report_id=REPORT_ID,
+            report_id=report_id,
         )
         request = ReportSignRequest(
             request_id=request_id,
@@ -279,6 +341,27 @@ class FeedWorkflow:
             "forwarder": self.don.forwarder,
             "chain_id": self.don.chain_id,
         }
+
+
+def _check_target(
+    spec: WorkflowSpec, delivery: ReportDelivery | None, workflow: WorkflowInfo | None
+) -> None:
+    if spec.target.kind == "settlement":
+        raise ConfigError(
+            "FeedWorkflow runs log and feeds targets; settlement goes through a proposal"
+        )
+    if spec.target.kind == "feeds" and (delivery is None or workflow is None):
+        raise ConfigError("a feeds target needs the deployment's FeedConsumer (delivery, workflow)")
+    if spec.target.kind == "log" and delivery is not None:
+        raise ConfigError('a log target delivers nothing; use [target] kind = "feeds"')
+
+
+def _status(outcome: dict[str, Any]) -> str:
+    """``skipped`` (no field reported), ``signed`` (log target), or the submission's status."""
+    if outcome["report"] is None:
+        return "skipped"
+    submission = outcome.get("submission")
+    return str(submission["status"]) if submission else "signed"
 
 
 def workflow_metadata(workflow: WorkflowInfo, don: DonConfig, exec_id: bytes) -> ReportMetadata:

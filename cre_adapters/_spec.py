@@ -4,7 +4,7 @@ Loadable from TOML (stdlib ``tomllib``), JSON, or YAML (PyYAML)::
 
     name = "eth-feed"
     [trigger]
-    kind = "interval"        # or "evm-log" (address, topic) or "proposal" (goal)
+    kind = "interval"        # or "evm-log" (address, topic), "proposal" (goal), "http" (POST /trigger)
     every = 5
     runs = 3
     [[capabilities]]
@@ -15,11 +15,12 @@ Loadable from TOML (stdlib ``tomllib``), JSON, or YAML (PyYAML)::
     heartbeat = 3600
     deadline = 5.0           # seconds each node has to answer (default: the caller's)
     [target]
-    kind = "log"             # or "settlement": SettlementGate.onReport through the Forwarder
+    kind = "log"             # or "feeds": FeedConsumer.onReport, "settlement": SettlementGate.onReport
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import tomllib
 from pathlib import Path
@@ -65,7 +66,36 @@ class ProposalTrigger(_Strict):
     goal: str = Field(min_length=1)
 
 
-Trigger = Annotated[IntervalTrigger | EvmLogTrigger | ProposalTrigger, Field(discriminator="kind")]
+class HttpTrigger(_Strict):
+    """One execution per ``POST /trigger`` on ``host:port``, ``runs`` times (then the server stops).
+
+    Served to loopback clients only, with ``Authorization: Bearer <token>`` read from
+    ``token_file`` (None: ``HOME/workflow.token``, created 0600 on first use), like a node's
+    ``/admin``. ``port`` 0 takes a free port; the URL is printed when the server listens.
+    """
+
+    kind: Literal["http"]
+    host: str = "127.0.0.1"
+    port: int = Field(default=8790, ge=0, le=65535)
+    runs: int = Field(default=1, ge=1)
+    token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _loopback(self) -> Self:
+        try:
+            loopback = self.host == "localhost" or ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(
+                f"the http trigger serves loopback only (127.0.0.1, ::1, localhost), not {self.host}"
+            )
+        return self
+
+
+Trigger = Annotated[
+    IntervalTrigger | EvmLogTrigger | ProposalTrigger | HttpTrigger, Field(discriminator="kind")
+]
 
 
 class Capability(_Strict):
@@ -93,19 +123,22 @@ class ConsensusSpec(_Strict):
     )
 
 
-TARGETS: dict[str, tuple[str, str]] = {"settlement": ("SettlementGate", "onReport")}
+TARGETS: dict[str, tuple[str, str]] = {
+    "settlement": ("SettlementGate", "onReport"),
+    "feeds": ("FeedConsumer", "onReport"),
+}
 
 
 class TargetSpec(_Strict):
-    """Where the outcome goes: the attestation log only, or a settlement through the Forwarder.
+    """Where the outcome goes: the attestation log only, or a receiver through the Forwarder.
 
     ``contract`` and ``function`` name the receiver call; a target kind
-    delivers to exactly one (``settlement``: ``SettlementGate.onReport``),
-    and a spec naming any other is refused rather than silently ignored. A
-    ``log`` target names none.
+    delivers to exactly one (``settlement``: ``SettlementGate.onReport``,
+    ``feeds``: ``FeedConsumer.onReport``), and a spec naming any other is
+    refused rather than silently ignored. A ``log`` target names none.
     """
 
-    kind: Literal["log", "settlement"] = "log"
+    kind: Literal["log", "settlement", "feeds"] = "log"
     contract: str | None = None
     function: str | None = None
 
@@ -115,7 +148,8 @@ class TargetSpec(_Strict):
             if self.contract is not None or self.function is not None:
                 raise ValueError(
                     "a log target only writes the attestation log and names no contract or "
-                    'function; use kind = "settlement" for SettlementGate.onReport'
+                    'function; use kind = "feeds" for FeedConsumer.onReport or kind = '
+                    '"settlement" for SettlementGate.onReport'
                 )
             return self
         contract, function = TARGETS[self.kind]
@@ -141,6 +175,17 @@ class WorkflowSpec(_Strict):
     capabilities: list[Capability] = Field(min_length=1)
     consensus: ConsensusSpec = ConsensusSpec()
     target: TargetSpec = TargetSpec()
+
+    @model_validator(mode="after")
+    def _trigger_fits_target(self) -> Self:
+        settles = self.target.kind == "settlement"
+        if isinstance(self.trigger, ProposalTrigger) and not settles:
+            raise ValueError("a proposal trigger needs target kind = settlement")
+        if settles and not isinstance(self.trigger, ProposalTrigger | HttpTrigger):
+            raise ValueError(
+                "a settlement target needs a proposal or http trigger (the trade comes from it)"
+            )
+        return self
 
     @classmethod
     def load(cls, path: Path) -> WorkflowSpec:
@@ -194,6 +239,7 @@ __all__ = [
     "Capability",
     "ConsensusSpec",
     "EvmLogTrigger",
+    "HttpTrigger",
     "IntervalTrigger",
     "ProposalTrigger",
     "TargetSpec",
