@@ -231,7 +231,11 @@ def don_fault(
 def workflow_run(
     file: Annotated[Path, typer.Argument(help="Workflow spec (.toml, .json, .yaml).")],
     log: Annotated[
-        Path | None, typer.Option(help="Log for feed rounds (default: HOME/feeds.db).")
+        Path | None,
+        typer.Option(
+            help="Log for feed rounds (default: HOME/feeds.db for a log target; the log "
+            "`vouch audit` reads for a feeds or settlement target)."
+        ),
     ] = None,
     sources: Annotated[
         Path | None,
@@ -247,10 +251,15 @@ def workflow_run(
         ),
     ] = None,
 ) -> None:
-    """Run a workflow spec against the local DON: trigger -> capabilities -> consensus -> target."""
+    """Run a workflow spec against the local DON: trigger -> capabilities -> consensus -> target.
+
+    An http trigger serves POST /trigger (loopback, bearer token from the trigger's
+    token_file, default HOME/workflow.token) and runs one execution per request.
+    Exit code 1 when an execution failed or its report was refused onchain.
+    """
     import asyncio
 
-    from cre_adapters import ConfigError, FeedWorkflow, ProposalTrigger, WorkflowSpec
+    from cre_adapters import FeedWorkflow, ProposalTrigger, ReportDelivery, WorkflowSpec
 
     spec = WorkflowSpec.load(file)
     if max_firings is not None and not isinstance(spec.trigger, ProposalTrigger):
@@ -260,27 +269,55 @@ def workflow_run(
     settings = _settings()
     if spec.consensus.deadline is not None:  # the spec's deadline wins, on every path
         settings = settings.model_copy(update={"node_timeout": spec.consensus.deadline})
-    if isinstance(spec.trigger, ProposalTrigger):
-        if spec.target.kind != "settlement":
-            raise ConfigError("a proposal trigger needs target kind = settlement")
+    if isinstance(spec.trigger, ProposalTrigger):  # the spec guarantees a settlement target
         outcome = run_settlement_demo(settings, console, spec.trigger.goal)
         raise typer.Exit(0 if outcome is not None and outcome.status == "settled" else 1)
-    if spec.target.kind == "settlement":
-        raise ConfigError("a settlement target needs a proposal trigger (the trade comes from it)")
+    if spec.target.kind == "settlement":  # an http trigger: one settlement per request
+        from ._http_settlement import serve_settlements
+
+        outcomes = serve_settlements(settings, console, spec)
+        raise typer.Exit(_workflow_summary(spec.name, outcomes))
     stack = Stack(settings)
     chain = stack.chain_up()
-    deployment, _ = stack.deploy(chain, stack.artifacts())
+    artifacts = stack.artifacts()
+    deployment, _ = stack.deploy(chain, artifacts)
     don, _ = stack.don_up(deployment)
+    onchain = spec.target.kind == "feeds"
+    journal = AttestationLog(log or (settings.log_path if onchain else settings.home / "feeds.db"))
+    say = lambda kind, data: console.print(f"{kind}: {data}")  # noqa: E731
+    delivery = (
+        ReportDelivery(deployment, artifacts, stack.writer(chain, artifacts), journal, on_event=say)
+        if onchain
+        else None
+    )
     runner = FeedWorkflow(
         spec,
         don,
-        AttestationLog(log or settings.home / "feeds.db"),
+        journal,
         rpc_url=chain.url,
         timeout=settings.node_timeout,
-        on_event=lambda kind, data: console.print(f"{kind}: {data}"),
+        on_event=say,
+        delivery=delivery,
+        workflow=_feed_workflow(deployment) if onchain else None,
+        token_file=settings.home / "workflow.token",
     )
-    outcomes = asyncio.run(runner.run())
-    console.print(f"workflow {spec.name}: {len(outcomes)} run(s) done")
+    raise typer.Exit(_workflow_summary(spec.name, asyncio.run(runner.run())))
+
+
+def _feed_workflow(deployment: Any) -> Any:
+    if deployment.feed_workflow is None:
+        raise VouchError("this deployment has no FeedConsumer; run `vouch deploy --force`")
+    return deployment.feed_workflow
+
+
+def _workflow_summary(name: str, outcomes: list[dict[str, Any]]) -> int:
+    """Print the run count; 1 if any execution failed or was refused onchain."""
+    bad = [o for o in outcomes if o.get("status") in ("failed", "refused", "rejected")]
+    console.print(
+        f"workflow {name}: {len(outcomes)} run(s) done"
+        + (f", {len(bad)} failed or refused" if bad else "")
+    )
+    return 1 if bad else 0
 
 
 @node_app.command("run")
