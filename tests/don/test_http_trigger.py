@@ -1,0 +1,183 @@
+"""The http trigger: `vouch workflow run` serves POST /trigger; tested over real HTTP (httpx)."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cre_adapters import ConfigError, HttpTrigger, WorkflowSpec
+from cre_adapters.evm import free_port
+from verifier import AttestationLog
+
+from .test_workflow_spec import session_cli_env, write
+
+SPEC = """
+name = "eth-feed"
+[trigger]
+kind = "http"
+port = {port}
+runs = 50
+token_file = "{token}"
+[[capabilities]]
+feed = "ETH/USD"
+[[capabilities]]
+feed = "BTC/USD"
+[target]
+kind = "feeds"
+contract = "FeedConsumer"
+function = "onReport"
+"""
+
+
+def test_the_http_trigger_serves_loopback_only(tmp_path: Path) -> None:
+    assert HttpTrigger(kind="http").host == "127.0.0.1"
+    for host in ("::1", "localhost", "127.0.0.2"):
+        assert HttpTrigger(kind="http", host=host).host == host
+    text = SPEC.format(port=0, token=tmp_path / "t").replace(
+        "[trigger]\n", '[trigger]\nhost = "0.0.0.0"\n'
+    )
+    with pytest.raises(ConfigError, match="loopback only.*not 0.0.0.0"):
+        WorkflowSpec.load(write(tmp_path, "w.toml", text))
+
+
+def _wait_listening(url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"vouch exited {process.returncode}: {process.communicate()}")
+        try:
+            httpx.post(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("the trigger never listened")
+
+
+@pytest.mark.integration
+def test_post_trigger_runs_one_feed_execution_per_request(evm: Any, tmp_path: Path) -> None:
+    port, token_file, log_path = free_port(), tmp_path / "trigger.token", tmp_path / "f.db"
+    spec = write(tmp_path, "w.toml", SPEC.format(port=port, token=token_file))
+    url = f"http://127.0.0.1:{port}/trigger"
+    environ = session_cli_env(evm)
+    command = [sys.executable, "-m", "vouch", "workflow", "run", str(spec), "--log", str(log_path)]
+    process = subprocess.Popen(
+        [*command, "--max-firings", "2"],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_listening(url, process)
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        auth = {"Authorization": "Bearer " + token_file.read_text().strip()}
+        with httpx.Client(timeout=60) as client:
+            refused = client.post(url, json={})
+            assert refused.status_code == 401 and "token" in refused.json()["error"]
+            wrong = client.post(url, json={}, headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401
+            unknown = client.post(url, json={"feeds": ["DOGE/USD"]}, headers=auth)
+            assert unknown.status_code == 422 and "not DOGE/USD" in unknown.json()["error"]
+            extra = client.post(url, json={"feed": "ETH/USD"}, headers=auth)
+            assert extra.status_code == 422
+            assert extra.json()["problems"][0]["field"] == "feed"
+            bad = client.post(url, content=b"{not json", headers=auth)
+            assert bad.status_code == 422
+            one = client.post(url, json={"feeds": ["ETH/USD"]}, headers=auth)
+            assert one.status_code == 200, one.text
+            first = one.json()
+            assert first["status"] == "delivered" and list(first["feeds"]) == ["ETH/USD"]
+            value = first["feeds"]["ETH/USD"]["value"]
+            consumer = evm.contract("FeedConsumer")
+            assert consumer.functions.latest("ETH/USD").call()[0] == value  # type: ignore[attr-defined]
+            both = client.post(url, json={}, headers=auth)  # the second firing: all feeds
+            assert both.status_code == 200, both.text
+            second = both.json()
+            assert second["status"] == "delivered" and set(second["feeds"]) == {
+                "ETH/USD",
+                "BTC/USD",
+            }
+            assert second["submission"]["tx_hash"].startswith("0x")
+            assert second["execution_id"] != first["execution_id"]
+        out, err = process.communicate(timeout=30)  # --max-firings 2: the server stops by itself
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, out + err
+    assert "workflow eth-feed: 2 run(s) done" in out
+    with pytest.raises(httpx.TransportError):
+        httpx.post(url, json={}, headers=auth, timeout=2)
+    log = AttestationLog(log_path)
+    assert [e.payload["cause"]["feeds"] for e in log.entries() if e.kind == "observations"] == [
+        ["ETH/USD"],
+        None,
+        None,
+    ]
+    audited = subprocess.run(
+        [sys.executable, "-m", "vouch", "audit", "--json", "--log", str(log_path)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+    checks = [r for r in json.loads(audited.stdout)["results"] if r["check"] == "transaction"]
+    assert len(checks) == 2 and all(r["status"] == "ok" for r in checks)
+
+
+SETTLE = """
+name = "settlement"
+[trigger]
+kind = "http"
+port = {port}
+token_file = "{token}"
+[[capabilities]]
+feed = "ETH/USD"
+[target]
+kind = "settlement"
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_post_trigger_settles_a_goal_and_refuses_an_ambiguous_body(
+    evm: Any, tmp_path: Path
+) -> None:
+    port, token_file = free_port(), tmp_path / "trigger.token"
+    spec = write(tmp_path, "s.toml", SETTLE.format(port=port, token=token_file))
+    url = f"http://127.0.0.1:{port}/trigger"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vouch", "workflow", "run", str(spec)],
+        env=session_cli_env(evm),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_listening(url, process)
+        auth = {"Authorization": "Bearer " + token_file.read_text().strip()}
+        with httpx.Client(timeout=180) as client:
+            neither = client.post(url, json={}, headers=auth)
+            assert neither.status_code == 422 and "exactly one of goal" in neither.text
+            goal = "Sell 1 WETH for USDC between 2,500 and 3,500 USDC per WETH within 10 minutes"
+            answer = client.post(url, json={"goal": goal}, headers=auth)
+            assert answer.status_code == 200, answer.text
+            outcome = answer.json()
+            assert outcome["status"] == "settled" and outcome["tx_hash"].startswith("0x")
+            assert outcome["execution_id"].startswith("0x")
+        out, err = process.communicate(timeout=30)  # runs = 1: one settlement, then it stops
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, out + err
+    assert "workflow settlement: 1 run(s) done" in out
