@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from ._audit import _outcome_problems, _ReportFields
-from ._consensus import median, recompute
+from ._consensus import median, recompute, report_verdict
 from ._errors import ConsensusError, EncodingError, SignatureError, VerifierError
 from ._log import AttestationLog, LogEntry
 from ._signing import SignedObservation, recover_observation_signer
@@ -152,9 +152,30 @@ def _replay_one(
             f"logged consensus {logged} != recomputed {mode} {value}"
             + (f" for {feed}" if feed else "")
         )
+    if isinstance(p.get("rule"), dict) and logged is not None:
+        _replay_rule(consensus, logged, divergences)
     return ReplayedOutcome(
         feed=feed, mode=mode, f=f, logged_value=logged, recomputed_value=value, observations_seq=seq
     )
+
+
+def _replay_rule(consensus: LogEntry, value: int, divergences: list[str]) -> None:
+    """A feed round's report-or-skip verdict, recomputed from its logged rule."""
+    p, rule = consensus.payload, consensus.payload["rule"]
+    try:
+        previous = rule["previous"]
+        last = (int(previous["value"]), int(previous["at"])) if previous else None
+        verdict = report_verdict(
+            int(rule["deviation_bps"]), int(rule["heartbeat"]), last, value, int(rule["at"])
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        divergences.append(f"entry #{consensus.seq}'s rule is unreadable: {type(exc).__name__}")
+        return
+    if verdict != p.get("why") or consensus.kind != ("consensus" if verdict else "skipped"):
+        divergences.append(
+            f"the rule of {p.get('feed')} says {verdict or 'skip'!r}, "
+            f"entry #{consensus.seq} says {consensus.kind} {p.get('why')!r}"
+        )
 
 
 def _answers(entry: LogEntry, outcome: ReplayedOutcome) -> list[NodeAnswer]:

@@ -20,7 +20,15 @@ from hypothesis import strategies as st
 
 import verifier._log
 from cre_adapters import ReportTrigger
-from verifier import AttestationLog, Observation, audit, keccak, report_verdict, sign_observation
+from verifier import (
+    AttestationLog,
+    Observation,
+    audit,
+    keccak,
+    replay,
+    report_verdict,
+    sign_observation,
+)
 
 KEYS = [bytes([i]) * 32 for i in range(1, 5)]
 NODES = [Account.from_key(k).address for k in KEYS]
@@ -199,3 +207,14 @@ def test_the_audit_applies_exactly_the_rule_the_dons_workflow_applies(
     assert report_verdict(deviation, heartbeat, previous, value, now) == rule.should_report(
         previous, value, now
     )
+
+
+def test_replay_recomputes_the_verdict_too(tmp_path: Path, monkeypatch) -> None:
+    honest = feed_log(tmp_path / "feed.db", HONEST, monkeypatch)
+    skipped = next(e for e in honest.entries() if e.kind == "skipped")
+    assert replay(honest, skipped.execution_id).matches
+    forged(tmp_path, monkeypatch, skipped.seq, _report_a_small_move)
+    result = replay(AttestationLog(tmp_path / "forged.db"), skipped.execution_id)
+    assert result.divergences == [
+        "the rule of ETH/USD says 'skip', entry #4 says consensus 'deviation: moved more than 50 bps'"
+    ]
