@@ -225,9 +225,7 @@ class Coordinator:
                     now = loop.time()
                     if now >= deadline:
                         for name in running.values():
-                            failures[name] = (
-                                f"no answer within {self.timeout}s (the stage's deadline)"
-                            )
+                            failures[name] = f"no answer within {self.timeout}s"
                         break
                     timeout = min(hedge, deadline) - now if waiting else deadline - now
                     done, _ = await asyncio.wait(
