@@ -14,7 +14,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 from web3.logs import DISCARD
 
-from verifier import AttestationLog
+from verifier import AttestationLog, LogEntry
 
 from ._errors import ContractRevert
 from .evm import Artifacts, AsyncChainWriter, ChainWriter, Deployment, contract
@@ -42,6 +42,7 @@ class ReportDelivery:
         log: AttestationLog,
         receiver: str = "FeedConsumer",
         *,
+        delivered_status: str = "delivered",
         writer_options: dict[str, Any] | None = None,
         on_event: EventSink = _quiet,
     ) -> None:
@@ -53,6 +54,7 @@ class ReportDelivery:
         self.receiver = to_checksum_address(deployment.address(receiver))
         self.forwarder = to_checksum_address(deployment.address("Forwarder"))
         self.writer_options = dict(writer_options or {})
+        self.delivered_status = delivered_status
         self.emit = on_event
 
     async def deliver(self, exec_id: bytes, report: dict[str, Any]) -> dict[str, Any]:
@@ -64,9 +66,19 @@ class ReportDelivery:
         Raises:
             ContractRevert: the forwarder rejected the report (logged as ``rejected``).
         """
-        raw = bytes.fromhex(report["raw"][2:])
-        context = bytes.fromhex(report["context"][2:])
         signatures = [bytes.fromhex(s[2:]) for s in report["signatures"]]
+        raw, context = bytes.fromhex(report["raw"][2:]), bytes.fromhex(report["context"][2:])
+        payload, _ = await self.submit(exec_id, raw, context, signatures)
+        return payload
+
+    async def submit(
+        self, exec_id: bytes, raw: bytes, context: bytes, signatures: list[bytes]
+    ) -> tuple[dict[str, Any], LogEntry]:
+        """Send one report; log the submission (``rejected`` before raising) and return it.
+
+        Raises:
+            ContractRevert: the forwarder rejected the report.
+        """
         self.emit("submitting", {"forwarder": self.forwarder, "receiver": self.receiver})
         try:
             receipt = await self._send(raw, context, signatures)
@@ -74,21 +86,24 @@ class ReportDelivery:
             rejected = {"status": "rejected", "tx_hash": None, "error": _error(exc)}
             self.log.append(exec_id, "submission", rejected)
             raise
-        delivered = self._delivered(receipt)
-        status = "delivered" if delivered else "refused"
-        payload: dict[str, Any] = {
+        payload = self.submission(receipt, raw, self.delivered(receipt))
+        entry = self.log.append(exec_id, "submission", payload)
+        self.emit(payload["status"], payload)
+        return payload, entry
+
+    def submission(self, receipt: Any, raw: bytes, delivered: bool) -> dict[str, Any]:
+        """The submission entry of a mined ``Forwarder.report`` transaction that carried ``raw``."""
+        block = int(receipt["blockNumber"])
+        return {
             "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(),
-            "block_number": int(receipt["blockNumber"]),
-            "status": status,
+            "block_number": block,
+            "status": self.delivered_status if delivered else "refused",
             "receipt_status": int(receipt["status"]),
             "gas_used": int(receipt["gasUsed"]),
             "forwarder": self.forwarder,
             "receiver": self.receiver,
-            "error": None if delivered else self._refusal(raw, int(receipt["blockNumber"])),
+            "error": None if delivered else self.refusal(raw, block),
         }
-        self.log.append(exec_id, "submission", payload)
-        self.emit(status, payload)
-        return payload
 
     async def _send(self, raw: bytes, context: bytes, signatures: list[bytes]) -> Any:
         writer = self.writer.async_writer(**self.writer_options)
@@ -122,12 +137,13 @@ class ReportDelivery:
             return None
         return int((forwarder_gas + receiver_gas * 64 // 63) * 1.25)
 
-    def _delivered(self, receipt: Any) -> bool:
+    def delivered(self, receipt: Any) -> bool:
+        """Whether the forwarder's ``ReportProcessed`` in ``receipt`` says the receiver took it."""
         fwd = contract(self.writer.w3, self.artifacts, "Forwarder", self.forwarder)
         events = fwd.events.ReportProcessed().process_receipt(receipt, errors=DISCARD)
         return bool(events) and bool(events[0]["args"]["result"])
 
-    def _refusal(self, raw: bytes, block: int) -> dict[str, Any]:
+    def refusal(self, raw: bytes, block: int) -> dict[str, Any]:
         """Why the receiver refused: replay its onReport as the forwarder, decode the error."""
         receiver = contract(self.writer.w3, self.artifacts, self.name, self.receiver)
         call = receiver.functions.onReport(raw[45:109], raw[109:])

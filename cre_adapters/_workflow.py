@@ -10,9 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from eth_utils import to_checksum_address
 from pydantic import BaseModel
-from web3.logs import DISCARD
 
 from verifier import (
     AttestationLog,
@@ -28,11 +26,12 @@ from verifier import (
 )
 
 from ._coordinator import Coordinator, Observed
+from ._delivery import ReportDelivery
 from ._don import DonConfig
-from ._errors import ContractRevert, CreError
+from ._errors import CreError
 from ._protocol import ObserveRequest, SettlementSignRequest, SignResponse
 from ._runner import latencies, workflow_metadata
-from .evm import Artifacts, AsyncChainWriter, ChainWriter, Deployment, contract
+from .evm import Artifacts, ChainWriter, Deployment
 
 Status = Literal["settled", "refused"]
 EventSink = Callable[[str, dict[str, Any]], None]
@@ -183,29 +182,18 @@ class SettlementWorkflow:
     async def _submit(
         self, exec_id: bytes, raw: bytes, context: bytes, answers: list[SignResponse], price: int
     ) -> SettlementOutcome:
-        forwarder = contract(
-            self.writer.w3, self.artifacts, "Forwarder", self.deployment.address("Forwarder")
+        delivery = ReportDelivery(
+            self.deployment,
+            self.artifacts,
+            self.writer,
+            self.log,
+            "SettlementGate",
+            delivered_status="settled",
+            writer_options=self.writer_options,
+            on_event=self.emit,
         )
-        self.emit("submitting", {"forwarder": forwarder.address})
-        try:
-            receipt = await self._send_report(raw, context, answers)
-        except ContractRevert as exc:
-            self._append(exec_id, "submission", self._rejected(exc))
-            raise
-        delivered = self._delivered(forwarder, receipt)
-        error = None if delivered else self._refusal(raw, receipt["blockNumber"])
-        payload = {
-            "tx_hash": _hex(bytes(receipt["transactionHash"])),
-            "block_number": receipt["blockNumber"],
-            "status": "settled" if delivered else "refused",
-            "receipt_status": receipt["status"],
-            "gas_used": receipt["gasUsed"],
-            "forwarder": forwarder.address,
-            "receiver": self.deployment.address("SettlementGate"),
-            "error": error,
-        }
-        entry = self._append(exec_id, "submission", payload)
-        self.emit(payload["status"], payload)
+        signatures = [bytes.fromhex(a.signature[2:]) for a in answers]
+        payload, entry = await delivery.submit(exec_id, raw, context, signatures)
         return SettlementOutcome(
             execution_id=_hex(exec_id),
             status=payload["status"],
@@ -214,78 +202,9 @@ class SettlementWorkflow:
             tx_hash=payload["tx_hash"],
             block_number=payload["block_number"],
             gas_used=payload["gas_used"],
-            error=error,
+            error=payload["error"],
             log_seq=entry.seq,
         )
-
-    async def _send_report(self, raw: bytes, context: bytes, answers: list[SignResponse]) -> Any:
-        """Forwarder.report through an ``AsyncChainWriter`` (EIP-1559, nonces, resubmission)."""
-        writer = self.writer.async_writer(**self.writer_options)
-        try:
-            forwarder = writer.w3.eth.contract(
-                address=to_checksum_address(self.deployment.address("Forwarder")),
-                abi=self.artifacts.get("Forwarder").abi,
-            )
-            signatures = [bytes.fromhex(a.signature[2:]) for a in answers]
-            receiver = self.deployment.address("SettlementGate")
-            call = forwarder.functions.report(receiver, raw, context, signatures)
-            return await writer.transact(call, gas=await self._report_gas(writer, call, raw))
-        finally:
-            await writer.w3.provider.disconnect()
-
-    async def _report_gas(self, writer: AsyncChainWriter, call: Any, raw: bytes) -> int | None:
-        """Gas for Forwarder.report that leaves the receiver what it needs.
-
-        The forwarder swallows receiver failures (as Keystone does), so a plain
-        estimate finds the least gas at which the *forwarder* succeeds, which
-        starves the receiver. Estimate the receiver's own call too and add it.
-        """
-        gate = writer.w3.eth.contract(
-            address=to_checksum_address(self.deployment.address("SettlementGate")),
-            abi=self.artifacts.get("SettlementGate").abi,
-        )
-        try:
-            receiver_gas = await gate.functions.onReport(raw[45:109], raw[109:]).estimate_gas(
-                {"from": self.deployment.address("Forwarder")}
-            )
-        except Exception:  # noqa: BLE001 - it will refuse; the forwarder records why
-            return None
-        try:
-            forwarder_gas = await call.estimate_gas({"from": writer.address})
-        except Exception:  # noqa: BLE001 - the writer decodes the revert itself
-            return None
-        return int((forwarder_gas + receiver_gas * 64 // 63) * 1.25)
-
-    def _gate(self) -> Any:
-        return contract(
-            self.writer.w3,
-            self.artifacts,
-            "SettlementGate",
-            self.deployment.address("SettlementGate"),
-        )
-
-    def _delivered(self, forwarder: Any, receipt: Any) -> bool:
-        events = forwarder.events.ReportProcessed().process_receipt(receipt, errors=DISCARD)
-        return bool(events) and bool(events[0]["args"]["result"])
-
-    def _refusal(self, raw: bytes, block: int) -> dict[str, Any]:
-        """Why the receiver refused: replay its onReport call as the forwarder, decode the error."""
-        call = self._gate().functions.onReport(raw[45:109], raw[109:])
-        try:
-            call.call({"from": self.deployment.address("Forwarder")}, block_identifier=block - 1)
-        except Exception as exc:  # noqa: BLE001 - any revert is decoded below
-            data = getattr(exc, "data", "")
-            revert = self.writer.decoder.decode(data if isinstance(data, str) else "")
-            return {"name": revert.name, "args": revert.args_}
-        return {"name": "ReceiverFailed", "args": {"reason": "out of gas or reverted without data"}}
-
-    @staticmethod
-    def _rejected(exc: ContractRevert) -> dict[str, Any]:
-        return {
-            "status": "rejected",
-            "tx_hash": None,
-            "error": {"name": exc.name, "args": exc.args_},
-        }
 
     def _log_observations(
         self, exec_id: bytes, request: ObserveRequest, observed: list[Observed]

@@ -26,7 +26,13 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from agents import ActionProposal
-from cre_adapters import ExecutionRef, SettlementJob, SettlementOutcome, SettlementWorkflow
+from cre_adapters import (
+    ExecutionRef,
+    ReportDelivery,
+    SettlementJob,
+    SettlementOutcome,
+    SettlementWorkflow,
+)
 from cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
 from verifier import AttestationLog, LogEntry, canonical_json, keccak
 
@@ -327,34 +333,21 @@ class ChainSubmitter:
                 "entry for it: this log did not submit it"
             )
         receipt = self.deployer.w3.eth.get_transaction_receipt(event["transactionHash"])
-        delivered = bool(event["args"]["result"])
         raw = bytes.fromhex(reports[-1].payload["raw"][2:])
-        status = "settled" if delivered else "refused"
-        payload: dict[str, Any] = {
-            "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(),
-            "block_number": receipt["blockNumber"],
-            "status": status,
-            "receipt_status": receipt["status"],
-            "gas_used": receipt["gasUsed"],
-            "forwarder": self.deployment.address("Forwarder"),
-            "receiver": escrow.gate,
-            "error": None if delivered else self._refusal(raw, receipt["blockNumber"]),
-            "recovered": "mined before the run stopped; logged when it resumed",
-        }
+        delivery = ReportDelivery(
+            self.deployment,
+            self.artifacts,
+            self.deployer,
+            self.log,
+            "SettlementGate",
+            delivered_status="settled",
+        )
+        payload = delivery.submission(receipt, raw, bool(event["args"]["result"]))
+        payload["recovered"] = "mined before the run stopped; logged when it resumed"
+        status = payload["status"]
         entry = self.log.append(escrow.execution.execution_id, "submission", payload)
         self.emit(status, payload)
         return entry
-
-    def _refusal(self, raw: bytes, block: int) -> dict[str, Any]:
-        """Why the gate refused a report: its onReport replayed as the forwarder, decoded."""
-        call = self._gate().functions.onReport(raw[45:109], raw[109:])
-        try:
-            call.call({"from": self.deployment.address("Forwarder")}, block_identifier=block - 1)
-        except Exception as exc:  # noqa: BLE001 - any revert is decoded below
-            data = getattr(exc, "data", "")
-            revert = self.deployer.decoder.decode(data if isinstance(data, str) else "")
-            return {"name": revert.name, "args": revert.args_}
-        return {"name": "ReceiverFailed", "args": {"reason": "out of gas or reverted without data"}}
 
     def _mark_retry(self, escrow: Escrow, key: str | None) -> None:
         """Before a DON round runs again for an execution, log that the earlier one was cut short."""

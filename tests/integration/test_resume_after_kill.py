@@ -35,7 +35,7 @@ import asyncio, json, os, signal, sys
 from pathlib import Path
 
 from agents import SQLiteCheckpointStore
-from cre_adapters import SettlementWorkflow
+from cre_adapters import ReportDelivery, SettlementWorkflow
 from cre_adapters.evm import ChainWriter
 from vouch import load_settings
 from vouch._demo import DEFAULT_GOAL
@@ -73,7 +73,7 @@ elif kill_at == "escrowed":  # escrowed and logged; the engine has not recorded 
 elif kill_at == "report-logged":  # the DON signed, the report is logged, nothing sent
     kill_after(SettlementWorkflow, "_log_report")
 elif kill_at == "report-mined":  # the forwarder processed it; no submission entry yet
-    kill_after(SettlementWorkflow, "_send_report")
+    kill_after(ReportDelivery, "_send")
 elif kill_at == "settled":  # logged and settled; the engine has not recorded the effect
     kill_after(ChainSubmitter, "settle")
 
