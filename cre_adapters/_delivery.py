@@ -156,15 +156,15 @@ class ReportDelivery:
 
 
 def _error(exc: ContractRevert) -> dict[str, Any]:
-    return {"name": exc.name, "args": _jsonable(exc.args_)}
+    return {"name": exc.name, "args": jsonable(exc.args_)}
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Decoded chain values (bytes, tuples) as canonical-JSON friendly values."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return value

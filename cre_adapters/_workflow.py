@@ -26,7 +26,7 @@ from verifier import (
 )
 
 from ._coordinator import Coordinator, Observed
-from ._delivery import ReportDelivery
+from ._delivery import ReportDelivery, jsonable
 from ._don import DonConfig
 from ._errors import CreError
 from ._protocol import ObserveRequest, SettlementSignRequest, SignResponse
@@ -240,18 +240,7 @@ class SettlementWorkflow:
         }
 
     def _append(self, exec_id: bytes, kind: str, payload: dict[str, Any]) -> LogEntry:
-        return self.log.append(exec_id, kind, _jsonable(payload))
-
-
-def _jsonable(value: Any) -> Any:
-    """Make decoded chain values (bytes, tuples) canonical-JSON friendly."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, bytes):
-        return _hex(value)
-    return value
+        return self.log.append(exec_id, kind, jsonable(payload))
 
 
 __all__ = ["ExecutionRef", "SettlementJob", "SettlementOutcome", "SettlementWorkflow"]
