@@ -17,13 +17,13 @@ from __future__ import annotations
 import gc
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 from eth_abi import decode as abi_decode
 from eth_typing import ChecksumAddress, HexAddress, HexStr
@@ -32,7 +32,7 @@ from web3 import Web3
 
 from . import _batch
 from ._batch import Recoverer
-from ._canonical import dump_parsed, keccak
+from ._canonical import dump_parsed, keccak, parse_canonical
 from ._consensus import quorum_size, recompute, report_verdict
 from ._errors import ConsensusError, EncodingError, VerifierError
 from ._hitl import (
@@ -44,7 +44,7 @@ from ._hitl import (
     TRADE_SETTLED,
     rejection_digest,
 )
-from ._log import GENESIS, AttestationLog, LogEntry, entry_from_row, verify_entries
+from ._log import GENESIS, AttestationLog, content_problem
 from ._merkle import leaf, merkle_root
 from ._report import METADATA_LENGTH, report_digest
 from ._signing import OBSERVATION_DOMAIN
@@ -400,12 +400,62 @@ class Web3ChainReader(ChainReader):
 
 
 SignerSets = Mapping[tuple[int, int], tuple[int, list[str]]]
+Row = tuple[Any, ...]  # (seq, execution_id, kind, payload, created_at, prev_hash, entry_hash)
+
+
+class _Entry:
+    """One row as the audit reads it: the payload parsed once, plain attributes (no model)."""
+
+    __slots__ = ("seq", "execution_id", "kind", "payload", "created_at", "entry_hash")
+
+    def __init__(
+        self,
+        seq: int,
+        execution_id: str,
+        kind: str,
+        payload: dict[str, Any],
+        created_at: int,
+        entry_hash: str,
+    ) -> None:
+        self.seq = seq
+        self.execution_id = execution_id
+        self.kind = kind
+        self.payload = payload
+        self.created_at = created_at
+        self.entry_hash = entry_hash
+
+
+class _HasPayload(Protocol):
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
+
+def _read(rows: list[Row]) -> tuple[list[_Entry], dict[int, str]]:
+    """The entries of ``rows``, and each broken entry's content problem (hash, canonical form).
+
+    The same checks as ``LogEntry.compute_hash`` and ``is_canonical``, with the
+    canonical text computed once per entry for both.
+    """
+    entries = []
+    broken = {}
+    for row in rows:
+        seq, execution_id, kind, text = int(row[0]), str(row[1]), str(row[2]), str(row[3])
+        created_at, prev_hash, entry_hash = int(row[4]), str(row[5]), str(row[6])
+        value, canonical = parse_canonical(text)
+        problem = content_problem(
+            seq, execution_id, kind, text, canonical, created_at, prev_hash, entry_hash
+        )
+        if problem:
+            broken[seq] = problem
+        payload = value if isinstance(value, dict) else {}
+        entries.append(_Entry(seq, execution_id, kind, payload, created_at, entry_hash))
+    return entries, broken
 
 
 class _Auditor:
     def __init__(
         self,
-        entries: list[LogEntry],
+        rows: list[Row],
         chain: ChainReader | None,
         signers: SignerSets | None,
         forwarder: str | None = None,
@@ -414,7 +464,8 @@ class _Auditor:
         gate: str | None = None,
         gateway: str | None = None,
     ) -> None:
-        self.entries = entries
+        self.rows = rows
+        self.entries: list[_Entry] = []
         self.gate = gate
         self.gateway = gateway
         self.workers = workers
@@ -426,9 +477,9 @@ class _Auditor:
         self.forwarder = forwarder
         self.anchor = anchor
         self.found: list[tuple[int, str, str, str, Status, str]] = []  # AuditFinding fields
-        self.by_exec: dict[str, dict[str, LogEntry]] = defaultdict(dict)  # last of each kind
-        self.by_exec_all: dict[str, list[LogEntry]] = defaultdict(list)
-        self.by_seq: dict[int, LogEntry] = {}
+        self.by_exec: dict[str, dict[str, _Entry]] = defaultdict(dict)  # last of each kind
+        self.by_exec_all: dict[str, list[_Entry]] = defaultdict(list)
+        self.by_seq: dict[int, _Entry] = {}
         self._histories: dict[str, list[ConfigEvent]] = {}
         self._gates: dict[str, tuple[list[ApprovalEvent], set[int]]] = {}
 
@@ -439,6 +490,7 @@ class _Auditor:
 
     def check_all(self) -> None:
         """Run every check; the findings, as plain tuples, are in ``self.found``."""
+        self.entries, content = _read(self.rows)
         entries = self.entries
         for entry in entries:
             self.by_exec[entry.execution_id][entry.kind] = entry
@@ -446,11 +498,11 @@ class _Auditor:
         self.by_seq = {entry.seq: entry for entry in entries}
         self._recoverer = Recoverer(self.workers, expected=len(entries))
         self._collect(entries)
-        broken: dict[int, str] = {}
-        for finding in verify_entries(entries, linkage=self.linkage):  # while workers recover
-            broken[finding.seq] = "; ".join(filter(None, [broken.get(finding.seq), finding.detail]))
+        broken = _linkage([(r[0], r[1], r[5], r[6]) for r in self.rows]) if self.linkage else {}
+        for seq, problem in content.items():
+            broken[seq] = "; ".join(filter(None, [broken.get(seq), problem]))
         self._results = self._recoverer.results()
-        checks: dict[str, Callable[[LogEntry], None]] = {
+        checks: dict[str, Callable[[_Entry], None]] = {
             "observations": self._observations,
             "consensus": self._consensus,
             "skipped": self._consensus,  # a feed's rule said not to report: still recomputed
@@ -475,7 +527,7 @@ class _Auditor:
         if self.chain is not None and self.gateway:
             self._unexplained_executions(self.chain, self.gateway)
 
-    def _anchors(self, chain: ChainReader, anchor: str, entries: list[LogEntry]) -> None:
+    def _anchors(self, chain: ChainReader, anchor: str, entries: list[_Entry]) -> None:
         """Each anchored range must recompute to its onchain root and head; say what is not anchored."""
         by_seq = {e.seq: e for e in entries}
         covered: set[int] = set()
@@ -596,13 +648,13 @@ class _Auditor:
     def _global(self, check: str, detail: str) -> None:
         self.found.append((0, "", "chain", check, "fail", detail))
 
-    def _guarded(self, entry: LogEntry, check: Callable[[LogEntry], None]) -> None:
+    def _guarded(self, entry: _Entry, check: Callable[[_Entry], None]) -> None:
         try:
             check(entry)
         except (VerifierError, ValidationError, KeyError, ValueError, TypeError) as exc:
             self._add(entry, entry.kind, "fail", f"unreadable payload: {type(exc).__name__}: {exc}")
 
-    def _add(self, entry: LogEntry, check: str, status: Status, detail: str = "") -> None:
+    def _add(self, entry: _Entry, check: str, status: Status, detail: str = "") -> None:
         self.found.append((entry.seq, entry.execution_id, entry.kind, check, status, detail))
 
     def _signer_set(
@@ -626,12 +678,12 @@ class _Auditor:
         ]
         return (active[-1].f, active[-1].signers) if active else (0, [])
 
-    def _block_of(self, entry: LogEntry) -> int | None:
+    def _block_of(self, entry: _Entry) -> int | None:
         submission = self.by_exec[entry.execution_id].get("submission")
         block = submission.payload.get("block_number") if submission else None
         return int(block) if block is not None else None
 
-    def _collect(self, entries: list[LogEntry]) -> None:
+    def _collect(self, entries: list[_Entry]) -> None:
         """Queue every signature for recovery; big logs recover in worker processes meanwhile."""
         for entry in entries:
             try:
@@ -657,14 +709,14 @@ class _Auditor:
             (message, _bytes(signed["signature"]), 27)
         )
 
-    def _recovered(self, entry: LogEntry) -> list[tuple[str, bytes | str]]:
+    def _recovered(self, entry: _Entry) -> list[tuple[str, bytes | str]]:
         """(claimed signer, recovered 20-byte address or why not) per signature of ``entry``."""
         jobs = self._jobs.get(entry.seq, "no signatures queued")
         if isinstance(jobs, str):
             raise ValueError(jobs)
         return [(claimed, self._results[index]) for claimed, index in jobs]
 
-    def _observations(self, entry: LogEntry) -> None:
+    def _observations(self, entry: _Entry) -> None:
         don = entry.payload["don"]
         config = self._signer_set(
             don["forwarder"], don["don_id"], don["config_version"], self._block_of(entry)
@@ -699,7 +751,7 @@ class _Auditor:
             )
         self._add(entry, "signers configured", "ok")
 
-    def _observations_of(self, entry: LogEntry) -> LogEntry:
+    def _observations_of(self, entry: _Entry) -> _Entry:
         obs = self.by_seq.get(int(entry.payload["observations_seq"]))
         if obs is None or obs.kind != "observations" or obs.execution_id != entry.execution_id:
             raise ValueError(
@@ -707,7 +759,7 @@ class _Auditor:
             )
         return obs
 
-    def _values(self, entry: LogEntry) -> list[Any]:
+    def _values(self, entry: _Entry) -> list[Any]:
         obs = self._observations_of(entry)
         values = [o["observation"]["value"] for o in obs.payload["observations"]]
         if entry.payload["mode"] == "median" and not all(
@@ -716,7 +768,7 @@ class _Auditor:
             raise ValueError("an observed value is not an integer")
         return values
 
-    def _parameters(self, entry: LogEntry) -> None:
+    def _parameters(self, entry: _Entry) -> None:
         """The consensus's logged f is the f of the DON config its observations were made under."""
         f = entry.payload.get("f")
         if not isinstance(f, int) or isinstance(f, bool):
@@ -733,7 +785,7 @@ class _Auditor:
             return self._add(entry, "consensus parameters", "fail", detail)
         self._add(entry, "consensus parameters", "ok", f"{entry.payload['mode']}, f={f}")
 
-    def _consensus(self, entry: LogEntry) -> None:
+    def _consensus(self, entry: _Entry) -> None:
         self._parameters(entry)
         p = entry.payload
         mode = str(p["mode"])
@@ -749,7 +801,7 @@ class _Auditor:
         if "why" in p or "rule" in p:  # a feed round: was reporting (or not) the rule's call?
             self._feed_rule(entry)
 
-    def _feed_rule(self, entry: LogEntry) -> None:
+    def _feed_rule(self, entry: _Entry) -> None:
         """The logged verdict follows from the logged deviation/heartbeat rule and what it compared."""
         p, rule = entry.payload, entry.payload.get("rule")
         if rule is None:
@@ -780,7 +832,7 @@ class _Auditor:
         detail = f"deviation {rule['deviation_bps']} bps, heartbeat {rule['heartbeat']}s, against {against}: {verdict or 'skip'}"
         self._add(entry, "feed rule", "fail" if problems else "ok", "; ".join(problems) or detail)
 
-    def _rule_inputs(self, entry: LogEntry, rule: dict[str, Any]) -> list[str]:
+    def _rule_inputs(self, entry: _Entry, rule: dict[str, Any]) -> list[str]:
         """What the rule compared against must be in the log, and its clock the entry's."""
         problems = []
         at_ms = int(rule["at"]) * 1000
@@ -807,7 +859,7 @@ class _Auditor:
             )
         return problems
 
-    def _report(self, entry: LogEntry) -> None:
+    def _report(self, entry: _Entry) -> None:
         p = entry.payload
         fields = _ReportFields.parse(_bytes(p["raw"]))
         config = self._signer_set(
@@ -822,7 +874,7 @@ class _Auditor:
         self._report_contents(entry, fields)
 
     def _report_signers(
-        self, entry: LogEntry, signers: list[bytes], config: tuple[int, list[str]] | None
+        self, entry: _Entry, signers: list[bytes], config: tuple[int, list[str]] | None
     ) -> None:
         if len(set(signers)) != len(signers):
             return self._add(entry, "report signatures", "fail", "a signer signed twice")
@@ -839,7 +891,7 @@ class _Auditor:
             return self._add(entry, "report signatures", "fail", detail)
         self._add(entry, "report signatures", "ok", f"{len(signers)} of {len(allowed)} signers")
 
-    def _report_contents(self, entry: LogEntry, fields: _ReportFields) -> None:
+    def _report_contents(self, entry: _Entry, fields: _ReportFields) -> None:
         mine = self.by_exec[entry.execution_id]
         p = entry.payload
         problems = []
@@ -855,7 +907,7 @@ class _Auditor:
             problems += _outcome_problems(fields, entry.execution_id, agreed)
         self._add(entry, "report contents", "fail" if problems else "ok", "; ".join(problems))
 
-    def _submission(self, entry: LogEntry) -> None:
+    def _submission(self, entry: _Entry) -> None:
         p = entry.payload
         if not p.get("tx_hash"):
             return self._add(
@@ -874,7 +926,7 @@ class _Auditor:
             "; ".join(problems) or f"block {receipt['blockNumber']}",
         )
 
-    def _receipt_problems(self, entry: LogEntry, receipt: Mapping[str, Any]) -> list[str]:
+    def _receipt_problems(self, entry: _Entry, receipt: Mapping[str, Any]) -> list[str]:
         p = entry.payload
         problems = []
         logged_status = p.get("receipt_status", 1)  # a relay logs only mined, successful ones
@@ -900,7 +952,7 @@ class _Auditor:
             )
         return problems
 
-    def _hitl(self, entry: LogEntry) -> None:
+    def _hitl(self, entry: _Entry) -> None:
         """A human's decision: signed by the approver it names; approvals match the chain."""
         p = entry.payload
         decision, approver = p["decision"], to_checksum(p["approver"])
@@ -980,7 +1032,7 @@ class _ReportFields:
 
 
 def _settlement_problems(
-    fields: _ReportFields, proposal: LogEntry | None, consensus: LogEntry | None
+    fields: _ReportFields, proposal: _Entry | None, consensus: _Entry | None
 ) -> list[str]:
     """A settlement report: (tradeId, price) at the consensus price, for the proposal's action."""
     if len(fields.payload) != 64:
@@ -997,7 +1049,7 @@ def _settlement_problems(
 
 
 def _outcome_problems(
-    fields: _ReportFields, execution_id: str, agreed: list[LogEntry]
+    fields: _ReportFields, execution_id: str, agreed: Sequence[_HasPayload]
 ) -> list[str]:
     """A feeds report (every field one logged consensus) or a message report (its hash agreed)."""
     outcomes = sorted(
@@ -1020,7 +1072,7 @@ def _outcome_problems(
     return problems
 
 
-def _anchor_problem(record: AnchorRecord, span: list[LogEntry | None]) -> str:
+def _anchor_problem(record: AnchorRecord, span: list[_Entry | None]) -> str:
     missing = [record.from_seq + i for i, e in enumerate(span) if e is None]
     if missing:
         return f"entries #{missing[0]}..#{missing[-1]} were anchored onchain but are missing from the log"
@@ -1072,8 +1124,7 @@ def audit(
         heads = log.heads()
         if len(heads) >= _batch.PARALLEL_THRESHOLD:
             return _partitioned(log.path, heads, signers, workers)
-    entries = list(log.entries())
-    return _Auditor(entries, chain, signers, forwarder, anchor, workers, gate, gateway).run()
+    return _Auditor(log.rows(), chain, signers, forwarder, anchor, workers, gate, gateway).run()
 
 
 @dataclass
@@ -1165,7 +1216,7 @@ def _audit_part(part: _Part) -> list[tuple[Any, ...]]:
     finally:
         log.close()
     with _no_cyclic_gc():  # every parsed payload is a container: gen-2 passes cost ~10%
-        auditor = _Auditor([entry_from_row(r) for r in rows], None, part.signers)
+        auditor = _Auditor(rows, None, part.signers)
         auditor.linkage = False
         auditor.check_all()
         return auditor.found

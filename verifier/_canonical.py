@@ -57,6 +57,15 @@ def dump_parsed(value: Any) -> bytes:
     return _ENCODER.encode(value).encode("utf-8")
 
 
+def parse_canonical(text: str) -> tuple[Any, str | None]:
+    """``text`` parsed, and the canonical JSON of its value as text (None, None if it does not parse)."""
+    try:
+        value = _DECODER.decode(text)
+    except ValueError:
+        return None, None
+    return value, _ENCODER.encode(value)
+
+
 def canonical_json(value: Any) -> bytes:
     """Serialize ``value`` canonically: sorted keys, no spaces, UTF-8, bytes as 0x-hex, no floats.
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ._canonical import canonical_json, dump_parsed, keccak, parse_json
+from ._canonical import canonical_json, keccak, parse_canonical
 from ._errors import LogIntegrityError
 
 GENESIS = "0x" + "00" * 32
@@ -53,11 +53,7 @@ class LogEntry(BaseModel):
     @cached_property
     def _value(self) -> tuple[Any, str | None]:
         """The stored payload parsed once, and its canonical text (None if it does not parse)."""
-        try:
-            value = parse_json(self.payload_text)
-        except ValueError:
-            return None, None
-        return value, dump_parsed(value).decode()
+        return parse_canonical(self.payload_text)
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -372,11 +368,43 @@ def _linkage_breaks(entry: LogEntry, prev_seq: int, prev_hash: str) -> list[str]
 
 
 def _content_breaks(entry: LogEntry) -> list[str]:
-    if entry.compute_hash() != entry.entry_hash:
-        return ["content does not match its hash (edited)"]
-    if not entry.is_canonical():
-        return ["payload text is not canonical JSON (edited)"]
-    return []
+    problem = content_problem(
+        entry.seq,
+        entry.execution_id,
+        entry.kind,
+        entry.payload_text,
+        entry.canonical_payload,
+        entry.created_at,
+        entry.prev_hash,
+        entry.entry_hash,
+    )
+    return [problem] if problem else []
+
+
+def content_problem(
+    seq: int,
+    execution_id: str,
+    kind: str,
+    text: str,
+    canonical: str | None,
+    created_at: int,
+    prev_hash: str,
+    entry_hash: str,
+) -> str:
+    """What breaks one entry's content ('' if nothing): its hash, then its canonical form.
+
+    ``canonical`` is the canonical text of the stored payload's value (None if
+    the payload does not parse), computed once by the caller for both checks.
+    """
+    if canonical is None:
+        computed = ""
+    else:
+        computed = _hash(prev_hash, seq, execution_id, kind, canonical, created_at)
+    if computed != entry_hash:
+        return "content does not match its hash (edited)"
+    if canonical != text:
+        return "payload text is not canonical JSON (edited)"
+    return ""
 
 
 def entry_from_row(row: tuple[Any, ...]) -> LogEntry:
