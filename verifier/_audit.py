@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
@@ -53,6 +54,7 @@ from ._types import to_checksum
 Status = Literal["ok", "fail", "skip"]
 RULE_CLOCK_SLACK_MS = 60_000  # how far a feed rule's logged decision time may precede its entry
 _BUCKETS_PER_WORKER = 16
+_EIP191_PREFIX = b"\x19Ethereum Signed Message:\n32"
 REPORT_PROCESSED = keccak(b"ReportProcessed(address,bytes32,bytes2,bool)")
 REPORT_SELECTOR = keccak(b"report(address,bytes,bytes,bytes[])")[:4]
 CONFIG_SET = keccak(b"ConfigSet(uint32,uint32,uint8,address[])")
@@ -685,12 +687,11 @@ class _Auditor:
 
     def _collect(self, entries: list[_Entry]) -> None:
         """Queue every signature for recovery; big logs recover in worker processes meanwhile."""
+        queue = self._queue_observation
         for entry in entries:
             try:
                 if entry.kind == "observations":
-                    self._jobs[entry.seq] = [
-                        self._queue_observation(o) for o in entry.payload["observations"]
-                    ]
+                    self._jobs[entry.seq] = [queue(o) for o in entry.payload["observations"]]
                 elif entry.kind == "report":
                     p = entry.payload
                     digest = report_digest(_bytes(p["raw"]), _bytes(p["context"]))
@@ -704,7 +705,7 @@ class _Auditor:
     def _queue_observation(self, signed: dict[str, Any]) -> tuple[str, int]:
         observation = signed["observation"]
         digest = keccak(OBSERVATION_DOMAIN + dump_parsed(observation))
-        message = keccak(b"\x19Ethereum Signed Message:\n32" + digest)
+        message = keccak(_EIP191_PREFIX + digest)
         return str(observation["node"]), self._recoverer.add(
             (message, _bytes(signed["signature"]), 27)
         )
@@ -1163,9 +1164,7 @@ def _partitioned(
         for future in as_completed(running):  # turn parts into findings while others run
             found = future.result()
             done[running[future]] = (
-                [_finding(t, linkage) for t in found]
-                if linkage
-                else list(map(AuditFinding._make, found))
+                [_finding(t, linkage) for t in found] if linkage else list(map(_as_finding, found))
             )
         results = [finding for i in range(len(parts)) for finding in done[i]]
         results.sort(key=itemgetter(0))  # nearly sorted already; stable within an entry
@@ -1234,9 +1233,13 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
+# AuditFinding._make without its Python frame: a worker's tuples always carry the six fields
+_as_finding: Callable[[tuple[Any, ...]], AuditFinding] = partial(tuple.__new__, AuditFinding)
+
+
 def _finding(fields: tuple[Any, ...], linkage: dict[int, str]) -> AuditFinding:
     """A worker's finding, failing the chain check where linkage (checked here) is broken."""
-    finding = AuditFinding._make(fields)
+    finding = _as_finding(fields)
     problem = linkage.get(finding.seq)
     if problem is None or finding.check != "chain":
         return finding

@@ -82,15 +82,34 @@ def _recover_secp(message: bytes, signature: bytes, recid: int) -> Result:
         return "signature does not recover: no public key for it"
     size[0] = 65
     _secp.secp256k1_ec_pubkey_serialize(ctx, out, size, public, _secp.SECP256K1_EC_UNCOMPRESSED)
-    return keccak(_ffi.buffer(out, 65)[1:])[-20:]
+    key = _ffi.buffer(out, 65)[1:]
+    address = _addresses.get(key)
+    if address is None:
+        if len(_addresses) >= _ADDRESS_MEMO:
+            _addresses.clear()
+        address = _addresses[key] = keccak(key)[-20:]
+    return address
 
 
 _buffers = threading.local()
+# A DON has few signers: each public key's address (keccak of the key) is hashed once.
+_ADDRESS_MEMO = 4_096
+_addresses: dict[bytes, bytes] = {}
 
 
 def recover_chunk(jobs: Sequence[Job]) -> list[Result]:
-    """Recover a chunk of jobs in this process."""
-    return [recover_one(m, s, v) for m, s, v in jobs]
+    """Recover a chunk of jobs in this process (``recover_one`` each, one call layer less)."""
+    if _CCPublicKey is None:  # pragma: no cover
+        return [recover_one(m, s, v) for m, s, v in jobs]
+    out: list[Result] = []
+    for message, signature, v_offset in jobs:
+        try:
+            recid = _split(signature, v_offset)[2]
+        except SignatureError as exc:
+            out.append(str(exc))
+            continue
+        out.append(_recover_secp(message, signature, recid))
+    return out
 
 
 class Recoverer:

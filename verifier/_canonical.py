@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import json.encoder
 from typing import Any
 
 try:  # safe-pysha3 is ~7x faster per call than eth-hash's pycryptodome backend
@@ -45,25 +46,49 @@ def _no_float(text: str) -> Any:
 
 _DECODER = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_float)
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_scan = _DECODER.scan_once  # type: ignore[attr-defined]
+# The C encoder ``_ENCODER.encode`` builds on every call, built once: no circular-reference
+# markers (a parsed JSON value has no cycles), same separators, key order and string escaping.
+_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_encode_parsed: Any = (
+    _c_make_encoder(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, True
+    )
+    if _c_make_encoder is not None
+    else None
+)
 
 
 def parse_json(text: str) -> Any:
     """Parse JSON that must be canonical-able: a float is rejected with ValueError."""
-    return _DECODER.decode(text)
+    try:  # the common case without the decoder's Python wrapper: a value filling all of text
+        value, end = _scan(text, 0)
+    except (StopIteration, ValueError):
+        end = -1
+    if end == len(text):
+        return value
+    return _DECODER.decode(text)  # the authority: leading/trailing whitespace, extra data, errors
+
+
+def canonical_text(value: Any) -> str:
+    """canonical_json of a value from ``parse_json`` as text (known float-free: no second scan)."""
+    if _encode_parsed is None or isinstance(value, str):  # pragma: no cover - no C encoder
+        return _ENCODER.encode(value)
+    return "".join(_encode_parsed(value, 0))
 
 
 def dump_parsed(value: Any) -> bytes:
     """canonical_json of a value from ``parse_json`` (known float-free: no second scan)."""
-    return _ENCODER.encode(value).encode("utf-8")
+    return canonical_text(value).encode("utf-8")
 
 
 def parse_canonical(text: str) -> tuple[Any, str | None]:
     """``text`` parsed, and the canonical JSON of its value as text (None, None if it does not parse)."""
     try:
-        value = _DECODER.decode(text)
+        value = parse_json(text)
     except ValueError:
         return None, None
-    return value, _ENCODER.encode(value)
+    return value, canonical_text(value)
 
 
 def canonical_json(value: Any) -> bytes:

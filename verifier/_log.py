@@ -12,7 +12,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -105,6 +105,7 @@ def _hash(
 _PLAIN = re.compile(r"[0-9A-Za-z_.:/-]*")
 
 
+@lru_cache(maxsize=4_096)  # an execution id recurs in each of its entries, a kind in most
 def _dumps(text: str) -> str:
     if _PLAIN.fullmatch(text):  # ids and kinds: nothing to escape, skip the encoder
         return f'"{text}"'
