@@ -88,11 +88,22 @@ class Models:
         return self._embedder
 
     def short_term_memory(
-        self, window_tokens: int = 3000, keep_recent: int = 4, instructions: str = ""
+        self,
+        window_tokens: int = 3000,
+        keep_recent: int = 4,
+        instructions: str = "",
+        archive: LongTermMemory | None = None,
     ) -> ShortTermMemory:
-        """A conversation memory whose running summaries are written by the small tier."""
+        """A conversation memory whose running summaries are written by the small tier.
+
+        With ``archive`` (e.g. :meth:`long_term_memory`) every summary is also kept there.
+        """
         return ShortTermMemory(
-            self.for_tier("small"), window_tokens, keep_recent, instructions=instructions
+            self.for_tier("small"),
+            window_tokens,
+            keep_recent,
+            instructions=instructions,
+            archive=archive,
         )
 
     def long_term_memory(self, path: Path | str) -> LongTermMemory:

@@ -29,7 +29,7 @@ from ._trace import bind_trace, current_trace_hash
 from ._usage import UsageLedger
 
 if TYPE_CHECKING:  # _memory imports this module for Tool
-    from ._memory import ShortTermMemory
+    from ._memory import LongTermMemory, ShortTermMemory
 
 
 class Tool(BaseModel):
@@ -209,6 +209,8 @@ class Agent:
         max_handoff_depth: how many handoffs a run of this agent may make before it
             stops with ``HandoffDepthExceeded`` (its ``partial`` is the result so far).
             In an engine step, the run's ``Limits.max_handoff_depth`` applies instead.
+        long_term: where the answer of every finished run is kept (kind ``outcome``,
+            metadata: the agent that answered and the goal), for later recall.
     """
 
     def __init__(
@@ -224,8 +226,10 @@ class Agent:
         handoffs: Sequence[Agent | str] = (),
         handoff_description: str = "",
         max_handoff_depth: int = 8,
+        long_term: LongTermMemory | None = None,
     ) -> None:
         self.name = name
+        self.long_term = long_term
         self.model = model
         self.tools = {tool.name: tool for tool in tools}
         self.instructions = instructions
@@ -312,12 +316,16 @@ class Agent:
         conversation = _Conversation(self.instructions, self.memory, goal, facts or {})
         result = AgentResult(answer="", agent=self.name, path=[self.name])
         try:
-            return await self._loop(conversation, ledger, result, team, hooks)
+            result = await self._loop(conversation, ledger, result, team, hooks)
         except RunStopped as exc:
             exc.partial = result
             raise
         finally:
             conversation.close()
+        if self.long_term is not None and result.answer:
+            meta: dict[str, str | int | float | bool] = {"agent": result.agent, "goal": goal[:500]}
+            await self.long_term.remember(result.answer, "outcome", meta)
+        return result
 
     async def _loop(
         self,

@@ -40,6 +40,10 @@ class ShortTermMemory:
         instructions: the system prompt, always kept.
         ledger: where the summarizer's usage is charged, as agent ``"memory"`` (an
             ``Agent`` given this memory charges summaries to its run's ledger and name).
+        archive: a long-term memory that keeps every running summary as it is made
+            (kind ``summary``, metadata ``archive_metadata`` plus the fold's number),
+            so a later run can recall what an old conversation settled.
+        archive_metadata: stored with each archived summary (e.g. the run or agent).
     """
 
     def __init__(
@@ -49,8 +53,12 @@ class ShortTermMemory:
         keep_recent: int = 4,
         instructions: str = "",
         ledger: UsageLedger | None = None,
+        archive: LongTermMemory | None = None,
+        archive_metadata: dict[str, Scalar] | None = None,
     ) -> None:
         self.summarizer = summarizer
+        self.archive = archive
+        self.archive_metadata = dict(archive_metadata or {})
         self.window_tokens = window_tokens
         self.keep_recent = keep_recent
         self.instructions = instructions
@@ -138,6 +146,9 @@ class ShortTermMemory:
         reply = await self.summarizer.complete(messages, [])
         self.summary = reply.content.strip()
         self.folds += 1
+        if self.archive is not None and self.summary:
+            meta = {**self.archive_metadata, "fold": self.folds}
+            await self.archive.remember(self.summary, "summary", meta)
         if ledger is not None:
             estimated = not (reply.prompt_tokens or reply.completion_tokens)
             ledger.charge_model(

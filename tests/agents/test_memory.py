@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,3 +164,40 @@ def test_memory_tools_store_and_recall_inside_an_agent() -> None:
     result = asyncio.run(Agent("m", Rememberer(), [store, recall]).run("remember and recall"))
     assert "The DON has 4 nodes, f=1." in result.answer
     assert result.trace[1].kind == "tool" and result.trace[3].kind == "tool"
+
+
+def test_folded_summaries_are_archived_in_long_term_memory() -> None:
+    embedder = HashingEmbedder()
+    archive = LongTermMemory(embedder, InMemoryVectorStore(embedder.dimensions))
+    memory = ShortTermMemory(
+        OfflineModel(),
+        window_tokens=250,
+        keep_recent=4,
+        archive=archive,
+        archive_metadata={"run": "r-17"},
+    )
+    long_conversation(memory)
+    assert asyncio.run(memory.fit())
+
+    async def recall() -> list[Any]:
+        return await archive.recall("escrow contract trade 17", k=1, where={"kind": "summary"})
+
+    [hit] = asyncio.run(recall())
+    assert hit.text == memory.summary and ESCROW in hit.text
+    assert hit.metadata["run"] == "r-17" and hit.metadata["fold"] == memory.folds == 1
+
+
+def test_an_agents_finished_runs_are_kept_as_outcomes() -> None:
+    embedder = HashingEmbedder()
+    outcomes = LongTermMemory(embedder, InMemoryVectorStore(embedder.dimensions))
+    agent = Agent("settler", OfflineModel(), [], long_term=outcomes)
+    result = asyncio.run(agent.run("Say the settled price of trade 17: 3000 USDC"))
+    assert result.answer
+
+    async def recall() -> list[Any]:
+        return await outcomes.recall("trade 17 settled price", k=3, where={"kind": "outcome"})
+
+    hits = asyncio.run(recall())
+    assert [h.text for h in hits] == [result.answer]
+    assert hits[0].metadata["agent"] == "settler"
+    assert hits[0].metadata["goal"].startswith("Say the settled price")
