@@ -210,8 +210,22 @@ class Planner:
         schema["required"] = ["steps"]
         return ToolSpec(name=PLAN_TOOL, description="Submit the plan.", parameters=schema)
 
-    async def plan(self, goal: str, context: str = "", done: Collection[str] = ()) -> Plan:
+    async def plan(
+        self,
+        goal: str,
+        context: str = "",
+        done: Collection[str] = (),
+        *,
+        model: ChatModel | None = None,
+    ) -> Plan:
         """A plan for ``goal``; ``context`` (e.g. why the last plan failed) goes to the model.
+
+        Args:
+            goal: what the plan is for.
+            context: more for the model (why the last plan failed, what is done).
+            done: ids of finished steps the plan may depend on.
+            model: ask this model instead of ``self.model`` (an executor passes its
+                traced, charged view of ``self.model`` when it plans inside a run).
 
         Raises:
             PlanError: the model did not produce a valid plan within its repairs.
@@ -223,7 +237,7 @@ class Planner:
         ]
         error = "no plan"
         for _ in range(self.max_repairs + 1):
-            reply = await self.model.complete(messages, [self._spec()])
+            reply = await (model or self.model).complete(messages, [self._spec()])
             call = next((c for c in reply.tool_calls if c.name == PLAN_TOOL), None)
             if call is None:
                 error = "the model answered without calling submit_plan"
@@ -243,10 +257,19 @@ class Planner:
         plan.check(set(self.agents), caps, done)
         return plan
 
-    async def replan(self, plan: Plan, done: dict[str, str], failed: str, reason: str) -> Plan:
+    async def replan(
+        self,
+        plan: Plan,
+        done: dict[str, str],
+        failed: str,
+        reason: str,
+        *,
+        model: ChatModel | None = None,
+    ) -> Plan:
         """A new plan for what is left after ``failed`` could not be done.
 
-        Steps in ``done`` (id -> output) are finished and may be depended on by id.
+        Steps in ``done`` (id -> output) are finished and may be depended on by id;
+        ``model`` is as for ``plan``.
         """
         context = (
             f"An earlier plan failed at step {failed!r}: {reason}\n"
@@ -254,4 +277,4 @@ class Planner:
             f"Finished steps (usable as dependencies): {json.dumps(done, sort_keys=True)}\n"
             "Plan only the remaining work."
         )
-        return await self.plan(plan.goal, context, done)
+        return await self.plan(plan.goal, context, done, model=model)
