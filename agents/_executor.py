@@ -28,6 +28,16 @@ one entry once it returns; until then its calls are, so it resumes inside.
 
 The run's trace is bound while it executes (``current_trace_hash()``), so an
 ``ActionProposal`` built in a step carries the hash of the spans that led to it.
+
+Planning is part of the run. Given a goal, ``run`` saves the run first and then
+plans inside it: a ``plan`` span whose model calls are ``chat`` spans charged to
+the agent ``"planner"`` (``PLANNER``), so the run's and the planner's budgets
+apply, ``store.usage`` counts the tokens, and the trace hash (the run's, and
+every later proposal's) binds the plan. The planning call is checkpointed like
+a step (the record ``"@plan"``, ``PLANNING``: journal while it runs, the plan
+when done), so a run killed while planning resumes by replaying the journaled
+model calls, and one killed after it does not plan again. A re-plan is the
+same inside its ``decision replan`` span (records ``"@replan.N"``).
 """
 
 from __future__ import annotations
@@ -68,6 +78,7 @@ from ._errors import (
     StepFailed,
 )
 from ._guards import Limits, RunGuard, fingerprint
+from ._model import ChatModel
 from ._plan import Plan, Planner, Step
 from ._registry import Registry, Worker
 from ._trace import (
@@ -77,6 +88,7 @@ from ._trace import (
     ATTEMPT,
     DECIDED_AT,
     DECISION,
+    OPERATION,
     OUTPUT_HASH,
     RESUMED,
     RUN_ID,
@@ -87,6 +99,11 @@ from ._trace import (
     collect_spans,
 )
 from ._usage import UsageLedger, UsageRecord
+
+PLANNER = "planner"
+"""The agent a run's planning model calls are charged to (``Limits.agent_budgets[PLANNER]``)."""
+PLANNING = "@plan"
+"""The step record of a run's planning (no plan step can have this id: step ids have no ``@``)."""
 
 
 class Verdict(BaseModel):
@@ -563,18 +580,30 @@ class Executor:
         self.entrypoint = entrypoint
 
     async def run(self, plan: Plan | str, run_id: str | None = None) -> RunOutcome:
-        """Run a plan (or plan the goal first with the planner) to its outcome.
+        """Run a plan, or plan a goal within the run with the planner, to its outcome.
+
+        Given a goal, the run exists before its plan: the planning is the run's
+        first span, charged to ``PLANNER`` and checkpointed (see the module's
+        docstring); a planner that makes no valid plan ends the run ``failed``
+        with the ``PlanError`` (or the model's ``AgentError``), a budget or guard it
+        trips ends it ``stopped``.
 
         Raises:
-            PlanError: the plan is not a valid DAG over the registered agents.
+            PlanError: the plan is not a valid DAG over the registered agents, or
+                a goal was given and there is no planner.
         """
         run_id = run_id or uuid.uuid4().hex[:12]
         if isinstance(plan, str):
-            if self.planner is None:
-                raise PlanError("a goal without a plan needs a planner; pass planner=")
-            plan = await self.planner.plan(plan)
+            return await self._run_goal(plan, run_id)
         self._validate(plan)
         record = RunRecord(run_id=run_id, goal=plan.goal, plan=plan, entrypoint=self.entrypoint)
+        self.store.save_run(record)
+        return await self._execute(self._new_run(record, steps=0, elapsed=0.0))
+
+    async def _run_goal(self, goal: str, run_id: str) -> RunOutcome:
+        if self.planner is None:
+            raise PlanError("a goal without a plan needs a planner; pass planner=")
+        record = RunRecord(run_id=run_id, goal=goal, entrypoint=self.entrypoint)
         self.store.save_run(record)
         return await self._execute(self._new_run(record, steps=0, elapsed=0.0))
 
@@ -592,6 +621,8 @@ class Executor:
         record = self.store.load_run(run_id)
         if record.status not in ("running", "interrupted"):
             raise CheckpointError(f"run {run_id} is {record.status}; only unfinished runs resume")
+        if record.plan is None and self.planner is None:
+            raise CheckpointError(f"run {run_id} has no plan yet; resume it with a planner=")
         records = self.store.load_steps(run_id)
         steps = max(record.steps_executed, sum(r.attempts for r in records.values()))
         elapsed = max([record.active_seconds, *(r.run_elapsed for r in records.values())])
@@ -629,7 +660,7 @@ class Executor:
         """Finished steps' outputs; every step's charges back in the ledger (for the budgets)."""
         for r in records.values():
             run.records[r.step_id] = r
-            if r.status == "done":
+            if r.status == "done" and not r.step_id.startswith("@"):  # not a planning record
                 run.outputs[r.step_id] = r.output
             carried = [_carried(run.record.run_id, r)] if r.tokens or r.usd else []
             run.guard.ledger.records.extend(r.usage or carried)
@@ -693,6 +724,10 @@ class Executor:
             return self._finish(run, *ending)
 
     async def _drive(self, run: _Run) -> Ending:
+        if run.record.plan is None:
+            unplanned = await self._plan_goal(run)
+            if unplanned is not None:
+                return unplanned
         while True:
             ended = await self._schedule(run)
             if ended is None:
@@ -704,7 +739,13 @@ class Executor:
                 return "rejected", f"rejected by a human: {error.reason}", error
             if isinstance(error, RunStopped | BudgetExceeded):
                 raise error
-            if await self._replan(run, step_id, str(reason)):
+            try:
+                replanned = await self._replan(run, step_id, str(reason))
+            except (RunStopped, BudgetExceeded):
+                raise
+            except AgentError as exc:  # no valid plan, the model failed or has no price
+                return "failed", f"re-planning after step {step_id} failed: {exc}", exc
+            if replanned:
                 continue
             if self.hitl.review_failures:
                 self._ask_review(run, step_id, str(reason), error)
@@ -872,13 +913,111 @@ class Executor:
             run.outputs[record.step_id] = record.output
         run.store.save_step(run.record.run_id, record)
 
+    async def _plan_goal(self, run: _Run) -> Ending | None:
+        """Plan the run's goal in a ``plan`` span; a plan made before a crash is not made again."""
+        planner, goal = self.planner, run.record.goal
+        assert planner is not None  # run() and resume() make sure
+        made = run.records.get(PLANNING)
+        attrs = {OPERATION: "invoke_agent", AGENT_NAME: PLANNER, RUN_ID: run.record.run_id}
+        try:
+            if made is not None and made.status == "done":
+                plan = Plan.model_validate(made.output)
+            else:
+                plan = await self._planning(
+                    run, PLANNING, "plan", "", attrs, lambda m: planner.plan(goal, model=m), set()
+                )
+        except (RunStopped, BudgetExceeded):
+            raise
+        except AgentError as exc:  # no valid plan, the model failed or has no price
+            return "failed", f"planning failed: {exc}", exc
+        run.record.plan = plan
+        run.record.updated_at = time.time()
+        self.store.save_run(run.record)
+        return None
+
+    def _planning(
+        self,
+        run: _Run,
+        record_id: str,
+        name: str,
+        key: str,
+        attrs: dict[str, Any],
+        make: Callable[[ChatModel], Awaitable[Plan]],
+        done: set[str],
+    ) -> asyncio.Task[Plan]:
+        """Plan in its own task (its spans are collected apart, as a step's), see ``_plan_in``."""
+        return asyncio.create_task(self._plan_in(run, record_id, name, key, attrs, make, done))
+
+    async def _plan_in(
+        self,
+        run: _Run,
+        record_id: str,
+        name: str,
+        key: str,
+        attrs: dict[str, Any],
+        make: Callable[[ChatModel], Awaitable[Plan]],
+        done: set[str],
+    ) -> Plan:
+        """Make and validate a plan as the agent ``PLANNER``: traced, charged, journaled.
+
+        Checkpointed like a step attempt under ``record_id``: ``running`` with its
+        journal after each model call (a resumed run replays them), ``done`` with
+        the plan; left in ``run.tallies`` when it raises, so the run's end saves it
+        (``stopped`` by a guard or a budget, ``failed`` by any other ``AgentError``).
+        """
+        from ._workers import TracedModel  # _workers builds on this module
+
+        assert self.planner is not None
+        step = Step.model_construct(id=record_id, task=run.record.goal, agent=PLANNER)
+        tally = self._tally(run, step)
+        replay, tally.replay = tally.replay, None
+        tally.attempts += 1
+        tally.agent = PLANNER
+
+        def checkpoint() -> None:
+            self._save_planning(run, tally.record(record_id, "running", None, run.guard.elapsed))
+
+        ctx = StepContext(run, step, PLANNER, tally.attempts, [], replay, tally.usage, checkpoint)
+        tally.journal = ctx.journal
+        if replay is not None:
+            key, attrs = f"{key}/resume{run.record.resumes}", {**attrs, RESUMED: True}
+        with run.tracer.span(name, key, **attrs) as span, _within(ctx):
+            try:
+                plan = await make(TracedModel(self.planner.model, ctx, PLANNER))
+                self._validate(plan, done)
+            except (RunStopped, BudgetExceeded):
+                raise
+            except AgentError:
+                tally.status = "failed"
+                raise
+            span.set(OUTPUT_HASH, fingerprint(plan.model_dump(mode="json")))
+        run.tallies.pop(record_id, None)
+        output = plan.model_dump(mode="json")
+        self._save_planning(run, tally.record(record_id, "done", output, run.guard.elapsed))
+        return plan
+
+    @staticmethod
+    def _save_planning(run: _Run, record: StepRecord) -> None:
+        """Save a planning record (never one of the run's outputs)."""
+        run.records[record.step_id] = record
+        run.store.save_step(run.record.run_id, record)
+
     async def _replan(self, run: _Run, step_id: str, reason: str) -> bool:
-        if self.planner is None or run.record.replans >= self.max_replans:
+        planner = self.planner
+        if planner is None or run.record.replans >= self.max_replans:
             return False
         done = {k: json.dumps(v, default=str) for k, v in run.outputs.items()}
-        with run.tracer.span("decision replan", step_id, **{STEP_ID: step_id, DECISION: "replan"}):
-            plan = await self.planner.replan(run.plan, done, step_id, reason)
-        self._validate(plan, set(run.outputs))
+        old = run.plan
+        attrs = {STEP_ID: step_id, DECISION: "replan", AGENT_NAME: PLANNER}
+        plan = await self._planning(
+            run,
+            f"@replan.{run.record.replans + 1}",
+            "decision replan",
+            step_id,
+            attrs,
+            lambda m: planner.replan(old, done, step_id, reason, model=m),
+            set(run.outputs),
+        )
         run.record.plan = plan
         run.record.replans += 1
         run.record.updated_at = time.time()

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from agents import (
     Criterion,
     Executor,
+    Limits,
     Plan,
     PlanCycle,
     Planner,
@@ -19,7 +20,7 @@ from agents import (
     StepFailed,
 )
 
-from .conftest import ScriptedModel, call, echo
+from .conftest import FREE, ScriptedModel, call, echo
 
 
 def test_parallel_branches_overlap_in_time_and_outputs_flow_along_edges() -> None:
@@ -138,7 +139,9 @@ def test_replan_on_unmet_criteria_keeps_finished_steps() -> None:
             Step(id="b", task="t", agent="w", depends_on=["a"], criteria=must("ok")),
         ],
     )
-    outcome = asyncio.run(Executor({"w": work}, planner=planner, refine_rounds=0).run(plan))
+    # the re-plan's model call is charged to the run: the scripted model needs a price
+    executor = Executor({"w": work}, planner=planner, refine_rounds=0, limits=Limits(prices=FREE))
+    outcome = asyncio.run(executor.run(plan))
     assert outcome.status == "done"
     assert outcome.outputs == {"a": "ok a", "b2": "ok b2"}
     assert counts == {"a": 1, "b": 1, "b2": 1}
@@ -163,7 +166,7 @@ def test_replan_when_a_step_keeps_failing_keeps_finished_steps() -> None:
             Step(id="b", task="t", agent="w", depends_on=["a"]),
         ],
     )
-    executor = Executor({"w": work}, planner=planner, refine_rounds=1)
+    executor = Executor({"w": work}, planner=planner, refine_rounds=1, limits=Limits(prices=FREE))
     outcome = asyncio.run(executor.run(plan, run_id="rp"))
     assert outcome.status == "done" and outcome.outputs == {"a": "ok a", "b2": "ok b2"}
     assert ran == ["a", "b", "b", "b2"]  # b and its refinement round failed, a did not run again
