@@ -1218,7 +1218,10 @@ def _audit_part(part: _Part) -> list[tuple[Any, ...]]:
         auditor = _Auditor(rows, None, part.signers)
         auditor.linkage = False
         auditor.check_all()
-        return auditor.found
+        found = auditor.found
+        # freed before the collector is back: its first pass scans what is still alive
+        del auditor, rows
+    return found
 
 
 @contextmanager
