@@ -16,6 +16,7 @@ from agents import (
     ChatModel,
     Endpoint,
     OpenAIChatModel,
+    PlanError,
     RunOutcome,
     SQLiteCheckpointStore,
 )
@@ -104,8 +105,12 @@ def run_settlement_demo(
     store = SQLiteCheckpointStore(settings.home / "runs.db")
     executor = settlement_executor(services, model, store)
     console.print(f"\n[bold]agent[/] ({model.name}): “{goal}”")
-    plan = asyncio.run(settlement_planner(model).plan(goal))  # the model plans, as for any goal
-    outcome = asyncio.run(executor.run(plan))
+    # the model plans inside the run, as for any goal: the plan span is in the run's trace (so
+    # the proposal's trace hash binds it) and its tokens in the run's usage; money is not re-planned
+    executor.planner, executor.max_replans = settlement_planner(model), 0
+    outcome = asyncio.run(executor.run(goal))
+    if isinstance(outcome.error, PlanError):
+        raise outcome.error
     if outcome.status == "interrupted":
         _paused(console, outcome.run_id, outcome.outputs.get("escrow", {}), settings)
         if not approve:

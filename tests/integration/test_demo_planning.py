@@ -1,4 +1,4 @@
-"""The settlement demo's plan comes from the planner and the run's model, not a fixed template."""
+"""The settlement demo's plan comes from the planner and the run's model, planned in the run."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import pytest
 from rich.console import Console
 
 import vouch._demo as demo
-from agents import ChatModel, Message, ModelReply, SQLiteCheckpointStore, ToolSpec
+from agents import (
+    ChatModel,
+    Message,
+    ModelReply,
+    SQLiteCheckpointStore,
+    ToolSpec,
+    trace_prefix,
+)
 from vouch import Stack, load_settings
 from vouch._flow import offline_model
 
@@ -57,4 +64,15 @@ def test_the_offline_demo_plans_through_the_planner(
     assert planned == call.arguments["steps"]
     assert [s.id for s in run.plan.steps] == ["propose", "escrow", "settle"]
     assert "propose_settlement" in model.calls[1][0]
+    # the planning is part of the run: its first spans are the plan span and the planner's chat
+    # call under it, charged to the planner, and the proposal's trace hash binds them
+    store = SQLiteCheckpointStore(home / "runs.db")
+    trace = store.load_trace(run.run_id)
+    chat, plan = trace[0], trace[1]
+    assert plan["name"] == "plan" and plan["attributes"]["gen_ai.agent.name"] == "planner"
+    assert chat["name"].startswith("chat ") and chat["parentSpanId"] == plan["spanId"]
+    assert store.usage(run.run_id).by_agent["planner"].calls == 1
+    proposal = store.load_steps(run.run_id)["propose"].output
+    bound = trace_prefix(trace, proposal["trace_hash"])
+    assert bound is not None and bound > 2
     assert "settled in block" in console.export_text()
