@@ -48,7 +48,9 @@ class Supervisor:
     """Hierarchical: a manager decomposes the goal, workers do the steps, the manager synthesizes.
 
     Args:
-        planner: the manager's planner (decomposes and delegates by agent or capability).
+        planner: the manager's planner (decomposes and delegates by agent or capability);
+            it becomes the executor's planner, so the manager plans (and re-plans) inside
+            each run: its calls are spans of the run's trace, charged to its budget.
         executor: runs the plan over the worker registry.
         manager: writes the final answer from the workers' reports; None joins them.
     """
@@ -56,16 +58,15 @@ class Supervisor:
     def __init__(self, planner: Planner, executor: Executor, manager: ChatModel | None = None):
         self.planner = planner
         self.executor = executor
+        self.executor.planner = planner
         self.manager = manager
 
     async def run(self, goal: str, run_id: str | None = None) -> TopologyResult:
         """Plan, delegate, collect the reports and synthesize."""
-        plan = await self.planner.plan(goal)
-        outcome = await self.executor.run(plan, run_id)
-        final = self.executor.store.load_run(outcome.run_id).plan or plan  # after any re-plan
-        done = [
-            s.id for s in final.steps if s.id in outcome.outputs
-        ]  # plan order, not finish order
+        outcome = await self.executor.run(goal, run_id)
+        final = self.executor.store.load_run(outcome.run_id).plan  # after any re-plan
+        steps = final.steps if final is not None else []  # None: planning itself failed
+        done = [s.id for s in steps if s.id in outcome.outputs]  # plan order, not finish order
         reports = "\n".join(f"{k}: {_text(outcome.outputs[k])}" for k in done)
         if self.manager is None or outcome.status != "done":
             return TopologyResult(answer=reports, outcome=outcome)

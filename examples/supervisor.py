@@ -13,9 +13,12 @@ from agents import (
     AgentCard,
     ChatModel,
     Executor,
+    Limits,
     Message,
     ModelReply,
     Planner,
+    Price,
+    PriceTable,
     Registry,
     StepContext,
     Supervisor,
@@ -83,7 +86,10 @@ async def main() -> TopologyResult:
     """Plan, delegate, synthesize; print the manager's answer."""
     reg, manager = registry(), ManagerModel()
     planner = Planner(manager, reg.descriptions(), reg.capabilities)
-    result = await Supervisor(planner, Executor(reg), manager).run("settle 1.5 WETH if safe")
+    # the manager plans inside the run, so its calls are charged: a scripted model costs nothing
+    free = Limits(prices=PriceTable(prices={"*": Price(input_per_mtok=0, output_per_mtok=0)}))
+    executor = Executor(reg, limits=free)
+    result = await Supervisor(planner, executor, manager).run("settle 1.5 WETH if safe")
     print(result.answer)
     return result
 

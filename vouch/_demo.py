@@ -28,7 +28,6 @@ from ._flow import (
     Services,
     offline_model,
     settlement_executor,
-    settlement_planner,
     sign_decision,
 )
 from ._settings import VouchSettings
@@ -105,9 +104,6 @@ def run_settlement_demo(
     store = SQLiteCheckpointStore(settings.home / "runs.db")
     executor = settlement_executor(services, model, store)
     console.print(f"\n[bold]agent[/] ({model.name}): “{goal}”")
-    # the model plans inside the run, as for any goal: the plan span is in the run's trace (so
-    # the proposal's trace hash binds it) and its tokens in the run's usage; money is not re-planned
-    executor.planner, executor.max_replans = settlement_planner(model), 0
     outcome = asyncio.run(executor.run(goal))
     if isinstance(outcome.error, PlanError):
         raise outcome.error

@@ -255,7 +255,17 @@ def settlement_executor(services: Services, model: ChatModel, store: CheckpointS
 
     workers = {"settlement-agent": propose, "escrow": escrow, "settle": settle}
     limits = services.settings.limits()
-    return Executor(workers, store=store, limits=limits, entrypoint=ENTRYPOINT)
+    # the model plans inside the run, as for any goal: the plan span is in the run's trace (so
+    # the proposal's trace hash binds it) and its tokens in the run's usage; a run killed while
+    # planning resumes through this same executor; money is not re-planned
+    return Executor(
+        workers,
+        store=store,
+        limits=limits,
+        planner=settlement_planner(model),
+        max_replans=0,
+        entrypoint=ENTRYPOINT,
+    )
 
 
 def build_executor(store: CheckpointStore) -> Executor:

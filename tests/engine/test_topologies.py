@@ -6,6 +6,7 @@ import asyncio
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -42,10 +43,24 @@ def example(name: str) -> ModuleType:
 
 
 def test_supervisor_example_plans_delegates_by_capability_and_synthesizes() -> None:
-    result = asyncio.run(example("supervisor").main())
+    module = example("supervisor")
+    stores: list[Any] = []
+    real = module.Executor
+
+    def keeping_store(*args: Any, **kwargs: Any) -> Any:
+        executor = real(*args, **kwargs)
+        stores.append(executor.store)
+        return executor
+
+    module.Executor = keeping_store
+    result = asyncio.run(module.main())
     assert result.outcome.status == "done"
     assert result.outcome.outputs["decide"] == "settle"
     assert result.answer.startswith("Manager: liquidity: liquidity ok")
+    # the manager planned inside the run: a plan span holding its chat span
+    spans = stores[0].load_trace(result.outcome.run_id)
+    plan = next(s for s in spans if s["name"] == "plan")
+    assert any(s["name"].startswith("chat") and s["parentSpanId"] == plan["spanId"] for s in spans)
 
 
 def test_chain_example_passes_each_output_to_the_next() -> None:
