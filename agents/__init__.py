@@ -60,6 +60,8 @@ from ._errors import (
     VectorStoreError,
 )
 from ._executor import (
+    PLANNER,
+    PLANNING,
     Critic,
     Executor,
     Hitl,
@@ -124,6 +126,8 @@ __all__ = [
     "Critic",
     "Decision",
     "Executor",
+    "PLANNER",
+    "PLANNING",
     "HandoffDepthExceeded",
     "Hitl",
     "Interrupted",
