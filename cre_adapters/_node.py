@@ -371,7 +371,7 @@ class OracleNode:
                 "fields": {
                     "round": key[0],
                     "feed": key[1],
-                    "node": obs.node,
+                    "equivocator": obs.node,
                     "value": obs.value,
                     "signature": "0x" + bytes(signed.signature).hex(),
                     "earlier": {"value": known[0], "observed_at": known[1]},
@@ -425,7 +425,7 @@ def event(name: str, **fields: Any) -> None:
         log.info(name, extra={"fields": fields})
         return
     line = {"ts": round(time.time(), 3), "node": _Events.node, "level": "info", "event": name}
-    sink.write(json.dumps({**line, **fields}, default=str) + "\n")
+    sink.write(json.dumps(_with_fields(line, fields), default=str) + "\n")
 
 
 class JsonFormatter(logging.Formatter):
@@ -442,9 +442,13 @@ class JsonFormatter(logging.Formatter):
             "node": self.node,
             "level": record.levelname.lower(),
             "event": record.getMessage(),
-            **getattr(record, "fields", {}),
         }
-        return json.dumps(line, default=str)
+        return json.dumps(_with_fields(line, getattr(record, "fields", {})), default=str)
+
+
+def _with_fields(line: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """The line's own keys first; an event's fields after them, never replacing one."""
+    return {**line, **{k: v for k, v in fields.items() if k not in line}}
 
 
 def read_admin_token(path: Path | None) -> str | None:
@@ -493,22 +497,26 @@ class FaultGate:
             await self.app(scope, receive, send)
         elif mode == "down":
             await _hang_up(scope, receive, send)
-        else:
-            refusal = await self._fault(path)
-            if refusal is None:
-                await self.app(scope, receive, send)
-            else:
-                await refusal(scope, receive, send)
-
-    async def _fault(self, path: str) -> JSONResponse | None:
-        if not path.startswith(PROTOCOL_PATHS):
-            return None
-        if self.node.fault.mode == "slow":
-            await asyncio.sleep(self.node.fault.delay)
-        if self.node.injects_error():
+        elif not path.startswith(PROTOCOL_PATHS):
+            await self.app(scope, receive, send)
+        elif mode == "slow":
+            # the node works at once (its state, e.g. its last round, is of the moment the
+            # request came); its answer is what is late, as over a slow link
+            await self.app(scope, receive, self._late(send, self.node.fault.delay))
+        elif self.node.injects_error():
             event("injected-error", path=path)
-            return _error(500, "injected error (flaky fault mode)")
-        return None
+            await _error(500, "injected error (flaky fault mode)")(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    @staticmethod
+    def _late(send: Any, delay: float) -> Any:
+        async def late(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                await asyncio.sleep(delay)
+            await send(message)
+
+        return late
 
 
 async def _hang_up(scope: Any, receive: Any, send: Any) -> None:
@@ -523,8 +531,11 @@ async def _hang_up(scope: Any, receive: Any, send: Any) -> None:
         await _error(503, "node is down (fault mode)")(scope, receive, send)
         return
     transport.abort()
-    for _ in range(3):  # let uvicorn see the connection go before the app returns
-        await asyncio.sleep(0)
+    cycle = send.__self__
+    for _ in range(200):  # return only once uvicorn saw the connection go (else it answers 500)
+        if getattr(cycle, "disconnected", True):
+            return
+        await asyncio.sleep(0.001)
 
 
 def _ms(started: float) -> float:
@@ -685,12 +696,17 @@ def build_source(spec: NodeSpec) -> DataSource:
 
 
 def _configure_logging(name: str) -> None:
+    """Every line of the node's log is JSON: its own events, and the HTTP server's messages."""
     _Events.sink, _Events.node = sys.stderr, name
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(name))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    loggers = [(log, logging.INFO)] + [
+        (logging.getLogger(name), logging.WARNING) for name in ("uvicorn", "asyncio")
+    ]
+    for logger, level in loggers:
+        logger.handlers = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
 
 
 def serve(don: DonConfig, name: str, private_key: bytes) -> None:
@@ -708,5 +724,6 @@ def serve(don: DonConfig, name: str, private_key: bytes) -> None:
         loop="uvloop",
         http="httptools",
         log_level="warning",
+        log_config=None,  # uvicorn's loggers keep the JSON handler set above
         access_log=False,
     )
