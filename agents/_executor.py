@@ -923,8 +923,16 @@ class Executor:
             if made is not None and made.status == "done":
                 plan = Plan.model_validate(made.output)
             else:
-                plan = await self._planning(
-                    run, PLANNING, "plan", "", attrs, lambda m: planner.plan(goal, model=m), set()
+                plan = await asyncio.create_task(
+                    self._plan_in(
+                        run,
+                        PLANNING,
+                        "plan",
+                        "",
+                        attrs,
+                        lambda m: planner.plan(goal, model=m),
+                        set(),
+                    )
                 )
         except (RunStopped, BudgetExceeded):
             raise
@@ -934,19 +942,6 @@ class Executor:
         run.record.updated_at = time.time()
         self.store.save_run(run.record)
         return None
-
-    def _planning(
-        self,
-        run: _Run,
-        record_id: str,
-        name: str,
-        key: str,
-        attrs: dict[str, Any],
-        make: Callable[[ChatModel], Awaitable[Plan]],
-        done: set[str],
-    ) -> asyncio.Task[Plan]:
-        """Plan in its own task (its spans are collected apart, as a step's), see ``_plan_in``."""
-        return asyncio.create_task(self._plan_in(run, record_id, name, key, attrs, make, done))
 
     async def _plan_in(
         self,
@@ -959,6 +954,8 @@ class Executor:
         done: set[str],
     ) -> Plan:
         """Make and validate a plan as the agent ``PLANNER``: traced, charged, journaled.
+
+        Callers run it in a task of its own, so its spans are collected apart, as a step's.
 
         Checkpointed like a step attempt under ``record_id``: ``running`` with its
         journal after each model call (a resumed run replays them), ``done`` with
@@ -1009,14 +1006,16 @@ class Executor:
         done = {k: json.dumps(v, default=str) for k, v in run.outputs.items()}
         old = run.plan
         attrs = {STEP_ID: step_id, DECISION: "replan", AGENT_NAME: PLANNER}
-        plan = await self._planning(
-            run,
-            f"@replan.{run.record.replans + 1}",
-            "decision replan",
-            step_id,
-            attrs,
-            lambda m: planner.replan(old, done, step_id, reason, model=m),
-            set(run.outputs),
+        plan = await asyncio.create_task(
+            self._plan_in(
+                run,
+                f"@replan.{run.record.replans + 1}",
+                "decision replan",
+                step_id,
+                attrs,
+                lambda m: planner.replan(old, done, step_id, reason, model=m),
+                set(run.outputs),
+            )
         )
         run.record.plan = plan
         run.record.replans += 1
