@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from agents import (
@@ -49,3 +55,26 @@ async def echo(ctx: StepContext) -> str:
     """A worker that reports its task and what it got."""
     got = ",".join(f"{k}={v}" for k, v in sorted(ctx.inputs.items()))
     return f"{ctx.step.id}({got})"
+
+
+def kill_when_blocked(script: Path, db: Path, calls: Path) -> None:
+    """Run ``script db run`` in a child, SIGKILL it once ``calls`` says it is blocked."""
+    child = subprocess.Popen([sys.executable, str(script), str(db), "run"])
+    deadline = time.monotonic() + 30
+    while "blocked" not in (calls.read_text() if calls.exists() else ""):
+        assert time.monotonic() < deadline and child.poll() is None
+        time.sleep(0.02)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+
+
+def resume_in_child(script: Path, db: Path) -> str:
+    """Run ``script db resume`` in a child; what it printed."""
+    out = subprocess.run(
+        [sys.executable, str(script), str(db), "resume"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return out.stdout

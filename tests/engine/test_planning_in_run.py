@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -40,7 +35,7 @@ from agents import (
 )
 from agents._errors import AgentBudgetExceeded
 
-from .conftest import ScriptedModel, call, echo
+from .conftest import ScriptedModel, call, echo, kill_when_blocked, resume_in_child
 
 # 2 USD per million tokens in, 10 out: a planning call of 1,000 in and 200 out is 0.004 USD
 PRICED = PriceTable(prices={"*": Price(input_per_mtok=Decimal(2), output_per_mtok=Decimal(10))})
@@ -350,22 +345,10 @@ def test_kill_9_during_planning_then_resume_repeats_no_finished_planning_call(
 ) -> None:
     script, db, calls = tmp_path / "planning.py", tmp_path / "runs.db", tmp_path / "calls.log"
     script.write_text(textwrap.dedent(CRASHING))
-    child = subprocess.Popen([sys.executable, str(script), str(db), "run"])
-    deadline = time.monotonic() + 30
-    while "blocked" not in (calls.read_text() if calls.exists() else ""):
-        assert time.monotonic() < deadline and child.poll() is None
-        time.sleep(0.02)
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    kill_when_blocked(script, db, calls)
     assert SQLiteCheckpointStore(db).load_steps("crash")["@plan"].status == "running"
-    out = subprocess.run(
-        [sys.executable, str(script), str(db), "resume"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert out.stdout.strip() == "done"
+    stdout = resume_in_child(script, db)
+    assert stdout.strip() == "done"
     # the first (invalid) plan is replayed; the repair call cut short by the kill runs again
     assert calls.read_text().splitlines() == ["model 2", "model 3", "blocked", "model 3", "step a"]
     store = SQLiteCheckpointStore(db)

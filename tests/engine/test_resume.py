@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -48,7 +46,7 @@ from agents import (
     trace_prefix,
 )
 
-from .conftest import FREE, ScriptedModel, call, text
+from .conftest import FREE, ScriptedModel, call, kill_when_blocked, resume_in_child, text
 from .test_topologies import example
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -542,23 +540,11 @@ def test_kill_9_mid_step_then_resume_repeats_no_finished_model_or_tool_call(
 ) -> None:
     script, db, calls = tmp_path / "quoter.py", tmp_path / "runs.db", tmp_path / "calls.log"
     script.write_text(textwrap.dedent(CRASHING))
-    child = subprocess.Popen([sys.executable, str(script), str(db), "run"])
-    deadline = time.monotonic() + 30
-    while "blocked" not in (calls.read_text() if calls.exists() else ""):
-        assert time.monotonic() < deadline and child.poll() is None
-        time.sleep(0.02)
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    kill_when_blocked(script, db, calls)
     running = SQLiteCheckpointStore(db).load_steps("crash")["quote"]
     assert running.status == "running" and len(running.journal) == 4
-    out = subprocess.run(
-        [sys.executable, str(script), str(db), "resume"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert out.stdout.strip() == "done"
+    stdout = resume_in_child(script, db)
+    assert stdout.strip() == "done"
     # model 6 was cut short by the kill and runs again; nothing before it does
     assert calls.read_text().splitlines() == [
         "model 2",
