@@ -2,8 +2,9 @@
 
 The body is a goal for the agent (the flow of the proposal trigger: plan, escrow,
 the demo's desk approval, attest, settle) or an ``ActionProposal`` the caller
-made itself (escrowed and attested directly; above the gate's approval
-threshold the gate still refuses it until an approver has signed).
+made itself (escrowed and attested directly). A proposal above the gate's
+approval threshold is refused before anything is escrowed (422, not a firing):
+it needs a person's signed approval, which only a paused run can ask for.
 """
 
 from __future__ import annotations
@@ -15,11 +16,22 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console
 
 from agents import ActionProposal, AgentError
-from cre_adapters import CreError, HttpTrigger, HttpTriggerServer, WorkflowSpec, trigger_token
+from cre_adapters import (
+    ConfigError,
+    CreError,
+    HttpTrigger,
+    HttpTriggerServer,
+    WorkflowSpec,
+    trigger_token,
+)
+from cre_adapters.evm import contract
 
 from ._demo import _bring_up, run_settlement_demo
 from ._errors import VouchError
 from ._settings import VouchSettings
+from ._settlement import ChainSubmitter
+
+PRICE_UNIT = 10**18
 
 
 class SettlementTriggerBody(BaseModel):
@@ -72,7 +84,36 @@ def _settle(
         return outcome.model_dump(mode="json")
     assert body.proposal is not None
     submitter = _bring_up(settings, console)
+    _refuse_above_threshold(submitter, body.proposal)
     return asyncio.run(submitter.submit(body.proposal))
+
+
+def _refuse_above_threshold(submitter: ChainSubmitter, proposal: ActionProposal) -> None:
+    """Refuse, before escrowing, a trade the gate would only settle with an approver's signature.
+
+    Raises:
+        ConfigError: a leg (the base amount, or the most the quote leg escrows) is
+            above its token's approval threshold on the gate.
+    """
+    p, deployment = proposal.params, submitter.deployment
+    gate = contract(
+        submitter.deployer.w3,
+        submitter.artifacts,
+        "SettlementGate",
+        deployment.address("SettlementGate"),
+    )
+    max_quote = -(-p.base_amount * p.max_price // PRICE_UNIT)  # rounded up, as the gate does
+    for token, amount in ((p.base_token, p.base_amount), (p.quote_token, max_quote)):
+        if token not in deployment.contracts:
+            continue  # the escrow names the unknown token
+        threshold = int(gate.functions.getApprovalThreshold(deployment.address(token)).call())
+        if threshold and amount > threshold:
+            raise ConfigError(
+                f"the proposal moves {amount} {token} (wei), above the gate's approval "
+                f"threshold of {threshold}: it needs a person's approval, which a proposal "
+                "body cannot ask for; run it as a goal with `vouch demo settlement --goal ... "
+                "--no-approve` and decide it with `vouch runs approve RUN`"
+            )
 
 
 __all__ = ["SettlementTriggerBody", "serve_settlements"]
