@@ -7,12 +7,14 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from agents import ActionProposal, FactRequest, SettlementParams
 from cre_adapters import ConfigError, HttpTrigger, WorkflowSpec
 from cre_adapters.evm import free_port
 from verifier import AttestationLog
@@ -181,3 +183,106 @@ def test_post_trigger_settles_a_goal_and_refuses_an_ambiguous_body(
             process.communicate()
     assert process.returncode == 0, out + err
     assert "workflow settlement: 1 run(s) done" in out
+
+
+ONE = 10**18
+SETTLED = 3  # SettlementGate.Status.Settled
+
+
+def _proposal(weth: int) -> ActionProposal:
+    """What the settlement agent proposes for "sell ``weth`` WETH for USDC at 2,500-3,500"."""
+    params = SettlementParams(
+        base_token="WETH",
+        quote_token="USDC",
+        base_amount=weth * ONE,
+        min_price=2_500 * ONE,
+        max_price=3_500 * ONE,
+        deadline_seconds=600,
+    )
+    return ActionProposal(
+        params=params, facts=[FactRequest(feed="ETH/USD")], rationale="the goal's numbers"
+    )
+
+
+@pytest.fixture
+def home_log(evm: Any) -> Iterator[Path]:
+    """The session home's log, empty for this test (a settlement spec logs there, no --log)."""
+    path = evm.settings.log_path
+    aside = path.with_name(path.name + ".aside")
+    if path.exists():
+        path.rename(aside)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+        if aside.exists():
+            aside.rename(path)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_post_trigger_settles_a_proposal_and_refuses_one_above_the_approval_threshold(
+    evm: Any, tmp_path: Path, home_log: Path
+) -> None:
+    port, token_file = free_port(), tmp_path / "trigger.token"
+    spec = write(tmp_path, "s.toml", SETTLE.format(port=port, token=token_file))
+    url = f"http://127.0.0.1:{port}/trigger"
+    environ = {**session_cli_env(evm), "VOUCH_APPROVAL_THRESHOLD": str(ONE)}  # 1 WETH
+    start = evm.w3.eth.block_number + 1
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vouch", "workflow", "run", str(spec)],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_listening(url, process)
+        auth = {"Authorization": "Bearer " + token_file.read_text().strip()}
+        valid = _proposal(1).model_dump(mode="json")
+        with httpx.Client(timeout=180) as client:
+            params = {k: v for k, v in valid["params"].items() if k != "deadline_seconds"}
+            missing = client.post(url, json={"proposal": {**valid, "params": params}}, headers=auth)
+            assert missing.status_code == 422
+            assert missing.json()["problems"][0]["field"] == "proposal.params.deadline_seconds"
+            inverted = {**valid["params"], "min_price": 4_000 * ONE}
+            bounds = client.post(
+                url, json={"proposal": {**valid, "params": inverted}}, headers=auth
+            )
+            assert bounds.status_code == 422
+            problem = bounds.json()["problems"][0]
+            assert problem["field"] == "proposal.params" and "above max_price" in problem["problem"]
+            body = {"proposal": _proposal(2).model_dump(mode="json")}
+            above = client.post(url, json=body, headers=auth)  # 2 WETH: refused before escrow
+            assert above.status_code == 422, above.text
+            assert "above the gate's approval threshold" in above.json()["error"]
+            assert "vouch runs approve" in above.json()["error"]
+            answer = client.post(url, json={"proposal": valid}, headers=auth)
+            assert answer.status_code == 200, answer.text
+            outcome = answer.json()
+            assert outcome["status"] == "settled" and outcome["tx_hash"].startswith("0x")
+            assert outcome["execution_id"].startswith("0x")
+        out, err = process.communicate(timeout=30)  # runs = 1: the 422s were not firings
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, out + err
+    assert "workflow settlement: 1 run(s) done" in out
+    gate = evm.contract("SettlementGate")
+    created = gate.events.TradeCreated().get_logs(from_block=start)  # type: ignore[attr-defined]
+    assert len(created) == 1  # the refused proposals escrowed nothing
+    entries = AttestationLog(home_log).by_execution(outcome["execution_id"])
+    trade_id = next(e.payload["trade_id"] for e in entries if e.kind == "proposal")
+    assert int(created[0]["args"]["tradeId"]) == trade_id
+    assert gate.functions.getTrade(trade_id).call()[12] == SETTLED  # type: ignore[attr-defined]
+    audited = subprocess.run(
+        [sys.executable, "-m", "vouch", "audit", "--json"],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+    checks = [r for r in json.loads(audited.stdout)["results"] if r["check"] == "transaction"]
+    assert len(checks) == 1 and checks[0]["status"] == "ok"
