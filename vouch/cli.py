@@ -233,8 +233,9 @@ def workflow_run(
     log: Annotated[
         Path | None,
         typer.Option(
-            help="Log for feed rounds (default: HOME/feeds.db for a log target; the log "
-            "`vouch audit` reads for a feeds or settlement target)."
+            help="Log for feed rounds (default: HOME/feeds.db for a log target, the log "
+            "`vouch audit` reads for a feeds target); refused for a settlement target, "
+            "which always writes to the log `vouch audit` reads."
         ),
     ] = None,
     sources: Annotated[
@@ -262,6 +263,11 @@ def workflow_run(
     from cre_adapters import FeedWorkflow, ProposalTrigger, ReportDelivery, WorkflowSpec
 
     spec = WorkflowSpec.load(file)
+    if log is not None and spec.target.kind == "settlement":
+        raise VouchError(
+            f"--log {log}: a settlement writes to HOME/attestations.db, the log `vouch audit` "
+            "reads; drop --log (it is for feed rounds), or set VOUCH_HOME for another home"
+        )
     if max_firings is not None and not isinstance(spec.trigger, ProposalTrigger):
         trigger = spec.trigger.model_copy(update={"runs": max_firings})
         spec = spec.model_copy(update={"trigger": trigger})

@@ -301,3 +301,16 @@ function = "onReport"
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "settled" in result.stdout
+    # a settlement's log is the home's: a --log that would be ignored is refused instead
+    elsewhere = tmp_path / "elsewhere.db"
+    refused = subprocess.run(
+        [sys.executable, "-m", "vouch", "workflow", "run", str(spec), "--log", str(elsewhere)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0 and "a settlement writes to HOME/attestations.db" in (
+        refused.stdout + refused.stderr
+    )
+    assert not elsewhere.exists()
