@@ -30,8 +30,9 @@ class ReportDelivery:
     """Sends reports to ``receiver`` (a contract of ``deployment``) through its Forwarder.
 
     ``writer`` (sync) holds the submitting key; each submission goes through an
-    ``AsyncChainWriter`` for it (``writer_options``: gas margin, receipt
-    timeout, resubmission); reads and event decoding go through ``writer``.
+    ``AsyncChainWriter`` for it on the caller's event loop (``writer_options``:
+    gas margin, receipt timeout, resubmission), all of them sharing the key's
+    process-wide ``NonceBook``; reads and event decoding go through ``writer``.
     """
 
     def __init__(

@@ -1,11 +1,13 @@
 """One async transaction writer per chain: nonces, gas margin, resubmission, receipts, reverts.
 
-- **nonces**: handed out under a lock from a local counter, synced from the
-  chain's pending count at start and after any nonce error, so concurrent
-  ``transact`` calls never collide.
-  Another sender on the same key (a sync ``ChainWriter``) only costs a
-  resync: a transaction refused for its nonce is re-signed once at the
-  chain's pending count.
+- **nonces**: owned by one ``NonceBook`` per (chain id, sender) in the
+  process, shared by every writer for that key whatever event loop it runs
+  on (an AsyncWeb3 session belongs to one loop; the book does not). Nonces
+  are handed out under a thread lock: from the book's counter while any of
+  its transactions is in flight, from the chain's pending count when none
+  is (so a sync ``ChainWriter`` on the same key, a restart or a rolled-back
+  chain costs nothing). A transaction refused for its nonce (another sender
+  took it while ours were in flight) is re-signed once at a resynced nonce.
 - **gas**: estimated (a revert at estimation is decoded and raised before
   anything is sent), times ``gas_margin``. **Fees** are EIP-1559
   (``maxFeePerGas`` = 2 x base fee + tip, ``maxPriorityFeePerGas`` = the
@@ -22,8 +24,10 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
 
 from eth_account import Account
 from hexbytes import HexBytes
@@ -45,6 +49,76 @@ class _NonceRefused(ChainError):
     """The node refused the transaction's nonce (another sender used it)."""
 
 
+class NonceBook:
+    """The nonce state of one sender on one chain, shared by all its writers in the process.
+
+    Thread-safe: writers on different event loops reserve from the same book.
+    ``in_flight`` maps each reserved nonce to its latest transaction hash
+    (None until sent) until its receipt arrives or it fails.
+
+    Args:
+        chain_id: the chain.
+        address: the sender.
+    """
+
+    _books: ClassVar[dict[tuple[int, str], NonceBook]] = {}
+    _books_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, chain_id: int, address: str) -> None:
+        self.chain_id = chain_id
+        self.address = address
+        self.in_flight: dict[int, HexBytes | None] = {}
+        self.resyncs = 0  # nonces refused by the node and re-reserved
+        self._next: int | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_sender(cls, chain_id: int, address: str) -> NonceBook:
+        """The process-wide book of ``address`` on ``chain_id`` (created on first use)."""
+        key = (int(chain_id), address.lower())
+        with cls._books_lock:
+            return cls._books.setdefault(key, cls(int(chain_id), address))
+
+    async def reserve(self, pending_count: Callable[[], Awaitable[int]]) -> int:
+        """The next nonce: the counter while busy, else the chain's ``pending_count()``."""
+        with self._lock:
+            if self.in_flight:
+                return self._take()
+        count = await pending_count()  # never await while holding the thread lock
+        with self._lock:
+            if not self.in_flight:  # nobody reserved meanwhile: trust the chain
+                self._next = count
+            return self._take()
+
+    async def resync(self, refused: int, pending_count: Callable[[], Awaitable[int]]) -> int:
+        """Give back ``refused`` (another sender used it) and reserve above the chain and ours."""
+        self.release(refused)
+        count = await pending_count()
+        with self._lock:
+            self.resyncs += 1
+            self._next = max(count, max(self.in_flight, default=-1) + 1)
+            return self._take()
+
+    def sent(self, nonce: int, tx_hash: HexBytes) -> None:
+        """Record ``tx_hash`` as the latest transaction at ``nonce``."""
+        with self._lock:
+            self.in_flight[nonce] = tx_hash
+
+    def release(self, nonce: int) -> None:
+        """``nonce`` is done (mined, or failed): no longer in flight; unsent, it is reused."""
+        with self._lock:
+            if self.in_flight.pop(nonce, 0) is None and self._next == nonce + 1:
+                self._next = nonce
+            if not self.in_flight:
+                self._next = None  # idle: the next reservation reads the chain
+
+    def _take(self) -> int:
+        assert self._next is not None
+        nonce, self._next = self._next, self._next + 1
+        self.in_flight[nonce] = None
+        return nonce
+
+
 class AsyncChainWriter:
     """Signs and sends transactions for one key on one chain, concurrently and safely.
 
@@ -56,6 +130,8 @@ class AsyncChainWriter:
         receipt_timeout: seconds to wait for a receipt, all resubmissions included.
         resubmit_after: seconds without a receipt before looking for a dropped transaction.
         max_resubmits: how many times to resend or replace one transaction.
+        nonces: the sender's ``NonceBook`` (default: the process-wide one for
+            this chain and key, looked up on the first transaction).
     """
 
     def __init__(
@@ -68,6 +144,7 @@ class AsyncChainWriter:
         receipt_timeout: float = 60.0,
         resubmit_after: float = 6.0,
         max_resubmits: int = 3,
+        nonces: NonceBook | None = None,
     ) -> None:
         self.w3 = w3
         self._account = Account.from_key(private_key)
@@ -76,8 +153,8 @@ class AsyncChainWriter:
         self.receipt_timeout = receipt_timeout
         self.resubmit_after = resubmit_after
         self.max_resubmits = max_resubmits
-        self._nonce: int | None = None
-        self._lock = asyncio.Lock()
+        self.nonces = nonces
+        self._lock = asyncio.Lock()  # this writer sends in nonce order
         self.resubmissions = 0
 
     @property
@@ -100,18 +177,44 @@ class AsyncChainWriter:
         params["gas"] = gas or int(estimate * self.gas_margin)
         params["chainId"] = await self.w3.eth.chain_id
         params.update(await self._fees())
+        book = self._book(params["chainId"])
         async with self._lock:
-            params["nonce"] = await self._next_nonce()
-            tx = await fn.build_transaction(params)
-            try:
-                tx_hash = await self._send(tx)
-            except _NonceRefused:  # someone else sent from this key: resync once
-                tx["nonce"] = params["nonce"] = await self._next_nonce()
-                tx_hash = await self._send(tx)
-        receipt = await self._await_receipt(tx, tx_hash)
+            tx, tx_hash = await self._submit(fn, params, book)
+        try:
+            receipt = await self._await_receipt(tx, tx_hash, book)
+        finally:
+            book.release(tx["nonce"])
         if receipt["status"] != 1:
             raise await self._replay_revert(tx, receipt)
         return receipt
+
+    def _book(self, chain_id: int) -> NonceBook:
+        if self.nonces is None:
+            self.nonces = NonceBook.for_sender(chain_id, self.address)
+        return self.nonces
+
+    async def _submit(
+        self, fn: Any, params: dict[str, Any], book: NonceBook
+    ) -> tuple[dict[str, Any], HexBytes]:
+        """Reserve a nonce, sign and send; a nonce taken by another sender is resynced once."""
+        params["nonce"] = await book.reserve(self._pending_count)
+        try:
+            tx = await fn.build_transaction(params)
+            try:
+                tx_hash = await self._send(tx)
+            except _NonceRefused:
+                tx["nonce"] = params["nonce"] = await book.resync(
+                    params["nonce"], self._pending_count
+                )
+                tx_hash = await self._send(tx)
+        except BaseException:
+            book.release(params["nonce"])
+            raise
+        book.sent(tx["nonce"], tx_hash)
+        return tx, tx_hash
+
+    async def _pending_count(self) -> int:
+        return int(await self.w3.eth.get_transaction_count(self.address, "pending"))  # type: ignore[arg-type]
 
     async def _fees(self) -> dict[str, int]:
         """EIP-1559 fees when the chain has a base fee, else the legacy gas price."""
@@ -122,26 +225,18 @@ class AsyncChainWriter:
         tip = int(await self.w3.eth.max_priority_fee)
         return {"maxFeePerGas": 2 * int(base) + tip, "maxPriorityFeePerGas": tip}
 
-    async def _next_nonce(self) -> int:
-        if self._nonce is None:
-            self._nonce = await self.w3.eth.get_transaction_count(self.address, "pending")  # type: ignore[arg-type]
-        nonce = self._nonce
-        self._nonce += 1
-        return nonce
-
     async def _send(self, tx: dict[str, Any]) -> HexBytes:
         signed = self._account.sign_transaction(tx)
         try:
             return HexBytes(await self.w3.eth.send_raw_transaction(signed.raw_transaction))
         except (ValueError, Web3RPCError) as exc:
             if "nonce" in str(exc).lower():
-                self._nonce = None  # resync from the chain on the next transaction
                 raise _NonceRefused(
                     f"transaction with nonce {tx['nonce']} rejected: {exc}"
                 ) from None
             raise ChainError(f"transaction with nonce {tx['nonce']} rejected: {exc}") from None
 
-    async def _await_receipt(self, tx: dict[str, Any], tx_hash: HexBytes) -> Any:
+    async def _await_receipt(self, tx: dict[str, Any], tx_hash: HexBytes, book: NonceBook) -> Any:
         deadline = time.monotonic() + self.receipt_timeout
         hashes = [tx_hash]
         for attempt in range(self.max_resubmits + 1):
@@ -153,6 +248,7 @@ class AsyncChainWriter:
             if attempt == self.max_resubmits or time.monotonic() >= deadline:
                 break
             hashes.append(await self._resubmit(tx, hashes[-1]))
+            book.sent(tx["nonce"], hashes[-1])
         raise ChainError(
             f"no receipt for nonce {tx['nonce']} ({', '.join('0x' + h.hex() for h in hashes)}) "
             f"within {self.receipt_timeout}s after {len(hashes) - 1} resubmission(s)"
@@ -189,4 +285,4 @@ class AsyncChainWriter:
         return ContractRevert("Reverted", {"tx": "0x" + bytes(receipt["transactionHash"]).hex()})
 
 
-__all__ = ["AsyncChainWriter"]
+__all__ = ["AsyncChainWriter", "NonceBook"]

@@ -101,6 +101,9 @@ class ChainWriter:
     def async_writer(self, **options: Any) -> AsyncChainWriter:
         """An ``AsyncChainWriter`` for the same key, chain (HTTP RPC) and errors.
 
+        Its AsyncWeb3 session is new (it belongs to the caller's event loop);
+        its nonces are not: every async writer for this chain and key shares
+        the process-wide ``NonceBook`` (``AsyncChainWriter.nonces``).
         Close its provider (``await writer.w3.provider.disconnect()``) on the
         event loop that used it.
 
@@ -109,12 +112,13 @@ class ChainWriter:
         """
         from web3 import AsyncHTTPProvider, AsyncWeb3
 
-        from ._async_writer import AsyncChainWriter
+        from ._async_writer import AsyncChainWriter, NonceBook
 
         url = getattr(self.w3.provider, "endpoint_uri", None)
         if not url:
             raise ChainError("an async writer needs an HTTP RPC URL; this writer has none")
         w3 = AsyncWeb3(AsyncHTTPProvider(str(url)))
+        options.setdefault("nonces", NonceBook.for_sender(self.chain_id, self.address))
         return AsyncChainWriter(w3, self._account.key, self.decoder, **options)
 
     def deploy(self, abi: list[dict[str, Any]], bytecode: str, *args: Any) -> tuple[str, TxReceipt]:

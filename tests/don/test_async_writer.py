@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -10,7 +11,8 @@ import pytest
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from cre_adapters import ChainError, ContractRevert
-from cre_adapters.evm import ANVIL_DEV_KEYS, AsyncChainWriter, ErrorDecoder
+from cre_adapters.evm import ANVIL_DEV_KEYS, AsyncChainWriter, ChainWriter, ErrorDecoder
+from cre_adapters.evm._async_writer import NonceBook
 
 pytestmark = pytest.mark.integration
 
@@ -112,18 +114,89 @@ def test_settlement_goes_through_the_async_writer_with_eip1559_fees(
 
 
 def test_async_writer_resyncs_when_another_sender_used_its_nonce(evm: Any) -> None:
-    async def scenario() -> Any:
+    async def scenario() -> tuple[Any, int]:
         writer, weth, _ = await setup(evm)
         try:
-            await writer.transact(weth.functions.mint(writer.address, 1))  # caches the nonce
-            evm.writer.transact(  # the sync writer, same key, takes the next nonce
-                evm.contract("TestToken", weth.address).functions.mint(writer.address, 1)
-            )
-            return await writer.transact(weth.functions.mint(writer.address, 2))
+            await writer.transact(weth.functions.mint(writer.address, 1))
+            book = writer.nonces
+            assert book is not None and not book.in_flight
+            resyncs = book.resyncs
+
+            async def pending() -> int:
+                return evm.w3.eth.get_transaction_count(writer.address, "pending")
+
+            held = await book.reserve(pending)  # another submission of this process, in flight
+            sync_weth = evm.contract("TestToken", weth.address)
+            for _ in range(2):  # the sync writer, same key, takes the held nonce and the next
+                evm.writer.transact(sync_weth.functions.mint(writer.address, 1))
+            receipt = await writer.transact(weth.functions.mint(writer.address, 2))
+            book.release(held)
+            return receipt, book.resyncs - resyncs
         finally:
             await writer.w3.provider.disconnect()
 
-    assert asyncio.run(scenario())["status"] == 1
+    receipt, resyncs = asyncio.run(scenario())
+    assert receipt["status"] == 1 and resyncs == 1
+
+
+def test_writers_on_two_event_loops_share_one_nonce_book(evm: Any) -> None:
+    address = evm.writer.address
+    book = NonceBook.for_sender(evm.w3.eth.chain_id, address)
+    resyncs, first = book.resyncs, evm.w3.eth.get_transaction_count(address, "pending")
+    start, receipts, books = threading.Barrier(2), [], []
+
+    async def send(amount: int) -> None:
+        writer, weth, _ = await setup(evm)
+        try:
+            start.wait(5)
+            receipts.append(await writer.transact(weth.functions.mint(writer.address, amount)))
+            books.append(writer.nonces)
+        finally:
+            await writer.w3.provider.disconnect()
+
+    rpc(evm, "evm_setAutomine", False)  # both in flight at once: the counter, not the chain
+    try:
+        threads = [threading.Thread(target=asyncio.run, args=(send(n),)) for n in (1, 2)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while sum(h is not None for h in book.in_flight.values()) < 2:
+            assert time.monotonic() < deadline, book.in_flight
+            time.sleep(0.05)
+        rpc(evm, "evm_mine")
+        for t in threads:
+            t.join(15)
+    finally:
+        rpc(evm, "evm_setAutomine", True)
+    assert len(receipts) == 2 and all(r["status"] == 1 for r in receipts)
+    nonces = sorted(evm.w3.eth.get_transaction(r["transactionHash"])["nonce"] for r in receipts)
+    assert nonces == [first, first + 1]
+    assert books == [book, book] and books[0] is books[1] is book
+    assert book.resyncs == resyncs and not book.in_flight
+
+
+def test_settlements_in_a_row_share_one_nonce_book(
+    evm: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from verifier import AttestationLog
+
+    from ..integration.helpers import open_trade, run_job
+
+    writers: list[AsyncChainWriter] = []
+    make = ChainWriter.async_writer
+
+    def spy(self: ChainWriter, **options: Any) -> AsyncChainWriter:
+        writers.append(make(self, **options))
+        return writers[-1]
+
+    monkeypatch.setattr(ChainWriter, "async_writer", spy)
+    log = AttestationLog(tmp_path / "log.db")
+    for _ in range(2):  # each run on its own event loop (asyncio.run)
+        outcome = run_job(evm, log, *open_trade(evm, log))
+        assert outcome.status == "settled", outcome.error
+    assert len(writers) == 2 and writers[0] is not writers[1]
+    assert writers[0].nonces is writers[1].nonces
+    assert writers[0].nonces is NonceBook.for_sender(evm.w3.eth.chain_id, evm.writer.address)
 
 
 def test_gas_is_the_estimate_times_the_margin(evm: Any) -> None:
