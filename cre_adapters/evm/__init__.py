@@ -1,7 +1,7 @@
 """EVM side of the adapters: compile, run anvil, deploy, write transactions."""
 
 from ._anvil import ANVIL_DEV_KEYS, AnvilProcess, free_port, rpc_ready, start_anvil
-from ._async_writer import AsyncChainWriter
+from ._async_writer import AsyncChainWriter, NonceBook
 from ._compile import Artifact, Artifacts, compile_contracts
 from ._deploy import (
     Deployment,
@@ -18,6 +18,7 @@ from ._writer import ChainWriter, ErrorDecoder
 __all__ = [
     "ANVIL_DEV_KEYS",
     "AsyncChainWriter",
+    "NonceBook",
     "AnvilProcess",
     "Artifact",
     "Artifacts",

@@ -11,8 +11,7 @@ import pytest
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from cre_adapters import ChainError, ContractRevert
-from cre_adapters.evm import ANVIL_DEV_KEYS, AsyncChainWriter, ChainWriter, ErrorDecoder
-from cre_adapters.evm._async_writer import NonceBook
+from cre_adapters.evm import ANVIL_DEV_KEYS, AsyncChainWriter, ChainWriter, ErrorDecoder, NonceBook
 
 pytestmark = pytest.mark.integration
 
