@@ -8,7 +8,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from subprocess import Popen
 from typing import Any
 
 import httpx
@@ -63,6 +65,21 @@ def _wait_listening(url: str, process: subprocess.Popen[str]) -> None:
     raise AssertionError("the trigger never listened")
 
 
+@contextmanager
+def serving(command: list[str], environ: dict[str, str], url: str) -> Iterator[Popen[str]]:
+    """``vouch workflow run`` serving its http trigger at ``url``; killed if still up after."""
+    process = subprocess.Popen(
+        command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _wait_listening(url, process)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
 @pytest.mark.integration
 def test_post_trigger_runs_one_feed_execution_per_request(evm: Any, tmp_path: Path) -> None:
     port, token_file, log_path = free_port(), tmp_path / "trigger.token", tmp_path / "f.db"
@@ -70,15 +87,7 @@ def test_post_trigger_runs_one_feed_execution_per_request(evm: Any, tmp_path: Pa
     url = f"http://127.0.0.1:{port}/trigger"
     environ = session_cli_env(evm)
     command = [sys.executable, "-m", "vouch", "workflow", "run", str(spec), "--log", str(log_path)]
-    process = subprocess.Popen(
-        [*command, "--max-firings", "2"],
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_listening(url, process)
+    with serving([*command, "--max-firings", "2"], environ, url) as process:
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         auth = {"Authorization": "Bearer " + token_file.read_text().strip()}
         with httpx.Client(timeout=60) as client:
@@ -110,10 +119,6 @@ def test_post_trigger_runs_one_feed_execution_per_request(evm: Any, tmp_path: Pa
             assert second["submission"]["tx_hash"].startswith("0x")
             assert second["execution_id"] != first["execution_id"]
         out, err = process.communicate(timeout=30)  # --max-firings 2: the server stops by itself
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0, out + err
     assert "workflow eth-feed: 2 run(s) done" in out
     with pytest.raises(httpx.TransportError):
@@ -157,15 +162,9 @@ def test_post_trigger_settles_a_goal_and_refuses_an_ambiguous_body(
     port, token_file = free_port(), tmp_path / "trigger.token"
     spec = write(tmp_path, "s.toml", SETTLE.format(port=port, token=token_file))
     url = f"http://127.0.0.1:{port}/trigger"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vouch", "workflow", "run", str(spec)],
-        env=session_cli_env(evm),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_listening(url, process)
+    with serving(
+        [sys.executable, "-m", "vouch", "workflow", "run", str(spec)], session_cli_env(evm), url
+    ) as process:
         auth = {"Authorization": "Bearer " + token_file.read_text().strip()}
         with httpx.Client(timeout=180) as client:
             neither = client.post(url, json={}, headers=auth)
@@ -177,10 +176,6 @@ def test_post_trigger_settles_a_goal_and_refuses_an_ambiguous_body(
             assert outcome["status"] == "settled" and outcome["tx_hash"].startswith("0x")
             assert outcome["execution_id"].startswith("0x")
         out, err = process.communicate(timeout=30)  # runs = 1: one settlement, then it stops
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0, out + err
     assert "workflow settlement: 1 run(s) done" in out
 
@@ -229,15 +224,9 @@ def test_post_trigger_settles_a_proposal_and_refuses_one_above_the_approval_thre
     url = f"http://127.0.0.1:{port}/trigger"
     environ = {**session_cli_env(evm), "VOUCH_APPROVAL_THRESHOLD": str(ONE)}  # 1 WETH
     start = evm.w3.eth.block_number + 1
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vouch", "workflow", "run", str(spec)],
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_listening(url, process)
+    with serving(
+        [sys.executable, "-m", "vouch", "workflow", "run", str(spec)], environ, url
+    ) as process:
         auth = {"Authorization": "Bearer " + token_file.read_text().strip()}
         valid = _proposal(1).model_dump(mode="json")
         with httpx.Client(timeout=180) as client:
@@ -263,10 +252,6 @@ def test_post_trigger_settles_a_proposal_and_refuses_one_above_the_approval_thre
             assert outcome["status"] == "settled" and outcome["tx_hash"].startswith("0x")
             assert outcome["execution_id"].startswith("0x")
         out, err = process.communicate(timeout=30)  # runs = 1: the 422s were not firings
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0, out + err
     assert "workflow settlement: 1 run(s) done" in out
     gate = evm.contract("SettlementGate")
