@@ -6,8 +6,6 @@ One 7-node DON for the module, deployed on the session chain (rolled back afterw
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,18 +15,9 @@ import pytest
 from cre_adapters import DonConfig
 
 from ..conftest import PASSWORD, copy_cache, revert
+from ..integration.helpers import vouch_cli as vouch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def vouch(environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vouch", *args],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")

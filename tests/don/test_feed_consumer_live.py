@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from cre_adapters import (
 )
 from verifier import AttestationLog, Web3ChainReader, audit
 
+from ..integration.helpers import vouch_cli
 from .test_workflow_spec import session_cli_env, write
 
 FEEDS_SPEC = """
@@ -75,13 +74,7 @@ def test_vouch_workflow_run_updates_feed_consumer_and_audits(evm: Any, tmp_path:
     spec = write(tmp_path, "w.toml", FEEDS_SPEC)
     environ = session_cli_env(evm)
     log_path = tmp_path / "f.db"
-    result = subprocess.run(
-        [sys.executable, "-m", "vouch", "workflow", "run", str(spec), "--log", str(log_path)],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    result = vouch_cli(environ, "workflow", "run", str(spec), "--log", str(log_path), timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "workflow eth-feed: 2 run(s) done" in result.stdout
     log = AttestationLog(log_path)
@@ -103,13 +96,7 @@ def test_vouch_workflow_run_updates_feed_consumer_and_audits(evm: Any, tmp_path:
     stamp = int.from_bytes(bytes.fromhex(report.payload["raw"][2:])[33:37], "big")
     for feed in ("ETH/USD", "BTC/USD"):  # the consensus value of the last round, with its time
         assert _latest(evm, feed) == (agreed[feed], stamp)
-    audited = subprocess.run(
-        [sys.executable, "-m", "vouch", "audit", "--json", "--log", str(log_path)],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    audited = vouch_cli(environ, "audit", "--json", "--log", str(log_path), timeout=120)
     assert audited.returncode == 0, audited.stdout + audited.stderr
     results = json.loads(audited.stdout)["results"]
     transactions = [r for r in results if r["check"] == "transaction"]

@@ -21,6 +21,7 @@ from cre_adapters import ConfigError, HttpTrigger, WorkflowSpec
 from cre_adapters.evm import free_port
 from verifier import AttestationLog
 
+from ..integration.helpers import vouch_cli
 from .test_workflow_spec import session_cli_env, write
 
 SPEC = """
@@ -129,13 +130,7 @@ def test_post_trigger_runs_one_feed_execution_per_request(evm: Any, tmp_path: Pa
         None,
         None,
     ]
-    audited = subprocess.run(
-        [sys.executable, "-m", "vouch", "audit", "--json", "--log", str(log_path)],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    audited = vouch_cli(environ, "audit", "--json", "--log", str(log_path), timeout=120)
     assert audited.returncode == 0, audited.stdout + audited.stderr
     checks = [r for r in json.loads(audited.stdout)["results"] if r["check"] == "transaction"]
     assert len(checks) == 2 and all(r["status"] == "ok" for r in checks)
@@ -261,13 +256,7 @@ def test_post_trigger_settles_a_proposal_and_refuses_one_above_the_approval_thre
     trade_id = next(e.payload["trade_id"] for e in entries if e.kind == "proposal")
     assert int(created[0]["args"]["tradeId"]) == trade_id
     assert gate.functions.getTrade(trade_id).call()[12] == SETTLED  # type: ignore[attr-defined]
-    audited = subprocess.run(
-        [sys.executable, "-m", "vouch", "audit", "--json"],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    audited = vouch_cli(environ, "audit", "--json", timeout=120)
     assert audited.returncode == 0, audited.stdout + audited.stderr
     checks = [r for r in json.loads(audited.stdout)["results"] if r["check"] == "transaction"]
     assert len(checks) == 1 and checks[0]["status"] == "ok"

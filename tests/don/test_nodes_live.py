@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from cre_adapters import FeedWorkflow, IntervalTrigger, WorkflowSpec
 from verifier import AttestationLog
 
 from ..conftest import PASSWORD
+from ..integration.helpers import vouch_cli
 from .test_workflow_spec import session_cli_env
 
 pytestmark = pytest.mark.integration
@@ -37,13 +36,7 @@ def one_round(env: Any, tmp_path: Path) -> tuple[str, set[str]]:
 
 def test_status_shows_every_nodes_key_health_and_last_round(env: Any, tmp_path: Path) -> None:
     request_id, took_part = one_round(env, tmp_path)
-    result = subprocess.run(
-        [sys.executable, "-m", "vouch", "don", "status"],
-        env={**session_cli_env(env), "COLUMNS": "250"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = vouch_cli({**session_cli_env(env), "COLUMNS": "250"}, "don", "status", timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = {
         node.name: next(line for line in result.stdout.splitlines() if f" {node.name} " in line)

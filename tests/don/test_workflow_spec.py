@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from verifier import AttestationLog, recover_observation_signer
 from verifier import SignedObservation as Signed
 
 from ..conftest import PASSWORD
+from ..integration.helpers import vouch_cli
 from .conftest import SetFault
 
 ONE = 10**18
@@ -223,33 +222,15 @@ def test_vouch_workflow_run_file(env: Any, tmp_path: Path, form: str) -> None:
     text = TOML.replace("runs = 3", "runs = 1") if form == "toml" else YAML
     spec = write(tmp_path, f"w.{form}", text)
     environ = session_cli_env(env)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vouch",
-            "workflow",
-            "run",
-            str(spec),
-            "--log",
-            str(tmp_path / "f.db"),
-        ],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = vouch_cli(
+        environ, "workflow", "run", str(spec), "--log", str(tmp_path / "f.db"), timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "workflow eth-feed: 1 run(s) done" in result.stdout
     kinds = [e.kind for e in AttestationLog(tmp_path / "f.db").entries()]
     assert kinds.count("consensus") == 2 and kinds.count("report") == 1
-    audited = subprocess.run(  # two feeds in one execution, a feeds report: all re-verified
-        [sys.executable, "-m", "vouch", "audit", "--json", "--log", str(tmp_path / "f.db")],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    # two feeds in one execution, a feeds report: all re-verified
+    audited = vouch_cli(environ, "audit", "--json", "--log", str(tmp_path / "f.db"), timeout=120)
     assert audited.returncode == 0, audited.stdout + audited.stderr
     checks = {(r["check"], r["status"]) for r in json.loads(audited.stdout)["results"]}
     assert ("consensus recomputed", "ok") in checks and ("report contents", "ok") in checks
@@ -259,12 +240,9 @@ def test_vouch_workflow_run_file(env: Any, tmp_path: Path, form: str) -> None:
 def test_vouch_workflow_run_stops_after_max_firings(env: Any, tmp_path: Path) -> None:
     spec = write(tmp_path, "w.toml", TOML.replace("runs = 3", "runs = 50"))
     environ = session_cli_env(env)
-    result = subprocess.run(
-        [sys.executable, "-m", "vouch", "workflow", "run", str(spec), "--max-firings", "2"]
-        + ["--log", str(tmp_path / "f.db")],
-        env=environ,
-        capture_output=True,
-        text=True,
+    result = vouch_cli(
+        environ,
+        *("workflow", "run", str(spec), "--max-firings", "2", "--log", str(tmp_path / "f.db")),
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -292,24 +270,12 @@ function = "onReport"
 """,
     )
     environ = session_cli_env(evm)
-    result = subprocess.run(
-        [sys.executable, "-m", "vouch", "workflow", "run", str(spec)],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    result = vouch_cli(environ, "workflow", "run", str(spec), timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "settled" in result.stdout
     # a settlement's log is the home's: a --log that would be ignored is refused instead
     elsewhere = tmp_path / "elsewhere.db"
-    refused = subprocess.run(
-        [sys.executable, "-m", "vouch", "workflow", "run", str(spec), "--log", str(elsewhere)],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    refused = vouch_cli(environ, "workflow", "run", str(spec), "--log", str(elsewhere), timeout=60)
     assert refused.returncode != 0 and "a settlement writes to HOME/attestations.db" in (
         refused.stdout + refused.stderr
     )

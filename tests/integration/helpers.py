@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -101,3 +103,16 @@ def hand_made_report(
 
 def signed_by(keys: list[bytes], digest: bytes) -> list[bytes]:
     return [sign_report(digest, key) for key in keys]
+
+
+def vouch_cli(
+    environ: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``vouch ARGS`` in a child process with ``environ``; its exit code and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "vouch", *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -7,21 +7,15 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ..conftest import PASSWORD, copy_cache, revert
+from .helpers import vouch_cli as vouch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def vouch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vouch", *args], env=env, capture_output=True, text=True, timeout=300
-    )
 
 
 @pytest.fixture(scope="module")
