@@ -10,10 +10,18 @@ submitted.
 
 The baseline, measured in the same run against node-1 of the 4-node DON: one
 plain signed HTTP round trip (POST /observe with a fresh request id, parse,
-recover the signature) on a kept-alive connection, with the coordinator's own
-HTTP client (``NodeClient``); the same on httpx is printed for reference.
-All node processes and the coordinator share this machine's cores: the load
-average is printed with the results.
+recover the signature as the coordinator does) on a kept-alive connection,
+with the coordinator's own HTTP client (``NodeClient``); the same on httpx is
+printed for reference. All node processes and the coordinator share this
+machine's cores: the load average is printed with the results.
+
+Last, the protocol floor per n: the least wall time the work a round must do
+takes on this machine's cores (each observation and signature at least what
+one baseline round trip costs its node, each checked once, each signer's 2f
+recoveries; nothing else, perfect overlap), from the baseline's node CPU and
+the recovery CPU measured in the same run; and whether, with that floor, a
+first-size round within 3x of the baseline and a last-size round growing
+slower than n can both hold on these cores.
 
 Usage: .venv/bin/python scripts/bench/don.py [--sizes 4,7,10,16,31] [--seconds 6]
 """
@@ -42,6 +50,7 @@ from cre_adapters import (
     SourceSpec,
     create_keystore,
 )
+from cre_adapters._signer import address_bytes, observation_signer
 from cre_adapters._wire import NodeClient
 from cre_adapters.evm import free_port
 from verifier import (
@@ -51,7 +60,6 @@ from verifier import (
     SignedObservation,
     encode_report,
     median,
-    recover_observation_signer,
     report_context,
     report_digest,
     workflow_id,
@@ -174,18 +182,53 @@ def cpu_per_round(don: DonConfig, supervisor: DonSupervisor, seconds: float) -> 
     return (time.process_time() - me_before) * 1000 / rounds, nodes * 1000 / rounds
 
 
-async def bench_baseline(node: NodeSpec, seconds: float) -> list[float]:
+async def bench_baseline(
+    node: NodeSpec, seconds: float
+) -> tuple[list[float], list[SignedObservation]]:
     """POST /observe on the coordinator's own kept-alive client, parse, recover the signer."""
     async with NodeClient() as client:
         stamp = time.time_ns()
+        answers: list[SignedObservation] = []
+        signer = address_bytes(node.address)
 
         async def signed_round_trip(i: int) -> None:
             body = json.dumps({"request_id": f"base-{stamp}-{i}", "feed": "ETH/USD"}).encode()
             status, answer = await client.post(node.url + "/observe", body, 10)
             signed = SignedObservation.model_validate_json(answer)
-            assert status == 200 and recover_observation_signer(signed) == node.address
+            assert status == 200 and observation_signer(signed) == signer
+            answers.append(signed)
 
-        return await measure(signed_round_trip, seconds)
+        return await measure(signed_round_trip, seconds), answers
+
+
+def node_trip_cpu(node: NodeSpec, pid: int, seconds: float) -> float:
+    """CPU ms one baseline round trip costs the node: parse a request, make and sign an answer."""
+    before = process_cpu(pid)
+    trips = len(asyncio.run(bench_baseline(node, seconds))[0]) + 5  # measure() warms up with 5
+    return (process_cpu(pid) - before) * 1000 / trips
+
+
+def recovery_cpu(signed: list[SignedObservation]) -> float:
+    """CPU ms of one observation signature recovery, as a signer makes it (``observation_signer``)."""
+    started = time.process_time()
+    for item in signed:
+        observation_signer(item)
+    return (time.process_time() - started) * 1000 / len(signed)
+
+
+def protocol_floor(n: int, trip: float, recovery: float, cores: int) -> float:
+    """The least wall time (ms) a round's own work takes on ``cores``: a lower bound.
+
+    Each of the 2f+1 observations and f+1 signatures costs its node at least
+    what one baseline round trip costs a node (``trip``: parse a request, make
+    and sign an answer) and the coordinator one signature check; each of the
+    f+1 signers also recovers the other 2f observations. Not counted: the
+    coordinator's HTTP, the echo, building the report, any waiting; the
+    overlap is taken as perfect.
+    """
+    f = (n - 1) // 3
+    quorum, signers = 2 * f + 1, f + 1
+    return ((quorum + signers) * (trip + recovery) + signers * (quorum - 1) * recovery) / cores
 
 
 async def bench_baseline_httpx(node: NodeSpec, seconds: float) -> list[float]:
@@ -198,7 +241,7 @@ async def bench_baseline_httpx(node: NodeSpec, seconds: float) -> list[float]:
                 node.url + "/observe", json={"request_id": f"hx-{stamp}-{i}", "feed": "ETH/USD"}
             )
             signed = SignedObservation.model_validate(answer.json())
-            assert recover_observation_signer(signed) == node.address
+            assert observation_signer(signed) == address_bytes(node.address)
 
         return await measure(signed_round_trip, seconds)
 
@@ -216,6 +259,7 @@ def main() -> None:
     rows = []
     baseline: list[float] = []
     reference: list[float] = []
+    trip = recovery = 0.0
     load_before = os.getloadavg()[0]
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix=f"vouch-bench-{n}-") as tmp:
@@ -226,7 +270,9 @@ def main() -> None:
             boot = time.perf_counter() - t0
             try:
                 if not baseline:
-                    baseline = asyncio.run(bench_baseline(don.nodes[0], args.seconds))
+                    baseline, answers = asyncio.run(bench_baseline(don.nodes[0], args.seconds))
+                    trip = node_trip_cpu(don.nodes[0], supervisor.pids()["node-1"], args.seconds)
+                    recovery = recovery_cpu(answers)
                     reference = asyncio.run(bench_baseline_httpx(don.nodes[0], args.seconds))
                 lat = asyncio.run(bench_rounds(don, args.seconds))
                 quiet = asyncio.run(
@@ -264,16 +310,39 @@ def main() -> None:
         f"| CPU floor on {cores} cores | start-up s |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for n, f, count, rate, p50, p95, boot, quiet, (mine, nodes) in rows:
+    for n, f, count, rate, p50, p95, boot, quiet50, (mine, nodes) in rows:
         print(
             f"| {n} | {f} | {count} | {rate:.1f} | {p50:.2f} | {p95:.2f} | {p50 / base50:.2f}x "
-            f"| {quiet:.2f} | {quiet / base50:.2f}x | {mine:.2f} + {nodes:.2f} "
+            f"| {quiet50:.2f} | {quiet50 / base50:.2f}x | {mine:.2f} + {nodes:.2f} "
             f"| {(mine + nodes) / cores:.2f} ms | {boot:.1f} |"
         )
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         print(
             f"\nn grew {last[0] / first[0]:.1f}x, p50 round latency grew {last[4] / first[4]:.1f}x"
+        )
+    print(
+        f"\nprotocol floor: the least wall time of a round's own work on {cores} cores (each "
+        f"observation and signature at least one baseline round trip's node CPU, "
+        f"{trip * 1000:.0f} us, plus one check; each signer's 2f recoveries, "
+        f"{recovery * 1000:.1f} us each; no coordinator HTTP, no echo, perfect overlap):"
+    )
+    for row in rows:
+        floor = protocol_floor(row[0], trip, recovery, cores)
+        print(f"  n={row[0]}: {floor:.2f} ms = {floor / base50:.2f}x the baseline")
+    if len(rows) > 1:
+        first_n, last_n = rows[0][0], rows[-1][0]
+        best_first = 3 * base50  # the most a first-size round may take to be within 3x
+        least_growth = protocol_floor(last_n, trip, recovery, cores) / best_first
+        print(
+            f"a {first_n}-node round within 3x of the baseline takes at most {best_first:.2f} ms; "
+            f"a {last_n}-node round takes at least its floor, so p50 would grow at least "
+            f"{least_growth:.1f}x while n grows {last_n / first_n:.2f}x: on {cores} cores "
+            + (
+                "the two targets exclude each other"
+                if least_growth >= last_n / first_n
+                else "the two targets do not exclude each other"
+            )
         )
 
 
