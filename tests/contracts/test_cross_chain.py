@@ -154,28 +154,35 @@ def _report(
     return raw, context, sigs
 
 
+def _send(
+    env: Any, a: dict[str, Any], b: dict[str, Any], data: bytes, amount: int
+) -> tuple[Any, ...]:
+    """Send ``data`` with ``amount`` from gateway A to B's sink; the message as B's gateway sees it."""
+    receipt = env.writer.transact(a["gw"].functions.send(CHAIN_B, b["sink"], data, amount))
+    sent = a["gw"].events.MessageSent().process_receipt(receipt, errors=DISCARD)[0]
+    return (
+        env.deployment.chain_id,
+        a["gateway"],
+        bytes(receipt["transactionHash"]),
+        sent["logIndex"],
+        env.writer.address,
+        sent["args"]["nonce"],
+        b["sink"],
+        amount,
+        False,
+        data,
+    )
+
+
 def test_message_sent_on_chain_a_executes_once_on_chain_b(evm: Any, chain_b: str) -> None:
     b = _stack_b(evm, chain_b)
     a = _stack_a(evm, CHAIN_B)
     gw_b = contract(b["w3"], evm.artifacts, "CrossChainGateway", b["gateway"])
     b["writer"].transact(gw_b.functions.setSource(evm.deployment.chain_id, a["gateway"]))
 
-    receipt = evm.writer.transact(a["gw"].functions.send(CHAIN_B, b["sink"], b"hello B", 3 * ONE))
-    sent = a["gw"].events.MessageSent().process_receipt(receipt, errors=DISCARD)[0]
-    assert sent["args"]["nonce"] == 1
+    message = _send(evm, a, b, b"hello B", 3 * ONE)
+    assert message[5] == 1  # the first nonce
     assert a["token"].functions.balanceOf(a["gateway"]).call() == 3 * ONE
-    message = (
-        evm.deployment.chain_id,
-        a["gateway"],
-        bytes(receipt["transactionHash"]),
-        sent["logIndex"],
-        evm.writer.address,
-        1,
-        b["sink"],
-        3 * ONE,
-        False,
-        b"hello B",
-    )
 
     fwd_b = contract(b["w3"], evm.artifacts, "Forwarder", b["forwarder"])
     raw, context, sigs = _report(evm, b, message, time.time_ns())
@@ -274,10 +281,26 @@ def test_evm_log_trigger_on_chain_a_makes_the_don_attest_and_deliver_on_chain_b(
     assert len({o["observation"]["value"] for o in observations}) == 1  # identical
     # an auditor with chain B's RPC re-verifies the relay: signers per B's forwarder config,
     # the identical consensus, the message report's hash, the delivery and its event
-    audited = audit(log, Web3ChainReader(b["w3"]), forwarder=b["forwarder"])
+    reader = Web3ChainReader(b["w3"])
+    audited = audit(log, reader, forwarder=b["forwarder"], gateway=b["gateway"])
     assert audited.ok, audited.failures
     checks = {f.check for f in audited.results if f.status == "ok"}
     assert {"consensus recomputed", "report contents", "report signatures", "transaction"} <= checks
+
+    # a message executed on chain B that no logged round explains (f+1 node keys, no DON round):
+    # the forwarder's ReportProcessed and the gateway's MessageExecuted are both alarms
+    message = _send(evm, a, b, b"outside the log", ONE)
+    raw, context, sigs = _report(evm, b, message, time.time_ns())
+    fwd_b = contract(b["w3"], evm.artifacts, "Forwarder", b["forwarder"])
+    forged = b["writer"].transact(
+        fwd_b.functions.report(b["gateway"], raw, context, sigs), gas=1_500_000
+    )
+    tx = "0x" + bytes(forged["transactionHash"]).hex()
+    found = audit(log, reader, forwarder=b["forwarder"], gateway=b["gateway"])
+    alarms = [f.detail for f in found.failures if f.check == "explained by the log"]
+    assert len(alarms) == 2 and all(a.startswith("ALARM") and tx in a for a in alarms), alarms
+    assert any("MessageExecuted of message" in a for a in alarms)
+    assert all(f.check == "explained by the log" for f in found.failures)  # the log itself is fine
 
 
 def test_nodes_refuse_an_attested_payload_that_is_not_the_event_they_read(
