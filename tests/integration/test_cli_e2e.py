@@ -274,6 +274,65 @@ def test_an_onchain_settlement_the_log_does_not_explain_is_an_alarm(demo) -> Non
         revert(w3, snapshot)
 
 
+def test_a_refund_onchain_of_a_trade_the_log_never_proposed_is_an_alarm(demo, env) -> None:
+    """Escrow outside vouch, let it expire, refund it: the gate's TradeRefunded has no log entry."""
+    from eth_account import Account
+    from web3 import Web3
+    from web3.logs import DISCARD
+
+    from cre_adapters.evm import ANVIL_DEV_KEYS, contract
+
+    environ, home, _ = demo
+    manifest = json.loads(next((home / "deployments").glob("*.json")).read_text())
+    w3 = Web3(Web3.HTTPProvider(manifest["rpc_url"]))
+    contracts = manifest["contracts"]
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]
+    seller = Account.from_key(ANVIL_DEV_KEYS[0])
+
+    def send(call) -> dict:  # type: ignore[no-untyped-def]
+        tx = call.build_transaction(
+            {
+                "from": seller.address,
+                "nonce": w3.eth.get_transaction_count(seller.address),
+                "gas": 1_000_000,
+            }
+        )
+        sent = w3.eth.send_raw_transaction(seller.sign_transaction(tx).raw_transaction)
+        receipt = w3.eth.wait_for_transaction_receipt(sent)
+        assert receipt["status"] == 1
+        return receipt
+
+    try:
+        weth = contract(w3, env.artifacts, "TestToken", contracts["WETH"])
+        gate = contract(w3, env.artifacts, "SettlementGate", contracts["SettlementGate"])
+        send(weth.functions.mint(seller.address, 10**18))
+        send(weth.functions.approve(gate.address, 10**18))
+        deadline = w3.eth.get_block("latest")["timestamp"] + 60
+        created = send(
+            gate.functions.createTrade(
+                seller.address,
+                weth.address,
+                10**18,
+                contracts["USDC"],
+                1,
+                2**128,
+                deadline,
+                b"\x01" * 32,
+            )
+        )
+        [event] = gate.events.TradeCreated().process_receipt(created, errors=DISCARD)
+        trade_id = event["args"]["tradeId"]
+        w3.provider.make_request("evm_increaseTime", [120])
+        w3.provider.make_request("evm_mine", [])
+        send(gate.functions.refund(trade_id))
+        result = vouch(environ, "audit")
+        assert result.returncode == 1, result.stdout
+        assert f"ALARM: trade #{trade_id} refunded onchain" in result.stdout, result.stdout
+    finally:
+        revert(w3, snapshot)
+    assert vouch(environ, "audit").returncode == 0  # the chain reverted: nothing unexplained
+
+
 def rechained(home: Path, tmp_path: Path, edit) -> Path:  # type: ignore[no-untyped-def]
     """A copy of the log edited by ``edit(rows)`` and then re-hashed end to end, as a careful attacker would."""
     from verifier import canonical_json, chain_hash
