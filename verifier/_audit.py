@@ -33,7 +33,7 @@ from web3 import Web3
 
 from . import _batch
 from ._batch import Recoverer
-from ._canonical import dump_parsed, keccak, parse_canonical
+from ._canonical import MISS, dump_parsed, encode_str, keccak, parse_exact, parse_fast
 from ._consensus import quorum_size, recompute, report_verdict
 from ._errors import ConsensusError, EncodingError, VerifierError
 from ._hitl import (
@@ -45,7 +45,7 @@ from ._hitl import (
     TRADE_SETTLED,
     rejection_digest,
 )
-from ._log import GENESIS, AttestationLog, content_problem
+from ._log import GENESIS, AttestationLog, content_problem, entry_digest
 from ._merkle import leaf, merkle_root
 from ._report import METADATA_LENGTH, report_digest
 from ._signing import OBSERVATION_DOMAIN
@@ -405,26 +405,20 @@ SignerSets = Mapping[tuple[int, int], tuple[int, list[str]]]
 Row = tuple[Any, ...]  # (seq, execution_id, kind, payload, created_at, prev_hash, entry_hash)
 
 
-class _Entry:
-    """One row as the audit reads it: the payload parsed once, plain attributes (no model)."""
+class _Entry(NamedTuple):
+    """One row as the audit reads it: the payload parsed once, plain fields (no model)."""
 
-    __slots__ = ("seq", "execution_id", "kind", "payload", "created_at", "entry_hash")
+    seq: int
+    execution_id: str
+    kind: str
+    payload: dict[str, Any]
+    created_at: int
+    entry_hash: str
 
-    def __init__(
-        self,
-        seq: int,
-        execution_id: str,
-        kind: str,
-        payload: dict[str, Any],
-        created_at: int,
-        entry_hash: str,
-    ) -> None:
-        self.seq = seq
-        self.execution_id = execution_id
-        self.kind = kind
-        self.payload = payload
-        self.created_at = created_at
-        self.entry_hash = entry_hash
+
+# _Entry(...) without the Python frame of the generated __new__ (one tuple per entry)
+_new_entry: Callable[[tuple[Any, ...]], _Entry] = partial(tuple.__new__, _Entry)
+_EXACT_RUN = 32  # a kind whose payload orjson could not vouch for: go straight to json this often
 
 
 class _HasPayload(Protocol):
@@ -436,21 +430,51 @@ def _read(rows: list[Row]) -> tuple[list[_Entry], dict[int, str]]:
     """The entries of ``rows``, and each broken entry's content problem (hash, canonical form).
 
     The same checks as ``LogEntry.compute_hash`` and ``is_canonical``, with the
-    canonical text computed once per entry for both.
+    canonical text computed once per entry for both: by ``parse_fast`` where it
+    vouches for the stored text (the canonical text is then the text itself,
+    hashed as the bytes it was checked as), else by ``parse_exact``. A kind
+    whose payloads carry what orjson cannot read (integers past 64 bits, as
+    most observations do) skips ``parse_fast`` for a while after each miss.
     """
-    entries = []
+    entries: list[_Entry] = []
     broken = {}
+    append, new_entry, fast, exact, miss = entries.append, _new_entry, parse_fast, parse_exact, MISS
+    digest_of, fromhex = entry_digest, bytes.fromhex
+    skip: dict[str, int] = {}
+    last_hash, last_digest = None, b""  # the entry before, when its stored hash held
     for row in rows:
         seq, execution_id, kind, text = int(row[0]), str(row[1]), str(row[2]), str(row[3])
         created_at, prev_hash, entry_hash = int(row[4]), str(row[5]), str(row[6])
-        value, canonical = parse_canonical(text)
-        problem = content_problem(
-            seq, execution_id, kind, text, canonical, created_at, prev_hash, entry_hash
-        )
-        if problem:
-            broken[seq] = problem
+        value = miss
+        if not skip.get(kind):
+            try:
+                data = text.encode("utf-8")
+            except UnicodeEncodeError:
+                pass
+            else:
+                value = fast(data)
+                if value is miss:
+                    skip[kind] = _EXACT_RUN
+        else:
+            skip[kind] -= 1
+        if value is not miss:  # canonical: only the hash to check, over the bytes just checked
+            prev = last_digest if prev_hash == last_hash else fromhex(prev_hash[2:])
+            digest = digest_of(prev, seq, execution_id, kind, data, created_at)
+            if "0x" + digest.hex() == entry_hash:
+                last_hash, last_digest = entry_hash, digest
+            else:
+                broken[seq] = "content does not match its hash (edited)"
+                last_hash = None
+        else:
+            value, canonical = exact(text)
+            problem = content_problem(
+                seq, execution_id, kind, text, canonical, created_at, prev_hash, entry_hash
+            )
+            if problem:
+                broken[seq] = problem
+            last_hash = None
         payload = value if isinstance(value, dict) else {}
-        entries.append(_Entry(seq, execution_id, kind, payload, created_at, entry_hash))
+        append(new_entry((seq, execution_id, kind, payload, created_at, entry_hash)))
     return entries, broken
 
 
@@ -474,6 +498,7 @@ class _Auditor:
         self.linkage = True
         self._jobs: dict[int, list[tuple[str, int]] | str] = {}
         self._results: list[bytes | str] = []
+        self._inline = True
         self.chain = chain
         self.signers = dict(signers or {})
         self.forwarder = forwarder
@@ -498,12 +523,16 @@ class _Auditor:
             self.by_exec[entry.execution_id][entry.kind] = entry
             self.by_exec_all[entry.execution_id].append(entry)
         self.by_seq = {entry.seq: entry for entry in entries}
-        self._recoverer = Recoverer(self.workers, expected=len(entries))
-        self._collect(entries)
+        # a pool recovers while the rest is read; without one, each check recovers its own
+        self._inline = not (self.workers > 1 and len(entries) >= _batch.PARALLEL_THRESHOLD)
+        if not self._inline:
+            self._recoverer = Recoverer(self.workers, expected=len(entries))
+            self._collect(entries)
         broken = _linkage([(r[0], r[1], r[5], r[6]) for r in self.rows]) if self.linkage else {}
         for seq, problem in content.items():
             broken[seq] = "; ".join(filter(None, [broken.get(seq), problem]))
-        self._results = self._recoverer.results()
+        if not self._inline:
+            self._results = self._recoverer.results()
         checks: dict[str, Callable[[_Entry], None]] = {
             "observations": self._observations,
             "consensus": self._consensus,
@@ -687,35 +716,38 @@ class _Auditor:
 
     def _collect(self, entries: list[_Entry]) -> None:
         """Queue every signature for recovery; big logs recover in worker processes meanwhile."""
-        queue = self._queue_observation
+        add = self._recoverer.add
         for entry in entries:
-            try:
-                if entry.kind == "observations":
-                    self._jobs[entry.seq] = [queue(o) for o in entry.payload["observations"]]
-                elif entry.kind == "report":
-                    p = entry.payload
-                    digest = report_digest(_bytes(p["raw"]), _bytes(p["context"]))
-                    self._jobs[entry.seq] = [
-                        ("", self._recoverer.add((digest, _bytes(sig), 0)))
-                        for sig in p["signatures"]
-                    ]
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                self._jobs[entry.seq] = f"{type(exc).__name__}: {exc}"
+            if entry.kind in ("observations", "report"):
+                try:
+                    jobs = self._signature_jobs(entry)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    self._jobs[entry.seq] = f"{type(exc).__name__}: {exc}"
+                else:
+                    self._jobs[entry.seq] = [(claimed, add(job)) for claimed, job in jobs]
 
-    def _queue_observation(self, signed: dict[str, Any]) -> tuple[str, int]:
-        observation = signed["observation"]
-        digest = keccak(OBSERVATION_DOMAIN + dump_parsed(observation))
-        message = keccak(_EIP191_PREFIX + digest)
-        return str(observation["node"]), self._recoverer.add(
-            (message, _bytes(signed["signature"]), 27)
-        )
+    @staticmethod
+    def _signature_jobs(entry: _Entry) -> list[tuple[str, _batch.Job]]:
+        """(claimed signer, recovery job) per signature of an observations or report entry."""
+        if entry.kind == "observations":
+            return [_observation_job(o) for o in entry.payload["observations"]]
+        p = entry.payload
+        digest = report_digest(_bytes(p["raw"]), _bytes(p["context"]))
+        return [("", (digest, _bytes(sig), 0)) for sig in p["signatures"]]
 
     def _recovered(self, entry: _Entry) -> list[tuple[str, bytes | str]]:
         """(claimed signer, recovered 20-byte address or why not) per signature of ``entry``."""
-        jobs = self._jobs.get(entry.seq, "no signatures queued")
-        if isinstance(jobs, str):
-            raise ValueError(jobs)
-        return [(claimed, self._results[index]) for claimed, index in jobs]
+        if self._inline:  # recovered right here, from the same jobs ``_collect`` would queue
+            try:
+                jobs = self._signature_jobs(entry)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ValueError(f"{type(exc).__name__}: {exc}") from None
+            recover = _batch.recover
+            return [(claimed, recover(*job)) for claimed, job in jobs]
+        queued = self._jobs.get(entry.seq, "no signatures queued")
+        if isinstance(queued, str):
+            raise ValueError(queued)
+        return [(claimed, self._results[index]) for claimed, index in queued]
 
     def _observations(self, entry: _Entry) -> None:
         don = entry.payload["don"]
@@ -995,6 +1027,42 @@ class _Auditor:
         return problems
 
 
+def _observation_job(signed: dict[str, Any]) -> tuple[str, _batch.Job]:
+    """(claimed node, recovery job) of one signed observation of an observations entry."""
+    observation = signed["observation"]
+    digest = keccak(OBSERVATION_DOMAIN + _observation_json(observation))
+    message = keccak(_EIP191_PREFIX + digest)
+    return str(observation["node"]), (message, _bytes(signed["signature"]), 27)
+
+
+_OBSERVATION_KEYS = frozenset(("feed", "node", "observed_at", "request_id", "value"))
+
+
+def _observation_json(observation: Any) -> bytes:
+    """``dump_parsed(observation)``: an observation as nodes write it, spelled out directly.
+
+    Its five keys in sorted order, strings escaped by the encoder ``dump_parsed``
+    uses and plain ints as ``int.__repr__`` writes them; any other shape is
+    ``dump_parsed``'s.
+    """
+    if type(observation) is dict and observation.keys() == _OBSERVATION_KEYS:
+        feed, node, at = observation["feed"], observation["node"], observation["observed_at"]
+        request_id, value = observation["request_id"], observation["value"]
+        if (
+            type(feed) is str
+            and type(node) is str
+            and type(request_id) is str
+            and type(at) is int
+            and type(value) is int
+        ):
+            text = (
+                f'{{"feed":{encode_str(feed)},"node":{encode_str(node)},"observed_at":{at},'
+                f'"request_id":{encode_str(request_id)},"value":{value}}}'
+            )
+            return text.encode("utf-8")
+    return dump_parsed(observation)
+
+
 @dataclass(frozen=True, slots=True)
 class _ReportFields:
     """The fields of a report the audit compares, sliced straight from the bytes.
@@ -1122,9 +1190,10 @@ def audit(
         workers: processes that recover signatures (worth it from a few thousand entries on).
     """
     if chain is None and workers > 1:
-        heads = log.heads()
-        if len(heads) >= _batch.PARALLEL_THRESHOLD:
-            return _partitioned(log.path, heads, signers, workers)
+        with _no_cyclic_gc():  # main's share is allocation without cycles: heads, findings
+            heads = log.heads()
+            if len(heads) >= _batch.PARALLEL_THRESHOLD:
+                return _partitioned(log.path, heads, signers, workers)
     return _Auditor(log.rows(), chain, signers, forwarder, anchor, workers, gate, gateway).run()
 
 

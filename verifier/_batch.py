@@ -14,7 +14,7 @@ from typing import Any
 
 from ._canonical import keccak
 from ._errors import SignatureError
-from ._signing import _split
+from ._signing import HALF_N, SECP256K1_N, _split
 
 _CCPublicKey: Any
 _ffi: Any
@@ -54,6 +54,26 @@ def recover_one(message: bytes, signature: bytes, v_offset: int) -> Result:
         except SignatureError as exc:
             return str(exc)
     return _recover_secp(message, signature, v)
+
+
+_ZERO = bytes(32)
+_N = SECP256K1_N.to_bytes(32, "big")
+_HALF = HALF_N.to_bytes(32, "big")
+
+
+def recover(message: bytes, signature: bytes, v_offset: int) -> Result:
+    """``recover_one``, checking a well-formed signature without ``_split``'s ints.
+
+    Big-endian words of equal length compare as their numbers: 0 < r < n and
+    0 < s <= n/2 as bytes. Anything else goes through ``_split`` for its reason.
+    """
+    if _CCPublicKey is not None and len(signature) == 65:
+        recid = signature[64] - v_offset
+        if (recid == 0 or recid == 1) and _ZERO < signature[:32] < _N:
+            s = signature[32:64]
+            if _ZERO < s <= _HALF:
+                return _recover_secp(message, signature, recid)
+    return recover_one(message, signature, v_offset)
 
 
 def _recover_secp(message: bytes, signature: bytes, recid: int) -> Result:

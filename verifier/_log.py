@@ -102,6 +102,20 @@ def _hash(
     return "0x" + keccak(bytes.fromhex(prev_hash[2:]) + header.encode("utf-8")).hex()
 
 
+def entry_digest(
+    prev: bytes, seq: int, execution_id: str, kind: str, payload: bytes, created_at: int
+) -> bytes:
+    """``_hash`` as 32 bytes, from the prev hash's bytes and the canonical payload as UTF-8."""
+    if execution_id.isalnum() and kind.isalnum():  # nothing json would escape: no encoder
+        head = f'{{"created_at":{created_at},"execution_id":"{execution_id}","kind":"{kind}","payload":'
+    else:
+        head = (
+            f'{{"created_at":{created_at},"execution_id":{_dumps(execution_id)},'
+            f'"kind":{_dumps(kind)},"payload":'
+        )
+    return keccak(b"".join((prev, head.encode("utf-8"), payload, b',"seq":%d}' % seq)))
+
+
 _PLAIN = re.compile(r"[0-9A-Za-z_.:/-]*")
 
 
