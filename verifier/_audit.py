@@ -442,9 +442,11 @@ def _read(rows: list[Row]) -> tuple[list[_Entry], dict[int, str]]:
     digest_of, fromhex = entry_digest, bytes.fromhex
     skip: dict[str, int] = {}
     last_hash, last_digest = None, b""  # the entry before, when its stored hash held
+    ids: dict[str, str] = {}  # one str per execution: findings pickle (and unpickle) it once
     for row in rows:
         seq, execution_id, kind, text = int(row[0]), str(row[1]), str(row[2]), str(row[3])
         created_at, prev_hash, entry_hash = int(row[4]), str(row[5]), str(row[6])
+        execution_id = ids.setdefault(execution_id, execution_id)
         value = miss
         if not skip.get(kind):
             try:
@@ -457,21 +459,32 @@ def _read(rows: list[Row]) -> tuple[list[_Entry], dict[int, str]]:
                     skip[kind] = _EXACT_RUN
         else:
             skip[kind] -= 1
-        if value is not miss:  # canonical: only the hash to check, over the bytes just checked
-            prev = last_digest if prev_hash == last_hash else fromhex(prev_hash[2:])
-            digest = digest_of(prev, seq, execution_id, kind, data, created_at)
-            if "0x" + digest.hex() == entry_hash:
-                last_hash, last_digest = entry_hash, digest
-            else:
-                broken[seq] = "content does not match its hash (edited)"
-                last_hash = None
-        else:
+        if value is miss:
             value, canonical = exact(text)
-            problem = content_problem(
-                seq, execution_id, kind, text, canonical, created_at, prev_hash, entry_hash
-            )
-            if problem:
-                broken[seq] = problem
+            encoded = None
+            if canonical == text:
+                try:
+                    encoded = text.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate: hashing it fails as it always did
+                    pass
+            if encoded is None:  # unreadable or not canonical: content_problem says which
+                problem = content_problem(
+                    seq, execution_id, kind, text, canonical, created_at, prev_hash, entry_hash
+                )
+                if problem:
+                    broken[seq] = problem
+                last_hash = None
+                payload = value if isinstance(value, dict) else {}
+                append(new_entry((seq, execution_id, kind, payload, created_at, entry_hash)))
+                continue
+            data = encoded
+        # canonical: only the hash to check, over the bytes of the text
+        prev = last_digest if prev_hash == last_hash else fromhex(prev_hash[2:])
+        digest = digest_of(prev, seq, execution_id, kind, data, created_at)
+        if "0x" + digest.hex() == entry_hash:
+            last_hash, last_digest = entry_hash, digest
+        else:
+            broken[seq] = "content does not match its hash (edited)"
             last_hash = None
         payload = value if isinstance(value, dict) else {}
         append(new_entry((seq, execution_id, kind, payload, created_at, entry_hash)))
@@ -509,6 +522,7 @@ class _Auditor:
         self.by_seq: dict[int, _Entry] = {}
         self._histories: dict[str, list[ConfigEvent]] = {}
         self._gates: dict[str, tuple[list[ApprovalEvent], set[int]]] = {}
+        self._lower_sets: dict[tuple[int, bool], tuple[list[str], set[str]]] = {}
 
     def run(self) -> AuditReport:
         self.check_all()
@@ -692,8 +706,9 @@ class _Auditor:
         self, forwarder: str, don_id: int, version: int, block: int | None
     ) -> tuple[int, list[str]] | None:
         """The signers of (don_id, version) active at ``block``, from the forwarder's ConfigSet history."""
-        if (don_id, version) in self.signers:
-            return self.signers[(don_id, version)]
+        given = self.signers.get((don_id, version))
+        if given is not None:
+            return given
         if self.chain is None:
             return None
         if forwarder not in self._histories:
@@ -708,6 +723,18 @@ class _Auditor:
             and (block is None or e.block <= block)
         ]
         return (active[-1].f, active[-1].signers) if active else (0, [])
+
+    def _lowered(self, signers: list[str], bare: bool) -> set[str]:
+        """``{s.lower() for s in signers}`` (without "0x" if ``bare``), once per signer list."""
+        key = (id(signers), bare)
+        cached = self._lower_sets.get(key)
+        if cached is None or cached[0] is not signers:  # the list is kept: its id stays its own
+            if bare:
+                lowered = {s.lower().removeprefix("0x") for s in signers}
+            else:
+                lowered = {s.lower() for s in signers}
+            cached = self._lower_sets[key] = (signers, lowered)
+        return cached[1]
 
     def _block_of(self, entry: _Entry) -> int | None:
         submission = self.by_exec[entry.execution_id].get("submission")
@@ -727,19 +754,22 @@ class _Auditor:
                     self._jobs[entry.seq] = [(claimed, add(job)) for claimed, job in jobs]
 
     @staticmethod
-    def _signature_jobs(entry: _Entry) -> list[tuple[str, _batch.Job]]:
-        """(claimed signer, recovery job) per signature of an observations or report entry."""
+    def _signature_jobs(entry: _Entry, raw: bytes | None = None) -> list[tuple[str, _batch.Job]]:
+        """(claimed signer, recovery job) per signature of an observations or report entry.
+
+        ``raw``: a report's raw bytes, when the caller already decoded them.
+        """
         if entry.kind == "observations":
             return [_observation_job(o) for o in entry.payload["observations"]]
         p = entry.payload
-        digest = report_digest(_bytes(p["raw"]), _bytes(p["context"]))
+        digest = report_digest(_bytes(p["raw"]) if raw is None else raw, _bytes(p["context"]))
         return [("", (digest, _bytes(sig), 0)) for sig in p["signatures"]]
 
-    def _recovered(self, entry: _Entry) -> list[tuple[str, bytes | str]]:
+    def _recovered(self, entry: _Entry, raw: bytes | None = None) -> list[tuple[str, bytes | str]]:
         """(claimed signer, recovered 20-byte address or why not) per signature of ``entry``."""
         if self._inline:  # recovered right here, from the same jobs ``_collect`` would queue
             try:
-                jobs = self._signature_jobs(entry)
+                jobs = self._signature_jobs(entry, raw)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise ValueError(f"{type(exc).__name__}: {exc}") from None
             recover = _batch.recover
@@ -771,7 +801,7 @@ class _Auditor:
                 entry, "signers configured", "skip", "no chain and no signer set given"
             )
         f, signers = config
-        strangers = sorted(seen - {s.lower() for s in signers})
+        strangers = sorted(seen - self._lowered(signers, False))
         if strangers:
             names = ", ".join(to_checksum(s) for s in strangers)
             return self._add(entry, "signers configured", "fail", f"not in the DON config: {names}")
@@ -795,10 +825,10 @@ class _Auditor:
     def _values(self, entry: _Entry) -> list[Any]:
         obs = self._observations_of(entry)
         values = [o["observation"]["value"] for o in obs.payload["observations"]]
-        if entry.payload["mode"] == "median" and not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in values
-        ):
-            raise ValueError("an observed value is not an integer")
+        if entry.payload["mode"] == "median":
+            for v in values:  # an int, not a bool
+                if not isinstance(v, int) or isinstance(v, bool):
+                    raise ValueError("an observed value is not an integer")
         return values
 
     def _parameters(self, entry: _Entry) -> None:
@@ -894,11 +924,12 @@ class _Auditor:
 
     def _report(self, entry: _Entry) -> None:
         p = entry.payload
-        fields = _ReportFields.parse(_bytes(p["raw"]))
+        raw = _bytes(p["raw"])
+        fields = _ReportFields.parse(raw)
         config = self._signer_set(
             p["forwarder"], fields.don_id, fields.config_version, self._block_of(entry)
         )
-        recovered = [got for _, got in self._recovered(entry)]
+        recovered = [got for _, got in self._recovered(entry, raw)]
         unusable = [got for got in recovered if isinstance(got, str)]
         if unusable:
             self._add(entry, "report signatures", "fail", unusable[0])
@@ -914,7 +945,7 @@ class _Auditor:
         if config is None:
             return self._add(entry, "report signatures", "skip", "no chain and no signer set given")
         f, allowed = config
-        known = {a.lower().removeprefix("0x") for a in allowed}
+        known = self._lowered(allowed, True)
         strangers = [to_checksum(s) for s in signers if s.hex() not in known]
         if strangers:
             detail = f"not in the DON config: {', '.join(strangers)}"
@@ -1063,8 +1094,7 @@ def _observation_json(observation: Any) -> bytes:
     return dump_parsed(observation)
 
 
-@dataclass(frozen=True, slots=True)
-class _ReportFields:
+class _ReportFields(NamedTuple):
     """The fields of a report the audit compares, sliced straight from the bytes.
 
     The bytes are authenticated by the signatures; this only reads them (fast),
@@ -1091,12 +1121,12 @@ class _ReportFields:
         if length < 0 or len(payload) != length:
             raise EncodingError("report body's payload is cut short")
         return cls(
-            don_id=int.from_bytes(raw[37:41], "big"),
-            config_version=int.from_bytes(raw[41:45], "big"),
-            chain_id=int.from_bytes(body[0:32], "big"),
-            receiver=body[44:64],
-            action_hash=body[96:128],
-            payload=payload,
+            int.from_bytes(raw[37:41], "big"),  # don_id
+            int.from_bytes(raw[41:45], "big"),  # config_version
+            int.from_bytes(body[0:32], "big"),  # chain_id
+            body[44:64],  # receiver
+            body[96:128],  # action_hash
+            payload,
         )
 
 

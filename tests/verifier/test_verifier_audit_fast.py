@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 from coincurve import PrivateKey
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verifier import _batch
-from verifier._audit import _observation_json
-from verifier._canonical import dump_parsed, keccak
-from verifier._log import _hash, entry_digest
+from verifier._audit import _observation_json, _read
+from verifier._canonical import dump_parsed, keccak, parse_exact
+from verifier._log import GENESIS, _hash, content_problem, entry_digest
 from verifier._signing import HALF_N, SECP256K1_N
 
 names = st.text(max_size=10) | st.sampled_from(["0x" + "ab" * 32, "observations", "é", 'a"b', "\\"])
@@ -82,3 +84,77 @@ def test_recover_agrees_with_recover_one_on_real_signatures(message: bytes, offs
     got = _batch.recover(message, signature, offset)
     assert got == _batch.recover_one(message, signature, offset)
     assert got == keccak(KEY.public_key.format(compressed=False)[1:])[-20:]
+
+
+def reference_read(rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], dict[int, str]]:
+    """The audit's reading of rows before the shortcuts: json alone, content_problem per entry."""
+    entries, broken = [], {}
+    for row in rows:
+        seq, execution_id, kind, text = int(row[0]), str(row[1]), str(row[2]), str(row[3])
+        created_at, prev_hash, entry_hash = int(row[4]), str(row[5]), str(row[6])
+        value, canonical = parse_exact(text)
+        problem = content_problem(
+            seq, execution_id, kind, text, canonical, created_at, prev_hash, entry_hash
+        )
+        if problem:
+            broken[seq] = problem
+        payload = value if isinstance(value, dict) else {}
+        entries.append((seq, execution_id, kind, payload, created_at, entry_hash))
+    return entries, broken
+
+
+payload_values = st.recursive(
+    json_scalars | st.sampled_from([3000 * 10**18, 2**64, -(2**63) - 1, "\ud800", "a.b"]),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+edits = st.sampled_from(["none", "none", "none", "spaces", "float", "hash", "prev", "garbage"])
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["observations", "report", "consensus", "x y"]), payload_values, edits
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_read_finds_what_json_alone_and_content_problem_find(
+    items: list[tuple[str, Any, str]],
+) -> None:
+    rows, prev = [], GENESIS
+    for seq, (kind, value, edit) in enumerate(items, start=1):
+        if not isinstance(value, dict):
+            value = {"v": value}
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        execution_id = "0x" + keccak(bytes([seq % 3])).hex()
+        try:
+            entry_hash = _hash(prev, seq, execution_id, kind, text, 1_800_000_000_000)
+        except UnicodeEncodeError:  # a lone surrogate: no hash at all (the audit fails on it)
+            entry_hash = "0x" + "22" * 32
+        stored_prev = prev
+        if edit == "spaces":
+            text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        elif edit == "float":
+            text = text[:-1] + ',"zz":1.5}' if len(value) else '{"zz":1.5}'
+        elif edit == "hash":
+            entry_hash = "0x" + keccak(entry_hash.encode()).hex()
+        elif edit == "prev":
+            stored_prev = "0x" + "11" * 32
+        elif edit == "garbage":
+            text = text[:-1]
+        rows.append((seq, execution_id, kind, text, 1_800_000_000_000, stored_prev, entry_hash))
+        prev = entry_hash
+    try:
+        want_entries, want_broken = reference_read(rows)
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            _read(rows)
+        return
+    got_entries, got_broken = _read(rows)
+    assert got_broken == want_broken
+    assert [tuple(e) for e in got_entries] == want_entries
