@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -1220,10 +1220,10 @@ def audit(
         workers: processes that recover signatures (worth it from a few thousand entries on).
     """
     if chain is None and workers > 1:
-        with _no_cyclic_gc():  # main's share is allocation without cycles: heads, findings
-            heads = log.heads()
-            if len(heads) >= _batch.PARALLEL_THRESHOLD:
-                return _partitioned(log.path, heads, signers, workers)
+        with _no_cyclic_gc():  # main's share is allocation without cycles: owners, findings
+            owners = log.owners()
+            if len(owners) >= _batch.PARALLEL_THRESHOLD:
+                return _partitioned(log.path, owners, signers, workers)
     return _Auditor(log.rows(), chain, signers, forwarder, anchor, workers, gate, gateway).run()
 
 
@@ -1245,44 +1245,73 @@ class _Part:
 
 
 def _partitioned(
-    path: Path, heads: list[tuple[int, str, str, str]], signers: SignerSets | None, workers: int
+    path: Path, owners: list[tuple[int, str]], signers: SignerSets | None, workers: int
 ) -> AuditReport:
-    """An offline audit split by execution across processes; linkage is checked here, once.
+    """An offline audit split by execution across processes; linkage checked where rows are read.
 
-    Main reads only (seq, execution id, hashes), plans the parts and checks the
-    linkage; each worker reads its own rows from the file and runs the whole
-    per-entry audit (hash, canonical form, signatures, consensus, report
-    contents) on complete executions, so the results are exactly those of a
-    serial audit. Findings travel back as plain tuples.
+    Main reads only (seq, execution id) and plans the parts; each worker reads
+    its own rows from the file, runs the whole per-entry audit (hash, canonical
+    form, signatures, consensus, report contents) on complete executions and
+    checks the linkage of its seq range from its second row on; main checks
+    each range's first row against the range before, so the linkage is checked
+    once for every row and the results are exactly those of a serial audit.
+    Findings travel back as plain tuples.
     """
-    parts = _plan(str(path), heads, workers * _BUCKETS_PER_WORKER, dict(signers or {}))
+    parts = _plan(str(path), owners, workers * _BUCKETS_PER_WORKER, dict(signers or {}))
     done: dict[int, list[AuditFinding]] = {}
+    links: dict[int, _Link | None] = {}
     with _batch.process_pool(workers) as pool, _no_cyclic_gc():
         running = {pool.submit(_audit_part, part): i for i, part in enumerate(parts)}
-        linkage = _linkage(heads)  # meanwhile
         for future in as_completed(running):  # turn parts into findings while others run
-            found = future.result()
-            done[running[future]] = (
-                [_finding(t, linkage) for t in found] if linkage else list(map(_as_finding, found))
-            )
+            found, links[running[future]] = future.result()
+            done[running[future]] = list(map(_as_finding, found))
         results = [finding for i in range(len(parts)) for finding in done[i]]
+        linkage = _stitch([links[i] for i in range(len(parts))])
+        if linkage:
+            results = [_finding(f, linkage) for f in results]
         results.sort(key=itemgetter(0))  # nearly sorted already; stable within an entry
-    return AuditReport(results=results, entries=len(heads))
+    return AuditReport(results=results, entries=len(owners))
+
+
+class _Link(NamedTuple):
+    """The linkage of one part's seq range: its ends, and the problems inside it."""
+
+    first_seq: int
+    first_prev: Any  # as stored: compared as ``_linkage`` compares
+    last_seq: int
+    last_hash: Any
+    problems: dict[int, str]  # of every row after the first
+
+
+def _stitch(links: list[_Link | None]) -> dict[int, str]:
+    """Every linkage problem: the parts' own, and each part's first row against the part before."""
+    linkage: dict[int, str] = {}
+    prev_seq, prev_hash = 0, GENESIS
+    for link in links:
+        if link is None:  # no rows in its range (the file changed under the audit)
+            continue
+        boundary = _linkage(
+            [(link.first_seq, "", link.first_prev, link.last_hash)], prev_seq, prev_hash
+        )
+        linkage.update(boundary)
+        linkage.update(link.problems)
+        prev_seq, prev_hash = link.last_seq, link.last_hash
+    return linkage
 
 
 def _plan(
     path: str,
-    heads: list[tuple[int, str, str, str]],
+    owners: list[tuple[int, str]],
     count: int,
     signers: dict[tuple[int, int], tuple[int, list[str]]],
 ) -> list[_Part]:
-    size = -(-len(heads) // count)
+    size = -(-len(owners) // count)
     parts = [
-        _Part(path, heads[i][0], heads[min(i + size, len(heads)) - 1][0], signers=signers)
-        for i in range(0, len(heads), size)
+        _Part(path, owners[i][0], owners[min(i + size, len(owners)) - 1][0], signers=signers)
+        for i in range(0, len(owners), size)
     ]
     owner: dict[str, int] = {}
-    for index, (seq, execution_id, _, _) in enumerate(heads):
+    for index, (seq, execution_id) in enumerate(owners):
         here = index // size
         home = owner.setdefault(execution_id, here)
         if home != here:
@@ -1291,10 +1320,15 @@ def _plan(
     return parts
 
 
-def _linkage(heads: list[tuple[int, str, str, str]]) -> dict[int, str]:
-    """Linkage problems (gaps, prev_hash mismatches) by seq, from the columns that carry them."""
+def _linkage(
+    heads: Iterable[tuple[int, Any, Any, Any]], prev_seq: int = 0, prev_hash: Any = GENESIS
+) -> dict[int, str]:
+    """Linkage problems (gaps, prev_hash mismatches) by seq, from the columns that carry them.
+
+    ``heads``: (seq, execution id, prev_hash, entry_hash) in seq order, after
+    the row ``prev_seq`` whose hash is ``prev_hash`` (by default, the genesis).
+    """
     problems: dict[int, list[str]] = defaultdict(list)
-    prev_seq, prev_hash = 0, GENESIS
     for seq, _, prev, entry_hash in heads:
         if seq != prev_seq + 1:
             problems[seq].append(f"entries #{prev_seq + 1}..#{seq - 1} are missing (deleted?)")
@@ -1306,13 +1340,20 @@ def _linkage(heads: list[tuple[int, str, str, str]]) -> dict[int, str]:
     return {seq: "; ".join(p) for seq, p in problems.items()}
 
 
-def _audit_part(part: _Part) -> list[tuple[Any, ...]]:
+def _audit_part(part: _Part) -> tuple[list[tuple[Any, ...]], _Link | None]:
     log = AttestationLog(part.path, readonly=True)
     try:
-        rows = [r for r in log.rows_between(part.first, part.last) if r[0] not in part.skip]
+        span = log.rows_between(part.first, part.last)
+        rows = [r for r in span if r[0] not in part.skip]
         rows += log.rows_at(part.extra)
     finally:
         log.close()
+    link = None
+    if span:  # rows are (seq, execution_id, kind, payload, created_at, prev_hash, entry_hash)
+        tail = ((r[0], r[1], r[5], r[6]) for r in span[1:])
+        problems = _linkage(tail, span[0][0], span[0][6])
+        link = _Link(span[0][0], span[0][5], span[-1][0], span[-1][6], problems)
+    del span
     with _no_cyclic_gc():  # every parsed payload is a container: gen-2 passes cost ~10%
         auditor = _Auditor(rows, None, part.signers)
         auditor.linkage = False
@@ -1320,7 +1361,7 @@ def _audit_part(part: _Part) -> list[tuple[Any, ...]]:
         found = auditor.found
         # freed before the collector is back: its first pass scans what is still alive
         del auditor, rows
-    return found
+    return found, link
 
 
 @contextmanager

@@ -246,6 +246,10 @@ class AttestationLog:
             )
         )
 
+    def owners(self) -> list[tuple[int, str]]:
+        """(seq, execution_id) of every row, in order: what splitting a log by execution needs."""
+        return list(self._db.execute("SELECT seq, execution_id FROM entries ORDER BY seq"))
+
     def rows_between(self, first: int, last: int) -> list[tuple[Any, ...]]:
         """The raw rows with ``first <= seq <= last``, in order."""
         return list(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,3 +159,31 @@ def test_read_finds_what_json_alone_and_content_problem_find(
     got_entries, got_broken = _read(rows)
     assert got_broken == want_broken
     assert [tuple(e) for e in got_entries] == want_entries
+
+
+def test_parallel_linkage_at_part_edges_is_the_serial_linkage(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from verifier import AttestationLog, audit
+
+    monkeypatch.setattr(_batch, "PARALLEL_THRESHOLD", 100)
+    log = AttestationLog(tmp_path / "edges.db")
+    items: list[tuple[bytes | str, str, dict[str, Any]]] = []
+    for n in range(150):  # interleaved executions, so some straddle the parts
+        items += [
+            (keccak(bytes([n % 7, n // 7])), kind, {"n": n, "tx_hash": "", "error": "x"})
+            for kind in ("proposal", "submission")
+        ]
+    log.append_many(items)
+    log.close()
+    size = -(-len(items) // (2 * 16))  # rows per part, as _plan splits them
+    with sqlite3.connect(tmp_path / "edges.db") as db:
+        db.execute("DELETE FROM entries WHERE seq IN (1, ?, ?, ?)", (size, 2 * size + 1, 5 * size))
+        db.execute("UPDATE entries SET prev_hash = '0x' WHERE seq = ?", (3 * size + 1,))
+        db.execute("UPDATE entries SET prev_hash = '0x' WHERE seq = ?", (4 * size + 2,))
+    log = AttestationLog(tmp_path / "edges.db", readonly=True)
+    serial = audit(log, None, workers=1)
+    parallel = audit(log, None, workers=2)
+    assert serial.results == parallel.results
+    chain = {f.seq for f in parallel.failures if f.check == "chain"}
+    assert {2, size + 1, 2 * size + 2, 3 * size + 1, 4 * size + 2, 5 * size + 1} <= chain
