@@ -555,13 +555,17 @@ class _Auditor:
             "submission": self._submission,
             "hitl": self._hitl,
         }
+        found, guarded = self.found.append, self._guarded
         for entry in entries:
-            self._add(
-                entry, "chain", "fail" if entry.seq in broken else "ok", broken.get(entry.seq, "")
-            )
-            check = checks.get(entry.kind)
+            seq, kind = entry.seq, entry.kind
+            breaks = broken.get(seq)
+            if breaks is None:
+                found((seq, entry.execution_id, kind, "chain", "ok", ""))
+            else:
+                found((seq, entry.execution_id, kind, "chain", "fail", breaks))
+            check = checks.get(kind)
             if check is not None:
-                self._guarded(entry, check)
+                guarded(entry, check)
         if self.chain is not None and self.anchor:
             self._anchors(self.chain, self.anchor, entries)
         if self.chain is not None and self.forwarder:
