@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from operator import itemgetter
-from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
 
 from eth_abi import decode as abi_decode
@@ -1224,10 +1223,10 @@ def audit(
         workers: processes that recover signatures (worth it from a few thousand entries on).
     """
     if chain is None and workers > 1:
-        with _no_cyclic_gc():  # main's share is allocation without cycles: owners, findings
-            owners = log.owners()
-            if len(owners) >= _batch.PARALLEL_THRESHOLD:
-                return _partitioned(log.path, owners, signers, workers)
+        with _no_cyclic_gc():  # main's share is allocation without cycles: plan, findings
+            executions = log.executions()
+            if sum(n for _, _, _, n in executions) >= _batch.PARALLEL_THRESHOLD:
+                return _partitioned(log, executions, signers, workers)
     return _Auditor(log.rows(), chain, signers, forwarder, anchor, workers, gate, gateway).run()
 
 
@@ -1249,11 +1248,14 @@ class _Part:
 
 
 def _partitioned(
-    path: Path, owners: list[tuple[int, str]], signers: SignerSets | None, workers: int
+    log: AttestationLog,
+    executions: list[tuple[Any, int, int, int]],
+    signers: SignerSets | None,
+    workers: int,
 ) -> AuditReport:
     """An offline audit split by execution across processes; linkage checked where rows are read.
 
-    Main reads only (seq, execution id) and plans the parts; each worker reads
+    Main reads only each execution's first and last seq and plans the parts; each worker reads
     its own rows from the file, runs the whole per-entry audit (hash, canonical
     form, signatures, consensus, report contents) on complete executions and
     checks the linkage of its seq range from its second row on; main checks
@@ -1261,7 +1263,7 @@ def _partitioned(
     once for every row and the results are exactly those of a serial audit.
     Findings travel back as plain tuples.
     """
-    parts = _plan(str(path), owners, workers * _BUCKETS_PER_WORKER, dict(signers or {}))
+    parts = _plan(log, executions, workers * _BUCKETS_PER_WORKER, dict(signers or {}))
     done: dict[int, list[AuditFinding]] = {}
     links: dict[int, _Link | None] = {}
     with _batch.process_pool(workers) as pool, _no_cyclic_gc():
@@ -1274,7 +1276,7 @@ def _partitioned(
         if linkage:
             results = [_finding(f, linkage) for f in results]
         results.sort(key=itemgetter(0))  # nearly sorted already; stable within an entry
-    return AuditReport(results=results, entries=len(owners))
+    return AuditReport(results=results, entries=sum(n for _, _, _, n in executions))
 
 
 class _Link(NamedTuple):
@@ -1304,23 +1306,34 @@ def _stitch(links: list[_Link | None]) -> dict[int, str]:
 
 
 def _plan(
-    path: str,
-    owners: list[tuple[int, str]],
+    log: AttestationLog,
+    executions: list[tuple[Any, int, int, int]],
     count: int,
     signers: dict[tuple[int, int], tuple[int, list[str]]],
 ) -> list[_Part]:
-    size = -(-len(owners) // count)
+    """``count`` parts of equal seq span; an execution belongs to the part of its first entry.
+
+    ``executions``: (execution_id, first seq, last seq, entries) of each
+    execution. Only one that spans two parts is read in full: its entries
+    outside its home part move there (``skip`` and ``extra``).
+    """
+    low = min(first for _, first, _, _ in executions)
+    high = max(last for _, _, last, _ in executions)
+    width = -(-(high - low + 1) // count)
+    path = str(log.path)
     parts = [
-        _Part(path, owners[i][0], owners[min(i + size, len(owners)) - 1][0], signers=signers)
-        for i in range(0, len(owners), size)
+        _Part(path, start, min(start + width - 1, high), signers=signers)
+        for start in range(low, high + 1, width)
     ]
-    owner: dict[str, int] = {}
-    for index, (seq, execution_id) in enumerate(owners):
-        here = index // size
-        home = owner.setdefault(execution_id, here)
-        if home != here:
-            parts[here].skip.add(seq)
-            parts[home].extra.append(seq)
+    for execution_id, first, last, _ in executions:
+        home = (first - low) // width
+        if (last - low) // width == home:
+            continue
+        for seq in log.seqs_of(execution_id):
+            here = (seq - low) // width
+            if here != home:
+                parts[here].skip.add(seq)
+                parts[home].extra.append(seq)
     return parts
 
 

@@ -246,9 +246,23 @@ class AttestationLog:
             )
         )
 
-    def owners(self) -> list[tuple[int, str]]:
-        """(seq, execution_id) of every row, in order: what splitting a log by execution needs."""
-        return list(self._db.execute("SELECT seq, execution_id FROM entries ORDER BY seq"))
+    def executions(self) -> list[tuple[Any, int, int, int]]:
+        """(execution_id, first seq, last seq, entries) of every execution (from the index alone).
+
+        The execution_id as stored (normally text): what splitting a log by execution needs.
+        """
+        return list(
+            self._db.execute(
+                "SELECT execution_id, MIN(seq), MAX(seq), COUNT(*) FROM entries GROUP BY execution_id"
+            )
+        )
+
+    def seqs_of(self, execution_id: Any) -> list[int]:
+        """The seqs of one execution's entries, in order (``execution_id`` exactly as stored)."""
+        rows = self._db.execute(
+            "SELECT seq FROM entries WHERE execution_id = ? ORDER BY seq", (execution_id,)
+        )
+        return [seq for (seq,) in rows]
 
     def rows_between(self, first: int, last: int) -> list[tuple[Any, ...]]:
         """The raw rows with ``first <= seq <= last``, in order."""

@@ -176,14 +176,19 @@ def test_parallel_linkage_at_part_edges_is_the_serial_linkage(tmp_path: Path, mo
         ]
     log.append_many(items)
     log.close()
-    size = -(-len(items) // (2 * 16))  # rows per part, as _plan splits them
+    # _plan's parts once seq 1 is gone: 32 equal seq spans from seq 2 to the last one
+    low, high = 2, len(items)
+    width = -(-(high - low + 1) // (2 * 16))
+    first = [low + k * width for k in range(32)]  # the first seq of each part
+    deleted = (1, first[1] - 1, first[2], first[5] - 1)  # ends of parts 0 and 4, start of 2
+    broken = (first[3], first[4] + 1)  # a part's first row, a second row
     with sqlite3.connect(tmp_path / "edges.db") as db:
-        db.execute("DELETE FROM entries WHERE seq IN (1, ?, ?, ?)", (size, 2 * size + 1, 5 * size))
-        db.execute("UPDATE entries SET prev_hash = '0x' WHERE seq = ?", (3 * size + 1,))
-        db.execute("UPDATE entries SET prev_hash = '0x' WHERE seq = ?", (4 * size + 2,))
+        db.execute("DELETE FROM entries WHERE seq IN (?, ?, ?, ?)", deleted)
+        for seq in broken:
+            db.execute("UPDATE entries SET prev_hash = '0x' WHERE seq = ?", (seq,))
     log = AttestationLog(tmp_path / "edges.db", readonly=True)
     serial = audit(log, None, workers=1)
     parallel = audit(log, None, workers=2)
     assert serial.results == parallel.results
     chain = {f.seq for f in parallel.failures if f.check == "chain"}
-    assert {2, size + 1, 2 * size + 2, 3 * size + 1, 4 * size + 2, 5 * size + 1} <= chain
+    assert chain == {2, first[1], first[2] + 1, first[5], *broken}
