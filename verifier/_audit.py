@@ -664,13 +664,15 @@ class _Auditor:
     def _logged_trades(self) -> tuple[set[int], set[int]]:
         """Trade ids the log proposed, and those its submissions settled."""
         proposed, settled = set(), set()
-        for kinds in self.by_exec.values():
+        for execution, kinds in self.by_exec.items():
             proposal = kinds.get("proposal")
             if proposal is None or proposal.payload.get("trade_id") is None:
                 continue
             proposed.add(int(proposal.payload["trade_id"]))
-            submission = kinds.get("submission")
-            if submission is not None and submission.payload.get("status") == "settled":
+            if any(
+                e.kind == "submission" and e.payload.get("status") == "settled"
+                for e in self.by_exec_all[execution]
+            ):
                 settled.add(int(proposal.payload["trade_id"]))
         return proposed, settled
 
@@ -686,11 +688,12 @@ class _Auditor:
                 )
 
     def _logged_txs(self, kind: str) -> set[str]:
-        """The transaction hashes the ``kind`` entries of the log name, lower case."""
+        """The transaction hashes the ``kind`` entries of the log name (every one), lower case."""
         return {
-            str(e[kind].payload.get("tx_hash") or "").lower()
-            for e in self.by_exec.values()
-            if kind in e
+            str(e.payload.get("tx_hash") or "").lower()
+            for entries in self.by_exec_all.values()
+            for e in entries
+            if e.kind == kind
         }
 
     def _global(self, check: str, detail: str) -> None:
@@ -740,9 +743,49 @@ class _Auditor:
         return cached[1]
 
     def _block_of(self, entry: _Entry) -> int | None:
-        submission = self.by_exec[entry.execution_id].get("submission")
+        """The block of the submission that followed ``entry`` in its round (None: none did)."""
+        submission = self._later(entry, "submission")
         block = submission.payload.get("block_number") if submission else None
         return int(block) if block is not None else None
+
+    def _earlier(self, entry: _Entry, kind: str) -> _Entry | None:
+        """The latest ``kind`` entry of ``entry``'s execution logged before it."""
+        found = None
+        for e in self.by_exec_all[entry.execution_id]:
+            if e.seq >= entry.seq:
+                break
+            if e.kind == kind:
+                found = e
+        return found
+
+    def _later(self, entry: _Entry, kind: str) -> _Entry | None:
+        """The first ``kind`` entry of ``entry``'s execution after it, before any retry."""
+        for e in self.by_exec_all[entry.execution_id]:
+            if e.seq <= entry.seq:
+                continue
+            if e.kind == "retry":
+                return None
+            if e.kind == kind:
+                return e
+        return None
+
+    def _this_round(self, entry: _Entry, kind: str) -> list[_Entry]:
+        """The ``kind`` entries before ``entry`` since its execution's last report or retry.
+
+        An execution whose DON round was cut short and run again (a ``retry``
+        entry), or that reported more than once, is audited round by round: a
+        report against its own round's consensus, a submission against the
+        report just before it.
+        """
+        found: list[_Entry] = []
+        for e in self.by_exec_all[entry.execution_id]:
+            if e.seq >= entry.seq:
+                break
+            if e.kind in ("report", "retry"):
+                found = []
+            elif e.kind == kind:
+                found.append(e)
+        return found
 
     def _collect(self, entries: list[_Entry]) -> None:
         """Queue every signature for recovery; big logs recover in worker processes meanwhile."""
@@ -959,7 +1002,7 @@ class _Auditor:
         self._add(entry, "report signatures", "ok", f"{len(signers)} of {len(allowed)} signers")
 
     def _report_contents(self, entry: _Entry, fields: _ReportFields) -> None:
-        mine = self.by_exec[entry.execution_id]
+        proposal = self._earlier(entry, "proposal")
         p = entry.payload
         problems = []
         if (
@@ -967,10 +1010,11 @@ class _Auditor:
             or "0x" + fields.receiver.hex() != p["receiver"].lower()
         ):
             problems.append("body's chain id or receiver differ from the logged target")
-        if "proposal" in mine or len(fields.payload) == 64:  # (tradeId, price)
-            problems += _settlement_problems(fields, mine.get("proposal"), mine.get("consensus"))
+        agreed = self._this_round(entry, "consensus")
+        if proposal is not None or len(fields.payload) == 64:  # (tradeId, price)
+            consensus = agreed[-1] if agreed else None
+            problems += _settlement_problems(fields, proposal, consensus)
         else:
-            agreed = [e for e in self.by_exec_all[entry.execution_id] if e.kind == "consensus"]
             problems += _outcome_problems(fields, entry.execution_id, agreed)
         self._add(entry, "report contents", "fail" if problems else "ok", "; ".join(problems))
 
@@ -1005,7 +1049,7 @@ class _Auditor:
             problems.append(
                 f"logged gas_used {p['gas_used']} is not the receipt's {receipt.get('gasUsed')}"
             )
-        report = self.by_exec[entry.execution_id].get("report")
+        report = self._earlier(entry, "report")
         if (
             report is None
             or self.chain is None

@@ -83,6 +83,7 @@ class FakeChain(ChainReader):
     txs: dict[str, Tx] = field(default_factory=dict)
     gate_log: list[ExecutionEvent] = field(default_factory=list)
     gateway_log: list[ExecutionEvent] = field(default_factory=list)
+    forwarder_log: list[ReportEvent] = field(default_factory=list)
 
     def get_config(self, forwarder: str, don_id: int, config_version: int) -> tuple[int, list[str]]:
         return self.configs.get((forwarder.lower(), don_id, config_version), (0, []))
@@ -111,7 +112,7 @@ class FakeChain(ChainReader):
         ]
 
     def report_events(self, forwarder: str) -> list[ReportEvent]:
-        return []
+        return list(self.forwarder_log)
 
     def anchors(self, anchor: str) -> list[AnchorRecord]:
         return []
@@ -155,7 +156,10 @@ class Execution:
     signatures: list[bytes]
 
 
-def build_execution(trade_id: int = 7, round_: int = 0) -> Execution:
+def build_execution(
+    trade_id: int = 7, round_: int = 0, prices: list[int] | None = None
+) -> Execution:
+    prices = prices or PRICES
     action = keccak(b"proposal %d" % trade_id)
     exec_id = execution_id(workflow_id("settlement"), action, round_)
     signed = [
@@ -169,9 +173,9 @@ def build_execution(trade_id: int = 7, round_: int = 0) -> Execution:
             ),
             key,
         )
-        for key, node, price in zip(NODE_KEYS[:3], NODES[:3], PRICES, strict=True)
+        for key, node, price in zip(NODE_KEYS[:3], NODES[:3], prices, strict=True)
     ]
-    price = median(PRICES)
+    price = median(prices)
     meta = ReportMetadata(
         execution_id=exec_id,
         timestamp=1_800_000_000,
@@ -638,3 +642,60 @@ def test_a_refund_is_explained_only_for_a_trade_the_log_proposed_and_never_settl
     found = alarms(audit(log, chain, gate=GATE))
     assert "trade #7 refunded onchain" in found[0] and "yet the log says it settled" in found[0]
     assert found[1].startswith("ALARM: trade #99 refunded onchain") and "no log entry" in found[1]
+
+
+def test_a_round_run_again_is_audited_round_by_round_and_both_transactions_are_explained(
+    tmp_path: Path,
+) -> None:
+    """Round 1 reported one price and its delivery failed onchain; the retry reported another."""
+    log = AttestationLog(tmp_path / "log.db")
+    chain = honest_chain()
+    first = build_execution(prices=[3100 * 10**18, 3101 * 10**18, 3099 * 10**18])
+    second = build_execution()
+    assert first.exec_id == second.exec_id and first.consensus["value"] != second.consensus["value"]
+    tx_a, tx_b = "0x" + "a1" * 32, "0x" + "b2" * 32
+    first.submission.update(tx_hash=tx_a, status="failed")
+    second.submission.update(tx_hash=tx_b, block_number=BLOCK + 1)
+    log.append(first.exec_id, "proposal", first.proposal)
+    seqs: list[dict[str, int]] = []
+    for n, ex in enumerate((first, second)):
+        if n:
+            log.append(ex.exec_id, "retry", {"reason": "cut short", "earlier_seqs": []})
+        got = {"observations": log.append(ex.exec_id, "observations", ex.observations).seq}
+        ex.consensus["observations_seq"] = got["observations"]
+        for kind in ("consensus", "report", "submission"):
+            got[kind] = log.append(ex.exec_id, kind, getattr(ex, kind)).seq
+        seqs.append(got)
+    chain.txs[tx_a] = Tx(
+        report_calldata(first.raw, first.context, first.signatures), BLOCK, 1, False
+    )
+    chain.txs[tx_b] = Tx(
+        report_calldata(second.raw, second.context, second.signatures), BLOCK + 1, 1, True
+    )
+    chain.forwarder_log = [
+        ReportEvent(
+            tx_hash=tx, block=block, receiver=RECEIVER, execution_id=hexs(first.exec_id), result=ok
+        )
+        for tx, block, ok in ((tx_a, BLOCK, False), (tx_b, BLOCK + 1, True))
+    ]
+    chain.gate_log = [
+        ExecutionEvent(event="TradeSettled", subject=7, tx_hash=tx_b, block=BLOCK + 1)
+    ]
+    report = audit(log, chain, gate=GATE)
+    assert report.ok, failed(report)
+    got = statuses(report)
+    for round_ in seqs:
+        assert got[(round_["report"], "report contents")] == "ok"
+        assert got[(round_["submission"], "transaction")] == "ok"
+    assert not alarms(report)
+    # the first round's report checked against the second round's consensus would fail:
+    # an edit that makes them swap shows the pairing is by round, not by the last entry
+    first.submission.update(tx_hash=tx_b)
+    log2 = AttestationLog(tmp_path / "swapped.db")
+    log2.append(first.exec_id, "proposal", first.proposal)
+    obs = log2.append(first.exec_id, "observations", first.observations).seq
+    first.consensus["observations_seq"] = obs
+    log2.append(first.exec_id, "consensus", first.consensus)
+    wrong = log2.append(first.exec_id, "submission", first.submission).seq
+    log2.append(first.exec_id, "report", first.report)
+    assert (wrong, "submission", "transaction") in failed(audit(log2, chain, gate=GATE))
