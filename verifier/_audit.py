@@ -553,6 +553,7 @@ class _Auditor:
             "report": self._report,
             "submission": self._submission,
             "hitl": self._hitl,
+            "retry": self._retry,
         }
         found, guarded = self.found.append, self._guarded
         for entry in entries:
@@ -1062,6 +1063,34 @@ class _Auditor:
                 f"ReportProcessed result {delivered} does not match status {p['status']!r}"
             )
         return problems
+
+    def _retry(self, entry: _Entry) -> None:
+        """A DON round run again: only after earlier attempts of this execution that mined nothing.
+
+        The entries it names must be this execution's, logged before it; and no
+        submission of the execution before it may have been mined as delivered
+        (running a delivered execution again is a second settlement attempt).
+        """
+        earlier = [e for e in self.by_exec_all[entry.execution_id] if e.seq < entry.seq]
+        mine = {e.seq for e in earlier}
+        named = [int(seq) for seq in entry.payload.get("earlier_seqs", [])]
+        problems = []
+        strangers = [seq for seq in named if seq not in mine]
+        if strangers:
+            problems.append(
+                f"names entries that are not this execution's earlier ones: {strangers}"
+            )
+        delivered = [
+            e.seq
+            for e in earlier
+            if e.kind == "submission"
+            and e.payload.get("tx_hash")
+            and e.payload.get("status") in ("settled", "delivered")
+        ]
+        if delivered:
+            problems.append(f"the execution was already delivered onchain (#{delivered[0]})")
+        detail = "; ".join(problems) or f"after {len(named)} entries of a cut-short round"
+        self._add(entry, "retry", "fail" if problems else "ok", detail)
 
     def _hitl(self, entry: _Entry) -> None:
         """A human's decision: signed by the approver it names; approvals match the chain."""

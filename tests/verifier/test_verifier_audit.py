@@ -699,3 +699,27 @@ def test_a_round_run_again_is_audited_round_by_round_and_both_transactions_are_e
     wrong = log2.append(first.exec_id, "submission", first.submission).seq
     log2.append(first.exec_id, "report", first.report)
     assert (wrong, "submission", "transaction") in failed(audit(log2, chain, gate=GATE))
+
+
+def test_a_retry_is_explained_only_by_a_cut_short_round_of_the_same_execution(
+    tmp_path: Path,
+) -> None:
+    log = AttestationLog(tmp_path / "log.db")
+    chain = honest_chain()
+    ex = build_execution()
+    proposal = log.append(ex.exec_id, "proposal", ex.proposal).seq
+    observed = log.append(ex.exec_id, "observations", ex.observations).seq
+    cut_short = {"reason": "cut short", "earlier_seqs": [observed]}
+    ok = log.append(ex.exec_id, "retry", cut_short).seq
+    other = build_execution(trade_id=8)
+    foreign = log.append(other.exec_id, "retry", cut_short).seq  # names another execution's entry
+    seqs = record(log, ex, chain)
+    del seqs["proposal"]
+    after = log.append(ex.exec_id, "retry", {"reason": "again", "earlier_seqs": [proposal]}).seq
+    report = audit(log, chain)
+    got = {(r.seq, r.check): r for r in report.results}
+    assert got[(ok, "retry")].status == "ok"
+    assert got[(foreign, "retry")].status == "fail"
+    assert "not this execution's" in got[(foreign, "retry")].detail
+    assert got[(after, "retry")].status == "fail"
+    assert "already delivered onchain" in got[(after, "retry")].detail
