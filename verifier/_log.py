@@ -432,7 +432,10 @@ def content_problem(
     if canonical is None:
         computed = ""
     else:
-        computed = _hash(prev_hash, seq, execution_id, kind, canonical, created_at)
+        try:
+            computed = _hash(prev_hash, seq, execution_id, kind, canonical, created_at)
+        except ValueError:
+            return f"prev_hash {prev_hash[:20]!r} is not a 0x-hex hash (edited)"
     if computed != entry_hash:
         return "content does not match its hash (edited)"
     if canonical != text:

@@ -192,3 +192,27 @@ def test_parallel_linkage_at_part_edges_is_the_serial_linkage(tmp_path: Path, mo
     assert serial.results == parallel.results
     chain = {f.seq for f in parallel.failures if f.check == "chain"}
     assert chain == {2, first[1], first[2] + 1, first[5], *broken}
+
+
+def test_a_prev_hash_that_is_not_hex_is_a_chain_finding_not_a_crash(  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch
+) -> None:
+    import sqlite3
+
+    from verifier import AttestationLog, audit
+
+    monkeypatch.setattr(_batch, "PARALLEL_THRESHOLD", 100)
+    log = AttestationLog(tmp_path / "zz.db")
+    log.append_many([(keccak(bytes([n % 5])), "proposal", {"n": n}) for n in range(120)])
+    log.close()
+    with sqlite3.connect(tmp_path / "zz.db") as db:
+        db.execute("UPDATE entries SET prev_hash = '0xzz' WHERE seq IN (3, 90)")
+        db.execute(
+            "UPDATE entries SET prev_hash = 'nothex', payload = '{\"n\": 60}' WHERE seq = 61"
+        )
+    log = AttestationLog(tmp_path / "zz.db", readonly=True)
+    serial = audit(log, None, workers=1)
+    assert serial.results == audit(log, None, workers=2).results
+    chain = {f.seq: f.detail for f in serial.failures if f.check == "chain"}
+    assert set(chain) == {3, 90, 61}, chain
+    assert all("prev_hash" in detail for detail in chain.values())
