@@ -483,15 +483,13 @@ def _read(rows: list[Row]) -> tuple[list[_Entry], dict[int, str]]:
         except ValueError:
             broken[seq] = f"prev_hash {prev_hash[:20]!r} is not a 0x-hex hash (edited)"
             last_hash = None
-            payload = value if isinstance(value, dict) else {}
-            append(new_entry((seq, execution_id, kind, payload, created_at, entry_hash)))
-            continue
-        digest = digest_of(prev, seq, execution_id, kind, data, created_at)
-        if "0x" + digest.hex() == entry_hash:
-            last_hash, last_digest = entry_hash, digest
         else:
-            broken[seq] = "content does not match its hash (edited)"
-            last_hash = None
+            digest = digest_of(prev, seq, execution_id, kind, data, created_at)
+            if "0x" + digest.hex() == entry_hash:
+                last_hash, last_digest = entry_hash, digest
+            else:
+                broken[seq] = "content does not match its hash (edited)"
+                last_hash = None
         payload = value if isinstance(value, dict) else {}
         append(new_entry((seq, execution_id, kind, payload, created_at, entry_hash)))
     return entries, broken
