@@ -72,11 +72,8 @@ def observe_all(nodes: list[OracleNode], request_id: str) -> list[SignedObservat
     return [asyncio.run(n.observe(request)) for n in nodes[:3]]
 
 
-def test_a_signer_takes_its_own_observation_without_recovering_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    don, nodes = make_nodes()
-    observations = observe_all(nodes, "own-1")
+def count_recoveries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The nodes whose observations a signer recovers from now on, in order."""
     recovered: list[str] = []
     real = node_module.observation_signer
 
@@ -85,6 +82,15 @@ def test_a_signer_takes_its_own_observation_without_recovering_it(
         return real(signed)
 
     monkeypatch.setattr(node_module, "observation_signer", counting)
+    return recovered
+
+
+def test_a_signer_takes_its_own_observation_without_recovering_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    don, nodes = make_nodes()
+    observations = observe_all(nodes, "own-1")
+    recovered = count_recoveries(monkeypatch)
     answer = nodes[0].sign_settlement(sign_request(don, observations))
     assert answer.price == median([o.observation.value for o in observations])
     assert sorted(recovered) == sorted(o.observation.node for o in observations[1:])
@@ -109,10 +115,6 @@ def test_a_signer_that_never_observed_the_round_recovers_every_observation(
 ) -> None:
     don, nodes = make_nodes()
     observations = observe_all(nodes, "own-3")
-    calls: list[str] = []
-    real = node_module.observation_signer
-    monkeypatch.setattr(
-        node_module, "observation_signer", lambda s: calls.append(s.observation.node) or real(s)
-    )
+    calls = count_recoveries(monkeypatch)
     nodes[3].sign_settlement(sign_request(don, observations))  # node-4 observed nothing
     assert len(calls) == 3
