@@ -555,9 +555,20 @@ def test_parallel_audit_keeps_interleaved_executions_whole_and_sees_deleted_rows
     assert all(seq in range(770, 790) for seq, _ in failed)  # only the deleted row's execution
 
 
-def _feeds_execution(keys: list[bytes], nodes: list[str], values: dict[str, list[int]]):  # type: ignore[no-untyped-def]
+FEED_KEYS = [bytes([i]) * 32 for i in range(1, 5)]
+FEED_NODES = [Account.from_key(k).address for k in FEED_KEYS]
+FEED_VALUES = {  # feed -> (mode, what the three observing nodes said)
+    "ETH/USD": ("median", [3000, 3010, 2990]),
+    "FLAG": ("identical", [1, 1, 2]),
+    "REGIME": ("mode", [5, 7, 7]),
+}
+
+
+def _feeds_execution():  # type: ignore[no-untyped-def]
     """A feeds workflow round: per feed, signed observations and a consensus; one feeds report."""
     from verifier import config_digest, recompute, report_context
+
+    keys, nodes, values = FEED_KEYS, FEED_NODES, FEED_VALUES
 
     exec_id = keccak(b"feeds round")
     don = {"don_id": 1, "config_version": 2, "forwarder": RECEIVER, "chain_id": 1}
@@ -594,23 +605,16 @@ def _feeds_execution(keys: list[bytes], nodes: list[str], values: dict[str, list
 def test_a_feeds_round_with_several_modes_is_recomputed_field_by_field(tmp_path: Path) -> None:
     from verifier import audit
 
-    keys = [bytes([i]) * 32 for i in range(1, 5)]
-    nodes = [Account.from_key(k).address for k in keys]
-    values = {
-        "ETH/USD": ("median", [3000, 3010, 2990]),
-        "FLAG": ("identical", [1, 1, 2]),
-        "REGIME": ("mode", [5, 7, 7]),
-    }
-    signers = {(1, 2): (1, nodes)}
+    signers = {(1, 2): (1, FEED_NODES)}
     honest = AttestationLog(tmp_path / "honest.db")
-    honest.append_many(_feeds_execution(keys, nodes, values))
+    honest.append_many(_feeds_execution())
     report = audit(honest, None, signers=signers)
     assert report.ok, report.failures
     recomputed = [f.detail for f in report.results if f.check == "consensus recomputed"]
     assert recomputed == ["median 3000", "identical 1", "mode 7"]
     assert [f.status for f in report.results if f.check == "report contents"] == ["ok"]
 
-    lied = _feeds_execution(keys, nodes, values)
+    lied = _feeds_execution()
     lied[3][2]["value"] = 2  # the log claims the other flag won
     forged = AttestationLog(tmp_path / "forged.db")
     forged.append_many(lied)
@@ -736,15 +740,8 @@ def test_the_standalone_check_really_blocks_the_other_packages(tmp_path: Path) -
 def test_replay_recomputes_each_feed_by_its_logged_mode_and_f(tmp_path: Path) -> None:
     from verifier import find_execution, replay
 
-    keys = [bytes([i]) * 32 for i in range(1, 5)]
-    nodes = [Account.from_key(k).address for k in keys]
-    values = {
-        "ETH/USD": ("median", [3000, 3010, 2990]),
-        "FLAG": ("identical", [1, 1, 2]),
-        "REGIME": ("mode", [5, 7, 7]),
-    }
     honest = AttestationLog(tmp_path / "honest.db")
-    honest.append_many(_feeds_execution(keys, nodes, values))
+    honest.append_many(_feeds_execution())
     result = replay(honest, find_execution(honest, next(honest.entries()).execution_id[:10]))
     assert result.matches, result.divergences
     assert [(o.feed, o.mode, o.recomputed_value) for o in result.outcomes] == [
@@ -754,7 +751,7 @@ def test_replay_recomputes_each_feed_by_its_logged_mode_and_f(tmp_path: Path) ->
     ]
     assert len(result.answers) == 9 and all(a.signature_ok for a in result.answers)
 
-    lied = _feeds_execution(keys, nodes, values)
+    lied = _feeds_execution()
     lied[3][2]["value"] = 2  # the log claims the other flag won
     forged = AttestationLog(tmp_path / "forged.db")
     forged.append_many(lied)
@@ -763,7 +760,7 @@ def test_replay_recomputes_each_feed_by_its_logged_mode_and_f(tmp_path: Path) ->
     assert "logged consensus 2 != recomputed identical 1 for FLAG" in result.divergences
     assert any("not this execution's consensus" in d for d in result.divergences)
 
-    split = _feeds_execution(keys, nodes, values)
+    split = _feeds_execution()
     for n, signed in enumerate(split[2][2]["observations"]):  # FLAG: three different answers
         signed["observation"]["value"] = n
     tied = AttestationLog(tmp_path / "tied.db")
