@@ -521,7 +521,6 @@ class _Auditor:
         self.forwarder = forwarder
         self.anchor = anchor
         self.found: list[tuple[int, str, str, str, Status, str]] = []  # AuditFinding fields
-        self.by_exec: dict[str, dict[str, _Entry]] = defaultdict(dict)  # last of each kind
         self.by_exec_all: dict[str, list[_Entry]] = defaultdict(list)
         self.by_seq: dict[int, _Entry] = {}
         self._histories: dict[str, list[ConfigEvent]] = {}
@@ -538,7 +537,6 @@ class _Auditor:
         self.entries, content = _read(self.rows)
         entries = self.entries
         for entry in entries:
-            self.by_exec[entry.execution_id][entry.kind] = entry
             self.by_exec_all[entry.execution_id].append(entry)
         self.by_seq = {entry.seq: entry for entry in entries}
         # a pool recovers while the rest is read; without one, each check recovers its own
@@ -670,14 +668,13 @@ class _Auditor:
     def _logged_trades(self) -> tuple[set[int], set[int]]:
         """Trade ids the log proposed, and those its submissions settled."""
         proposed, settled = set(), set()
-        for execution, kinds in self.by_exec.items():
-            proposal = kinds.get("proposal")
+        for entries in self.by_exec_all.values():
+            proposal = next((e for e in reversed(entries) if e.kind == "proposal"), None)
             if proposal is None or proposal.payload.get("trade_id") is None:
                 continue
             proposed.add(int(proposal.payload["trade_id"]))
             if any(
-                e.kind == "submission" and e.payload.get("status") == "settled"
-                for e in self.by_exec_all[execution]
+                e.kind == "submission" and e.payload.get("status") == "settled" for e in entries
             ):
                 settled.add(int(proposal.payload["trade_id"]))
         return proposed, settled
