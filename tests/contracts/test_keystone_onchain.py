@@ -9,9 +9,6 @@ Keystone records the transmission as SUCCEEDED.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -21,20 +18,16 @@ from web3.logs import DISCARD
 from verifier import AttestationLog
 
 from ..integration.helpers import ONE, settle
+from ..scripts import ROOT, load_script
 
 pytestmark = pytest.mark.integration
 
 SUCCEEDED, SETTLED = 1, 3
-GAS_BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench" / "gas.py"
+GAS_BENCH = ROOT / "scripts" / "bench" / "gas.py"
 
 
 def _gas_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("vouch_gas_bench", GAS_BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(GAS_BENCH, "vouch_gas_bench")  # its dataclasses look their module up
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -29,17 +27,14 @@ from agents import (
     current_step,
 )
 
+from ..scripts import ROOT, load_script
 from .conftest import FREE, ScriptedModel, call, echo, text
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = ROOT / "examples"
 
 
 def example(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(EXAMPLES / f"{name}.py", f"example_{name}")
 
 
 def test_supervisor_example_plans_delegates_by_capability_and_synthesizes() -> None:

@@ -7,9 +7,7 @@ floor would flatter or shame the audit for the wrong reason.
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -17,22 +15,15 @@ import pytest
 
 from verifier import AttestationLog, audit
 
-BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench" / "audit.py"
+from ..scripts import ROOT, load_script
+
+BENCH = ROOT / "scripts" / "bench" / "audit.py"
 EXECUTIONS = 30  # 150 entries, 150 signatures
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("audit_bench", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its pool pickles floor_part by module name
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def bench_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, Path, list[str], int]:
-    bench = _bench()
+    bench = load_script(BENCH, "audit_bench")  # its pool pickles floor_part by module name
     path = tmp_path_factory.mktemp("floor") / "bench.db"
     signers, pairs = bench.generate(path, EXECUTIONS)
     return bench, path, signers, len(pairs)
