@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 from abc import ABC, abstractmethod
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import as_completed
 from contextlib import contextmanager
@@ -159,6 +159,26 @@ class AuditReport:
         """True when no check failed."""
         return not self.failures
 
+    def by_check(self) -> dict[str, CheckTally]:
+        """How each check came out over all entries, checks in the order they first appear."""
+        tallies: dict[str, CheckTally] = {}
+        for (check, status), count in Counter((r.check, r.status) for r in self.results).items():
+            setattr(tallies.setdefault(check, CheckTally()), status, count)
+        for r in self.results:
+            if r.status == "skip" and not tallies[r.check].skipped_because:
+                tallies[r.check].skipped_because = r.detail
+        return tallies
+
+
+@dataclass
+class CheckTally:
+    """One check's results over a whole audit; ``skipped_because``: the first skip's reason."""
+
+    ok: int = 0
+    fail: int = 0
+    skip: int = 0
+    skipped_because: str = ""
+
 
 class ChainReader(ABC):
     """What the audit needs from a chain."""
@@ -170,6 +190,12 @@ class ChainReader(ABC):
     @abstractmethod
     def get_receipt(self, tx_hash: str) -> Mapping[str, Any] | None:
         """The receipt of ``tx_hash`` (keys: status, blockNumber, logs), or None if unknown."""
+
+    def prefetch(self, tx_hashes: Sequence[str]) -> None:  # noqa: B027 - optional, not abstract
+        """Fetch these transactions ahead, in bulk: the audit asks for each one next.
+
+        Optional: by default nothing is fetched ahead and each is asked for alone.
+        """
 
     def get_transaction_input(self, tx_hash: str) -> bytes | None:
         """The calldata of ``tx_hash``, or None if the chain does not know it.
@@ -252,11 +278,37 @@ class ApprovalEvent(BaseModel):
 
 
 class Web3ChainReader(ChainReader):
-    """A ChainReader over any EVM JSON-RPC endpoint (web3.py)."""
+    """A ChainReader over any EVM JSON-RPC endpoint (web3.py).
 
-    def __init__(self, w3: Web3) -> None:
+    ``prefetch`` asks for receipts and transactions in JSON-RPC batches of
+    ``batch`` transactions (two calls each): one round trip per batch instead
+    of two per transaction, which is what an audit over a remote RPC waits on.
+    A batch the endpoint refuses, or that names a transaction it does not
+    know, is left to be asked for one by one.
+    """
+
+    def __init__(self, w3: Web3, batch: int = 250) -> None:
         self.w3 = w3
         self._abi = _FORWARDER_ABI
+        self.batch = batch
+        self._ahead: dict[str, tuple[Mapping[str, Any], bytes]] = {}  # lower-case hash -> fetched
+
+    def prefetch(self, tx_hashes: Sequence[str]) -> None:
+        """Receipts and calldata of ``tx_hashes``, in batches, kept until each is asked for."""
+        todo = [h for h in dict.fromkeys(h.lower() for h in tx_hashes) if h not in self._ahead]
+        for start in range(0, len(todo), self.batch):
+            chunk = todo[start : start + self.batch]
+            try:
+                with self.w3.batch_requests() as batch:
+                    for tx_hash in chunk:
+                        batch.add(self.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+                        batch.add(self.w3.eth.get_transaction(tx_hash))  # type: ignore[arg-type]
+                    answers: list[Any] = list(batch.execute())
+            except Exception:  # noqa: BLE001 - an unknown hash or no batch support: one by one
+                continue
+            for i, tx_hash in enumerate(chunk):
+                receipt, tx = answers[2 * i], answers[2 * i + 1]
+                self._ahead[tx_hash] = (dict(receipt), bytes(tx["input"]))
 
     def get_config(self, forwarder: str, don_id: int, config_version: int) -> tuple[int, list[str]]:
         """Read getConfig from the forwarder."""
@@ -268,6 +320,9 @@ class Web3ChainReader(ChainReader):
 
     def get_receipt(self, tx_hash: str) -> Mapping[str, Any] | None:
         """Fetch the receipt; None if the chain does not know the transaction."""
+        ahead = self._ahead.get(tx_hash.lower())
+        if ahead is not None:
+            return ahead[0]
         try:
             return dict(self.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
         except Exception:  # noqa: BLE001 - web3 raises several kinds for "not found"
@@ -275,6 +330,9 @@ class Web3ChainReader(ChainReader):
 
     def get_transaction_input(self, tx_hash: str) -> bytes | None:
         """Fetch the transaction's calldata; None if the chain does not know it."""
+        ahead = self._ahead.get(tx_hash.lower())
+        if ahead is not None:
+            return ahead[1]
         try:
             tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
         except Exception:  # noqa: BLE001 - web3 raises several kinds for "not found"
@@ -549,6 +607,8 @@ class _Auditor:
             broken[seq] = "; ".join(filter(None, [broken.get(seq), problem]))
         if not self._inline:
             self._results = self._recoverer.results()
+        if self.chain is not None:
+            self.chain.prefetch(_submitted(entries))
         checks: dict[str, Callable[[_Entry], None]] = {
             "observations": self._observations,
             "consensus": self._consensus,
@@ -1134,6 +1194,17 @@ class _Auditor:
             if not matching or matching[0].approver != approver or matching[0].block != block:
                 problems.append(f"no TradeApproved({trade_id}, {approver}) in tx {p['tx_hash']}")
         return problems
+
+
+def _submitted(entries: list[_Entry]) -> list[str]:
+    """The transaction hash of every submission entry that names one."""
+    return [
+        tx_hash
+        for e in entries
+        if e.kind == "submission"
+        and isinstance(tx_hash := e.payload.get("tx_hash"), str)
+        and tx_hash
+    ]
 
 
 def _observation_job(signed: dict[str, Any]) -> tuple[str, _batch.Job]:

@@ -159,12 +159,15 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def summary(report: AuditReport, verbose: bool = False) -> list[str]:
-    """One line per failed check (every check if ``verbose``), then the verdict."""
+    """One line per failed check (every check if ``verbose``), a tally per check, the verdict."""
     shown = report.results if verbose else report.failures
     lines = [
         f"{'#' + str(r.seq) if r.seq else 'chain'}\t{r.execution_id[:10]}\t{r.kind}\t{r.check}\t{r.status.upper()}\t{r.detail}"
         for r in sorted(shown, key=lambda r: (r.status != "fail", r.seq))
     ]
+    for check, t in report.by_check().items():
+        why = f"  (skipped: {t.skipped_because})" if t.skipped_because else ""
+        lines.append(f"{check:<24} ok {t.ok:>9,}  fail {t.fail:>9,}  skip {t.skip:>9,}{why}")
     failures = report.failures
     if not failures:
         skipped = sum(r.status == "skip" for r in report.results)
@@ -175,12 +178,17 @@ def summary(report: AuditReport, verbose: bool = False) -> list[str]:
         ]
     named = sorted({f.seq for f in failures if f.seq})
     alarms = sum(1 for f in failures if not f.seq)
-    entries = ", ".join(f"#{seq}" for seq in named) or "none"
+    entries = ", ".join(f"#{seq}" for seq in named[:NAMED_ENTRIES]) or "none"
+    if len(named) > NAMED_ENTRIES:
+        entries += f", ... ({len(named)} entries in all)"
     tail = f"; {alarms} about the chain (onchain alarms)" if alarms else ""
     return [
         *lines,
         f"FAILED: {len(failures)} checks in {report.entries} entries; failing entries: {entries}{tail}",
     ]
+
+
+NAMED_ENTRIES = 20  # failing entries the verdict names; each has its own line above
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -38,8 +38,13 @@ def run_audit(
     log_path: Path | None = None,
     workers: int | None = None,
     html_path: Path | None = None,
+    verbose: bool = False,
 ) -> int:
-    """Audit the log; return the exit code (0 all good, 1 findings, 2 could not audit)."""
+    """Audit the log; return the exit code (0 all good, 1 findings, 2 could not audit).
+
+    Shows how each check came out, then the failed checks (every check if
+    ``verbose``); ``as_json`` prints everything as JSON instead.
+    """
     path = log_path or settings.log_path
     try:
         log = AttestationLog(path, readonly=True)
@@ -62,8 +67,8 @@ def run_audit(
     if html_path is not None:
         html_path.write_text(render_html(report, log, f"vouch audit of {path}"), encoding="utf-8")
         console.print(f"wrote {html_path}")
-    if as_json:
-        console.print_json(
+    if as_json:  # for machines: plain, compact, one line (no pretty-printing of 100k results)
+        console.file.write(
             json.dumps(
                 {
                     "ok": report.ok,
@@ -71,36 +76,69 @@ def run_audit(
                     "results": [r.to_dict() for r in report.results],
                 }
             )
+            + "\n"
         )
     else:
-        _show(console, report, path)
+        _show(console, report, path, verbose)
     return EXIT_OK if report.ok else EXIT_FINDINGS
 
 
-def _show(console: Console, report: AuditReport, path: Path) -> None:
-    table = Table(title=f"audit of {path}", title_justify="left")
-    for column in ("entry", "execution", "kind", "check", "result", "detail"):
-        table.add_column(column)
-    for r in sorted(report.results, key=lambda r: (r.status != "fail", r.seq)):
-        table.add_row(
-            f"#{r.seq}", r.execution_id[:10] + "…", r.kind, r.check, _STYLE[r.status], r.detail
+# failed checks listed, and failing entries named in the verdict, without --verbose;
+# --json and --html carry them all
+SHOWN_FAILURES, SHOWN_ENTRIES = 100, 20
+
+
+def _show(console: Console, report: AuditReport, path: Path, verbose: bool) -> None:
+    tallies = Table(title=f"audit of {path}: {report.entries} entries", title_justify="left")
+    tallies.add_column("check")
+    for column in ("ok", "fail", "skip"):
+        tallies.add_column(column, justify="right")
+    tallies.add_column("skipped because")
+    for check, tally in report.by_check().items():
+        tallies.add_row(
+            check,
+            f"{tally.ok:,}",
+            f"[red]{tally.fail:,}[/]" if tally.fail else "0",
+            f"{tally.skip:,}",
+            tally.skipped_because,
         )
-    console.print(table)
+    console.print(tallies)
     failures = report.failures
+    listed = report.results if verbose else failures
+    if listed:
+        shown = sorted(listed, key=lambda r: (r.status != "fail", r.seq))
+        if not verbose:
+            shown = shown[:SHOWN_FAILURES]
+        title = "every check, failures first" if verbose else "failed checks"
+        table = Table(title=title, title_justify="left")
+        for column in ("entry", "execution", "kind", "check", "result", "detail"):
+            table.add_column(column)
+        for r in shown:
+            entry = f"#{r.seq}" if r.seq else "chain"
+            execution = r.execution_id[:10] + "…" if r.execution_id else ""
+            table.add_row(entry, execution, r.kind, r.check, _STYLE[r.status], r.detail)
+        console.print(table)
+        if len(shown) < len(listed):
+            console.print(
+                f"… and {len(listed) - len(shown):,} more failed checks:"
+                " --verbose, --json or --html FILE lists them all"
+            )
     if failures:
-        named = ", ".join(
-            sorted({f"#{f.seq}" for f in failures if f.seq}, key=lambda s: int(s[1:]))
-        )
+        seqs = sorted({f.seq for f in failures if f.seq})
+        named = ", ".join(f"#{seq}" for seq in seqs[:SHOWN_ENTRIES])
+        if len(seqs) > SHOWN_ENTRIES:
+            named += f", … ({len(seqs):,} entries in all)"
         alarms = sum(1 for f in failures if not f.seq)
         named += f"{'; ' if named else ''}{alarms} onchain alarms" if alarms else ""
         console.print(
-            f"[red]✗ {len(failures)} failed checks[/] in {report.entries} entries; failing entries: {named}"
+            f"[red]✗ {len(failures):,} failed checks[/] in {report.entries:,} entries;"
+            f" failing entries: {named}"
         )
     else:
         skipped = sum(r.status == "skip" for r in report.results)
         console.print(
-            f"[green]✓ all {len(report.results)} checks passed[/] on {report.entries} entries"
-            + (f" ({skipped} skipped)" if skipped else "")
+            f"[green]✓ all {len(report.results):,} checks passed[/] on {report.entries:,} entries"
+            + (f" ({skipped:,} skipped)" if skipped else "")
         )
 
 

@@ -371,9 +371,12 @@ def audit(
     html: Annotated[
         Path | None, typer.Option(help="Also write a self-contained HTML report to this file.")
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List every check, not only the failed ones.")
+    ] = False,
 ) -> None:
     """Re-verify every log entry: hash chain, signatures, consensus, transactions. Exit 1 on findings."""
-    raise typer.Exit(run_audit(_settings(), console, as_json, log, workers, html))
+    raise typer.Exit(run_audit(_settings(), console, as_json, log, workers, html, verbose))
 
 
 @app.command("replay")
