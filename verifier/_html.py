@@ -18,6 +18,11 @@ from ._log import AttestationLog, LogEntry
 from ._signing import OBSERVATION_DOMAIN
 
 FAULT_BPS = 100  # an answer more than 1% from the consensus counts as a fault
+# A big log stays a page a browser opens: plots of at most COLUMNS columns (executions
+# bucketed, each bucket shown by its worst), at most FAILURES rows of failed checks, and a
+# drill-down of the failing executions (at most FAILING) and the latest PASSING passing ones.
+COLUMNS, FAILURES, FAILING, PASSING = 300, 1_000, 1_000, 200
+SEVERITY = ("ok", "absent", "deviant", "bad signature")  # a bucket shows its worst
 CELL = {  # faults-over-time cell colours
     "ok": "#bbf7d0",
     "absent": "#f59e0b",
@@ -104,9 +109,28 @@ def _latencies(payload: dict[str, object]) -> dict[str, float]:
     return {}
 
 
-def _deviation_plot(stats: dict[str, _NodeStats], runs: int) -> str:
+def _buckets(runs: int, columns: int) -> int:
+    """Executions per plot column: 1 up to ``columns`` executions, then as many as fit."""
+    return max(1, -(-runs // max(1, columns)))
+
+
+def _widest(deviations: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    """Per bucket of ``size`` executions, the deviation farthest from consensus (outliers stay)."""
+    if size == 1:
+        return deviations
+    kept: dict[int, tuple[int, int]] = {}
+    for i, bps in deviations:
+        held = kept.get(i // size)
+        if held is None or abs(bps) > abs(held[1]):
+            kept[i // size] = (i, bps)
+    return list(kept.values())
+
+
+def _deviation_plot(stats: dict[str, _NodeStats], runs: int, columns: int = COLUMNS) -> str:
     width, height, pad = 900, 220, 36
-    points = [bps for s in stats.values() for _, bps in s.deviations] or [0]
+    size = _buckets(runs, columns)
+    shown = {node: _widest(s.deviations, size) for node, s in stats.items()}
+    points = [bps for kept in shown.values() for _, bps in kept] or [0]
     top = max(1, max(abs(p) for p in points))
 
     def x(i: int) -> float:
@@ -120,29 +144,38 @@ def _deviation_plot(stats: dict[str, _NodeStats], runs: int) -> str:
     ]
     lines.append(f'<text x="2" y="{pad / 2 + 4}" font-size="11">+{top} bps</text>')
     lines.append(f'<text x="2" y="{height - pad / 2}" font-size="11">-{top} bps</text>')
-    for color, s in zip(PALETTE * 4, stats.values(), strict=False):
-        path = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in s.deviations)
+    for color, kept in zip(PALETTE * 4, shown.values(), strict=False):
+        path = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in kept)
         lines.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{path}"/>')
         lines += [
-            f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}"/>'
-            for i, v in s.deviations
+            f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}"/>' for i, v in kept
         ]
     return f'<svg role="img" aria-label="deviation from consensus" width="{width}" height="{height}">{"".join(lines)}</svg>'
 
 
-def _fault_plot(stats: dict[str, _NodeStats], runs: int) -> str:
-    """One row per node, one cell per execution in log order, coloured by what the node did."""
+def _fault_plot(stats: dict[str, _NodeStats], runs: int, columns: int = COLUMNS) -> str:
+    """One row per node, one cell per execution (or bucket of them) in log order, by what it did."""
     cell, label = 12, 120
-    width, height = label + cell * max(1, runs), cell * len(stats) + 4
+    size = _buckets(runs, columns)
+    cells = -(-runs // size)
+    wide = max(2, min(cell, 780 // max(1, cells)))  # the plot fits the page: narrower cells
+    width, height = label + wide * max(1, cells), cell * len(stats) + 4
     rects = []
     for row, (node, s) in enumerate(stats.items()):
         rects.append(f'<text x="0" y="{row * cell + 10}" font-size="10">{_e(node[:12])}…</text>')
         missed = set(s.absent)
-        for i in range(runs):
-            state = "absent" if i in missed else s.faults.get(i, "ok")
+        for column in range(cells):
+            span = range(column * size, min((column + 1) * size, runs))
+            states = ["absent" if i in missed else s.faults.get(i, "ok") for i in span]
+            state = max(states, key=SEVERITY.index)
+            if size == 1:
+                where = f"in execution {span[0] + 1}: {state}"
+            else:
+                tally = ", ".join(f"{states.count(k)} {k}" for k in SEVERITY if k in states)
+                where = f"in executions {span[0] + 1}–{span[-1] + 1}: {tally}"
             rects.append(
-                f'<rect x="{label + i * cell}" y="{row * cell}" width="{cell - 1}" height="{cell - 1}" '
-                f'fill="{CELL[state]}" data-state="{state}"><title>{_e(node)} in execution {i + 1}: {state}</title></rect>'
+                f'<rect x="{label + column * wide}" y="{row * cell}" width="{max(1, wide - 1)}" height="{cell - 1}" '
+                f'fill="{CELL[state]}" data-state="{state}"><title>{_e(node)} {where}</title></rect>'
             )
     return f'<svg role="img" aria-label="faults over time" width="{width}" height="{height}">{"".join(rects)}</svg>'
 
@@ -203,35 +236,68 @@ def _node_table(stats: dict[str, _NodeStats]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _drilldown(report: AuditReport, log: AttestationLog) -> str:
+def _drilldown(
+    report: AuditReport, log: AttestationLog, failing: int = FAILING, passing: int = PASSING
+) -> str:
+    """Every failing execution (opened; at most ``failing``), then the latest ``passing`` others."""
     by_exec: dict[str, list[AuditFinding]] = defaultdict(list)
     for r in report.results:
-        by_exec[r.execution_id].append(r)
+        if r.execution_id:
+            by_exec[r.execution_id].append(r)
+    failed = [e for e, results in by_exec.items() if any(r.status == "fail" for r in results)]
+    opened = set(failed[:failing])
+    fine = [e for e in by_exec if e not in set(failed)]
     parts = []
-    for execution, results in by_exec.items():
-        if not execution:
-            continue
-        failed = any(r.status == "fail" for r in results)
+    for execution in [*failed[:failing], *fine[max(0, len(fine) - passing) :]]:
+        results, bad = by_exec[execution], execution in opened
         entries = "".join(
             f"<tr><td>#{e.seq}</td><td>{_e(e.kind)}</td><td><code>{_e(e.payload_text[:400])}</code></td></tr>"
             for e in log.by_execution(execution)
         )
         parts.append(
-            f'<details id="x{_e(execution)}"{" open" if failed else ""}><summary class="{"fail" if failed else "ok"}">'
-            f"<code>{_e(execution)}</code> — {'FAILED' if failed else 'ok'} ({len(results)} checks)</summary>"
+            f'<details id="x{_e(execution)}"{" open" if bad else ""}><summary class="{"fail" if bad else "ok"}">'
+            f"<code>{_e(execution)}</code> — {'FAILED' if bad else 'ok'} ({len(results)} checks)</summary>"
             f"{_findings_table(results)}<table><tr><th>entry</th><th>kind</th><th>payload</th></tr>{entries}</table></details>"
+        )
+    left = [
+        f"{n:,} more {what} executions"
+        for n, what in ((len(failed) - failing, "failing"), (len(fine) - passing, "passing"))
+        if n > 0
+    ]
+    if left:  # said first: a reader looking for an execution learns it may not be here
+        parts.insert(
+            0, f'<p id="omitted">Not shown: {" and ".join(left)} (`--json` has every check).</p>'
         )
     return "".join(parts)
 
 
-def render_html(report: AuditReport, log: AttestationLog, title: str = "vouch audit") -> str:
-    """The whole audit as one self-contained HTML document."""
+def render_html(
+    report: AuditReport,
+    log: AttestationLog,
+    title: str = "vouch audit",
+    *,
+    columns: int = COLUMNS,
+    failures_shown: int = FAILURES,
+    failing: int = FAILING,
+    passing: int = PASSING,
+) -> str:
+    """The whole audit as one self-contained HTML document, of a size a browser opens.
+
+    Args:
+        report: the audit's results.
+        log: the log audited (for the per-node statistics and the drill-down's payloads).
+        title: the page's title.
+        columns: plot columns at most (beyond, each column is a bucket of executions).
+        failures_shown: rows of the failures table at most.
+        failing: failing executions in the drill-down at most (opened, in log order).
+        passing: passing executions in the drill-down at most (the latest).
+    """
     stats, runs = _node_stats(log)
     failures = report.failures
     verdict = (
-        f'<p class="verdict fail" id="verdict">✗ {len(failures)} failed checks in {report.entries} entries</p>'
+        f'<p class="verdict fail" id="verdict">✗ {len(failures):,} failed checks in {report.entries:,} entries</p>'
         if failures
-        else f'<p class="verdict ok" id="verdict">✓ all {len(report.results)} checks passed on {report.entries} entries</p>'
+        else f'<p class="verdict ok" id="verdict">✓ all {len(report.results):,} checks passed on {report.entries:,} entries</p>'
     )
     legend = "".join(
         f'<span><span class="sw" style="background:{c}"></span>{_e(n[:10])}…</span>'
@@ -241,14 +307,25 @@ def render_html(report: AuditReport, log: AttestationLog, title: str = "vouch au
         f"<h1>{_e(title)}</h1><p>{_e(log.path)} · generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}</p>",
         verdict,
         f'<h2 id="failures">Failures ({len(failures)})</h2>'
-        + (_findings_table(failures) if failures else "<p>None.</p>"),
+        + (_findings_table(failures[:failures_shown]) if failures else "<p>None.</p>")
+        + (
+            f"<p>… and {len(failures) - failures_shown:,} more (`--json` has every check).</p>"
+            if len(failures) > failures_shown
+            else ""
+        ),
         "<h2>Nodes</h2>" + _node_table(stats),
         f'<h3>Answer deviation from consensus, per execution</h3><div class="legend">{legend}</div>'
-        + _deviation_plot(stats, runs),
+        + _deviation_plot(stats, runs, columns),
         "<h3>Latency</h3>" + _latency_plot(stats),
-        "<h3>Faults over time (one column per execution, in log order)</h3>"
+        "<h3>Faults over time (one column per execution, in log order"
+        + (
+            f"; beyond {columns}, per {_buckets(runs, columns)} executions, by the worst"
+            if runs > columns
+            else ""
+        )
+        + ")</h3>"
         + _fault_legend()
-        + _fault_plot(stats, runs),
-        "<h2>Executions</h2>" + _drilldown(report, log),
+        + _fault_plot(stats, runs, columns),
+        "<h2>Executions</h2>" + _drilldown(report, log, failing, passing),
     ]
     return f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title><style>{CSS}</style></head><body>{"".join(sections)}</body></html>'

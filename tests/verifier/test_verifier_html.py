@@ -88,3 +88,48 @@ def test_faults_over_time_mark_absent_deviant_and_badly_signed_answers(tmp_path:
     assert "observation signatures" in opened
     assert "<td>observations</td>" in opened
     assert page.count(" open>") == 1
+
+
+def test_a_big_log_stays_a_page_buckets_its_plots_and_drills_into_the_failures(
+    tmp_path: Path,
+) -> None:
+    import re
+    import sqlite3
+
+    from ..scripts import ROOT, load_script
+
+    bench = load_script(ROOT / "scripts" / "bench" / "audit.py", "audit_bench")
+    path = tmp_path / "log.db"
+    signers, _ = bench.generate(path, 120)
+    with sqlite3.connect(
+        path
+    ) as db:  # execution 51's first observation moved 30%, its signature now over another value
+        db.execute(
+            "UPDATE entries SET payload = replace(payload, ':3000000000000000000000}', "
+            "':3900000000000000000000}') WHERE seq = 252"
+        )
+        db.execute(  # and execution 11's submission edited
+            "UPDATE entries SET payload = replace(payload, '190000', '190001') WHERE seq = 55"
+        )
+    log = AttestationLog(path, readonly=True)
+    report = audit(log, None, signers={(1, 1): (bench.F, signers)})
+    failed = {r.execution_id for r in report.failures}
+    assert len(failed) == 2 and len(report.failures) > 3
+    page = render_html(report, log, columns=50, failures_shown=3, passing=10)
+    plot = page.split('aria-label="faults over time"')[1].split("</svg>")[0]
+    cells = re.findall(
+        r'data-state="([a-z ]+)"><title>(0x[0-9A-Fa-f]{40}) in executions (\d+)–(\d+): ([^<]*)<',
+        plot,
+    )
+    assert len(cells) == 3 * 40  # 3 nodes, 120 executions in columns of 3
+    assert {(int(a), int(b)) for _, _, a, b, _ in cells} == {(i, i + 2) for i in range(1, 121, 3)}
+    faulty = [(state, node, a, tally) for state, node, a, _, tally in cells if state != "ok"]
+    assert faulty == [("bad signature", signers[0], "49", "2 ok, 1 bad signature")]
+    assert "per 3 executions, by the worst" in page
+    failures = page.split('id="failures"')[1].split("<h2>")[0]
+    assert failures.count("<tr class=") == 3
+    assert f"… and {len(report.failures) - 3:,} more" in failures
+    assert page.count("<details id=") == 2 + 10 and page.count(" open>") == 2
+    assert all(f'<details id="x{e}" open>' in page for e in failed)
+    assert "Not shown: 108 more passing executions" in page
+    assert page.index('id="omitted"') < page.index("<details id=")  # said before the list
