@@ -29,6 +29,7 @@ from eth_abi import decode as abi_decode
 from eth_typing import ChecksumAddress, HexAddress, HexStr
 from pydantic import BaseModel, ValidationError
 from web3 import Web3
+from web3.exceptions import Web3Exception, Web3RPCError
 
 from . import _batch
 from ._batch import Recoverer
@@ -285,13 +286,21 @@ class Web3ChainReader(ChainReader):
     of two per transaction, which is what an audit over a remote RPC waits on.
     A batch the endpoint refuses, or that names a transaction it does not
     know, is left to be asked for one by one.
+
+    A contract's events are read from the block its code first appears in
+    (found by bisecting on eth_getCode; an RPC without historical state gives
+    block 0), to the latest. A range the RPC refuses (public RPCs cap a
+    getLogs request's blocks or results) is halved until it is answered, and
+    later reads keep that span.
     """
 
     def __init__(self, w3: Web3, batch: int = 250) -> None:
         self.w3 = w3
         self._abi = _FORWARDER_ABI
         self.batch = batch
+        self.span: int | None = None  # blocks per getLogs request once the RPC refused more
         self._ahead: dict[str, tuple[Mapping[str, Any], bytes]] = {}  # lower-case hash -> fetched
+        self._starts: dict[str, int] = {}
 
     def prefetch(self, tx_hashes: Sequence[str]) -> None:
         """Receipts and calldata of ``tx_hashes``, in batches, kept until each is asked for."""
@@ -340,16 +349,46 @@ class Web3ChainReader(ChainReader):
         return bytes(tx["input"])
 
     def _logs(self, address: str, topic: bytes) -> list[Any]:
-        return list(
-            self.w3.eth.get_logs(
-                {
-                    "address": ChecksumAddress(HexAddress(HexStr(to_checksum(address)))),
-                    "fromBlock": 0,
-                    "toBlock": "latest",
-                    "topics": ["0x" + topic.hex()],
-                }
-            )
-        )
+        target = ChecksumAddress(HexAddress(HexStr(to_checksum(address))))
+        low, high = self._start(target), int(self.w3.eth.block_number)
+        logs: list[Any] = []
+        while low <= high:
+            top = high if self.span is None else min(high, low + self.span - 1)
+            ask = {
+                "address": target,
+                "fromBlock": low,
+                "toBlock": top,
+                "topics": ["0x" + topic.hex()],
+            }
+            try:
+                logs += self.w3.eth.get_logs(ask)  # type: ignore[arg-type]
+            except Web3RPCError:  # too many blocks or results for this RPC: ask for half
+                if top == low:
+                    raise
+                self.span = max(1, (top - low + 1) // 2)
+                continue
+            low = top + 1
+        return logs
+
+    def _start(self, address: ChecksumAddress) -> int:
+        """The first block with code at ``address`` (no event of it is earlier); 0 if unknowable.
+
+        Code, once deployed, stays (vouch's contracts are created by plain CREATE
+        and cannot self-destruct), so the first block with code is a bisection.
+        """
+        if address not in self._starts:
+            low, high = 0, int(self.w3.eth.block_number)
+            try:
+                while low < high:
+                    middle = (low + high) // 2
+                    if self.w3.eth.get_code(address, middle):
+                        high = middle
+                    else:
+                        low = middle + 1
+            except Web3Exception:  # no state of old blocks here (not an archive node): read it all
+                low = 0
+            self._starts[address] = low
+        return self._starts[address]
 
     def config_history(self, forwarder: str) -> list[ConfigEvent]:
         """ConfigSet events, decoded."""

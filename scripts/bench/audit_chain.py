@@ -6,8 +6,9 @@ Runs a feeds workflow ``--runs`` times through vouch in a throwaway home (its
 own anvil, contracts and 4-node DON, one onchain report per run), then
 audits the log against the chain with each submission's receipt and calldata
 read in batches (``Web3ChainReader``) and one by one, directly and through a
-local HTTP proxy that holds every request for ``--latency-ms`` (a remote
-RPC's round trip, which is what an auditor over one waits on). Prints the
+local HTTP proxy (the test suite's ``tests/rpc_proxy.py``) that holds
+every request for ``--latency-ms`` (a remote RPC's round trip, which is what
+an auditor over one waits on). Prints the
 requests sent and the seconds each took. The findings must be the same.
 Not a test: numbers, not verdicts.
 """
@@ -20,17 +21,17 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 from web3 import HTTPProvider, Web3
 
 from verifier import AttestationLog, Web3ChainReader, audit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.rpc_proxy import RpcProxy  # noqa: E402 - the test suite's stand-in for a remote RPC
 
 SPEC = """name = "bench-feed"
 [trigger]
@@ -65,29 +66,6 @@ class CountingProvider(HTTPProvider):
     def make_batch_request(self, requests: Any) -> Any:
         self.requests += 1
         return super().make_batch_request(requests)
-
-
-def delaying_proxy(target: str, seconds: float) -> ThreadingHTTPServer:
-    """A loopback JSON-RPC proxy to ``target`` that holds each request for ``seconds``."""
-    client = httpx.Client(timeout=60)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            time.sleep(seconds)
-            answer = client.post(target, content=body, headers={"Content-Type": "application/json"})
-            self.send_response(answer.status_code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer.content)))
-            self.end_headers()
-            self.wfile.write(answer.content)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 def timed(
@@ -127,10 +105,8 @@ def main() -> None:
             log = AttestationLog(Path(home) / "attestations.db", readonly=True)
             print(f"\n{'':34} {'requests':>9} {'seconds':>9}")
             for latency in args.latency_ms:
-                proxy = delaying_proxy(manifest["rpc_url"], latency / 1000) if latency else None
-                url = (
-                    f"http://127.0.0.1:{proxy.server_address[1]}" if proxy else manifest["rpc_url"]
-                )
+                proxy = RpcProxy(manifest["rpc_url"], delay=latency / 1000) if latency else None
+                url = proxy.url if proxy else manifest["rpc_url"]
                 results = []
                 for name, kind in (("batched", Web3ChainReader), ("one by one", OneByOne)):
                     seconds, requests, found = timed(log, url, kind, manifest["contracts"])
@@ -139,7 +115,7 @@ def main() -> None:
                     print(f"{label:34} {requests:9,} {seconds:9.2f}")
                 assert results[0] == results[1], "batched and one-by-one findings differ"
                 if proxy:
-                    proxy.shutdown()
+                    proxy.close()
         finally:
             subprocess.run([*vouch, "down"], env=env, capture_output=True)
 
