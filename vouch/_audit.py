@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -52,21 +53,25 @@ def run_audit(
         chain = stack.chain_up()
         manifest = settings.deployment_path(chain.chain_id)
         contracts = Deployment.load(manifest).contracts if manifest.exists() else {}
-        report = audit(
-            log,
-            Web3ChainReader(chain.web3()),
-            forwarder=contracts.get("Forwarder"),
-            anchor=contracts.get("AttestationAnchor"),
-            gate=contracts.get("SettlementGate"),
-            gateway=contracts.get("CrossChainGateway"),
-            workers=workers or os.cpu_count() or 1,
-        )
+        start = time.perf_counter()
+        with console.status(f"auditing {path} against chain {chain.chain_id} at {chain.url}…"):
+            report = audit(
+                log,
+                Web3ChainReader(chain.web3()),
+                forwarder=contracts.get("Forwarder"),
+                anchor=contracts.get("AttestationAnchor"),
+                gate=contracts.get("SettlementGate"),
+                gateway=contracts.get("CrossChainGateway"),
+                workers=workers or os.cpu_count() or 1,
+            )
+        seconds = time.perf_counter() - start
     except (VerifierError, VouchError) as exc:
         console.print(f"[red]cannot audit:[/] {exc}")
         return EXIT_CANNOT_AUDIT
     if html_path is not None:
         html_path.write_text(render_html(report, log, f"vouch audit of {path}"), encoding="utf-8")
-        console.print(f"wrote {html_path}")
+        # with --json, standard output is the JSON alone
+        (Console(stderr=True) if as_json else console).print(f"wrote {html_path}")
     if as_json:  # for machines: plain, compact, one line (no pretty-printing of 100k results)
         console.file.write(
             json.dumps(
@@ -80,6 +85,10 @@ def run_audit(
         )
     else:
         _show(console, report, path, verbose)
+        console.print(
+            f"[dim]{report.entries:,} entries audited in {seconds:.1f} s against chain"
+            f" {chain.chain_id} at {chain.url}[/]"
+        )
     return EXIT_OK if report.ok else EXIT_FINDINGS
 
 

@@ -505,3 +505,7 @@ def test_html_report_renders_in_a_real_browser_and_shows_the_failures(demo, tmp_
         tmp_path, f"--screenshot={tmp_path / 'audit.png'}", "--window-size=1200,1600", page.as_uri()
     )
     assert shot.returncode == 0 and (tmp_path / "audit.png").stat().st_size > 10_000
+    # with --json too, standard output is the JSON alone; where the page went is on stderr
+    both = vouch(environ, "audit", "--log", str(copy), "--json", "--html", str(tmp_path / "b.html"))
+    assert both.returncode == 1 and f"wrote {tmp_path / 'b.html'}" in both.stderr.replace("\n", "")
+    assert not json.loads(both.stdout)["ok"] and (tmp_path / "b.html").exists()
