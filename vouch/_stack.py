@@ -292,8 +292,10 @@ class Stack:
                 handle.write(secrets.token_urlsafe(32))
         return path
 
-    def supervisor(self, don: DonConfig) -> DonSupervisor:
-        """Starts and stops this DON's node processes.
+    def supervisor(
+        self, don: DonConfig, config_file: Path | None = None, run_dir: Path | None = None
+    ) -> DonSupervisor:
+        """Starts and stops this DON's node processes (another DON's: its own file and run dir).
 
         The nodes get the keystore password the way vouch got it: through the
         environment when it came from there, else as the password file's path.
@@ -304,7 +306,13 @@ class Stack:
             env["VOUCH_KEYSTORE_PASSWORD"] = self.settings.keystore_password.get_secret_value()
         else:
             launcher += ["--password-file", str(self.password_file())]
-        return DonSupervisor(don, self.don_file, self.settings.don_dir / "run", launcher, env)
+        return DonSupervisor(
+            don,
+            config_file or self.don_file,
+            run_dir or self.settings.don_dir / "run",
+            launcher,
+            env,
+        )
 
     def don_up(self, deployment: Deployment) -> tuple[DonConfig, bool]:
         """Make sure every node runs with the config for ``deployment``; return it and whether it started nodes."""

@@ -26,6 +26,7 @@ from verifier import AttestationLog, VerifierError
 
 from ._anchor import anchor_log, prove_entry
 from ._audit import run_audit, run_replay
+from ._crosschain import DEFAULT_MESSAGE, run_cross_chain_demo
 from ._demo import DEFAULT_GOAL, run_settlement_demo
 from ._errors import VouchError
 from ._runs import make_runs_app
@@ -357,6 +358,19 @@ def demo_settlement(
     outcome = run_settlement_demo(_settings(), console, goal, approve)
     if outcome is not None and outcome.status != "settled":
         raise typer.Exit(1)
+
+
+@demo_app.command("cross-chain")
+def demo_cross_chain(
+    message: Annotated[str, typer.Option(help="What chain A sends to chain B's receiver.")] = (
+        DEFAULT_MESSAGE
+    ),
+    amount: Annotated[
+        int, typer.Option(min=1, max=100, help="Whole test tokens sent with the message.")
+    ] = 2,
+) -> None:
+    """A message from chain A executed on a second local chain once the DON attests it; audited."""
+    run_cross_chain_demo(_settings(), console, message, amount)
 
 
 @app.command()
