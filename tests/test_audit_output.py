@@ -16,7 +16,7 @@ from rich.console import Console
 
 from verifier import AttestationLog, AuditReport, audit
 from verifier._cli import NAMED_ENTRIES, summary
-from vouch._audit import SHOWN_ENTRIES, SHOWN_FAILURES, _show
+from vouch._audit import SHOWN_ENTRIES, SHOWN_FAILURES, show_report
 
 from .scripts import ROOT, load_script
 
@@ -50,7 +50,7 @@ EDIT_GAS = (  # a content break in every submission: 60
 
 def shown(report: AuditReport, path: Path, verbose: bool = False) -> str:
     out = StringIO()
-    _show(Console(file=out, width=200, color_system=None), report, path, verbose)
+    show_report(Console(file=out, width=200, color_system=None), report, path, verbose)
     return out.getvalue()
 
 

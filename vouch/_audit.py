@@ -84,7 +84,7 @@ def run_audit(
             + "\n"
         )
     else:
-        _show(console, report, path, verbose)
+        show_report(console, report, path, verbose)
         console.print(
             f"[dim]{report.entries:,} entries audited in {seconds:.1f} s against chain"
             f" {chain.chain_id} at {chain.url}[/]"
@@ -97,8 +97,9 @@ def run_audit(
 SHOWN_FAILURES, SHOWN_ENTRIES = 100, 20
 
 
-def _show(console: Console, report: AuditReport, path: Path, verbose: bool) -> None:
-    tallies = Table(title=f"audit of {path}: {report.entries} entries", title_justify="left")
+def show_report(console: Console, report: AuditReport, path: Path, verbose: bool) -> None:
+    """A tally per check, the failed checks (every check if ``verbose``), the verdict."""
+    tallies = Table(title=f"audit of {path}: {report.entries:,} entries", title_justify="left")
     tallies.add_column("check")
     for column in ("ok", "fail", "skip"):
         tallies.add_column(column, justify="right")

@@ -35,7 +35,7 @@ from cre_adapters.evm import (
 )
 from verifier import AttestationLog, Web3ChainReader, audit
 
-from ._audit import _show
+from ._audit import show_report
 from ._errors import VouchError
 from ._settings import VouchSettings
 from ._stack import Chain, Stack
@@ -153,7 +153,7 @@ def _relay_once(
     with console.status("auditing the relay log against chain B…"):
         report = audit(log, Web3ChainReader(w3_b), forwarder=b["forwarder"], gateway=b["gateway"])
     console.print()
-    _show(console, report, log.path, verbose=False)
+    show_report(console, report, log.path, verbose=False)
     if not report.ok:
         raise VouchError(f"the audit of {log.path} found {len(report.failures)} failed checks")
     say(f"the relay's log: {log.path} (audited against chain B, which stops with the demo)")
