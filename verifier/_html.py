@@ -245,8 +245,8 @@ def _drilldown(
         if r.execution_id:
             by_exec[r.execution_id].append(r)
     failed = [e for e, results in by_exec.items() if any(r.status == "fail" for r in results)]
-    opened = set(failed[:failing])
-    fine = [e for e in by_exec if e not in set(failed)]
+    opened, broken = set(failed[:failing]), set(failed)
+    fine = [e for e in by_exec if e not in broken]
     parts = []
     for execution in [*failed[:failing], *fine[max(0, len(fine) - passing) :]]:
         results, bad = by_exec[execution], execution in opened
