@@ -1,0 +1,40 @@
+"""`vouch audit` and `vouch replay`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .._audit import run_audit, run_replay
+from ._common import app, console, settings
+
+
+@app.command()
+def audit(
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    log: Annotated[
+        Path | None, typer.Option(help="Audit this log file instead of the home's.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes recovering signatures (default: all cores).")
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option(help="Also write a self-contained HTML report to this file.")
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List every check, not only the failed ones.")
+    ] = False,
+) -> None:
+    """Re-verify every log entry: hash chain, signatures, consensus, transactions. Exit 1 on findings."""
+    raise typer.Exit(run_audit(settings(), console, as_json, log, workers, html, verbose))
+
+
+@app.command("replay")
+def replay_cmd(
+    execution: Annotated[str, typer.Argument(help="Execution id (or a unique prefix).")],
+    log: Annotated[Path | None, typer.Option(help="Replay from this log file.")] = None,
+) -> None:
+    """Recompute one execution's decision from its logged inputs and show where it diverges."""
+    raise typer.Exit(run_replay(settings(), console, execution, log))

@@ -1,0 +1,44 @@
+"""`vouch demo settlement|cross-chain`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .._crosschain import DEFAULT_MESSAGE, run_cross_chain_demo
+from .._demo import DEFAULT_GOAL, run_settlement_demo
+from ._common import app, console, settings
+
+demo_app = typer.Typer(help="End-to-end demos.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.command("settlement")
+def demo_settlement(
+    goal: Annotated[str, typer.Option(help="What the agent is asked to do.")] = DEFAULT_GOAL,
+    approve: Annotated[
+        bool,
+        typer.Option(
+            help="Play the approver: sign and record the approval, then settle. "
+            "--no-approve leaves the run paused for `vouch runs approve|reject`."
+        ),
+    ] = True,
+) -> None:
+    """A verified settlement end to end on a local chain and DON, through a human approval."""
+    outcome = run_settlement_demo(settings(), console, goal, approve)
+    if outcome is not None and outcome.status != "settled":
+        raise typer.Exit(1)
+
+
+@demo_app.command("cross-chain")
+def demo_cross_chain(
+    message: Annotated[str, typer.Option(help="What chain A sends to chain B's receiver.")] = (
+        DEFAULT_MESSAGE
+    ),
+    amount: Annotated[
+        int, typer.Option(min=1, max=100, help="Whole test tokens sent with the message.")
+    ] = 2,
+) -> None:
+    """A message from chain A executed on a second local chain once the DON attests it; audited."""
+    run_cross_chain_demo(settings(), console, message, amount)

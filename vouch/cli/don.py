@@ -1,0 +1,159 @@
+"""`vouch don up|down|status|fault` and `vouch node run`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cre_adapters import (
+    FAULT_MODES,
+    DonConfig,
+    FaultSpec,
+    load_key,
+    read_password,
+    serve,
+    set_fault,
+)
+
+from .._stack import Stack
+from ._common import app, console, override, settings
+
+don_app = typer.Typer(help="The local oracle network (DON).", no_args_is_help=True)
+node_app = typer.Typer(help="One oracle node (started by `vouch don up`).", no_args_is_help=True)
+app.add_typer(don_app, name="don")
+app.add_typer(node_app, name="node")
+
+
+@don_app.command("up")
+def don_up(
+    nodes: Annotated[
+        int | None, typer.Option(help="Number of nodes n (env VOUCH_NODES; 4..31).")
+    ] = None,
+    f: Annotated[
+        int | None, typer.Option("--f", help="Faulty nodes tolerated (n >= 3f+1; env VOUCH_F).")
+    ] = None,
+    sources: Annotated[
+        Path | None,
+        typer.Option(
+            help="DON sources file (.toml/.json/.yaml): each node's data source "
+            "(set VOUCH_DON_SOURCES instead to keep it for every command that starts nodes)."
+        ),
+    ] = None,
+) -> None:
+    """Start the oracle nodes for the current deployment (redeploys if n or f changed)."""
+    override(nodes=nodes, f=f, don_sources=sources)
+    stack = Stack(settings())
+    chain = stack.chain_up()
+    deployment, _ = stack.deploy(chain, stack.artifacts())
+    don, started = stack.don_up(deployment)
+    console.print(
+        f"{len(don.nodes)} nodes {'started' if started else 'already running'} (f={don.f})"
+    )
+    for node in don.nodes:
+        if node.source.kind != "mock-price" or node.fault.mode != "none":
+            console.print(f"  {node.name}: source {node.source.kind}, fault {node.fault.mode}")
+
+
+@don_app.command("down")
+def don_down() -> None:
+    """Stop the oracle nodes."""
+    stopped = Stack(settings()).don_down()
+    console.print(f"stopped {', '.join(stopped)}" if stopped else "no nodes were running")
+
+
+@don_app.command("status")
+def don_status() -> None:
+    """Show every node: key, URL, health, last round."""
+    stack = Stack(settings())
+    if not stack.don_file.exists():
+        console.print("no DON configured yet: run `vouch don up`")
+        raise typer.Exit(1)
+    don = DonConfig.load(stack.don_file)
+    rows = stack.supervisor(don).status()
+    table = Table("node", "signer", "url", "pid", "health", "fault", "rounds", "last round")
+    for row in rows:
+        health = "[green]ok[/]" if row.healthy else f"[red]{row.detail}[/]"
+        fault = row.fault if row.fault == "none" else f"[yellow]{row.fault}[/]"
+        table.add_row(
+            row.name,
+            row.address,
+            row.url,
+            str(row.pid or "-"),
+            health,
+            fault,
+            str(row.rounds),
+            _last_round(row.last_round, row.last_round_at),
+        )
+    console.print(table)
+    console.print(f"n={len(don.nodes)}, f={don.f}, quorum 2f+1={don.quorum}")
+    if not all(row.healthy for row in rows):
+        raise typer.Exit(1)
+
+
+class FaultChoice(StrEnum):
+    """The fault modes of cre_adapters.FaultMode, as CLI choices."""
+
+    none = "none"
+    down = "down"
+    slow = "slow"
+    flaky = "flaky"
+    stale = "stale"
+    lie = "lie"
+    equivocate = "equivocate"
+    bad_signature = "bad-signature"
+    wrong_key = "wrong-key"
+
+
+assert tuple(FaultChoice) == FAULT_MODES, "FaultChoice must list cre_adapters.FAULT_MODES"
+
+
+def _last_round(round_id: str | None, at: float | None) -> str:
+    if round_id is None:
+        return "-"
+    import time
+
+    return f"{round_id[:14]} ({time.time() - at:.0f}s ago)" if at else round_id[:14]
+
+
+@don_app.command("fault")
+def don_fault(
+    node: Annotated[str, typer.Argument(help="Node name, e.g. node-3.")],
+    mode: Annotated[FaultChoice, typer.Argument(help="The fault mode.")],
+    delay: Annotated[float, typer.Option(help="slow: seconds added.")] = 2.0,
+    error_rate: Annotated[float, typer.Option(help="flaky: share of failed requests.")] = 0.5,
+    stale_by: Annotated[int, typer.Option(help="stale: seconds in the past.")] = 3600,
+    lie_bps: Annotated[int, typer.Option(help="lie/equivocate: offset in bps.")] = 5000,
+) -> None:
+    """Make a running node misbehave (or `none` to heal it), via its loopback admin endpoint."""
+    stack = Stack(settings())
+    spec = FaultSpec.model_validate(
+        {
+            "mode": mode.value,
+            "delay": delay,
+            "error_rate": error_rate,
+            "stale_by": stale_by,
+            "lie_bps": lie_bps,
+        }
+    )
+    applied = set_fault(DonConfig.load(stack.don_file), node, spec)
+    console.print(f"{node}: fault mode {applied.mode}")
+
+
+@node_app.command("run")
+def node_run(
+    don: Annotated[Path, typer.Option(help="DON config file.")],
+    node: Annotated[str, typer.Option(help="This node's name in the DON config.")],
+    password_file: Annotated[
+        Path | None, typer.Option(help="File with the keystore password.")
+    ] = None,
+) -> None:
+    """Run one oracle node in the foreground."""
+    cfg = settings()
+    config = DonConfig.load(don)
+    secret = cfg.keystore_password.get_secret_value() if cfg.keystore_password else None
+    key = load_key(config.node(node).keystore, read_password(password_file, secret))
+    serve(config, node, key)
