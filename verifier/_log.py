@@ -146,6 +146,43 @@ def _hex_id(execution_id: bytes | str) -> str:
     return execution_id.lower() if execution_id.startswith("0x") else "0x" + execution_id.lower()
 
 
+class Unanchored(BaseModel):
+    """The newest entries no onchain anchor covers yet (what ``unanchored_tail`` finds).
+
+    Until an anchor covers them, an operator could rewrite or drop them (and
+    re-hash) without the audit noticing: the hash chain alone proves nothing
+    against the log's own writer.
+    """
+
+    count: int
+    first_seq: int | None
+    last_seq: int | None
+    anchored_up_to: int
+    oldest_created_at: int | None
+    """unix ms of the oldest unanchored entry (None when every entry is anchored)."""
+
+
+def unanchored_tail(log: AttestationLog, anchors: Iterable[Any]) -> Unanchored:
+    """How many of the log's newest entries no anchor covers.
+
+    Args:
+        log: the attestation log.
+        anchors: the anchor records read from the chain (anything with a
+            ``to_seq``, e.g. ``AnchorRecord``); covered means ``seq <= max(to_seq)``.
+    """
+    upto = max((int(a.to_seq) for a in anchors), default=0)
+    count, first, last, oldest = log._db.execute(
+        "SELECT COUNT(*), MIN(seq), MAX(seq), MIN(created_at) FROM entries WHERE seq > ?", (upto,)
+    ).fetchone()
+    return Unanchored(
+        count=int(count),
+        first_seq=first,
+        last_seq=last,
+        anchored_up_to=upto,
+        oldest_created_at=oldest if isinstance(oldest, int) else None,  # text in an edited log
+    )
+
+
 class ChainFinding(BaseModel):
     """A break in the hash chain at one entry."""
 
@@ -347,6 +384,26 @@ class AttestationLog:
             (_hex_id(execution_id),),
         )
         return [entry_from_row(row) for row in rows]
+
+    def entries_after(self, seq: int) -> list[LogEntry]:
+        """Every entry with a seq above ``seq``, in order."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM entries WHERE seq > ? ORDER BY seq",  # noqa: S608
+            (seq,),
+        )
+        return [entry_from_row(row) for row in rows]
+
+    def pending_after(self, seq: int) -> tuple[int, int | None]:
+        """(entries after ``seq``, the ``created_at`` of the first of them, or None if none)."""
+        count, oldest = self._db.execute(
+            "SELECT COUNT(*), MIN(created_at) FROM entries WHERE seq > ?", (seq,)
+        ).fetchone()
+        return int(count), (int(oldest) if oldest is not None else None)
+
+    def last_seq(self) -> int:
+        """The newest entry's seq (0 for an empty log)."""
+        row = self._db.execute("SELECT MAX(seq) FROM entries").fetchone()
+        return int(row[0] or 0)
 
     def export_jsonl(self, path: Path | str) -> int:
         """Write every entry, exactly as stored, one JSON object per line; return the count."""
