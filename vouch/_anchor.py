@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
+from web3 import Web3
 
 from cre_adapters import ContractRevert
 from cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
@@ -28,6 +29,9 @@ from verifier import (
     verify_proof,
 )
 from verifier import leaf as merkle_leaf
+
+from ._settings import VouchSettings
+from ._stack import Chain
 
 
 class AnchorResult(BaseModel):
@@ -174,8 +178,20 @@ def anchor_everything(
         return anchor_log(log, writer, artifacts, deployment)
 
 
+def live_manifest(settings: VouchSettings, chain: Chain) -> Deployment | None:
+    """The deployment manifest of ``chain`` if it names a live AttestationAnchor (reads only)."""
+    path = settings.deployment_path(chain.chain_id)
+    if not path.exists():
+        return None
+    manifest = Deployment.load(path)
+    address = manifest.contracts.get("AttestationAnchor")
+    if address is None or not chain.web3().eth.get_code(Web3.to_checksum_address(address)):
+        return None
+    return manifest
+
+
 def prove_entry(
-    log: AttestationLog, seq: int, writer: ChainWriter, artifacts: Artifacts, deployment: Deployment
+    log: AttestationLog, seq: int, w3: Web3, artifacts: Artifacts, deployment: Deployment
 ) -> InclusionProof:
     """Build the Merkle proof of entry ``seq`` and check it locally and against the onchain root.
 
@@ -185,7 +201,7 @@ def prove_entry(
     Raises:
         VerifierError: if the entry does not exist or is not anchored yet.
     """
-    anchor = _anchor_contract(writer, artifacts, deployment)
+    anchor = contract(w3, artifacts, "AttestationAnchor", deployment.address("AttestationAnchor"))
     try:
         entry = log.get(seq)
     except KeyError:
@@ -208,9 +224,7 @@ def prove_entry(
             leaves = _leaves(entries)
             leaves[seq - first] = merkle_leaf(seq, bytes.fromhex(own_hash[2:]))
             proof = merkle_proof(leaves, seq - first)
-            onchain = anchor.functions.verify(
-                index, seq, bytes.fromhex(own_hash[2:]), proof
-            ).call()
+            onchain = anchor.functions.verify(index, seq, bytes.fromhex(own_hash[2:]), proof).call()
             return InclusionProof(
                 seq=seq,
                 entry_hash=recomputed or "(the payload is not canonical JSON: edited)",

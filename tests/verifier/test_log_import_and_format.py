@@ -61,7 +61,12 @@ def rehash_from(lines: list[str], start: int) -> list[str]:
         e = json.loads(line)
         e["prev_hash"] = prev
         e["entry_hash"] = chain_hash(
-            prev, e["seq"], e["execution_id"], e["kind"], json.loads(e["payload_text"]), e["created_at"]
+            prev,
+            e["seq"],
+            e["execution_id"],
+            e["kind"],
+            json.loads(e["payload_text"]),
+            e["created_at"],
         )
         prev = e["entry_hash"]
         out.append(json.dumps(e, ensure_ascii=False))
@@ -94,7 +99,9 @@ def test_an_edited_and_re_hashed_line_breaks_the_link_of_the_next(tmp_path: Path
     lines[2] = json.dumps(edited, ensure_ascii=False)
     lines = rehash_from(lines, 2)[:3] + lines[3:]  # re-hash the edited entry only
     message = refused(tmp_path, write(tmp_path, lines))
-    assert "line 4: broken link: entry #4's prev_hash is not the hash of entry #3 (line 3)" in message
+    assert (
+        "line 4: broken link: entry #4's prev_hash is not the hash of entry #3 (line 3)" in message
+    )
     assert "line 3" not in message.replace("(line 3)", "")
 
 
@@ -119,15 +126,32 @@ def test_a_second_different_entry_with_a_used_seq_is_named(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (lambda ls: ls[:2] + ls[3:], "line 3: seq gap: entry #4 follows #2 (line 2); entries #3..#3 are missing"),
+        (
+            lambda ls: ls[:2] + ls[3:],
+            "line 3: seq gap: entry #4 follows #2 (line 2); entries #3..#3 are missing",
+        ),
         (lambda ls: [ls[0], ls[2], ls[1], *ls[3:]], "line 2: seq gap: entry #3 follows #1"),
         (lambda ls: ls[1:], "line 1: seq gap: entry #2 follows #0"),
         (lambda ls: [*ls[:2], "{not json", *ls[2:]], "line 3: bad JSON"),
         (lambda ls: [*ls[:2], '{"seq": "3"}', *ls[3:]], "line 3: not a log entry"),
-        (lambda ls: [*ls[:1], ls[1].replace('"seq":2', '"seq":"2"'), *ls[2:]], "line 2: not a log entry: seq"),
-        (lambda ls: [*ls[:1], "[" * 100_000 + "]" * 100_000, *ls[1:]], "line 2: nested deeper than"),
+        (
+            lambda ls: [*ls[:1], ls[1].replace('"seq":2', '"seq":"2"'), *ls[2:]],
+            "line 2: not a log entry: seq",
+        ),
+        (
+            lambda ls: [*ls[:1], "[" * 100_000 + "]" * 100_000, *ls[1:]],
+            "line 2: nested deeper than",
+        ),
     ],
-    ids=["dropped", "reordered", "first-dropped", "bad-json", "missing-fields", "string-seq", "deep"],
+    ids=[
+        "dropped",
+        "reordered",
+        "first-dropped",
+        "bad-json",
+        "missing-fields",
+        "string-seq",
+        "deep",
+    ],
 )
 def test_every_broken_export_is_refused_naming_the_line_and_why(
     tmp_path: Path, edit: object, expected: str
@@ -233,6 +257,12 @@ def test_files_that_are_not_logs_say_what_they_are(tmp_path: Path) -> None:
 
 def test_log_entry_round_trips_through_an_export_line() -> None:
     e = LogEntry(
-        seq=1, execution_id=EXEC, kind="k", payload_text="{}", created_at=1, prev_hash="0x" + "00" * 32, entry_hash="0x" + "11" * 32
+        seq=1,
+        execution_id=EXEC,
+        kind="k",
+        payload_text="{}",
+        created_at=1,
+        prev_hash="0x" + "00" * 32,
+        entry_hash="0x" + "11" * 32,
     )
     assert LogEntry.model_validate_json(e.model_dump_json(), strict=True) == e
