@@ -90,6 +90,9 @@ def don_status() -> None:
         )
     console.print(table)
     console.print(f"n={len(don.nodes)}, f={don.f}, quorum 2f+1={don.quorum}")
+    if not any(row.healthy for row in rows):  # reads only: starts nothing, says how
+        console.print("the DON is not running: start it with `vouch chain up` and `vouch don up`")
+        raise typer.Exit(2)
     if not all(row.healthy for row in rows):
         raise typer.Exit(1)
 

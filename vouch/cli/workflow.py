@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,6 +10,7 @@ import typer
 
 from verifier import AttestationLog
 
+from .._anchor import AnchorPolicy
 from .._demo import run_settlement_demo
 from .._errors import VouchError
 from .._stack import Stack
@@ -80,12 +82,16 @@ def workflow_run(
     deployment, _ = stack.deploy(chain, artifacts)
     don, _ = stack.don_up(deployment)
     onchain = spec.target.kind == "feeds"
+    writer = stack.writer(chain, artifacts)
     journal = AttestationLog(log or (cfg.log_path if onchain else cfg.home / "feeds.db"))
-    say = lambda kind, data: console.print(f"{kind}: {data}")  # noqa: E731
+    say = _anchoring(
+        lambda kind, data: console.print(f"{kind}: {data}"),
+        journal if onchain and journal.path == cfg.log_path else None,
+        lambda: (writer, artifacts, deployment),
+        AnchorPolicy.from_settings(cfg),
+    )
     delivery = (
-        ReportDelivery(deployment, artifacts, stack.writer(chain, artifacts), journal, on_event=say)
-        if onchain
-        else None
+        ReportDelivery(deployment, artifacts, writer, journal, on_event=say) if onchain else None
     )
     runner = FeedWorkflow(
         spec,
@@ -99,6 +105,29 @@ def workflow_run(
         token_file=cfg.home / "workflow.token",
     )
     raise typer.Exit(_workflow_summary(spec.name, asyncio.run(runner.run())))
+
+
+_ROUND_ENDS = frozenset({"delivered", "refused", "skipped"})
+
+
+def _anchoring(
+    say: Callable[[str, dict[str, Any]], None],
+    log: AttestationLog | None,
+    chain: Callable[[], tuple[Any, Any, Any]],
+    policy: AnchorPolicy,
+) -> Callable[[str, dict[str, Any]], None]:
+    """``say``, and after each round that ends, anchor the home's log when ``policy`` says so."""
+    if log is None:  # a log of its own (HOME/feeds.db, --log): the home's anchor is not for it
+        return say
+
+    def on_event(kind: str, data: dict[str, Any]) -> None:
+        say(kind, data)
+        if kind in _ROUND_ENDS:
+            anchored = policy.maybe_anchor(log, *chain())
+            if anchored is not None:
+                say("anchored", anchored.model_dump())
+
+    return on_event
 
 
 def _feed_workflow(deployment: Any) -> Any:
