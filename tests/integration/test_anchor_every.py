@@ -1,4 +1,4 @@
-"""Automatic anchoring: every ``anchor_every`` new entries the settlement flow anchors the log onchain.
+"""Automatic anchoring: once ``anchor_every`` entries wait, or the oldest is ``anchor_seconds`` old.
 
 Real anvil and DON (the session's), real AttestationAnchor; `vouch audit` then
 checks every anchored range, and a log whose newest entries were dropped (its
@@ -13,13 +13,16 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from verifier import AttestationLog, Web3ChainReader, leaf, merkle_root
+from verifier._log import unanchored_tail
 from vouch import ChainSubmitter
+from vouch._anchor import AnchorPolicy, anchor_everything
 
 from ..conftest import PASSWORD
 from .helpers import proposal, workflow
@@ -97,3 +100,59 @@ def test_the_settlement_flow_anchors_every_n_entries_and_the_audit_holds_it_to_t
     assert result.returncode == 1, result.stdout
     out = result.stdout.replace("\n", "")
     assert "entries #16..#20 were anchored onchain but are missing from the log" in out
+
+
+class Clock:
+    """A clock the test moves by hand (unix seconds)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_settlement_flow_anchors_by_time_when_fewer_than_n_entries_wait(
+    evm: Any, tmp_path: Path
+) -> None:
+    anchor = evm.contract("AttestationAnchor")
+    log = AttestationLog(tmp_path / "attestations.db")
+    events: list[dict[str, Any]] = []
+    clock = Clock()
+    policy = AnchorPolicy(every=1_000, seconds=60, clock=clock)
+    sub = ChainSubmitter(
+        workflow(evm, log),
+        evm.writer,
+        evm.artifacts,
+        evm.deployment,
+        log,
+        lambda kind, data: events.append(data) if kind == "anchored" else None,
+        policy,
+    )
+    asyncio.run(sub.submit(proposal()))  # 5 entries, seconds old: neither N nor T reached
+    assert events == [] and anchor.functions.anchoredUpTo().call() == 0  # type: ignore[attr-defined]
+    clock.now += 61  # the oldest waiting entry is now older than T
+    asyncio.run(sub.submit(proposal()))
+    assert [(e["from_seq"], e["to_seq"]) for e in events] == [(1, 10)]
+    assert anchor.functions.anchoredUpTo().call() == 10  # type: ignore[attr-defined]
+    reader = Web3ChainReader(evm.w3)
+    tail = unanchored_tail(log, reader.anchors(evm.deployment.address("AttestationAnchor")))
+    assert tail.count == 0 and tail.anchored_up_to == 10
+    asyncio.run(sub.submit(proposal()))  # fresh entries again: they wait
+    tail = unanchored_tail(log, reader.anchors(evm.deployment.address("AttestationAnchor")))
+    assert (tail.count, tail.first_seq, tail.last_seq) == (5, 11, 15)
+    assert len(events) == 1
+
+
+def test_maybe_anchor_does_nothing_when_another_writer_anchored_first(
+    evm: Any, tmp_path: Path
+) -> None:
+    log = AttestationLog(tmp_path / "attestations.db")
+    for i in range(3):
+        log.append("0x" + "cd" * 32, "note", {"i": i})
+    due = AnchorPolicy(every=1)
+    assert anchor_everything(log, evm.writer, evm.artifacts, evm.deployment) is not None
+    assert due.maybe_anchor(log, evm.writer, evm.artifacts, evm.deployment) is None
+    log.append("0x" + "cd" * 32, "note", {"i": 3})
+    result = due.maybe_anchor(log, evm.writer, evm.artifacts, evm.deployment)
+    assert result is not None and (result.from_seq, result.to_seq) == (4, 4)
