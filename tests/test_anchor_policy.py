@@ -43,3 +43,56 @@ def test_interrupt_hints_are_innermost_first_and_never_raise() -> None:
     with interrupt_hint("outer"), interrupt_hint(broken), interrupt_hint(lambda: "inner"):
         assert interrupt_hints() == ["inner", "outer"]
     assert interrupt_hints() == []
+
+
+SLEEPER = """
+import sys, time
+from vouch._interrupt import interrupt_hint
+from vouch.cli import app, main
+
+@app.command("sleepy")
+def sleepy() -> None:
+    with interrupt_hint("run R1 paused at step settle: resume it with `vouch runs resume R1`"):
+        print("ready", flush=True)
+        time.sleep(60)
+
+sys.argv = ["vouch", "sleepy"]
+main()
+"""
+
+
+ASYNC_SLEEPER = SLEEPER.replace(
+    """    with interrupt_hint("run R1 paused at step settle: resume it with `vouch runs resume R1`"):
+        print("ready", flush=True)
+        time.sleep(60)""",
+    """    import asyncio
+
+    async def run() -> None:
+        with interrupt_hint("run R1 paused at step settle: resume it with `vouch runs resume R1`"):
+            print("ready", flush=True)
+            await asyncio.sleep(60)
+
+    asyncio.run(run())""",
+)
+
+
+@pytest.mark.parametrize("script", [SLEEPER, ASYNC_SLEEPER], ids=["sync", "asyncio"])
+def test_ctrl_c_prints_the_registered_hint_and_exits_130_without_a_traceback(script: str) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    assert "asyncio.run" in ASYNC_SLEEPER
+    child = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 130, out + err
+    assert "interrupted" in err
+    assert "run R1 paused at step settle: resume it with `vouch runs resume R1`" in err
+    assert "Traceback" not in err + out

@@ -11,22 +11,32 @@ work first, then exits 130 without a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 Hint = str | Callable[[], str | None]
-_hints: list[Hint] = []
+_hints: list[Hint] = []  # the blocks running now, outermost first
+_left: list[Hint] = []  # blocks a Ctrl-C unwound, innermost first (they stay to be printed)
 _lock = threading.Lock()
 
 
 @contextmanager
 def interrupt_hint(hint: Hint) -> Iterator[None]:
-    """Register ``hint`` (a line, or a function giving one or None) while the block runs."""
+    """Register ``hint`` (a line, or a function giving one or None) while the block runs.
+
+    A block left by Ctrl-C (KeyboardInterrupt, or the CancelledError asyncio.run
+    gives a coroutine on Ctrl-C) keeps its hint for ``vouch.cli.main`` to print.
+    """
     with _lock:
         _hints.append(hint)
     try:
         yield
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        with _lock:
+            _left.append(hint)
+        raise
     finally:
         with _lock:
             if hint in _hints:
@@ -36,7 +46,7 @@ def interrupt_hint(hint: Hint) -> Iterator[None]:
 def interrupt_hints() -> list[str]:
     """The registered hints, innermost first; a hint function that fails is skipped."""
     with _lock:
-        hints = list(reversed(_hints))
+        hints = [*reversed(_hints), *_left]
     lines = []
     for hint in hints:
         try:

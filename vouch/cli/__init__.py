@@ -49,6 +49,8 @@ def main() -> None:
     """
     try:
         code = app(standalone_mode=False)  # click returns typer.Exit codes in this mode
+        if code == 130:  # typer turns a KeyboardInterrupt inside a command into Exit(130)
+            interrupted()
         sys.exit(code if isinstance(code, int) else 0)
     except (VouchError, CreError, VerifierError, AgentError) as exc:
         Console(stderr=True).print(f"[red]error:[/] {type(exc).__name__}: {exc}")
