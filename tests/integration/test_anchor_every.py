@@ -156,3 +156,56 @@ def test_maybe_anchor_does_nothing_when_another_writer_anchored_first(
     log.append("0x" + "cd" * 32, "note", {"i": 3})
     result = due.maybe_anchor(log, evm.writer, evm.artifacts, evm.deployment)
     assert result is not None and (result.from_seq, result.to_seq) == (4, 4)
+
+
+FEEDS_SPEC = """
+name = "eth-feed"
+[trigger]
+kind = "interval"
+every = 1.1
+runs = 2
+[[capabilities]]
+feed = "ETH/USD"
+[consensus]
+mode = "median"
+[target]
+kind = "feeds"
+contract = "FeedConsumer"
+function = "onReport"
+"""
+
+
+def test_a_feeds_workflow_anchors_the_home_log_by_the_policy_and_down_has_nothing_left(
+    evm: Any, tmp_path: Path
+) -> None:
+    """`vouch workflow run` (feeds target, the home's log) anchors after each round by time."""
+    from ..conftest import copy_cache
+    from .helpers import vouch_cli
+
+    home = tmp_path / "home"
+    copy_cache(evm.settings.home / "cache", home)
+    environ = {
+        **os.environ,
+        "VOUCH_HOME": str(home),
+        "VOUCH_RPC_URL": evm.chain.url,
+        "VOUCH_KEYSTORE_PASSWORD": PASSWORD,
+        "VOUCH_ANCHOR_EVERY": "1000",  # never by count here:
+        "VOUCH_ANCHOR_SECONDS": "0.001",  # by time, at the end of each round
+        "COLUMNS": "200",
+    }
+    spec = tmp_path / "feeds.toml"
+    spec.write_text(FEEDS_SPEC)
+    try:
+        result = vouch_cli(environ, "workflow", "run", str(spec), timeout=240)
+        assert result.returncode == 0, result.stdout + result.stderr
+        anchored = [line for line in result.stdout.splitlines() if line.startswith("anchored:")]
+        assert len(anchored) == 2, result.stdout
+        log = AttestationLog(home / "attestations.db", readonly=True)
+        manifest = json.loads((home / "deployments" / "31337.json").read_text())
+        records = Web3ChainReader(evm.w3).anchors(manifest["contracts"]["AttestationAnchor"])
+        assert [r.to_seq for r in records][-1] == log.last_seq()
+        assert unanchored_tail(log, records).count == 0
+    finally:
+        down = vouch_cli(environ, "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "log: every entry already anchored" in down.stdout
