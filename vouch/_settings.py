@@ -100,11 +100,20 @@ class VouchSettings(BaseSettings):
     )
     password_file: Path | None = Field(default=None, description="file holding that password")
     deployer_keystore: Path | None = Field(default=None, description="deployer key for a real RPC")
-    workflow_name: str = Field(default="settlement", max_length=10, pattern=r"^[ -~]{1,10}$")
+    workflow_name: str = Field(
+        default="settlement",
+        max_length=10,
+        pattern=r"^[ -~]{1,10}$",
+        description="the settlement workflow's name in report metadata (<= 10 ASCII chars)",
+    )
     freshness_window: int = Field(
         default=300, ge=10, le=86_400, description="report max age, seconds"
     )
-    feed: str = Field(default="ETH/USD", pattern=r"^[A-Z0-9]{1,12}/[A-Z0-9]{1,12}$")
+    feed: str = Field(
+        default="ETH/USD",
+        pattern=r"^[A-Z0-9]{1,12}/[A-Z0-9]{1,12}$",
+        description="the price feed a settlement is attested on (BASE/QUOTE)",
+    )
     market_seed: int = Field(default=7, description="seed of the mock market all honest nodes see")
     node_timeout: float = Field(default=5.0, gt=0, le=120, description="seconds to wait for a node")
     anchor_every: int = Field(
@@ -126,7 +135,9 @@ class VouchSettings(BaseSettings):
     model_api_key: SecretStr | None = Field(default=None, description="its API key")
     model_api_key_file: Path | None = Field(default=None, description="file (0600) with the key")
     model_timeout_seconds: float = Field(default=60.0, gt=0, description="per model request")
-    model_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    model_connect_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="to open a connection to the model endpoint"
+    )
     model_max_retries: int = Field(default=3, ge=0, le=20, description="on 429/5xx/timeouts")
     model_stream: bool = Field(default=False, description="ask for streamed answers")
     model_small: ModelTierSettings = Field(
