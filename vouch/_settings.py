@@ -12,6 +12,7 @@ budget needs a price for every model that may serve it: checked at start.
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -364,12 +365,25 @@ def load_settings(**overrides: Any) -> VouchSettings:
     Raises:
         SettingsError: naming each invalid setting.
     """
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return VouchSettings(**{k: v for k, v in overrides.items() if v is not None})
+        return VouchSettings(**given)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
-        raise SettingsError(
-            f"invalid settings ({problems}); fix VOUCH_* variables or vouch.toml"
-        ) from None
+        problems = "; ".join(_problem(e, given) for e in exc.errors())
+        raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def _problem(error: Any, given: dict[str, Any]) -> str:
+    """One invalid setting, named where the user set it: a flag, a variable or vouch.toml."""
+    loc = [str(p) for p in error["loc"]]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc:
+        return message
+    name, env = loc[0], "VOUCH_" + "__".join(loc).upper()
+    if name in given:
+        where = f"--{name.replace('_', '-')} (or the {name!r} argument)"
+    elif env in os.environ or f"VOUCH_{name.upper()}" in os.environ:
+        where = f"the environment variable {env}"
+    else:
+        where = f"{'.'.join(loc)} in vouch.toml (or {env})"
+    return f"{where}: {message}"
