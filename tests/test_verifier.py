@@ -377,7 +377,9 @@ def test_import_refuses_a_non_empty_log_and_garbage(tmp_path: Path) -> None:
     with pytest.raises(LogIntegrityError, match="already exists"):
         AttestationLog.import_jsonl(tmp_path / "a.jsonl", tmp_path / "a.db")
     (tmp_path / "junk.jsonl").write_text("{not json\n")
-    with pytest.raises(LogIntegrityError, match="junk.jsonl is not an intact log export.*\n  line 1: bad JSON"):
+    with pytest.raises(
+        LogIntegrityError, match="junk.jsonl is not an intact log export.*\n  line 1: bad JSON"
+    ):
         AttestationLog.import_jsonl(tmp_path / "junk.jsonl", tmp_path / "d.db")
 
 

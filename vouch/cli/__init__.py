@@ -15,6 +15,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from agents import AgentError
 from cre_adapters import CreError
@@ -53,7 +54,7 @@ def main() -> None:
             interrupted()
         sys.exit(code if isinstance(code, int) else 0)
     except (VouchError, CreError, VerifierError, AgentError) as exc:
-        Console(stderr=True).print(f"[red]error:[/] {type(exc).__name__}: {exc}")
+        Console(stderr=True).print(Text.assemble(("error: ", "red"), str(exc)))  # no markup
         code = getattr(exc, "exit_code", 1)
         sys.exit(code if isinstance(code, int) else 1)
     except typer.Exit as exc:
