@@ -12,12 +12,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-from cre_adapters import CreError
-from verifier import AttestationLog, VerifierError
+from verifier import AttestationLog
 
 from .._anchor import anchor_everything, live_manifest
-from .._errors import VouchError
 from .._stack import Stack
 from ._common import app, console, settings
 
@@ -95,18 +94,21 @@ def _anchor_before_down(stack: Stack) -> bool:
     log_path = stack.settings.log_path
     if chain is None or not log_path.exists():
         return False
-    deployment = live_manifest(stack.settings, chain)
-    if deployment is None:
-        return False
     try:
+        deployment = live_manifest(stack.settings, chain)
+        if deployment is None:
+            return False
         artifacts = stack.artifacts()
         result = anchor_everything(
             AttestationLog(log_path), stack.writer(chain, artifacts), artifacts, deployment
         )
-    except (VouchError, CreError, VerifierError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever it is, `down` still stops everything
         Console(stderr=True).print(
-            f"[red]could not anchor the log before stopping:[/] {exc}; its newest entries stay "
-            "unanchored until `vouch chain up` and `vouch log anchor`"
+            Text.assemble(
+                ("could not anchor the log before stopping: ", "red"),
+                f"{exc}; its newest entries stay unanchored until `vouch chain up` "
+                "and `vouch log anchor`",
+            )
         )
         return True
     if result is None:
