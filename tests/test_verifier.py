@@ -355,7 +355,7 @@ def test_entry_hash_fixed_vector() -> None:
     )
 
 
-def test_export_import_keeps_every_hash_and_edits_still_show(tmp_path: Path) -> None:
+def test_export_import_keeps_every_hash_and_refuses_an_edit(tmp_path: Path) -> None:
     log = AttestationLog(tmp_path / "a.db")
     fill(log, 6)
     assert log.export_jsonl(tmp_path / "a.jsonl") == 6
@@ -365,19 +365,19 @@ def test_export_import_keeps_every_hash_and_edits_still_show(tmp_path: Path) -> 
     lines = (tmp_path / "a.jsonl").read_text().splitlines()
     lines[3] = lines[3].replace("xxx", "xxy")
     (tmp_path / "edited.jsonl").write_text("\n".join(lines) + "\n")
-    assert list(
-        broken(AttestationLog.import_jsonl(tmp_path / "edited.jsonl", tmp_path / "c.db"))
-    ) == [4]
+    with pytest.raises(LogIntegrityError, match="line 4: entry #4: hash mismatch"):
+        AttestationLog.import_jsonl(tmp_path / "edited.jsonl", tmp_path / "c.db")
+    assert not (tmp_path / "c.db").exists()
 
 
 def test_import_refuses_a_non_empty_log_and_garbage(tmp_path: Path) -> None:
     log = AttestationLog(tmp_path / "a.db")
     fill(log, 2)
     log.export_jsonl(tmp_path / "a.jsonl")
-    with pytest.raises(LogIntegrityError, match="already has entries"):
+    with pytest.raises(LogIntegrityError, match="already exists"):
         AttestationLog.import_jsonl(tmp_path / "a.jsonl", tmp_path / "a.db")
     (tmp_path / "junk.jsonl").write_text("{not json\n")
-    with pytest.raises(LogIntegrityError, match="junk.jsonl:1"):
+    with pytest.raises(LogIntegrityError, match="junk.jsonl is not an intact log export.*\n  line 1: bad JSON"):
         AttestationLog.import_jsonl(tmp_path / "junk.jsonl", tmp_path / "d.db")
 
 

@@ -3,11 +3,15 @@
 ``entry_hash = keccak256(prev_hash ‖ canonical_json({seq, execution_id, kind, payload, created_at}))``;
 the first entry's ``prev_hash`` is 32 zero bytes. The payload is stored as its
 canonical JSON text, so any edited byte changes either the hash or the canonical form.
+
+The file carries its format version in SQLite's ``user_version`` (``LOG_FORMAT``),
+checked on every open; see docs/log.md.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import time
@@ -22,6 +26,16 @@ from ._canonical import canonical_json, keccak, parse_canonical
 from ._errors import LogIntegrityError
 
 GENESIS = "0x" + "00" * 32
+LOG_FORMAT = 1
+"""The log format this code reads and writes (SQLite ``PRAGMA user_version``).
+
+0 is a log written before the version was stored: the same format as 1, stamped
+1 the next time it is opened for writing.
+"""
+MAX_EXPORT_LINE = 16 * 1024 * 1024
+"""Longest line ``import_jsonl`` reads (bytes); a longer one is refused, never parsed."""
+MAX_PAYLOAD_DEPTH = 64
+"""Deepest JSON nesting of an imported payload; deeper is refused before it is parsed."""
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     seq INTEGER PRIMARY KEY,
@@ -132,6 +146,43 @@ def _hex_id(execution_id: bytes | str) -> str:
     return execution_id.lower() if execution_id.startswith("0x") else "0x" + execution_id.lower()
 
 
+class Unanchored(BaseModel):
+    """The newest entries no onchain anchor covers yet (what ``unanchored_tail`` finds).
+
+    Until an anchor covers them, an operator could rewrite or drop them (and
+    re-hash) without the audit noticing: the hash chain alone proves nothing
+    against the log's own writer.
+    """
+
+    count: int
+    first_seq: int | None
+    last_seq: int | None
+    anchored_up_to: int
+    oldest_created_at: int | None
+    """unix ms of the oldest unanchored entry (None when every entry is anchored)."""
+
+
+def unanchored_tail(log: AttestationLog, anchors: Iterable[Any]) -> Unanchored:
+    """How many of the log's newest entries no anchor covers.
+
+    Args:
+        log: the attestation log.
+        anchors: the anchor records read from the chain (anything with a
+            ``to_seq``, e.g. ``AnchorRecord``); covered means ``seq <= max(to_seq)``.
+    """
+    upto = max((int(a.to_seq) for a in anchors), default=0)
+    count, first, last, oldest = log._db.execute(
+        "SELECT COUNT(*), MIN(seq), MAX(seq), MIN(created_at) FROM entries WHERE seq > ?", (upto,)
+    ).fetchone()
+    return Unanchored(
+        count=int(count),
+        first_seq=first,
+        last_seq=last,
+        anchored_up_to=upto,
+        oldest_created_at=oldest if isinstance(oldest, int) else None,  # text in an edited log
+    )
+
+
 class ChainFinding(BaseModel):
     """A break in the hash chain at one entry."""
 
@@ -157,13 +208,9 @@ class AttestationLog:
         self.path = Path(path)
         try:
             self._db = self._connect(readonly)
-            if not readonly:
-                self._db.executescript(_SCHEMA)
-            self._check_schema()
+            self._check_schema(readonly)
         except sqlite3.DatabaseError as exc:
-            raise LogIntegrityError(
-                f"{self.path} is not a readable attestation log: {exc}"
-            ) from None
+            raise LogIntegrityError(_not_a_database(self.path, exc)) from None
 
     def _connect(self, readonly: bool) -> sqlite3.Connection:
         if readonly:
@@ -179,12 +226,46 @@ class AttestationLog:
         db.execute("PRAGMA synchronous=FULL")
         return db
 
-    def _check_schema(self) -> None:
+    def _check_schema(self, readonly: bool) -> None:
+        """Refuse, with what the file is and what to do, anything but a log of ``LOG_FORMAT``.
+
+        A file with no tables at all becomes a new log (unless ``readonly``).
+        """
+        tables = sorted(
+            name
+            for (name,) in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        )
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if not tables and version == 0:
+            if readonly:
+                raise LogIntegrityError(
+                    f"{self.path} is an empty SQLite database, not a vouch attestation log: "
+                    "pass the log file (HOME/attestations.db, or one `vouch log import` made)"
+                )
+            self._db.executescript(
+                f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {LOG_FORMAT};\nCOMMIT;"
+            )
+            return
+        check_format(self.path, version)
+        if "entries" not in tables:
+            raise LogIntegrityError(
+                f"{self.path} is not a vouch attestation log (no entries table): it is an SQLite "
+                f"database with tables {', '.join(tables[:8])}{_guess(tables)}; pass the log "
+                "file (HOME/attestations.db, or one `vouch log import` made)"
+            )
         columns = [row[1] for row in self._db.execute("PRAGMA table_info(entries)")]
         if columns != [c.strip() for c in _COLUMNS.split(",")]:
             raise LogIntegrityError(
-                f"{self.path} is not a vouch attestation log (no entries table)"
+                f"{self.path} is not a vouch attestation log: its entries table has columns "
+                f"({', '.join(columns)}), a vouch log's are ({_COLUMNS})"
             )
+        if version == 0 and not readonly:  # written before the version was stored: stamp it
+            self._db.execute(f"PRAGMA user_version = {LOG_FORMAT}")
+
+    @property
+    def format_version(self) -> int:
+        """The log format version the file carries (0: written before versions were stored)."""
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         """Close the database connection."""
@@ -304,6 +385,26 @@ class AttestationLog:
         )
         return [entry_from_row(row) for row in rows]
 
+    def entries_after(self, seq: int) -> list[LogEntry]:
+        """Every entry with a seq above ``seq``, in order."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM entries WHERE seq > ? ORDER BY seq",  # noqa: S608
+            (seq,),
+        )
+        return [entry_from_row(row) for row in rows]
+
+    def pending_after(self, seq: int) -> tuple[int, int | None]:
+        """(entries after ``seq``, the ``created_at`` of the first of them, or None if none)."""
+        count, oldest = self._db.execute(
+            "SELECT COUNT(*), MIN(created_at) FROM entries WHERE seq > ?", (seq,)
+        ).fetchone()
+        return int(count), (int(oldest) if oldest is not None else None)
+
+    def last_seq(self) -> int:
+        """The newest entry's seq (0 for an empty log)."""
+        row = self._db.execute("SELECT MAX(seq) FROM entries").fetchone()
+        return int(row[0] or 0)
+
     def export_jsonl(self, path: Path | str) -> int:
         """Write every entry, exactly as stored, one JSON object per line; return the count."""
         count = 0
@@ -317,49 +418,55 @@ class AttestationLog:
     def import_jsonl(cls, source: Path | str, destination: Path | str) -> AttestationLog:
         """Rebuild a log from an export, keeping every hash as exported (nothing is re-hashed).
 
-        The result is audited like any log: an edited export fails the hash chain.
+        The whole export is verified first (``read_export``: each line an entry,
+        seqs contiguous from 1, each link and each content hash intact); only
+        then is the log written, to a temporary file in the destination's folder
+        that is linked into place when complete. On any failure nothing is left
+        behind. An export edited and then re-hashed from the edit on still
+        imports: only the onchain anchors (``vouch audit``) can tell.
 
         Raises:
-            LogIntegrityError: if ``destination`` already has entries or a line is not an entry.
+            LogIntegrityError: ``destination`` already exists, or the export is not
+                an intact log (the message names each bad line and why).
         """
-        log = cls(destination)
-        if log._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]:
-            raise LogIntegrityError(f"{destination} already has entries; import into a new file")
-        rows: list[LogEntry] = []
-        with open(source, encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                try:
-                    e = LogEntry.model_validate_json(line)
-                except ValueError as exc:
-                    raise LogIntegrityError(
-                        f"{source}:{number} is not a log entry: {exc}"
-                    ) from None
-                rows.append(e)
-        log._db.execute("BEGIN IMMEDIATE")
+        target = Path(destination)
+        if target.exists():
+            raise LogIntegrityError(f"{target} already exists; import into a new file")
+        entries = read_export(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.import-{os.getpid()}-{time.time_ns()}")
         try:
-            log._insert(rows)
-            log._db.execute("COMMIT")
-        except BaseException:
-            log._db.execute("ROLLBACK")
-            raise
-        return log
+            db = sqlite3.connect(temporary, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=DELETE")  # one self-contained file to link
+                db.executescript(_SCHEMA)
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany(
+                    f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                    [_row(e) for e in entries],
+                )
+                db.execute(f"PRAGMA user_version = {LOG_FORMAT}")
+                db.execute("COMMIT")
+            finally:
+                db.close()
+            _fsync(temporary)
+            try:
+                os.link(temporary, target)  # atomic, and never over a file made meanwhile
+            except FileExistsError:
+                raise LogIntegrityError(
+                    f"{target} appeared during the import; import into a new file"
+                ) from None
+        finally:
+            temporary.unlink(missing_ok=True)
+            for suffix in ("-journal", "-wal", "-shm"):
+                Path(f"{temporary}{suffix}").unlink(missing_ok=True)
+        return cls(target)
 
     def _insert(self, entries: Sequence[LogEntry]) -> None:
         """Insert rows exactly as given (inside the caller's transaction)."""
         self._db.executemany(
             f"INSERT INTO entries ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-            [
-                (
-                    e.seq,
-                    e.execution_id,
-                    e.kind,
-                    e.payload_text,
-                    e.created_at,
-                    e.prev_hash,
-                    e.entry_hash,
-                )
-                for e in entries
-            ],
+            [_row(e) for e in entries],
         )
 
     def verify_chain(self) -> list[ChainFinding]:
@@ -440,6 +547,210 @@ def content_problem(
         return "content does not match its hash (edited)"
     if canonical != text:
         return "payload text is not canonical JSON (edited)"
+    return ""
+
+
+def check_format(path: Path, version: int) -> None:
+    """Refuse a log format this code does not read, saying what to do.
+
+    Raises:
+        LogIntegrityError: ``version`` is neither 0 (unversioned, same as 1) nor ``LOG_FORMAT``.
+    """
+    if version in (0, LOG_FORMAT):
+        return
+    if version > LOG_FORMAT:
+        raise LogIntegrityError(
+            f"{path} is a vouch log of format version {version}, written by a newer vouch; "
+            f"this one reads format {LOG_FORMAT}: upgrade vouch (pip install -U vouch) to "
+            "read or audit it"
+        )
+    if 0 < version < LOG_FORMAT:  # pragma: no cover - no older format exists yet
+        raise LogIntegrityError(
+            f"{path} is a vouch log of the older format version {version}; this vouch reads "
+            f"format {LOG_FORMAT}: export it with the vouch that wrote it, then `vouch log import`"
+        )
+    raise LogIntegrityError(
+        f"{path} carries an unknown log format version {version} (SQLite user_version); "
+        f"vouch logs carry 1..{LOG_FORMAT}: it is not a vouch log, or it was altered"
+    )
+
+
+def _not_a_database(path: Path, exc: sqlite3.DatabaseError) -> str:
+    """What ``path`` is, when SQLite cannot read it, and what to do."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        head = b""
+    if head.lstrip().startswith(b"{"):
+        return (
+            f"{path} is not a readable attestation log: it looks like a JSON Lines export; "
+            f"import it first: `vouch log import {path} --into NEW.db` "
+            "(or `python -m verifier import`), then pass NEW.db"
+        )
+    return (
+        f"{path} is not a readable attestation log: {exc} (it starts with {head[:16]!r}); "
+        "pass the log file (HOME/attestations.db, or one `vouch log import` made)"
+    )
+
+
+def _guess(tables: list[str]) -> str:
+    if {"runs", "steps"} <= set(tables):
+        return " (a vouch runs database, HOME/runs.db?)"
+    return ""
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _row(e: LogEntry) -> tuple[Any, ...]:
+    return (e.seq, e.execution_id, e.kind, e.payload_text, e.created_at, e.prev_hash, e.entry_hash)
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _too_deep(text: str, limit: int) -> bool:
+    """True when JSON ``text`` nests more than ``limit`` arrays/objects (strings skipped)."""
+    if text.count("[") + text.count("{") <= limit:  # the common case: cannot be that deep
+        return False
+    depth = 0
+    for match in _BRACKETS.finditer(_STRING.sub("", text)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+_SHOWN_PROBLEMS = 10
+
+
+def read_export(source: Path | str) -> list[LogEntry]:
+    """Every entry of a JSON Lines export, after checking it is an intact log.
+
+    Each non-blank line must be one entry (strict types, at most
+    ``MAX_EXPORT_LINE`` bytes, payload nested at most ``MAX_PAYLOAD_DEPTH``
+    deep); seqs run 1, 2, 3... with no repeat or gap; each ``prev_hash`` is the
+    hash of the entry before; each ``entry_hash`` recomputes from its content
+    and the payload text is canonical.
+
+    Raises:
+        LogIntegrityError: naming each bad line (the first ten) and why; or the
+            file cannot be read.
+    """
+    problems: list[str] = []
+    entries: list[LogEntry] = []
+    lines_of: dict[int, tuple[int, LogEntry]] = {}  # seq -> the line it was read from, entry
+    prev_seq, prev_hash, prev_line = 0, GENESIS, 0
+    try:
+        handle = open(source, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise LogIntegrityError(f"cannot read the export {source}: {exc.strerror}") from None
+    with handle:
+        number = 0
+        while True:
+            raw = handle.readline(MAX_EXPORT_LINE + 1)
+            if not raw:
+                break
+            number += 1
+            if len(raw) > MAX_EXPORT_LINE:
+                problems.append(f"line {number}: longer than {MAX_EXPORT_LINE} bytes (refused)")
+                while raw and not raw.endswith(b"\n"):  # skip the rest of the line
+                    raw = handle.readline(MAX_EXPORT_LINE + 1)
+                continue
+            if not raw.strip():
+                continue
+            entry, problem = _parse_line(raw)
+            if entry is None:
+                problems.append(f"line {number}: {problem}")
+                continue
+            seq = entry.seq
+            if seq in lines_of:
+                first, earlier = lines_of[seq]
+                same = earlier == entry
+                problems.append(
+                    f"line {number}: duplicated line (entry #{seq} again, as on line {first})"
+                    if same
+                    else f"line {number}: a second entry #{seq} (the first is on line {first})"
+                )
+                continue
+            lines_of[seq] = number, entry
+            if seq != prev_seq + 1:
+                problems.append(
+                    f"line {number}: seq gap: entry #{seq} follows #{prev_seq}"
+                    + (f" (line {prev_line})" if prev_line else "")
+                    + (
+                        f"; entries #{prev_seq + 1}..#{seq - 1} are missing"
+                        if seq > prev_seq + 1
+                        else "; lines are out of order"
+                    )
+                )
+            elif entry.prev_hash != prev_hash:
+                before = f"entry #{prev_seq} (line {prev_line})" if prev_line else "the genesis"
+                problems.append(
+                    f"line {number}: broken link: entry #{seq}'s prev_hash is not the hash of "
+                    f"{before}: an entry before it was edited and re-hashed, removed or inserted"
+                )
+            content = _content_of_line(entry)
+            if content:
+                problems.append(f"line {number}: entry #{seq}: {content}")
+            entries.append(entry)
+            prev_seq, prev_hash, prev_line = seq, entry.entry_hash, number
+            if len(problems) > _SHOWN_PROBLEMS:
+                break
+    if problems:
+        shown = "\n  ".join(problems[:_SHOWN_PROBLEMS])
+        more = " (and more)" if len(problems) > _SHOWN_PROBLEMS else ""
+        raise LogIntegrityError(
+            f"{source} is not an intact log export; nothing was written:\n  {shown}{more}"
+        )
+    return entries
+
+
+def _parse_line(raw: bytes) -> tuple[LogEntry | None, str]:
+    """The entry on one export line, or None and why it is not one."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 text (byte {exc.start})"
+    if _too_deep(text, MAX_PAYLOAD_DEPTH + 2):
+        return None, f"nested deeper than {MAX_PAYLOAD_DEPTH} levels (refused before parsing)"
+    try:
+        return LogEntry.model_validate_json(text, strict=True), ""
+    except ValueError as exc:
+        errors = getattr(exc, "errors", None)
+        first = errors()[0] if callable(errors) else None
+        if first is not None and first.get("type", "").startswith("json"):
+            return None, f"bad JSON: {first.get('msg', exc)}"
+        if first is not None:
+            where = ".".join(str(p) for p in first.get("loc", ())) or "the line"
+            return None, f"not a log entry: {where}: {first.get('msg', exc)}"
+        return None, f"not a log entry: {exc}"
+
+
+def _content_of_line(entry: LogEntry) -> str:
+    """Why one imported entry's content does not hold ('' if it does)."""
+    if _too_deep(entry.payload_text, MAX_PAYLOAD_DEPTH):
+        return f"payload nested deeper than {MAX_PAYLOAD_DEPTH} levels (refused before parsing)"
+    if not re.fullmatch(r"0x[0-9a-f]{64}", entry.prev_hash) or not re.fullmatch(
+        r"0x[0-9a-f]{64}", entry.entry_hash
+    ):
+        return "prev_hash and entry_hash must be 0x and 64 lowercase hex digits"
+    if entry.canonical_payload is None:
+        return "hash mismatch: payload_text is not JSON (edited)"
+    if entry.compute_hash() != entry.entry_hash:
+        return "hash mismatch: its content does not recompute to its entry_hash (edited)"
+    if not entry.is_canonical():
+        return "payload_text is not canonical JSON (edited)"
     return ""
 
 

@@ -1,3 +1,3 @@
-from vouch.cli import main
+from vouch._main import main
 
 main()

@@ -1,11 +1,24 @@
-"""Anchoring the attestation log onchain, and proving one entry's inclusion."""
+"""Anchoring the attestation log onchain, and proving one entry's inclusion.
+
+``AnchorPolicy`` says when: once ``every`` entries wait, or once the oldest
+waiting entry is ``seconds`` old, whichever comes first. Whatever appends to the
+home's log in a long run (the settlement submitter, a feeds workflow's
+deliveries, the http settlement server) calls ``AnchorPolicy.maybe_anchor``
+after it appends; `vouch down` anchors whatever is left. See docs/log.md.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
+from web3 import Web3
 
+from cre_adapters import ContractRevert
 from cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
 from verifier import (
     AttestationLog,
@@ -16,6 +29,9 @@ from verifier import (
     verify_proof,
 )
 from verifier import leaf as merkle_leaf
+
+from ._settings import VouchSettings
+from ._stack import Chain
 
 
 class AnchorResult(BaseModel):
@@ -29,10 +45,17 @@ class AnchorResult(BaseModel):
 
 
 class InclusionProof(BaseModel):
-    """Everything needed to check one entry against an onchain anchor."""
+    """Everything needed to check one entry against an onchain anchor.
+
+    ``entry_hash`` is recomputed from the entry's content; ``stored_hash`` is
+    what the log says. ``content_matches_hash`` is False for an edited entry,
+    whose proof then fails: the leaf is built from the recomputed hash.
+    """
 
     seq: int
     entry_hash: str
+    stored_hash: str
+    content_matches_hash: bool
     anchor_index: int
     anchor: str
     root: str
@@ -40,6 +63,11 @@ class InclusionProof(BaseModel):
     proof: list[str]
     verified_locally: bool
     verified_onchain: bool
+
+    @property
+    def verified(self) -> bool:
+        """The entry, as its content says, is in the onchain anchor."""
+        return self.content_matches_hash and self.verified_locally and self.verified_onchain
 
 
 def _hex(data: bytes) -> str:
@@ -66,7 +94,7 @@ def anchor_log(
     """Anchor every entry after the last anchored one, if there are at least ``minimum``."""
     anchor = _anchor_contract(writer, artifacts, deployment)
     start = int(anchor.functions.anchoredUpTo().call()) + 1
-    entries = [e for e in log.entries() if e.seq >= start]
+    entries = log.entries_after(start - 1)
     if len(entries) < minimum or not entries:
         return None
     root = merkle_root(_leaves(entries))
@@ -83,31 +111,125 @@ def anchor_log(
     )
 
 
+_ANCHORING = threading.Lock()  # one anchor transaction at a time in this process
+
+
+@dataclass(frozen=True)
+class AnchorPolicy:
+    """When the log is anchored: ``every`` entries waiting, or the oldest waiting ``seconds`` old.
+
+    Checked by ``maybe_anchor``, which whatever appends calls after appending
+    (so "T seconds" is honoured at the next append or check after the oldest
+    waiting entry turns T seconds old; `vouch down` anchors the rest).
+
+    Args:
+        every: anchor once this many entries wait (VOUCH_ANCHOR_EVERY).
+        seconds: anchor once the oldest waiting entry is this old (VOUCH_ANCHOR_SECONDS).
+        clock: unix seconds now (tests pass a controllable one).
+    """
+
+    every: int = 25
+    seconds: float = 300.0
+    clock: Callable[[], float] = field(default=time.time, compare=False)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> AnchorPolicy:
+        """The policy of a ``VouchSettings`` (``anchor_every``, ``anchor_seconds``)."""
+        return cls(every=settings.anchor_every, seconds=settings.anchor_seconds)
+
+    def due(self, waiting: int, oldest_ms: int | None) -> bool:
+        """Whether ``waiting`` entries, the oldest created at ``oldest_ms``, call for an anchor."""
+        if waiting <= 0:
+            return False
+        if waiting >= self.every:
+            return True
+        return oldest_ms is not None and self.clock() * 1000 - oldest_ms >= self.seconds * 1000
+
+    def maybe_anchor(
+        self,
+        log: AttestationLog,
+        writer: ChainWriter,
+        artifacts: Artifacts,
+        deployment: Deployment,
+    ) -> AnchorResult | None:
+        """Anchor every waiting entry if the policy says it is time; None if it is not.
+
+        Another process anchoring the same entries first is not an error: the
+        anchor it made stands.
+        """
+        with _ANCHORING:
+            anchor = _anchor_contract(writer, artifacts, deployment)
+            upto = int(anchor.functions.anchoredUpTo().call())
+            if not self.due(*log.pending_after(upto)):
+                return None
+            try:
+                return anchor_log(log, writer, artifacts, deployment)
+            except ContractRevert as exc:
+                if exc.name == "InvalidRange":  # someone anchored meanwhile
+                    return None
+                raise
+
+
+def anchor_everything(
+    log: AttestationLog, writer: ChainWriter, artifacts: Artifacts, deployment: Deployment
+) -> AnchorResult | None:
+    """Anchor every waiting entry now (`vouch log anchor`, `vouch down`); None if none wait."""
+    with _ANCHORING:
+        return anchor_log(log, writer, artifacts, deployment)
+
+
+def live_manifest(settings: VouchSettings, chain: Chain) -> Deployment | None:
+    """The deployment manifest of ``chain`` if it names a live AttestationAnchor (reads only)."""
+    path = settings.deployment_path(chain.chain_id)
+    if not path.exists():
+        return None
+    manifest = Deployment.load(path)
+    address = manifest.contracts.get("AttestationAnchor")
+    if address is None or not chain.web3().eth.get_code(Web3.to_checksum_address(address)):
+        return None
+    return manifest
+
+
 def prove_entry(
-    log: AttestationLog, seq: int, writer: ChainWriter, artifacts: Artifacts, deployment: Deployment
+    log: AttestationLog, seq: int, w3: Web3, artifacts: Artifacts, deployment: Deployment
 ) -> InclusionProof:
     """Build the Merkle proof of entry ``seq`` and check it locally and against the onchain root.
+
+    The entry's hash is recomputed from its content (never taken from the log):
+    an edited entry, re-hashed or not, does not verify.
 
     Raises:
         VerifierError: if the entry does not exist or is not anchored yet.
     """
-    anchor = _anchor_contract(writer, artifacts, deployment)
+    anchor = contract(w3, artifacts, "AttestationAnchor", deployment.address("AttestationAnchor"))
     try:
         entry = log.get(seq)
     except KeyError:
         raise VerifierError(f"no log entry #{seq}") from None
+    recomputed = entry.compute_hash() if entry.is_canonical() else ""
+    matches = recomputed == entry.entry_hash
+    own_hash = recomputed if recomputed.startswith("0x") else "0x" + "00" * 32
     for index in range(int(anchor.functions.anchorCount().call())):
         root, _, first, last, _ = anchor.functions.getAnchor(index).call()
         if first <= seq <= last:
-            entries = [log.get(s) for s in range(first, last + 1)]
+            entries = []
+            for s in range(first, last + 1):
+                try:
+                    entries.append(log.get(s))
+                except KeyError:
+                    raise VerifierError(
+                        f"entry #{s} of anchor {index} (#{first}..#{last}) is missing from the "
+                        "log: the proof cannot be built (run `vouch audit`)"
+                    ) from None
             leaves = _leaves(entries)
+            leaves[seq - first] = merkle_leaf(seq, bytes.fromhex(own_hash[2:]))
             proof = merkle_proof(leaves, seq - first)
-            onchain = anchor.functions.verify(
-                index, seq, bytes.fromhex(entry.entry_hash[2:]), proof
-            ).call()
+            onchain = anchor.functions.verify(index, seq, bytes.fromhex(own_hash[2:]), proof).call()
             return InclusionProof(
                 seq=seq,
-                entry_hash=entry.entry_hash,
+                entry_hash=recomputed or "(the payload is not canonical JSON: edited)",
+                stored_hash=entry.entry_hash,
+                content_matches_hash=matches,
                 anchor_index=index,
                 anchor=anchor.address,
                 root=_hex(root),

@@ -50,7 +50,7 @@ def run_audit(
     try:
         log = AttestationLog(path, readonly=True)
         stack = Stack(settings)
-        chain = stack.chain_up()
+        chain = stack.require_chain()  # reads only: never starts a chain
         manifest = settings.deployment_path(chain.chain_id)
         contracts = Deployment.load(manifest).contracts if manifest.exists() else {}
         start = time.perf_counter()

@@ -23,6 +23,7 @@ from agents import (
 from cre_adapters import SettlementOutcome, SettlementWorkflow
 from verifier import AttestationLog
 
+from ._anchor import AnchorPolicy
 from ._errors import VouchError
 from ._flow import (
     Services,
@@ -161,7 +162,7 @@ def _bring_up(settings: VouchSettings, console: Console) -> ChainSubmitter:
         deployment,
         log,
         printer,
-        settings.anchor_every,
+        AnchorPolicy.from_settings(settings),
         party_secret=stack.deployer_key(chain),
     )
 

@@ -51,6 +51,7 @@ from agents import (
 from cre_adapters import ExecutionRef, SettlementWorkflow
 from verifier import AttestationLog
 
+from ._anchor import AnchorPolicy
 from ._approvals import ApprovalDesk
 from ._errors import VouchError
 from ._settings import VouchSettings, load_settings
@@ -126,7 +127,7 @@ class Services:
                 deployment,
                 log,
                 self.on_event,
-                self.settings.anchor_every,
+                AnchorPolicy.from_settings(self.settings),
                 party_secret=stack.deployer_key(chain),
             )
         return self._submitter

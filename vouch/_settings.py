@@ -108,7 +108,14 @@ class VouchSettings(BaseSettings):
     market_seed: int = Field(default=7, description="seed of the mock market all honest nodes see")
     node_timeout: float = Field(default=5.0, gt=0, le=120, description="seconds to wait for a node")
     anchor_every: int = Field(
-        default=25, ge=1, description="anchor the log onchain every N entries"
+        default=25,
+        ge=1,
+        description="anchor the log onchain once N entries wait (or anchor_seconds pass)",
+    )
+    anchor_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="anchor the log once its oldest unanchored entry is this many seconds old",
     )
     don_sources: Path | None = Field(
         default=None,

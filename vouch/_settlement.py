@@ -36,7 +36,7 @@ from cre_adapters import (
 from cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
 from verifier import AttestationLog, LogEntry, canonical_json, keccak
 
-from ._anchor import anchor_log
+from ._anchor import AnchorPolicy
 from ._errors import VouchError
 from ._refunds import Refunder
 
@@ -102,7 +102,7 @@ class ChainSubmitter:
         deployment: Deployment,
         log: AttestationLog,
         on_event: Callable[[str, dict[str, Any]], None],
-        anchor_every: int = 25,
+        anchor_every: int | AnchorPolicy = 25,
         party_secret: bytes | None = None,
     ) -> None:
         self.workflow = workflow
@@ -111,7 +111,10 @@ class ChainSubmitter:
         self.deployment = deployment
         self.log = log
         self.emit = on_event
-        self.anchor_every = anchor_every
+        # anchor_every: the anchoring policy, or N alone (every N entries or the default T seconds)
+        self.anchoring = (
+            anchor_every if isinstance(anchor_every, AnchorPolicy) else AnchorPolicy(anchor_every)
+        )
         self.party_secret = party_secret
         self.last_outcome: SettlementOutcome | None = None
         self.last_trade_id: int | None = None
@@ -183,8 +186,8 @@ class ChainSubmitter:
             outcome = await self.workflow.run(escrow.job, escrow.execution)
         self.last_outcome = outcome
         self.last_trade_id = escrow.job.trade_id
-        anchored = anchor_log(
-            self.log, self.deployer, self.artifacts, self.deployment, minimum=self.anchor_every
+        anchored = self.anchoring.maybe_anchor(
+            self.log, self.deployer, self.artifacts, self.deployment
         )
         if anchored is not None:
             self.emit("anchored", anchored.model_dump())

@@ -43,6 +43,12 @@ from ._errors import MissingEnvironment
 from ._settings import VouchSettings
 
 
+class ChainNotRunning(MissingEnvironment):
+    """A command that never starts a chain found none running; the CLI exits 2."""
+
+    exit_code = 2
+
+
 @dataclass
 class Chain:
     """A reachable chain and whether vouch manages its anvil."""
@@ -79,6 +85,27 @@ class Stack:
             return None
         chain_id = rpc_ready(info["url"])
         return Chain(info["url"], chain_id, True) if chain_id else None
+
+    def require_chain(self) -> Chain:
+        """The running chain, never starting one.
+
+        For commands that only read, and for those that must not leave a chain
+        running behind the user's back (`vouch deploy`, `vouch log anchor`).
+
+        Raises:
+            ChainNotRunning: no chain answers; the message says how to start it.
+        """
+        chain = self.running_chain()
+        if chain is not None:
+            return chain
+        if self.settings.rpc_url:
+            raise ChainNotRunning(
+                f"no chain answers at {self.settings.rpc_url}; check VOUCH_RPC_URL / --rpc-url"
+            )
+        raise ChainNotRunning(
+            "the chain is not running (this command never starts one): "
+            "start it with `vouch chain up`"
+        )
 
     def chain_up(self) -> Chain:
         """The configured RPC, or the managed anvil (started, from its saved state, if down).

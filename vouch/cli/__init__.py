@@ -7,9 +7,11 @@ each group module (``chain``, ``don``, ``workflow``, ``demo``, ``audit``,
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -19,6 +21,7 @@ from cre_adapters import CreError
 from verifier import VerifierError
 
 from .._errors import VouchError
+from .._interrupt import interrupt_hints
 from .._runs import make_runs_app
 from . import audit, chain, demo, don, log, trades, workflow  # noqa: F401  (register the commands)
 from ._common import app, override, settings
@@ -38,17 +41,23 @@ def _options(
 
 
 def main() -> None:
-    """Entry point: run the CLI, turning vouch errors into a message and exit code 1."""
+    """Entry point: run the CLI, turning vouch errors into a message and exit code 1.
+
+    An error with an ``exit_code`` (``ChainNotRunning``: 2) exits with it. Ctrl-C
+    prints the hints registered with ``vouch._interrupt.interrupt_hint`` (which
+    run paused, which command resumes it) and exits 130, never with a traceback.
+    """
     try:
         code = app(standalone_mode=False)  # click returns typer.Exit codes in this mode
         sys.exit(code if isinstance(code, int) else 0)
     except (VouchError, CreError, VerifierError, AgentError) as exc:
         Console(stderr=True).print(f"[red]error:[/] {type(exc).__name__}: {exc}")
-        sys.exit(1)
+        code = getattr(exc, "exit_code", 1)
+        sys.exit(code if isinstance(code, int) else 1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        sys.exit(130)
+        interrupted()
     except Exception as exc:  # click usage errors (typer vendors its own click)
         import click
         from typer.exceptions import TyperException
@@ -59,4 +68,24 @@ def main() -> None:
         raise
 
 
-__all__ = ["app", "main"]
+def interrupted() -> NoReturn:
+    """Ctrl-C: say so, print every registered hint, exit 130 at once (no traceback, no wait).
+
+    Exits with ``os._exit``: threads still running (a DON round, a node poll)
+    would otherwise be joined at shutdown, where a second Ctrl-C prints a
+    traceback. Everything vouch writes is committed per transaction, so there
+    is nothing left to flush but the two streams.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while we print: ignored
+    try:
+        err = Console(stderr=True)
+        err.print("[yellow]interrupted[/]")
+        for line in interrupt_hints():
+            err.print(f"  {line}")
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(130)
+
+
+__all__ = ["app", "interrupted", "main"]

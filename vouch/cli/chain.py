@@ -1,11 +1,23 @@
-"""`vouch chain up|down|status`, `vouch deploy` and `vouch down`."""
+"""`vouch chain up|down|status`, `vouch deploy` and `vouch down`.
+
+Only `chain up` (and the commands that run things: `don up`, demos, workflows)
+starts a chain. `deploy` needs a running one and exits 2 naming `vouch chain up`
+if there is none, so it never leaves an anvil running behind the user's back.
+`vouch down` anchors the home's unanchored log entries before stopping.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
+from cre_adapters import CreError
+from verifier import AttestationLog, VerifierError
+
+from .._anchor import anchor_everything, live_manifest
+from .._errors import VouchError
 from .._stack import Stack
 from ._common import app, console, settings
 
@@ -33,7 +45,7 @@ def chain_status() -> None:
     chain = Stack(settings()).running_chain()
     if chain is None:
         console.print("chain: [red]down[/] (start it with `vouch chain up`)")
-        raise typer.Exit(1)
+        raise typer.Exit(2)
     console.print(f"chain {chain.chain_id} at {chain.url}: [green]up[/]")
 
 
@@ -43,10 +55,13 @@ def deploy(
         bool, typer.Option(help="Deploy anew even if a matching deployment is live.")
     ] = False,
 ) -> None:
-    """Compile and deploy Forwarder, SettlementGate and test tokens; write the manifest."""
+    """Compile and deploy Forwarder, SettlementGate and test tokens; write the manifest.
+
+    Needs the running chain (`vouch chain up`); it never starts one.
+    """
     cfg = settings()
     stack = Stack(cfg)
-    chain = stack.chain_up()
+    chain = stack.require_chain()
     deployment, fresh = stack.deploy(chain, stack.artifacts(), force=force)
     for name, address in deployment.contracts.items():
         console.print(f"{name:16} {address}")
@@ -57,8 +72,47 @@ def deploy(
 
 @app.command()
 def down() -> None:
-    """Stop the DON and the managed chain (state is kept)."""
-    stack = Stack(settings())
+    """Anchor the log's unanchored entries, then stop the DON and the managed chain (state is kept).
+
+    Exit 1 if the entries could not be anchored (everything is stopped anyway).
+    """
+    cfg = settings()
+    stack = Stack(cfg)
+    failed = _anchor_before_down(stack)
     stopped = stack.don_down()
     console.print(f"nodes stopped: {', '.join(stopped) or 'none running'}")
     console.print("anvil stopped" if stack.chain_down() else "no managed anvil was running")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _anchor_before_down(stack: Stack) -> bool:
+    """Anchor what the home's log has unanchored, when a chain runs with an anchor contract.
+
+    Returns True when anchoring was needed and failed.
+    """
+    chain = stack.running_chain()
+    log_path = stack.settings.log_path
+    if chain is None or not log_path.exists():
+        return False
+    deployment = live_manifest(stack.settings, chain)
+    if deployment is None:
+        return False
+    try:
+        artifacts = stack.artifacts()
+        result = anchor_everything(
+            AttestationLog(log_path), stack.writer(chain, artifacts), artifacts, deployment
+        )
+    except (VouchError, CreError, VerifierError) as exc:
+        Console(stderr=True).print(
+            f"[red]could not anchor the log before stopping:[/] {exc}; its newest entries stay "
+            "unanchored until `vouch chain up` and `vouch log anchor`"
+        )
+        return True
+    if result is None:
+        console.print("log: every entry already anchored")
+    else:
+        console.print(
+            f"log: anchored #{result.from_seq}..#{result.to_seq} as anchor {result.index}"
+        )
+    return False
