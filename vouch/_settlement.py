@@ -182,8 +182,9 @@ class ChainSubmitter:
         """
         outcome = self.recorded_outcome(escrow)
         if outcome is None:
-            self._mark_retry(escrow, key)
-            outcome = await self.workflow.run(escrow.job, escrow.execution)
+            attempt = self.workflow.next_attempt(escrow.execution.execution_id)
+            self._mark_retry(escrow, key, attempt)
+            outcome = await self.workflow.run(escrow.job, escrow.execution, attempt=attempt)
         self.last_outcome = outcome
         self.last_trade_id = escrow.job.trade_id
         anchored = self.anchoring.maybe_anchor(
@@ -380,7 +381,7 @@ class ChainSubmitter:
         self.emit(status, payload)
         return entry
 
-    def _mark_retry(self, escrow: Escrow, key: str | None) -> None:
+    def _mark_retry(self, escrow: Escrow, key: str | None, attempt: int) -> None:
         """Before a DON round runs again for an execution, log that the earlier one was cut short."""
         earlier = [
             e for e in self.log.by_execution(escrow.execution.execution_id) if e.kind in DON_KINDS
@@ -391,6 +392,7 @@ class ChainSubmitter:
             "reason": "an earlier attempt of this execution stopped before a report was mined",
             "earlier_seqs": [e.seq for e in earlier],
             "idempotency_key": key,
+            "attempt": attempt,
         }
         self.log.append(escrow.execution.execution_id, "retry", payload)
 
