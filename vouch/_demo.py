@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from ._flow import (
     settlement_executor,
     sign_decision,
 )
+from ._interrupt import interrupt_hint
+from ._recovery import stopped_hint
 from ._settings import VouchSettings
 from ._settlement import ChainSubmitter
 from ._stack import Stack
@@ -105,7 +108,9 @@ def run_settlement_demo(
     store = SQLiteCheckpointStore(settings.home / "runs.db")
     executor = settlement_executor(services, model, store)
     console.print(f"\n[bold]agent[/] ({model.name}): “{goal}”")
-    outcome = asyncio.run(executor.run(goal))
+    run_id = uuid.uuid4().hex[:12]
+    with interrupt_hint(lambda: stopped_hint(store, run_id)):
+        outcome = asyncio.run(executor.run(goal, run_id=run_id))
     if isinstance(outcome.error, PlanError):
         raise outcome.error
     if outcome.status == "interrupted":
@@ -116,7 +121,8 @@ def run_settlement_demo(
             signed = sign_decision(services, outcome.run_id, action, True, "approved by the demo")
             executor.decide(outcome.run_id, action.key, True, "demo", by=signed["approver"])
             _approved(console, signed)
-        outcome = asyncio.run(executor.resume(outcome.run_id))
+        with interrupt_hint(lambda: stopped_hint(store, run_id)):
+            outcome = asyncio.run(executor.resume(outcome.run_id))
     if outcome.status != "done" or submitter.last_outcome is None:
         raise VouchError(f"run {outcome.run_id} ended {outcome.status}: {outcome.reason}")
     _summary(console, submitter.last_outcome, submitter.last_trade_id, settings, outcome)

@@ -244,18 +244,17 @@ class ChainParts:
     party_secret: bytes
 
 
-def chain_parts(settings: Any, start: bool) -> ChainParts | None:
-    """The home's chain, contracts and deployer; None if the chain is down and not ``start``.
+def chain_parts(settings: Any, start: bool) -> ChainParts:
+    """The home's chain, contracts and deployer; the chain is started only with ``start``.
 
     Raises:
+        ChainNotRunning: the chain is down and not ``start`` (exit 2, names `vouch chain up`).
         MissingEnvironment: the chain has no live vouch deployment.
     """
     from ._stack import Stack
 
     stack = Stack(settings)
-    chain = stack.chain_up() if start else stack.running_chain()
-    if chain is None:
-        return None
+    chain = stack.chain_up() if start else stack.require_chain()
     artifacts = stack.artifacts()
     deployment = stack.require_deployment(chain, artifacts)
     return ChainParts(
@@ -273,3 +272,10 @@ def refunder(parts: ChainParts, log: Any, on_event: Any = None) -> Any:
 
     extra = {} if on_event is None else {"on_event": on_event}
     return Refunder(parts.writer, parts.artifacts, parts.deployment, log, parties, **extra)
+
+
+def stopped_hint(store: CheckpointStore, run_id: str) -> str:
+    """What Ctrl-C left behind: the run, the step it stopped in, the command that resumes it."""
+    run = store.load_run(run_id)
+    step = unfinished_step(run, store.load_steps(run_id))
+    return f"run {run_id} stopped in step {step}; resume it with `vouch runs resume {run_id}`"

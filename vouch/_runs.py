@@ -29,6 +29,7 @@ from agents import CheckpointError, Executor, RunOutcome, RunRecord, SQLiteCheck
 from verifier import AttestationLog
 
 from ._flow import SETTLE_ACTION, Services, is_settlement, sign_decision, use_settings
+from ._interrupt import interrupt_hint
 from ._recovery import (
     RunLock,
     chain_parts,
@@ -37,7 +38,7 @@ from ._recovery import (
     plan_resume,
     refunder,
     settlement_of,
-    unfinished_step,
+    stopped_hint,
 )
 from ._settings import VouchSettings
 
@@ -269,7 +270,6 @@ def _resume_cmd(
         trade, now, parts = None, 0, None
         if found.escrow is not None:
             parts = chain_parts(settings, start=True)
-            assert parts is not None  # started
             book = refunder(parts, AttestationLog(settings.log_path)).book
             trade, now = book.trade(found.escrow.job.trade_id), book.now()
         decided = set(checkpoints.load_decisions(run_id))
@@ -289,11 +289,8 @@ def _resume_cmd(
         if run.status == "failed":  # its effects can still complete: run the failed step again
             run.status, run.reason, run.error = "running", "", ""
             checkpoints.save_run(run)
-        try:
+        with interrupt_hint(lambda: stopped_hint(checkpoints, run_id)):
             outcome = _resume(checkpoints, run)
-        except KeyboardInterrupt:
-            _interrupted(checkpoints, run_id)
-            raise
     _report(outcome)
 
 
@@ -332,14 +329,4 @@ def _say_refund(payload: dict[str, Any], seq: int, new: bool) -> None:
         f"{payload['block_number']}): {payload['base_amount']} base back to the seller, "
         f"{payload['quote_amount']} quote back to the buyer; why: {payload['reason']}; "
         f"logged as entry #{seq}"
-    )
-
-
-def _interrupted(checkpoints: SQLiteCheckpointStore, run_id: str) -> None:
-    """On Ctrl-C: which run stopped where, and the command that resumes it."""
-    run = checkpoints.load_run(run_id)
-    step = unfinished_step(run, checkpoints.load_steps(run_id))
-    Console(stderr=True).print(
-        f"interrupted: run {run_id} stopped in step {step}; resume it with "
-        f"[bold]vouch runs resume {run_id}[/]"
     )

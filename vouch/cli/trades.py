@@ -29,14 +29,8 @@ ONE = 10**18
 
 
 def _parts(start: bool = False) -> ChainParts:
-    parts = chain_parts(settings(), start=start)
-    if parts is None:
-        Console(stderr=True).print(
-            "error: the chain is not running; start it with `vouch chain up` (this command only "
-            "reads, it starts nothing)"
-        )
-        raise typer.Exit(2)
-    return parts
+    """Without ``start``: the running chain only (ChainNotRunning, exit 2, if it is down)."""
+    return chain_parts(settings(), start=start)
 
 
 def _book(parts: ChainParts) -> EscrowBook:
