@@ -89,7 +89,11 @@ def chat_model(settings: VouchSettings) -> ChatModel:
 
 
 def run_settlement_demo(
-    settings: VouchSettings, console: Console, goal: str = DEFAULT_GOAL, approve: bool = True
+    settings: VouchSettings,
+    console: Console,
+    goal: str = DEFAULT_GOAL,
+    approve: bool = True,
+    submitter: ChainSubmitter | None = None,
 ) -> SettlementOutcome | None:
     """Bring up chain, contracts and DON as needed; run the settlement flow; summarize.
 
@@ -102,8 +106,15 @@ def run_settlement_demo(
         agents.PlanError: if the model made no valid plan for the goal.
         VouchError: if the agent made no proposal or the run failed.
         cre_adapters.QuorumNotReached: if too few nodes answered; nothing was submitted.
+
+    Args:
+        settings: the home.
+        console: where to print.
+        goal: what the agent is asked.
+        approve: play the approver.
+        submitter: an already brought up stack (a demo running several settlements).
     """
-    submitter = _bring_up(settings, console)
+    submitter = submitter or _bring_up(settings, console)
     services = Services(settings, submitter=submitter)
     model = chat_model(settings)
     store = SQLiteCheckpointStore(settings.home / "runs.db")
