@@ -34,7 +34,7 @@ from ._flow import (
     sign_decision,
 )
 from ._interrupt import interrupt_hint
-from ._recovery import chain_parts, find_escrow, refunder, stopped_hint
+from ._recovery import chain_parts, close_refunded, find_escrow, refunder, stopped_hint
 from ._settings import VouchSettings
 from ._settlement import ChainSubmitter
 from ._stack import Stack
@@ -300,6 +300,7 @@ def _refund(settings: VouchSettings, console: Console, trade_id: int) -> dict[st
         f"waiting {wait}s for trade #{trade_id}'s deadline (refunds open after it)…"
     ):
         entry, _ = refunds.refund(trade_id, found[1], wait=True)
+    close_refunded(SQLiteCheckpointStore(settings.home / "runs.db"), found[0], entry.payload)
     p = entry.payload
     console.print(
         f"  [green]✓[/] trade #{trade_id} refunded in tx {p['tx_hash'][:18]}…: "

@@ -176,6 +176,8 @@ def describe(store: CheckpointStore, run: RunRecord, lock: RunLock) -> str:
         return f"{made}, not acted on yet (interrupted); resume: {hint}"
     found = settlement_of(run, steps)
     trade = f"trade #{found.escrow.job.trade_id}" if found.escrow else None
+    if run.reason.startswith("refunded trade #"):
+        return run.reason
     if run.status == "failed" and trade:
         step = unfinished_step(run, steps)
         return f"failed in step {step}: {run.reason}; {hint} settles {trade}, or refunds it"
@@ -279,3 +281,13 @@ def stopped_hint(store: CheckpointStore, run_id: str) -> str:
     run = store.load_run(run_id)
     step = unfinished_step(run, store.load_steps(run_id))
     return f"run {run_id} stopped in step {step}; resume it with `vouch runs resume {run_id}`"
+
+
+def close_refunded(store: CheckpointStore, run: RunRecord, payload: dict[str, Any]) -> None:
+    """Record on the run that its trade was refunded (an unfinished run ends as failed)."""
+    if run.status in ("running", "interrupted", "failed"):
+        run.status, run.pending = "failed", []
+    run.reason = (
+        f"refunded trade #{payload['trade_id']} in tx {payload['tx_hash']}: {payload['reason']}"
+    )
+    store.save_run(run)

@@ -33,6 +33,7 @@ from ._interrupt import interrupt_hint
 from ._recovery import (
     RunLock,
     chain_parts,
+    close_refunded,
     describe,
     escrow_key,
     plan_resume,
@@ -311,10 +312,7 @@ def _refund_run(
     refunds = refunder(parts, AttestationLog(settings.log_path))
     entry, new = refunds.refund(found.escrow.job.trade_id, key, wait)
     _say_refund(entry.payload, entry.seq, new)
-    if run.status in ("running", "interrupted", "failed"):
-        run.status, run.pending = "failed", []
-        run.reason = f"refunded trade #{entry.payload['trade_id']}: {entry.payload['reason']}"
-        checkpoints.save_run(run)
+    close_refunded(checkpoints, run, entry.payload)
 
 
 def _say_refund(payload: dict[str, Any], seq: int, new: bool) -> None:

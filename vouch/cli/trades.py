@@ -19,7 +19,7 @@ from rich.table import Table
 from agents import SQLiteCheckpointStore
 from verifier import AttestationLog
 
-from .._recovery import ChainParts, chain_parts, find_escrow, refunder
+from .._recovery import ChainParts, chain_parts, close_refunded, find_escrow, refunder
 from .._refunds import EscrowBook, TradeView, execution_of
 from ._common import app, console, settings
 
@@ -100,7 +100,8 @@ def refund_trade(
     """Refund a trade that can no longer settle (after its deadline), as its parties; log it."""
     parts = _parts(start=True)
     gate = parts.deployment.address("SettlementGate")
-    found = find_escrow(SQLiteCheckpointStore(db or settings().home / "runs.db"), trade_id, gate)
+    store = SQLiteCheckpointStore(db or settings().home / "runs.db")
+    found = find_escrow(store, trade_id, gate)
     if found is None:
         Console(stderr=True).print(
             f"error: no run in the runs database escrowed trade #{trade_id} on gate {gate}; "
@@ -111,6 +112,7 @@ def refund_trade(
     started = time.monotonic()
     entry, new = refunder(parts, AttestationLog(settings().log_path)).refund(trade_id, key, wait)
     p = entry.payload
+    close_refunded(store, run, p)
     if not new:
         console.print(
             f"trade #{trade_id} was already refunded (log entry #{entry.seq}, tx {p['tx_hash']}): "
