@@ -34,6 +34,7 @@ from verifier import AttestationLog, LogEntry
 from ._errors import VouchError
 
 STATUS = ("None", "Open", "Funded", "Settled", "Refunded")
+REFUND_GAS = 400_000
 
 
 class RefundError(VouchError):
@@ -225,7 +226,10 @@ class Refunder:
         seller, buyer = self.parties(party_key)
         if trade.escrowed:
             self._await_deadline(trade, wait)
-            receipt = seller.transact(self.book.gate.functions.refund(trade_id))
+            # the latest block may still predate the deadline (a chain that mines on demand):
+            # gas estimated against it would revert TradeNotExpired; the next block will not
+            gas = None if self.book.now() > trade.deadline else REFUND_GAS
+            receipt = seller.transact(self.book.gate.functions.refund(trade_id), gas=gas)
             recovered = None
         else:  # refunded before this process could log it
             event = self.book.refunded_event(trade_id)
