@@ -166,7 +166,7 @@ def _decide(
     run = checkpoints.load_run(run_id)
     if run.status != "interrupted":
         state = describe(checkpoints, run, RunLock(db, run_id))
-        raise CheckpointError(f"run {run_id} is not waiting for a decision: {state}")
+        raise CheckpointError(f"run {run_id} is {run.status}, not waiting for a decision: {state}")
     actions = [p for p in run.pending if key is None or p.key == key]
     if not actions:
         raise CheckpointError(f"run {run_id} has no pending action {key}")
