@@ -225,11 +225,10 @@ class Refunder:
             raise RefundError(f"trade #{trade_id} settled onchain: there is nothing to refund")
         seller, buyer = self.parties(party_key)
         if trade.escrowed:
-            self._await_deadline(trade, wait)
+            self._await_deadline(trade, seller, wait)
             # the latest block may still predate the deadline (a chain that mines on demand):
-            # gas estimated against it would revert TradeNotExpired; the next block will not
-            gas = None if self.book.now() > trade.deadline else REFUND_GAS
-            receipt = seller.transact(self.book.gate.functions.refund(trade_id), gas=gas)
+            # gas estimated against it would revert TradeNotExpired; the pending block does not
+            receipt = seller.transact(self.book.gate.functions.refund(trade_id), gas=REFUND_GAS)
             recovered = None
         else:  # refunded before this process could log it
             event = self.book.refunded_event(trade_id)
@@ -245,14 +244,39 @@ class Refunder:
         self.emit("refunded", payload)
         return entry, True
 
-    def _await_deadline(self, trade: TradeView, wait: bool) -> None:
-        now = self.book.now()
-        if now > trade.deadline:
-            return
-        if not wait:
-            raise RefundNotYet(trade.trade_id, trade.deadline, now)
-        while time.time() <= trade.deadline + 1:  # a chain's next block is stamped ~now
-            time.sleep(0.5)
+    def _await_deadline(self, trade: TradeView, seller: ChainWriter, wait: bool) -> None:
+        """Return once the chain's next block is past the deadline (waiting for it if ``wait``).
+
+        The chain's clock is what counts, not this machine's: the gate's
+        ``refund`` is simulated against the pending block, and its
+        ``TradeNotExpired(deadline, nowTs)`` says how long is left.
+        """
+        refund = self.book.gate.functions.refund(trade.trade_id)
+        give_up = time.monotonic() + max(0, trade.deadline - self.book.now()) + 300
+        while True:
+            left = self._left(refund, seller)
+            if left is None:
+                return
+            if not wait:
+                raise RefundNotYet(trade.trade_id, trade.deadline, trade.deadline - left + 1)
+            if time.monotonic() > give_up:
+                raise RefundError(f"trade #{trade.trade_id}: the chain's clock does not advance")
+            time.sleep(min(max(left, 1), 30))
+
+    @staticmethod
+    def _left(refund: Any, seller: ChainWriter) -> int | None:
+        """Seconds until the pending block may refund, or None if it may now."""
+        try:
+            refund.call({"from": seller.address}, block_identifier="pending")
+        except Exception as exc:  # noqa: BLE001 - decoded below; anything else is re-raised
+            data = getattr(exc, "data", None)
+            if not isinstance(data, str):
+                raise
+            revert = seller.decoder.decode(data)
+            if revert.name != "TradeNotExpired":
+                raise revert from None
+            return int(revert.args_["deadline"]) - int(revert.args_["nowTs"]) + 1
+        return None
 
     def _payload(self, trade: TradeView, receipt: Any, execution: str) -> dict[str, Any]:
         events = self.book.gate.events.TradeRefunded().process_receipt(receipt, errors=DISCARD)
