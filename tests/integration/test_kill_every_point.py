@@ -210,6 +210,14 @@ def test_killed_anywhere_then_resumed_settles_exactly_once(
     start = evm.w3.eth.block_number + 1
     first = child(evm, tmp_path, short_lived_don, "run", kill_at)
     assert first.returncode == -signal.SIGKILL, first.stdout + first.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "vouch", "runs", "list", "--db", str(tmp_path / "runs.db")],
+        env={**os.environ, "COLUMNS": "250"},
+        capture_output=True,
+        text=True,
+    )
+    step = "escrow" if kill_at in POINTS[:4] else "settle"
+    assert f"interrupted in step {step} (its process stopped)" in listed.stdout, listed.stdout
     if delay == "late":
         time.sleep(MAX_AGE + 1.5)  # every observation of the killed round is stale now
     resumed = child(evm, tmp_path, short_lived_don, "resume")
