@@ -170,10 +170,14 @@ def describe(store: CheckpointStore, run: RunRecord, lock: RunLock) -> str:
         if open_:
             waiting = "; ".join(p.summary for p in open_)
             return f"waiting for a decision: {waiting}; `vouch runs approve|reject {run.run_id}`"
+        pid = lock.holder()
+        if pid is not None:
+            return f"running in process {pid}"
         made = ", ".join(
             sorted({"approved" if d.approved else "rejected" for d in decisions.values()})
         )
-        return f"{made}, not acted on yet (interrupted); resume: {hint}"
+        step = unfinished_step(run, steps)
+        return f"{made}; interrupted in step {step} (its process stopped); resume: {hint}"
     found = settlement_of(run, steps)
     trade = f"trade #{found.escrow.job.trade_id}" if found.escrow else None
     if run.reason.startswith("refunded trade #"):

@@ -57,7 +57,7 @@ def test_a_decision_taken_twice_logs_once_and_resume_settles_once(evm: Any, tmp_
         assert "recorded onchain in tx" in first.stdout
         assert kinds(home) == ["proposal", "hitl"]
         state = listed(run, environ, run_id)
-        assert "approved, not acted on yet" in state and "runs resume" in state
+        assert "approved; interrupted in step settle" in state and "runs resume" in state
 
         # approving again: nothing signed, sent or logged; it says so
         again = vouch(run, environ, "runs", "approve", run_id, "--no-resume")
