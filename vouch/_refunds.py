@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from web3 import Web3
 from web3.logs import DISCARD
 
+from cre_adapters import ContractRevert
 from cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
 from verifier import AttestationLog, LogEntry
 
@@ -228,7 +229,7 @@ class Refunder:
             self._await_deadline(trade, seller, wait)
             # the latest block may still predate the deadline (a chain that mines on demand):
             # gas estimated against it would revert TradeNotExpired; the pending block does not
-            receipt = seller.transact(self.book.gate.functions.refund(trade_id), gas=REFUND_GAS)
+            receipt = self._send_refund(trade, seller, wait)
             recovered = None
         else:  # refunded before this process could log it
             event = self.book.refunded_event(trade_id)
@@ -262,6 +263,24 @@ class Refunder:
             if time.monotonic() > give_up:
                 raise RefundError(f"trade #{trade.trade_id}: the chain's clock does not advance")
             time.sleep(min(max(left, 1), 30))
+
+    def _send_refund(self, trade: TradeView, seller: ChainWriter, wait: bool) -> Any:
+        """Send ``refund``; a block stamped before the deadline after all is waited out, with ``wait``.
+
+        A local chain that mines on demand may stamp the next block earlier
+        than its pending-block simulation said (its clock lags this machine's);
+        the revert says by how much.
+        """
+        for _ in range(5):
+            try:
+                return seller.transact(
+                    self.book.gate.functions.refund(trade.trade_id), gas=REFUND_GAS
+                )
+            except ContractRevert as exc:
+                if exc.name != "TradeNotExpired" or not wait:
+                    raise
+                time.sleep(max(1, int(exc.args_["deadline"]) - int(exc.args_["nowTs"]) + 1))
+        raise RefundError(f"trade #{trade.trade_id}: the chain's clock does not pass its deadline")
 
     @staticmethod
     def _left(refund: Any, seller: ChainWriter) -> int | None:
