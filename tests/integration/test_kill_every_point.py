@@ -2,7 +2,7 @@
 
 The child process runs the real settlement run (offline model, the session's
 anvil and deployment) against a DON of real node processes whose
-``max_observation_age`` is 2 s (the same keys as the session's DON, its own
+``max_observation_age`` is 5 s (the same keys as the session's DON, its own
 ports: a controllable clock), and SIGKILLs itself at one point: before the
 escrow is sent, after each escrow transaction, after the escrow is logged,
 during observation (signed observations in hand, none logged), after the
@@ -37,7 +37,7 @@ from ..conftest import PASSWORD, Env
 from .test_resume_after_kill import assert_one_settlement, kinds
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-MAX_AGE = 2
+MAX_AGE = 5
 
 CHILD = """
 import asyncio, json, os, signal, sys
