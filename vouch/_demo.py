@@ -33,8 +33,14 @@ from ._flow import (
     settlement_executor,
     sign_decision,
 )
-from ._interrupt import interrupt_hint
-from ._recovery import chain_parts, close_refunded, find_escrow, refunder, stopped_hint
+from ._recovery import (
+    chain_parts,
+    close_refunded,
+    find_escrow,
+    interrupted_says,
+    refunder,
+    stopped_hint,
+)
 from ._settings import VouchSettings
 from ._settlement import ChainSubmitter
 from ._stack import Stack
@@ -121,7 +127,7 @@ def run_settlement_demo(
     executor = settlement_executor(services, model, store)
     console.print(f"\n[bold]agent[/] ({model.name}): “{goal}”")
     run_id = uuid.uuid4().hex[:12]
-    with interrupt_hint(lambda: stopped_hint(store, run_id)):
+    with interrupted_says(lambda: stopped_hint(store, run_id)):
         outcome = asyncio.run(executor.run(goal, run_id=run_id))
     if isinstance(outcome.error, PlanError):
         raise outcome.error
@@ -133,7 +139,7 @@ def run_settlement_demo(
             signed = sign_decision(services, outcome.run_id, action, True, "approved by the demo")
             executor.decide(outcome.run_id, action.key, True, "demo", by=signed["approver"])
             _approved(console, signed)
-        with interrupt_hint(lambda: stopped_hint(store, run_id)):
+        with interrupted_says(lambda: stopped_hint(store, run_id)):
             outcome = asyncio.run(executor.resume(outcome.run_id))
     if outcome.status != "done" or submitter.last_outcome is None:
         raise VouchError(f"run {outcome.run_id} ended {outcome.status}: {outcome.reason}")

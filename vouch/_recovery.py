@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,3 +295,22 @@ def close_refunded(store: CheckpointStore, run: RunRecord, payload: dict[str, An
         f"refunded trade #{payload['trade_id']} in tx {payload['tx_hash']}: {payload['reason']}"
     )
     store.save_run(run)
+
+
+@contextmanager
+def interrupted_says(hint: Callable[[], str | None]) -> Iterator[None]:
+    """Ctrl-C in the block prints ``hint`` (with the CLI's other hints) and exits 130 at once.
+
+    The hint is registered with ``vouch._interrupt`` and the CLI's ``interrupted``
+    runs while it still is: once a KeyboardInterrupt has left the block, typer
+    has turned it into a plain exit code 130 and the hint is gone.
+    """
+    from ._interrupt import interrupt_hint
+
+    with interrupt_hint(hint):
+        try:
+            yield
+        except KeyboardInterrupt:
+            from .cli import interrupted
+
+            interrupted()

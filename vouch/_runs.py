@@ -29,13 +29,13 @@ from agents import CheckpointError, Executor, RunOutcome, RunRecord, SQLiteCheck
 from verifier import AttestationLog
 
 from ._flow import SETTLE_ACTION, Services, is_settlement, sign_decision, use_settings
-from ._interrupt import interrupt_hint
 from ._recovery import (
     RunLock,
     chain_parts,
     close_refunded,
     describe,
     escrow_key,
+    interrupted_says,
     plan_resume,
     refunder,
     settlement_of,
@@ -290,7 +290,7 @@ def _resume_cmd(
         if run.status == "failed":  # its effects can still complete: run the failed step again
             run.status, run.reason, run.error = "running", "", ""
             checkpoints.save_run(run)
-        with interrupt_hint(lambda: stopped_hint(checkpoints, run_id)):
+        with interrupted_says(lambda: stopped_hint(checkpoints, run_id)):
             outcome = _resume(checkpoints, run)
     _report(outcome)
 
