@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def vouch(run: list[str], environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*run, *args], env=environ, capture_output=True, text=True, timeout=300)
+    return subprocess.run([*run, *args], env=environ, capture_output=True, text=True, timeout=1200)
 
 
 def listed(run: list[str], environ: dict[str, str], run_id: str) -> str:
