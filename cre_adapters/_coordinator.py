@@ -19,11 +19,12 @@ from verifier import (
     recover_report_signer,
 )
 
-from ._consensus import consistent_subset
+from ._consensus import consistent_subset, within_band
 from ._don import DonConfig, NodeSpec
-from ._errors import NodeError, QuorumNotReached
+from ._errors import CAUSES, NodeError, QuorumNotReached
 from ._node import observation_age_problem
 from ._protocol import ObserveRequest, ReportSignRequest, SettlementSignRequest, SignResponse
+from ._rounds import earlier_round
 from ._signer import address_bytes, observation_signer
 from ._wire import NodeClient, WireError, WireTimeout
 
@@ -39,6 +40,69 @@ class Observed:
     signed: SignedObservation
     node: str
     latency_ms: float
+
+
+@dataclass(frozen=True)
+class Absent:
+    """A configured node whose answer is not in a stage's set, and why (``cause``: see CAUSES)."""
+
+    node: str
+    address: str
+    cause: str
+    detail: str
+
+    def to_json(self) -> dict[str, str]:
+        """The ``absent`` item of an observations or report entry."""
+        return {
+            "node": self.node,
+            "address": self.address,
+            "cause": self.cause,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Validly signed answers of one node that were not used, and what they show."""
+
+    node: str
+    address: str
+    cause: str
+    observations: tuple[SignedObservation, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``evidence`` item of an observations entry."""
+        return {
+            "node": self.node,
+            "address": self.address,
+            "cause": self.cause,
+            "observations": [o.model_dump(mode="json") for o in self.observations],
+        }
+
+
+@dataclass
+class Round:
+    """What the coordinator saw in one stage: the set it took, who is absent and why, evidence."""
+
+    observed: list[Observed]
+    absent: list[Absent]
+    evidence: list[Evidence]
+
+    def log_fields(self) -> dict[str, Any]:
+        """``absent`` and ``evidence``, as an observations entry carries them."""
+        return {
+            "absent": [a.to_json() for a in self.absent],
+            "evidence": [e.to_json() for e in self.evidence],
+        }
+
+
+@dataclass
+class _Gathered:
+    chosen: list[Any] | None
+    valid: list[Any]
+    failures: dict[str, NodeError]
+    pending: list[str]
+    unasked: list[str]
 
 
 class Coordinator:
@@ -70,6 +134,8 @@ class Coordinator:
         self.hedge_after = min(hedge_after, timeout)
         self.spare = spare
         self._turn = 0
+        self.last_round: Round | None = None
+        self.last_signing: list[Absent] = []
 
     @contextlib.asynccontextmanager
     async def connected(self) -> AsyncIterator[Coordinator]:
@@ -98,50 +164,96 @@ class Coordinator:
     ) -> list[Observed]:
         """Collect 2f+1 valid, fresh, mutually consistent signed observations from distinct nodes.
 
+        See ``observe_round``; this returns the observations only (the whole
+        round stays in ``last_round``).
+        """
+        return (await self.observe_round(request, numeric=numeric)).observed
+
+    async def observe_round(self, request: ObserveRequest, *, numeric: bool = True) -> Round:
+        """One observation stage: the set, every absent node and why, and the signed evidence.
+
         2f+1 nodes are asked first (a different first node every round), the
         others when one fails or disagrees. Each node is asked twice at once
-        (when ``don.echo``) and must give the same signed answer both times;
-        observations older than ``don.max_observation_age`` are stale; the set
-        returned lies within ``don.observation_band_bps`` of its own median
-        (what every signing node re-checks). With ``numeric=False``
-        (categorical values for identical/mode consensus) the band does not
-        apply: the first 2f+1 valid answers are returned and the aggregation
-        mode decides.
+        (when ``don.echo``), as two askers on two connections, and must give
+        both the same signed answer; observations older than
+        ``don.max_observation_age`` are stale; the set returned lies within
+        ``don.observation_band_bps`` of its own median (what every signing
+        node re-checks). With ``numeric=False`` (categorical values for
+        identical/mode consensus) the band does not apply: the first 2f+1
+        valid answers are returned and the aggregation mode decides.
 
         Raises:
-            QuorumNotReached: naming every node that failed and why.
+            QuorumNotReached: naming every node that failed, its cause and why.
         """
         body = request.model_dump_json().encode()
         asks = 2 if self.don.echo else 1
 
         async def ask(client: NodeClient, node: NodeSpec) -> Observed:
             started = time.perf_counter()
-            answers = await self._post_many(client, node, "/observe", body, asks)
+            answers = await self._post_concurrently(client, node, "/observe", body, asks)
             latency = (time.perf_counter() - started) * 1000
-            signed = _parse(node, SignedObservation, answers[0])
-            if any(other != answers[0] for other in answers[1:]):
-                values = sorted(
-                    {_parse(node, SignedObservation, a).observation.value for a in answers}
-                )
+            signed = [_parse(node, SignedObservation, a) for a in dict.fromkeys(answers)]
+            for one in signed:
+                self._check_signed(node, one)
+            if len(signed) > 1:
+                values = [o.observation.value for o in signed]
                 raise NodeError(
                     node.name,
-                    f"equivocated: signed different observations for one request ({values})",
+                    f"equivocated: signed different observations for one round ({values})",
+                    "equivocation",
+                    signed,
                 )
-            self._check_observation(node, request, signed)
-            return Observed(signed, node.name, round(latency, 3))
+            self._check_observation(node, request, signed[0])
+            return Observed(signed[0], node.name, round(latency, 3))
 
         self._turn += 1
         start = self._turn % len(self.don.nodes)
         order = self.don.nodes[start:] + self.don.nodes[:start]
         stage = "collecting observations"
-        got, valid, failures = await self._gather(
+        self.last_round = None
+        gathered = await self._gather(
             ask, self._agree if numeric else self._first, order, self.don.quorum + self.spare
         )
-        if got is not None:
-            return got
-        if len(valid) >= self.don.quorum:
-            raise self._disagreement(stage, [o.signed for o in valid], failures)
-        raise QuorumNotReached(stage, self.don.quorum, len(valid), failures)
+        if gathered.chosen is None:
+            if len(gathered.valid) >= self.don.quorum:
+                raise self._disagreement(stage, [o.signed for o in gathered.valid], gathered)
+            raise QuorumNotReached(stage, self.don.quorum, len(gathered.valid), *_split(gathered))
+        self.last_round = self._round(gathered, numeric)
+        return self.last_round
+
+    def _round(self, gathered: _Gathered, numeric: bool) -> Round:
+        """The round's record: who is absent (and why) and the signed answers left out."""
+        chosen: list[Observed] = gathered.chosen or []
+        by_name = {node.name: node for node in self.don.nodes}
+        absent: list[Absent] = []
+        evidence: list[Evidence] = []
+        for name, error in gathered.failures.items():
+            absent.append(Absent(name, by_name[name].address, error.cause, error.reason))
+            if error.evidence:
+                evidence.append(
+                    Evidence(name, by_name[name].address, error.cause, tuple(error.evidence))
+                )
+        taken = {o.node for o in chosen}
+        values = [o.signed.observation.value for o in chosen]
+        band = self.don.observation_band_bps
+        for extra in gathered.valid:
+            if extra.node in taken:
+                continue
+            address = by_name[extra.node].address
+            if numeric and not within_band([*values, extra.signed.observation.value], band):
+                detail = f"observed {extra.signed.observation.value}, outside {band} bps of the set"
+                absent.append(Absent(extra.node, address, "out-of-band", detail))
+                evidence.append(Evidence(extra.node, address, "out-of-band", (extra.signed,)))
+            else:
+                absent.append(Absent(extra.node, address, "unused", CAUSES["unused"]))
+        for name in gathered.pending:
+            absent.append(Absent(name, by_name[name].address, "late", CAUSES["late"]))
+        for name in gathered.unasked:
+            absent.append(Absent(name, by_name[name].address, "not-asked", CAUSES["not-asked"]))
+        order = {node.name: i for i, node in enumerate(self.don.nodes)}
+        absent.sort(key=lambda a: order[a.node])
+        evidence.sort(key=lambda e: order[e.node])
+        return Round(chosen, absent, evidence)
 
     def _first(self, got: list[Observed]) -> list[Observed] | None:
         return got[: self.don.quorum] if len(got) >= self.don.quorum else None
@@ -161,6 +273,7 @@ class Coordinator:
         ``hedge_after`` seconds without enough signatures every node is asked.
         A ``SettlementSignRequest`` goes to ``/sign/settlement``, a
         ``ReportSignRequest`` (any aggregation mode) to ``/sign/report``.
+        The nodes that did not sign, and why, stay in ``last_signing``.
 
         Raises:
             QuorumNotReached: if fewer than f+1 nodes signed the expected digest.
@@ -185,10 +298,23 @@ class Coordinator:
             self.don.nodes,
             key=lambda n: observers.index(n.address) if n.address in observers else len(observers),
         )
-        got, valid, failures = await self._gather(ask, first, order, needed + self.spare)
-        if got is None:
-            raise QuorumNotReached("collecting report signatures", needed, len(valid), failures)
-        return got
+        self.last_signing = []
+        gathered = await self._gather(ask, first, order, needed + self.spare)
+        if gathered.chosen is None:
+            raise QuorumNotReached(
+                "collecting report signatures", needed, len(gathered.valid), *_split(gathered)
+            )
+        signed = {a.node for a in gathered.chosen}
+        by_name = {node.name: node for node in self.don.nodes}
+        self.last_signing = [
+            Absent(name, by_name[name].address, error.cause, error.reason)
+            for name, error in gathered.failures.items()
+        ] + [
+            Absent(a.node, by_name[a.node].address, "unused", CAUSES["unused"])
+            for a in gathered.valid
+            if a.node not in signed and a.node in by_name
+        ]
+        return gathered.chosen
 
     async def _gather(
         self,
@@ -196,17 +322,18 @@ class Coordinator:
         pick: Pick[T],
         order: list[NodeSpec],
         width: int,
-    ) -> tuple[list[T] | None, list[T], dict[str, str]]:
+    ) -> _Gathered:
         """Ask nodes concurrently; stop as soon as ``pick`` finds enough valid answers.
 
         ``width`` nodes of ``order`` are asked at once; each failure brings in
         the next, so does an answer after which ``pick`` still finds nothing
         with no other question open, and after ``hedge_after`` seconds all the
         rest are asked. Returns the picked answers (None if they never
-        sufficed), all valid answers, and node name -> failure.
+        sufficed), all valid answers, node name -> failure, the nodes still
+        asked when the stage ended and those never asked.
         """
         waiting = list(order)
-        failures: dict[str, str] = {}
+        failures: dict[str, NodeError] = {}
         results: list[T] = []
         async with _client(self.client) as client:
             running: dict[asyncio.Task[T], str] = {}
@@ -215,6 +342,11 @@ class Coordinator:
                 for node in waiting[:count]:
                     running[asyncio.create_task(ask(client, node))] = node.name
                 del waiting[:count]
+
+            def done(chosen: list[T] | None) -> _Gathered:
+                late = list(running.values())
+                unasked = [n.name for n in waiting]
+                return _Gathered(chosen, results, failures, late, unasked)
 
             launch(width)
             loop = asyncio.get_running_loop()
@@ -225,42 +357,46 @@ class Coordinator:
                     now = loop.time()
                     if now >= deadline:
                         for name in running.values():
-                            failures[name] = f"no answer within {self.timeout}s"
+                            failures[name] = NodeError(
+                                name, f"no answer within {self.timeout}s", "slow"
+                            )
+                        running.clear()
                         break
                     timeout = min(hedge, deadline) - now if waiting else deadline - now
-                    done, _ = await asyncio.wait(
+                    finished, _ = await asyncio.wait(
                         running, timeout=max(0.0, timeout), return_when="FIRST_COMPLETED"
                     )
-                    if not done:
+                    if not finished:
                         if waiting and loop.time() >= hedge:
                             launch(len(waiting))
                         continue
-                    for task in done:
+                    for task in finished:
                         running.pop(task)
                         try:
                             results.append(task.result())
                         except NodeError as exc:
-                            failures[exc.node] = exc.reason
+                            failures[exc.node] = exc
                             launch(1)
                             continue
                         chosen = pick(results)
                         if chosen is not None:
-                            return chosen, results, failures
+                            return done(chosen)
                     if not running:
                         launch(1)  # the answers so far do not suffice: ask one more
             finally:
                 for task in running:
                     task.cancel()  # an answer nobody waits for; its connection is closed
-        return None, results, failures
+        return done(None)
 
     def _disagreement(
-        self, stage: str, results: list[SignedObservation], failures: dict[str, str]
+        self, stage: str, results: list[SignedObservation], gathered: _Gathered
     ) -> QuorumNotReached:
         """Enough valid observations, but no 2f+1 agree: name the nodes outside the largest group.
 
         When f+1 or more nodes lie, the coordinator cannot tell which side is
         honest; it can only refuse, and name who disagreed with the largest group.
         """
+        failures, causes = _split(gathered)
         values = [r.observation.value for r in results]
         names = {node.address: node.name for node in self.don.nodes}
         owners = [names.get(r.observation.node, r.observation.node) for r in results]
@@ -277,53 +413,94 @@ class Coordinator:
                     f"observed {values[i]}, more than {band} bps away from the "
                     f"largest agreeing group ({camp})"
                 )
+                causes[name] = "out-of-band"
         return QuorumNotReached(
             f"{stage}: no 2f+1 observations agree within {band} bps",
             self.don.quorum,
             len(group),
             failures,
+            causes,
         )
 
     async def _post(self, client: NodeClient, node: NodeSpec, path: str, body: bytes) -> bytes:
-        return (await self._post_many(client, node, path, body, 1))[0]
+        try:
+            status, answer = await client.post(node.url + path, body, self.timeout)
+        except WireTimeout:
+            raise NodeError(node.name, f"no answer within {self.timeout}s", "slow") from None
+        except WireError as exc:
+            raise NodeError(node.name, f"unreachable at {node.url} ({exc})", "down") from None
+        if status != 200:
+            message, cause = _message(answer)
+            raise NodeError(
+                node.name,
+                f"HTTP {status}: {message}",
+                cause or ("refused" if status == 409 else "error"),
+            )
+        return answer
 
-    async def _post_many(
+    async def _post_concurrently(
         self, client: NodeClient, node: NodeSpec, path: str, body: bytes, count: int
     ) -> list[bytes]:
+        """``body`` posted ``count`` times at once, each on its own connection (its own asker).
+
+        A slow node costs its delay once; an equivocator, consistent per asker,
+        shows two askers two answers.
+        """
+        if count == 1:
+            return [await self._post(client, node, path, body)]
+        tasks = [asyncio.ensure_future(self._post(client, node, path, body)) for _ in range(count)]
         try:
-            answers = await client.post_many(node.url + path, body, count, self.timeout)
-        except WireTimeout:
-            raise NodeError(node.name, f"no answer within {self.timeout}s") from None
-        except WireError as exc:
-            raise NodeError(node.name, f"unreachable at {node.url} ({exc})") from None
-        for status, answer in answers:
-            if status != 200:
-                raise NodeError(node.name, f"HTTP {status}: {_message(answer)}")
-        return [answer for _, answer in answers]
+            return [await task for task in tasks]
+        finally:
+            for task in tasks:
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: a second failure is not worth a warning
+                task.cancel()
+
+    def _check_signed(self, node: NodeSpec, signed: SignedObservation) -> None:
+        """The observation names this node and carries its key's valid signature."""
+        obs = signed.observation
+        if obs.node != node.address:
+            raise NodeError(
+                node.name, f"observation names {obs.node}, not its key {node.address}", "wrong-key"
+            )
+        try:
+            signer = observation_signer(signed)
+        except SignatureError as exc:
+            raise NodeError(node.name, f"bad signature: {exc}", "bad-signature") from None
+        if signer != address_bytes(node.address):
+            _expect_signer(node, lambda: recover_observation_signer(signed))  # names the signer
 
     def _check_observation(
         self, node: NodeSpec, request: ObserveRequest, signed: SignedObservation
     ) -> None:
+        """A validly signed observation (``_check_signed``) of this round, fresh."""
         obs = signed.observation
-        if (obs.request_id, obs.feed) != (request.request_id, request.feed):
-            raise NodeError(node.name, "observation is for another request or feed")
-        if obs.node != node.address:
-            raise NodeError(node.name, f"observation names {obs.node}, not its key {node.address}")
-        try:
-            signer = observation_signer(signed)
-        except SignatureError as exc:
-            raise NodeError(node.name, f"bad signature: {exc}") from None
-        if signer != address_bytes(node.address):
-            _expect_signer(node, lambda: recover_observation_signer(signed))  # names the signer
+        if obs.feed != request.feed:
+            raise NodeError(node.name, "observation is for another feed", "malformed")
+        if obs.request_id != request.request_id:
+            earlier = earlier_round(obs.request_id, request.request_id)
+            if earlier is not None:
+                raise NodeError(node.name, f"answered with {earlier}", "earlier-attempt", [signed])
+            raise NodeError(node.name, "observation is for another request", "malformed")
         problem = observation_age_problem(obs.observed_at, int(time.time()), self.don)
         if problem:
-            raise NodeError(node.name, problem)
+            raise NodeError(node.name, problem, "stale", [signed])
 
     def _check_signature(self, node: NodeSpec, digest: bytes, answer: SignResponse) -> None:
         if answer.digest.lower() != "0x" + digest.hex():
-            raise NodeError(node.name, f"signed digest {answer.digest}, expected 0x{digest.hex()}")
+            raise NodeError(
+                node.name, f"signed digest {answer.digest}, expected 0x{digest.hex()}", "refused"
+            )
         signature = bytes.fromhex(answer.signature.removeprefix("0x"))
         _expect_signer(node, lambda: recover_report_signer(digest, signature))
+
+
+def _split(gathered: _Gathered) -> tuple[dict[str, str], dict[str, str]]:
+    """Node -> reason and node -> cause of a stage's failures."""
+    failures = {name: error.reason for name, error in gathered.failures.items()}
+    causes = {name: error.cause for name, error in gathered.failures.items()}
+    return failures, causes
 
 
 @contextlib.asynccontextmanager
@@ -339,9 +516,11 @@ def _expect_signer(node: NodeSpec, recover: Callable[[], str]) -> None:
     try:
         signer = recover()
     except SignatureError as exc:
-        raise NodeError(node.name, f"bad signature: {exc}") from None
+        raise NodeError(node.name, f"bad signature: {exc}", "bad-signature") from None
     if signer != node.address:
-        raise NodeError(node.name, f"signature recovers to {signer}, not its key {node.address}")
+        raise NodeError(
+            node.name, f"signature recovers to {signer}, not its key {node.address}", "wrong-key"
+        )
 
 
 def _parse(node: NodeSpec, model: type[M], data: bytes) -> M:
@@ -349,12 +528,16 @@ def _parse(node: NodeSpec, model: type[M], data: bytes) -> M:
         return model.model_validate_json(data)
     except ValidationError as exc:
         raise NodeError(
-            node.name, f"malformed answer: {exc.error_count()} invalid fields"
+            node.name, f"malformed answer: {exc.error_count()} invalid fields", "malformed"
         ) from None
 
 
-def _message(body: bytes) -> str:
+def _message(body: bytes) -> tuple[str, str | None]:
+    """A node's error answer: its message and the cause it names (if one of CAUSES)."""
     try:
-        return str(json.loads(body).get("error", body.decode(errors="replace")))[:300]
+        data = json.loads(body)
+        cause = data.get("cause")
+        text = str(data.get("error", body.decode(errors="replace")))[:300]
+        return text, cause if cause in CAUSES else None
     except (ValueError, AttributeError):
-        return body.decode(errors="replace")[:300]
+        return body.decode(errors="replace")[:300], None

@@ -25,11 +25,12 @@ from verifier import (
     report_digest,
 )
 
-from ._coordinator import Coordinator, Observed
+from ._coordinator import Coordinator, Round
 from ._delivery import ReportDelivery, jsonable
 from ._don import DonConfig
-from ._errors import CreError
+from ._errors import CreError, QuorumNotReached
 from ._protocol import ObserveRequest, SettlementSignRequest, SignResponse
+from ._rounds import next_attempt, round_id
 from ._runner import latencies, workflow_metadata
 from .evm import Artifacts, ChainWriter, Deployment
 
@@ -110,10 +111,35 @@ class SettlementWorkflow:
         exec_id = execution_id(workflow_id, bytes.fromhex(job.action_hash[2:]), sequence)
         return ExecutionRef(execution_id=_hex(exec_id), sequence=sequence)
 
+    def next_attempt(self, execution_id: str) -> int:
+        """The number of the next DON round of ``execution_id``: 1 + the highest one logged.
+
+        A caller that counts attempts itself (also those killed before they
+        logged anything) passes its own number to ``run``; the round id is new
+        either way (``round_id``).
+        """
+        entries = self.log.by_execution(execution_id)
+        return next_attempt((e.kind, e.payload) for e in entries)
+
+    def observe_request(
+        self, job: SettlementJob, ref: ExecutionRef, attempt: int
+    ) -> ObserveRequest:
+        """The observation request of a new round: attempt ``attempt`` of ``ref``, fresh round id."""
+        exec_id = bytes.fromhex(ref.execution_id[2:])
+        return ObserveRequest(request_id=round_id("x", exec_id, attempt), feed=job.feed)
+
     async def run(
-        self, job: SettlementJob, execution: ExecutionRef | None = None
+        self,
+        job: SettlementJob,
+        execution: ExecutionRef | None = None,
+        *,
+        attempt: int | None = None,
     ) -> SettlementOutcome:
-        """Attest and submit one settlement.
+        """Attest and submit one settlement: attempt ``attempt`` of the execution.
+
+        Every call is a new DON round with its own round id (nodes observe
+        afresh, whatever they cached for earlier attempts); ``attempt`` (None:
+        ``next_attempt``) is logged in every entry of the round.
 
         Raises:
             QuorumNotReached: too few nodes observed or signed; nothing was submitted.
@@ -121,31 +147,54 @@ class SettlementWorkflow:
         """
         ref = execution or self.new_execution(job)
         exec_id = bytes.fromhex(ref.execution_id[2:])
+        attempt = attempt or self.next_attempt(ref.execution_id)
+        request = self.observe_request(job, ref, attempt)
         try:
             async with self.coordinator.connected():
-                return await self._run(job, exec_id, ref.sequence)
+                return await self._run(job, exec_id, ref.sequence, request, attempt)
         except CreError as exc:
-            self._append(exec_id, "aborted", {"error": type(exc).__name__, "detail": str(exc)})
+            payload: dict[str, Any] = {
+                "error": type(exc).__name__,
+                "detail": str(exc),
+                "attempt": attempt,
+                "request_id": request.request_id,
+            }
+            if isinstance(exc, QuorumNotReached):
+                payload["stage"] = exc.stage
+                payload["causes"] = exc.causes
+            self._append(exec_id, "aborted", payload)
             raise
 
-    async def _run(self, job: SettlementJob, exec_id: bytes, sequence: int) -> SettlementOutcome:
-        request = ObserveRequest(request_id="x" + exec_id.hex()[:40], feed=job.feed)
-        self.emit("observing", {"feed": job.feed, "nodes": len(self.don.nodes)})
-        observed = await self.coordinator.observe_timed(request)
-        observations = [o.signed for o in observed]
-        obs_seq = self._log_observations(exec_id, request, observed)
+    async def _run(
+        self,
+        job: SettlementJob,
+        exec_id: bytes,
+        sequence: int,
+        request: ObserveRequest,
+        attempt: int,
+    ) -> SettlementOutcome:
+        self.emit("observing", {"feed": job.feed, "nodes": len(self.don.nodes), "attempt": attempt})
+        seen = await self.coordinator.observe_round(request)
+        observations = [o.signed for o in seen.observed]
+        obs_seq = self._log_observations(exec_id, request, seen, attempt)
         price = median([o.observation.value for o in observations])
         self._append(
             exec_id,
             "consensus",
-            {"mode": "median", "value": price, "observations_seq": obs_seq, "f": self.don.f},
+            {
+                "mode": "median",
+                "value": price,
+                "observations_seq": obs_seq,
+                "f": self.don.f,
+                "attempt": attempt,
+            },
         )
         self.emit("consensus", {"price": price, "observations": len(observations)})
         sign_request, raw, context = self._build(
             job, exec_id, sequence, request, observations, price
         )
         answers = await self.coordinator.sign(sign_request, report_digest(raw, context))
-        self._log_report(exec_id, raw, context, answers)
+        self._log_report(exec_id, raw, context, answers, attempt)
         self.emit("signed", {"signers": [a.signer for a in answers]})
         return await self._submit(exec_id, raw, context, answers, price)
 
@@ -207,21 +256,25 @@ class SettlementWorkflow:
         )
 
     def _log_observations(
-        self, exec_id: bytes, request: ObserveRequest, observed: list[Observed]
+        self, exec_id: bytes, request: ObserveRequest, seen: Round, attempt: int
     ) -> int:
         payload = {
             "request_id": request.request_id,
+            "attempt": attempt,
             "feed": request.feed,
-            "observations": [o.signed.model_dump(mode="json") for o in observed],
-            **latencies(observed),
-            "don": self._don_ref(),
+            "observations": [o.signed.model_dump(mode="json") for o in seen.observed],
+            **latencies(seen.observed),
+            **seen.log_fields(),
+            "don": {**self._don_ref(), **self._rules()},
         }
         return int(self._append(exec_id, "observations", payload).seq)
 
     def _log_report(
-        self, exec_id: bytes, raw: bytes, context: bytes, answers: list[SignResponse]
+        self, exec_id: bytes, raw: bytes, context: bytes, answers: list[SignResponse], attempt: int
     ) -> None:
         payload = {
+            "attempt": attempt,
+            "absent": [a.to_json() for a in self.coordinator.last_signing],
             "raw": _hex(raw),
             "context": _hex(context),
             "signatures": [a.signature for a in answers],
@@ -237,6 +290,14 @@ class SettlementWorkflow:
             "config_version": self.don.config_version,
             "forwarder": self.don.forwarder,
             "chain_id": self.don.chain_id,
+        }
+
+    def _rules(self) -> dict[str, Any]:
+        """The DON's rules an observation set was judged by (what evidence is checked against)."""
+        return {
+            "f": self.don.f,
+            "max_observation_age": self.don.max_observation_age,
+            "observation_band_bps": self.don.observation_band_bps,
         }
 
     def _append(self, exec_id: bytes, kind: str, payload: dict[str, Any]) -> LogEntry:

@@ -81,6 +81,14 @@ class ApprovalDesk:
     ) -> dict[str, Any]:
         """Sign, record onchain where the gate needs it, log; return the ``hitl`` payload.
 
+        Idempotent: a decision this run's action already has in the log is
+        returned as it is (``already`` True), nothing is signed, sent or logged
+        again. An approval the gate already recorded (a crash after
+        ``approveTrade`` was mined and before the entry was logged) is logged
+        with that transaction, not sent again. The returned dict also says
+        whether the gate needs the approval onchain (``needs_approval``); those
+        two keys are not part of the logged entry.
+
         Args:
             run_id: the paused run.
             action_key: the pending action's idempotency key.
@@ -92,6 +100,9 @@ class ApprovalDesk:
             ApprovalError: the action is not about this deployment's gate, or the gate refused.
         """
         trade_id = int(args["trade_id"])
+        earlier = self.logged(run_id, action_key)
+        if earlier is not None:
+            return self._extra(earlier, trade_id, already=True)
         if Web3.to_checksum_address(args["gate"]) != self.gate.address:
             raise ApprovalError(
                 f"run {run_id} settles on gate {args['gate']}, but this deployment's gate is "
@@ -114,22 +125,49 @@ class ApprovalDesk:
         }
         payload |= self._approve(trade_id) if approved else self._reject(payload)
         self.log.append(bytes.fromhex(str(args["execution_id"])[2:]), "hitl", payload)
-        return payload
+        return self._extra(payload, trade_id, already=False)
+
+    def logged(self, run_id: str, action_key: str) -> dict[str, Any] | None:
+        """The ``hitl`` payload already logged for this run's action, if any."""
+        for entry in self.log.entries():
+            p = entry.payload
+            if entry.kind == "hitl" and p.get("run_id") == run_id:
+                if p.get("action_key") == action_key:
+                    return dict(p)
+        return None
+
+    def _extra(self, payload: dict[str, Any], trade_id: int, already: bool) -> dict[str, Any]:
+        terms = self.gate.functions.getTrade(trade_id).call()
+        return {**payload, "already": already, "needs_approval": bool(terms[10])}
 
     def _approve(self, trade_id: int) -> dict[str, Any]:
         digest = bytes(self.gate.functions.approvalDigest(trade_id).call())
         signature = Account.unsafe_sign_hash(digest, self._key).signature
         terms = self.gate.functions.getTrade(trade_id).call()
-        tx_hash, block = None, self.writer.w3.eth.block_number
-        if terms[10] and not terms[11]:  # needsApproval and not yet approved
+        tx_hash, block = None, int(self.writer.w3.eth.block_number)
+        if terms[10] and terms[11]:  # approved onchain already: by us, before a crash
+            tx_hash, block = self._recorded_approval(trade_id)
+        elif terms[10]:  # needsApproval and not yet approved
             receipt = self.writer.transact(self.gate.functions.approveTrade(trade_id, signature))
-            tx_hash, block = "0x" + bytes(receipt["transactionHash"]).hex(), receipt["blockNumber"]
+            tx_hash, block = (
+                "0x" + bytes(receipt["transactionHash"]).hex(),
+                int(receipt["blockNumber"]),
+            )
         return {
             "digest": "0x" + digest.hex(),
             "signature": "0x" + bytes(signature).hex(),
             "tx_hash": tx_hash,
             "block_number": block,
         }
+
+    def _recorded_approval(self, trade_id: int) -> tuple[str, int]:
+        """The transaction that recorded ``trade_id``'s approval onchain."""
+        events = self.gate.events.TradeApproved().get_logs(
+            argument_filters={"tradeId": trade_id}, from_block=self.deployment.block
+        )
+        if not events:
+            raise ApprovalError(f"trade #{trade_id} is approved onchain but has no TradeApproved")
+        return "0x" + bytes(events[-1]["transactionHash"]).hex(), int(events[-1]["blockNumber"])
 
     def _reject(self, payload: dict[str, Any]) -> dict[str, Any]:
         digest = rejection_digest(payload)

@@ -1,4 +1,4 @@
-"""`vouch demo settlement`: one verified settlement end to end, printed as it happens."""
+"""`vouch demo settlement|refusal`: a verified settlement end to end, or one refused and refunded."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import asyncio
 import os
 import shutil
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -30,6 +32,14 @@ from ._flow import (
     offline_model,
     settlement_executor,
     sign_decision,
+)
+from ._recovery import (
+    chain_parts,
+    close_refunded,
+    find_escrow,
+    interrupted_says,
+    refunder,
+    stopped_hint,
 )
 from ._settings import VouchSettings
 from ._settlement import ChainSubmitter
@@ -85,7 +95,11 @@ def chat_model(settings: VouchSettings) -> ChatModel:
 
 
 def run_settlement_demo(
-    settings: VouchSettings, console: Console, goal: str = DEFAULT_GOAL, approve: bool = True
+    settings: VouchSettings,
+    console: Console,
+    goal: str = DEFAULT_GOAL,
+    approve: bool = True,
+    submitter: ChainSubmitter | None = None,
 ) -> SettlementOutcome | None:
     """Bring up chain, contracts and DON as needed; run the settlement flow; summarize.
 
@@ -98,14 +112,23 @@ def run_settlement_demo(
         agents.PlanError: if the model made no valid plan for the goal.
         VouchError: if the agent made no proposal or the run failed.
         cre_adapters.QuorumNotReached: if too few nodes answered; nothing was submitted.
+
+    Args:
+        settings: the home.
+        console: where to print.
+        goal: what the agent is asked.
+        approve: play the approver.
+        submitter: an already brought up stack (a demo running several settlements).
     """
-    submitter = _bring_up(settings, console)
+    submitter = submitter or _bring_up(settings, console)
     services = Services(settings, submitter=submitter)
     model = chat_model(settings)
     store = SQLiteCheckpointStore(settings.home / "runs.db")
     executor = settlement_executor(services, model, store)
     console.print(f"\n[bold]agent[/] ({model.name}): “{goal}”")
-    outcome = asyncio.run(executor.run(goal))
+    run_id = uuid.uuid4().hex[:12]
+    with interrupted_says(lambda: stopped_hint(store, run_id)):
+        outcome = asyncio.run(executor.run(goal, run_id=run_id))
     if isinstance(outcome.error, PlanError):
         raise outcome.error
     if outcome.status == "interrupted":
@@ -116,7 +139,8 @@ def run_settlement_demo(
             signed = sign_decision(services, outcome.run_id, action, True, "approved by the demo")
             executor.decide(outcome.run_id, action.key, True, "demo", by=signed["approver"])
             _approved(console, signed)
-        outcome = asyncio.run(executor.resume(outcome.run_id))
+        with interrupted_says(lambda: stopped_hint(store, run_id)):
+            outcome = asyncio.run(executor.resume(outcome.run_id))
     if outcome.status != "done" or submitter.last_outcome is None:
         raise VouchError(f"run {outcome.run_id} ended {outcome.status}: {outcome.reason}")
     _summary(console, submitter.last_outcome, submitter.last_trade_id, settings, outcome)
@@ -228,3 +252,66 @@ def _command_name() -> str:
     if found and Path(found).resolve() == Path(sys.argv[0]).resolve():
         return "vouch"
     return os.path.relpath(sys.argv[0]) if sys.argv[0].endswith("vouch") else "vouch"
+
+
+REFUSAL_GOAL = "Sell 1.5 WETH for USDC between 3,300 and 3,750 USDC per WETH within 1 minutes"
+"""A sell order 10% above anything the demo market reaches (it wanders +-4% around 3,000)."""
+
+
+def run_refusal_demo(settings: VouchSettings, console: Console) -> RefusalResult:
+    """A trade the gate refuses onchain (attested price outside its bounds), then refunded.
+
+    The agent proposes selling at 3,300..3,750 USDC per WETH; the DON attests
+    the market's price (about 3,000), the forwarder verifies the report and the
+    gate refuses it with ``PriceOutOfBounds``; the refusal is final for this
+    trade, so once its deadline (1 minute) passes the demo refunds both legs
+    with the parties' keys and logs a ``refund`` entry; ``vouch audit`` then
+    checks the refused submission and the refund against the chain.
+
+    Raises:
+        VouchError: the trade settled (the market reached the bounds) or the run failed.
+    """
+    outcome = run_settlement_demo(settings, console, REFUSAL_GOAL, approve=True)
+    if outcome is None or outcome.status == "settled":
+        raise VouchError("the trade settled: the market reached the order's bounds; run it again")
+    trade_id = _trade_of(settings, outcome.execution_id)
+    console.rule("[bold]the refusal is final: refund the escrow")
+    return RefusalResult(outcome=outcome, refund=_refund(settings, console, trade_id))
+
+
+class RefusalResult(BaseModel):
+    """The refused settlement and the refund entry's payload."""
+
+    outcome: SettlementOutcome
+    refund: dict[str, Any]
+
+
+def _trade_of(settings: VouchSettings, execution: str) -> int:
+    entries = AttestationLog(settings.log_path).by_execution(execution)
+    proposal = next(e for e in entries if e.kind == "proposal")
+    return int(proposal.payload["trade_id"])
+
+
+def _refund(settings: VouchSettings, console: Console, trade_id: int) -> dict[str, Any]:
+    """Refund ``trade_id`` as its parties once its deadline passed; say what moved."""
+    parts = chain_parts(settings, start=True)
+    gate = parts.deployment.address("SettlementGate")
+    found = find_escrow(SQLiteCheckpointStore(settings.home / "runs.db"), trade_id, gate)
+    if found is None:
+        raise VouchError(f"no run of this home escrowed trade #{trade_id}")
+    refunds = refunder(parts, AttestationLog(settings.log_path))
+    trade = refunds.book.trade(trade_id)
+    wait = max(0, trade.deadline - refunds.book.now() + 1)
+    with console.status(
+        f"waiting {wait}s for trade #{trade_id}'s deadline (refunds open after it)…"
+    ):
+        entry, _ = refunds.refund(trade_id, found[1], wait=True)
+    close_refunded(SQLiteCheckpointStore(settings.home / "runs.db"), found[0], entry.payload)
+    p = entry.payload
+    console.print(
+        f"  [green]✓[/] trade #{trade_id} refunded in tx {p['tx_hash'][:18]}…: "
+        f"{_price(p['base_amount'])} WETH back to the seller, {_price(p['quote_amount'])} USDC "
+        f"back to the buyer\n  why: {p['reason']}\n  logged as entry #{entry.seq}"
+    )
+    console.print(f"audit it: [bold]{_command_name()} audit[/]")
+    return dict(p)

@@ -1,4 +1,14 @@
-"""`vouch runs`: list agent runs, show one, approve or reject what a paused run waits for."""
+"""`vouch runs`: list agent runs, show one, approve or reject what a paused run waits for, resume.
+
+``runs list`` shows each run's real state (``_recovery.describe``): waiting for
+a decision, decided but not acted on, interrupted in step X (its process is
+gone), failed with what resuming does. ``runs resume RUN`` finishes what can
+finish (``_recovery.plan_resume``): it continues the run from its checkpoint,
+or refunds a trade that can no longer settle, or says there is nothing to do;
+twice in a row, the second does nothing new. Deciding is idempotent too: a
+decision already recorded (in the checkpoint or in the log) is not signed,
+sent or logged again.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +26,21 @@ from rich.console import Console
 from rich.table import Table
 
 from agents import CheckpointError, Executor, RunOutcome, RunRecord, SQLiteCheckpointStore
+from verifier import AttestationLog
 
 from ._flow import SETTLE_ACTION, Services, is_settlement, sign_decision, use_settings
+from ._recovery import (
+    RunLock,
+    chain_parts,
+    close_refunded,
+    describe,
+    escrow_key,
+    interrupted_says,
+    plan_resume,
+    refunder,
+    settlement_of,
+    stopped_hint,
+)
 from ._settings import VouchSettings
 
 console = Console()
@@ -51,17 +74,35 @@ def make_runs_app(settings: Callable[[], VouchSettings]) -> typer.Typer:
         help="Agent runs: list, show, approve or reject paused ones.", no_args_is_help=True
     )
 
+    def db_path(db: Path | None) -> Path:
+        return db or settings().home / "runs.db"
+
     def store(db: Path | None) -> SQLiteCheckpointStore:
-        return SQLiteCheckpointStore(db or settings().home / "runs.db")
+        return SQLiteCheckpointStore(db_path(db))
 
     @app.command("list")
     def list_runs(db: DbOption = None) -> None:
-        """Every run, newest first, with what a paused one waits for."""
-        table = Table("run", "status", "goal", "steps", "waiting for / reason")
-        for run in store(db).list_runs():
-            waiting = "; ".join(p.summary for p in run.pending) or run.reason
-            table.add_row(run.run_id, run.status, run.goal[:50], str(run.steps_executed), waiting)
+        """Every run, newest first, with its real state and the command that moves it on."""
+        table = Table("run", "status", "goal", "steps", "state / what to do")
+        checkpoints = store(db)
+        for run in checkpoints.list_runs():
+            state = describe(checkpoints, run, RunLock(db_path(db), run.run_id))
+            status = run.status
+            if status == "running" and state.startswith("interrupted"):
+                status = "interrupted"
+            table.add_row(run.run_id, status, run.goal[:50], str(run.steps_executed), state)
         console.print(table)
+
+    @app.command("resume")
+    def resume(
+        run_id: str,
+        db: DbOption = None,
+        wait: Annotated[
+            bool, typer.Option(help="A refund waits for the trade's deadline instead of failing.")
+        ] = False,
+    ) -> None:
+        """Finish what the run can: continue it from its checkpoint, or refund its trade."""
+        _resume_cmd(store(db), db_path(db), settings(), run_id, wait)
 
     @app.command("show")
     def show(
@@ -97,7 +138,7 @@ def make_runs_app(settings: Callable[[], VouchSettings]) -> typer.Typer:
         resume: Annotated[bool, typer.Option(help="Resume the run right away.")] = True,
     ) -> None:
         """Approve what the run waits for, then resume it from where it paused."""
-        _decide(store(db), settings(), run_id, key, True, note, resume)
+        _decide(store(db), db_path(db), settings(), run_id, key, True, note, resume)
 
     @app.command("reject")
     def reject(
@@ -107,13 +148,14 @@ def make_runs_app(settings: Callable[[], VouchSettings]) -> typer.Typer:
         key: Annotated[str | None, typer.Option(help="Only this pending action.")] = None,
     ) -> None:
         """Reject what the run waits for; the run ends as rejected (a normal outcome)."""
-        _decide(store(db), settings(), run_id, key, False, reason, True)
+        _decide(store(db), db_path(db), settings(), run_id, key, False, reason, True)
 
     return app
 
 
 def _decide(
     checkpoints: SQLiteCheckpointStore,
+    db: Path,
     settings: VouchSettings,
     run_id: str,
     key: str | None,
@@ -123,31 +165,47 @@ def _decide(
 ) -> None:
     run = checkpoints.load_run(run_id)
     if run.status != "interrupted":
-        raise CheckpointError(f"run {run_id} is {run.status}, not waiting for a decision")
+        state = describe(checkpoints, run, RunLock(db, run_id))
+        raise CheckpointError(f"run {run_id} is {run.status}, not waiting for a decision: {state}")
     actions = [p for p in run.pending if key is None or p.key == key]
     if not actions:
         raise CheckpointError(f"run {run_id} has no pending action {key}")
     use_settings(settings)
     executor = Executor({}, store=checkpoints)
+    decisions = checkpoints.load_decisions(run_id)
+    new = 0
     for action in actions:
+        earlier = decisions.get(action.key)
+        if earlier is not None:
+            said = "approved" if earlier.approved else "rejected"
+            console.print(
+                f"  already {said} by {earlier.by or 'someone'}: nothing new signed or logged"
+            )
+            continue
         by = getpass.getuser()
         if is_settlement(action):  # signed with the approver key, onchain where the gate needs it
             signed = sign_decision(Services(settings), run_id, action, approved, note)
             by = signed["approver"]
             _say_signed(signed)
+            approved = signed["decision"] == "approved"  # a logged decision stands
         executor.decide(run_id, action.key, approved, note, by=by)
+        new += 1
     console.print(
-        f"{'approved' if approved else 'rejected'}: {len(actions)} action(s) of run {run_id}"
+        f"{'approved' if approved else 'rejected'}: {new} new decision(s) on run {run_id}"
     )
     if resume:
-        _report(_resume(checkpoints, run))
+        _resume_cmd(checkpoints, db, settings, run_id, False)
 
 
 def _say_signed(signed: dict[str, Any]) -> None:
-    if signed["decision"] == "rejected":
+    if signed.get("already"):
+        where = "already in the log: nothing new signed, sent or logged"
+    elif signed["decision"] == "rejected":
         where = "signed rejection logged; the escrow is refundable after its deadline"
     elif signed["tx_hash"]:
         where = f"recorded onchain in tx {signed['tx_hash']}"
+    elif signed.get("needs_approval"):
+        where = "logged; the gate needs it onchain but has no approval transaction"
     else:
         where = "logged (at or below the gate's threshold: no onchain approval needed)"
     console.print(
@@ -199,3 +257,74 @@ def _report(outcome: RunOutcome) -> None:
         )
     if outcome.status in ("failed", "stopped"):
         raise typer.Exit(1)
+
+
+def _resume_cmd(
+    checkpoints: SQLiteCheckpointStore, db: Path, settings: VouchSettings, run_id: str, wait: bool
+) -> None:
+    """Resume, refund or say there is nothing to do, holding the run's lock throughout."""
+    use_settings(settings)
+    run = checkpoints.load_run(run_id)
+    with RunLock(db, run_id).held():
+        steps = checkpoints.load_steps(run_id)
+        found = settlement_of(run, steps)
+        trade, now, parts = None, 0, None
+        if found.escrow is not None:
+            parts = chain_parts(settings, start=True)
+            book = refunder(parts, AttestationLog(settings.log_path)).book
+            trade, now = book.trade(found.escrow.job.trade_id), book.now()
+        decided = set(checkpoints.load_decisions(run_id))
+        action = plan_resume(run, steps, decided, trade, now)
+        if action == "decide":
+            raise CheckpointError(
+                f"run {run_id} waits for a decision: `vouch runs approve|reject {run_id}`"
+            )
+        if action == "nothing":
+            where = f"; trade #{trade.trade_id} is {trade.status}" if trade else ""
+            console.print(f"run {run_id} is {run.status}: nothing to resume{where}")
+            return
+        if action == "refund":
+            assert parts is not None and found.escrow is not None
+            _refund_run(checkpoints, settings, run, steps, parts, wait)
+            return
+        if run.status == "failed":  # its effects can still complete: run the failed step again
+            run.status, run.reason, run.error = "running", "", ""
+            checkpoints.save_run(run)
+        with interrupted_says(lambda: stopped_hint(checkpoints, run_id)):
+            outcome = _resume(checkpoints, run)
+    _report(outcome)
+
+
+def _refund_run(
+    checkpoints: SQLiteCheckpointStore,
+    settings: VouchSettings,
+    run: RunRecord,
+    steps: dict[str, Any],
+    parts: Any,
+    wait: bool,
+) -> None:
+    """Refund the run's trade (it can no longer settle) and close the run."""
+    found = settlement_of(run, steps)
+    assert found.escrow is not None
+    key = escrow_key(run, steps, found)
+    if key is None:
+        raise CheckpointError(f"run {run.run_id} has no escrow key to act as its parties")
+    refunds = refunder(parts, AttestationLog(settings.log_path))
+    entry, new = refunds.refund(found.escrow.job.trade_id, key, wait)
+    _say_refund(entry.payload, entry.seq, new)
+    close_refunded(checkpoints, run, entry.payload)
+
+
+def _say_refund(payload: dict[str, Any], seq: int, new: bool) -> None:
+    if not new:
+        console.print(
+            f"trade #{payload['trade_id']} was already refunded (log entry #{seq}, tx "
+            f"{payload['tx_hash']}): nothing new sent or logged"
+        )
+        return
+    console.print(
+        f"refunded trade #{payload['trade_id']} in tx {payload['tx_hash']} (block "
+        f"{payload['block_number']}): {payload['base_amount']} base back to the seller, "
+        f"{payload['quote_amount']} quote back to the buyer; why: {payload['reason']}; "
+        f"logged as entry #{seq}"
+    )

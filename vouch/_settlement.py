@@ -38,6 +38,7 @@ from verifier import AttestationLog, LogEntry, canonical_json, keccak
 
 from ._anchor import AnchorPolicy
 from ._errors import VouchError
+from ._refunds import Refunder
 
 PARTY_GAS_FUNDS = Web3.to_wei(1, "ether")
 OPEN = 1  # SettlementGate.Status.Open
@@ -50,6 +51,22 @@ def action_hash(proposal: ActionProposal) -> str:
     return "0x" + keccak(canonical_json(body)).hex()
 
 
+def party_writers(
+    deployer: ChainWriter, secret: bytes, key: str
+) -> tuple[ChainWriter, ChainWriter]:
+    """The (seller, buyer) the demo derives for an escrow's idempotency key ``key``.
+
+    Each party's key is HMAC-SHA256(``secret``, "vouch party|ROLE|KEY"): the
+    same escrow key always gives the same parties, so a resumed escrow and a
+    later refund act as them.
+    """
+    writers = []
+    for role in ("seller", "buyer"):
+        seed = hmac.new(secret, f"vouch party|{role}|{key}".encode(), "sha256").digest()
+        writers.append(ChainWriter(deployer.w3, seed, deployer.decoder))
+    return writers[0], writers[1]
+
+
 class Escrow(BaseModel):
     """A funded trade waiting for its attested settlement (JSON: it survives a restart)."""
 
@@ -59,6 +76,8 @@ class Escrow(BaseModel):
     chain_id: int
     base_amount: int
     needs_approval: bool
+    party_key: str | None = None
+    """The idempotency key the demo parties derive from (None: fresh parties, not refundable here)."""
 
 
 class ChainSubmitter:
@@ -147,6 +166,7 @@ class ChainSubmitter:
             chain_id=self.deployment.chain_id,
             base_amount=proposal.params.base_amount,
             needs_approval=bool(terms[10]),
+            party_key=key,
         )
 
     async def settle(self, escrow: Escrow, key: str | None = None) -> dict[str, Any]:
@@ -162,8 +182,9 @@ class ChainSubmitter:
         """
         outcome = self.recorded_outcome(escrow)
         if outcome is None:
-            self._mark_retry(escrow, key)
-            outcome = await self.workflow.run(escrow.job, escrow.execution)
+            attempt = self.workflow.next_attempt(escrow.execution.execution_id)
+            self._mark_retry(escrow, key, attempt)
+            outcome = await self.workflow.run(escrow.job, escrow.execution, attempt=attempt)
         self.last_outcome = outcome
         self.last_trade_id = escrow.job.trade_id
         anchored = self.anchoring.maybe_anchor(
@@ -259,6 +280,16 @@ class ChainSubmitter:
             )
         return int(args["tradeId"])
 
+    def parties(self, key: str) -> tuple[ChainWriter, ChainWriter]:
+        """The (seller, buyer) of the escrow made under idempotency key ``key``."""
+        return self._parties(key)
+
+    def refunder(self) -> Refunder:
+        """Refunds this gate's trades escrowed by the derived parties; logs to this log."""
+        return Refunder(
+            self.deployer, self.artifacts, self.deployment, self.log, self.parties, self.emit
+        )
+
     def _parties(self, key: str | None) -> tuple[ChainWriter, ChainWriter]:
         if key is None:
             return self._writer(Account.create().key), self._writer(Account.create().key)
@@ -267,12 +298,10 @@ class ChainSubmitter:
                 "an escrow with an idempotency key needs the submitter's party_secret "
                 "(ChainSubmitter(..., party_secret=...)): it derives the parties from the key"
             )
-        parties = []
-        for role in ("seller", "buyer"):
-            seed = hmac.new(self.party_secret, f"vouch party|{role}|{key}".encode(), "sha256")
-            parties.append(self._writer(seed.digest()))
-            self._await_pending(parties[-1].address)
-        return parties[0], parties[1]
+        seller, buyer = party_writers(self.deployer, self.party_secret, key)
+        for party in (seller, buyer):
+            self._await_pending(party.address)
+        return seller, buyer
 
     def _writer(self, key: bytes) -> ChainWriter:
         return ChainWriter(self.deployer.w3, key, self.deployer.decoder)
@@ -352,7 +381,7 @@ class ChainSubmitter:
         self.emit(status, payload)
         return entry
 
-    def _mark_retry(self, escrow: Escrow, key: str | None) -> None:
+    def _mark_retry(self, escrow: Escrow, key: str | None, attempt: int) -> None:
         """Before a DON round runs again for an execution, log that the earlier one was cut short."""
         earlier = [
             e for e in self.log.by_execution(escrow.execution.execution_id) if e.kind in DON_KINDS
@@ -363,6 +392,7 @@ class ChainSubmitter:
             "reason": "an earlier attempt of this execution stopped before a report was mined",
             "earlier_seqs": [e.seq for e in earlier],
             "idempotency_key": key,
+            "attempt": attempt,
         }
         self.log.append(escrow.execution.execution_id, "retry", payload)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from cre_adapters import DonConfig
+from cre_adapters import DonConfig, DonSupervisor
+from cre_adapters.evm import free_port
 
 SetFault = Callable[..., None]
 
@@ -38,3 +41,22 @@ def fault(env: Any) -> Iterator[SetFault]:
     finally:
         for name in touched:
             put_fault(env.don, name, mode="none")
+
+
+@contextlib.contextmanager
+def own_don(env: Any, home: Path, **changes: Any) -> Iterator[tuple[DonConfig, DonSupervisor]]:
+    """The session DON's keys and forwarder in new node processes on new ports, with ``changes``.
+
+    The forwarder's config digest does not cover ports, ages or faults, so these
+    nodes' reports verify like the session DON's.
+    """
+    nodes = [node.model_copy(update={"port": free_port()}) for node in env.don.nodes]
+    don = env.don.model_copy(update={"nodes": nodes, **changes})
+    don = DonConfig.model_validate(don.model_dump())
+    don.save(home / "don.json")
+    supervisor = env.stack.supervisor(don, home / "don.json", home / "run")
+    supervisor.start()
+    try:
+        yield don, supervisor
+    finally:
+        supervisor.stop()

@@ -1,4 +1,4 @@
-"""`vouch demo settlement|cross-chain`."""
+"""`vouch demo settlement|refusal|byzantine|cross-chain`."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from typing import Annotated
 
 import typer
 
+from .._byzantine import run_byzantine_demo
 from .._crosschain import DEFAULT_MESSAGE, run_cross_chain_demo
-from .._demo import DEFAULT_GOAL, run_settlement_demo
-from ._common import app, console, settings
+from .._demo import DEFAULT_GOAL, run_refusal_demo, run_settlement_demo
+from ._common import app, console, override, settings
 
 demo_app = typer.Typer(help="End-to-end demos.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
@@ -29,6 +30,19 @@ def demo_settlement(
     outcome = run_settlement_demo(settings(), console, goal, approve)
     if outcome is not None and outcome.status != "settled":
         raise typer.Exit(1)
+
+
+@demo_app.command("refusal")
+def demo_refusal() -> None:
+    """A trade the gate refuses onchain (price outside its bounds), refunded after its deadline."""
+    run_refusal_demo(settings(), console)
+
+
+@demo_app.command("byzantine")
+def demo_byzantine() -> None:
+    """7 nodes, f=2: one lies, one equivocates, one is slow, it settles; then f+1: refused, refunded."""
+    override(nodes=7, f=2)
+    run_byzantine_demo(settings(), console)
 
 
 @demo_app.command("cross-chain")
