@@ -2,8 +2,8 @@
 
 One secret per key: each keystore ``NAME.json`` has its own password, by
 default in its own 0600 file ``NAME.password`` next to it (``password_file``;
-created with a random password on first use by ``ensure_password_file``).
-A password file readable by group or others is refused.
+created with a random password on first use by ``ensure_password_file``;
+``read_password(..., private=True)`` refuses it once group or others may read it).
 """
 
 from __future__ import annotations
@@ -78,11 +78,16 @@ def load_key(path: Path, password: str) -> bytes:
         ) from exc
 
 
-def read_password(password_file: Path | None, env_value: str | None) -> str:
-    """Return the keystore password from an env value or a (0600) password file.
+def read_password(
+    password_file: Path | None, env_value: str | None, *, private: bool = False
+) -> str:
+    """Return the keystore password from an env value or a password file.
+
+    With ``private`` a file that group or others may access is refused (a
+    key's own password file, which vouch made 0600).
 
     Raises:
-        KeystoreError: if neither is given, the file cannot be read, or group/others may read it.
+        KeystoreError: if neither is given, the file cannot be read, or (private) is not 0600.
     """
     if env_value:
         return env_value
@@ -93,7 +98,7 @@ def read_password(password_file: Path | None, env_value: str | None) -> str:
         )
     try:
         mode = password_file.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if private and mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise KeystoreError(
                 f"password file {password_file} is readable by others (mode "
                 f"{stat.S_IMODE(mode):o}): run `chmod 600 {password_file}`"

@@ -61,8 +61,10 @@ from ._sources import (
     MockPriceSource,
     MockRatesSource,
 )
+from ._wire import NodeClient
 
 MAX_CLOCK_SKEW = 60
+CROSS_CHECK_TIMEOUT = 1.0  # seconds a signer waits for an observer's own answer
 FUTURE_SKEW = 5
 MEMORY = 1024  # rounds whose observation a node remembers (it answers a round once)
 log = logging.getLogger("vouch.node")
@@ -185,6 +187,46 @@ class OracleNode:
             self.rounds += 1
         self.last_round = request_id
         self.last_round_at = time.time()
+
+    async def cross_check(
+        self, request_id: str, feed: str, observations: list[SignedObservation]
+    ) -> None:
+        """With ``don.cross_check``: ask every other observer of the set for its answer myself.
+
+        A node trusts neither the coordinator nor the others: an equivocator,
+        consistent per asker, gives this signer (a new asker) another signed
+        answer than the one in the set, and signing then refuses the set
+        (``_check_one_answer``). Observers that do not answer in time prove
+        nothing either way and are skipped.
+        """
+        if not self.don.cross_check:
+            return
+        peers = {node.address: node for node in self.don.nodes}
+        asked = [
+            peers[o.observation.node]
+            for o in observations
+            if o.observation.node != self.spec.address and o.observation.node in peers
+        ]
+        body = ObserveRequest(request_id=request_id, feed=feed).model_dump_json().encode()
+        async with NodeClient() as client:
+            answers = await asyncio.gather(
+                *(client.post(peer.url + "/observe", body, CROSS_CHECK_TIMEOUT) for peer in asked),
+                return_exceptions=True,
+            )
+        for peer, answer in zip(asked, answers, strict=True):
+            if isinstance(answer, BaseException) or answer[0] != 200:
+                continue
+            try:
+                signed = SignedObservation.model_validate_json(answer[1])
+                signer = observation_signer(signed)
+            except (ValueError, SignatureError):
+                continue
+            obs = signed.observation
+            if signer == address_bytes(peer.address) and (obs.request_id, obs.feed) == (
+                request_id,
+                feed,
+            ):
+                self._check_one_answer((request_id, feed, signer), signed)
 
     def sign_settlement(self, request: SettlementSignRequest) -> SignResponse:
         """Re-derive the report from the signed observations and sign it.
@@ -641,6 +683,7 @@ class ProtocolApp:
     async def _sign_settlement(self, body: bytes, asker: str) -> tuple[int, bytes]:
         started = time.perf_counter()
         request = SettlementSignRequest.model_validate_json(body)
+        await self.node.cross_check(request.request_id, request.feed, request.observations)
         answer = self.node.sign_settlement(request)
         event("signed", round=request.request_id, price=answer.price, ms=_ms(started))
         return 200, answer.model_dump_json().encode()
@@ -648,6 +691,8 @@ class ProtocolApp:
     async def _sign_report(self, body: bytes, asker: str) -> tuple[int, bytes]:
         started = time.perf_counter()
         request = ReportSignRequest.model_validate_json(body)
+        for field in request.fields:
+            await self.node.cross_check(request.request_id, field.feed, field.observations)
         answer = self.node.sign_report(request)
         modes = [f.mode for f in request.fields]
         event(

@@ -84,7 +84,7 @@ def key_password(
     legacy = settings.password_file or settings.don_dir / "password"
     if not path.exists() and keystore.exists() and legacy.exists():
         return read_password(legacy, None)
-    return read_password(ensure_password_file(path), None)
+    return read_password(ensure_password_file(path), None, private=True)
 
 
 class DonMismatch(MissingEnvironment):

@@ -22,6 +22,7 @@ from cre_adapters import (
     Coordinator,
     FaultSpec,
     ObserveRequest,
+    QuorumNotReached,
     SettlementJob,
     SettlementWorkflow,
     set_fault,
@@ -146,3 +147,19 @@ def test_crash_mid_round_answers_observe_then_dies_before_signing(
         assert not alive(pid), "crash-mid-round survived a sign request"
         assert don.node("node-1").address not in outcome.signers
         assert observers, "the round had its observations"
+
+
+def test_signers_cross_check_catches_an_equivocator_the_coordinator_let_through(
+    evm: Any, log: AttestationLog, tmp_path: Path
+) -> None:
+    """No echo (a careless or colluding coordinator): each signer asks the observers itself."""
+    with own_don(evm, tmp_path, echo=False, cross_check=True) as (don, _):
+        set_fault(don, "node-4", FaultSpec(mode="equivocate", lie_bps=40))
+        trade_id, digest = open_trade(evm, log)
+        wf = SettlementWorkflow(don, evm.deployment, evm.artifacts, evm.writer, log, timeout=5)
+        with pytest.raises(QuorumNotReached) as info:  # node-2, node-3, node-4 observe first
+            asyncio.run(wf.run(SettlementJob(trade_id=trade_id, action_hash=digest)))
+    error = info.value
+    assert error.stage == "collecting report signatures"
+    assert "equivocated" in str(error) and don.node("node-4").address in str(error)
+    assert "submission" not in [e.kind for e in log.entries()]
