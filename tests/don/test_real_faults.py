@@ -98,7 +98,7 @@ def test_a_slow_node_costs_its_delay_once(evm: Any, fault: SetFault, slow_at: st
     seen = asyncio.run(asker.observe_round(request))
     took = time.monotonic() - started
     assert evm.don.node("node-4").address in {o.signed.observation.node for o in seen.observed}
-    assert 1.5 <= took < 2.6, took
+    assert 1.5 <= took < 2.75, took  # twice the delay (3 s) is what a queued echo costs
     assert {a.node: a.cause for a in seen.absent}["node-3"] == "down"
 
 
