@@ -8,7 +8,7 @@ connections (``NodeClient``), every signing node re-derives the outcome
 ``ReportSignRequest``) before it signs, and the Keystone-format report goes
 through the forwarder on the chain. Nodes can be made faulty on purpose
 (``FaultSpec``: down, slow, flaky, stale, lie, equivocate, bad-signature,
-wrong-key) in the DON config or through their loopback, token-guarded
+wrong-key, crash-mid-round) in the DON config or through their loopback, token-guarded
 ``/admin/fault``. Aggregation modes live behind ``Aggregator``; workflow
 specs (``WorkflowSpec``) run through ``FeedWorkflow`` (a ``feeds`` target delivers to
 FeedConsumer through ``ReportDelivery``; an ``http`` trigger is ``HttpTriggerServer``)
@@ -27,7 +27,7 @@ from ._consensus import (
     value_hash,
     within_band,
 )
-from ._coordinator import Coordinator, Observed
+from ._coordinator import Absent, Coordinator, Evidence, Observed, Round
 from ._delivery import ReportDelivery
 from ._don import ChainTarget, DonConfig, DonSources, NodeOverride, NodeSpec, SourceSpec
 from ._errors import (
@@ -46,10 +46,17 @@ from ._errors import (
 )
 from ._faults import FAULT_MODES, FaultMode, FaultSpec
 from ._http_trigger import FeedTriggerBody, HttpTriggerServer, trigger_token
-from ._keystore import create_keystore, keystore_address, load_key, read_password
+from ._keystore import (
+    create_keystore,
+    ensure_password_file,
+    keystore_address,
+    load_key,
+    password_file,
+    read_password,
+)
 from ._messages import attested_value, encode_message, message_from_log
 from ._node import OracleNode, create_app, serve
-from ._processes import DonSupervisor, NodeStatus, health, set_fault
+from ._processes import DonSupervisor, NodeStatus, admin_fault, health, set_fault
 from ._protocol import (
     FeedsPayload,
     FieldObservations,
@@ -60,6 +67,7 @@ from ._protocol import (
     SignResponse,
 )
 from ._relay import MessageRelay
+from ._rounds import parse_round, round_id
 from ._runner import FeedWorkflow
 from ._sources import (
     DataSource,
@@ -162,6 +170,14 @@ __all__ = [
     "keystore_address",
     "load_key",
     "read_password",
+    "password_file",
+    "ensure_password_file",
+    "admin_fault",
+    "round_id",
+    "parse_round",
+    "Absent",
+    "Evidence",
+    "Round",
     "serve",
     "set_fault",
     "trigger_token",

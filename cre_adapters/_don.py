@@ -101,6 +101,11 @@ class DonConfig(BaseModel):
     echo: bool = Field(
         default=True, description="ask every node twice per round to expose equivocation"
     )
+    cross_check: bool = Field(
+        default=False,
+        description="every signer asks each observer in the set for its answer itself before "
+        "signing: an equivocator shows it another answer, and it refuses (costs 2f+1 asks)",
+    )
     admin_token_file: Path | None = Field(
         default=None, description="0600 file with the admin token; None disables /admin"
     )

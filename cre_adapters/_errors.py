@@ -104,7 +104,7 @@ class QuorumNotReached(CreError):
     ) -> None:
         causes = {node: (causes or {}).get(node, "error") for node in failures}
         detail = "; ".join(
-            f"{node} [{causes[node]}]: {why}" for node, why in sorted(failures.items())
+            f"{node}: {why} [{causes[node]}]" for node, why in sorted(failures.items())
         )
         super().__init__(
             f"quorum not reached while {stage}: needed {needed} valid answers, got {got}"

@@ -1,9 +1,17 @@
-"""Encrypted node keys: eth-account keystore files (scrypt), never plaintext keys in config."""
+"""Encrypted keys: eth-account keystore files (scrypt), never plaintext keys in config.
+
+One secret per key: each keystore ``NAME.json`` has its own password, by
+default in its own 0600 file ``NAME.password`` next to it (``password_file``;
+created with a random password on first use by ``ensure_password_file``;
+``read_password(..., private=True)`` refuses it once group or others may read it).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+import stat
 from pathlib import Path
 
 from eth_account import Account
@@ -64,24 +72,52 @@ def load_key(path: Path, password: str) -> bytes:
         return bytes(Account.decrypt(data, password))
     except ValueError as exc:
         raise KeystoreError(
-            f"cannot decrypt keystore {path}: wrong password (check VOUCH_KEYSTORE_PASSWORD "
-            "or the password file)"
+            f"cannot decrypt keystore {path}: wrong password (each key has its own: "
+            f"{password_file(path)}, VOUCH_KEY_PASSWORDS__<KEY>, or VOUCH_KEYSTORE_PASSWORD "
+            "if all keys share one)"
         ) from exc
 
 
-def read_password(password_file: Path | None, env_value: str | None) -> str:
+def read_password(
+    password_file: Path | None, env_value: str | None, *, private: bool = False
+) -> str:
     """Return the keystore password from an env value or a password file.
 
+    With ``private`` a file that group or others may access is refused (a
+    key's own password file, which vouch made 0600).
+
     Raises:
-        KeystoreError: if neither is given or the file cannot be read.
+        KeystoreError: if neither is given, the file cannot be read, or (private) is not 0600.
     """
     if env_value:
         return env_value
     if password_file is None:
         raise KeystoreError(
-            "no keystore password: set VOUCH_KEYSTORE_PASSWORD or point --password-file at a file"
+            "no keystore password: give the key's own password file (--password-file, "
+            "<keystore>.password) or its VOUCH_KEY_PASSWORDS__<KEY> variable"
         )
     try:
+        mode = password_file.stat().st_mode
+        if private and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeystoreError(
+                f"password file {password_file} is readable by others (mode "
+                f"{stat.S_IMODE(mode):o}): run `chmod 600 {password_file}`"
+            )
         return password_file.read_text().strip()
     except OSError as exc:
         raise KeystoreError(f"cannot read password file {password_file}: {exc.strerror}") from exc
+
+
+def password_file(keystore: Path) -> Path:
+    """The key's own password file: ``NAME.password`` next to ``NAME.json``."""
+    return keystore.with_suffix(".password")
+
+
+def ensure_password_file(path: Path) -> Path:
+    """Create ``path`` (0600) holding a new random password unless it exists; return it."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path

@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 import random
 import sys
 import time
@@ -60,8 +61,10 @@ from ._sources import (
     MockPriceSource,
     MockRatesSource,
 )
+from ._wire import NodeClient
 
 MAX_CLOCK_SKEW = 60
+CROSS_CHECK_TIMEOUT = 1.0  # seconds a signer waits for an observer's own answer
 FUTURE_SKEW = 5
 MEMORY = 1024  # rounds whose observation a node remembers (it answers a round once)
 log = logging.getLogger("vouch.node")
@@ -85,7 +88,7 @@ class OracleNode:
         self._wrong_signer = Signer(bytes(Account.create().key))
         self._source = source
         self._seen: OrderedDict[str, SignedObservation] = OrderedDict()
-        self._asked: dict[str, int] = {}
+        self._askers: dict[str, dict[str, SignedObservation]] = {}  # equivocate: per asker
         # (request, feed, signer) -> (value, observed_at) of every observation this node checked
         # before signing: a second, different signed answer of one node for one round is
         # equivocation (the key already covers the observation's other fields)
@@ -108,16 +111,28 @@ class OracleNode:
         """Flaky mode: True when this request should fail."""
         return self.fault.mode == "flaky" and self._draws.random() < self.fault.error_rate
 
-    async def observe(self, request: ObserveRequest) -> SignedObservation:
+    async def observe(self, request: ObserveRequest, asker: str = "") -> SignedObservation:
         """Fetch the feed and sign the observation; the same answer for every ask of a round.
 
         An honest node observes a round once and repeats that signed answer; an
-        equivocating one signs a new, different value each time it is asked.
+        equivocating one gives each asker its own answer (the k-th asker of the
+        round a value off by k * lie_bps), the same one every time that asker asks.
         """
         async with self._observing:
+            if self.fault.mode == "equivocate":
+                return await self._equivocate(request, asker)
             return await self._observe(request)
 
-    async def _observe(self, request: ObserveRequest) -> SignedObservation:
+    async def _equivocate(self, request: ObserveRequest, asker: str) -> SignedObservation:
+        key = f"{request.request_id}|{request.feed}|{request.ref or ''}"
+        told = self._askers.setdefault(key, {})
+        if asker not in told:
+            told[asker] = await self._observe(request, len(told))
+        while len(self._askers) > MEMORY:
+            self._askers.pop(next(iter(self._askers)))
+        return told[asker]
+
+    async def _observe(self, request: ObserveRequest, lie_times: int = 0) -> SignedObservation:
         key = f"{request.request_id}|{request.feed}|{request.ref or ''}"
         if self.fault.mode != "equivocate" and key in self._seen:
             return self._seen[key]
@@ -131,7 +146,7 @@ class OracleNode:
         observation = Observation.model_construct(
             request_id=request.request_id,
             feed=request.feed,
-            value=self._faulty_value(key, quote.value),
+            value=self._faulty_value(quote.value, lie_times),
             observed_at=quote.observed_at,
             node=self.spec.address,
         )
@@ -140,12 +155,11 @@ class OracleNode:
         self._mark_round(request.request_id)
         return signed
 
-    def _faulty_value(self, key: str, value: int) -> int:
+    def _faulty_value(self, value: int, lie_times: int) -> int:
         if self.fault.mode == "lie":
             return lie(value, self.fault.lie_bps)
         if self.fault.mode == "equivocate":
-            asked = self._asked[key] = self._asked.get(key, -1) + 1
-            return lie(value, asked * self.fault.lie_bps)
+            return lie(value, lie_times * self.fault.lie_bps)
         return value
 
     def _sign_observation(self, observation: Observation) -> SignedObservation:
@@ -166,14 +180,53 @@ class OracleNode:
     def _remember(self, key: str, signed: SignedObservation) -> None:
         self._seen[key] = signed
         while len(self._seen) > MEMORY:
-            old, _ = self._seen.popitem(last=False)
-            self._asked.pop(old, None)
+            self._seen.popitem(last=False)
 
     def _mark_round(self, request_id: str) -> None:
         if request_id != self.last_round:
             self.rounds += 1
         self.last_round = request_id
         self.last_round_at = time.time()
+
+    async def cross_check(
+        self, request_id: str, feed: str, observations: list[SignedObservation]
+    ) -> None:
+        """With ``don.cross_check``: ask every other observer of the set for its answer myself.
+
+        A node trusts neither the coordinator nor the others: an equivocator,
+        consistent per asker, gives this signer (a new asker) another signed
+        answer than the one in the set, and signing then refuses the set
+        (``_check_one_answer``). Observers that do not answer in time prove
+        nothing either way and are skipped.
+        """
+        if not self.don.cross_check:
+            return
+        peers = {node.address: node for node in self.don.nodes}
+        asked = [
+            peers[o.observation.node]
+            for o in observations
+            if o.observation.node != self.spec.address and o.observation.node in peers
+        ]
+        body = ObserveRequest(request_id=request_id, feed=feed).model_dump_json().encode()
+        async with NodeClient() as client:
+            answers = await asyncio.gather(
+                *(client.post(peer.url + "/observe", body, CROSS_CHECK_TIMEOUT) for peer in asked),
+                return_exceptions=True,
+            )
+        for peer, answer in zip(asked, answers, strict=True):
+            if isinstance(answer, BaseException) or answer[0] != 200:
+                continue
+            try:
+                signed = SignedObservation.model_validate_json(answer[1])
+                signer = observation_signer(signed)
+            except (ValueError, SignatureError):
+                continue
+            obs = signed.observation
+            if signer == address_bytes(peer.address) and (obs.request_id, obs.feed) == (
+                request_id,
+                feed,
+            ):
+                self._check_one_answer((request_id, feed, signer), signed)
 
     def sign_settlement(self, request: SettlementSignRequest) -> SignResponse:
         """Re-derive the report from the signed observations and sign it.
@@ -492,17 +545,25 @@ class FaultGate:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Answer for a faulty node, or pass the request on."""
         path = scope.get("path", "") if scope["type"] == "http" else "/admin"
-        mode = self.node.fault.mode
+        fault = self.node.fault
+        mode = fault.mode
         if mode == "none" or path.startswith("/admin"):
             await self.app(scope, receive, send)
         elif mode == "down":
             await _hang_up(scope, receive, send)
         elif not path.startswith(PROTOCOL_PATHS):
             await self.app(scope, receive, send)
+        elif mode == "crash-mid-round" and path.startswith("/sign/"):
+            event("crashed", path=path, reason="crash-mid-round fault: dies before signing")
+            await _hang_up(scope, receive, send)
+            _exit_process(70)
+        elif mode == "slow" and fault.slow_at == "server":
+            await asyncio.sleep(fault.delay)  # starts late: what it does is of the later moment
+            await self.app(scope, receive, send)
         elif mode == "slow":
             # the node works at once (its state, e.g. its last round, is of the moment the
             # request came); its answer is what is late, as over a slow link
-            await self.app(scope, receive, self._late(send, self.node.fault.delay))
+            await self.app(scope, receive, self._late(send, fault.delay))
         elif self.node.injects_error():
             event("injected-error", path=path)
             await _error(500, "injected error (flaky fault mode)")(scope, receive, send)
@@ -517,6 +578,16 @@ class FaultGate:
             await send(message)
 
         return late
+
+
+def _exit_process(code: int, after: float = 0.0) -> None:
+    """End this node process (a crash or a kill), only in a node process: never a test's."""
+    if _Events.sink is None:
+        return
+    sys.stderr.flush()
+    if after <= 0:
+        os._exit(code)
+    asyncio.get_running_loop().call_later(after, os._exit, code)
 
 
 async def _hang_up(scope: Any, receive: Any, send: Any) -> None:
@@ -560,10 +631,13 @@ def _install_admin(app: FastAPI, node: OracleNode) -> None:
             return _error(403, refused)
         node.set_fault(fault)
         event("fault-set", **fault.model_dump())
+        if fault.mode == "down" and fault.kill:
+            event("killed", reason="down fault with kill: the process exits")
+            _exit_process(0, after=0.2)  # after this answer went out
         return JSONResponse(node.fault.model_dump())
 
 
-Handler = Callable[[bytes], Awaitable[tuple[int, bytes]]]
+Handler = Callable[[bytes, str], Awaitable[tuple[int, bytes]]]
 
 
 class ProtocolApp:
@@ -592,28 +666,33 @@ class ProtocolApp:
         if route is None or scope.get("method") != "POST":
             await self.fallback(scope, receive, send)
             return
-        status, body = await _answer(route, await _read_body(receive))
+        client = scope.get("client") or ("", 0)
+        asker = f"{client[0]}:{client[1]}"  # one connection, one asker
+        status, body = await _answer(route, await _read_body(receive), asker)
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _observe(self, body: bytes) -> tuple[int, bytes]:
+    async def _observe(self, body: bytes, asker: str) -> tuple[int, bytes]:
         started = time.perf_counter()
-        signed = await self.node.observe(ObserveRequest.model_validate_json(body))
+        signed = await self.node.observe(ObserveRequest.model_validate_json(body), asker)
         obs = signed.observation
         event("observed", round=obs.request_id, value=obs.value, ms=_ms(started))
         return 200, signed.model_dump_json().encode()
 
-    async def _sign_settlement(self, body: bytes) -> tuple[int, bytes]:
+    async def _sign_settlement(self, body: bytes, asker: str) -> tuple[int, bytes]:
         started = time.perf_counter()
         request = SettlementSignRequest.model_validate_json(body)
+        await self.node.cross_check(request.request_id, request.feed, request.observations)
         answer = self.node.sign_settlement(request)
         event("signed", round=request.request_id, price=answer.price, ms=_ms(started))
         return 200, answer.model_dump_json().encode()
 
-    async def _sign_report(self, body: bytes) -> tuple[int, bytes]:
+    async def _sign_report(self, body: bytes, asker: str) -> tuple[int, bytes]:
         started = time.perf_counter()
         request = ReportSignRequest.model_validate_json(body)
+        for field in request.fields:
+            await self.node.cross_check(request.request_id, field.feed, field.observations)
         answer = self.node.sign_report(request)
         modes = [f.mode for f in request.fields]
         event(
@@ -631,10 +710,10 @@ async def _read_body(receive: Any) -> bytes:
             return b"".join(chunks)
 
 
-async def _answer(route: Handler, body: bytes) -> tuple[int, bytes]:
+async def _answer(route: Handler, body: bytes, asker: str) -> tuple[int, bytes]:
     """Run ``route`` on ``body``; a node's refusal or failure becomes a JSON error answer."""
     try:
-        return await route(body)
+        return await route(body, asker)
     except ValidationError as exc:
         problems = [
             f"{'.'.join(str(p) for p in err.get('loc', ())) or 'body'}: {err.get('msg')}"
@@ -643,7 +722,7 @@ async def _answer(route: Handler, body: bytes) -> tuple[int, bytes]:
         return _error_bytes(422, "malformed request: " + "; ".join(problems), problems=problems)
     except SigningRefused as exc:
         log.warning("refused", extra={"fields": {"reason": str(exc)}})
-        return _error_bytes(409, f"refused to sign: {exc}")
+        return _error_bytes(409, f"refused to sign: {exc}", cause="refused")
     except CreError as exc:
         return _error_bytes(400, str(exc))
 

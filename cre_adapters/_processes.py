@@ -69,6 +69,45 @@ class DonSupervisor:
         except (OSError, ValueError):
             return {}
 
+    @property
+    def _faults_file(self) -> Path:
+        return self.run_dir / "faults.json"
+
+    def running(self) -> list[str]:
+        """Names of this DON's nodes whose processes (started here) are alive."""
+        known = {node.name for node in self.don.nodes}
+        return [name for name, pid in self.pids().items() if name in known and alive(pid)]
+
+    def runtime_faults(self) -> dict[str, FaultSpec]:
+        """The faults set at runtime (``record_fault``) and still in force, by node name."""
+        try:
+            data = json.loads(self._faults_file.read_text())
+            return {str(k): FaultSpec.model_validate(v) for k, v in data.items()}
+        except (OSError, ValueError):
+            return {}
+
+    def record_fault(self, name: str, fault: FaultSpec) -> None:
+        """Remember ``fault`` of node ``name`` (``none`` forgets it): it outlives the process."""
+        faults = self.runtime_faults()
+        if fault.mode == "none":
+            faults.pop(name, None)
+        else:
+            faults[name] = fault
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        data = {k: v.model_dump() for k, v in faults.items()}
+        self._faults_file.write_text(json.dumps(data, indent=2) + "\n")
+
+    def forget_faults(self) -> None:
+        """Drop every recorded runtime fault (the DON they were set on is gone)."""
+        self._faults_file.unlink(missing_ok=True)
+
+    def fault_of(self, node: NodeSpec) -> FaultSpec:
+        """The fault in force: the node's own word (admin), else the recorded one, else config."""
+        answer = admin_fault(self.don, node.name)
+        if answer is not None:
+            return answer
+        return self.runtime_faults().get(node.name, node.fault)
+
     def start(self, names: Sequence[str] | None = None) -> None:
         """Start the named nodes (all by default) detached, and wait until each answers /health.
 
@@ -119,7 +158,9 @@ class DonSupervisor:
         pids = self.pids()
         rows = []
         for node in self.don.nodes:
-            rows.append(_row(node, health(node), pids.get(node.name)))
+            answer = health(node)
+            fault = None if answer else self.fault_of(node)
+            rows.append(_row(node, answer, pids.get(node.name), fault))
         return rows
 
     def all_healthy(self) -> bool:
@@ -135,15 +176,26 @@ class DonSupervisor:
         )
 
 
-def _row(node: NodeSpec, answer: dict[str, Any] | None, pid: int | None) -> NodeStatus:
+def _row(
+    node: NodeSpec, answer: dict[str, Any] | None, pid: int | None, fault: FaultSpec | None = None
+) -> NodeStatus:
     answer = answer or {}
     healthy = answer.get("address") == node.address
+    mode = str(answer.get("fault") or (fault or node.fault).mode)
     if healthy:
         detail = "ok"
     elif answer:
         detail = f"answers as {answer.get('address')}, configured {node.address}"
     elif node.fault.mode == "down":
         detail = "down (DON config)"
+    elif fault is not None and fault.mode == "down":
+        detail = (
+            "down (killed, fault)"
+            if fault.kill or pid is None or not alive(pid)
+            else "down (fault)"
+        )
+    elif pid is not None and not alive(pid):
+        detail = "not running (process exited)"
     else:
         detail = "not answering"
     return NodeStatus(
@@ -156,7 +208,7 @@ def _row(node: NodeSpec, answer: dict[str, Any] | None, pid: int | None) -> Node
         detail=detail,
         rounds=int(answer.get("rounds") or 0),
         last_round_at=answer.get("last_round_at"),
-        fault=str(answer.get("fault") or node.fault.mode),
+        fault=mode,
     )
 
 
@@ -165,6 +217,24 @@ def health(node: NodeSpec, timeout: float = 0.5) -> dict[str, Any] | None:
     try:
         response = httpx.get(node.url + "/health", timeout=timeout)
         return dict(response.json()) if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def admin_fault(don: DonConfig, name: str, timeout: float = 0.5) -> FaultSpec | None:
+    """The fault node ``name`` says it has (its loopback /admin), or None if it cannot say."""
+    from ._node import read_admin_token
+
+    token = read_admin_token(don.admin_token_file)
+    if token is None:
+        return None
+    try:
+        answer = httpx.get(
+            don.node(name).url + "/admin/fault",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
+        return FaultSpec.model_validate(answer.json()) if answer.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         return None
 
@@ -203,4 +273,4 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-__all__ = ["DonSupervisor", "NodeStatus", "health", "set_fault"]
+__all__ = ["DonSupervisor", "NodeStatus", "admin_fault", "health", "set_fault"]

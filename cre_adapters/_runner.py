@@ -244,14 +244,21 @@ class FeedWorkflow:
         self, exec_id: bytes, request_id: str, feed: str, mode: str, cause: dict[str, Any]
     ) -> tuple[FieldObservations, dict[str, Any]]:
         request = ObserveRequest(request_id=request_id, feed=feed)
-        observed = await self.coordinator.observe_timed(request, numeric=mode == "median")
+        seen = await self.coordinator.observe_round(request, numeric=mode == "median")
+        observed = seen.observed
         payload = {
             "request_id": request.request_id,
             "feed": feed,
             "observations": [o.signed.model_dump(mode="json") for o in observed],
             **latencies(observed),
+            **seen.log_fields(),
             "cause": cause,
-            "don": self._don_ref(),
+            "don": {
+                **self._don_ref(),
+                "f": self.don.f,
+                "max_observation_age": self.don.max_observation_age,
+                "observation_band_bps": self.don.observation_band_bps,
+            },
         }
         seq = self.log.append(exec_id, "observations", payload).seq
         value = int(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from typing import cast
 from urllib.parse import urlsplit
 
 MAX_HEAD = 16 * 1024
@@ -45,8 +46,8 @@ class _Connection(asyncio.Protocol):
         self._answers: list[tuple[int, bytes, bool]] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCP transport (in the node processes) is no asyncio.Transport subclass
+        self.transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

@@ -2,7 +2,9 @@
 
 A person decides with ``vouch runs approve|reject RUN``; this module turns the
 decision into evidence. The approver's key lives in an encrypted keystore
-(``<home>/keys/approver.json``, same password as the node keystores) and holds
+(``<home>/keys/approver.json``, or ``VOUCH_APPROVER_KEYSTORE`` anywhere, with its
+own password: ``approver.password`` next to it, ``VOUCH_APPROVER_PASSWORD_FILE`` or
+``VOUCH_KEY_PASSWORDS__APPROVER``; see docs/don.md) and holds
 APPROVER_ROLE on the SettlementGate. An approval is the gate's own EIP-712
 ``approvalDigest(tradeId)`` signed by that key; when the trade is above the
 gate's threshold the signature is recorded onchain with ``approveTrade`` (the

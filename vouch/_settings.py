@@ -97,9 +97,23 @@ class VouchSettings(BaseSettings):
     nodes: int = Field(default=4, ge=4, le=31, description="oracle nodes in the DON")
     f: int = Field(default=1, ge=1, le=10, description="faulty nodes tolerated (n >= 3f+1)")
     keystore_password: SecretStr | None = Field(
-        default=None, description="password of node keystores"
+        default=None,
+        description="ONE password for every keystore (tests, CI); unset: each key has its own",
     )
-    password_file: Path | None = Field(default=None, description="file holding that password")
+    password_file: Path | None = Field(
+        default=None, description="file holding that one shared password (an old home's)"
+    )
+    key_passwords: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="password per key id (node_1..node_31, approver, deployer); "
+        "env VOUCH_KEY_PASSWORDS__NODE_1=...; unset: the key's own 0600 file <keystore>.password",
+    )
+    approver_keystore: Path | None = Field(
+        default=None, description="the approver's keystore (may live outside home); None: home/keys"
+    )
+    approver_password_file: Path | None = Field(
+        default=None, description="0600 file with the approver keystore's password"
+    )
     deployer_keystore: Path | None = Field(default=None, description="deployer key for a real RPC")
     workflow_name: str = Field(
         default="settlement",

@@ -12,15 +12,19 @@ from pathlib import Path
 from web3 import Web3
 
 from cre_adapters import (
+    ConfigError,
     DonConfig,
     DonSources,
     DonSupervisor,
     NodeSpec,
     SourceSpec,
     create_keystore,
+    ensure_password_file,
     keystore_address,
     load_key,
+    password_file,
     read_password,
+    set_fault,
 )
 from cre_adapters.evm import (
     ANVIL_DEV_KEYS,
@@ -62,12 +66,54 @@ class Chain:
         return Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 30}))
 
 
+def key_password(
+    settings: VouchSettings, key_id: str, keystore: Path, file: Path | None = None
+) -> str:
+    """The password of ``keystore`` (key ``key_id``: node_1.., approver, deployer).
+
+    In order: ``VOUCH_KEY_PASSWORDS__<KEY>``; the key's configured password
+    ``file``; ``VOUCH_KEYSTORE_PASSWORD`` (one for all: tests, CI); the key's
+    own 0600 file ``<keystore>.password`` (a random one made on first use); an
+    old home's shared ``don/password`` for a keystore made before per-key files.
+
+    Raises:
+        KeystoreError: the password file is unreadable or readable by others.
+    """
+    own = settings.key_passwords.get(key_id)
+    if own is not None:
+        return own.get_secret_value()
+    if file is not None:
+        return read_password(file, None)
+    if settings.keystore_password:
+        return settings.keystore_password.get_secret_value()
+    path = password_file(keystore)
+    legacy = settings.password_file or settings.don_dir / "password"
+    if not path.exists() and keystore.exists() and legacy.exists():
+        return read_password(legacy, None)
+    return read_password(ensure_password_file(path), None, private=True)
+
+
+class DonMismatch(MissingEnvironment):
+    """The running DON is not the one a command asks for; it is never replaced silently."""
+
+
 class Stack:
-    """The chain, contracts and DON of one vouch home, brought up on demand."""
+    """The chain, contracts and DON of one vouch home, brought up on demand.
+
+    The DON on disk is the truth: unless n and f are given (``--nodes/--f``,
+    ``VOUCH_NODES/VOUCH_F``, vouch.toml), every command uses the n and f of the
+    DON config saved by the last ``vouch don up``.
+    """
 
     def __init__(self, settings: VouchSettings) -> None:
+        self.disk_don = _saved_don(settings.don_dir / "don.json")
+        explicit = {"nodes", "f"} & settings.model_fields_set
+        if self.disk_don is not None and not explicit:
+            shape = {"nodes": len(self.disk_don.nodes), "f": self.disk_don.f}
+            settings = settings.model_copy(update=shape)
         self.settings = settings
         self.toolchain = find_toolchain(settings.toolchain_dir)
+        self.replace_don = False  # `vouch don up` sets it: it may replace a running DON
 
     # chain ---------------------------------------------------------------
     @property
@@ -144,43 +190,45 @@ class Stack:
         return True
 
     # keys ------------------------------------------------------------------
-    def password(self) -> str:
-        """Node keystore password: VOUCH_KEYSTORE_PASSWORD, the password file, or a new random one."""
-        if self.settings.keystore_password:
-            return self.settings.keystore_password.get_secret_value()
-        path = self.password_file()
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_urlsafe(32))
-        return read_password(path, None)
+    # One secret per key: each keystore NAME.json is unlocked by its own password, from
+    # VOUCH_KEY_PASSWORDS__<KEY> or its own 0600 file NAME.password (random, made on first
+    # use). VOUCH_KEYSTORE_PASSWORD (one password for every key) is for tests and CI; an old
+    # home's shared don/password file still unlocks the keys it encrypted.
+    def key_password(self, key_id: str, keystore: Path, file: Path | None = None) -> str:
+        """The password of ``keystore`` (key ``key_id``); see ``key_password``."""
+        return key_password(self.settings, key_id, keystore, file)
 
-    def password_file(self) -> Path:
-        """Where the keystore password is read from when it is not in the environment."""
-        return self.settings.password_file or self.settings.don_dir / "password"
+    def node_key_id(self, keystore: Path) -> str:
+        """``node_3`` for ``.../node-3.json``."""
+        return keystore.stem.replace("-", "_")
 
     def node_keystores(self) -> list[Path]:
-        """One encrypted keystore per node, created on first use."""
+        """One encrypted keystore per node, each with its own password, created on first use."""
         keys = self.settings.don_dir / "keys"
         paths = [keys / f"node-{i}.json" for i in range(1, self.settings.nodes + 1)]
-        missing = [p for p in paths if not p.exists()]
-        if missing:
-            password = self.password()
-            for path in missing:
-                create_keystore(path, password)
+        for path in paths:
+            if not path.exists():
+                create_keystore(path, self.key_password(self.node_key_id(path), path))
         return paths
 
     def approver_keystore(self) -> Path:
-        """The approver's encrypted keystore (created on first use); it signs human decisions."""
-        path = self.settings.home / "keys" / "approver.json"
+        """The approver's encrypted keystore (created on first use); it signs human decisions.
+
+        ``VOUCH_APPROVER_KEYSTORE`` puts it anywhere (outside the home); its password is
+        ``VOUCH_APPROVER_PASSWORD_FILE``, ``VOUCH_KEY_PASSWORDS__APPROVER`` or ``approver.password``.
+        """
+        path = self.settings.approver_keystore or self.settings.home / "keys" / "approver.json"
         if not path.exists():
-            create_keystore(path, self.password())
+            create_keystore(path, self._approver_password(path))
         return path
+
+    def _approver_password(self, path: Path) -> str:
+        return self.key_password("approver", path, self.settings.approver_password_file)
 
     def approver_key(self) -> bytes:
         """The approver's private key, decrypted from its keystore."""
-        return load_key(self.approver_keystore(), self.password())
+        path = self.approver_keystore()
+        return load_key(path, self._approver_password(path))
 
     def deployer_key(self, chain: Chain) -> bytes:
         """The deployer's key: a keystore if configured, else anvil's first dev key on anvil.
@@ -189,7 +237,8 @@ class Stack:
             MissingEnvironment: on a non-anvil chain with no deployer keystore.
         """
         if self.settings.deployer_keystore:
-            return load_key(self.settings.deployer_keystore, self.password())
+            path = self.settings.deployer_keystore
+            return load_key(path, self.key_password("deployer", path))
         w3 = chain.web3()
         dev = bytes.fromhex(ANVIL_DEV_KEYS[0][2:])
         address = w3.eth.account.from_key(dev).address
@@ -243,7 +292,12 @@ class Stack:
     def deploy(
         self, chain: Chain, artifacts: Artifacts, force: bool = False
     ) -> tuple[Deployment, bool]:
-        """Reuse a live matching deployment, or deploy a new one; return it and whether it is new."""
+        """Reuse a live matching deployment, or deploy a new one; return it and whether it is new.
+
+        Raises:
+            DonMismatch: the running DON has another n or f (see ``check_don``).
+        """
+        self.check_don()
         existing = None if force else self.deployment(chain, artifacts)
         if existing is not None:
             self._approval_policy(chain, artifacts, existing)
@@ -283,19 +337,20 @@ class Stack:
         old = DonConfig.load(self.don_file) if self.don_file.exists() else None
         keystores = self.node_keystores()
         nodes = []
+        same = old is not None and len(old.nodes) == len(keystores)
         for i, path in enumerate(keystores, start=1):
-            port = (
-                old.nodes[i - 1].port if old and len(old.nodes) == len(keystores) else free_port()
+            node = NodeSpec(
+                name=f"node-{i}",
+                address=keystore_address(path),
+                port=old.nodes[i - 1].port if old and same else free_port(),
+                keystore=path.resolve(),
+                source=SourceSpec(market_seed=self.settings.market_seed, node_seed=1000 + i),
             )
-            nodes.append(
-                NodeSpec(
-                    name=f"node-{i}",
-                    address=keystore_address(path),
-                    port=port,
-                    keystore=path.resolve(),
-                    source=SourceSpec(market_seed=self.settings.market_seed, node_seed=1000 + i),
-                )
-            )
+            if old and same and self.settings.don_sources is None:
+                # the DON on disk keeps the sources and faults `don up --sources` gave it
+                kept = old.nodes[i - 1]
+                node = node.model_copy(update={"source": kept.source, "fault": kept.fault})
+            nodes.append(node)
         config = DonConfig(
             don_id=deployment.don.don_id,
             config_version=deployment.don.config_version,
@@ -324,15 +379,13 @@ class Stack:
     ) -> DonSupervisor:
         """Starts and stops this DON's node processes (another DON's: its own file and run dir).
 
-        The nodes get the keystore password the way vouch got it: through the
-        environment when it came from there, else as the password file's path.
+        Each node finds its own keystore password (``key_password``) under this
+        home; a shared VOUCH_KEYSTORE_PASSWORD is passed on through the environment.
         """
-        launcher = [sys.executable, "-m", "vouch", "node", "run"]
+        launcher = [sys.executable, "-m", "vouch", "--home", str(self.settings.home), "node", "run"]
         env = {}
         if self.settings.keystore_password:
             env["VOUCH_KEYSTORE_PASSWORD"] = self.settings.keystore_password.get_secret_value()
-        else:
-            launcher += ["--password-file", str(self.password_file())]
         return DonSupervisor(
             don,
             config_file or self.don_file,
@@ -341,21 +394,99 @@ class Stack:
             env,
         )
 
+    def check_don(self) -> None:
+        """Refuse when a running DON has another n or f than this command asks for.
+
+        Raises:
+            DonMismatch: naming both shapes and the command that replaces the running DON.
+        """
+        old = self.disk_don
+        if old is None or self.replace_don:
+            return
+        asked = (self.settings.nodes, self.settings.f)
+        if (len(old.nodes), old.f) == asked or not self.supervisor(old).running():
+            return
+        raise DonMismatch(
+            f"the running DON has {len(old.nodes)} nodes (f={old.f}); this command asks for "
+            f"{asked[0]} (f={asked[1]}) through --nodes/--f, VOUCH_NODES/VOUCH_F or vouch.toml. "
+            f"Run `vouch don up --nodes {asked[0]} --f {asked[1]}` to replace it, or drop that "
+            "setting to use the running DON as it is"
+        )
+
     def don_up(self, deployment: Deployment) -> tuple[DonConfig, bool]:
-        """Make sure every node runs with the config for ``deployment``; return it and whether it started nodes."""
-        self.password()  # the nodes read the password file; create it before they start
+        """The DON for ``deployment``; return it and whether nodes were started.
+
+        A running DON with this config is used as it is: never restarted, never
+        healed (a node that is down stays down). Nodes start when none runs; a
+        running DON whose config differs is replaced only for a new deployment
+        of the same n and f (runtime faults re-applied) or by ``vouch don up``
+        (``replace_don``); otherwise ``DonMismatch`` names what to run.
+        """
+        self.check_don()
         don = self.don_config(deployment)
-        old = DonConfig.load(self.don_file) if self.don_file.exists() else None
+        old = _saved_don(self.don_file)
+        running = self.supervisor(old).running() if old is not None else []
+        if old == don and running:
+            return don, self._start_missing(don) if self.replace_don else False
+        keep_faults = old is not None and _same_shape(old, don)
+        if old is not None and running and not keep_faults and not self.replace_don:
+            raise DonMismatch(
+                f"the running DON's config differs from what this command needs "
+                f"({_difference(old, don)}): run `vouch don up` to apply it"
+            )
+        faults = self.supervisor(old).runtime_faults() if old is not None else {}
+        if old is not None:
+            self.supervisor(old).stop()
         supervisor = self.supervisor(don)
-        if old == don and supervisor.all_healthy():
-            return don, False
-        supervisor.stop()
+        supervisor.forget_faults()
         don.save(self.don_file)
-        supervisor.start()
+        self.disk_don = don
+        killed = (
+            [n for n, f in faults.items() if f.mode == "down" and f.kill] if keep_faults else []
+        )
+        supervisor.start([n.name for n in don.nodes if n.name not in killed])
+        if keep_faults:
+            for name, fault in faults.items():
+                supervisor.record_fault(name, fault)
+                if name not in killed:
+                    set_fault(don, name, fault)
         return don, True
 
+    def _start_missing(self, don: DonConfig) -> bool:
+        """`vouch don up` on a running DON: start nodes not running, unless a fault keeps them down."""
+        supervisor = self.supervisor(don)
+        faults = supervisor.runtime_faults()
+        down = {n for n, f in faults.items() if f.mode == "down"}
+        running = set(supervisor.running())
+        missing = [n.name for n in don.nodes if n.name not in running | down]
+        if missing:
+            supervisor.start(missing)
+            for name in missing:
+                if name in faults:
+                    set_fault(don, name, faults[name])
+        return bool(missing)
+
     def don_down(self) -> list[str]:
-        """Stop every node of the current DON config."""
+        """Stop every node of the current DON config (its config and n, f stay on disk)."""
         if not self.don_file.exists():
             return []
         return self.supervisor(DonConfig.load(self.don_file)).stop()
+
+
+def _saved_don(path: Path) -> DonConfig | None:
+    try:
+        return DonConfig.load(path) if path.exists() else None
+    except ConfigError:
+        return None
+
+
+def _same_shape(old: DonConfig, new: DonConfig) -> bool:
+    """Same nodes (names, keys, ports, sources, faults) and f: only the deployment changed."""
+    return old.f == new.f and old.nodes == new.nodes
+
+
+def _difference(old: DonConfig, new: DonConfig) -> str:
+    if (len(old.nodes), old.f) != (len(new.nodes), new.f):
+        return f"n={len(old.nodes)}, f={old.f} running; n={len(new.nodes)}, f={new.f} needed"
+    changed = [n.name for n, m in zip(old.nodes, new.nodes, strict=True) if n != m]
+    return f"nodes {', '.join(changed)} differ (sources, faults or keys)"

@@ -61,6 +61,15 @@ FAULTS: dict[str, tuple[dict[str, Any], str]] = {
     "wrong-key": ({"mode": "wrong-key"}, "not its key"),
 }
 SIGNING_FAULTS = ("down", "slow", "bad-signature", "wrong-key")
+CAUSE = {
+    "down": "down",
+    "slow": "slow",
+    "flaky": "error",
+    "stale": "stale",
+    "equivocate": "equivocation",
+    "bad-signature": "bad-signature",
+    "wrong-key": "wrong-key",
+}
 
 
 def run(env: Any, log: AttestationLog, trade: tuple[int, str] | None = None) -> SettlementOutcome:
@@ -126,6 +135,8 @@ def test_f_plus_1_faulty_nodes_are_refused_by_name_and_nothing_is_submitted(
     error = refused(evm, log)
     assert set(error.failures) == {"node-3", "node-4"}
     assert all(reason in why for why in error.failures.values()), error.failures
+    assert error.causes == {"node-3": CAUSE[mode], "node-4": CAUSE[mode]}
+    assert f"2 {CAUSE[mode]}" in str(error)  # the hint is about what happened
     assert error.needed == 3 and error.got == 2
     assert "node-3" in str(error) and "node-4" in str(error)
 
@@ -138,6 +149,7 @@ def test_f_plus_1_liars_that_disagree_are_named_as_outside_the_honest_group(
     error = refused(evm, log)
     assert set(error.failures) == {"node-3", "node-4"}
     assert all("largest agreeing group (node-1, node-2)" in why for why in error.failures.values())
+    assert error.causes == {"node-3": "out-of-band", "node-4": "out-of-band"}
     assert "no 2f+1 observations agree" in str(error)
 
 

@@ -14,12 +14,11 @@ from cre_adapters import (
     DonConfig,
     FaultSpec,
     load_key,
-    read_password,
     serve,
     set_fault,
 )
 
-from .._stack import Stack
+from .._stack import Stack, key_password
 from ._common import app, console, override, settings
 
 don_app = typer.Typer(help="The local oracle network (DON).", no_args_is_help=True)
@@ -44,18 +43,26 @@ def don_up(
         ),
     ] = None,
 ) -> None:
-    """Start the oracle nodes for the current deployment (redeploys if n or f changed)."""
+    """Start the oracle nodes for the current deployment (redeploys if n or f changed).
+
+    n, f and the sources persist: later commands use this DON as it is, and
+    refuse (naming this command) when they are asked for another n or f.
+    Nodes not running are started, except those a `down` fault keeps down.
+    """
     override(nodes=nodes, f=f, don_sources=sources)
     stack = Stack(settings())
+    stack.replace_don = True
     chain = stack.chain_up()
     deployment, _ = stack.deploy(chain, stack.artifacts())
     don, started = stack.don_up(deployment)
     console.print(
         f"{len(don.nodes)} nodes {'started' if started else 'already running'} (f={don.f})"
     )
+    faults = stack.supervisor(don).runtime_faults()
     for node in don.nodes:
-        if node.source.kind != "mock-price" or node.fault.mode != "none":
-            console.print(f"  {node.name}: source {node.source.kind}, fault {node.fault.mode}")
+        fault = faults.get(node.name, node.fault)
+        if node.source.kind != "mock-price" or fault.mode != "none":
+            console.print(f"  {node.name}: source {node.source.kind}, fault {fault.mode}")
 
 
 @don_app.command("down")
@@ -109,6 +116,14 @@ class FaultChoice(StrEnum):
     equivocate = "equivocate"
     bad_signature = "bad-signature"
     wrong_key = "wrong-key"
+    crash_mid_round = "crash-mid-round"
+
+
+class SlowAt(StrEnum):
+    """Where a slow node is slow."""
+
+    link = "link"
+    server = "server"
 
 
 assert tuple(FaultChoice) == FAULT_MODES, "FaultChoice must list cre_adapters.FAULT_MODES"
@@ -130,8 +145,18 @@ def don_fault(
     error_rate: Annotated[float, typer.Option(help="flaky: share of failed requests.")] = 0.5,
     stale_by: Annotated[int, typer.Option(help="stale: seconds in the past.")] = 3600,
     lie_bps: Annotated[int, typer.Option(help="lie/equivocate: offset in bps.")] = 5000,
+    slow_at: Annotated[
+        SlowAt, typer.Option(help="slow: a slow link (late answer) or a slow server (late work).")
+    ] = SlowAt.link,
+    kill: Annotated[
+        bool, typer.Option("--kill", help="down: the node's process exits (a dead node).")
+    ] = False,
 ) -> None:
-    """Make a running node misbehave (or `none` to heal it), via its loopback admin endpoint."""
+    """Make a running node misbehave (or `none` to heal it), via its loopback admin endpoint.
+
+    The fault is recorded with the DON (`don status` shows it, also for a node that
+    is down; commands never heal it). `none` on a killed node starts it again.
+    """
     stack = Stack(settings())
     spec = FaultSpec.model_validate(
         {
@@ -140,10 +165,17 @@ def don_fault(
             "error_rate": error_rate,
             "stale_by": stale_by,
             "lie_bps": lie_bps,
+            "slow_at": slow_at.value,
+            "kill": kill,
         }
     )
-    applied = set_fault(DonConfig.load(stack.don_file), node, spec)
-    console.print(f"{node}: fault mode {applied.mode}")
+    don = DonConfig.load(stack.don_file)
+    supervisor = stack.supervisor(don)
+    if node not in supervisor.running() and spec.mode == "none":
+        supervisor.start([node])  # healing a killed node: it runs again
+    applied = spec if node not in supervisor.running() else set_fault(don, node, spec)
+    supervisor.record_fault(node, applied)
+    console.print(f"{node}: fault mode {applied.mode}" + (" (process killed)" if kill else ""))
 
 
 @node_app.command("run")
@@ -151,12 +183,18 @@ def node_run(
     don: Annotated[Path, typer.Option(help="DON config file.")],
     node: Annotated[str, typer.Option(help="This node's name in the DON config.")],
     password_file: Annotated[
-        Path | None, typer.Option(help="File with the keystore password.")
+        Path | None,
+        typer.Option(help="File (0600) with this node's keystore password (default: its own)."),
     ] = None,
 ) -> None:
-    """Run one oracle node in the foreground."""
+    """Run one oracle node in the foreground.
+
+    Its keystore password: VOUCH_KEY_PASSWORDS__NODE_<i>, --password-file,
+    VOUCH_KEYSTORE_PASSWORD, or the keystore's own file <keystore>.password.
+    """
     cfg = settings()
     config = DonConfig.load(don)
-    secret = cfg.keystore_password.get_secret_value() if cfg.keystore_password else None
-    key = load_key(config.node(node).keystore, read_password(password_file, secret))
+    keystore = config.node(node).keystore
+    key_id = keystore.stem.replace("-", "_")
+    key = load_key(keystore, key_password(cfg, key_id, keystore, password_file))
     serve(config, node, key)
