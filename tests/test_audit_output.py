@@ -16,7 +16,7 @@ from rich.console import Console
 
 from verifier import AttestationLog, AuditReport, audit
 from verifier._cli import NAMED_ENTRIES, summary
-from vouch._audit import SHOWN_ENTRIES, SHOWN_FAILURES, show_report
+from vouch._auditing import SHOWN_ENTRIES, SHOWN_FAILURES, show_report
 
 from .scripts import ROOT, load_script
 

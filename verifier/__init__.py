@@ -9,19 +9,6 @@ Installs and runs alone: it imports nothing else of vouch. Exceptions::
     └── LogIntegrityError   the attestation log cannot be opened or is not a vouch log
 """
 
-from ._audit import (
-    AnchorRecord,
-    ApprovalEvent,
-    AuditFinding,
-    AuditReport,
-    ChainReader,
-    CheckTally,
-    ConfigEvent,
-    ExecutionEvent,
-    ReportEvent,
-    Web3ChainReader,
-    audit,
-)
 from ._canonical import canonical_json, keccak
 from ._consensus import identical, median, most_frequent, quorum_size, recompute, report_verdict
 from ._errors import ConsensusError, EncodingError, LogIntegrityError, SignatureError, VerifierError
@@ -51,6 +38,19 @@ from ._signing import (
     recover_report_signer,
     sign_observation,
     sign_report,
+)
+from .audit import (
+    AnchorRecord,
+    ApprovalEvent,
+    AuditFinding,
+    AuditReport,
+    ChainReader,
+    CheckTally,
+    ConfigEvent,
+    ExecutionEvent,
+    ReportEvent,
+    Web3ChainReader,
+    audit,
 )
 
 __all__ = [

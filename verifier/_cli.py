@@ -19,11 +19,11 @@ from typing import Any
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
-from ._audit import AuditReport, ChainReader, Web3ChainReader, audit
 from ._errors import VerifierError
 from ._html import render_html
 from ._log import AttestationLog
 from ._replay import ReplayResult, find_execution, replay
+from .audit import AuditReport, ChainReader, Web3ChainReader, audit
 
 EXIT_OK, EXIT_FINDINGS, EXIT_CANNOT_AUDIT = 0, 1, 2
 # option -> the contract's name in a vouch deployment manifest

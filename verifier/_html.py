@@ -11,11 +11,11 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ._audit import AuditFinding, AuditReport
 from ._batch import recover_one
 from ._canonical import dump_parsed, keccak
 from ._log import AttestationLog, LogEntry
 from ._signing import OBSERVATION_DOMAIN
+from .audit import AuditFinding, AuditReport
 
 FAULT_BPS = 100  # an answer more than 1% from the consensus counts as a fault
 # A big log stays a page a browser opens: plots of at most COLUMNS columns (executions

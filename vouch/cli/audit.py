@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .._audit import run_audit, run_replay
+from .._auditing import run_audit, run_replay
 from ._common import app, console, settings
 
 

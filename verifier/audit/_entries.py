@@ -1,0 +1,613 @@
+"""Per-entry checks: signatures, signer sets, consensus, report contents, transactions, decisions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from pydantic import ValidationError
+
+from .. import _batch
+from .._batch import Recoverer
+from .._canonical import keccak
+from .._consensus import quorum_size, recompute, report_verdict
+from .._errors import ConsensusError, VerifierError
+from .._hitl import (
+    rejection_digest,
+)
+from .._report import report_digest
+from .._types import to_checksum
+from ._chain import ChainReader
+from ._chain_checks import _ChainChecks
+from ._read import (
+    _bytes,
+    _Entry,
+    _HasPayload,
+    _linkage,
+    _observation_job,
+    _read,
+    _ReportFields,
+    _submitted,
+)
+from ._types import (
+    REPORT_PROCESSED,
+    RULE_CLOCK_SLACK_MS,
+    ApprovalEvent,
+    AuditFinding,
+    AuditReport,
+    ConfigEvent,
+    Row,
+    SignerSets,
+    Status,
+)
+
+
+class _Auditor(_ChainChecks):
+    def __init__(
+        self,
+        rows: list[Row],
+        chain: ChainReader | None,
+        signers: SignerSets | None,
+        forwarder: str | None = None,
+        anchor: str | None = None,
+        workers: int = 1,
+        gate: str | None = None,
+        gateway: str | None = None,
+    ) -> None:
+        self.rows = rows
+        self.entries: list[_Entry] = []
+        self.gate = gate
+        self.gateway = gateway
+        self.workers = workers
+        self.linkage = True
+        self._jobs: dict[int, list[tuple[str, int]] | str] = {}
+        self._results: list[bytes | str] = []
+        self._inline = True
+        self.chain = chain
+        self.signers = dict(signers or {})
+        self.forwarder = forwarder
+        self.anchor = anchor
+        self.found: list[tuple[int, str, str, str, Status, str]] = []  # AuditFinding fields
+        self.by_exec_all: dict[str, list[_Entry]] = defaultdict(list)
+        self.by_seq: dict[int, _Entry] = {}
+        self._histories: dict[str, list[ConfigEvent]] = {}
+        self._gates: dict[str, tuple[list[ApprovalEvent], set[int]]] = {}
+        self._lower_sets: dict[tuple[int, bool], tuple[list[str], set[str]]] = {}
+
+    def run(self) -> AuditReport:
+        self.check_all()
+        found = list(map(AuditFinding._make, self.found))
+        return AuditReport(results=found, entries=len(self.entries))
+
+    def check_all(self) -> None:
+        """Run every check; the findings, as plain tuples, are in ``self.found``."""
+        self.entries, content = _read(self.rows)
+        entries = self.entries
+        for entry in entries:
+            self.by_exec_all[entry.execution_id].append(entry)
+        self.by_seq = {entry.seq: entry for entry in entries}
+        # a pool recovers while the rest is read; without one, each check recovers its own
+        self._inline = not (self.workers > 1 and len(entries) >= _batch.PARALLEL_THRESHOLD)
+        if not self._inline:
+            self._recoverer = Recoverer(self.workers, expected=len(entries))
+            self._collect(entries)
+        broken = _linkage([(r[0], r[1], r[5], r[6]) for r in self.rows]) if self.linkage else {}
+        for seq, problem in content.items():
+            broken[seq] = "; ".join(filter(None, [broken.get(seq), problem]))
+        if not self._inline:
+            self._results = self._recoverer.results()
+        if self.chain is not None:
+            self.chain.prefetch(_submitted(entries))
+        checks: dict[str, Callable[[_Entry], None]] = {
+            "observations": self._observations,
+            "consensus": self._consensus,
+            "skipped": self._consensus,  # a feed's rule said not to report: still recomputed
+            "report": self._report,
+            "submission": self._submission,
+            "hitl": self._hitl,
+            "retry": self._retry,
+        }
+        found, guarded = self.found.append, self._guarded
+        for entry in entries:
+            seq, kind = entry.seq, entry.kind
+            breaks = broken.get(seq)
+            if breaks is None:
+                found((seq, entry.execution_id, kind, "chain", "ok", ""))
+            else:
+                found((seq, entry.execution_id, kind, "chain", "fail", breaks))
+            check = checks.get(kind)
+            if check is not None:
+                guarded(entry, check)
+        if self.chain is not None and self.anchor:
+            self._anchors(self.chain, self.anchor, entries)
+        if self.chain is not None and self.forwarder:
+            self._unexplained(self.chain, self.forwarder)
+        if self.chain is not None and self.gate:
+            self._unexplained_approvals(self.chain, self.gate)
+            self._unexplained_gate_events(self.chain, self.gate)
+        if self.chain is not None and self.gateway:
+            self._unexplained_executions(self.chain, self.gateway)
+
+    def _guarded(self, entry: _Entry, check: Callable[[_Entry], None]) -> None:
+        try:
+            check(entry)
+        except (VerifierError, ValidationError, KeyError, ValueError, TypeError) as exc:
+            self._add(entry, entry.kind, "fail", f"unreadable payload: {type(exc).__name__}: {exc}")
+
+    def _add(self, entry: _Entry, check: str, status: Status, detail: str = "") -> None:
+        self.found.append((entry.seq, entry.execution_id, entry.kind, check, status, detail))
+
+    def _signer_set(
+        self, forwarder: str, don_id: int, version: int, block: int | None
+    ) -> tuple[int, list[str]] | None:
+        """The signers of (don_id, version) active at ``block``, from the forwarder's ConfigSet history."""
+        given = self.signers.get((don_id, version))
+        if given is not None:
+            return given
+        if self.chain is None:
+            return None
+        if forwarder not in self._histories:
+            self._histories[forwarder] = self.chain.config_history(forwarder)
+        history = self._histories[forwarder]
+        if not history:  # a forwarder that emits no ConfigSet: its current config is all we have
+            return self.chain.get_config(forwarder, don_id, version)
+        active = [
+            e
+            for e in history
+            if (e.don_id, e.config_version) == (don_id, version)
+            and (block is None or e.block <= block)
+        ]
+        return (active[-1].f, active[-1].signers) if active else (0, [])
+
+    def _lowered(self, signers: list[str], bare: bool) -> set[str]:
+        """``{s.lower() for s in signers}`` (without "0x" if ``bare``), once per signer list."""
+        key = (id(signers), bare)
+        cached = self._lower_sets.get(key)
+        if cached is None or cached[0] is not signers:  # the list is kept: its id stays its own
+            if bare:
+                lowered = {s.lower().removeprefix("0x") for s in signers}
+            else:
+                lowered = {s.lower() for s in signers}
+            cached = self._lower_sets[key] = (signers, lowered)
+        return cached[1]
+
+    def _block_of(self, entry: _Entry) -> int | None:
+        """The block of the submission that followed ``entry`` in its round (None: none did)."""
+        submission = self._later(entry, "submission")
+        block = submission.payload.get("block_number") if submission else None
+        return int(block) if block is not None else None
+
+    def _earlier(self, entry: _Entry, kind: str) -> _Entry | None:
+        """The latest ``kind`` entry of ``entry``'s execution logged before it."""
+        found = None
+        for e in self.by_exec_all[entry.execution_id]:
+            if e.seq >= entry.seq:
+                break
+            if e.kind == kind:
+                found = e
+        return found
+
+    def _later(self, entry: _Entry, kind: str) -> _Entry | None:
+        """The first ``kind`` entry of ``entry``'s execution after it, before any retry."""
+        for e in self.by_exec_all[entry.execution_id]:
+            if e.seq <= entry.seq:
+                continue
+            if e.kind == "retry":
+                return None
+            if e.kind == kind:
+                return e
+        return None
+
+    def _this_round(self, entry: _Entry, kind: str) -> list[_Entry]:
+        """The ``kind`` entries before ``entry`` since its execution's last report or retry.
+
+        An execution whose DON round was cut short and run again (a ``retry``
+        entry), or that reported more than once, is audited round by round: a
+        report against its own round's consensus, a submission against the
+        report just before it.
+        """
+        found: list[_Entry] = []
+        for e in self.by_exec_all[entry.execution_id]:
+            if e.seq >= entry.seq:
+                break
+            if e.kind in ("report", "retry"):
+                found = []
+            elif e.kind == kind:
+                found.append(e)
+        return found
+
+    def _collect(self, entries: list[_Entry]) -> None:
+        """Queue every signature for recovery; big logs recover in worker processes meanwhile."""
+        add = self._recoverer.add
+        for entry in entries:
+            if entry.kind in ("observations", "report"):
+                try:
+                    jobs = self._signature_jobs(entry)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    self._jobs[entry.seq] = f"{type(exc).__name__}: {exc}"
+                else:
+                    self._jobs[entry.seq] = [(claimed, add(job)) for claimed, job in jobs]
+
+    @staticmethod
+    def _signature_jobs(entry: _Entry, raw: bytes | None = None) -> list[tuple[str, _batch.Job]]:
+        """(claimed signer, recovery job) per signature of an observations or report entry.
+
+        ``raw``: a report's raw bytes, when the caller already decoded them.
+        """
+        if entry.kind == "observations":
+            return [_observation_job(o) for o in entry.payload["observations"]]
+        p = entry.payload
+        digest = report_digest(_bytes(p["raw"]) if raw is None else raw, _bytes(p["context"]))
+        return [("", (digest, _bytes(sig), 0)) for sig in p["signatures"]]
+
+    def _recovered(self, entry: _Entry, raw: bytes | None = None) -> list[tuple[str, bytes | str]]:
+        """(claimed signer, recovered 20-byte address or why not) per signature of ``entry``."""
+        if self._inline:  # recovered right here, from the same jobs ``_collect`` would queue
+            try:
+                jobs = self._signature_jobs(entry, raw)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ValueError(f"{type(exc).__name__}: {exc}") from None
+            recover = _batch.recover
+            return [(claimed, recover(*job)) for claimed, job in jobs]
+        queued = self._jobs.get(entry.seq, "no signatures queued")
+        if isinstance(queued, str):
+            raise ValueError(queued)
+        return [(claimed, self._results[index]) for claimed, index in queued]
+
+    def _observations(self, entry: _Entry) -> None:
+        don = entry.payload["don"]
+        config = self._signer_set(
+            don["forwarder"], don["don_id"], don["config_version"], self._block_of(entry)
+        )
+        seen: set[str] = set()
+        for claimed, got in self._recovered(entry):
+            if isinstance(got, str) or got.hex() != claimed.lower().removeprefix("0x"):
+                signer = got if isinstance(got, str) else f"is signed by {to_checksum(got)}"
+                return self._add(
+                    entry,
+                    "observation signatures",
+                    "fail",
+                    f"observation claiming {claimed}: {signer}",
+                )
+            seen.add(claimed.lower())
+        self._add(entry, "observation signatures", "ok", f"{len(seen)} distinct signers")
+        if config is None:
+            return self._add(
+                entry, "signers configured", "skip", "no chain and no signer set given"
+            )
+        f, signers = config
+        strangers = sorted(seen - self._lowered(signers, False))
+        if strangers:
+            names = ", ".join(to_checksum(s) for s in strangers)
+            return self._add(entry, "signers configured", "fail", f"not in the DON config: {names}")
+        if len(seen) < quorum_size(f):
+            return self._add(
+                entry,
+                "signers configured",
+                "fail",
+                f"{len(seen)} observations, 2f+1 = {quorum_size(f)} needed",
+            )
+        self._add(entry, "signers configured", "ok")
+
+    def _observations_of(self, entry: _Entry) -> _Entry:
+        obs = self.by_seq.get(int(entry.payload["observations_seq"]))
+        if obs is None or obs.kind != "observations" or obs.execution_id != entry.execution_id:
+            raise ValueError(
+                f"entry #{entry.payload['observations_seq']} is not this execution's observations"
+            )
+        return obs
+
+    def _values(self, entry: _Entry) -> list[Any]:
+        obs = self._observations_of(entry)
+        values = [o["observation"]["value"] for o in obs.payload["observations"]]
+        if entry.payload["mode"] == "median":
+            for v in values:  # an int, not a bool
+                if not isinstance(v, int) or isinstance(v, bool):
+                    raise ValueError("an observed value is not an integer")
+        return values
+
+    def _parameters(self, entry: _Entry) -> None:
+        """The consensus's logged f is the f of the DON config its observations were made under."""
+        f = entry.payload.get("f")
+        if not isinstance(f, int) or isinstance(f, bool):
+            return self._add(entry, "consensus parameters", "fail", "no integer f logged")
+        don = self._observations_of(entry).payload["don"]
+        config = self._signer_set(
+            don["forwarder"], don["don_id"], don["config_version"], self._block_of(entry)
+        )
+        if config is None:
+            detail = "no chain and no signer set given"
+            return self._add(entry, "consensus parameters", "skip", detail)
+        if config[0] != f:
+            detail = f"logged f={f}, the DON config has f={config[0]}"
+            return self._add(entry, "consensus parameters", "fail", detail)
+        self._add(entry, "consensus parameters", "ok", f"{entry.payload['mode']}, f={f}")
+
+    def _consensus(self, entry: _Entry) -> None:
+        self._parameters(entry)
+        p = entry.payload
+        mode = str(p["mode"])
+        f = int(p["f"])
+        try:
+            recomputed = recompute(mode, self._values(entry), f)
+        except ConsensusError as exc:
+            return self._add(entry, "consensus recomputed", "fail", str(exc))
+        if recomputed != p["value"]:
+            detail = f"{mode} of the observations is {recomputed}, log says {p['value']}"
+            return self._add(entry, "consensus recomputed", "fail", detail)
+        self._add(entry, "consensus recomputed", "ok", f"{mode} {recomputed}")
+        if "why" in p or "rule" in p:  # a feed round: was reporting (or not) the rule's call?
+            self._feed_rule(entry)
+
+    def _feed_rule(self, entry: _Entry) -> None:
+        """The logged verdict follows from the logged deviation/heartbeat rule and what it compared."""
+        p, rule = entry.payload, entry.payload.get("rule")
+        if rule is None:
+            ok = p.get("why") == "always" and entry.kind == "consensus"
+            detail = "no deviation/heartbeat rule: reports every round"
+            if not ok:
+                detail = f"verdict {p.get('why')!r} without the rule's parameters in the log"
+            return self._add(entry, "feed rule", "ok" if ok else "fail", detail)
+        problems = self._rule_inputs(entry, rule)
+        previous = rule["previous"]
+        last = (int(previous["value"]), int(previous["at"])) if previous else None
+        verdict = report_verdict(
+            int(rule["deviation_bps"]),
+            int(rule["heartbeat"]),
+            last,
+            int(p["value"]),
+            int(rule["at"]),
+        )
+        if verdict != p.get("why") or entry.kind != ("consensus" if verdict else "skipped"):
+            problems.append(
+                f"the rule says {verdict or 'skip'!r}, the log says {entry.kind} {p.get('why')!r}"
+            )
+        against = (
+            f"#{previous['seq']} ({previous['value']} at {previous['at']})"
+            if previous
+            else "no earlier report"
+        )
+        detail = f"deviation {rule['deviation_bps']} bps, heartbeat {rule['heartbeat']}s, against {against}: {verdict or 'skip'}"
+        self._add(entry, "feed rule", "fail" if problems else "ok", "; ".join(problems) or detail)
+
+    def _rule_inputs(self, entry: _Entry, rule: dict[str, Any]) -> list[str]:
+        """What the rule compared against must be in the log, and its clock the entry's."""
+        problems = []
+        at_ms = int(rule["at"]) * 1000
+        if not entry.created_at - RULE_CLOCK_SLACK_MS <= at_ms <= entry.created_at:
+            problems.append(f"decided at {rule['at']}, yet logged at {entry.created_at} ms")
+        previous = rule["previous"]
+        if previous is None:
+            return problems
+        earlier = self.by_seq.get(int(previous["seq"]))
+        feed = entry.payload.get("feed")
+        if earlier is None or earlier.seq >= entry.seq or earlier.kind != "consensus":
+            return [*problems, f"#{previous['seq']} is no earlier report of {feed}"]
+        before = earlier.payload.get("rule") or {}
+        if earlier.payload.get("feed") != feed or earlier.payload["value"] != previous["value"]:
+            problems.append(f"#{earlier.seq} did not report {feed} = {previous['value']}")
+        if before.get("at") != previous["at"]:
+            problems.append(
+                f"#{earlier.seq} was decided at {before.get('at')}, not {previous['at']}"
+            )
+        thresholds = ("deviation_bps", "heartbeat")
+        if any(before.get(key) != rule[key] for key in thresholds):
+            problems.append(
+                f"the thresholds differ from those of #{earlier.seq}, the report it compared against"
+            )
+        return problems
+
+    def _report(self, entry: _Entry) -> None:
+        p = entry.payload
+        raw = _bytes(p["raw"])
+        fields = _ReportFields.parse(raw)
+        config = self._signer_set(
+            p["forwarder"], fields.don_id, fields.config_version, self._block_of(entry)
+        )
+        recovered = [got for _, got in self._recovered(entry, raw)]
+        unusable = [got for got in recovered if isinstance(got, str)]
+        if unusable:
+            self._add(entry, "report signatures", "fail", unusable[0])
+        else:
+            self._report_signers(entry, [a for a in recovered if isinstance(a, bytes)], config)
+        self._report_contents(entry, fields)
+
+    def _report_signers(
+        self, entry: _Entry, signers: list[bytes], config: tuple[int, list[str]] | None
+    ) -> None:
+        if len(set(signers)) != len(signers):
+            return self._add(entry, "report signatures", "fail", "a signer signed twice")
+        if config is None:
+            return self._add(entry, "report signatures", "skip", "no chain and no signer set given")
+        f, allowed = config
+        known = self._lowered(allowed, True)
+        strangers = [to_checksum(s) for s in signers if s.hex() not in known]
+        if strangers:
+            detail = f"not in the DON config: {', '.join(strangers)}"
+            return self._add(entry, "report signatures", "fail", detail)
+        if len(signers) != f + 1:
+            detail = f"{len(signers)} signatures, f+1 = {f + 1} required"
+            return self._add(entry, "report signatures", "fail", detail)
+        self._add(entry, "report signatures", "ok", f"{len(signers)} of {len(allowed)} signers")
+
+    def _report_contents(self, entry: _Entry, fields: _ReportFields) -> None:
+        proposal = self._earlier(entry, "proposal")
+        p = entry.payload
+        problems = []
+        if (
+            fields.chain_id != int(p["chain_id"])
+            or "0x" + fields.receiver.hex() != p["receiver"].lower()
+        ):
+            problems.append("body's chain id or receiver differ from the logged target")
+        agreed = self._this_round(entry, "consensus")
+        if proposal is not None or len(fields.payload) == 64:  # (tradeId, price)
+            consensus = agreed[-1] if agreed else None
+            problems += _settlement_problems(fields, proposal, consensus)
+        else:
+            problems += _outcome_problems(fields, entry.execution_id, agreed)
+        self._add(entry, "report contents", "fail" if problems else "ok", "; ".join(problems))
+
+    def _submission(self, entry: _Entry) -> None:
+        p = entry.payload
+        if not p.get("tx_hash"):
+            return self._add(
+                entry, "transaction", "ok", f"rejected before mining: {p.get('error')}"
+            )
+        if self.chain is None:
+            return self._add(entry, "transaction", "skip", "no chain to check against")
+        receipt = self.chain.get_receipt(p["tx_hash"])
+        if receipt is None:
+            return self._add(entry, "transaction", "fail", f"{p['tx_hash']} is not on the chain")
+        problems = self._receipt_problems(entry, receipt)
+        self._add(
+            entry,
+            "transaction",
+            "fail" if problems else "ok",
+            "; ".join(problems) or f"block {receipt['blockNumber']}",
+        )
+
+    def _receipt_problems(self, entry: _Entry, receipt: Mapping[str, Any]) -> list[str]:
+        p = entry.payload
+        problems = []
+        logged_status = p.get("receipt_status", 1)  # a relay logs only mined, successful ones
+        if int(receipt["blockNumber"]) != int(p["block_number"]) or int(receipt["status"]) != int(
+            logged_status
+        ):
+            problems.append("block or receipt status differ from the chain")
+        if "gas_used" in p and int(receipt.get("gasUsed", -1)) != int(p["gas_used"]):
+            problems.append(
+                f"logged gas_used {p['gas_used']} is not the receipt's {receipt.get('gasUsed')}"
+            )
+        report = self._earlier(entry, "report")
+        if (
+            report is None
+            or self.chain is None
+            or self.chain.get_report_call(p["tx_hash"]) != _bytes(report.payload["raw"])
+        ):
+            problems.append("the transaction did not carry this execution's logged report")
+        delivered = _delivered(receipt)
+        if delivered is None or delivered != (p["status"] in ("settled", "delivered")):
+            problems.append(
+                f"ReportProcessed result {delivered} does not match status {p['status']!r}"
+            )
+        return problems
+
+    def _retry(self, entry: _Entry) -> None:
+        """A DON round run again: only after earlier attempts of this execution that mined nothing.
+
+        The entries it names must be this execution's, logged before it; and no
+        submission of the execution before it may have been mined as delivered
+        (running a delivered execution again is a second settlement attempt).
+        """
+        earlier = [e for e in self.by_exec_all[entry.execution_id] if e.seq < entry.seq]
+        mine = {e.seq for e in earlier}
+        named = [int(seq) for seq in entry.payload.get("earlier_seqs", [])]
+        problems = []
+        strangers = [seq for seq in named if seq not in mine]
+        if strangers:
+            problems.append(
+                f"names entries that are not this execution's earlier ones: {strangers}"
+            )
+        delivered = [
+            e.seq
+            for e in earlier
+            if e.kind == "submission"
+            and e.payload.get("tx_hash")
+            and e.payload.get("status") in ("settled", "delivered")
+        ]
+        if delivered:
+            problems.append(f"the execution was already delivered onchain (#{delivered[0]})")
+        detail = "; ".join(problems) or f"after {len(named)} entries of a cut-short round"
+        self._add(entry, "retry", "fail" if problems else "ok", detail)
+
+    def _hitl(self, entry: _Entry) -> None:
+        """A human's decision: signed by the approver it names; approvals match the chain."""
+        p = entry.payload
+        decision, approver = p["decision"], to_checksum(p["approver"])
+        if decision not in ("approved", "rejected"):
+            return self._add(entry, "approver signature", "fail", f"unknown decision {decision!r}")
+        digest = _bytes(p["digest"])
+        if decision == "rejected" and digest != rejection_digest(p):
+            detail = "the signed digest is not the digest of this rejection"
+            return self._add(entry, "approver signature", "fail", detail)
+        got = _batch.recover_one(digest, _bytes(p["signature"]), 27)
+        if isinstance(got, str) or to_checksum(got) != approver:
+            signer = got if isinstance(got, str) else f"signed by {to_checksum(got)}"
+            return self._add(entry, "approver signature", "fail", f"claims {approver}: {signer}")
+        self._add(entry, "approver signature", "ok", f"{decision} by {approver}")
+        if self.chain is None:
+            return self._add(entry, "decision onchain", "skip", "no chain to check against")
+        problems = self._decision_problems(self.chain, p, approver, digest)
+        detail = "; ".join(problems) or f"trade #{p['trade_id']} {decision}, matches the gate"
+        self._add(entry, "decision onchain", "fail" if problems else "ok", detail)
+
+    def _decision_problems(
+        self, chain: ChainReader, p: dict[str, Any], approver: str, digest: bytes
+    ) -> list[str]:
+        gate, trade_id, block = p["gate"], int(p["trade_id"]), int(p["block_number"])
+        problems = []
+        if not chain.is_approver(gate, approver, block):
+            problems.append(f"{approver} did not hold APPROVER_ROLE at block {block}")
+        events = [e for e in self._gate_events(chain, gate)[0] if e.trade_id == trade_id]
+        if p["decision"] == "rejected":
+            if events or trade_id in self._gate_events(chain, gate)[1]:
+                problems.append(f"trade #{trade_id} was rejected, yet approved or settled onchain")
+            return problems
+        if digest != chain.approval_digest(gate, trade_id, block):
+            problems.append(f"the signed digest is not the gate's approvalDigest({trade_id})")
+        if p.get("tx_hash"):
+            matching = [e for e in events if e.tx_hash.lower() == str(p["tx_hash"]).lower()]
+            if not matching or matching[0].approver != approver or matching[0].block != block:
+                problems.append(f"no TradeApproved({trade_id}, {approver}) in tx {p['tx_hash']}")
+        return problems
+
+
+def _settlement_problems(
+    fields: _ReportFields, proposal: _Entry | None, consensus: _Entry | None
+) -> list[str]:
+    """A settlement report: (tradeId, price) at the consensus price, for the proposal's action."""
+    if len(fields.payload) != 64:
+        return ["report body does not carry a settlement payload (tradeId, price)"]
+    problems = []
+    price = int.from_bytes(fields.payload[32:64], "big")
+    if consensus is not None and price != int(consensus.payload["value"]):
+        problems.append("reported price is not the consensus value")
+    if proposal is not None and "0x" + fields.action_hash.hex() != proposal.payload.get(
+        "action_hash"
+    ):
+        problems.append("action hash differs from the proposal's")
+    return problems
+
+
+def _outcome_problems(
+    fields: _ReportFields, execution_id: str, agreed: Sequence[_HasPayload]
+) -> list[str]:
+    """A feeds report (every field one logged consensus) or a message report (its hash agreed)."""
+    outcomes = sorted(
+        (str(e.payload.get("feed")), e.payload["mode"], e.payload["value"]) for e in agreed
+    )
+    try:
+        feeds, modes, values = abi_decode(["string[]", "string[]", "int256[]"], fields.payload)
+    except Exception:  # noqa: BLE001 - not a feeds payload: a message, attested by its hash
+        digest = keccak(fields.payload)
+        if [value for _, _, value in outcomes] != [int.from_bytes(digest, "big") >> 1]:
+            return ["the agreed value is not the hash of the reported message"]
+        if fields.action_hash != digest:
+            return ["action hash is not the hash of the reported message"]
+        return []
+    problems = []
+    if sorted(zip(feeds, modes, values, strict=True)) != outcomes:
+        problems.append("reported (feed, mode, value) fields are not this execution's consensus")
+    if "0x" + fields.action_hash.hex() != execution_id.lower():
+        problems.append("a feeds report's action hash must be its execution id")
+    return problems
+
+
+def _delivered(receipt: Mapping[str, Any]) -> bool | None:
+    for log in receipt.get("logs", []):
+        topics = [bytes(t) for t in log["topics"]]
+        if topics and topics[0] == REPORT_PROCESSED:
+            return bool(int.from_bytes(bytes(log["data"])[-32:], "big"))
+    return None
