@@ -18,19 +18,38 @@ checks), ``_chain_checks`` (chain-to-log checks and anchors), ``_parallel``
 """
 
 from ._chain import ChainReader, Web3ChainReader
+from ._grammar import ACCEPT, GRAMMARS, check_sequence, classify
 from ._parallel import audit
+from ._pins import CONTRACTS, PIN_FLAGS, TRUST_LOG_FLAG, read_manifest, resolve_pins
 from ._types import (
     AnchorRecord,
     ApprovalEvent,
+    AuditContext,
     AuditFinding,
     AuditReport,
+    Check,
     CheckTally,
     ConfigEvent,
     ExecutionEvent,
+    Pins,
     ReportEvent,
+    TradeTerms,
 )
 
 __all__ = [
+    "ACCEPT",
+    "AuditContext",
+    "CONTRACTS",
+    "Check",
+    "GRAMMARS",
+    "PIN_FLAGS",
+    "Pins",
+    "TRUST_LOG_FLAG",
+    "TradeTerms",
+    "check_sequence",
+    "classify",
+    "read_manifest",
+    "resolve_pins",
     "AnchorRecord",
     "ApprovalEvent",
     "AuditFinding",

@@ -24,14 +24,17 @@ from ._types import (
     _APPROVAL_DIGEST,
     _HAS_ROLE,
     ANCHORED,
+    APPROVAL_REQUESTED,
     CONFIG_SET,
     REPORT_PROCESSED,
     REPORT_SELECTOR,
+    TRADE_CREATED,
     AnchorRecord,
     ApprovalEvent,
     ConfigEvent,
     ExecutionEvent,
     ReportEvent,
+    TradeTerms,
 )
 
 _FORWARDER_ABI: list[dict[str, Any]] = [
@@ -97,6 +100,31 @@ class ChainReader(ABC):
         except Exception:  # noqa: BLE001 - eth-abi raises several kinds on malformed calldata
             return None
         return bytes(raw)
+
+    def get_report_args(self, tx_hash: str) -> tuple[str, bytes, bytes, list[bytes]] | None:
+        """(receiver, rawReport, reportContext, signatures) of the ``Forwarder.report`` call, or None."""
+        calldata = self.get_transaction_input(tx_hash)
+        if calldata is None or calldata[:4] != REPORT_SELECTOR:
+            return None
+        try:
+            receiver, raw, context, sigs = abi_decode(
+                ["address", "bytes", "bytes", "bytes[]"], calldata[4:]
+            )
+        except Exception:  # noqa: BLE001 - eth-abi raises several kinds on malformed calldata
+            return None
+        return to_checksum(receiver), bytes(raw), bytes(context), [bytes(s) for s in sigs]
+
+    def has_code(self, address: str) -> bool:
+        """Whether a contract lives at ``address`` (by default: assumed so)."""
+        return True
+
+    def trades_created(self, gate: str) -> dict[int, TradeTerms]:
+        """The terms of every trade the SettlementGate at ``gate`` created (TradeCreated), by id."""
+        raise NotImplementedError(f"{type(self).__name__} reads no trades")
+
+    def approvals_requested(self, gate: str) -> set[int]:
+        """The ids of every trade the gate asked approval for (ApprovalRequested)."""
+        raise NotImplementedError(f"{type(self).__name__} reads no approval requests")
 
     @abstractmethod
     def config_history(self, forwarder: str) -> list[ConfigEvent]:
@@ -204,6 +232,39 @@ class Web3ChainReader(ChainReader):
         except Exception:  # noqa: BLE001 - web3 raises several kinds for "not found"
             return None
         return bytes(tx["input"])
+
+    def has_code(self, address: str) -> bool:
+        """eth_getCode at the latest block is not empty."""
+        target = ChecksumAddress(HexAddress(HexStr(to_checksum(address))))
+        return bool(self.w3.eth.get_code(target))
+
+    def trades_created(self, gate: str) -> dict[int, TradeTerms]:
+        """TradeCreated events, decoded."""
+        trades = {}
+        for log in self._logs(gate, TRADE_CREATED):
+            base_token, base_amount, quote_token, low, high, _, action = abi_decode(
+                ["address", "uint256", "address", "uint256", "uint256", "uint64", "bytes32"],
+                bytes(log["data"]),
+            )
+            trade_id = int.from_bytes(bytes(log["topics"][1]), "big")
+            trades[trade_id] = TradeTerms(
+                trade_id=trade_id,
+                base_token=to_checksum(base_token),
+                quote_token=to_checksum(quote_token),
+                base_amount=base_amount,
+                min_price=low,
+                max_price=high,
+                action_hash="0x" + bytes(action).hex(),
+                block=log["blockNumber"],
+            )
+        return trades
+
+    def approvals_requested(self, gate: str) -> set[int]:
+        """Trade ids from ApprovalRequested events."""
+        return {
+            int.from_bytes(bytes(log["topics"][1]), "big")
+            for log in self._logs(gate, APPROVAL_REQUESTED)
+        }
 
     def _logs(self, address: str, topic: bytes) -> list[Any]:
         target = ChecksumAddress(HexAddress(HexStr(to_checksum(address))))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .._merkle import leaf, merkle_root
 from ._chain import ChainReader
 from ._read import _bytes, _Entry
-from ._types import AnchorRecord, ApprovalEvent, Status
+from ._types import AnchorRecord, ApprovalEvent, AuditContext, Status
 
 
 class _ChainChecks:
@@ -15,31 +15,58 @@ class _ChainChecks:
     found: list[tuple[int, str, str, str, Status, str]]
     by_exec_all: dict[str, list[_Entry]]
     _gates: dict[str, tuple[list[ApprovalEvent], set[int]]]
+    context: AuditContext
 
     def _add(self, entry: _Entry, check: str, status: Status, detail: str = "") -> None:
         raise NotImplementedError
 
     def _anchors(self, chain: ChainReader, anchor: str, entries: list[_Entry]) -> None:
-        """Each anchored range must recompute to its onchain root and head; say what is not anchored."""
+        """Each anchored range must recompute to its onchain root and head; count what is not anchored.
+
+        A mismatch names the first entry of the first range that differs (an
+        edit re-hashes every entry after it, so every later range differs too:
+        those are counted, not listed entry by entry).
+        """
         by_seq = {e.seq: e for e in entries}
         covered: set[int] = set()
+        mismatched: list[AnchorRecord] = []
         for record in chain.anchors(anchor):
             span = range(record.from_seq, record.to_seq + 1)
             covered.update(span)
             problem = _anchor_problem(record, [by_seq.get(seq) for seq in span])
-            for seq in span:
-                if seq in by_seq:
-                    self._add(
-                        by_seq[seq],
-                        "anchored",
-                        "fail" if problem else "ok",
-                        problem or f"anchor #{record.index}",
+            present = [by_seq[seq] for seq in span if seq in by_seq]
+            if not problem:
+                for entry in present:
+                    self._add(entry, "anchored", "ok", f"anchor #{record.index}")
+                continue
+            mismatched.append(record)
+            if len(mismatched) > 1:
+                for entry in present:
+                    detail = (
+                        f"not provable: the log already differs from anchor #{mismatched[0].index}"
                     )
-            if problem and any(seq not in by_seq for seq in span):
-                self._global(
-                    "anchored",
-                    f"anchor #{record.index} covers #{record.from_seq}..#{record.to_seq}: {problem}",
+                    self._add(entry, "anchored", "skip", detail)
+                continue
+            where = f"#{record.from_seq}..#{record.to_seq}"
+            if present:
+                detail = (
+                    f"{problem}: the first entry that differs is in {where}, from #{present[0].seq} "
+                    "on (later entries were re-hashed from it)"
                 )
+                self._add(present[0], "anchored", "fail", detail)
+                for entry in present[1:]:
+                    self._add(entry, "anchored", "skip", f"in {where}, after #{present[0].seq}")
+            else:
+                self._global("anchored", f"anchor #{record.index} covers {where}: {problem}")
+        if len(mismatched) > 1:
+            self._global(
+                "anchored",
+                f"{len(mismatched) - 1} later anchors also differ from the log (re-hashed after "
+                f"the first difference, under anchor #{mismatched[0].index})",
+            )
+        last = max(covered, default=0)
+        self.context.last_anchored = last or None
+        self.context.unanchored = sum(1 for e in entries if e.seq > last)
         for entry in entries:
             if entry.seq not in covered:
                 self._add(entry, "anchored", "skip", "not anchored yet (`vouch log anchor`)")

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_abi import decode as abi_decode
-from pydantic import ValidationError
 
 from .. import _batch
 from .._batch import Recoverer
-from .._canonical import keccak
+from .._canonical import canonical_json, keccak
 from .._consensus import quorum_size, recompute, report_verdict
-from .._errors import ConsensusError, VerifierError
+from .._errors import CannotAudit, ConsensusError
 from .._hitl import (
     rejection_digest,
 )
@@ -21,6 +20,7 @@ from .._report import report_digest
 from .._types import to_checksum
 from ._chain import ChainReader
 from ._chain_checks import _ChainChecks
+from ._grammar import check_sequence
 from ._read import (
     _bytes,
     _Entry,
@@ -32,15 +32,47 @@ from ._read import (
     _submitted,
 )
 from ._types import (
+    FROM_LOG,
     REPORT_PROCESSED,
     RULE_CLOCK_SLACK_MS,
     ApprovalEvent,
+    AuditContext,
     AuditFinding,
     AuditReport,
+    Check,
     ConfigEvent,
+    Pins,
     Row,
     SignerSets,
     Status,
+    TradeTerms,
+)
+
+_T = TypeVar("_T")
+ACTION_HASH_EXCLUDES = frozenset(("rationale", "trace_hash"))  # see docs/internals.md
+KNOWN_KINDS = frozenset(
+    (
+        "proposal",
+        "hitl",
+        "observations",
+        "consensus",
+        "skipped",
+        "report",
+        "submission",
+        "aborted",
+        "retry",
+    )
+)
+RESTS_ON_PINS = frozenset(
+    (
+        Check.SIGNERS_CONFIGURED,
+        Check.CONSENSUS_PARAMETERS,
+        Check.REPORT_SIGNATURES,
+        Check.TRANSACTION,
+        Check.DECISION_ONCHAIN,
+        Check.PROPOSAL,
+        Check.REPORT_BINDING,
+    )
 )
 
 
@@ -55,8 +87,23 @@ class _Auditor(_ChainChecks):
         workers: int = 1,
         gate: str | None = None,
         gateway: str | None = None,
+        pins: Pins | None = None,
     ) -> None:
         self.rows = rows
+        if pins is None:  # the library's keywords: whatever addresses are given are pinned
+            given = any((forwarder, anchor, gate, gateway))
+            pins = Pins(
+                forwarder=forwarder,
+                anchor=anchor,
+                gate=gate,
+                gateway=gateway,
+                source="audit() arguments",
+                from_log=chain is not None and not given,
+            )
+        self.pins = pins
+        forwarder, anchor = forwarder or pins.forwarder, anchor or pins.anchor
+        gate, gateway = gate or pins.gate, gateway or pins.gateway
+        self.context = AuditContext(pins=pins, offline=chain is None, chain_id=pins.chain_id)
         self.entries: list[_Entry] = []
         self.gate = gate
         self.gateway = gateway
@@ -75,11 +122,16 @@ class _Auditor(_ChainChecks):
         self._histories: dict[str, list[ConfigEvent]] = {}
         self._gates: dict[str, tuple[list[ApprovalEvent], set[int]]] = {}
         self._lower_sets: dict[tuple[int, bool], tuple[list[str], set[str]]] = {}
+        self._trade_terms: dict[str, dict[int, TradeTerms]] = {}
+        self._mined: list[tuple[int, str, int, int, str]] = []
+        self.submitted: list[
+            tuple[int, str, str, bool]
+        ] = []  # seq, execution, tx, recovered  # seq, execution, block, index, from
 
     def run(self) -> AuditReport:
         self.check_all()
         found = list(map(AuditFinding._make, self.found))
-        return AuditReport(results=found, entries=len(self.entries))
+        return AuditReport(results=found, entries=len(self.entries), context=self.context)
 
     def check_all(self) -> None:
         """Run every check; the findings, as plain tuples, are in ``self.found``."""
@@ -108,6 +160,7 @@ class _Auditor(_ChainChecks):
             "submission": self._submission,
             "hitl": self._hitl,
             "retry": self._retry,
+            "proposal": self._proposal,
         }
         found, guarded = self.found.append, self._guarded
         for entry in entries:
@@ -120,6 +173,11 @@ class _Auditor(_ChainChecks):
             check = checks.get(kind)
             if check is not None:
                 guarded(entry, check)
+            elif kind not in KNOWN_KINDS:
+                detail = f"unknown entry kind {kind[:40]!r}: no check applies to it"
+                found((seq, entry.execution_id, kind, Check.READABLE, "fail", detail))
+            guarded(entry, self._pinned)
+        self._whole_log()
         if self.chain is not None and self.anchor:
             self._anchors(self.chain, self.anchor, entries)
         if self.chain is not None and self.forwarder:
@@ -133,11 +191,66 @@ class _Auditor(_ChainChecks):
     def _guarded(self, entry: _Entry, check: Callable[[_Entry], None]) -> None:
         try:
             check(entry)
-        except (VerifierError, ValidationError, KeyError, ValueError, TypeError) as exc:
-            self._add(entry, entry.kind, "fail", f"unreadable payload: {type(exc).__name__}: {exc}")
+        except CannotAudit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any input: a finding naming the entry, never a crash
+            why = str(exc)[:300]
+            name = getattr(check, "__name__", "check").strip("_")
+            detail = f"#{entry.seq} unreadable for the {name} check: {type(exc).__name__}: {why}"
+            self._add(entry, Check.READABLE, "fail", detail)
 
     def _add(self, entry: _Entry, check: str, status: Status, detail: str = "") -> None:
+        if self.pins.from_log and check in RESTS_ON_PINS:
+            detail += FROM_LOG
         self.found.append((entry.seq, entry.execution_id, entry.kind, check, status, detail))
+
+    def _read_chain(self, role: str, address: str, read: Callable[[str], _T]) -> _T:
+        """``read(address)``; an error reading a pinned contract means the audit cannot run.
+
+        Reading an address the log named (not pinned) fails as a finding of the entry.
+        """
+        try:
+            return read(address)
+        except Exception as exc:  # noqa: BLE001 - RPC and ABI errors of every kind
+            pinned = self.pins.addresses().get(role)
+            if pinned and pinned.lower() == address.lower():
+                raise CannotAudit(
+                    f"cannot read the pinned {role} {address}: {type(exc).__name__}: "
+                    f"{str(exc)[:200]} (is it the deployment's address on this chain?)"
+                ) from None
+            raise ValueError(
+                f"the {role} {address} named by the log cannot be read: "
+                f"{type(exc).__name__}: {str(exc)[:200]}"
+            ) from None
+
+    def _pinned(self, entry: _Entry) -> None:
+        """Every contract address and chain id the entry names must be the pinned deployment's."""
+        p = entry.payload
+        named: list[tuple[str, str, Any]] = []
+        if entry.kind == "observations" and isinstance(p.get("don"), dict):
+            named.append(("forwarder", "don.forwarder", p["don"].get("forwarder")))
+            named.append(("chain_id", "don.chain_id", p["don"].get("chain_id")))
+        if entry.kind in ("report", "submission"):
+            named.append(("forwarder", "forwarder", p.get("forwarder")))
+        if entry.kind == "report" and "chain_id" in p:
+            named.append(("chain_id", "chain_id", p.get("chain_id")))
+        if entry.kind in ("proposal", "hitl"):
+            named.append(("gate", "gate", p.get("gate")))
+        if entry.kind == "proposal" and "chain_id" in p:
+            named.append(("chain_id", "chain_id", p.get("chain_id")))
+        pins = {**self.pins.addresses(), "chain_id": self.pins.chain_id}
+        problems, checked = [], 0
+        for role, key, value in named:
+            pinned = pins.get(role)
+            if value is None or pinned is None:
+                continue
+            checked += 1
+            if str(value).lower() != str(pinned).lower():
+                problems.append(f"{key} {str(value)[:66]} is not the pinned {role} {pinned}")
+        if problems:
+            return self._add(entry, Check.PINNED, "fail", "; ".join(problems))
+        if checked:
+            self._add(entry, Check.PINNED, "ok", f"{checked} names match the pinned deployment")
 
     def _signer_set(
         self, forwarder: str, don_id: int, version: int, block: int | None
@@ -148,11 +261,18 @@ class _Auditor(_ChainChecks):
             return given
         if self.chain is None:
             return None
+        if self.pins.forwarder:  # only the pinned forwarder's history configures signers
+            forwarder = self.pins.forwarder
         if forwarder not in self._histories:
-            self._histories[forwarder] = self.chain.config_history(forwarder)
+            self._histories[forwarder] = self._read_chain(
+                "forwarder", forwarder, self.chain.config_history
+            )
         history = self._histories[forwarder]
         if not history:  # a forwarder that emits no ConfigSet: its current config is all we have
-            return self.chain.get_config(forwarder, don_id, version)
+            chain = self.chain
+            return self._read_chain(
+                "forwarder", forwarder, lambda a: chain.get_config(a, don_id, version)
+            )
         active = [
             e
             for e in history
@@ -411,8 +531,39 @@ class _Auditor(_ChainChecks):
         if unusable:
             self._add(entry, "report signatures", "fail", unusable[0])
         else:
-            self._report_signers(entry, [a for a in recovered if isinstance(a, bytes)], config)
+            signers = [a for a in recovered if isinstance(a, bytes)]
+            self._report_signers(entry, signers, config)
+            self._report_binding(entry, raw, fields, signers)
         self._report_contents(entry, fields)
+
+    def _report_binding(
+        self, entry: _Entry, raw: bytes, fields: _ReportFields, signers: list[bytes]
+    ) -> None:
+        """The raw report's identity fields are the entry's, its DON's and the pinned deployment's."""
+        p, problems = entry.payload, []
+        if "0x" + raw[1:33].hex() != entry.execution_id.lower():
+            problems.append(
+                f"the report's execution id 0x{raw[1:33].hex()[:16]}… is not the entry's "
+                f"{entry.execution_id[:18]}…"
+            )
+        for key, value in (("don_id", fields.don_id), ("config_version", fields.config_version)):
+            if key in p and p[key] != value:
+                problems.append(f"logged {key} {p[key]!r} is not the report's {value}")
+        if self.pins.don_id is not None and fields.don_id != self.pins.don_id:
+            problems.append(
+                f"the report's DON {fields.don_id} is not the pinned DON {self.pins.don_id}"
+            )
+        workflow = ("0x" + raw[45:77].hex(), "0x" + raw[87:107].hex())
+        pinned = {(w.lower(), o.lower()) for w, o in self.pins.workflows}
+        if pinned and workflow not in pinned:
+            problems.append(
+                f"workflow {workflow[0][:18]}… of owner {workflow[1]} is not a pinned workflow"
+            )
+        logged = [str(s).lower() for s in p.get("signers", [])]
+        if "signers" in p and logged != ["0x" + s.hex() for s in signers]:
+            problems.append("the logged signers are not the signers the signatures recover to")
+        status: Status = "fail" if problems else "ok"
+        self._add(entry, Check.REPORT_BINDING, status, "; ".join(problems))
 
     def _report_signers(
         self, entry: _Entry, signers: list[bytes], config: tuple[int, list[str]] | None
@@ -481,18 +632,151 @@ class _Auditor(_ChainChecks):
                 f"logged gas_used {p['gas_used']} is not the receipt's {receipt.get('gasUsed')}"
             )
         report = self._earlier(entry, "report")
-        if (
-            report is None
-            or self.chain is None
-            or self.chain.get_report_call(p["tx_hash"]) != _bytes(report.payload["raw"])
-        ):
+        args = None if self.chain is None else self.chain.get_report_args(p["tx_hash"])
+        if report is None or args is None or args[1] != _bytes(report.payload["raw"]):
             problems.append("the transaction did not carry this execution's logged report")
-        delivered = _delivered(receipt)
+        elif args[2] != _bytes(report.payload["context"]) or ["0x" + s.hex() for s in args[3]] != [
+            str(s).lower() for s in report.payload["signatures"]
+        ]:
+            problems.append(
+                f"the report context or signatures in the transaction are not those logged in #{report.seq}"
+            )
+        problems += self._forwarder_problems(entry, receipt)
+        delivered = _delivered(receipt, self.pins.forwarder)
         if delivered is None or delivered != (p["status"] in ("settled", "delivered")):
             problems.append(
                 f"ReportProcessed result {delivered} does not match status {p['status']!r}"
             )
         return problems
+
+    def _forwarder_problems(self, entry: _Entry, receipt: Mapping[str, Any]) -> list[str]:
+        """The transaction went to the pinned forwarder, whose ReportProcessed names this execution."""
+        problems = []
+        forwarder = self.pins.forwarder or str(entry.payload.get("forwarder") or "")
+        to = str(receipt.get("to") or "")
+        if to and forwarder and to.lower() != forwarder.lower():
+            problems.append(f"the transaction went to {to}, not the pinned forwarder {forwarder}")
+        events = [
+            log
+            for log in receipt.get("logs", [])
+            if log["topics"] and bytes(log["topics"][0]) == REPORT_PROCESSED
+        ]
+        if forwarder and any(
+            str(log.get("address", forwarder)).lower() != forwarder.lower() for log in events
+        ):
+            problems.append(f"a ReportProcessed in the receipt was not emitted by {forwarder}")
+        for log in events:
+            if len(log["topics"]) > 2 and any(bytes(log["topics"][2])):
+                if "0x" + bytes(log["topics"][2]).hex() != entry.execution_id.lower():
+                    problems.append("the receipt's ReportProcessed names another execution id")
+        block, index = int(receipt["blockNumber"]), int(receipt.get("transactionIndex", 0))
+        self._mined.append(
+            (entry.seq, entry.execution_id, block, index, str(receipt.get("from", "")))
+        )
+        return problems
+
+    def _proposal(self, entry: _Entry) -> None:
+        """The action hash recomputes from the logged proposal; the gate escrowed exactly its terms."""
+        p = entry.payload
+        proposal = p.get("proposal")
+        if not isinstance(proposal, dict):
+            return self._add(entry, Check.PROPOSAL, "fail", "no proposal logged")
+        body = {k: v for k, v in proposal.items() if k not in ACTION_HASH_EXCLUDES}
+        recomputed = "0x" + keccak(canonical_json(body)).hex()
+        if recomputed != str(p.get("action_hash", "")).lower():
+            detail = f"the action hash recomputes to {recomputed[:18]}…, the log says {str(p.get('action_hash'))[:18]}…"
+            return self._add(entry, Check.PROPOSAL, "fail", detail)
+        gate = self.pins.gate or (str(p.get("gate")) if self.pins.from_log else None)
+        if self.chain is None or not gate:
+            why = "no chain to check against" if self.chain is None else "no gate pinned"
+            return self._add(entry, Check.PROPOSAL, "skip", f"action hash ok; trade terms: {why}")
+        created = self._trades(gate).get(int(p["trade_id"]))
+        if created is None:
+            detail = f"the gate {gate} never created trade #{p['trade_id']}"
+            return self._add(entry, Check.PROPOSAL, "fail", detail)
+        params = proposal.get("params") or {}
+        problems = [
+            f"{name} {params.get(name)!r} is not the gate's {value}"
+            for name, value in (
+                ("base_amount", created.base_amount),
+                ("min_price", created.min_price),
+                ("max_price", created.max_price),
+            )
+            if params.get(name) != value
+        ]
+        if created.action_hash != recomputed:
+            problems.append(f"the gate escrowed trade #{created.trade_id} for another action hash")
+        detail = (
+            "; ".join(problems)
+            or f"trade #{created.trade_id} created in block {created.block} with these terms"
+        )
+        self._add(entry, Check.PROPOSAL, "fail" if problems else "ok", detail)
+
+    def _trades(self, gate: str) -> dict[int, TradeTerms]:
+        if gate.lower() not in self._trade_terms:
+            chain = self.chain
+            assert chain is not None
+            self._trade_terms[gate.lower()] = self._read_chain("gate", gate, chain.trades_created)
+        return self._trade_terms[gate.lower()]
+
+    def _whole_log(self) -> None:
+        """Checks over the whole log: each execution's sequence, one transaction per submission, order."""
+        required = self._approvals_required()
+        for entries in self.by_exec_all.values():
+            try:
+                approval = None
+                if required is not None:
+                    trade = next(
+                        (e.payload.get("trade_id") for e in entries if e.kind == "proposal"), None
+                    )
+                    approval = None if trade is None else int(trade) in required
+                kind, problems = check_sequence(entries, approval)
+            except Exception as exc:  # noqa: BLE001 - any input: a finding, never a crash
+                kind, problems = "?", [(entries[0].seq, f"unreadable: {type(exc).__name__}: {exc}")]
+            for seq, problem in problems:
+                self._add(self.by_seq[seq], Check.SEQUENCE, "fail", problem)
+            if not problems:
+                self._add(
+                    entries[-1], Check.SEQUENCE, "ok", f"{kind}: {len(entries)} entries in order"
+                )
+        self._one_tx_per_submission()
+        self._chain_order()
+
+    def _approvals_required(self) -> set[int] | None:
+        gate = self.pins.gate
+        if self.chain is None or not gate:
+            return None
+        try:
+            return self._read_chain("gate", gate, self.chain.approvals_requested)
+        except NotImplementedError:
+            return None
+
+    def _one_tx_per_submission(self) -> None:
+        """Collect each mined submission; check them here unless a partitioned audit does it in main."""
+        for entry in self.entries:
+            tx = entry.payload.get("tx_hash") if entry.kind == "submission" else None
+            if isinstance(tx, str) and tx:
+                recovered = bool(entry.payload.get("recovered"))
+                self.submitted.append((entry.seq, entry.execution_id, tx.lower(), recovered))
+        if self.linkage:  # a whole log here (a part's are checked together in main)
+            self.found += duplicate_txs(self.submitted)
+
+    def _chain_order(self) -> None:
+        """Log order must not contradict chain order: within an execution, and per sending account."""
+        last_of: dict[str, tuple[int, int, int]] = {}
+        for seq, execution_id, block, index, sender in self._mined:
+            for key in (execution_id, "from:" + sender.lower() if sender else ""):
+                if not key:
+                    continue
+                before = last_of.get(key)
+                if before is not None and (block, index) < before[:2]:
+                    who = "its execution" if key == execution_id else f"sender {sender}"
+                    detail = (
+                        f"mined in block {block} (tx {index}), before #{before[2]} of {who} "
+                        f"(block {before[0]}), yet logged after it"
+                    )
+                    self._add(self.by_seq[seq], Check.CHAIN_ORDER, "fail", detail)
+                last_of[key] = max(before or (0, 0, 0), (block, index, seq))
 
     def _retry(self, entry: _Entry) -> None:
         """A DON round run again: only after earlier attempts of this execution that mined nothing.
@@ -605,9 +889,33 @@ def _outcome_problems(
     return problems
 
 
-def _delivered(receipt: Mapping[str, Any]) -> bool | None:
+def _delivered(receipt: Mapping[str, Any], forwarder: str | None = None) -> bool | None:
     for log in receipt.get("logs", []):
         topics = [bytes(t) for t in log["topics"]]
+        if forwarder and str(log.get("address", forwarder)).lower() != forwarder.lower():
+            continue
         if topics and topics[0] == REPORT_PROCESSED:
             return bool(int.from_bytes(bytes(log["data"])[-32:], "big"))
     return None
+
+
+def duplicate_txs(
+    submitted: Sequence[tuple[int, str, str, bool]],
+) -> list[tuple[int, str, str, str, Status, str]]:
+    """One mined transaction backs one submission.
+
+    ``submitted``: (seq, execution id, lower-case tx hash, recovered) in log
+    order. The one exception: a ``recovered`` submission (a resumed run logging
+    the transaction its crashed run mined) of the same execution.
+    """
+    first: dict[str, tuple[int, str]] = {}
+    found: list[tuple[int, str, str, str, Status, str]] = []
+    for seq, execution_id, tx, recovered in sorted(submitted):
+        earlier = first.setdefault(tx, (seq, execution_id))
+        if earlier[0] == seq or (earlier[1] == execution_id and recovered):
+            continue
+        detail = (
+            f"tx {tx[:18]}… already backs submission #{earlier[0]} (execution {earlier[1][:18]}…)"
+        )
+        found.append((seq, execution_id, "submission", Check.ONE_TX_ONE_SUBMISSION, "fail", detail))
+    return found

@@ -12,11 +12,12 @@ from operator import itemgetter
 from typing import Any, NamedTuple
 
 from .. import _batch
+from .._errors import CannotAudit
 from .._log import GENESIS, AttestationLog
 from ._chain import ChainReader
-from ._entries import _Auditor
+from ._entries import _Auditor, duplicate_txs
 from ._read import _linkage
-from ._types import _BUCKETS_PER_WORKER, AuditFinding, AuditReport, SignerSets
+from ._types import _BUCKETS_PER_WORKER, AuditContext, AuditFinding, AuditReport, Pins, SignerSets
 
 
 def audit(
@@ -29,6 +30,7 @@ def audit(
     workers: int = 1,
     gate: str | None = None,
     gateway: str | None = None,
+    pins: Pins | None = None,
 ) -> AuditReport:
     """Check every entry of ``log``; chain-dependent checks are skipped when ``chain`` is None.
 
@@ -43,13 +45,30 @@ def audit(
         gateway: also alarm on every message execution (or failed execution) this
             CrossChainGateway recorded that no logged submission explains.
         workers: processes that recover signatures (worth it from a few thousand entries on).
+        pins: the deployment the auditor trusts (overrides the address keywords). Without
+            pins and address keywords, an audit against a chain takes its trust roots from
+            the log and marks every check resting on them.
+
+    Raises:
+        CannotAudit: a pinned contract has no code on ``chain`` or cannot be read.
+
+    The one switch between the plain path and the fast (partitioned, offline) path;
+    both give the same findings (tests/verifier/test_verifier_audit_fast.py).
     """
+    if chain is not None and pins is not None:
+        for role, address in pins.addresses().items():
+            if address and not chain.has_code(address):
+                raise CannotAudit(
+                    f"the pinned {role} {address} has no code on this chain: wrong address "
+                    "or wrong chain"
+                )
     if chain is None and workers > 1:
         with _no_cyclic_gc():  # main's share is allocation without cycles: plan, findings
             executions = log.executions()
             if sum(n for _, _, _, n in executions) >= _batch.PARALLEL_THRESHOLD:
-                return _partitioned(log, executions, signers, workers)
-    return _Auditor(log.rows(), chain, signers, forwarder, anchor, workers, gate, gateway).run()
+                return _partitioned(log, executions, signers, workers, pins)
+    auditor = _Auditor(log.rows(), chain, signers, forwarder, anchor, workers, gate, gateway, pins)
+    return auditor.run()
 
 
 @dataclass
@@ -67,6 +86,7 @@ class _Part:
     skip: set[int] = field(default_factory=set)
     extra: list[int] = field(default_factory=list)
     signers: dict[tuple[int, int], tuple[int, list[str]]] = field(default_factory=dict)
+    pins: Pins | None = None
 
 
 def _partitioned(
@@ -74,6 +94,7 @@ def _partitioned(
     executions: list[tuple[Any, int, int, int]],
     signers: SignerSets | None,
     workers: int,
+    pins: Pins | None = None,
 ) -> AuditReport:
     """An offline audit split by execution across processes; linkage checked where rows are read.
 
@@ -86,19 +107,27 @@ def _partitioned(
     Findings travel back as plain tuples.
     """
     parts = _plan(log, executions, workers * _BUCKETS_PER_WORKER, dict(signers or {}))
+    for part in parts:
+        part.pins = pins
+    submitted: list[tuple[int, str, str, bool]] = []
     done: dict[int, list[AuditFinding]] = {}
     links: dict[int, _Link | None] = {}
     with _batch.process_pool(workers) as pool, _no_cyclic_gc():
         running = {pool.submit(_audit_part, part): i for i, part in enumerate(parts)}
         for future in as_completed(running):  # turn parts into findings while others run
-            found, links[running[future]] = future.result()
+            found, links[running[future]], subs = future.result()
             done[running[future]] = list(map(_as_finding, found))
+            submitted += subs
         results = [finding for i in range(len(parts)) for finding in done[i]]
+        results += map(_as_finding, duplicate_txs(submitted))
         linkage = _stitch([links[i] for i in range(len(parts))])
         if linkage:
             results = [_finding(f, linkage) for f in results]
         results.sort(key=itemgetter(0))  # nearly sorted already; stable within an entry
-    return AuditReport(results=results, entries=sum(n for _, _, _, n in executions))
+    context = AuditContext(pins=pins, offline=True, chain_id=pins.chain_id if pins else None)
+    return AuditReport(
+        results=results, entries=sum(n for _, _, _, n in executions), context=context
+    )
 
 
 class _Link(NamedTuple):
@@ -159,7 +188,9 @@ def _plan(
     return parts
 
 
-def _audit_part(part: _Part) -> tuple[list[tuple[Any, ...]], _Link | None]:
+def _audit_part(
+    part: _Part,
+) -> tuple[list[tuple[Any, ...]], _Link | None, list[tuple[int, str, str, bool]]]:
     log = AttestationLog(part.path, readonly=True)
     try:
         span = log.rows_between(part.first, part.last)
@@ -174,13 +205,13 @@ def _audit_part(part: _Part) -> tuple[list[tuple[Any, ...]], _Link | None]:
         link = _Link(span[0][0], span[0][5], span[-1][0], span[-1][6], problems)
     del span
     with _no_cyclic_gc():  # every parsed payload is a container: gen-2 passes cost ~10%
-        auditor = _Auditor(rows, None, part.signers)
+        auditor = _Auditor(rows, None, part.signers, pins=part.pins)
         auditor.linkage = False
         auditor.check_all()
-        found = auditor.found
+        found, submitted = auditor.found, auditor.submitted
         # freed before the collector is back: its first pass scans what is still alive
         del auditor, rows
-    return found, link
+    return found, link, submitted
 
 
 @contextmanager
