@@ -11,7 +11,14 @@ Installs and runs alone: it imports nothing else of vouch. Exceptions::
 
 from ._canonical import canonical_json, keccak
 from ._consensus import identical, median, most_frequent, quorum_size, recompute, report_verdict
-from ._errors import ConsensusError, EncodingError, LogIntegrityError, SignatureError, VerifierError
+from ._errors import (
+    CannotAudit,
+    ConsensusError,
+    EncodingError,
+    LogIntegrityError,
+    SignatureError,
+    VerifierError,
+)
 from ._hitl import APPROVER_ROLE, rejection_digest, rejection_message
 from ._html import render_html
 from ._log import AttestationLog, ChainFinding, LogEntry, chain_hash, verify_entries
@@ -42,18 +49,27 @@ from ._signing import (
 from .audit import (
     AnchorRecord,
     ApprovalEvent,
+    AuditContext,
     AuditFinding,
     AuditReport,
     ChainReader,
+    Check,
     CheckTally,
     ConfigEvent,
     ExecutionEvent,
+    Pins,
     ReportEvent,
     Web3ChainReader,
     audit,
+    resolve_pins,
 )
 
 __all__ = [
+    "AuditContext",
+    "CannotAudit",
+    "Check",
+    "Pins",
+    "resolve_pins",
     "APPROVER_ROLE",
     "AnchorRecord",
     "ApprovalEvent",

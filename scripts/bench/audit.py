@@ -47,6 +47,7 @@ from verifier import (
     SettlementPayload,
     _batch,
     audit,
+    canonical_json,
     config_digest,
     encode_report,
     keccak,
@@ -80,7 +81,12 @@ def generate(path: Path, executions: int) -> tuple[list[str], list[tuple[bytes, 
     batch: list[tuple[bytes, str, dict[str, object]]] = []
     for n in range(executions):
         exec_id = keccak(n.to_bytes(8, "big"))
-        action = keccak(b"action" + exec_id)
+        proposal = {
+            "kind": "settlement",
+            "params": {"base_amount": 10**18, "min_price": 1, "max_price": 10**24, "n": n},
+            "facts": [{"feed": "ETH/USD", "aggregation": "median"}],
+        }
+        action = keccak(canonical_json(proposal))
         observations = []
         for i in range(3):
             obs = Observation(
@@ -119,7 +125,11 @@ def generate(path: Path, executions: int) -> tuple[list[str], list[tuple[bytes, 
         sigs = [sign(keys[i], d, 0) for i in (0, 1)]
         pairs += [(d, s) for s in sigs]
         batch += [
-            (exec_id, "proposal", {"action_hash": "0x" + action.hex(), "trade_id": n + 1}),
+            (
+                exec_id,
+                "proposal",
+                {"proposal": proposal, "action_hash": "0x" + action.hex(), "trade_id": n + 1},
+            ),
             (
                 exec_id,
                 "observations",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from eth_abi import decode as abi_decode
@@ -130,6 +131,7 @@ class _Auditor(_ChainChecks):
 
     def run(self) -> AuditReport:
         self.check_all()
+        self.found.sort(key=itemgetter(0))  # in log order, as the partitioned path's
         found = list(map(AuditFinding._make, self.found))
         return AuditReport(results=found, entries=len(self.entries), context=self.context)
 
@@ -211,6 +213,8 @@ class _Auditor(_ChainChecks):
         """
         try:
             return read(address)
+        except NotImplementedError:  # a reader that cannot answer this: the check is skipped
+            raise
         except Exception as exc:  # noqa: BLE001 - RPC and ABI errors of every kind
             pinned = self.pins.addresses().get(role)
             if pinned and pinned.lower() == address.lower():
@@ -690,7 +694,11 @@ class _Auditor(_ChainChecks):
         if self.chain is None or not gate:
             why = "no chain to check against" if self.chain is None else "no gate pinned"
             return self._add(entry, Check.PROPOSAL, "skip", f"action hash ok; trade terms: {why}")
-        created = self._trades(gate).get(int(p["trade_id"]))
+        try:
+            created = self._trades(gate).get(int(p["trade_id"]))
+        except NotImplementedError:
+            detail = "action hash ok; trade terms: this chain reader reads no trades"
+            return self._add(entry, Check.PROPOSAL, "skip", detail)
         if created is None:
             detail = f"the gate {gate} never created trade #{p['trade_id']}"
             return self._add(entry, Check.PROPOSAL, "fail", detail)
