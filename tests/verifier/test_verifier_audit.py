@@ -292,7 +292,7 @@ def test_a_well_formed_execution_passes_every_check(tmp_path: Path, with_history
     assert report.entries == 5
     got = statuses(report)
     # the in-memory chain reads no TradeCreated events: the trade-terms half is skipped
-    assert got.pop((1, "proposal")) == "skip"
+    assert got.pop((1, "trade terms")) == "skip"
     assert all(status == "ok" for status in got.values()), got
     for kind, seq in seqs.items():
         assert got[(seq, "chain")] == "ok"

@@ -71,7 +71,7 @@ RESTS_ON_PINS = frozenset(
         Check.REPORT_SIGNATURES,
         Check.TRANSACTION,
         Check.DECISION_ONCHAIN,
-        Check.PROPOSAL,
+        Check.TRADE_TERMS,
         Check.REPORT_BINDING,
     )
 )
@@ -684,24 +684,25 @@ class _Auditor(_ChainChecks):
         p = entry.payload
         proposal = p.get("proposal")
         if not isinstance(proposal, dict):
-            return self._add(entry, Check.PROPOSAL, "fail", "no proposal logged")
+            return self._add(entry, Check.ACTION_HASH, "fail", "no proposal logged")
         body = {k: v for k, v in proposal.items() if k not in ACTION_HASH_EXCLUDES}
         recomputed = "0x" + keccak(canonical_json(body)).hex()
         if recomputed != str(p.get("action_hash", "")).lower():
             detail = f"the action hash recomputes to {recomputed[:18]}…, the log says {str(p.get('action_hash'))[:18]}…"
-            return self._add(entry, Check.PROPOSAL, "fail", detail)
+            return self._add(entry, Check.ACTION_HASH, "fail", detail)
+        self._add(entry, Check.ACTION_HASH, "ok", f"{recomputed[:18]}… recomputed")
         gate = self.pins.gate or (str(p.get("gate")) if self.pins.from_log else None)
         if self.chain is None or not gate:
             why = "no chain to check against" if self.chain is None else "no gate pinned"
-            return self._add(entry, Check.PROPOSAL, "skip", f"action hash ok; trade terms: {why}")
+            return self._add(entry, Check.TRADE_TERMS, "skip", why)
         try:
             created = self._trades(gate).get(int(p["trade_id"]))
         except NotImplementedError:
-            detail = "action hash ok; trade terms: this chain reader reads no trades"
-            return self._add(entry, Check.PROPOSAL, "skip", detail)
+            detail = "this chain reader reads no trades"
+            return self._add(entry, Check.TRADE_TERMS, "skip", detail)
         if created is None:
             detail = f"the gate {gate} never created trade #{p['trade_id']}"
-            return self._add(entry, Check.PROPOSAL, "fail", detail)
+            return self._add(entry, Check.TRADE_TERMS, "fail", detail)
         params = proposal.get("params") or {}
         problems = [
             f"{name} {params.get(name)!r} is not the gate's {value}"
@@ -718,7 +719,7 @@ class _Auditor(_ChainChecks):
             "; ".join(problems)
             or f"trade #{created.trade_id} created in block {created.block} with these terms"
         )
-        self._add(entry, Check.PROPOSAL, "fail" if problems else "ok", detail)
+        self._add(entry, Check.TRADE_TERMS, "fail" if problems else "ok", detail)
 
     def _trades(self, gate: str) -> dict[int, TradeTerms]:
         if gate.lower() not in self._trade_terms:
