@@ -34,7 +34,7 @@ CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#111;padding:0 1rem}
 h1{font-size:1.5rem}h2{margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
 .verdict{padding:.8rem 1rem;border-radius:6px;font-weight:600}
-.ok{background:#dcfce7;color:#14532d}.fail{background:#fee2e2;color:#7f1d1d}.skip{color:#92400e}
+.ok{background:#dcfce7;color:#14532d}.warn{background:#fef3c7;color:#78350f}.fail{background:#fee2e2;color:#7f1d1d}.skip{color:#92400e}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border:1px solid #e5e7eb;padding:.25rem .45rem;text-align:left;vertical-align:top}
 th{background:#f9fafb}code{font-size:12px;word-break:break-all}details{margin:.3rem 0}summary{cursor:pointer}
 .legend span{display:inline-block;margin-right:1rem}.sw{display:inline-block;width:10px;height:10px;margin-right:4px}
@@ -271,6 +271,32 @@ def _drilldown(
     return "".join(parts)
 
 
+def _context(report: AuditReport) -> str:
+    """The header: chain id, RPC URL, pins, offline or not, the unanchored newest entries, faulty nodes."""
+    c = report.context
+    rows = [
+        (
+            "audit",
+            "OFFLINE: no chain read, chain checks skipped" if c.offline else "against a chain",
+        ),
+        ("chain id", str(c.chain_id) if c.chain_id is not None else "-"),
+        ("RPC URL", c.rpc_url or "-"),
+    ]
+    if c.pins is None:
+        rows.append(("pins", "none"))
+    elif c.pins.from_log:
+        rows.append(("pins", f"NONE: trust roots taken from {c.pins.source}"))
+    else:
+        rows.append(("pins from", c.pins.source))
+        rows.append(("pinned chain id", str(c.pins.chain_id)))
+        rows += [(f"pinned {k}", v) for k, v in c.pins.addresses().items() if v]
+    rows.append(("newest entries", c.unanchored_note(report.entries)))
+    for execution, nodes in c.faulty_nodes.items():
+        rows.append((f"proven faulty in {execution[:18]}…", ", ".join(nodes)))
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f'<table id="context">{body}</table>'
+
+
 def render_html(
     report: AuditReport,
     log: AttestationLog,
@@ -294,17 +320,27 @@ def render_html(
     """
     stats, runs = _node_stats(log)
     failures = report.failures
-    verdict = (
-        f'<p class="verdict fail" id="verdict">✗ {len(failures):,} failed checks in {report.entries:,} entries</p>'
-        if failures
-        else f'<p class="verdict ok" id="verdict">✓ all {len(report.results):,} checks passed on {report.entries:,} entries</p>'
-    )
+    first = ", ".join(f"#{seq}" for seq in report.first_failing(20))
+    if failures:
+        verdict = (
+            f'<p class="verdict fail" id="verdict">✗ {len(failures):,} failed checks in '
+            f"{report.entries:,} entries; first failing entries in log order: {_e(first)}</p>"
+        )
+    elif report.context.offline:  # nothing proven against a chain: never green
+        verdict = (
+            f'<p class="verdict warn" id="verdict">! not verified against a chain: '
+            f"{len(report.results):,} offline checks passed on {report.entries:,} entries</p>"
+        )
+    else:
+        verdict = f'<p class="verdict ok" id="verdict">✓ all {len(report.results):,} checks passed on {report.entries:,} entries</p>'
+
     legend = "".join(
         f'<span><span class="sw" style="background:{c}"></span>{_e(n[:10])}…</span>'
         for c, n in zip(PALETTE * 4, stats, strict=False)
     )
     sections = [
         f"<h1>{_e(title)}</h1><p>{_e(log.path)} · generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}</p>",
+        _context(report),
         verdict,
         f'<h2 id="failures">Failures ({len(failures)})</h2>'
         + (_findings_table(failures[:failures_shown]) if failures else "<p>None.</p>")
