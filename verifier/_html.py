@@ -63,29 +63,39 @@ def _node_stats(log: AttestationLog) -> tuple[dict[str, _NodeStats], int]:
     executions = [r for r in runs.values() if "observations" in r]
     absent: dict[int, set[str]] = {}
     for index, run in enumerate(executions):
-        consensus = run.get("consensus")
-        outcome = int(consensus.payload.get("value", 0)) if consensus else 0
-        seen = set()
-        timings = _latencies(run["observations"].payload)
-        for signed in run["observations"].payload.get("observations", []):
-            obs = signed.get("observation", {})
-            node, value = str(obs.get("node")), obs.get("value")
-            seen.add(node)
-            stats[node].answers += 1
-            if not _signed_by(signed, node):
-                stats[node].faults[index] = "bad signature"
-            if isinstance(value, int) and outcome:
-                bps = (value - outcome) * 10_000 // outcome
-                stats[node].deviations.append((index, bps))
-                if abs(bps) > FAULT_BPS:
-                    stats[node].faults.setdefault(index, "deviant")
-            if node in timings:
-                stats[node].latencies.append(timings[node])
+        seen: set[str] = set()
         absent[index] = seen
+        try:
+            _run_stats(stats, index, run, seen)
+        except Exception:  # noqa: BLE001, S112 - a malformed entry is the audit's finding, not a plot's crash
+            continue
     for index, seen in absent.items():  # every node known by now, also those first seen later
         for node in set(stats) - seen:
             stats[node].absent.append(index)
     return dict(sorted(stats.items())), len(executions)
+
+
+def _run_stats(
+    stats: dict[str, _NodeStats], index: int, run: dict[str, LogEntry], seen: set[str]
+) -> None:
+    """One execution's answers into ``stats``; the nodes that answered into ``seen``."""
+    consensus = run.get("consensus")
+    outcome = int(consensus.payload.get("value", 0)) if consensus else 0
+    timings = _latencies(run["observations"].payload)
+    for signed in run["observations"].payload.get("observations", []):
+        obs = signed.get("observation", {})
+        node, value = str(obs.get("node")), obs.get("value")
+        seen.add(node)
+        stats[node].answers += 1
+        if not _signed_by(signed, node):
+            stats[node].faults[index] = "bad signature"
+        if isinstance(value, int) and outcome:
+            bps = (value - outcome) * 10_000 // outcome
+            stats[node].deviations.append((index, bps))
+            if abs(bps) > FAULT_BPS:
+                stats[node].faults.setdefault(index, "deviant")
+        if node in timings:
+            stats[node].latencies.append(timings[node])
 
 
 def _signed_by(signed: dict[str, object], node: str) -> bool:

@@ -8,7 +8,15 @@ from functools import partial
 from typing import Any, NamedTuple, Protocol
 
 from .. import _batch
-from .._canonical import MISS, dump_parsed, encode_str, keccak, parse_exact, parse_fast
+from .._canonical import (
+    MISS,
+    dump_parsed,
+    encode_str,
+    keccak,
+    parse_exact,
+    parse_fast,
+    shape_problem,
+)
 from .._errors import EncodingError
 from .._log import GENESIS, content_problem, entry_digest
 from .._report import METADATA_LENGTH
@@ -56,8 +64,15 @@ def _read(rows: list[Row]) -> tuple[list[_Entry], dict[int, str]]:
     ids: dict[str, str] = {}  # one str per execution: findings pickle (and unpickle) it once
     for row in rows:
         seq, execution_id, kind, text = int(row[0]), str(row[1]), str(row[2]), str(row[3])
-        created_at, prev_hash, entry_hash = int(row[4]), str(row[5]), str(row[6])
+        prev_hash, entry_hash = str(row[5]), str(row[6])
         execution_id = ids.setdefault(execution_id, execution_id)
+        try:
+            created_at = int(row[4])
+        except (TypeError, ValueError):  # text in an integer column: an edit, not a crash
+            broken[seq] = f"created_at {str(row[4])[:24]!r} is not an integer (edited)"
+            append(new_entry((seq, execution_id, kind, {}, -1, entry_hash)))
+            last_hash = None
+            continue
         value = miss
         if not skip.get(kind):
             try:
@@ -71,6 +86,12 @@ def _read(rows: list[Row]) -> tuple[list[_Entry], dict[int, str]]:
         else:
             skip[kind] -= 1
         if value is miss:
+            shape = shape_problem(text)
+            if shape is not None:  # refused before json's recursive parser sees it
+                broken[seq] = f"payload refused unparsed: {shape} (not a vouch entry)"
+                append(new_entry((seq, execution_id, kind, {}, created_at, entry_hash)))
+                last_hash = None
+                continue
             value, canonical = exact(text)
             encoded = None
             if canonical == text:
