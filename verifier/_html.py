@@ -10,10 +10,11 @@ import html
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._batch import recover_one
 from ._canonical import dump_parsed, keccak
-from ._log import AttestationLog, LogEntry
+from ._log import AttestationLog, LogEntry, entry_from_row
 from ._signing import OBSERVATION_DOMAIN
 from .audit import AuditFinding, AuditReport
 
@@ -54,11 +55,25 @@ def _e(value: object) -> str:
     return html.escape(str(value))
 
 
-def _node_stats(log: AttestationLog) -> tuple[dict[str, _NodeStats], int]:
+def _entries(rows: list[tuple[Any, ...]]) -> list[LogEntry]:
+    """The rows as entries; a row whose columns do not even convert (text in created_at) is left out.
+
+    The audit reports such a row; the plots only need the readable ones.
+    """
+    entries = []
+    for row in rows:
+        try:
+            entries.append(entry_from_row(row))
+        except (TypeError, ValueError):
+            continue
+    return entries
+
+
+def _node_stats(entries: list[LogEntry]) -> tuple[dict[str, _NodeStats], int]:
     """Per node: deviation from consensus per execution, latency if logged, executions it missed."""
     stats: dict[str, _NodeStats] = defaultdict(_NodeStats)
     runs: dict[str, dict[str, LogEntry]] = defaultdict(dict)
-    for entry in log.entries():
+    for entry in entries:
         runs[entry.execution_id][entry.kind] = entry
     executions = [r for r in runs.values() if "observations" in r]
     absent: dict[int, set[str]] = {}
@@ -247,7 +262,7 @@ def _node_table(stats: dict[str, _NodeStats]) -> str:
 
 
 def _drilldown(
-    report: AuditReport, log: AttestationLog, failing: int = FAILING, passing: int = PASSING
+    report: AuditReport, entries: list[LogEntry], failing: int = FAILING, passing: int = PASSING
 ) -> str:
     """Every failing execution (opened; at most ``failing``), then the latest ``passing`` others."""
     by_exec: dict[str, list[AuditFinding]] = defaultdict(list)
@@ -258,16 +273,21 @@ def _drilldown(
     opened, broken = set(failed[:failing]), set(failed)
     fine = [e for e in by_exec if e not in broken]
     parts = []
-    for execution in [*failed[:failing], *fine[max(0, len(fine) - passing) :]]:
+    shown = [*failed[:failing], *fine[max(0, len(fine) - passing) :]]
+    of_exec: dict[str, list[LogEntry]] = {e: [] for e in shown}
+    for entry in entries:
+        if entry.execution_id in of_exec:
+            of_exec[entry.execution_id].append(entry)
+    for execution in shown:
         results, bad = by_exec[execution], execution in opened
-        entries = "".join(
+        table = "".join(
             f"<tr><td>#{e.seq}</td><td>{_e(e.kind)}</td><td><code>{_e(e.payload_text[:400])}</code></td></tr>"
-            for e in log.by_execution(execution)
+            for e in of_exec[execution]
         )
         parts.append(
             f'<details id="x{_e(execution)}"{" open" if bad else ""}><summary class="{"fail" if bad else "ok"}">'
             f"<code>{_e(execution)}</code> — {'FAILED' if bad else 'ok'} ({len(results)} checks)</summary>"
-            f"{_findings_table(results)}<table><tr><th>entry</th><th>kind</th><th>payload</th></tr>{entries}</table></details>"
+            f"{_findings_table(results)}<table><tr><th>entry</th><th>kind</th><th>payload</th></tr>{table}</table></details>"
         )
     left = [
         f"{n:,} more {what} executions"
@@ -328,7 +348,8 @@ def render_html(
         failing: failing executions in the drill-down at most (opened, in log order).
         passing: passing executions in the drill-down at most (the latest).
     """
-    stats, runs = _node_stats(log)
+    entries = _entries(log.rows())
+    stats, runs = _node_stats(entries)
     failures = report.failures
     first = ", ".join(f"#{seq}" for seq in report.first_failing(20))
     if failures:
@@ -372,6 +393,6 @@ def render_html(
         + ")</h3>"
         + _fault_legend()
         + _fault_plot(stats, runs, columns),
-        "<h2>Executions</h2>" + _drilldown(report, log, failing, passing),
+        "<h2>Executions</h2>" + _drilldown(report, entries, failing, passing),
     ]
     return f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title><style>{CSS}</style></head><body>{"".join(sections)}</body></html>'

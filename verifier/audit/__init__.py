@@ -22,6 +22,7 @@ from ._grammar import ACCEPT, GRAMMARS, check_sequence, classify
 from ._parallel import audit
 from ._pins import CONTRACTS, PIN_FLAGS, TRUST_LOG_FLAG, read_manifest, resolve_pins
 from ._types import (
+    FROM_LOG,
     AnchorRecord,
     ApprovalEvent,
     AuditContext,
@@ -37,6 +38,7 @@ from ._types import (
 )
 
 __all__ = [
+    "FROM_LOG",
     "ACCEPT",
     "AuditContext",
     "CONTRACTS",
