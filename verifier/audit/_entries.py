@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from importlib import import_module
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -15,6 +16,7 @@ from .._canonical import canonical_json, keccak
 from .._consensus import quorum_size, recompute, report_verdict
 from .._errors import CannotAudit, ConsensusError
 from .._hitl import (
+    TRADE_REFUNDED,
     rejection_digest,
 )
 from .._report import report_digest
@@ -49,6 +51,13 @@ from ._types import (
     TradeTerms,
 )
 
+try:  # the evidence module (issue 14 point 6) is the "rounds" helper's: read at run time
+    examine_evidence: Callable[..., Any] | None = import_module(
+        "verifier._evidence"
+    ).examine_evidence
+except ImportError:  # pragma: no cover - a verifier from before it
+    examine_evidence = None
+
 _T = TypeVar("_T")
 ACTION_HASH_EXCLUDES = frozenset(("rationale", "trace_hash"))  # see docs/internals.md
 KNOWN_KINDS = frozenset(
@@ -62,6 +71,7 @@ KNOWN_KINDS = frozenset(
         "submission",
         "aborted",
         "retry",
+        "refund",
     )
 )
 RESTS_ON_PINS = frozenset(
@@ -163,6 +173,7 @@ class _Auditor(_ChainChecks):
             "hitl": self._hitl,
             "retry": self._retry,
             "proposal": self._proposal,
+            "refund": self._refund_entry,
         }
         found, guarded = self.found.append, self._guarded
         for entry in entries:
@@ -385,6 +396,8 @@ class _Auditor(_ChainChecks):
         config = self._signer_set(
             don["forwarder"], don["don_id"], don["config_version"], self._block_of(entry)
         )
+        if "evidence" in entry.payload or "absent" in entry.payload:
+            self._evidence(entry, None if config is None else config[1])
         seen: set[str] = set()
         for claimed, got in self._recovered(entry):
             if isinstance(got, str) or got.hex() != claimed.lower().removeprefix("0x"):
@@ -414,6 +427,28 @@ class _Auditor(_ChainChecks):
                 f"{len(seen)} observations, 2f+1 = {quorum_size(f)} needed",
             )
         self._add(entry, "signers configured", "ok")
+
+    def _evidence(self, entry: _Entry, signers: list[str] | None) -> None:
+        """Faulty nodes: what the round's signed answers prove (``verifier._evidence``).
+
+        Claims (down, slow) prove nothing and are not listed; evidence not
+        signed by the node it names, or by no pinned signer, is a finding.
+        """
+        if examine_evidence is None:  # pragma: no cover - before the evidence module lands
+            detail = "this verifier cannot read fault evidence yet"
+            return self._add(entry, Check.FAULT_EVIDENCE, "skip", detail)
+        found = examine_evidence([entry], signers)
+        for problem in found.problems:
+            self._add(entry, Check.FAULT_EVIDENCE, "fail", f"{problem.node}: {problem.problem}")
+        if found.problems:
+            return None
+        faulty = found.faulty_nodes(entry.execution_id)
+        names = [f"{to_checksum(a)} ({', '.join(sorted(c))})" for a, c in sorted(faulty.items())]
+        if names:
+            nodes = self.context.faulty_nodes.setdefault(entry.execution_id, [])
+            nodes += [n for n in names if n not in nodes]
+        detail = f"proven faulty: {'; '.join(names)}" if names else "no fault proven"
+        return self._add(entry, Check.FAULT_EVIDENCE, "ok", detail)
 
     def _observations_of(self, entry: _Entry) -> _Entry:
         obs = self.by_seq.get(int(entry.payload["observations_seq"]))
@@ -720,6 +755,40 @@ class _Auditor(_ChainChecks):
             or f"trade #{created.trade_id} created in block {created.block} with these terms"
         )
         self._add(entry, Check.TRADE_TERMS, "fail" if problems else "ok", detail)
+
+    def _refund_entry(self, entry: _Entry) -> None:
+        """A refund: of this execution's trade, never settled, and the gate's TradeRefunded in its tx."""
+        p, problems = entry.payload, []
+        trade_id = int(p["trade_id"])
+        proposal = self._earlier(entry, "proposal")
+        if proposal is None or int(proposal.payload.get("trade_id", -1)) != trade_id:
+            problems.append(f"trade #{trade_id} is not this execution's proposed trade")
+        settled = [
+            e.seq
+            for e in self.by_exec_all[entry.execution_id]
+            if e.kind == "submission" and e.payload.get("status") in ("settled", "delivered")
+        ]
+        if settled:
+            problems.append(f"the execution settled in #{settled[0]}, yet logs a refund")
+        if self.chain is None:
+            detail = "; ".join(problems) or "no chain to check the refund against"
+            return self._add(entry, Check.REFUND, "fail" if problems else "skip", detail)
+        gate = self.pins.gate or str(p.get("gate"))
+        receipt = self.chain.get_receipt(str(p["tx_hash"]))
+        refunded = [
+            log
+            for log in (receipt or {}).get("logs", [])
+            if log["topics"]
+            and bytes(log["topics"][0]) == TRADE_REFUNDED
+            and str(log.get("address", gate)).lower() == gate.lower()
+            and int.from_bytes(bytes(log["topics"][1]), "big") == trade_id
+        ]
+        if not refunded:
+            problems.append(
+                f"tx {str(p['tx_hash'])[:18]}… has no TradeRefunded({trade_id}) from {gate}"
+            )
+        detail = "; ".join(problems) or f"trade #{trade_id} refunded by the gate"
+        self._add(entry, Check.REFUND, "fail" if problems else "ok", detail)
 
     def _trades(self, gate: str) -> dict[int, TradeTerms]:
         if gate.lower() not in self._trade_terms:

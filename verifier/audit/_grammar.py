@@ -14,7 +14,9 @@ Kinds of execution (``classify``):
   A round cut short ends in ``aborted`` (at any point after the proposal), and
   a ``retry`` entry starts the next round. A rejected submission (no
   transaction) is followed by ``aborted``. A ``proposal`` whose last decision
-  is a rejection may end there.
+  is a rejection may end there. A ``refund`` (the trade refunded after its
+  deadline) may end a settlement that did not settle: after a rejection, an
+  ``aborted`` round or a refused submission.
 - ``feeds``: one or more (``observations``, ``consensus`` | ``skipped``)
   pairs, then ``report`` and ``submission`` when any feed reported; a round
   where every feed skipped ends after its last pair.
@@ -37,8 +39,9 @@ _ROUND: dict[str, dict[str, str]] = {
     "observed": {"consensus": "agreed", "aborted": "aborted", "retry": "proposed"},
     "agreed": {"report": "reported", "aborted": "aborted", "retry": "proposed"},
     "reported": {"submission": "submitted", "aborted": "aborted", "retry": "proposed"},
-    "submitted": {"aborted": "aborted", "retry": "proposed"},
-    "aborted": {"retry": "proposed", "hitl": "aborted"},
+    "submitted": {"aborted": "aborted", "retry": "proposed", "refund": "refunded"},
+    "aborted": {"retry": "proposed", "hitl": "aborted", "refund": "refunded"},
+    "refunded": {},
 }
 GRAMMARS: dict[str, dict[str, dict[str, str]]] = {
     "settlement": {
@@ -48,6 +51,7 @@ GRAMMARS: dict[str, dict[str, dict[str, str]]] = {
             "observations": "observed",
             "aborted": "aborted",
             "retry": "proposed",
+            "refund": "refunded",
         },
         **_ROUND,
     },
@@ -71,7 +75,7 @@ GRAMMARS: dict[str, dict[str, dict[str, str]]] = {
 GRAMMARS["log-only"] = GRAMMARS["feeds"]
 # where an execution may end; "proposed" only after a rejection (see ``check_sequence``)
 ACCEPT: dict[str, frozenset[str]] = {
-    "settlement": frozenset({"submitted", "aborted", "proposed"}),
+    "settlement": frozenset({"submitted", "aborted", "proposed", "refunded"}),
     "feeds": frozenset({"submitted", "aborted", "agreed"}),
     "log-only": frozenset({"reported", "aborted", "agreed"}),
     "message": frozenset({"submitted", "aborted"}),

@@ -58,6 +58,7 @@ class Check(StrEnum):
     APPROVER_SIGNATURE = "approver signature"
     DECISION_ONCHAIN = "decision onchain"
     FAULT_EVIDENCE = "fault evidence"
+    REFUND = "refund"
 
 
 @dataclass(frozen=True)
