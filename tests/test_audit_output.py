@@ -16,7 +16,7 @@ from rich.console import Console
 
 from verifier import AttestationLog, AuditReport, audit
 from verifier._cli import NAMED_ENTRIES, summary
-from vouch._audit import SHOWN_ENTRIES, SHOWN_FAILURES, show_report
+from vouch._auditing import SHOWN_ENTRIES, SHOWN_FAILURES, show_report
 
 from .scripts import ROOT, load_script
 
@@ -63,21 +63,29 @@ def test_a_clean_log_shows_one_row_per_check_with_its_counts(
     tallies = report.by_check()
     assert list(tallies) == [
         "chain",
+        "action hash",
+        "trade terms",
         "observation signatures",
         "signers configured",
         "consensus parameters",
         "consensus recomputed",
         "report signatures",
+        "report binding",
         "report contents",
         "transaction",
+        "entry sequence",
     ]
     assert (tallies["chain"].ok, tallies["transaction"].skip) == (300, 60)
+    assert (tallies["entry sequence"].ok, tallies["action hash"].ok) == (60, 60)
     assert tallies["transaction"].skipped_because == "no chain to check against"
     rows = [line for line in text.splitlines() if line.startswith("│")]
     assert len(rows) == len(tallies)  # no row per entry
     assert "│ chain" in text and "300" in rows[0]
     assert "no chain to check against" in text
-    assert "✓ all 720 checks passed on 300 entries (60 skipped)" in text
+    # offline: never a green "all passed"
+    assert "✓" not in text and "all 960 checks passed" not in text
+    assert "! not verified against a chain: 960 offline checks passed on 300 entries (120 skipped)" in text
+    assert "against: offline" in text
     assert "#17" not in text  # entries are not listed when nothing failed
     assert text.count("#") < 5 < shown(report, path, verbose=True).count("#17")
 
@@ -104,7 +112,9 @@ def test_many_failures_list_the_first_and_count_the_rest(
     assert "#2 " in listed[0] and "content does not match its hash" in listed[0]
     assert "… and 20 more failed checks: --verbose, --json or --html FILE lists them all" in text
     verdict = text.strip().splitlines()[-1]
-    assert verdict.startswith("✗ 120 failed checks in 300 entries; failing entries: #2, #5, ")
+    assert verdict.startswith(
+        "✗ 120 failed checks in 300 entries; first failing entries in log order: #2, #5, "
+    )
     assert verdict.count("#") == SHOWN_ENTRIES and "(120 entries in all)" in verdict
     everything = shown(report, edited.path, verbose=True)
     assert sum("FAIL" in line for line in everything.splitlines()) == 120
@@ -120,5 +130,7 @@ def test_the_standalone_verifiers_summary_tallies_and_names_at_most_twenty_entri
     assert sum("\tFAIL\t" in line for line in lines) == 60
     chain = next(line for line in lines if line.startswith("chain "))
     assert chain.split() == ["chain", "ok", "240", "fail", "60", "skip", "0"]
-    assert lines[-1].startswith("FAILED: 60 checks in 300 entries; failing entries: #5, #10, ")
+    assert lines[-1].startswith(
+        "FAILED: 60 checks in 300 entries; first failing entries in log order: #5, #10, "
+    )
     assert lines[-1].count("#") == NAMED_ENTRIES and lines[-1].endswith("(60 entries in all)")

@@ -9,22 +9,16 @@ Installs and runs alone: it imports nothing else of vouch. Exceptions::
     └── LogIntegrityError   the attestation log cannot be opened or is not a vouch log
 """
 
-from ._audit import (
-    AnchorRecord,
-    ApprovalEvent,
-    AuditFinding,
-    AuditReport,
-    ChainReader,
-    CheckTally,
-    ConfigEvent,
-    ExecutionEvent,
-    ReportEvent,
-    Web3ChainReader,
-    audit,
-)
 from ._canonical import canonical_json, keccak
 from ._consensus import identical, median, most_frequent, quorum_size, recompute, report_verdict
-from ._errors import ConsensusError, EncodingError, LogIntegrityError, SignatureError, VerifierError
+from ._errors import (
+    CannotAudit,
+    ConsensusError,
+    EncodingError,
+    LogIntegrityError,
+    SignatureError,
+    VerifierError,
+)
 from ._hitl import APPROVER_ROLE, rejection_digest, rejection_message
 from ._html import render_html
 from ._log import AttestationLog, ChainFinding, LogEntry, chain_hash, verify_entries
@@ -52,8 +46,30 @@ from ._signing import (
     sign_observation,
     sign_report,
 )
+from .audit import (
+    AnchorRecord,
+    ApprovalEvent,
+    AuditContext,
+    AuditFinding,
+    AuditReport,
+    ChainReader,
+    Check,
+    CheckTally,
+    ConfigEvent,
+    ExecutionEvent,
+    Pins,
+    ReportEvent,
+    Web3ChainReader,
+    audit,
+    resolve_pins,
+)
 
 __all__ = [
+    "AuditContext",
+    "CannotAudit",
+    "Check",
+    "Pins",
+    "resolve_pins",
     "APPROVER_ROLE",
     "AnchorRecord",
     "ApprovalEvent",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import json.encoder
+import re
 from typing import Any, Final
 
 _loads: Any
@@ -138,8 +139,39 @@ def parse_canonical(text: str) -> tuple[Any, str | None]:
     return parse_exact(text)
 
 
+MAX_DEPTH: Final = 64  # no vouch payload nests deeper; json's parser would recurse past the C stack
+MAX_CHARS: Final = 16 * 2**20  # nor is any this long
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def shape_problem(text: str) -> str | None:
+    """Why ``text`` is refused before parsing (too long, nested too deep), or None.
+
+    json's parser recurses per nesting level and py_ecc (imported by web3) lifts
+    the recursion limit to 100,000, so a payload nested 80,000 deep would
+    overflow the C stack: a crash, not an error. This is checked first.
+    """
+    if len(text) > MAX_CHARS:
+        return f"{len(text):,} characters, over the {MAX_CHARS:,} a payload may have"
+    if text.count("[") + text.count("{") <= MAX_DEPTH:  # cannot nest deeper: no scan
+        return None
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            return f"nested deeper than {MAX_DEPTH} levels"
+    return None
+
+
 def parse_exact(text: str) -> tuple[Any, str | None]:
-    """``parse_canonical`` with json alone: the authority ``parse_fast`` agrees with."""
+    """``parse_canonical`` with json alone: the authority ``parse_fast`` agrees with.
+
+    A text ``shape_problem`` refuses does not parse: (None, None).
+    """
+    if shape_problem(text) is not None:
+        return None, None
     try:
         value, end = _scan(text, 0)
     except (StopIteration, ValueError):

@@ -14,29 +14,27 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
-from ._audit import AuditReport, ChainReader, Web3ChainReader, audit
-from ._errors import VerifierError
+from ._errors import CannotAudit, VerifierError
 from ._html import render_html
 from ._log import AttestationLog
 from ._replay import ReplayResult, find_execution, replay
+from .audit import (
+    CONTRACTS,
+    PIN_FLAGS,
+    AuditReport,
+    ChainReader,
+    Pins,
+    Web3ChainReader,
+    audit,
+    read_manifest,
+    resolve_pins,
+)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_CANNOT_AUDIT = 0, 1, 2
-# option -> the contract's name in a vouch deployment manifest
-CONTRACTS = {
-    "forwarder": "Forwarder",
-    "anchor": "AttestationAnchor",
-    "gate": "SettlementGate",
-    "gateway": "CrossChainGateway",
-}
-
-
-class CannotAudit(VerifierError):
-    """The audit could not run: no chain at the URL, an unreadable manifest, a wrong chain."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,13 +56,24 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "audit",
         help="re-verify every entry: hash chain, signatures, consensus, transactions, anchors",
-        description="Exit 0 when every check passes, 1 on findings, 2 when the log cannot be audited.",
+        description="Exit 0 when every check passes, 1 on findings, 2 when the log cannot be "
+        f"audited. Against a chain, pin the deployment you trust: {PIN_FLAGS}.",
     )
     check.add_argument("log", type=Path, help="the attestation log (SQLite file)")
     check.add_argument(
         "--manifest",
         type=Path,
-        help="deployment manifest JSON (vouch's deployments/<chain id>.json): RPC URL and addresses",
+        help="deployment manifest JSON (vouch's deployments/<chain id>.json): the pinned chain id, "
+        "addresses, workflow and DON, and the RPC URL",
+    )
+    check.add_argument(
+        "--chain-id", type=int, metavar="ID", help="the pinned chain id (default: the manifest's)"
+    )
+    check.add_argument(
+        "--trust-log-addresses",
+        action="store_true",
+        help="with nothing pinned, take the contract addresses the log names (weaker: the "
+        "operator wrote them); every check resting on them is marked so",
     )
     check.add_argument(
         "--rpc-url",
@@ -72,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     for option, name in CONTRACTS.items():
         check.add_argument(
-            f"--{option}", metavar="ADDR", help=f"the {name} address (default: the manifest's)"
+            f"--{option}",
+            metavar="ADDR",
+            help=f"the pinned {name} address (default: the manifest's)",
         )
     check.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="processes recovering signatures"
@@ -102,21 +113,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def deployment(args: argparse.Namespace) -> tuple[str | None, dict[str, str | None], int | None]:
-    """(RPC URL, contract addresses by option, manifest's chain id) from the options and manifest."""
-    manifest: dict[str, Any] = {}
-    if args.manifest is not None:
-        try:
-            manifest = json.loads(args.manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise CannotAudit(f"cannot read the manifest {args.manifest}: {exc}") from None
-    contracts = manifest.get("contracts") or {}
-    addresses = {o: getattr(args, o) or contracts.get(name) for o, name in CONTRACTS.items()}
-    return args.rpc_url or manifest.get("rpc_url") or None, addresses, manifest.get("chain_id")
+def deployment(args: argparse.Namespace) -> tuple[str | None, Pins | None]:
+    """(RPC URL, pins) from the options and the manifest."""
+    manifest = read_manifest(args.manifest) if args.manifest is not None else {}
+    flags = {o: getattr(args, o) for o in CONTRACTS}
+    url = args.rpc_url or manifest.get("rpc_url") or None
+    if url is None and not any(flags.values()) and args.chain_id is None and not manifest:
+        return None, None  # offline, nothing pinned: only what the log proves about itself
+    pins = resolve_pins(args.manifest, flags, args.chain_id, args.trust_log_addresses)
+    return url, pins
 
 
-def connect(url: str, expected_chain_id: int | None) -> ChainReader:
-    """A reader over the chain at ``url``, which must answer (and be the manifest's chain)."""
+def connect(url: str, expected_chain_id: int | None) -> tuple[ChainReader, int]:
+    """A reader over the chain at ``url``, which must answer (and be the pinned chain)."""
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
     try:
         chain_id = int(w3.eth.chain_id)
@@ -125,37 +134,64 @@ def connect(url: str, expected_chain_id: int | None) -> ChainReader:
             f"no chain answers at {url} ({type(exc).__name__}); pass --rpc-url"
         ) from None
     if expected_chain_id is not None and chain_id != int(expected_chain_id):
-        raise CannotAudit(
-            f"{url} serves chain {chain_id}, the manifest is for chain {expected_chain_id}"
-        )
-    return Web3ChainReader(w3)
+        raise CannotAudit(f"{url} serves chain {chain_id}, the pinned chain is {expected_chain_id}")
+    return Web3ChainReader(w3), chain_id
 
 
 def _audit(args: argparse.Namespace) -> int:
-    url, addresses, chain_id = deployment(args)
+    url, pins = deployment(args)
     log = AttestationLog(args.log, readonly=True)
-    if url is None and any(addresses.values()):
-        raise CannotAudit("contract addresses need a chain to read: pass --rpc-url")
-    chain = connect(url, chain_id) if url is not None else None
-    report = audit(
-        log,
-        chain,
-        forwarder=addresses["forwarder"],
-        anchor=addresses["anchor"],
-        gate=addresses["gate"],
-        gateway=addresses["gateway"],
-        workers=max(1, args.workers),
-    )
+    if url is None and pins is not None and not pins.from_log:
+        raise CannotAudit(
+            "pinned addresses need a chain to check them against: pass --rpc-url "
+            "(or leave out the pins for an offline audit)"
+        )
+    chain, chain_id = connect(url, pins.chain_id if pins else None) if url else (None, None)
+    report = audit(log, chain, pins=pins, workers=max(1, args.workers))
+    report.context.rpc_url = url
+    report.context.chain_id = chain_id
     if args.html is not None:
         args.html.write_text(render_html(report, log, f"audit of {args.log}"), encoding="utf-8")
     if args.json:
         results = [r.to_dict() for r in report.results]
-        print(json.dumps({"ok": report.ok, "entries": report.entries, "results": results}))
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "verdict": verdict(report),
+                    "entries": report.entries,
+                    "context": report.context.to_dict(report.entries),
+                    "results": results,
+                }
+            )
+        )
     else:
-        where = f"chain at {url}" if url else "offline (no --rpc-url): chain checks skipped"
-        print(f"audit of {args.log} against {where}")
+        print(f"audit of {args.log}")
+        print("\n".join(header(report)))
         print("\n".join(summary(report, args.verbose)))
     return EXIT_OK if report.ok else EXIT_FINDINGS
+
+
+def header(report: AuditReport) -> list[str]:
+    """Where the audit ran, what it pinned, and what the newest entries' state means."""
+    c = report.context
+    where = (
+        "offline (no --rpc-url): the chain checks are skipped"
+        if c.offline
+        else f"chain {c.chain_id} at {c.rpc_url}"
+    )
+    lines = [f"against: {where}"]
+    if c.pins is None:
+        lines.append("pins: none (offline)")
+    elif c.pins.from_log:
+        lines.append(f"pins: NONE - trust roots taken from {c.pins.source}")
+    else:
+        named = ", ".join(f"{k} {v}" for k, v in c.pins.addresses().items() if v)
+        lines.append(f"pins ({c.pins.source}): chain {c.pins.chain_id}, {named}")
+    lines.append(f"newest entries: {c.unanchored_note(report.entries)}")
+    for execution, nodes in c.faulty_nodes.items():
+        lines.append(f"proven faulty in {execution[:18]}…: {', '.join(nodes)}")
+    return lines
 
 
 def summary(report: AuditReport, verbose: bool = False) -> list[str]:
@@ -167,25 +203,29 @@ def summary(report: AuditReport, verbose: bool = False) -> list[str]:
     ]
     for check, t in report.by_check().items():
         why = f"  (skipped: {t.skipped_because})" if t.skipped_because else ""
-        lines.append(f"{check:<24} ok {t.ok:>9,}  fail {t.fail:>9,}  skip {t.skip:>9,}{why}")
+        lines.append(f"{check:<30} ok {t.ok:>9,}  fail {t.fail:>9,}  skip {t.skip:>9,}{why}")
+    return [*lines, verdict(report)]
+
+
+def verdict(report: AuditReport) -> str:
+    """One line: passed (never green offline), or the first failing entries in log order."""
     failures = report.failures
     if not failures:
         skipped = sum(r.status == "skip" for r in report.results)
         note = f" ({skipped} skipped)" if skipped else ""
-        return [
-            *lines,
-            f"ok: all {len(report.results)} checks passed on {report.entries} entries{note}",
-        ]
+        if report.context.offline:
+            return (
+                f"NOT VERIFIED AGAINST A CHAIN: {len(report.results)} offline checks passed on "
+                f"{report.entries} entries{note}; rerun with --rpc-url and pins"
+            )
+        return f"ok: all {len(report.results)} checks passed on {report.entries} entries{note}"
     named = sorted({f.seq for f in failures if f.seq})
     alarms = sum(1 for f in failures if not f.seq)
     entries = ", ".join(f"#{seq}" for seq in named[:NAMED_ENTRIES]) or "none"
     if len(named) > NAMED_ENTRIES:
         entries += f", ... ({len(named)} entries in all)"
     tail = f"; {alarms} about the chain (onchain alarms)" if alarms else ""
-    return [
-        *lines,
-        f"FAILED: {len(failures)} checks in {report.entries} entries; failing entries: {entries}{tail}",
-    ]
+    return f"FAILED: {len(failures)} checks in {report.entries} entries; first failing entries in log order: {entries}{tail}"
 
 
 NAMED_ENTRIES = 20  # failing entries the verdict names; each has its own line above

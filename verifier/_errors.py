@@ -6,7 +6,8 @@ The tree::
     ├── EncodingError       bytes or fields do not fit the report format
     ├── SignatureError      a signature is malformed, high-s, or does not recover
     ├── ConsensusError      not enough observations to aggregate
-    └── LogIntegrityError   the attestation log cannot be opened or is not a vouch log
+    ├── LogIntegrityError   the attestation log cannot be opened or is not a vouch log
+    └── CannotAudit         no trust roots pinned, no chain, a pinned contract unreadable
 """
 
 from __future__ import annotations
@@ -30,3 +31,7 @@ class ConsensusError(VerifierError):
 
 class LogIntegrityError(VerifierError):
     """The attestation log cannot be opened, or it is not a vouch log."""
+
+
+class CannotAudit(VerifierError):
+    """The audit cannot run: no trust roots pinned, no chain at the URL, a pinned contract unreadable."""

@@ -10,12 +10,13 @@ import html
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
-from ._audit import AuditFinding, AuditReport
 from ._batch import recover_one
 from ._canonical import dump_parsed, keccak
-from ._log import AttestationLog, LogEntry
+from ._log import AttestationLog, LogEntry, entry_from_row
 from ._signing import OBSERVATION_DOMAIN
+from .audit import AuditFinding, AuditReport
 
 FAULT_BPS = 100  # an answer more than 1% from the consensus counts as a fault
 # A big log stays a page a browser opens: plots of at most COLUMNS columns (executions
@@ -34,7 +35,7 @@ CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#111;padding:0 1rem}
 h1{font-size:1.5rem}h2{margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
 .verdict{padding:.8rem 1rem;border-radius:6px;font-weight:600}
-.ok{background:#dcfce7;color:#14532d}.fail{background:#fee2e2;color:#7f1d1d}.skip{color:#92400e}
+.ok{background:#dcfce7;color:#14532d}.warn{background:#fef3c7;color:#78350f}.fail{background:#fee2e2;color:#7f1d1d}.skip{color:#92400e}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border:1px solid #e5e7eb;padding:.25rem .45rem;text-align:left;vertical-align:top}
 th{background:#f9fafb}code{font-size:12px;word-break:break-all}details{margin:.3rem 0}summary{cursor:pointer}
 .legend span{display:inline-block;margin-right:1rem}.sw{display:inline-block;width:10px;height:10px;margin-right:4px}
@@ -54,38 +55,62 @@ def _e(value: object) -> str:
     return html.escape(str(value))
 
 
-def _node_stats(log: AttestationLog) -> tuple[dict[str, _NodeStats], int]:
+def _entries(rows: list[tuple[Any, ...]]) -> list[LogEntry]:
+    """The rows as entries; a row whose columns do not even convert (text in created_at) is left out.
+
+    The audit reports such a row; the plots only need the readable ones.
+    """
+    entries = []
+    for row in rows:
+        try:
+            entries.append(entry_from_row(row))
+        except (TypeError, ValueError):
+            continue
+    return entries
+
+
+def _node_stats(entries: list[LogEntry]) -> tuple[dict[str, _NodeStats], int]:
     """Per node: deviation from consensus per execution, latency if logged, executions it missed."""
     stats: dict[str, _NodeStats] = defaultdict(_NodeStats)
     runs: dict[str, dict[str, LogEntry]] = defaultdict(dict)
-    for entry in log.entries():
+    for entry in entries:
         runs[entry.execution_id][entry.kind] = entry
     executions = [r for r in runs.values() if "observations" in r]
     absent: dict[int, set[str]] = {}
     for index, run in enumerate(executions):
-        consensus = run.get("consensus")
-        outcome = int(consensus.payload.get("value", 0)) if consensus else 0
-        seen = set()
-        timings = _latencies(run["observations"].payload)
-        for signed in run["observations"].payload.get("observations", []):
-            obs = signed.get("observation", {})
-            node, value = str(obs.get("node")), obs.get("value")
-            seen.add(node)
-            stats[node].answers += 1
-            if not _signed_by(signed, node):
-                stats[node].faults[index] = "bad signature"
-            if isinstance(value, int) and outcome:
-                bps = (value - outcome) * 10_000 // outcome
-                stats[node].deviations.append((index, bps))
-                if abs(bps) > FAULT_BPS:
-                    stats[node].faults.setdefault(index, "deviant")
-            if node in timings:
-                stats[node].latencies.append(timings[node])
+        seen: set[str] = set()
         absent[index] = seen
+        try:
+            _run_stats(stats, index, run, seen)
+        except Exception:  # noqa: BLE001, S112 - a malformed entry is the audit's finding, not a plot's crash
+            continue
     for index, seen in absent.items():  # every node known by now, also those first seen later
         for node in set(stats) - seen:
             stats[node].absent.append(index)
     return dict(sorted(stats.items())), len(executions)
+
+
+def _run_stats(
+    stats: dict[str, _NodeStats], index: int, run: dict[str, LogEntry], seen: set[str]
+) -> None:
+    """One execution's answers into ``stats``; the nodes that answered into ``seen``."""
+    consensus = run.get("consensus")
+    outcome = int(consensus.payload.get("value", 0)) if consensus else 0
+    timings = _latencies(run["observations"].payload)
+    for signed in run["observations"].payload.get("observations", []):
+        obs = signed.get("observation", {})
+        node, value = str(obs.get("node")), obs.get("value")
+        seen.add(node)
+        stats[node].answers += 1
+        if not _signed_by(signed, node):
+            stats[node].faults[index] = "bad signature"
+        if isinstance(value, int) and outcome:
+            bps = (value - outcome) * 10_000 // outcome
+            stats[node].deviations.append((index, bps))
+            if abs(bps) > FAULT_BPS:
+                stats[node].faults.setdefault(index, "deviant")
+        if node in timings:
+            stats[node].latencies.append(timings[node])
 
 
 def _signed_by(signed: dict[str, object], node: str) -> bool:
@@ -237,7 +262,7 @@ def _node_table(stats: dict[str, _NodeStats]) -> str:
 
 
 def _drilldown(
-    report: AuditReport, log: AttestationLog, failing: int = FAILING, passing: int = PASSING
+    report: AuditReport, entries: list[LogEntry], failing: int = FAILING, passing: int = PASSING
 ) -> str:
     """Every failing execution (opened; at most ``failing``), then the latest ``passing`` others."""
     by_exec: dict[str, list[AuditFinding]] = defaultdict(list)
@@ -248,16 +273,21 @@ def _drilldown(
     opened, broken = set(failed[:failing]), set(failed)
     fine = [e for e in by_exec if e not in broken]
     parts = []
-    for execution in [*failed[:failing], *fine[max(0, len(fine) - passing) :]]:
+    shown = [*failed[:failing], *fine[max(0, len(fine) - passing) :]]
+    of_exec: dict[str, list[LogEntry]] = {e: [] for e in shown}
+    for entry in entries:
+        if entry.execution_id in of_exec:
+            of_exec[entry.execution_id].append(entry)
+    for execution in shown:
         results, bad = by_exec[execution], execution in opened
-        entries = "".join(
+        table = "".join(
             f"<tr><td>#{e.seq}</td><td>{_e(e.kind)}</td><td><code>{_e(e.payload_text[:400])}</code></td></tr>"
-            for e in log.by_execution(execution)
+            for e in of_exec[execution]
         )
         parts.append(
             f'<details id="x{_e(execution)}"{" open" if bad else ""}><summary class="{"fail" if bad else "ok"}">'
             f"<code>{_e(execution)}</code> — {'FAILED' if bad else 'ok'} ({len(results)} checks)</summary>"
-            f"{_findings_table(results)}<table><tr><th>entry</th><th>kind</th><th>payload</th></tr>{entries}</table></details>"
+            f"{_findings_table(results)}<table><tr><th>entry</th><th>kind</th><th>payload</th></tr>{table}</table></details>"
         )
     left = [
         f"{n:,} more {what} executions"
@@ -269,6 +299,32 @@ def _drilldown(
             0, f'<p id="omitted">Not shown: {" and ".join(left)} (`--json` has every check).</p>'
         )
     return "".join(parts)
+
+
+def _context(report: AuditReport) -> str:
+    """The header: chain id, RPC URL, pins, offline or not, the unanchored newest entries, faulty nodes."""
+    c = report.context
+    rows = [
+        (
+            "audit",
+            "OFFLINE: no chain read, chain checks skipped" if c.offline else "against a chain",
+        ),
+        ("chain id", str(c.chain_id) if c.chain_id is not None else "-"),
+        ("RPC URL", c.rpc_url or "-"),
+    ]
+    if c.pins is None:
+        rows.append(("pins", "none"))
+    elif c.pins.from_log:
+        rows.append(("pins", f"NONE: trust roots taken from {c.pins.source}"))
+    else:
+        rows.append(("pins from", c.pins.source))
+        rows.append(("pinned chain id", str(c.pins.chain_id)))
+        rows += [(f"pinned {k}", v) for k, v in c.pins.addresses().items() if v]
+    rows.append(("newest entries", c.unanchored_note(report.entries)))
+    for execution, nodes in c.faulty_nodes.items():
+        rows.append((f"proven faulty in {execution[:18]}…", ", ".join(nodes)))
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f'<table id="context">{body}</table>'
 
 
 def render_html(
@@ -292,19 +348,30 @@ def render_html(
         failing: failing executions in the drill-down at most (opened, in log order).
         passing: passing executions in the drill-down at most (the latest).
     """
-    stats, runs = _node_stats(log)
+    entries = _entries(log.rows())
+    stats, runs = _node_stats(entries)
     failures = report.failures
-    verdict = (
-        f'<p class="verdict fail" id="verdict">✗ {len(failures):,} failed checks in {report.entries:,} entries</p>'
-        if failures
-        else f'<p class="verdict ok" id="verdict">✓ all {len(report.results):,} checks passed on {report.entries:,} entries</p>'
-    )
+    first = ", ".join(f"#{seq}" for seq in report.first_failing(20))
+    if failures:
+        verdict = (
+            f'<p class="verdict fail" id="verdict">✗ {len(failures):,} failed checks in '
+            f"{report.entries:,} entries; first failing entries in log order: {_e(first)}</p>"
+        )
+    elif report.context.offline:  # nothing proven against a chain: never green
+        verdict = (
+            f'<p class="verdict warn" id="verdict">! not verified against a chain: '
+            f"{len(report.results):,} offline checks passed on {report.entries:,} entries</p>"
+        )
+    else:
+        verdict = f'<p class="verdict ok" id="verdict">✓ all {len(report.results):,} checks passed on {report.entries:,} entries</p>'
+
     legend = "".join(
         f'<span><span class="sw" style="background:{c}"></span>{_e(n[:10])}…</span>'
         for c, n in zip(PALETTE * 4, stats, strict=False)
     )
     sections = [
         f"<h1>{_e(title)}</h1><p>{_e(log.path)} · generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}</p>",
+        _context(report),
         verdict,
         f'<h2 id="failures">Failures ({len(failures)})</h2>'
         + (_findings_table(failures[:failures_shown]) if failures else "<p>None.</p>")
@@ -326,6 +393,6 @@ def render_html(
         + ")</h3>"
         + _fault_legend()
         + _fault_plot(stats, runs, columns),
-        "<h2>Executions</h2>" + _drilldown(report, log, failing, passing),
+        "<h2>Executions</h2>" + _drilldown(report, entries, failing, passing),
     ]
     return f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title><style>{CSS}</style></head><body>{"".join(sections)}</body></html>'

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from ._audit import _outcome_problems, _ReportFields
 from ._consensus import median, recompute, report_verdict
 from ._errors import ConsensusError, EncodingError, SignatureError, VerifierError
 from ._log import AttestationLog, LogEntry
 from ._signing import SignedObservation, recover_observation_signer
+from .audit._entries import _outcome_problems
+from .audit._read import _ReportFields
 
 
 class NodeAnswer(BaseModel):

@@ -35,7 +35,7 @@ from cre_adapters.evm import (
 )
 from verifier import AttestationLog, Web3ChainReader, audit
 
-from ._audit import show_report
+from ._auditing import show_report
 from ._errors import VouchError
 from ._settings import VouchSettings
 from ._stack import Chain, Stack

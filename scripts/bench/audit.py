@@ -47,6 +47,7 @@ from verifier import (
     SettlementPayload,
     _batch,
     audit,
+    canonical_json,
     config_digest,
     encode_report,
     keccak,
@@ -80,7 +81,12 @@ def generate(path: Path, executions: int) -> tuple[list[str], list[tuple[bytes, 
     batch: list[tuple[bytes, str, dict[str, object]]] = []
     for n in range(executions):
         exec_id = keccak(n.to_bytes(8, "big"))
-        action = keccak(b"action" + exec_id)
+        proposal = {
+            "kind": "settlement",
+            "params": {"base_amount": 10**18, "min_price": 1, "max_price": 5 * 10**18, "n": n},
+            "facts": [{"feed": "ETH/USD", "aggregation": "median"}],
+        }
+        action = keccak(canonical_json(proposal))
         observations = []
         for i in range(3):
             obs = Observation(
@@ -119,7 +125,11 @@ def generate(path: Path, executions: int) -> tuple[list[str], list[tuple[bytes, 
         sigs = [sign(keys[i], d, 0) for i in (0, 1)]
         pairs += [(d, s) for s in sigs]
         batch += [
-            (exec_id, "proposal", {"action_hash": "0x" + action.hex(), "trade_id": n + 1}),
+            (
+                exec_id,
+                "proposal",
+                {"proposal": proposal, "action_hash": "0x" + action.hex(), "trade_id": n + 1},
+            ),
             (
                 exec_id,
                 "observations",
@@ -259,9 +269,16 @@ def floor_part(span: tuple[str, int, int]) -> tuple[int, list[tuple[object, ...]
                 signature = fromhex(hex_signature[2:])
                 recovered += type(recover(signed, signature, signature[64])) is bytes
             add((seq, execution_id, kind, "report signatures", "ok", ""))
+            add((seq, execution_id, kind, "report binding", "ok", ""))
             add((seq, execution_id, kind, "report contents", "ok", ""))
         elif kind == "submission":
             add((seq, execution_id, kind, "transaction", "skip", ""))
+            add((seq, execution_id, kind, "entry sequence", "ok", ""))
+        elif kind == "proposal":  # the action hash: keccak of the canonical proposal
+            action = keccak_256(dumps(value["proposal"], option=orjson.OPT_SORT_KEYS)).hexdigest()
+            assert action == value["action_hash"][2:]
+            add((seq, execution_id, kind, "action hash", "ok", ""))
+            add((seq, execution_id, kind, "trade terms", "skip", ""))
     gc.enable()
     return recovered, found
 

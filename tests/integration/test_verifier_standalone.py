@@ -95,13 +95,17 @@ def test_the_installed_verifier_passes_the_honest_demo_log_like_vouch_audit(
     log, manifest = str(home / "attestations.db"), str(manifest_of(home))
     result = auditor(installed, "audit", log, "--manifest", manifest)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "ok: all" in result.stdout and "chain at http://" in result.stdout
+    assert "ok: all" in result.stdout and "against: chain 31337 at http://" in result.stdout
+    assert f"pins (manifest {manifest})" in result.stdout
     alone = auditor(installed, "audit", log, "--manifest", manifest, "--json")
     assert alone.returncode == 0, alone.stderr
     with_vouch = vouch(environ, "audit", "--json")
     assert with_vouch.returncode == 0, with_vouch.stdout
     # the same checks, with the same verdicts, as the vouch CLI that knows the deployment
-    assert json.loads(alone.stdout) == json.loads(with_vouch.stdout)
+    # (only where the pins came from differs: a manifest here, the home's manifest there)
+    ours, theirs = json.loads(alone.stdout), json.loads(with_vouch.stdout)
+    assert ours["results"] == theirs["results"] and ours["ok"] and theirs["ok"]
+    assert ours["context"]["pins"]["forwarder"] == theirs["context"]["pins"]["forwarder"]
     checks = {r["check"] for r in json.loads(alone.stdout)["results"]}
     assert {"transaction", "decision onchain", "anchored"} <= checks
 
@@ -122,10 +126,20 @@ def test_addresses_given_as_options_instead_of_a_manifest(installed: Path, demo)
         contracts["SettlementGate"],
         "--json",
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    checks = {r["check"] for r in json.loads(result.stdout)["results"]}
-    assert {"transaction", "decision onchain"} <= checks
-    assert "anchored" not in checks  # no --anchor given, no manifest to take it from
+    # pins are all or nothing: the flags it still needs are named
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "incomplete pins: also pass --chain-id --anchor" in result.stderr
+    pinned = auditor(
+        installed,
+        "audit",
+        str(home / "attestations.db"),
+        *("--rpc-url", doc["rpc_url"], "--chain-id", str(doc["chain_id"])),
+        *("--forwarder", contracts["Forwarder"], "--gate", contracts["SettlementGate"]),
+        *("--anchor", contracts["AttestationAnchor"], "--json"),
+    )
+    assert pinned.returncode == 0, pinned.stdout + pinned.stderr
+    checks = {r["check"] for r in json.loads(pinned.stdout)["results"]}
+    assert {"transaction", "decision onchain", "anchored", "pinned deployment"} <= checks
 
 
 def test_the_installed_verifier_names_the_tampered_entry(
@@ -154,7 +168,10 @@ def test_the_installed_verifier_cannot_audit_an_unreadable_log_or_a_dead_chain(
     missing = auditor(installed, "audit", str(tmp_path / "missing.db"))
     assert missing.returncode == 2 and "no attestation log at" in missing.stderr
     dead = auditor(
-        installed, "audit", str(home / "attestations.db"), "--rpc-url", "http://127.0.0.1:9"
+        installed,
+        "audit",
+        str(home / "attestations.db"),
+        *("--manifest", str(manifest_of(home)), "--rpc-url", "http://127.0.0.1:9"),
     )
     assert dead.returncode == 2 and "no chain answers at http://127.0.0.1:9" in dead.stderr
 

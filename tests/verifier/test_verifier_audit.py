@@ -31,6 +31,7 @@ from verifier import (
     SettlementPayload,
     Web3ChainReader,
     audit,
+    canonical_json,
     config_digest,
     encode_report,
     execution_id,
@@ -160,7 +161,15 @@ def build_execution(
     trade_id: int = 7, round_: int = 0, prices: list[int] | None = None
 ) -> Execution:
     prices = prices or PRICES
-    action = keccak(b"proposal %d" % trade_id)
+    proposal = {
+        "kind": "settlement",
+        "params": {"base_amount": 10**18, "min_price": 1, "max_price": 10**24, "trade": trade_id},
+        "facts": [{"feed": "ETH/USD", "aggregation": "median"}],
+        "rationale": "free text, outside the action hash",
+        "trace_hash": None,
+    }
+    body = {k: v for k, v in proposal.items() if k not in ("rationale", "trace_hash")}
+    action = keccak(canonical_json(body))
     exec_id = execution_id(workflow_id("settlement"), action, round_)
     signed = [
         sign_observation(
@@ -206,7 +215,7 @@ def build_execution(
     }
     return Execution(
         exec_id=exec_id,
-        proposal={"action_hash": hexs(action), "trade_id": trade_id},
+        proposal={"proposal": proposal, "action_hash": hexs(action), "trade_id": trade_id},
         observations={"observations": [o.model_dump(mode="json") for o in signed], "don": don},
         consensus={"mode": "median", "value": price, "observations_seq": 0, "f": F},
         report={
@@ -282,6 +291,8 @@ def test_a_well_formed_execution_passes_every_check(tmp_path: Path, with_history
     assert report.ok, failed(report)
     assert report.entries == 5
     got = statuses(report)
+    # the in-memory chain reads no TradeCreated events: the trade-terms half is skipped
+    assert got.pop((1, "trade terms")) == "skip"
     assert all(status == "ok" for status in got.values()), got
     for kind, seq in seqs.items():
         assert got[(seq, "chain")] == "ok"

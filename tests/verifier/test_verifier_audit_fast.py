@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verifier import _batch
-from verifier._audit import _observation_json, _read
 from verifier._canonical import dump_parsed, keccak, parse_exact
 from verifier._log import GENESIS, _hash, content_problem, entry_digest
 from verifier._signing import HALF_N, SECP256K1_N
+from verifier.audit._read import _observation_json, _read
 
 names = st.text(max_size=10) | st.sampled_from(["0x" + "ab" * 32, "observations", "é", 'a"b', "\\"])
 json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=6)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier._canonical import MISS, parse_canonical, parse_exact, parse_fast
+from verifier._canonical import MISS, parse_canonical, parse_exact, parse_fast, shape_problem
 
 # every code point, lone surrogates included (json reads and writes them, orjson refuses them)
 chars = st.characters(codec=None, categories=None)
@@ -143,11 +143,23 @@ def test_json_like_noise_parses_as_with_json_alone(text: str) -> None:
         "[1,]",
         "",
         " ",
-        "[" * 300 + "]" * 300,  # deeper than orjson dumps
+        "[" * 64 + "]" * 64,  # as deep as a payload may nest
     ],
 )
 def test_edge_cases_parse_as_with_json_alone(text: str) -> None:
     check(text)
+
+
+@pytest.mark.parametrize("depth", [65, 300, 80_000])
+def test_deeper_than_64_is_refused_before_json_recurses(depth: int) -> None:
+    # py_ecc lifts the recursion limit to 100,000: json's parser would overflow the C stack
+    text = "[" * depth + "]" * depth
+    assert parse_exact(text) == (None, None)
+    if depth > 1024:  # orjson (parse_fast) bounds itself at 1024 and then misses
+        assert parse_canonical(text)[1] is None
+    assert shape_problem(text) == "nested deeper than 64 levels"
+    nested_in_strings = '["' + "[" * 1000 + '"]'  # brackets inside a string do not nest
+    assert shape_problem(nested_in_strings) is None
 
 
 def test_canonical_text_is_returned_without_a_second_dump() -> None:

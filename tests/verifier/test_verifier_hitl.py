@@ -122,7 +122,8 @@ def approved_onchain(trade_id: int = 7) -> GateChain:
 
 def test_an_approval_signed_by_the_approver_and_recorded_by_the_gate_passes(tmp_path: Path) -> None:
     report = run(tmp_path, [approval(), rejection()], approved_onchain())
-    assert report.ok, report.failures
+    # these logs hold decisions alone (no proposal, no DON round): only their sequence fails
+    assert {f.check for f in report.failures} == {"entry sequence"}, report.failures
     found = [f for f in report.results if f.check == "decision onchain"]
     assert [f.status for f in found] == ["ok", "ok"]
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .._audit import run_audit, run_replay
+from .._auditing import run_audit, run_replay
 from ._common import app, console, settings
 
 
@@ -26,9 +26,40 @@ def audit(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List every check, not only the failed ones.")
     ] = False,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            help="Pin the deployment from this manifest (default: HOME/deployments/<chain id>.json)."
+        ),
+    ] = None,
+    chain_id: Annotated[int | None, typer.Option(help="The pinned chain id.")] = None,
+    forwarder: Annotated[str | None, typer.Option(help="The pinned Forwarder address.")] = None,
+    gate: Annotated[str | None, typer.Option(help="The pinned SettlementGate address.")] = None,
+    anchor: Annotated[
+        str | None, typer.Option(help="The pinned AttestationAnchor address.")
+    ] = None,
+    gateway: Annotated[
+        str | None, typer.Option(help="The pinned CrossChainGateway address.")
+    ] = None,
+    trust_log_addresses: Annotated[
+        bool,
+        typer.Option(
+            "--trust-log-addresses",
+            help="With nothing pinned, take the addresses the log names (marked in the output).",
+        ),
+    ] = False,
 ) -> None:
-    """Re-verify every log entry: hash chain, signatures, consensus, transactions. Exit 1 on findings."""
-    raise typer.Exit(run_audit(settings(), console, as_json, log, workers, html, verbose))
+    """Re-verify every log entry against the pinned deployment. Exit 0 ok, 1 findings, 2 cannot audit."""
+    pins = {
+        "manifest": manifest,
+        "chain_id": chain_id,
+        "forwarder": forwarder,
+        "gate": gate,
+        "anchor": anchor,
+        "gateway": gateway,
+        "trust_log_addresses": trust_log_addresses,
+    }
+    raise typer.Exit(run_audit(settings(), console, as_json, log, workers, html, verbose, pins))
 
 
 @app.command("replay")

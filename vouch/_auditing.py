@@ -6,15 +6,16 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from agents import ActionProposal, SQLiteCheckpointStore, trace_prefix
-from cre_adapters.evm import Deployment
 from verifier import (
     AttestationLog,
     AuditReport,
+    Pins,
     VerifierError,
     Web3ChainReader,
     audit,
@@ -22,6 +23,8 @@ from verifier import (
     render_html,
     replay,
 )
+from verifier._cli import header, verdict
+from verifier.audit import CONTRACTS, resolve_pins
 
 from ._errors import VouchError
 from ._settings import VouchSettings
@@ -40,33 +43,41 @@ def run_audit(
     workers: int | None = None,
     html_path: Path | None = None,
     verbose: bool = False,
+    pin_flags: dict[str, Any] | None = None,
 ) -> int:
     """Audit the log; return the exit code (0 all good, 1 findings, 2 could not audit).
 
     Shows how each check came out, then the failed checks (every check if
     ``verbose``); ``as_json`` prints everything as JSON instead.
+
+    ``pin_flags``: manifest, chain_id, forwarder, gate, anchor, gateway,
+    trust_log_addresses. Nothing given: the home's own deployment manifest
+    (HOME/deployments/<chain id>.json, written by ``vouch deploy``, outside the
+    log) is the pin, and the output says so.
     """
     path = log_path or settings.log_path
+    flags = dict(pin_flags or {})
     try:
         log = AttestationLog(path, readonly=True)
         stack = Stack(settings)
         chain = stack.require_chain()  # reads only: never starts a chain
-        manifest = settings.deployment_path(chain.chain_id)
-        contracts = Deployment.load(manifest).contracts if manifest.exists() else {}
+        pins = _pins(settings, chain.chain_id, flags)
         start = time.perf_counter()
         with console.status(f"auditing {path} against chain {chain.chain_id} at {chain.url}…"):
             report = audit(
                 log,
                 Web3ChainReader(chain.web3()),
-                forwarder=contracts.get("Forwarder"),
-                anchor=contracts.get("AttestationAnchor"),
-                gate=contracts.get("SettlementGate"),
-                gateway=contracts.get("CrossChainGateway"),
+                pins=pins,
                 workers=workers or os.cpu_count() or 1,
             )
+        report.context.rpc_url = chain.url
+        report.context.chain_id = chain.chain_id
         seconds = time.perf_counter() - start
     except (VerifierError, VouchError) as exc:
-        console.print(f"[red]cannot audit:[/] {exc}")
+        if as_json:
+            console.file.write(json.dumps({"ok": False, "cannot_audit": str(exc)}) + "\n")
+        else:
+            console.print(f"[red]cannot audit:[/] {exc}")
         return EXIT_CANNOT_AUDIT
     if html_path is not None:
         html_path.write_text(render_html(report, log, f"vouch audit of {path}"), encoding="utf-8")
@@ -77,7 +88,9 @@ def run_audit(
             json.dumps(
                 {
                     "ok": report.ok,
+                    "verdict": verdict(report),
                     "entries": report.entries,
+                    "context": report.context.to_dict(report.entries),
                     "results": [r.to_dict() for r in report.results],
                 }
             )
@@ -97,8 +110,31 @@ def run_audit(
 SHOWN_FAILURES, SHOWN_ENTRIES = 100, 20
 
 
+def _pins(settings: VouchSettings, chain_id: int, flags: dict[str, Any]) -> Pins | None:
+    """The pins from the flags; with none, the home's own deployment manifest."""
+    manifest = flags.get("manifest")
+    addresses = {o: flags.get(o) for o in CONTRACTS}
+    trust_log = bool(flags.get("trust_log_addresses"))
+    if manifest is None and not any(addresses.values()) and flags.get("chain_id") is None:
+        home_manifest = settings.deployment_path(chain_id)
+        if home_manifest.exists():
+            source = (
+                f"this home's deployment manifest {home_manifest} (written by `vouch deploy`, "
+                "outside the log; an outside auditor pins their own)"
+            )
+            return resolve_pins(home_manifest, {}, None, trust_log, source)
+    return resolve_pins(manifest, addresses, flags.get("chain_id"), trust_log)
+
+
+def header_lines(report: AuditReport) -> list[str]:
+    """Where the audit ran, the pins, and what the newest (unanchored) entries mean."""
+    return header(report)
+
+
 def show_report(console: Console, report: AuditReport, path: Path, verbose: bool) -> None:
-    """A tally per check, the failed checks (every check if ``verbose``), the verdict."""
+    """Where it ran, a tally per check, the failed checks (every check if ``verbose``), the verdict."""
+    for line in header(report):
+        console.print(line, markup=False, highlight=False)
     tallies = Table(title=f"audit of {path}: {report.entries:,} entries", title_justify="left")
     tallies.add_column("check")
     for column in ("ok", "fail", "skip"):
@@ -142,14 +178,21 @@ def show_report(console: Console, report: AuditReport, path: Path, verbose: bool
         named += f"{'; ' if named else ''}{alarms} onchain alarms" if alarms else ""
         console.print(
             f"[red]✗ {len(failures):,} failed checks[/] in {report.entries:,} entries;"
-            f" failing entries: {named}"
+            f" first failing entries in log order: {named}"
         )
     else:
         skipped = sum(r.status == "skip" for r in report.results)
-        console.print(
-            f"[green]✓ all {len(report.results):,} checks passed[/] on {report.entries:,} entries"
-            + (f" ({skipped:,} skipped)" if skipped else "")
-        )
+        note = f" ({skipped:,} skipped)" if skipped else ""
+        if report.context.offline:  # never green: nothing was proven against a chain
+            console.print(
+                f"[yellow]! not verified against a chain: {len(report.results):,} offline checks"
+                f" passed on {report.entries:,} entries{note}[/]"
+            )
+        else:
+            console.print(
+                f"[green]✓ all {len(report.results):,} checks passed[/] on "
+                f"{report.entries:,} entries{note}"
+            )
 
 
 def run_replay(
