@@ -2,37 +2,67 @@
 pragma solidity 0.8.26;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Vm} from "forge-std/Vm.sol";
 import {BaseTest} from "./Base.t.sol";
+import {Forwarder} from "../src/Forwarder.sol";
+import {IReceiver} from "../src/interfaces/IReceiver.sol";
 import {CrossChainGateway} from "../src/CrossChainGateway.sol";
 import {TestToken} from "../src/test/TestToken.sol";
 import {MessageSink} from "../src/test/MessageSink.sol";
 
-/// @notice Shared fixture: gateway A on chain 1001 (source), gateway B on chain 2002
-/// (destination, fed by the forwarder), one token, one sink; reports built and signed as the DON does.
+/// @notice Shared fixture: gateway A on chain 1001 (source), gateways B on 2002 and C on 3003
+/// (destinations, fed by the one forwarder and DON, both trusting A), one token, one sink.
+/// Messages are taken from real sends: the MessageSent log is read back and turned into the
+/// Message the DON attests, field by field as cre_adapters/_messages.py does.
 abstract contract GatewayFixture is BaseTest {
     uint256 internal constant CHAIN_A = 1001;
     uint256 internal constant CHAIN_B = 2002;
+    uint256 internal constant CHAIN_C = 3003;
+    bytes32 internal constant MESSAGE_SENT =
+        keccak256("MessageSent(uint256,address,uint64,address,uint256,bool,uint32,bytes)");
     CrossChainGateway internal s_gwA;
     CrossChainGateway internal s_gwB;
+    CrossChainGateway internal s_gwC;
     TestToken internal s_token;
     MessageSink internal s_sink;
     address internal s_sender = makeAddr("sender");
     uint256 internal s_round;
+    uint256 internal s_sends;
 
     function setUp() public virtual override {
         super.setUp();
         s_token = new TestToken("Bridged", "BRG");
-        s_gwA = new CrossChainGateway(s_token, address(s_forwarder), s_owner, s_workflowId, FRESHNESS);
-        s_gwB = new CrossChainGateway(s_token, address(s_forwarder), s_owner, s_workflowId, FRESHNESS);
+        s_gwA = _gateway();
+        s_gwB = _gateway();
+        s_gwC = _gateway();
         s_sink = new MessageSink();
         s_gwA.setBucket(CHAIN_B, 1_000e18, 1e18);
+        s_gwA.setBucket(CHAIN_C, 1_000e18, 1e18);
         s_gwB.setSource(CHAIN_A, address(s_gwA));
+        s_gwC.setSource(CHAIN_A, address(s_gwA));
+        s_gwB.setInboundBucket(CHAIN_A, 1_000e18, 1e18);
+        s_gwC.setInboundBucket(CHAIN_A, 1_000e18, 1e18);
         s_token.mint(address(s_gwB), 1_000_000e18); // destination liquidity for releases
+        s_token.mint(address(s_gwC), 1_000_000e18);
         s_token.mint(s_sender, 1_000_000e18);
         vm.prank(s_sender);
         s_token.approve(address(s_gwA), type(uint256).max);
     }
 
+    function _gateway() internal returns (CrossChainGateway) {
+        return
+            new CrossChainGateway(
+                s_token, address(s_forwarder), s_owner, s_workflowId, FRESHNESS, DON_ID, CONFIG_VERSION
+            );
+    }
+
+    function _gatewayOn(uint256 chainId) internal view returns (CrossChainGateway) {
+        if (chainId == CHAIN_B) return s_gwB;
+        if (chainId == CHAIN_C) return s_gwC;
+        revert("no gateway on that chain");
+    }
+
+    /// @dev A made-up message to B (for tests of the destination's checks alone).
     function _message(uint64 nonce, uint256 value, bool outOfOrder, bytes memory payload)
         internal
         view
@@ -41,13 +71,15 @@ abstract contract GatewayFixture is BaseTest {
         return CrossChainGateway.Message(
             CHAIN_A,
             address(s_gwA),
-            keccak256(abi.encode("tx", nonce)),
+            keccak256(abi.encode("tx", nonce, payload)),
             nonce,
             s_sender,
+            CHAIN_B,
             nonce,
             address(s_sink),
             value,
             outOfOrder,
+            s_gwA.DEFAULT_GAS_LIMIT(),
             payload
         );
     }
@@ -58,29 +90,117 @@ abstract contract GatewayFixture is BaseTest {
         nonce = s_gwA.send(CHAIN_B, address(s_sink), payload, value);
     }
 
-    /// @dev The report body for gateway B on chain B.
+    /// @dev Send on A as `sender` and return the Message read back from the MessageSent log.
+    function _sendFrom(
+        address sender,
+        uint256 destChainId,
+        bytes memory payload,
+        uint256 value,
+        bool outOfOrder,
+        uint32 gasLimit
+    ) internal returns (CrossChainGateway.Message memory message) {
+        vm.chainId(CHAIN_A);
+        vm.recordLogs();
+        vm.prank(sender);
+        s_gwA.sendWithGasLimit(destChainId, address(s_sink), payload, value, gasLimit, outOfOrder);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i = 0; i < logs.length; ++i) {
+            if (logs[i].emitter == address(s_gwA) && logs[i].topics[0] == MESSAGE_SENT) {
+                return _fromLog(logs[i], ++s_sends);
+            }
+        }
+        revert("no MessageSent");
+    }
+
+    function _send(uint256 destChainId, bytes memory payload, uint256 value, bool outOfOrder)
+        internal
+        returns (CrossChainGateway.Message memory)
+    {
+        return _sendFrom(s_sender, destChainId, payload, value, outOfOrder, s_gwA.DEFAULT_GAS_LIMIT());
+    }
+
+    /// @dev The relay's reading of a MessageSent log; the tx hash and log index stand in for the
+    /// real ones (unique per send).
+    function _fromLog(Vm.Log memory entry, uint256 index) internal pure returns (CrossChainGateway.Message memory m) {
+        (address receiver, uint256 value, bool outOfOrder, uint32 gasLimit, bytes memory payload) =
+            abi.decode(entry.data, (address, uint256, bool, uint32, bytes));
+        m = CrossChainGateway.Message(
+            CHAIN_A,
+            entry.emitter,
+            keccak256(abi.encode("tx", index)),
+            index,
+            address(uint160(uint256(entry.topics[2]))),
+            uint256(entry.topics[1]),
+            uint64(uint256(entry.topics[3])),
+            receiver,
+            value,
+            outOfOrder,
+            gasLimit,
+            payload
+        );
+    }
+
+    /// @dev The report body for the gateway of `chainId`, built on that chain.
+    function _bodyFor(uint256 chainId, CrossChainGateway.Message memory message) internal view returns (bytes memory) {
+        return
+            abi.encode(chainId, address(_gatewayOn(chainId)), uint64(block.timestamp), bytes32(0), abi.encode(message));
+    }
+
     function _body(CrossChainGateway.Message memory message) internal view returns (bytes memory) {
-        return abi.encode(CHAIN_B, address(s_gwB), uint64(block.timestamp), bytes32(0), abi.encode(message));
+        return _bodyFor(CHAIN_B, message);
     }
 
-    /// @dev Deliver through the real forwarder, signed by two DON keys, on chain B.
+    /// @dev A signed report of `message` for the gateway of `chainId`.
+    function _raw(uint256 chainId, CrossChainGateway.Message memory message) internal returns (bytes memory) {
+        return bytes.concat(
+            _metadata(keccak256(abi.encode("exec", ++s_round)), uint32(block.timestamp)), _bodyFor(chainId, message)
+        );
+    }
+
+    /// @dev Deliver through the real forwarder on `chainId` with `gas`, signed by two DON keys;
+    /// whether the gateway accepted it.
+    function _attestOn(uint256 chainId, CrossChainGateway.Message memory message, uint256 gas)
+        internal
+        returns (bool accepted)
+    {
+        vm.chainId(chainId);
+        bytes memory raw = _raw(chainId, message);
+        bytes32 executionId = keccak256(abi.encode("exec", s_round));
+        s_forwarder.report{gas: gas}(address(_gatewayOn(chainId)), raw, _context(), _sigs(_keys(0, 1), raw));
+        return _state(address(_gatewayOn(chainId)), executionId) == Forwarder.TransmissionState.SUCCEEDED;
+    }
+
+    /// @dev Deliver on B with plenty of gas.
     function _attest(CrossChainGateway.Message memory message) internal {
-        vm.chainId(CHAIN_B);
-        bytes memory raw =
-            bytes.concat(_metadata(keccak256(abi.encode("exec", ++s_round)), uint32(block.timestamp)), _body(message));
-        s_forwarder.report(address(s_gwB), raw, _context(), _sigs(_keys(0, 1), raw));
+        _attestOn(CHAIN_B, message, 5_000_000);
     }
 
-    /// @dev Deliver as the forwarder directly, expecting `err`.
+    /// @dev onReport as the forwarder calls it: the arguments, then the config word.
+    function _onReportCall(uint256 chainId, CrossChainGateway.Message memory message)
+        internal
+        view
+        returns (bytes memory)
+    {
+        return bytes.concat(
+            abi.encodeCall(
+                IReceiver.onReport,
+                (abi.encodePacked(s_workflowId, WORKFLOW_NAME, s_owner, REPORT_ID), _bodyFor(chainId, message))
+            ),
+            bytes32(uint256((uint64(DON_ID) << 32) | CONFIG_VERSION))
+        );
+    }
+
+    /// @dev Deliver on B as the forwarder directly, expecting `err`.
     function _attestReverts(CrossChainGateway.Message memory message, bytes memory err) internal {
         vm.chainId(CHAIN_B);
         vm.prank(address(s_forwarder));
-        vm.expectRevert(err);
-        s_gwB.onReport(abi.encodePacked(s_workflowId, WORKFLOW_NAME, s_owner, REPORT_ID), _body(message));
+        (bool ok, bytes memory got) = address(s_gwB).call(_onReportCall(CHAIN_B, message));
+        assertFalse(ok, "onReport should revert");
+        assertEq(got, err);
     }
 
     function _id(CrossChainGateway.Message memory message) internal view returns (bytes32) {
-        return s_gwB.getMessageId(message, CHAIN_B);
+        return s_gwB.getMessageId(message);
     }
 }
 
@@ -92,6 +212,7 @@ contract CrossChainGatewayTest is GatewayFixture {
         address receiver,
         uint256 value,
         bool outOfOrder,
+        uint32 gasLimit,
         bytes payload
     );
     event MessageExecuted(
@@ -99,7 +220,7 @@ contract CrossChainGatewayTest is GatewayFixture {
     );
 
     function test_TypeAndVersion() public view {
-        assertEq(s_gwA.typeAndVersion(), "vouch CrossChainGateway 1.0.0");
+        assertEq(s_gwA.typeAndVersion(), "vouch CrossChainGateway 2.0.0");
         assertEq(address(s_gwA.token()), address(s_token));
         assertEq(s_gwB.getSource(CHAIN_A), address(s_gwA));
     }
@@ -109,20 +230,21 @@ contract CrossChainGatewayTest is GatewayFixture {
     function test_Send_LocksValueTakesNonceAndEmits() public {
         vm.chainId(CHAIN_A);
         vm.expectEmit(address(s_gwA));
-        emit MessageSent(CHAIN_B, s_sender, 1, address(s_sink), 5e18, false, "hi");
+        emit MessageSent(CHAIN_B, s_sender, 1, address(s_sink), 5e18, false, 200_000, "hi");
         vm.prank(s_sender);
         assertEq(s_gwA.send(CHAIN_B, address(s_sink), "hi", 5e18), 1);
         assertEq(_sendOnA("again", 0), 2);
-        assertEq(s_gwA.getSentNonce(s_sender), 2);
+        assertEq(s_gwA.getSentNonce(CHAIN_B, s_sender), 2);
         assertEq(s_token.balanceOf(address(s_gwA)), 5e18);
     }
 
     function test_SendOutOfOrder_FlagsTheMessage() public {
         vm.chainId(CHAIN_A);
         vm.expectEmit(address(s_gwA));
-        emit MessageSent(CHAIN_B, s_sender, 1, address(s_sink), 0, true, "x");
+        emit MessageSent(CHAIN_B, s_sender, 0, address(s_sink), 0, true, 200_000, "x");
         vm.prank(s_sender);
-        s_gwA.sendOutOfOrder(CHAIN_B, address(s_sink), "x", 0);
+        assertEq(s_gwA.sendOutOfOrder(CHAIN_B, address(s_sink), "x", 0), 0); // no place in the order
+        assertEq(s_gwA.getSentNonce(CHAIN_B, s_sender), 0);
     }
 
     function test_Send_RevertWhen_ZeroReceiver() public {
@@ -139,8 +261,8 @@ contract CrossChainGatewayTest is GatewayFixture {
 
     function test_Send_RevertWhen_DestinationDisabled() public {
         vm.chainId(CHAIN_A);
-        vm.expectRevert(abi.encodeWithSelector(CrossChainGateway.DestinationDisabled.selector, 3003));
-        s_gwA.send(3003, address(1), "", 0);
+        vm.expectRevert(abi.encodeWithSelector(CrossChainGateway.DestinationDisabled.selector, 4004));
+        s_gwA.send(4004, address(1), "", 0);
     }
 
     function test_Send_RevertWhen_RateLimited() public {
@@ -205,7 +327,7 @@ contract CrossChainGatewayTest is GatewayFixture {
     }
 
     function test_Report_OutOfOrderFlagSkipsTheQueue() public {
-        _attest(_message(5, 0, true, "early"));
+        _attest(_message(0, 0, true, "early"));
         assertEq(s_sink.calls(), 1);
         assertEq(s_gwB.getExecutedNonce(CHAIN_A, s_sender), 0); // ordered messages still start at 1
         _attest(_message(1, 0, false, "first"));
@@ -248,8 +370,9 @@ contract CrossChainGatewayTest is GatewayFixture {
     }
 
     function test_Deliver_RevertWhen_NotSelf() public {
+        CrossChainGateway.Message memory message = _message(1, 0, false, "");
         vm.expectRevert(abi.encodeWithSelector(CrossChainGateway.OnlySelf.selector, address(this)));
-        s_gwB.deliver(_message(1, 0, false, ""));
+        s_gwB.deliver(message);
     }
 
     // ---------------------------------------------------------------- admin

@@ -105,7 +105,7 @@ contract ForwarderTest is BaseTest {
     // ------------------------------------------------------------------ typeAndVersion, ownership
 
     function test_TypeAndVersion() public view {
-        assertEq(s_forwarder.typeAndVersion(), "vouch Forwarder 1.1.0");
+        assertEq(s_forwarder.typeAndVersion(), "vouch Forwarder 1.2.0");
     }
 
     function test_TransferOwnership_TakesTwoSteps() public {
