@@ -2,6 +2,9 @@
 pragma solidity 0.8.26;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {ReceiverBase} from "../src/ReceiverBase.sol";
+import {FeeToken} from "./Tokens.t.sol";
 import {Vm} from "forge-std/Vm.sol";
 import {BaseTest} from "./Base.t.sol";
 import {Forwarder} from "../src/Forwarder.sol";
@@ -373,6 +376,189 @@ contract CrossChainGatewayTest is GatewayFixture {
         CrossChainGateway.Message memory message = _message(1, 0, false, "");
         vm.expectRevert(abi.encodeWithSelector(CrossChainGateway.OnlySelf.selector, address(this)));
         s_gwB.deliver(message);
+    }
+
+    // ---------------------------------------------------------------- review exploits (issue 15)
+
+    /// @dev H-1: B, then C, then B. Numbered per sender, the third message was B's nonce 3 while
+    /// B waited for 2: OutOfOrder forever, its value locked on A. Per (destination, sender) it is B's 2.
+    function test_H1_SendingToAnotherChainDoesNotJamALane() public {
+        CrossChainGateway.Message memory b1 = _send(CHAIN_B, "b1", 1e18, false);
+        CrossChainGateway.Message memory c1 = _send(CHAIN_C, "c1", 1e18, false);
+        CrossChainGateway.Message memory b2 = _send(CHAIN_B, "b2", 1e18, false);
+        assertEq(b1.nonce, 1);
+        assertEq(c1.nonce, 1);
+        assertEq(b2.nonce, 2);
+        assertTrue(_attestOn(CHAIN_B, b1, 5_000_000));
+        assertTrue(_attestOn(CHAIN_C, c1, 5_000_000));
+        assertTrue(_attestOn(CHAIN_B, b2, 5_000_000));
+        assertEq(s_gwB.getExecutedNonce(CHAIN_A, s_sender), 2);
+        assertEq(s_gwC.getExecutedNonce(CHAIN_A, s_sender), 1);
+        assertEq(s_sink.calls(), 3);
+    }
+
+    /// @dev H-2: a message sent to C, attested to B: refused on B (5 locked, 5 released at most).
+    function test_H2_AMessageForCIsRefusedOnB() public {
+        CrossChainGateway.Message memory toC = _send(CHAIN_C, "for C", 5e18, false);
+        assertFalse(_attestOn(CHAIN_B, toC, 5_000_000)); // the forwarder records FAILED
+        assertEq(uint8(s_gwB.getState(s_gwB.getMessageId(toC))), uint8(CrossChainGateway.State.Unknown));
+        _attestReverts(toC, abi.encodeWithSelector(CrossChainGateway.WrongDestination.selector, CHAIN_C, CHAIN_B));
+        assertTrue(_attestOn(CHAIN_C, toC, 5_000_000));
+        assertEq(s_token.balanceOf(address(s_sink)), 5e18); // released once, where it was sent
+    }
+
+    /// @dev M-1: ordered, out of order, ordered. With one shared sequence the third carried 3 while
+    /// the destination expected 2. Out-of-order messages now take no nonce.
+    function test_M1_AnOutOfOrderMessageTakesNoPlaceInTheOrder() public {
+        CrossChainGateway.Message memory first = _send(CHAIN_B, "1", 0, false);
+        CrossChainGateway.Message memory loose = _send(CHAIN_B, "x", 0, true);
+        CrossChainGateway.Message memory second = _send(CHAIN_B, "2", 0, false);
+        assertEq(loose.nonce, 0);
+        assertEq(second.nonce, 2);
+        assertTrue(_attestOn(CHAIN_B, first, 5_000_000));
+        assertTrue(_attestOn(CHAIN_B, second, 5_000_000));
+        assertTrue(_attestOn(CHAIN_B, loose, 5_000_000));
+        assertEq(s_gwB.getExecutedNonce(CHAIN_A, s_sender), 2);
+        assertEq(s_sink.calls(), 3);
+    }
+
+    /// @dev M-2: a report with too little gas for the receiver's limit. Before, the gateway caught
+    /// the receiver's out-of-gas, recorded Failed and advanced the nonce, and the forwarder recorded
+    /// success (final). Now the gateway reverts: nothing recorded, the same report retried succeeds.
+    function test_M2_ALowGasSubmitterCannotFailAMessage() public {
+        CrossChainGateway.Message memory first = _send(CHAIN_B, "1", 1e18, false);
+        CrossChainGateway.Message memory second = _send(CHAIN_B, "2", 0, false);
+        // from the forwarder's floor up to what a full delivery needs, every gas amount either
+        // delivers or leaves the message untouched
+        for (uint256 gas = 180_000; gas <= 420_000; gas += 20_000) {
+            uint256 snapshot = vm.snapshotState();
+            bool accepted = _attestOn(CHAIN_B, first, gas);
+            CrossChainGateway.State state = s_gwB.getState(s_gwB.getMessageId(first));
+            if (accepted) {
+                assertEq(uint8(state), uint8(CrossChainGateway.State.Executed), "accepted means executed");
+            } else {
+                assertEq(uint8(state), uint8(CrossChainGateway.State.Unknown), "refused means untouched");
+                assertEq(s_gwB.getExecutedNonce(CHAIN_A, s_sender), 0);
+            }
+            vm.revertToState(snapshot);
+        }
+        assertFalse(_attestOn(CHAIN_B, first, 300_000)); // starved: refused, retryable
+        assertTrue(_attestOn(CHAIN_B, first, 5_000_000));
+        assertTrue(_attestOn(CHAIN_B, second, 5_000_000));
+        assertEq(s_sink.calls(), 2);
+    }
+
+    /// @dev M-2: the receiver gets exactly the message's gas limit, whatever the submitter sends.
+    function test_M2_TheReceiverGetsExactlyItsGasLimit() public {
+        CrossChainGateway.Message memory message = _sendFrom(s_sender, CHAIN_B, "tight", 0, false, 30_000);
+        assertTrue(_attestOn(CHAIN_B, message, 5_000_000));
+        // the sink needs more than 30k for its writes: it fails within its limit, recorded Failed
+        assertEq(uint8(s_gwB.getState(s_gwB.getMessageId(message))), uint8(CrossChainGateway.State.Failed));
+    }
+
+    function test_SendWithGasLimit_RevertWhen_AboveTheMaximum() public {
+        vm.chainId(CHAIN_A);
+        vm.prank(s_sender);
+        vm.expectRevert(abi.encodeWithSelector(CrossChainGateway.GasLimitTooHigh.selector, 5_000_001, 5_000_000));
+        s_gwA.sendWithGasLimit(CHAIN_B, address(s_sink), "", 0, 5_000_001, false);
+    }
+
+    /// @dev L-2: one attested message could release any amount; now the source chain's inbound bucket caps it.
+    function test_L2_InboundValueIsRateLimitedPerSourceChain() public {
+        CrossChainGateway.Message memory big = _message(1, 1_000_000e18, false, "drain");
+        _attestReverts(
+            big, abi.encodeWithSelector(CrossChainGateway.InboundRateLimited.selector, CHAIN_A, 1_000_000e18, 1_000e18)
+        );
+        s_gwB.setInboundBucket(CHAIN_A, 0, 0); // no value may arrive from A; messages without value still do
+        _attestReverts(
+            _message(1, 1, false, "one"),
+            abi.encodeWithSelector(CrossChainGateway.InboundRateLimited.selector, CHAIN_A, 1, 0)
+        );
+        assertTrue(_attestOn(CHAIN_B, _message(1, 0, false, "free"), 5_000_000));
+    }
+
+    function test_L2_InboundBucketRefills() public {
+        assertTrue(_attestOn(CHAIN_B, _message(1, 1_000e18, false, "all"), 5_000_000));
+        (, uint256 available) = s_gwB.getInboundBucket(CHAIN_A);
+        assertEq(available, 0);
+        vm.warp(block.timestamp + 10);
+        (, available) = s_gwB.getInboundBucket(CHAIN_A);
+        assertEq(available, 10e18);
+    }
+
+    /// @dev A message sent with a fee-on-transfer token would lock less than it releases.
+    function test_Send_RevertWhen_TokenTakesAFee() public {
+        FeeToken fee = new FeeToken();
+        CrossChainGateway gw = new CrossChainGateway(
+            IERC20(address(fee)), address(s_forwarder), s_owner, s_workflowId, FRESHNESS, DON_ID, CONFIG_VERSION
+        );
+        gw.setBucket(CHAIN_B, 1_000e18, 1e18);
+        fee.mint(s_sender, 100e18);
+        vm.startPrank(s_sender);
+        fee.approve(address(gw), 100e18);
+        vm.chainId(CHAIN_A);
+        vm.expectRevert(abi.encodeWithSelector(CrossChainGateway.TransferShortfall.selector, 100e18, 99e18));
+        gw.send(CHAIN_B, address(s_sink), "", 100e18);
+        vm.stopPrank();
+    }
+
+    /// @dev Receivers pin the DON: a report signed by another DON configured on the same forwarder is refused.
+    function test_Pin_AReportOfAnotherDonIsRefused() public {
+        s_forwarder.setConfig(DON_ID + 1, CONFIG_VERSION, F, s_signers); // same keys, another DON id
+        CrossChainGateway.Message memory message = _send(CHAIN_B, "pinned", 0, false);
+        vm.chainId(CHAIN_B);
+        bytes memory raw = bytes.concat(
+            _metadataFor(keccak256("other-don"), uint32(block.timestamp), DON_ID + 1, CONFIG_VERSION), _body(message)
+        );
+        bytes32 digest =
+            keccak256(abi.encode(block.chainid, address(s_forwarder), DON_ID + 1, CONFIG_VERSION, F, s_signers));
+        bytes memory context = abi.encodePacked(digest, uint256(SEQUENCE), bytes32(0));
+        bytes[] memory sigs = new bytes[](2);
+        sigs[0] = _sign(s_keys[0], raw, context);
+        sigs[1] = _sign(s_keys[1], raw, context);
+        s_forwarder.report(address(s_gwB), raw, context, sigs);
+        assertEq(uint8(_state(address(s_gwB), keccak256("other-don"))), uint8(Forwarder.TransmissionState.FAILED));
+        assertEq(s_sink.calls(), 0);
+        // the receiver's own error, called as the forwarder would with the other DON's config word
+        bytes memory call = bytes.concat(
+            abi.encodeCall(
+                IReceiver.onReport, (abi.encodePacked(s_workflowId, WORKFLOW_NAME, s_owner, REPORT_ID), _body(message))
+            ),
+            _configWord(DON_ID + 1, CONFIG_VERSION)
+        );
+        vm.prank(address(s_forwarder));
+        (bool ok, bytes memory err) = address(s_gwB).call(call);
+        assertFalse(ok);
+        assertEq(err, abi.encodeWithSelector(ReceiverBase.InvalidDon.selector, DON_ID + 1, DON_ID));
+    }
+
+    function test_Pin_AnOlderConfigVersionAndAMissingWordAreRefused() public {
+        CrossChainGateway gw = new CrossChainGateway(
+            s_token, address(s_forwarder), s_owner, s_workflowId, FRESHNESS, DON_ID, CONFIG_VERSION + 1
+        );
+        (uint32 donId, uint32 minVersion) = gw.getDonPin();
+        assertEq(donId, DON_ID);
+        assertEq(minVersion, CONFIG_VERSION + 1);
+        bytes memory args = abi.encodeCall(
+            IReceiver.onReport,
+            (
+                abi.encodePacked(s_workflowId, WORKFLOW_NAME, s_owner, REPORT_ID),
+                abi.encode(
+                    CHAIN_B, address(gw), uint64(block.timestamp), bytes32(0), abi.encode(_message(1, 0, false, ""))
+                )
+            )
+        );
+        vm.chainId(CHAIN_B);
+        vm.prank(address(s_forwarder));
+        (bool ok, bytes memory err) = address(gw).call(bytes.concat(args, _configWord(DON_ID, CONFIG_VERSION)));
+        assertFalse(ok);
+        assertEq(
+            err, abi.encodeWithSelector(ReceiverBase.InvalidConfigVersion.selector, CONFIG_VERSION, CONFIG_VERSION + 1)
+        );
+        vm.prank(address(s_forwarder));
+        (ok, err) = address(gw).call(args); // as Keystone's forwarder calls: no config word
+        assertFalse(ok);
+        assertEq(err, abi.encodeWithSelector(ReceiverBase.MissingConfigId.selector, args.length));
     }
 
     // ---------------------------------------------------------------- admin
