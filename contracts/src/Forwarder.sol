@@ -156,6 +156,7 @@ contract Forwarder is Ownable2Step {
         address data = address(uint160(config));
         for (uint256 i = 0; i < signers.length; ++i) {
             bytes memory word = new bytes(20);
+            // slither-disable-next-line assembly (reads 20 bytes of the config's data contract with extcodecopy, which Solidity cannot express)
             assembly ("memory-safe") {
                 extcodecopy(data, add(word, 0x20), add(21, mul(i, 20)), 20)
             }
@@ -217,6 +218,7 @@ contract Forwarder is Ownable2Step {
         view
         returns (uint256 failure, uint256 index, bytes32 value)
     {
+        // slither-disable-next-line assembly (the signature loop, run f+1 times per report: ecrecover precompile, table lookup and bitmap in memory without allocations; fuzzed and checked against OpenZeppelin ECDSA in Forwarder.t.sol)
         assembly ("memory-safe") {
             // memory: signers (1 + n entries of 20 bytes, entry 0 is zero) | table (256) |
             // precompile input (128) | output (32). Each step's temporaries live in their own
@@ -313,6 +315,7 @@ contract Forwarder is Ownable2Step {
 
     /// @dev supportsInterface(interfaceId) with PROBE_GAS, false on any failure or short answer.
     function _probe(address target, bytes4 interfaceId) internal view returns (bool yes) {
+        // slither-disable-next-line assembly (an ERC-165 probe with a fixed gas allowance that reads at most one word back, as ERC165Checker)
         assembly ("memory-safe") {
             mstore(0x00, shl(224, 0x01ffc9a7)) // supportsInterface(bytes4)
             mstore(0x04, interfaceId)
@@ -343,6 +346,7 @@ contract Forwarder is Ownable2Step {
         packed = new bytes(signers.length * 20);
         for (uint256 i = 0; i < signers.length; ++i) {
             address signer = signers[i];
+            // slither-disable-next-line assembly (writes 20 address bytes in place, keeping the bytes after them)
             assembly ("memory-safe") {
                 let at := add(add(packed, 0x20), mul(i, 20))
                 // write the 20 address bytes, keep whatever follows them
@@ -356,6 +360,7 @@ contract Forwarder is Ownable2Step {
         // PUSH2 len DUP1 PUSH1 12 PUSH1 0 CODECOPY PUSH1 0 RETURN, then the code (starting with
         // STOP). PUSH1 0, not PUSH0: the initcode runs on pre-Shanghai chains too.
         bytes memory init = abi.encodePacked(hex"61", uint16(code.length), hex"80600c6000396000f3", code);
+        // slither-disable-next-line assembly (CREATE of the data contract from hand-written initcode (SSTORE2); the initcode avoids PUSH0)
         assembly ("memory-safe") {
             data := create(0, add(init, 0x20), mload(init))
         }
