@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.vouch-installed
 NODE_STAMP := node_modules/.vouch-installed
 CHAINLINK_STAMP := contracts/lib/chainlink-contracts/.version
 
-.PHONY: setup demo test test-fast lint forge-test gas-snapshot browser clean
+.PHONY: setup demo test test-fast lint forge-test coverage gas-snapshot browser clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHAINLINK_STAMP)
 
@@ -48,6 +48,16 @@ forge-test: setup
 	scripts/forge.sh fmt --check
 	FOUNDRY_PROFILE=ci scripts/forge.sh test
 	FOUNDRY_PROFILE=ci scripts/forge.sh snapshot --check $(SNAPSHOT_TESTS)
+	# the Forwarder (and setConfig's hand-written initcode) on a pre-Shanghai EVM: no PUSH0
+	FOUNDRY_PROFILE=ci FOUNDRY_OUT=out-paris FOUNDRY_CACHE_PATH=cache-paris \
+	  scripts/forge.sh test --evm-version paris --match-contract '^ForwarderTest$$'
+
+# Line and branch coverage of contracts/src (the Forwarder compiles without the optimizer too).
+# KeystoneCompat is left out: with Chainlink's sources solcjs runs out of wasm memory unoptimized.
+coverage: setup
+	FOUNDRY_PROFILE=ci FOUNDRY_OUT=out-coverage FOUNDRY_CACHE_PATH=cache-coverage \
+	  scripts/forge.sh coverage --skip KeystoneCompat.t.sol --skip 'lib/**' --no-match-contract KeystoneCompat \
+	  --no-match-coverage '(test|script|lib|node_modules)/' --report summary
 
 # The audit report test renders the page in a real headless browser: Debian's chromium.
 browser:

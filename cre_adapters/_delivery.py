@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from eth_abi import encode as abi_encode
+from eth_typing import HexStr
 from eth_utils import to_checksum_address
 from web3.logs import DISCARD
+from web3.types import TxParams
 
-from verifier import AttestationLog, LogEntry
+from verifier import AttestationLog, LogEntry, keccak
 
 from ._errors import ContractRevert
 from .evm import Artifacts, AsyncChainWriter, ChainWriter, Deployment, contract
@@ -123,12 +126,9 @@ class ReportDelivery:
         The forwarder swallows receiver failures (as Keystone does), so its own
         estimate starves the receiver; estimate the receiver's call too and add it.
         """
-        receiver = writer.w3.eth.contract(
-            address=self.receiver, abi=self.artifacts.get(self.name).abi
-        )
         try:
-            receiver_gas = await receiver.functions.onReport(raw[45:109], raw[109:]).estimate_gas(
-                {"from": self.forwarder}
+            receiver_gas = await writer.w3.eth.estimate_gas(
+                {"from": self.forwarder, "to": self.receiver, "data": on_report_calldata(raw)}
             )
         except Exception:  # noqa: BLE001 - it will refuse; the forwarder records why
             return None
@@ -146,14 +146,30 @@ class ReportDelivery:
 
     def refusal(self, raw: bytes, block: int) -> dict[str, Any]:
         """Why the receiver refused: replay its onReport as the forwarder, decode the error."""
-        receiver = contract(self.writer.w3, self.artifacts, self.name, self.receiver)
-        call = receiver.functions.onReport(raw[45:109], raw[109:])
+        tx: TxParams = {
+            "from": to_checksum_address(self.forwarder),
+            "to": to_checksum_address(self.receiver),
+            "data": on_report_calldata(raw),
+        }
         try:
-            call.call({"from": self.forwarder}, block_identifier=block - 1)
+            self.writer.w3.eth.call(tx, block_identifier=block - 1)
         except Exception as exc:  # noqa: BLE001 - any revert is decoded below
             data = getattr(exc, "data", "")
             return _error(self.writer.decoder.decode(data if isinstance(data, str) else ""))
         return {"name": "ReceiverFailed", "args": {"reason": "out of gas or reverted without data"}}
+
+
+def on_report_calldata(raw: bytes) -> HexStr:
+    """``onReport(metadata, body)`` exactly as vouch's Forwarder calls it for ``raw``.
+
+    The ABI-encoded arguments, then one word: the config id ((donId << 32) |
+    configVersion, metadata bytes 37..45) of the config that verified the report.
+    A receiver pinned to a DON (ReceiverBase) refuses a call without it, so a
+    simulation of the receiver's call must carry it too.
+    """
+    selector = keccak(b"onReport(bytes,bytes)")[:4]
+    args = abi_encode(["bytes", "bytes"], [raw[45:109], raw[109:]])
+    return HexStr("0x" + (selector + args + bytes(24) + raw[37:45]).hex())
 
 
 def _error(exc: ContractRevert) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """Cross-chain relay: an EVM-log trigger on chain A drives the DON to attest and deliver on chain B.
 
-Each ``MessageSent`` event of gateway A fires the workflow once: every node
+Each ``MessageSent`` event of gateway A addressed to chain B (its first topic
+is the destination chain; messages for other chains are not this relay's)
+fires the workflow once: every node
 reads that event from chain A itself (its ``message`` feed, by tx hash and
 log index) and observes the hash of the ``Message`` it encodes; identical
 consensus over 2f+1 signed observations fixes the hash; f+1 nodes sign a
@@ -35,7 +37,14 @@ from ._consensus import Identical
 from ._coordinator import Coordinator
 from ._don import DonConfig
 from ._errors import ConsensusFailed, CreError
-from ._messages import MESSAGE_SENT, attested_value, encode_message, message_from_log
+from ._messages import (
+    MESSAGE_SENT,
+    attested_value,
+    dest_chain,
+    encode_message,
+    message_from_log,
+    message_nonce,
+)
 from ._protocol import FieldObservations, ObserveRequest, ReportSignRequest, SignResponse
 from ._runner import latencies, workflow_metadata
 from .evm import Artifacts, ChainWriter, WorkflowInfo
@@ -125,11 +134,12 @@ class MessageRelay:
                 )
             head = await w3.eth.block_number
             if head >= next_block:
+                dest = self.dest_writer.chain_id.to_bytes(32, "big")
                 params = {
                     "address": self.source_gateway,
                     "fromBlock": next_block,
                     "toBlock": head,
-                    "topics": ["0x" + MESSAGE_SENT.hex()],
+                    "topics": ["0x" + MESSAGE_SENT.hex(), "0x" + dest.hex()],
                 }
                 for entry in await w3.eth.get_logs(params):
                     if len(done) < max_firings:
@@ -139,8 +149,17 @@ class MessageRelay:
         return done
 
     async def relay(self, source_chain: int, entry: Any) -> dict[str, Any]:
-        """Attest one MessageSent log entry and deliver it on chain B; the outcome."""
+        """Attest one MessageSent log entry and deliver it on chain B; the outcome.
+
+        Raises:
+            CreError: the message is addressed to another chain than B.
+        """
         message = message_from_log(source_chain, entry)
+        if dest_chain(message) != self.dest_writer.chain_id:
+            raise CreError(
+                f"the message is for chain {dest_chain(message)}, this relay delivers to chain "
+                f"{self.dest_writer.chain_id}: relay it with that chain's relay"
+            )
         payload = encode_message(message)
         ref = f"0x{bytes(entry['transactionHash']).hex()}:{int(entry['logIndex'])}"
         sequence = time.time_ns() // 1_000_000
@@ -171,7 +190,7 @@ class MessageRelay:
         raw, context, answers = await self._sign(exec_id, request, field, payload, sequence)
         outcome = await self._deliver(exec_id, raw, context, answers)
         self.emit("relayed", {"ref": ref, **outcome})
-        return {"ref": ref, "nonce": message[5], **outcome}
+        return {"ref": ref, "nonce": message_nonce(message), **outcome}
 
     def _agreed(self, observed: list[Any], payload: bytes) -> int:
         values = [o.signed.observation.value for o in observed]
@@ -244,12 +263,10 @@ class MessageRelay:
             )
             sigs = [bytes.fromhex(a.signature[2:]) for a in answers]
             call = forwarder.functions.report(self.dest_gateway, raw, context, sigs)
-            receiver_gas = await gateway.functions.onReport(raw[45:109], raw[109:]).estimate_gas(
-                {"from": self.dest_forwarder}
-            )
-            gas = int((await call.estimate_gas({"from": writer.address}) + receiver_gas) * 1.5)
+            gas = await self._gas(writer, gateway, call, raw)
             receipt = await writer.transact(call, gas=gas)
             processed = forwarder.events.ReportProcessed().process_receipt(receipt, errors=DISCARD)
+            failed = gateway.events.MessageFailed().process_receipt(receipt, errors=DISCARD)
         finally:
             await writer.w3.provider.disconnect()
         delivered = bool(processed) and bool(processed[0]["args"]["result"])
@@ -257,10 +274,30 @@ class MessageRelay:
             "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(),
             "block_number": int(receipt["blockNumber"]),
             "status": "delivered" if delivered else "refused",
+            # the gateway took the report; did the receiver take the message (else re-executable)?
+            "message": ("failed" if failed else "executed") if delivered else None,
             "gas_used": int(receipt["gasUsed"]),
         }
         self.log.append(exec_id, "submission", {**outcome, "forwarder": self.dest_forwarder})
         return outcome
+
+    async def _gas(self, writer: Any, gateway: Any, call: Any, raw: bytes) -> int:
+        """Gas for Forwarder.report from a simulation that fails when the delivery would.
+
+        The forwarder swallows a receiver's failure, so its own estimate would
+        starve the gateway. The gateway's onReport is simulated as the forwarder
+        calls it (the arguments, then the config word): it reverts, rather than
+        recording the message failed, when it has less gas than the receiver's
+        gas limit needs, so its estimate is what the delivery takes. The two add
+        up, with the 1/64 the forwarder's call keeps back and a margin.
+        """
+        data = gateway.encode_abi("onReport", args=[raw[45:109], raw[109:]])
+        data = bytes.fromhex(data[2:]) + bytes(24) + raw[37:45]  # the config word
+        receiver_gas = await writer.w3.eth.estimate_gas(
+            {"from": self.dest_forwarder, "to": self.dest_gateway, "data": "0x" + data.hex()}
+        )
+        forwarder_gas = await call.estimate_gas({"from": writer.address})
+        return int((forwarder_gas + receiver_gas * 64 // 63) * 1.25)
 
     def _don_ref(self) -> dict[str, Any]:
         return {

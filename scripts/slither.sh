@@ -7,11 +7,10 @@
 #   timestamp     freshness windows, trade deadlines and anchor times are seconds to minutes wide;
 #                 a validator's few seconds of timestamp leeway are within them by design (the
 #                 same call as forge lint's block-timestamp exclusion in foundry.toml).
-#   assembly      one audited block: Forwarder._route's receiver call that ignores return data,
-#                 so a receiver cannot make the forwarder pay to copy it (as Keystone does).
 #   solc-version, pragma
 #                 about OpenZeppelin's floating pragmas; every build here uses solc 0.8.26 exactly.
-# Single findings judged false positives are silenced in the source with
+# Single findings judged false positives, and every inline assembly block (the assembly detector
+# is on), are silenced in the source, each on its own line with its reason:
 # `// slither-disable-next-line <detector> (<reason>)`. Dependencies (node_modules/, lib/) are
 # not ours to fix and are filtered out.
 set -euo pipefail

@@ -183,7 +183,9 @@ def _gateways(
     forwarder_b = deploy_forwarder(writer_b, artifacts, deployment.don)
     token_b, _ = writer_b.deploy(token.abi, token.bytecode, "Bridged (test)", "BRG")
     workflow_b = deployment.workflow.model_copy(update={"owner": writer_b.address})
-    gateway_b = deploy_gateway(writer_b, artifacts, forwarder_b, token_b, workflow_b)
+    gateway_b = deploy_gateway(
+        writer_b, artifacts, forwarder_b, token_b, workflow_b, don=deployment.don
+    )
     sink, _ = writer_b.deploy(
         artifacts.get("MessageSink").abi, artifacts.get("MessageSink").bytecode
     )
@@ -192,7 +194,12 @@ def _gateways(
     )
     token_a, _ = writer_a.deploy(token.abi, token.bytecode, "Bridged (test)", "BRG")
     gateway_a = deploy_gateway(
-        writer_a, artifacts, deployment.address("Forwarder"), token_a, deployment.workflow
+        writer_a,
+        artifacts,
+        deployment.address("Forwarder"),
+        token_a,
+        deployment.workflow,
+        don=deployment.don,
     )
     gw_a = contract(w3_a, artifacts, "CrossChainGateway", gateway_a)
     writer_a.transact(gw_a.functions.setBucket(chain_b, 100 * ONE, ONE))
@@ -201,6 +208,8 @@ def _gateways(
     writer_a.transact(tok_a.functions.approve(gateway_a, amount * ONE))
     gw_b = contract(w3_b, artifacts, "CrossChainGateway", gateway_b)
     writer_b.transact(gw_b.functions.setSource(writer_a.chain_id, gateway_a))
+    # inbound: what B releases for A's messages is rate-limited as A's outbound is
+    writer_b.transact(gw_b.functions.setInboundBucket(writer_a.chain_id, 100 * ONE, ONE))
     a = {"gateway": gateway_a, "gw": gw_a}
     b = {"gateway": gateway_b, "forwarder": forwarder_b, "sink": sink, "workflow": workflow_b}
     return a, b

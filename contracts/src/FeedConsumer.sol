@@ -38,7 +38,7 @@ contract FeedConsumer is ReceiverBase {
     /// @param workflowId The workflow id reports must name.
     /// @param freshnessWindow How old (seconds) a report may be when it arrives.
     constructor(address forwarder, address workflowOwner, bytes32 workflowId, uint32 freshnessWindow)
-        ReceiverBase(forwarder, workflowOwner, workflowId, freshnessWindow)
+        ReceiverBase(forwarder, workflowOwner, workflowId, freshnessWindow, 0, 0)
     {}
 
     /// @notice The latest attested value of `feed` and the timestamp of its report.

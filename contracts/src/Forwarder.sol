@@ -73,7 +73,7 @@ contract Forwarder is Ownable2Step {
     }
 
     /// @notice The contract's type and version.
-    string public constant typeAndVersion = "vouch Forwarder 1.1.0";
+    string public constant typeAndVersion = "vouch Forwarder 1.2.0";
 
     uint256 internal constant MAX_ORACLES = 31;
     uint256 internal constant METADATA_LENGTH = 109;
@@ -90,10 +90,11 @@ contract Forwarder is Ownable2Step {
     uint256 internal constant TABLE_SIZE = 256;
     /// @dev Gas kept back for the bookkeeping and the event after the receiver call.
     uint256 internal constant GAS_AFTER_REPORT = 5_000;
-    /// @dev Least gas routing starts with: the ERC-165 probes (up to 2 x 30k) and at least 10k for
-    /// the receiver, with Keystone's margin (3 x 30k). An honest receiver can therefore never be
-    /// starved into INVALID_RECEIVER (final); starving its onReport only records FAILED (retryable).
-    uint256 internal constant MINIMUM_GAS_LIMIT = 30_000 * 3 + 10_000;
+    /// @dev Least gas routing starts with, exactly Keystone's: its route() reverts unless
+    /// gasleft() - INTERNAL_GAS_REQUIREMENTS (30k) >= MINIMUM_GAS_LIMIT (30k + 3 x 30k + 10k), i.e.
+    /// below 160k. The ERC-165 probes take up to 2 x 30k, so an honest receiver can never be
+    /// starved into INVALID_RECEIVER (final), and a report vouch refuses Keystone refuses too.
+    uint256 internal constant MINIMUM_GAS_LIMIT = 30_000 + (30_000 + 30_000 * 3 + 10_000);
     /// @dev Gas given to each ERC-165 probe, as OpenZeppelin's ERC165Checker.
     uint256 internal constant PROBE_GAS = 30_000;
 
@@ -155,6 +156,7 @@ contract Forwarder is Ownable2Step {
         address data = address(uint160(config));
         for (uint256 i = 0; i < signers.length; ++i) {
             bytes memory word = new bytes(20);
+            // slither-disable-next-line assembly (reads 20 bytes of the config's data contract with extcodecopy, which Solidity cannot express)
             assembly ("memory-safe") {
                 extcodecopy(data, add(word, 0x20), add(21, mul(i, 20)), 20)
             }
@@ -182,7 +184,7 @@ contract Forwarder is Ownable2Step {
         bytes2 reportId = bytes2(rawReport[107:109]);
         _verify(rawReport, reportContext, signatures, uint64(bytes8(rawReport[37:45])));
         bytes32 transmissionId = getTransmissionId(receiver, executionId, reportId);
-        bool success = _route(transmissionId, receiver, rawReport);
+        bool success = _route(transmissionId, receiver, rawReport, uint64(bytes8(rawReport[37:45])));
         emit ReportProcessed(receiver, executionId, reportId, success);
     }
 
@@ -216,68 +218,71 @@ contract Forwarder is Ownable2Step {
         view
         returns (uint256 failure, uint256 index, bytes32 value)
     {
+        // slither-disable-next-line assembly (the signature loop, run f+1 times per report: ecrecover precompile, table lookup and bitmap in memory without allocations; fuzzed and checked against OpenZeppelin ECDSA in Forwarder.t.sol)
         assembly ("memory-safe") {
             // memory: signers (1 + n entries of 20 bytes, entry 0 is zero) | table (256) |
-            // precompile input (128) | output (32)
+            // precompile input (128) | output (32). Each step's temporaries live in their own
+            // block so the code also compiles without the optimizer (forge coverage).
             let signerList := mload(0x40)
-            let signersLength := mul(add(and(shr(168, config), 0xff), 1), 20)
-            let table := add(signerList, signersLength)
+            let table := add(signerList, mul(add(and(shr(168, config), 0xff), 1), 20))
             let input := add(table, 256)
-            let output := add(input, 128)
-            mstore(0x40, add(output, 32))
-            extcodecopy(and(config, 0xffffffffffffffffffffffffffffffffffffffff), signerList, 1, add(signersLength, 256))
-            let multiplier := shr(176, config)
+            mstore(0x40, add(input, 160))
+            extcodecopy(and(config, 0xffffffffffffffffffffffffffffffffffffffff), signerList, 1, sub(input, signerList))
             mstore(input, digest)
             let seen := 0
             for {} lt(index, signatures.length) { index := add(index, 1) } {
-                let at := add(signatures.offset, calldataload(add(signatures.offset, shl(5, index))))
-                let v := byte(0, calldataload(add(at, 96)))
-                let wellFormed := and(eq(calldataload(at), SIGNATURE_LENGTH), lt(v, 2))
-                value := calldataload(add(at, 64)) // s
-                if iszero(and(wellFormed, iszero(gt(value, HALF_N)))) {
-                    failure := 1 // FAILED_SIGNATURE
-                    if wellFormed { failure := 2} // FAILED_HIGH_S
-                    break
+                {
+                    let at := add(signatures.offset, calldataload(add(signatures.offset, shl(5, index))))
+                    let v := byte(0, calldataload(add(at, 96)))
+                    let wellFormed := and(eq(calldataload(at), SIGNATURE_LENGTH), lt(v, 2))
+                    value := calldataload(add(at, 64)) // s
+                    if iszero(and(wellFormed, iszero(gt(value, HALF_N)))) {
+                        failure := add(1, wellFormed) // FAILED_SIGNATURE, or FAILED_HIGH_S if well formed
+                        break
+                    }
+                    mstore(add(input, 32), add(v, 27))
+                    calldatacopy(add(input, 64), add(at, 32), 64) // r, s
                 }
-                mstore(add(input, 32), add(v, 27))
-                calldatacopy(add(input, 64), add(at, 32), 64) // r, s
                 // A failed recovery returns no data and leaves output as it was (zero, or the
                 // previous signer, which the returndatasize check discards). Yul evaluates
                 // arguments right to left, so the call must be its own statement.
-                let ok := staticcall(gas(), 1, input, 128, output, 32)
-                let signer := mul(mload(output), and(ok, eq(returndatasize(), 32)))
+                let signer := staticcall(gas(), 1, input, 128, add(input, 128), 32)
+                signer := mul(mload(add(input, 128)), and(signer, eq(returndatasize(), 32)))
                 if iszero(signer) {
                     failure := 1 // FAILED_SIGNATURE
                     break
                 }
                 // The entry must hold this very signer, not another one hashing alike; an empty
                 // entry (position 0) points at the zero entry, which no recovered signer equals.
-                let position := byte(0, mload(add(table, and(shr(160, mul(signer, multiplier)), 0xff))))
+                let position := byte(0, mload(add(table, and(shr(160, mul(signer, shr(176, config))), 0xff))))
                 if iszero(eq(shr(96, mload(add(signerList, mul(position, 20)))), signer)) {
                     failure := 3 // FAILED_SIGNER
                     value := signer
                     break
                 }
                 // slither-disable-next-line incorrect-shift (shl(shift, value): 1 << position, as meant)
-                let bit := shl(position, 1)
-                if and(seen, bit) {
+                position := shl(position, 1)
+                if and(seen, position) {
                     failure := 4 // FAILED_DUPLICATE
                     value := signer
                     break
                 }
-                seen := or(seen, bit)
+                seen := or(seen, position)
             }
         }
     }
 
     /// @dev Deliver a verified report; a reverting receiver is recorded as FAILED, not reverted.
-    function _route(bytes32 transmissionId, address receiver, bytes calldata rawReport)
+    /// The call is onReport(metadata, body) followed by one word, the verifying config's id
+    /// ((donId << 32) | configVersion), so a receiver can pin the DON (ReceiverBase); receivers
+    /// that decode only the arguments (Keystone's) ignore it, as ERC-2771 trailers are ignored.
+    function _route(bytes32 transmissionId, address receiver, bytes calldata rawReport, uint64 configId)
         internal
         returns (bool success)
     {
         Transmission storage transmission = s_transmissions[transmissionId];
         if (transmission.success || transmission.invalidReceiver) revert AlreadyAttempted(transmissionId);
-        if (gasleft() < MINIMUM_GAS_LIMIT + GAS_AFTER_REPORT) revert InsufficientGasForRouting(transmissionId);
+        if (gasleft() < MINIMUM_GAS_LIMIT) revert InsufficientGasForRouting(transmissionId);
         // forge-lint: disable-next-line(unsafe-typecast)
         uint80 gasLimit = uint80(gasleft() - GAS_AFTER_REPORT); // below any block gas limit
         if (!_isReceiver(receiver)) {
@@ -291,9 +296,12 @@ contract Forwarder is Ownable2Step {
             IReceiver.onReport, (rawReport[FORWARDER_METADATA_LENGTH:METADATA_LENGTH], rawReport[METADATA_LENGTH:])
         );
         uint256 remaining = gasleft() - GAS_AFTER_REPORT;
+        // slither-disable-next-line assembly (appends the config word in place instead of copying the report again; ignores return data so a receiver cannot make the forwarder pay to copy it, as Keystone)
         assembly ("memory-safe") {
-            // ignore return data: a receiver cannot make the forwarder pay to copy it
-            success := call(remaining, receiver, 0, add(payload, 0x20), mload(payload), 0x0, 0x0)
+            let length := mload(payload)
+            mstore(add(add(payload, 0x20), length), configId) // the trailing config word
+            mstore(0x40, add(add(payload, 0x40), length))
+            success := call(remaining, receiver, 0, add(payload, 0x20), add(length, 0x20), 0x0, 0x0)
         }
         if (!success) transmission.success = false;
     }
@@ -307,6 +315,7 @@ contract Forwarder is Ownable2Step {
 
     /// @dev supportsInterface(interfaceId) with PROBE_GAS, false on any failure or short answer.
     function _probe(address target, bytes4 interfaceId) internal view returns (bool yes) {
+        // slither-disable-next-line assembly (an ERC-165 probe with a fixed gas allowance that reads at most one word back, as ERC165Checker)
         assembly ("memory-safe") {
             mstore(0x00, shl(224, 0x01ffc9a7)) // supportsInterface(bytes4)
             mstore(0x04, interfaceId)
@@ -337,6 +346,7 @@ contract Forwarder is Ownable2Step {
         packed = new bytes(signers.length * 20);
         for (uint256 i = 0; i < signers.length; ++i) {
             address signer = signers[i];
+            // slither-disable-next-line assembly (writes 20 address bytes in place, keeping the bytes after them)
             assembly ("memory-safe") {
                 let at := add(add(packed, 0x20), mul(i, 20))
                 // write the 20 address bytes, keep whatever follows them
@@ -347,8 +357,10 @@ contract Forwarder is Ownable2Step {
 
     /// @dev Deploy `code` as the runtime code of a new contract (SSTORE2); its address.
     function _store(bytes memory code) internal returns (address data) {
-        // PUSH2 len DUP1 PUSH1 10 PUSH0 CODECOPY PUSH0 RETURN, then the code (starting with STOP)
-        bytes memory init = abi.encodePacked(hex"61", uint16(code.length), hex"80600a5f395ff3", code);
+        // PUSH2 len DUP1 PUSH1 12 PUSH1 0 CODECOPY PUSH1 0 RETURN, then the code (starting with
+        // STOP). PUSH1 0, not PUSH0: the initcode runs on pre-Shanghai chains too.
+        bytes memory init = abi.encodePacked(hex"61", uint16(code.length), hex"80600c6000396000f3", code);
+        // slither-disable-next-line assembly (CREATE of the data contract from hand-written initcode (SSTORE2); the initcode avoids PUSH0)
         assembly ("memory-safe") {
             data := create(0, add(init, 0x20), mload(init))
         }

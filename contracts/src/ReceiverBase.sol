@@ -6,7 +6,11 @@ import {IReceiver} from "./interfaces/IReceiver.sol";
 
 /// @title ReceiverBase - the checks every vouch receiver makes before it acts on a report
 /// @notice Only the configured forwarder may deliver; the workflow owner and id must match;
-/// the body must name this chain and this contract; the report must be fresh.
+/// the body must name this chain and this contract; the report must be fresh. A receiver may
+/// also pin the DON: only reports verified under that DON's config (at or above a minimum config
+/// version) are accepted, not any DON the forwarder is configured for. vouch's Forwarder appends
+/// the verifying config's id after onReport's arguments (one word, ERC-2771 style:
+/// (donId << 32) | configVersion); a pinned receiver refuses a call without it.
 /// Body layout: abi.encode(uint256 chainId, address receiver, uint64 timestamp, bytes32 actionHash, bytes payload).
 abstract contract ReceiverBase is IReceiver, ERC165 {
     /// @notice The caller is not the configured forwarder.
@@ -25,6 +29,12 @@ abstract contract ReceiverBase is IReceiver, ERC165 {
     error ReportFromFuture(uint64 reportTimestamp, uint256 blockTimestamp);
     /// @notice The metadata is not 64 bytes.
     error InvalidMetadata(uint256 length);
+    /// @notice The report was verified under another DON's config.
+    error InvalidDon(uint32 received, uint32 expected);
+    /// @notice The report was verified under a config version below the accepted minimum.
+    error InvalidConfigVersion(uint32 received, uint32 minimum);
+    /// @notice A pinned receiver got a call without the forwarder's config word (calldata length).
+    error MissingConfigId(uint256 calldataLength);
 
     /// @dev How far (seconds) a report's timestamp may run ahead of the block (clock skew).
     uint256 internal constant MAX_FUTURE_SKEW = 60;
@@ -35,16 +45,30 @@ abstract contract ReceiverBase is IReceiver, ERC165 {
     address internal immutable i_workflowOwner;
     bytes32 internal immutable i_workflowId;
     uint32 internal immutable i_freshnessWindow;
+    uint32 internal immutable i_donId;
+    uint32 internal immutable i_minConfigVersion;
 
     /// @param forwarder The only address allowed to call onReport.
     /// @param workflowOwner The workflow owner every report's metadata must name.
     /// @param workflowId The workflow id every report's metadata must name.
     /// @param freshnessWindowSeconds How old (seconds) a report may be when it arrives.
-    constructor(address forwarder, address workflowOwner, bytes32 workflowId, uint32 freshnessWindowSeconds) {
+    /// @param donId The only DON whose reports are accepted; 0 accepts any DON the forwarder has
+    /// (required for Chainlink's KeystoneForwarder, which does not pass the DON on).
+    /// @param minConfigVersion The lowest accepted config version of that DON.
+    constructor(
+        address forwarder,
+        address workflowOwner,
+        bytes32 workflowId,
+        uint32 freshnessWindowSeconds,
+        uint32 donId,
+        uint32 minConfigVersion
+    ) {
         i_forwarder = forwarder;
         i_workflowOwner = workflowOwner;
         i_workflowId = workflowId;
         i_freshnessWindow = freshnessWindowSeconds;
+        i_donId = donId;
+        i_minConfigVersion = minConfigVersion;
     }
 
     /// @inheritdoc IReceiver
@@ -63,6 +87,7 @@ abstract contract ReceiverBase is IReceiver, ERC165 {
         if (timestamp + i_freshnessWindow < block.timestamp) {
             revert StaleReport(timestamp, block.timestamp, i_freshnessWindow);
         }
+        if (i_donId != 0) _checkDon(report.length);
         _processReport(workflowId, bytes2(metadata[62:64]), actionHash, payload);
     }
 
@@ -78,6 +103,26 @@ abstract contract ReceiverBase is IReceiver, ERC165 {
         returns (address forwarder, address workflowOwner, bytes32 workflowId, uint32 freshnessWindow)
     {
         return (i_forwarder, i_workflowOwner, i_workflowId, i_freshnessWindow);
+    }
+
+    /// @notice The DON this receiver is pinned to (0: any) and the lowest config version it accepts.
+    function getDonPin() external view returns (uint32 donId, uint32 minConfigVersion) {
+        return (i_donId, i_minConfigVersion);
+    }
+
+    /// @dev The forwarder's config word follows onReport's canonical ABI encoding: selector (4),
+    /// two offsets (64), metadata length and its 64 bytes (96), report length (32) and the report
+    /// padded to a word; anything else means no (or a forged-length) word, and a pinned receiver refuses.
+    function _checkDon(uint256 reportLength) internal view {
+        uint256 encoded = 196 + ((reportLength + 31) & ~uint256(31));
+        if (msg.data.length != encoded + 32) revert MissingConfigId(msg.data.length);
+        uint256 configId = uint256(bytes32(msg.data[encoded:encoded + 32]));
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint32 donId = uint32(configId >> 32); // the forwarder's 64-bit config id: two 32-bit halves
+        // forge-lint: disable-next-line(unsafe-typecast)
+        uint32 configVersion = uint32(configId);
+        if (donId != i_donId) revert InvalidDon(donId, i_donId);
+        if (configVersion < i_minConfigVersion) revert InvalidConfigVersion(configVersion, i_minConfigVersion);
     }
 
     /// @dev Act on a report that passed every check above.

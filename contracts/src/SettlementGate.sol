@@ -14,10 +14,16 @@ import {ReceiverBase} from "./ReceiverBase.sol";
 /// @notice The seller escrows the base leg, the buyer escrows the most the quote leg can cost;
 /// a verified report whose price lies inside the trade's bounds swaps the legs at that price.
 /// Prices carry 18 decimals; both tokens are assumed to have 18 decimals.
-/// Guard rails, all enforced onchain: a per-period notional limit per token (both legs count at
-/// settlement), an approver's EIP-712 signature for trades above a per-token threshold (a human in
-/// the loop), and a pause by a guardian. Refunds stay open while paused, so parties can always
-/// leave. Roles (OpenZeppelin AccessControl): DEFAULT_ADMIN_ROLE sets limits and thresholds,
+/// Guard rails, all enforced onchain: only tokens the admin allowed, and only deposits that arrive
+/// in full (the gate's balance is measured around each deposit: fee-on-transfer tokens are
+/// refused, so no trade is ever paid from another's escrow); a per-period notional limit per token
+/// (both legs count at settlement); an approver's EIP-712 signature for trades above a per-token
+/// threshold (a human in the loop), judged by the thresholds in force at settlement; and a pause
+/// by a guardian. Each leg of a payout (settlement or refund) is pushed on its own with a fixed
+/// gas allowance; a leg its token will not deliver (a blocklist, a pause, a reverting hook) is
+/// credited to its party, who withdraws it later, possibly to another address, so one party's
+/// token can never freeze the other party's leg. Refunds and withdrawals stay open while paused,
+/// so parties can always leave. Roles (OpenZeppelin AccessControl): DEFAULT_ADMIN_ROLE sets limits and thresholds,
 /// grants roles and unpauses; GUARDIAN_ROLE pauses; APPROVER_ROLE signs approvals. The deployer
 /// starts with the admin and guardian roles.
 contract SettlementGate is ReceiverBase, ReentrancyGuard, Pausable, AccessControl, EIP712 {
@@ -91,6 +97,14 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard, Pausable, AccessContro
     error NotionalLimitExceeded(address token, uint256 periodStart, uint256 used, uint256 amount, uint256 cap);
     /// @notice A limit with a cap but no period (or a period but no cap).
     error InvalidLimit(uint256 cap, uint64 period);
+    /// @notice The admin has not allowed this token.
+    error TokenNotAllowed(address token);
+    /// @notice A deposit arrived short (a fee-on-transfer token): expected and received units.
+    error TransferShortfall(address token, uint256 expected, uint256 received);
+    /// @notice Nothing is credited to the account in this token.
+    error NothingOwed(address account, address token);
+    /// @notice Too little gas left to push a payout with its full allowance; retry with more.
+    error InsufficientGasForPayout(uint256 needed, uint256 available);
 
     /// @notice Emitted when a seller opens and escrows a trade.
     event TradeCreated(
@@ -119,9 +133,15 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard, Pausable, AccessContro
     event LimitSet(address indexed token, uint256 cap, uint64 period);
     /// @notice Emitted when a token's approval threshold is set (0: no approval needed).
     event ApprovalThresholdSet(address indexed token, uint256 threshold);
+    /// @notice Emitted when a token is allowed or disallowed for new trades.
+    event TokenAllowed(address indexed token, bool allowed);
+    /// @notice Emitted when a payout leg could not be pushed and was credited to its party.
+    event PaymentDeferred(uint256 indexed tradeId, address indexed account, address indexed token, uint256 amount);
+    /// @notice Emitted when an account withdraws what was credited to it.
+    event Withdrawn(address indexed account, address indexed token, address to, uint256 amount);
 
     /// @notice The contract's type and version.
-    string public constant typeAndVersion = "vouch SettlementGate 1.1.0";
+    string public constant typeAndVersion = "vouch SettlementGate 1.2.0";
     /// @notice May pause the gate.
     bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
     /// @notice May sign trade approvals.
@@ -132,19 +152,32 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard, Pausable, AccessContro
         "address quoteToken,uint256 minPrice,uint256 maxPrice,uint64 deadline,bytes32 actionHash)"
     );
     uint256 internal constant PRICE_UNIT = 1e18;
+    /// @notice The gas each pushed payout leg gets (a token transfer, with room for hooks).
+    uint256 public constant PAYOUT_GAS = 100_000;
 
     uint256 internal s_nextTradeId = 1;
     mapping(uint256 tradeId => Trade trade) internal s_trades;
     mapping(address token => Limit limit) internal s_limits;
     mapping(address token => mapping(uint256 periodIndex => uint256 used)) internal s_used;
     mapping(address token => uint256 threshold) internal s_approvalThresholds;
+    mapping(address token => bool allowed) internal s_allowedTokens;
+    mapping(address account => mapping(address token => uint256 amount)) internal s_owed;
 
     /// @param forwarder The only address allowed to deliver reports.
     /// @param workflowOwner The workflow owner reports must name.
     /// @param workflowId The workflow id reports must name.
     /// @param freshnessWindow How old (seconds) a report may be when it arrives.
-    constructor(address forwarder, address workflowOwner, bytes32 workflowId, uint32 freshnessWindow)
-        ReceiverBase(forwarder, workflowOwner, workflowId, freshnessWindow)
+    /// @param donId The only DON whose reports are accepted (0: any DON of the forwarder).
+    /// @param minConfigVersion The lowest accepted config version of that DON.
+    constructor(
+        address forwarder,
+        address workflowOwner,
+        bytes32 workflowId,
+        uint32 freshnessWindow,
+        uint32 donId,
+        uint32 minConfigVersion
+    )
+        ReceiverBase(forwarder, workflowOwner, workflowId, freshnessWindow, donId, minConfigVersion)
         EIP712("vouch SettlementGate", "1")
     {
         _grantRole(DEFAULT_ADMIN_ROLE, msg.sender);
@@ -177,6 +210,8 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard, Pausable, AccessContro
         if (baseAmount == 0 || minPrice == 0) revert ZeroAmount();
         if (minPrice > maxPrice) revert InvalidPriceBounds(minPrice, maxPrice);
         if (deadline <= block.timestamp) revert DeadlineInPast(deadline, block.timestamp);
+        if (!s_allowedTokens[baseToken]) revert TokenNotAllowed(baseToken);
+        if (!s_allowedTokens[quoteToken]) revert TokenNotAllowed(quoteToken);
         tradeId = s_nextTradeId++;
         uint256 maxQuote = (baseAmount * maxPrice + PRICE_UNIT - 1) / PRICE_UNIT;
         bool needsApproval = _aboveThreshold(baseToken, baseAmount) || _aboveThreshold(quoteToken, maxQuote);
@@ -199,7 +234,7 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard, Pausable, AccessContro
             tradeId, msg.sender, buyer, baseToken, baseAmount, quoteToken, minPrice, maxPrice, deadline, actionHash
         );
         if (needsApproval) emit ApprovalRequested(tradeId);
-        IERC20(baseToken).safeTransferFrom(msg.sender, address(this), baseAmount);
+        _deposit(IERC20(baseToken), baseAmount);
     }
 
     /// @notice Escrow the quote leg (the most it can cost) as the buyer.
@@ -211,10 +246,11 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard, Pausable, AccessContro
         if (block.timestamp > trade.deadline) revert TradeExpired(tradeId, trade.deadline, block.timestamp);
         trade.status = Status.Funded;
         emit TradeFunded(tradeId, trade.maxQuote);
-        IERC20(trade.quoteToken).safeTransferFrom(msg.sender, address(this), trade.maxQuote);
+        _deposit(IERC20(trade.quoteToken), trade.maxQuote);
     }
 
-    /// @notice Return the deposits of an expired, unsettled trade; either party may call.
+    /// @notice Return the deposits of an expired, unsettled trade; either party may call. Each
+    /// leg goes to its party on its own: one the token will not deliver is credited (withdraw).
     /// @param tradeId The trade to refund.
     function refund(uint256 tradeId) external nonReentrant {
         Trade storage trade = _trade(tradeId);
@@ -225,8 +261,40 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard, Pausable, AccessContro
         uint256 quoteAmount = status == Status.Funded ? trade.maxQuote : 0;
         trade.status = Status.Refunded;
         emit TradeRefunded(tradeId, trade.baseAmount, quoteAmount);
-        IERC20(trade.baseToken).safeTransfer(trade.seller, trade.baseAmount);
-        if (quoteAmount > 0) IERC20(trade.quoteToken).safeTransfer(trade.buyer, quoteAmount);
+        _pay(tradeId, trade.baseToken, trade.seller, trade.baseAmount);
+        if (quoteAmount > 0) _pay(tradeId, trade.quoteToken, trade.buyer, quoteAmount);
+    }
+
+    /// @notice Withdraw everything credited to the caller in `token` (payout legs that could not
+    /// be pushed). Open while paused.
+    /// @param token The token.
+    /// @return amount What was paid.
+    function withdraw(address token) external returns (uint256 amount) {
+        return _withdraw(token, msg.sender);
+    }
+
+    /// @notice As withdraw, paid to `to` (for a party its token will not pay, e.g. blocklisted).
+    /// @param token The token.
+    /// @param to Where to send it.
+    /// @return amount What was paid.
+    function withdrawTo(address token, address to) external returns (uint256 amount) {
+        if (to == address(0)) revert ZeroAddress();
+        return _withdraw(token, to);
+    }
+
+    function _withdraw(address token, address to) internal nonReentrant returns (uint256 amount) {
+        amount = s_owed[msg.sender][token];
+        if (amount == 0) revert NothingOwed(msg.sender, token);
+        s_owed[msg.sender][token] = 0;
+        emit Withdrawn(msg.sender, token, to, amount);
+        IERC20(token).safeTransfer(to, amount);
+    }
+
+    /// @notice What is credited to `account` in `token`, waiting for withdraw.
+    /// @param account The account.
+    /// @param token The token.
+    function owed(address account, address token) external view returns (uint256) {
+        return s_owed[account][token];
     }
 
     /// @notice Record an approver's EIP-712 signature for a trade above a threshold; anyone may
@@ -235,7 +303,9 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard, Pausable, AccessContro
     /// @param signature The approver's signature over TradeApproval (see approvalDigest).
     function approveTrade(uint256 tradeId, bytes calldata signature) external nonReentrant whenNotPaused {
         Trade storage trade = _trade(tradeId);
-        if (!trade.needsApproval || trade.approved) revert ApprovalNotPending(tradeId);
+        // Any open trade may be approved ahead: the thresholds in force at settlement decide
+        // whether it needed to be.
+        if (trade.approved) revert ApprovalNotPending(tradeId);
         Status status = trade.status;
         if (status != Status.Open && status != Status.Funded) revert TradeClosed(tradeId, status);
         // slither-disable-next-line unused-return (the error's detail is not needed: any error refuses)
@@ -282,8 +352,25 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard, Pausable, AccessContro
         emit LimitSet(token, cap, period);
     }
 
+    /// @notice Allow (or disallow) `token` in new trades. Allow only plain ERC-20s: deposits that
+    /// arrive short are refused anyway, but a token that shrinks balances later (rebasing) or
+    /// can take the payout's gas would still be a risk. Trades already open are not affected.
+    /// @param token The token.
+    /// @param allowed Whether new trades may use it.
+    function setTokenAllowed(address token, bool allowed) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        s_allowedTokens[token] = allowed;
+        emit TokenAllowed(token, allowed);
+    }
+
+    /// @notice Whether new trades may use `token`.
+    /// @param token The token.
+    function isTokenAllowed(address token) external view returns (bool) {
+        return s_allowedTokens[token];
+    }
+
     /// @notice Trades moving more than `threshold` of `token` (base amount, or the most the quote
-    /// leg can cost) need an approver's signature before they settle.
+    /// leg can cost) need an approver's signature before they settle. The threshold in force when
+    /// a trade settles applies, whatever it was when the trade was created.
     /// @param token The token.
     /// @param threshold The largest amount that needs no approval; 0 for none.
     function setApprovalThreshold(address token, uint256 threshold) external onlyRole(DEFAULT_ADMIN_ROLE) {
@@ -336,7 +423,11 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard, Pausable, AccessContro
         (uint256 tradeId, uint256 price) = abi.decode(payload, (uint256, uint256));
         Trade storage trade = _trade(tradeId);
         if (trade.status != Status.Funded) revert TradeNotFunded(tradeId, trade.status);
-        if (trade.needsApproval && !trade.approved) revert ApprovalRequired(tradeId);
+        if (
+            !trade.approved
+                && (_aboveThreshold(trade.baseToken, trade.baseAmount)
+                    || _aboveThreshold(trade.quoteToken, trade.maxQuote))
+        ) revert ApprovalRequired(tradeId);
         if (actionHash != trade.actionHash) revert ActionHashMismatch(tradeId, trade.actionHash, actionHash);
         if (block.timestamp > trade.deadline) revert TradeExpired(tradeId, trade.deadline, block.timestamp);
         if (price < trade.minPrice || price > trade.maxPrice) {
@@ -347,9 +438,41 @@ contract SettlementGate is ReceiverBase, ReentrancyGuard, Pausable, AccessContro
         _consumeLimit(trade.quoteToken, quote);
         trade.status = Status.Settled;
         emit TradeSettled(tradeId, price, quote, actionHash);
-        IERC20(trade.baseToken).safeTransfer(trade.buyer, trade.baseAmount);
-        IERC20(trade.quoteToken).safeTransfer(trade.seller, quote);
-        if (trade.maxQuote > quote) IERC20(trade.quoteToken).safeTransfer(trade.buyer, trade.maxQuote - quote);
+        _pay(tradeId, trade.baseToken, trade.buyer, trade.baseAmount);
+        _pay(tradeId, trade.quoteToken, trade.seller, quote);
+        if (trade.maxQuote > quote) _pay(tradeId, trade.quoteToken, trade.buyer, trade.maxQuote - quote);
+    }
+
+    /// @dev Pull `amount` of `token` from the caller; refuse it unless all of it arrived.
+    function _deposit(IERC20 token, uint256 amount) internal {
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received != amount) revert TransferShortfall(address(token), amount, received);
+    }
+
+    /// @dev Push one payout leg with exactly PAYOUT_GAS (never less: with too little gas left the
+    /// whole call reverts, so whether a leg is pushed or credited is the token's doing, not the
+    /// submitter's); a transfer that fails or answers false credits the leg to `to` instead.
+    function _pay(uint256 tradeId, address token, address to, uint256 amount) internal {
+        uint256 needed = PAYOUT_GAS + PAYOUT_GAS / 63 + 5_000;
+        if (gasleft() < needed) revert InsufficientGasForPayout(needed, gasleft());
+        bytes memory data = abi.encodeCall(IERC20.transfer, (to, amount));
+        bool ok;
+        // slither-disable-next-line assembly (a call capped at PAYOUT_GAS that copies at most one word back, so a token can neither take the gas of the other leg nor make the gate copy a huge answer)
+        assembly ("memory-safe") {
+            ok := call(PAYOUT_GAS, token, 0, add(data, 0x20), mload(data), 0x00, 0x20)
+            // as SafeERC20: success with no answer (from a contract) or an answer of true
+            let answered := gt(returndatasize(), 0x1f)
+            ok := and(
+                ok,
+                or(and(answered, eq(mload(0x00), 1)), and(iszero(returndatasize()), gt(extcodesize(token), 0)))
+            )
+        }
+        if (!ok) {
+            s_owed[to][token] += amount;
+            emit PaymentDeferred(tradeId, to, token, amount);
+        }
     }
 
     /// @dev Count `amount` of `token` against its limit for the current period.

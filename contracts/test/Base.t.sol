@@ -42,9 +42,11 @@ abstract contract BaseTest is Test {
             s_signers.push(vm.addr(i * 1111));
         }
         s_forwarder.setConfig(DON_ID, CONFIG_VERSION, F, s_signers);
-        s_gate = new SettlementGate(address(s_forwarder), s_owner, s_workflowId, FRESHNESS);
+        s_gate = new SettlementGate(address(s_forwarder), s_owner, s_workflowId, FRESHNESS, DON_ID, CONFIG_VERSION);
         s_weth = new TestToken("Wrapped Ether", "WETH");
         s_usdc = new TestToken("USD Coin", "USDC");
+        s_gate.setTokenAllowed(address(s_weth), true);
+        s_gate.setTokenAllowed(address(s_usdc), true);
     }
 
     // ------------------------------------------------------------------ reports
@@ -117,6 +119,26 @@ abstract contract BaseTest is Test {
     /// @dev Submit with signers 0 and 1.
     function _submit(address receiver, bytes memory raw) internal {
         s_forwarder.report(receiver, raw, _context(), _sigs(_keys(0, 1), raw));
+    }
+
+    /// @dev The config word vouch's Forwarder appends to onReport's arguments.
+    function _configWord(uint32 donId, uint32 configVersion) internal pure returns (bytes32) {
+        return bytes32(uint256((uint64(donId) << 32) | configVersion));
+    }
+
+    /// @dev Call `receiver`.onReport as the forwarder does (the arguments, then the config word of
+    /// DON_ID / CONFIG_VERSION), pranking as the forwarder; reverts as the receiver did.
+    function _onReportAsForwarder(address receiver, bytes memory metadata, bytes memory body) internal {
+        bytes memory data = bytes.concat(
+            abi.encodeWithSignature("onReport(bytes,bytes)", metadata, body), _configWord(DON_ID, CONFIG_VERSION)
+        );
+        vm.prank(address(s_forwarder));
+        (bool ok, bytes memory ret) = receiver.call(data);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(ret, 0x20), mload(ret))
+            }
+        }
     }
 
     function _state(address receiver, bytes32 executionId) internal view returns (Forwarder.TransmissionState) {

@@ -6,9 +6,10 @@ import {GatewayFixture} from "./CrossChainGateway.t.sol";
 import {MessageSink} from "../src/test/MessageSink.sol";
 import {CrossChainGateway} from "../src/CrossChainGateway.sol";
 
-/// @dev Sends with random values and waits (the source's rate limiter); attests messages from a
-/// small pool again and again, ordered and out of order, while the receiver breaks and mends;
-/// re-executes failed ones.
+/// @dev Drives three chains the way the world does: two senders send real messages from A to B
+/// and to C, ordered and out of order, with random values; reports of those very messages arrive
+/// in any order, with any gas from starved to plenty, sometimes on the wrong chain; the receiver
+/// breaks and mends; anyone re-executes failed messages; time passes (both rate limiters).
 contract GatewayHandler is Test {
     CrossChainGatewayInvariantTest internal immutable i_fixture;
 
@@ -16,33 +17,42 @@ contract GatewayHandler is Test {
         i_fixture = fixture;
     }
 
-    function send(uint256 value) external {
-        try i_fixture.sendOnA(bound(value, 0, 600e18)) {} catch {}
+    function send(uint256 value, bool toC, bool outOfOrder, bool secondSender) external {
+        try i_fixture.sendReal(bound(value, 0, 400e18), toC, outOfOrder, secondSender) {} catch {}
     }
 
-    function wait(uint256 secondsToWait) external {
-        vm.warp(block.timestamp + bound(secondsToWait, 1, 600));
-    }
-
-    function attest(uint8 nonce, bool outOfOrder) external {
-        try i_fixture.attestPooled(uint64(bound(nonce, 1, 5)), outOfOrder) {} catch {}
+    function attest(uint256 pick, uint256 gas, bool wrongChain) external {
+        try i_fixture.attestSent(pick, bound(gas, 150_000, 1_500_000), wrongChain) {} catch {}
     }
 
     function breakSink(bool broken) external {
         i_fixture.sink().setBroken(broken);
     }
 
-    function reexecute(uint8 nonce, bool outOfOrder) external {
-        try i_fixture.reexecutePooled(uint64(bound(nonce, 1, 5)), outOfOrder) {} catch {}
+    function reexecute(uint256 pick) external {
+        try i_fixture.reexecuteSent(pick) {} catch {}
+    }
+
+    function wait(uint256 secondsToWait) external {
+        vm.warp(block.timestamp + bound(secondsToWait, 1, 600));
     }
 }
 
-/// @notice A message never executes twice; the rate limiter never holds more than its capacity.
+/// @notice Value released across all chains never exceeds value locked, per lane and in all; no
+/// ordered message executes before its predecessor; no message executes twice or on a chain it
+/// was not sent to; the rate limiters never exceed their capacity.
 contract CrossChainGatewayInvariantTest is GatewayFixture {
     GatewayHandler internal s_handler;
+    address internal s_sender2 = makeAddr("sender2");
+    CrossChainGateway.Message[] internal s_sent;
+    /// @dev Ghost accounting per lane (destination chain, sender): value locked on A by sends.
+    mapping(uint256 destChainId => mapping(address sender => uint256 value)) internal s_locked;
 
     function setUp() public override {
         super.setUp();
+        s_token.mint(s_sender2, 1_000_000e18);
+        vm.prank(s_sender2);
+        s_token.approve(address(s_gwA), type(uint256).max);
         s_handler = new GatewayHandler(this);
         targetContract(address(s_handler));
     }
@@ -51,35 +61,96 @@ contract CrossChainGatewayInvariantTest is GatewayFixture {
         return s_sink;
     }
 
-    function sendOnA(uint256 value) external {
-        _sendOnA("", value);
+    function sendReal(uint256 value, bool toC, bool outOfOrder, bool secondSender) external {
+        address sender = secondSender ? s_sender2 : s_sender;
+        uint256 dest = toC ? CHAIN_C : CHAIN_B;
+        CrossChainGateway.Message memory message =
+            _sendFrom(sender, dest, abi.encode(s_sent.length), value, outOfOrder, s_gwA.DEFAULT_GAS_LIMIT());
+        s_sent.push(message);
+        s_locked[dest][sender] += value;
     }
 
-    function pooled(uint64 nonce, bool outOfOrder) public view returns (CrossChainGateway.Message memory) {
-        return _message(nonce, 1e18, outOfOrder, abi.encode(nonce, outOfOrder));
+    function attestSent(uint256 pick, uint256 gas, bool wrongChain) external {
+        if (s_sent.length == 0) return;
+        CrossChainGateway.Message memory message = s_sent[pick % s_sent.length];
+        uint256 chain = message.destChainId;
+        if (wrongChain) chain = chain == CHAIN_B ? CHAIN_C : CHAIN_B;
+        _attestOn(chain, message, gas);
     }
 
-    function attestPooled(uint64 nonce, bool outOfOrder) external {
-        _attest(pooled(nonce, outOfOrder));
+    function reexecuteSent(uint256 pick) external {
+        if (s_sent.length == 0) return;
+        CrossChainGateway.Message memory message = s_sent[pick % s_sent.length];
+        vm.chainId(message.destChainId);
+        _gatewayOn(message.destChainId).executeFailed(message);
     }
 
-    function reexecutePooled(uint64 nonce, bool outOfOrder) external {
-        vm.chainId(CHAIN_B);
-        s_gwB.executeFailed(pooled(nonce, outOfOrder));
+    function _state(CrossChainGateway.Message memory message, uint256 chain)
+        internal
+        view
+        returns (CrossChainGateway.State)
+    {
+        CrossChainGateway gw = _gatewayOn(chain);
+        return gw.getState(gw.getMessageId(message));
     }
 
-    function invariant_AMessageNeverExecutesTwice() public view {
-        for (uint64 nonce = 1; nonce <= 5; ++nonce) {
-            for (uint256 flag = 0; flag < 2; ++flag) {
-                bytes memory payload = abi.encode(nonce, flag == 1);
-                assertLe(s_sink.received(CHAIN_A, s_sender, payload), 1);
+    // ---------------------------------------------------------------- invariants
+
+    function invariant_ValueReleasedNeverExceedsValueLocked() public view {
+        uint256 locked = s_token.balanceOf(address(s_gwA));
+        uint256[2] memory dests = [CHAIN_B, CHAIN_C];
+        address[2] memory senders = [s_sender, s_sender2];
+        uint256 ghostLocked;
+        for (uint256 d = 0; d < 2; ++d) {
+            for (uint256 s = 0; s < 2; ++s) {
+                uint256 released;
+                for (uint256 i = 0; i < s_sent.length; ++i) {
+                    CrossChainGateway.Message memory m = s_sent[i];
+                    if (m.destChainId != dests[d] || m.sender != senders[s]) continue;
+                    if (_state(m, dests[d]) == CrossChainGateway.State.Executed) released += m.value;
+                }
+                assertLe(released, s_locked[dests[d]][senders[s]], "a lane released more than it locked");
+                ghostLocked += s_locked[dests[d]][senders[s]];
             }
+        }
+        assertEq(locked, ghostLocked, "A holds exactly what was sent");
+        // every release lands at the sink: all chains together never pay out more than A locked
+        assertLe(s_token.balanceOf(address(s_sink)), locked);
+    }
+
+    function invariant_NoOrderedMessageExecutesBeforeItsPredecessor() public view {
+        for (uint256 i = 0; i < s_sent.length; ++i) {
+            CrossChainGateway.Message memory m = s_sent[i];
+            if (m.outOfOrder || _state(m, m.destChainId) == CrossChainGateway.State.Unknown) continue;
+            // its predecessor in the lane (same destination and sender, nonce - 1) was processed
+            for (uint256 j = 0; j < i; ++j) {
+                CrossChainGateway.Message memory p = s_sent[j];
+                if (!p.outOfOrder && p.destChainId == m.destChainId && p.sender == m.sender && p.nonce + 1 == m.nonce) {
+                    assertTrue(_state(p, p.destChainId) != CrossChainGateway.State.Unknown, "predecessor pending");
+                }
+            }
+            assertLe(m.nonce, _gatewayOn(m.destChainId).getExecutedNonce(CHAIN_A, m.sender));
         }
     }
 
-    function invariant_RateLimiterNeverExceedsCapacity() public view {
-        (CrossChainGateway.Bucket memory bucket, uint256 available) = s_gwA.getBucket(CHAIN_B);
-        assertLe(bucket.tokens, bucket.capacity);
-        assertLe(available, bucket.capacity);
+    function invariant_NoMessageExecutesTwiceOrOnAnotherChain() public view {
+        for (uint256 i = 0; i < s_sent.length; ++i) {
+            CrossChainGateway.Message memory m = s_sent[i];
+            assertLe(s_sink.received(CHAIN_A, m.sender, m.payload), 1);
+            uint256 other = m.destChainId == CHAIN_B ? CHAIN_C : CHAIN_B;
+            assertEq(uint8(_state(m, other)), uint8(CrossChainGateway.State.Unknown), "processed off its chain");
+        }
+    }
+
+    function invariant_RateLimitersNeverExceedCapacity() public view {
+        uint256[2] memory dests = [CHAIN_B, CHAIN_C];
+        for (uint256 d = 0; d < 2; ++d) {
+            (CrossChainGateway.Bucket memory bucket, uint256 available) = s_gwA.getBucket(dests[d]);
+            assertLe(bucket.tokens, bucket.capacity);
+            assertLe(available, bucket.capacity);
+            (bucket, available) = _gatewayOn(dests[d]).getInboundBucket(CHAIN_A);
+            assertLe(bucket.tokens, bucket.capacity);
+            assertLe(available, bucket.capacity);
+        }
     }
 }

@@ -25,6 +25,15 @@ contract RecordingReceiver is IReceiver, ERC165 {
     }
 }
 
+/// @dev Records the word after onReport's arguments.
+contract ConfigWordReceiver is RecordingReceiver {
+    bytes32 public s_word;
+
+    function onReport(bytes calldata, bytes calldata) external override {
+        s_word = bytes32(msg.data[msg.data.length - 32:]);
+    }
+}
+
 /// @dev Reverts unless it is given at least NEEDED gas.
 contract GasHungryReceiver is RecordingReceiver {
     uint256 internal constant NEEDED = 300_000;
@@ -105,7 +114,7 @@ contract ForwarderTest is BaseTest {
     // ------------------------------------------------------------------ typeAndVersion, ownership
 
     function test_TypeAndVersion() public view {
-        assertEq(s_forwarder.typeAndVersion(), "vouch Forwarder 1.1.0");
+        assertEq(s_forwarder.typeAndVersion(), "vouch Forwarder 1.2.0");
     }
 
     function test_TransferOwnership_TakesTwoSteps() public {
@@ -443,6 +452,34 @@ contract ForwarderTest is BaseTest {
         assertEq(
             uint8(_state(address(s_recorder), bytes32(uint256(4)))), uint8(Forwarder.TransmissionState.NOT_ATTEMPTED)
         );
+    }
+
+    /// @dev L-3: Keystone's floor. At the least gas report() accepts, the receiver's recorded
+    /// allowance is Keystone's 160k floor less the 5k kept for the bookkeeping (was 100k).
+    function test_Report_RoutesOnlyWithKeystonesGasFloor() public {
+        bytes memory raw = _metadata(bytes32(uint256(44)), uint32(block.timestamp));
+        bytes[] memory sigs = _sigs(_keys(0, 1), raw);
+        bytes memory context = _context();
+        uint256 gas = 100_000;
+        while (true) {
+            (bool ok,) = address(s_forwarder).call{gas: gas}(
+                abi.encodeCall(Forwarder.report, (address(s_recorder), raw, context, sigs))
+            );
+            if (ok) break;
+            gas += 1_000;
+        }
+        Forwarder.TransmissionInfo memory info =
+            s_forwarder.getTransmissionInfo(address(s_recorder), bytes32(uint256(44)), REPORT_ID);
+        assertGe(info.gasLimit, 160_000 - 5_000);
+        assertLt(info.gasLimit, 160_000 - 5_000 + 1_000);
+    }
+
+    /// @dev The forwarder appends the verifying config's id to onReport's arguments.
+    function test_Report_AppendsTheConfigWord() public {
+        ConfigWordReceiver receiver = new ConfigWordReceiver();
+        bytes memory raw = _metadata(bytes32(uint256(45)), uint32(block.timestamp));
+        s_forwarder.report(address(receiver), raw, _context(), _sigs(_keys(0, 1), raw));
+        assertEq(receiver.s_word(), _configWord(DON_ID, CONFIG_VERSION));
     }
 
     function test_Report_RecordsInvalidReceiverOnceAndForAll() public {

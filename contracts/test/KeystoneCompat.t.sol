@@ -51,8 +51,10 @@ contract KeystoneCompatTest is BaseTest {
     }
 
     function test_Keystone_SettlesAVouchTradeFromAVouchSignedReport() public {
-        SettlementGate gate = new SettlementGate(address(s_keystone), s_owner, s_workflowId, FRESHNESS);
+        SettlementGate gate = new SettlementGate(address(s_keystone), s_owner, s_workflowId, FRESHNESS, 0, 0);
         s_gate = gate; // the Base helpers build trades and bodies for s_gate
+        gate.setTokenAllowed(address(s_weth), true);
+        gate.setTokenAllowed(address(s_usdc), true);
         uint256 tradeId = _fundedTrade();
         bytes memory raw = _report(_executionId(0), tradeId, 3_000e18);
         bytes memory context = _keystoneContext();

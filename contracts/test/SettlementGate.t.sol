@@ -33,9 +33,8 @@ contract SettlementGateTest is BaseTest {
 
     /// @dev Deliver as the forwarder; expect `err` unless it is empty.
     function _deliver(bytes memory body, bytes memory err) internal {
-        vm.prank(address(s_forwarder));
         if (err.length > 0) vm.expectRevert(err);
-        s_gate.onReport(_meta(), body);
+        _onReportAsForwarder(address(s_gate), _meta(), body);
     }
 
     function _create(address buyer, address base, uint256 amount, address quote, uint256 lo, uint256 hi, uint64 dl)
@@ -48,7 +47,7 @@ contract SettlementGateTest is BaseTest {
     // ------------------------------------------------------------------ metadata
 
     function test_TypeAndVersion() public view {
-        assertEq(s_gate.typeAndVersion(), "vouch SettlementGate 1.1.0");
+        assertEq(s_gate.typeAndVersion(), "vouch SettlementGate 1.2.0");
     }
 
     function test_GetReceiverConfig_ReturnsConstructorArguments() public view {

@@ -32,8 +32,7 @@ contract SettlementGateGuardsTest is BaseTest {
 
     function _deliver(uint256 tradeId, uint256 price) internal {
         bytes memory body = _body(tradeId, price, uint64(block.timestamp), s_actionHash);
-        vm.prank(address(s_forwarder));
-        s_gate.onReport(abi.encodePacked(s_workflowId, WORKFLOW_NAME, s_owner, REPORT_ID), body);
+        _onReportAsForwarder(address(s_gate), abi.encodePacked(s_workflowId, WORKFLOW_NAME, s_owner, REPORT_ID), body);
     }
 
     function _expectDeliverReverts(uint256 tradeId, uint256 price, bytes memory err) internal {
@@ -136,11 +135,35 @@ contract SettlementGateGuardsTest is BaseTest {
         s_gate.approveTrade(tradeId, hex"1234");
     }
 
-    function test_ApproveTrade_RevertWhen_NotPending() public {
-        uint256 tradeId = _openTrade(); // no threshold: nothing to approve
+    function test_ApproveTrade_AheadOfAThresholdIsAllowedOnce() public {
+        uint256 tradeId = _openTrade(); // no threshold yet: an approval ahead of one is kept
         bytes memory signature = _approval(APPROVER_KEY, tradeId);
+        s_gate.approveTrade(tradeId, signature);
+        assertTrue(s_gate.getTrade(tradeId).approved);
         vm.expectRevert(abi.encodeWithSelector(SettlementGate.ApprovalNotPending.selector, tradeId));
         s_gate.approveTrade(tradeId, signature);
+    }
+
+    // L-1: the thresholds in force at settlement apply, both ways.
+    function test_OnReport_RevertWhen_ThresholdLoweredAfterCreation() public {
+        uint256 tradeId = _fundedTrade(); // created with no threshold: needsApproval false
+        assertFalse(s_gate.getTrade(tradeId).needsApproval);
+        s_gate.setApprovalThreshold(address(s_weth), 1e18); // the admin lowers it: 2 WETH is above
+        _expectDeliverReverts(
+            tradeId, 3_000e18, abi.encodeWithSelector(SettlementGate.ApprovalRequired.selector, tradeId)
+        );
+        s_gate.approveTrade(tradeId, _approval(APPROVER_KEY, tradeId));
+        _deliver(tradeId, 3_000e18);
+        assertEq(uint8(_status(tradeId)), uint8(SettlementGate.Status.Settled));
+    }
+
+    function test_OnReport_ThresholdRaisedAfterCreationNeedsNoApproval() public {
+        s_gate.setApprovalThreshold(address(s_weth), 1e18);
+        uint256 tradeId = _fundedTrade();
+        assertTrue(s_gate.getTrade(tradeId).needsApproval);
+        s_gate.setApprovalThreshold(address(s_weth), 10e18); // 2 WETH is now below
+        _deliver(tradeId, 3_000e18);
+        assertEq(uint8(_status(tradeId)), uint8(SettlementGate.Status.Settled));
     }
 
     function test_ApproveTrade_RevertWhen_AlreadyApproved() public {

@@ -2,6 +2,8 @@
 pragma solidity 0.8.26;
 
 import {Test} from "forge-std/Test.sol";
+import {Vm} from "forge-std/Vm.sol";
+import {BlockingToken} from "./Tokens.t.sol";
 import {BaseTest} from "./Base.t.sol";
 import {Forwarder} from "../src/Forwarder.sol";
 import {SettlementGate} from "../src/SettlementGate.sol";
@@ -9,12 +11,15 @@ import {TestToken} from "../src/test/TestToken.sol";
 
 /// @dev Drives the gate the way the world does: sellers open trades, buyers fund them, the DON's
 /// signed reports arrive through the real forwarder (replays and out-of-bounds prices included),
-/// time passes, parties refund. Counts every transition to Settled it causes.
+/// time passes, parties refund and withdraw; half the trades are quoted in a token that blocks the
+/// buyer now and then. Counts every TradeSettled event the gate emits per trade (so a second
+/// settlement of a trade would show as 2, whatever the status says).
 contract GateHandler is Test {
     SettlementGate internal immutable i_gate;
     Forwarder internal immutable i_forwarder;
     TestToken internal immutable i_weth;
     TestToken internal immutable i_usdc;
+    BlockingToken internal immutable i_blk;
     SettlementGateInvariantTest internal immutable i_fixture;
     address internal immutable i_seller = makeAddr("seller");
     address internal immutable i_buyer = makeAddr("buyer");
@@ -27,20 +32,22 @@ contract GateHandler is Test {
         SettlementGate gate,
         Forwarder forwarder,
         TestToken weth,
-        TestToken usdc
+        TestToken usdc,
+        BlockingToken blk
     ) {
         i_fixture = fixture;
         i_gate = gate;
         i_forwarder = forwarder;
         i_weth = weth;
         i_usdc = usdc;
+        i_blk = blk;
     }
 
     function tradeIds() external view returns (uint256[] memory) {
         return s_ids;
     }
 
-    function create(uint256 amount, uint256 life, bool fundNow) external {
+    function create(uint256 amount, uint256 life, bool fundNow, bool blocking) external {
         amount = bound(amount, 1, 100e18);
         life = bound(life, 60, 3_600);
         i_weth.mint(i_seller, amount);
@@ -50,7 +57,7 @@ contract GateHandler is Test {
             i_buyer,
             address(i_weth),
             amount,
-            address(i_usdc),
+            blocking ? address(i_blk) : address(i_usdc),
             2_500e18,
             3_500e18,
             // forge-lint: disable-next-line(unsafe-typecast)
@@ -66,9 +73,9 @@ contract GateHandler is Test {
         if (s_ids.length == 0) return;
         uint256 id = s_ids[pick % s_ids.length];
         SettlementGate.Trade memory trade = i_gate.getTrade(id);
-        i_usdc.mint(i_buyer, trade.maxQuote);
+        TestToken(trade.quoteToken).mint(i_buyer, trade.maxQuote);
         vm.startPrank(i_buyer);
-        i_usdc.approve(address(i_gate), trade.maxQuote);
+        TestToken(trade.quoteToken).approve(address(i_gate), trade.maxQuote);
         try i_gate.fundTrade(id) {} catch {}
         vm.stopPrank();
     }
@@ -81,12 +88,33 @@ contract GateHandler is Test {
         bytes memory raw = i_fixture.settlementReport(id, price, round % 3);
         bytes[] memory sigs = i_fixture.signedBy01(raw);
         bytes memory context = i_fixture.context();
-        bool before = i_gate.getTrade(id).status == SettlementGate.Status.Settled;
+        vm.recordLogs();
         try i_forwarder.report(address(i_gate), raw, context, sigs) {} catch {}
-        if (!before && i_gate.getTrade(id).status == SettlementGate.Status.Settled) ++s_settlements[id];
         // and once more, the very same report: replay must change nothing
         try i_forwarder.report(address(i_gate), raw, context, sigs) {} catch {}
-        if (before && i_gate.getTrade(id).status != SettlementGate.Status.Settled) ++s_settlements[id];
+        // and a fresh report (another round) for the same trade: it must not settle it again
+        raw = i_fixture.settlementReport(id, 3_000e18, 3 + round % 4);
+        sigs = i_fixture.signedBy01(raw);
+        try i_forwarder.report(address(i_gate), raw, context, sigs) {} catch {}
+        _countSettlements(vm.getRecordedLogs());
+    }
+
+    function _countSettlements(Vm.Log[] memory logs) internal {
+        bytes32 settled = SettlementGate.TradeSettled.selector;
+        for (uint256 i = 0; i < logs.length; ++i) {
+            if (logs[i].emitter == address(i_gate) && logs[i].topics[0] == settled) {
+                ++s_settlements[uint256(logs[i].topics[1])];
+            }
+        }
+    }
+
+    function blockBuyer(bool blocked) external {
+        i_blk.setBlocked(i_buyer, blocked);
+    }
+
+    function withdraw(bool asBuyer, bool blocking) external {
+        vm.prank(asBuyer ? i_buyer : i_seller);
+        try i_gate.withdraw(blocking ? address(i_blk) : address(i_usdc)) {} catch {}
     }
 
     function refund(uint256 pick, bool asBuyer) external {
@@ -102,13 +130,17 @@ contract GateHandler is Test {
 }
 
 /// @notice Invariants of the escrow: no trade settles twice; the gate holds exactly the deposits
-/// of its open trades (the base leg of Open and Funded trades, the max quote of Funded ones).
+/// of its open trades (the base leg of Open and Funded trades, the max quote of Funded ones) plus
+/// what it credited to parties and they have not withdrawn yet.
 contract SettlementGateInvariantTest is BaseTest {
     GateHandler internal s_handler;
+    BlockingToken internal s_blk;
 
     function setUp() public override {
         super.setUp();
-        s_handler = new GateHandler(this, s_gate, s_forwarder, s_weth, s_usdc);
+        s_blk = new BlockingToken();
+        s_gate.setTokenAllowed(address(s_blk), true);
+        s_handler = new GateHandler(this, s_gate, s_forwarder, s_weth, s_usdc, s_blk);
         targetContract(address(s_handler));
     }
 
@@ -142,15 +174,24 @@ contract SettlementGateInvariantTest is BaseTest {
         uint256[] memory ids = s_handler.tradeIds();
         uint256 base;
         uint256 quote;
+        uint256 blocking;
         for (uint256 i = 0; i < ids.length; ++i) {
             SettlementGate.Trade memory trade = s_gate.getTrade(ids[i]);
             if (trade.status == SettlementGate.Status.Open || trade.status == SettlementGate.Status.Funded) {
                 base += trade.baseAmount;
             }
-            if (trade.status == SettlementGate.Status.Funded) quote += trade.maxQuote;
+            if (trade.status == SettlementGate.Status.Funded) {
+                if (trade.quoteToken == address(s_blk)) blocking += trade.maxQuote;
+                else quote += trade.maxQuote;
+            }
         }
-        assertEq(s_weth.balanceOf(address(s_gate)), base);
-        assertEq(s_usdc.balanceOf(address(s_gate)), quote);
+        assertEq(s_weth.balanceOf(address(s_gate)), base + _owed(address(s_weth)));
+        assertEq(s_usdc.balanceOf(address(s_gate)), quote + _owed(address(s_usdc)));
+        assertEq(s_blk.balanceOf(address(s_gate)), blocking + _owed(address(s_blk)));
+    }
+
+    function _owed(address token) internal view returns (uint256) {
+        return s_gate.owed(s_seller, token) + s_gate.owed(s_buyer, token);
     }
 }
 

@@ -92,6 +92,8 @@ def deploy_settlement_stack(
 
     The gate accepts reports of ``workflow_name``, the FeedConsumer reports of the
     ``feeds`` workflow (``Deployment.feed_workflow``); both are owned by the deployer.
+    The gate is pinned to ``don`` (its DON id, config versions from its current one
+    up) and allows the two test tokens.
 
     Args:
         writer: sends the transactions; its address becomes the workflow owner.
@@ -116,12 +118,23 @@ def deploy_settlement_stack(
         return writer.deploy(artifact.abi, artifact.bytecode, *args)[0]
 
     forwarder = deploy("Forwarder")
-    gate = deploy("SettlementGate", forwarder, writer.address, workflow.id, freshness_window)
+    gate = deploy(
+        "SettlementGate",
+        forwarder,
+        writer.address,
+        workflow.id,
+        freshness_window,
+        don.don_id,
+        don.config_version,
+    )
     consumer = deploy("FeedConsumer", forwarder, writer.address, feeds.id, freshness_window)
     weth = deploy("TestToken", "Wrapped Ether (test)", "WETH")
     usdc = deploy("TestToken", "USD Coin (test)", "USDC")
     anchor = deploy("AttestationAnchor")
     fwd = contract(writer.w3, artifacts, "Forwarder", forwarder)
+    gate_contract = contract(writer.w3, artifacts, "SettlementGate", gate)
+    for token in (weth, usdc):
+        writer.transact(gate_contract.functions.setTokenAllowed(token, True))
     receipt = writer.transact(
         fwd.functions.setConfig(don.don_id, don.config_version, don.f, don.signers)
     )
@@ -162,6 +175,7 @@ def deploy_gateway(
     token: str,
     workflow: WorkflowInfo,
     freshness_window: int = 300,
+    don: DonOnchain | None = None,
 ) -> str:
     """Deploy a CrossChainGateway that accepts reports of ``workflow`` from ``forwarder``.
 
@@ -172,7 +186,10 @@ def deploy_gateway(
         token: the ERC-20 of the value leg (locked on the source, released on the destination).
         workflow: the workflow owner and id reports must name.
         freshness_window: seconds a report stays acceptable.
+        don: the only DON whose reports it accepts (its id, config versions from its
+            current one up); None accepts any DON configured on ``forwarder``.
     """
     artifact = artifacts.get("CrossChainGateway")
-    args = (token, forwarder, workflow.owner, workflow.id, freshness_window)
+    pin = (don.don_id, don.config_version) if don is not None else (0, 0)
+    args = (token, forwarder, workflow.owner, workflow.id, freshness_window, *pin)
     return writer.deploy(artifact.abi, artifact.bytecode, *args)[0]

@@ -36,6 +36,7 @@ from cre_adapters import (
     encode_message,
     message_from_log,
 )
+from cre_adapters._messages import MESSAGE, message_id
 from cre_adapters.evm import (
     ANVIL_DEV_KEYS,
     ChainWriter,
@@ -66,8 +67,8 @@ from ..conftest import PASSWORD
 pytestmark = pytest.mark.integration
 
 CHAIN_B = 31_338
+CHAIN_C = 31_339  # a third chain gateway A also sends to; no anvil needed, its messages must stay unrelayed
 ONE = 10**18
-MESSAGE = "(uint256,address,bytes32,uint256,address,uint64,address,uint256,bool,bytes)"
 EXECUTED, FAILED_STATE = 1, 2
 
 
@@ -90,7 +91,7 @@ def _stack_b(env: Any, url: str) -> dict[str, Any]:
     token_artifact = env.artifacts.get("TestToken")
     token, _ = writer.deploy(token_artifact.abi, token_artifact.bytecode, "Bridged (test)", "BRG")
     wf = env.deployment.workflow.model_copy(update={"owner": writer.address})
-    gateway = deploy_gateway(writer, env.artifacts, forwarder, token, wf)
+    gateway = deploy_gateway(writer, env.artifacts, forwarder, token, wf, don=env.deployment.don)
     sink_artifact = env.artifacts.get("MessageSink")
     sink, _ = writer.deploy(sink_artifact.abi, sink_artifact.bytecode)
     writer.transact(
@@ -112,10 +113,16 @@ def _stack_a(env: Any, dest_gateway_chain: int) -> dict[str, Any]:
     token_artifact = env.artifacts.get("TestToken")
     token, _ = writer.deploy(token_artifact.abi, token_artifact.bytecode, "Bridged (test)", "BRG")
     gateway = deploy_gateway(
-        writer, env.artifacts, env.deployment.address("Forwarder"), token, env.deployment.workflow
+        writer,
+        env.artifacts,
+        env.deployment.address("Forwarder"),
+        token,
+        env.deployment.workflow,
+        don=env.deployment.don,
     )
     gw = contract(env.w3, env.artifacts, "CrossChainGateway", gateway)
     writer.transact(gw.functions.setBucket(dest_gateway_chain, 100 * ONE, ONE))
+    writer.transact(gw.functions.setBucket(CHAIN_C, 100 * ONE, ONE))
     tok = contract(env.w3, env.artifacts, "TestToken", token)
     writer.transact(tok.functions.mint(writer.address, 10 * ONE))
     writer.transact(tok.functions.approve(gateway, 10 * ONE))
@@ -154,34 +161,31 @@ def _report(
     return raw, context, sigs
 
 
+def _trust(env: Any, a: dict[str, Any], b: dict[str, Any]) -> Any:
+    """Gateway B trusts gateway A and releases up to 100 units for A's messages; B's contract."""
+    gw_b = contract(b["w3"], env.artifacts, "CrossChainGateway", b["gateway"])
+    b["writer"].transact(gw_b.functions.setSource(env.deployment.chain_id, a["gateway"]))
+    b["writer"].transact(gw_b.functions.setInboundBucket(env.deployment.chain_id, 100 * ONE, ONE))
+    return gw_b
+
+
 def _send(
-    env: Any, a: dict[str, Any], b: dict[str, Any], data: bytes, amount: int
+    env: Any, a: dict[str, Any], b: dict[str, Any], data: bytes, amount: int, dest: int = CHAIN_B
 ) -> tuple[Any, ...]:
-    """Send ``data`` with ``amount`` from gateway A to B's sink; the message as B's gateway sees it."""
-    receipt = env.writer.transact(a["gw"].functions.send(CHAIN_B, b["sink"], data, amount))
+    """Send ``data`` with ``amount`` from gateway A to B's sink; the message read from the event."""
+    receipt = env.writer.transact(a["gw"].functions.send(dest, b["sink"], data, amount))
     sent = a["gw"].events.MessageSent().process_receipt(receipt, errors=DISCARD)[0]
-    return (
-        env.deployment.chain_id,
-        a["gateway"],
-        bytes(receipt["transactionHash"]),
-        sent["logIndex"],
-        env.writer.address,
-        sent["args"]["nonce"],
-        b["sink"],
-        amount,
-        False,
-        data,
-    )
+    raw_log = next(e for e in receipt["logs"] if e["logIndex"] == sent["logIndex"])
+    return message_from_log(env.deployment.chain_id, raw_log)
 
 
 def test_message_sent_on_chain_a_executes_once_on_chain_b(evm: Any, chain_b: str) -> None:
     b = _stack_b(evm, chain_b)
     a = _stack_a(evm, CHAIN_B)
-    gw_b = contract(b["w3"], evm.artifacts, "CrossChainGateway", b["gateway"])
-    b["writer"].transact(gw_b.functions.setSource(evm.deployment.chain_id, a["gateway"]))
+    gw_b = _trust(evm, a, b)
 
     message = _send(evm, a, b, b"hello B", 3 * ONE)
-    assert message[5] == 1  # the first nonce
+    assert message[5] == CHAIN_B and message[6] == 1  # addressed to B, the first nonce of that lane
     assert a["token"].functions.balanceOf(a["gateway"]).call() == 3 * ONE
 
     fwd_b = contract(b["w3"], evm.artifacts, "Forwarder", b["forwarder"])
@@ -196,8 +200,9 @@ def test_message_sent_on_chain_a_executes_once_on_chain_b(evm: Any, chain_b: str
     assert sink.functions.lastPayload().call() == b"hello B"
     token_b = contract(b["w3"], evm.artifacts, "TestToken", gw_b.functions.token().call())
     assert token_b.functions.balanceOf(b["sink"]).call() == 3 * ONE
-    message_id = gw_b.functions.getMessageId(message, CHAIN_B).call()
-    assert gw_b.functions.getState(message_id).call() == EXECUTED
+    onchain_id = gw_b.functions.getMessageId(message).call()
+    assert onchain_id == message_id(message)  # the python formula is the contract's
+    assert gw_b.functions.getState(onchain_id).call() == EXECUTED
 
     # the same attestation in a fresh report: the gateway refuses it, the forwarder records FAILED
     raw, context, sigs = _report(evm, b, message, time.time_ns())
@@ -231,8 +236,7 @@ def test_evm_log_trigger_on_chain_a_makes_the_don_attest_and_deliver_on_chain_b(
 ) -> None:
     b = _stack_b(evm, chain_b)
     a = _stack_a(evm, CHAIN_B)
-    gw_b = contract(b["w3"], evm.artifacts, "CrossChainGateway", b["gateway"])
-    b["writer"].transact(gw_b.functions.setSource(evm.deployment.chain_id, a["gateway"]))
+    gw_b = _trust(evm, a, b)
     don = _relay_don(evm, tmp_path, a["gateway"], b["forwarder"])
     don.save(tmp_path / "don.json")
     (tmp_path / "password").write_text(PASSWORD)
@@ -259,6 +263,9 @@ def test_evm_log_trigger_on_chain_a_makes_the_don_attest_and_deliver_on_chain_b(
     async def scenario() -> list[dict[str, Any]]:
         task = asyncio.create_task(relay.run(max_firings=1, wait=60))
         await asyncio.sleep(0.5)  # the relay watches from the current block on
+        # a message for chain C first: B's relay must not take it (it would pay out on B too)
+        other = a["gw"].functions.send(CHAIN_C, b["sink"], b"for chain C", ONE)
+        await asyncio.to_thread(evm.writer.transact, other)
         send = a["gw"].functions.send(CHAIN_B, b["sink"], b"via the DON", 2 * ONE)
         await asyncio.to_thread(evm.writer.transact, send)
         return await task
@@ -269,6 +276,7 @@ def test_evm_log_trigger_on_chain_a_makes_the_don_attest_and_deliver_on_chain_b(
     finally:
         supervisor.stop()
     assert outcome["status"] == "delivered" and outcome["nonce"] == 1
+    assert outcome["message"] == "executed"  # the relay's gas left the receiver its full limit
     sink = contract(b["w3"], evm.artifacts, "MessageSink", b["sink"])
     assert sink.functions.calls().call() == 1
     assert sink.functions.lastPayload().call() == b"via the DON"
@@ -323,7 +331,7 @@ def test_nodes_refuse_an_attested_payload_that_is_not_the_event_they_read(
     ref = f"0x{bytes(receipt['transactionHash']).hex()}:{sent['logIndex']}"
     raw_log = next(e for e in receipt["logs"] if e["logIndex"] == sent["logIndex"])
     message = message_from_log(evm.deployment.chain_id, raw_log)
-    forged = (*message[:9], b"forged")
+    forged = (*message[:-1], b"forged")
 
     async def scenario() -> Any:
         coordinator = Coordinator(don, timeout=5)
@@ -366,3 +374,44 @@ def test_nodes_refuse_an_attested_payload_that_is_not_the_event_they_read(
         supervisor.stop()
     assert len(info.value.failures) == len(don.nodes)
     assert all("the payload hashes to" in why for why in info.value.failures.values())
+
+
+def test_gateway_b_refuses_a_message_for_another_chain_and_a_starved_report_changes_nothing(
+    evm: Any, chain_b: str
+) -> None:
+    """H-2: a message sent to C never pays out on B. M-2: too little gas reverts, never FAILs."""
+    b = _stack_b(evm, chain_b)
+    a = _stack_a(evm, CHAIN_B)
+    gw_b = _trust(evm, a, b)
+    fwd_b = contract(b["w3"], evm.artifacts, "Forwarder", b["forwarder"])
+    sink = contract(b["w3"], evm.artifacts, "MessageSink", b["sink"])
+
+    for_c = _send(evm, a, b, b"for C", ONE, dest=CHAIN_C)
+    raw, context, sigs = _report(evm, b, for_c, time.time_ns())
+    refused = b["writer"].transact(
+        fwd_b.functions.report(b["gateway"], raw, context, sigs), gas=1_500_000
+    )
+    processed = fwd_b.events.ReportProcessed().process_receipt(refused, errors=DISCARD)
+    assert [e["args"]["result"] for e in processed] == [False]
+    assert gw_b.functions.getState(message_id(for_c)).call() == 0  # Unknown: nothing released
+    assert sink.functions.calls().call() == 0
+
+    # a submitter with enough gas to route but not for the receiver's 200k limit: the gateway
+    # reverts (the forwarder records FAILED, retryable); the message is not marked Failed and the
+    # lane does not move on
+    message = _send(evm, a, b, b"ordered", ONE)
+    raw, context, sigs = _report(evm, b, message, time.time_ns())
+    starved = b["writer"].transact(
+        fwd_b.functions.report(b["gateway"], raw, context, sigs), gas=330_000
+    )
+    processed = fwd_b.events.ReportProcessed().process_receipt(starved, errors=DISCARD)
+    assert [e["args"]["result"] for e in processed] == [False]
+    assert gw_b.functions.getState(message_id(message)).call() == 0
+    assert gw_b.functions.getExecutedNonce(evm.deployment.chain_id, evm.writer.address).call() == 0
+    # the same report with enough gas executes it
+    again = b["writer"].transact(
+        fwd_b.functions.report(b["gateway"], raw, context, sigs), gas=1_500_000
+    )
+    assert gw_b.events.MessageExecuted().process_receipt(again, errors=DISCARD)
+    assert gw_b.functions.getState(message_id(message)).call() == EXECUTED
+    assert sink.functions.calls().call() == 1

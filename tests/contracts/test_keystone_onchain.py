@@ -54,7 +54,14 @@ def _keystone_env(env: Any, artifact: Any) -> tuple[Any, Any]:
         wf.owner,
         wf.id,
         env.deployment.freshness_window,
+        0,  # no DON pin: Keystone's forwarder does not pass the DON on to receivers
+        0,
     )
+    gate_contract = env.w3.eth.contract(address=gate, abi=gate_artifact.abi)
+    for token in ("WETH", "USDC"):
+        writer.transact(
+            gate_contract.functions.setTokenAllowed(env.deployment.address(token), True)
+        )
     contracts = {**env.deployment.contracts, "Forwarder": keystone_address, "SettlementGate": gate}
     deployment = env.deployment.model_copy(update={"contracts": contracts})
     return dataclasses.replace(env, deployment=deployment), keystone
