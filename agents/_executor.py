@@ -250,7 +250,12 @@ class StepContext:
         return "\n".join(parts)
 
     def charge(
-        self, model: str, prompt_tokens: int, completion_tokens: int, agent: str | None = None
+        self,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        agent: str | None = None,
+        estimated: bool = False,
     ) -> None:
         """Charge a model call to this step's agent, then check the run's and the agent's budgets.
 
@@ -259,13 +264,14 @@ class StepContext:
             prompt_tokens: tokens in.
             completion_tokens: tokens out.
             agent: charge another agent of the step (``"critic"``) instead.
+            estimated: the counts are local estimates, not the server's (kept as such).
 
         Raises:
             BudgetExceeded: the run or (``AgentBudgetExceeded``) the agent is over budget.
         """
         who = agent or self.agent
         with self._charging():
-            self.guard.charge(who, self.attempt, model, prompt_tokens, completion_tokens)
+            self.guard.charge(who, self.attempt, model, prompt_tokens, completion_tokens, estimated)
 
     def charge_usd(self, what: str, usd: Decimal) -> None:
         """Charge a cost in USD (a paid API, gas) to this step's agent, then check budgets."""

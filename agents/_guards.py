@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from collections import Counter, deque
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any
 
@@ -105,6 +106,8 @@ class RunGuard:
         self.run_id = run_id
         self.limits = limits
         self.ledger = ledger or UsageLedger(run_id, limits.prices, limits.budget)
+        for agent, budget in limits.agent_budgets.items():  # reservations check them too
+            self.ledger.agent_budgets.setdefault(agent, budget)
         self.steps = steps
         self.started = time.monotonic() - elapsed
         self._recent: deque[str] = deque(maxlen=limits.loop_window)
@@ -204,12 +207,28 @@ class RunGuard:
                 self.run_id, agent, spent.usd, budget.usd, spent.tokens, budget.tokens
             )
 
+    def reserve(
+        self, agent: str, model: str, prompt_tokens: int, max_tokens: int
+    ) -> AbstractContextManager[None]:
+        """Hold a model call's worst case against the run's and ``agent``'s budgets while it runs.
+
+        Raises:
+            BudgetExceeded: (``AgentBudgetExceeded``) it does not fit; the call must not be sent.
+        """
+        return self.ledger.reserve(agent, model, prompt_tokens, max_tokens)
+
     def charge(
-        self, agent: str, step: int, model: str, prompt: int, completion: int
+        self,
+        agent: str,
+        step: int,
+        model: str,
+        prompt: int,
+        completion: int,
+        estimated: bool = False,
     ) -> UsageRecord:
-        """Charge one model call to the ledger and check both budgets."""
+        """Charge one model call (``model``: the configured name) and check both budgets."""
         try:
-            return self.ledger.charge_model(agent, step, model, prompt, completion)
+            return self.ledger.charge_model(agent, step, model, prompt, completion, estimated)
         finally:
             self.check_budget(agent)
 

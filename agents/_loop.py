@@ -24,7 +24,7 @@ from ._errors import BudgetExceeded, MaxStepsExceeded, RepairFailed, RunStopped,
 from ._guards import check_handoff_depth
 from ._model import ChatModel, Message, ModelReply, ToolCall, ToolSpec
 from ._schema import arguments_for, strict_schema
-from ._tokens import estimate_message_tokens, estimate_tokens
+from ._spend import within
 from ._trace import bind_trace, current_trace_hash
 from ._usage import UsageLedger
 
@@ -339,20 +339,11 @@ class Agent:
         repairs = 0
         for step in range(1, self.max_steps + 1):
             messages = await conversation.prompt(result, step, ledger, active.name)
-            reply = _counted(await active.model.complete(messages, menu.specs), messages)
+            reply = await within(active.model, messages, menu.specs, ledger, active.name, step)
             conversation.measured(reply)
             result.trace.append(
                 TraceEvent(step=step, kind="model", data=reply.model_dump(mode="json"))
             )
-            if ledger is not None:
-                ledger.charge_model(
-                    active.name,
-                    step,
-                    reply.model or active.model.name,
-                    reply.prompt_tokens,
-                    reply.completion_tokens,
-                    reply.usage_estimated,
-                )
             if not reply.tool_calls:
                 result.answer = reply.content
                 conversation.add(Message(role="assistant", content=reply.content))
@@ -611,20 +602,4 @@ def _repair_prompt(name: str, exc: ValidationError | ValueError) -> str:
         detail = str(exc)
     return (
         f"error: invalid arguments for {name}: {detail}. Fix the arguments and call {name} again."
-    )
-
-
-def _counted(reply: ModelReply, messages: list[Message]) -> ModelReply:
-    """The reply with estimated token counts when the model reported none."""
-    if reply.prompt_tokens or reply.completion_tokens:
-        return reply
-    completion = estimate_tokens(reply.content) + sum(
-        estimate_tokens(json.dumps(c.arguments, default=str)) for c in reply.tool_calls
-    )
-    return reply.model_copy(
-        update={
-            "prompt_tokens": estimate_message_tokens(messages),
-            "completion_tokens": completion,
-            "usage_estimated": True,
-        }
     )

@@ -58,6 +58,10 @@ class ChatModel(ABC):
     """Any chat model: the engine asks through this and never knows the backend."""
 
     name: str = "model"
+    """The configured model name: what prices and budgets are keyed by."""
+    max_tokens: int | None = None
+    """The most completion tokens one call may produce (the worst case a budget holds for it);
+    None: undeclared (budgets assume ``agents._spend.UNDECLARED_MAX_TOKENS``)."""
 
     @abstractmethod
     async def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
@@ -97,6 +101,7 @@ class OfflineModel(ChatModel):
     """
 
     name = "vouch-offline-1"
+    max_tokens = 1024
 
     def __init__(self, templates: Iterable[PlanTemplate] = ()) -> None:
         self.templates: list[PlanTemplate] = list(templates)

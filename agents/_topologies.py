@@ -16,9 +16,11 @@ from ._checkpoint import CheckpointStore, PendingAction
 from ._errors import BudgetExceeded, RunStopped, ToolError, UnknownAgent
 from ._executor import Executor, RunOutcome, StepContext
 from ._guards import Limits, RunGuard
-from ._loop import Tool, _counted
+from ._loop import Tool
 from ._model import ChatModel, Message, ModelReply, ToolCall, ToolSpec
 from ._plan import Criterion, Plan, Planner, Step
+from ._spend import counted as _counted
+from ._spend import prompt_estimate, worst_output
 from ._trace import (
     AGENT_NAME,
     DECISION,
@@ -517,28 +519,23 @@ async def _complete(
         return await model.complete(messages, tools)
     host = turn.host
     if host.ctx is not None:
-        return await TracedModel(_Estimated(model), host.ctx, agent).complete(messages, tools)
-    host.guard.check_budget(agent)
+        return await TracedModel(model, host.ctx, agent).complete(messages, tools)
     attrs = {OPERATION: "chat", REQUEST_MODEL: model.name, AGENT_NAME: agent}
-    with host.tracer.span("chat " + model.name, **attrs) as span:
-        reply = _counted(await model.complete(messages, tools), messages)
-        span.set(INPUT_TOKENS, reply.prompt_tokens)
-        span.set(OUTPUT_TOKENS, reply.completion_tokens)
-    name = reply.model or model.name
-    host.guard.charge(agent, host.guard.steps, name, reply.prompt_tokens, reply.completion_tokens)
+    prompt = prompt_estimate(messages, tools)
+    with host.guard.reserve(agent, model.name, prompt, worst_output(model)):
+        with host.tracer.span("chat " + model.name, **attrs) as span:
+            reply = _counted(await model.complete(messages, tools), messages)
+            span.set(INPUT_TOKENS, reply.prompt_tokens)
+            span.set(OUTPUT_TOKENS, reply.completion_tokens)
+    host.guard.charge(
+        agent,
+        host.guard.steps,
+        model.name,  # the configured name: prices are keyed by it, not by the server's
+        reply.prompt_tokens,
+        reply.completion_tokens,
+        reply.usage_estimated,
+    )
     return reply
-
-
-class _Estimated(ChatModel):
-    """A model whose replies carry estimated token counts when it reported none."""
-
-    def __init__(self, inner: ChatModel) -> None:
-        self.inner = inner
-        self.name = inner.name
-
-    async def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
-        """The inner model's reply, counted."""
-        return _counted(await self.inner.complete(messages, tools), messages)
 
 
 def _text(value: Any) -> str:

@@ -66,9 +66,10 @@ def test_the_engine_asks_a_tier_and_the_request_names_its_model(
     assert [r["model"] for r in server.requests] == ["maxi", "mini"]
 
 
-def test_settings_refuse_an_unpriced_model(endpoint: Endpoint) -> None:
+def test_settings_need_no_prices_unless_required(endpoint: Endpoint) -> None:
+    ModelSettings(small=endpoint)  # library use with a real model, no budget: no price table
     with pytest.raises(ModelConfigError, match="no price for model 'test-model'"):
-        ModelSettings(small=endpoint, prices=PriceTable(prices={}))
+        ModelSettings(small=endpoint, prices=PriceTable(prices={}, require=True))
 
 
 def test_configured_embeddings_endpoint_is_used(endpoint: Endpoint) -> None:

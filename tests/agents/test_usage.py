@@ -50,9 +50,15 @@ def test_price_table_cost_is_exact_decimal() -> None:
     assert PRICES.cost("test-model", 1000, 200) == Decimal("0.16")
 
 
-def test_unpriced_model_is_an_error_unless_a_wildcard_prices_it() -> None:
+def test_unpriced_model_is_an_error_under_a_usd_budget_unless_a_wildcard_prices_it() -> None:
+    assert PRICES.cost("gpt-x", 1, 1) == 0  # no budget: nothing to bypass, charged as unpriced
+    with pytest.raises(ModelConfigError, match="no price for model 'gpt-x' and a USD budget"):
+        PRICES.cost("gpt-x", 1, 1, require=True)
+    ledger = UsageLedger("r", PRICES, Budget(usd=Decimal(1)))
     with pytest.raises(ModelConfigError, match="no price for model 'gpt-x'"):
-        PRICES.cost("gpt-x", 1, 1)
+        ledger.charge_model("a", 1, "gpt-x", 1, 1)
+    free = UsageLedger("r", PRICES, Budget(tokens=100))  # a token budget needs no prices
+    assert not free.charge_model("a", 1, "gpt-x", 1, 1).priced
     wildcard = PriceTable(
         prices={"*": Price(input_per_mtok=Decimal(1), output_per_mtok=Decimal(2))}
     )
@@ -92,7 +98,12 @@ def test_a_run_over_its_usd_budget_stops(server: FakeOpenAI, endpoint: Endpoint)
     server.then(*[Answer(tool_calls=[("tick", "{}")], usage=(1000, 100)) for _ in range(10)])
     ticks: list[int] = []
     ledger = UsageLedger("run-usd", PRICES, Budget(usd=Decimal("0.30")))
-    agent = Agent("spender", OpenAIChatModel(endpoint), [looping_tool(ticks)], max_steps=10)
+    agent = Agent(
+        "spender",
+        OpenAIChatModel(endpoint.model_copy(update={"max_tokens": 100})),
+        [looping_tool(ticks)],
+        max_steps=10,
+    )
     with pytest.raises(BudgetExceeded, match=r"USD 0.39 > budget 0.30") as caught:
         asyncio.run(agent.run("spend", ledger=ledger))
     assert (caught.value.spent_usd, caught.value.budget_usd) == (Decimal("0.39"), Decimal("0.30"))
@@ -104,7 +115,13 @@ def test_a_run_over_its_usd_budget_stops(server: FakeOpenAI, endpoint: Endpoint)
 def test_a_run_over_its_token_budget_stops(server: FakeOpenAI, endpoint: Endpoint) -> None:
     server.then(*[Answer(tool_calls=[("tick", "{}")], usage=(400, 100)) for _ in range(10)])
     ledger = UsageLedger("run-tok", PRICES, Budget(tokens=1200))
-    agent = Agent("a", OpenAIChatModel(endpoint), [looping_tool([])], max_steps=10, ledger=ledger)
+    agent = Agent(
+        "a",
+        OpenAIChatModel(endpoint.model_copy(update={"max_tokens": 100})),
+        [looping_tool([])],
+        max_steps=10,
+        ledger=ledger,
+    )
     with pytest.raises(BudgetExceeded, match="tokens 1500 > budget 1200"):
         asyncio.run(agent.run("spend"))
 
@@ -114,7 +131,10 @@ def test_tool_costs_count_against_the_budget(server: FakeOpenAI, endpoint: Endpo
     ticks: list[int] = []
     ledger = UsageLedger("run-tool", PRICES, Budget(usd=Decimal("1")))
     agent = Agent(
-        "a", OpenAIChatModel(endpoint), [looping_tool(ticks, Decimal("0.4"))], max_steps=10
+        "a",
+        OpenAIChatModel(endpoint.model_copy(update={"max_tokens": 100})),
+        [looping_tool(ticks, Decimal("0.4"))],
+        max_steps=10,
     )
     with pytest.raises(BudgetExceeded):
         asyncio.run(agent.run("spend", ledger=ledger))

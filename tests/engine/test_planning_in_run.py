@@ -123,14 +123,16 @@ def test_the_planners_tokens_and_usd_are_in_the_runs_usage() -> None:
 
 def test_a_usd_budget_smaller_than_the_planning_call_stops_the_run() -> None:
     limits = Limits(prices=PRICED, budget=Budget(usd=Decimal("0.001")))
-    ex = executor(ScriptedModel([submit()]), limits=limits)
+    model = ScriptedModel([submit()])
+    ex = executor(model, limits=limits)
     outcome = asyncio.run(ex.run("do a then b", run_id="b"))
     assert outcome.status == "stopped" and isinstance(outcome.error, BudgetExceeded)
+    assert model.calls == [] and "not sent" in outcome.reason  # its worst case did not fit
     assert "budget" in outcome.reason and outcome.outputs == {}
     with pytest.raises(BudgetExceeded):
         outcome.raise_for_status()
-    # the call is charged and kept, its plan is not taken, the trace says why
-    assert ex.store.usage("b").by_agent["planner"].usd == Decimal("0.004")
+    # nothing was sent, so nothing is charged; the trace says why
+    assert "planner" not in ex.store.usage("b").by_agent
     record = ex.store.load_run("b")
     assert record.status == "stopped" and record.plan is None and record.error == "BudgetExceeded"
     assert ex.store.load_steps("b")["@plan"].status == "stopped"
