@@ -90,6 +90,7 @@ from ._registry import AgentCard, Registry, Route, Worker
 from ._schema import strict_schema
 from ._settlement import ProposeSettlementArgs, settlement_agent
 from ._tokens import estimate_message_tokens, estimate_tokens
+from ._tools import tool
 from ._topologies import (
     SWARM_STEP,
     Blackboard,
@@ -237,4 +238,5 @@ __all__ = [
     "memory_tools",
     "settlement_agent",
     "strict_schema",
+    "tool",
 ]

@@ -81,6 +81,7 @@ from ._guards import Limits, RunGuard, fingerprint
 from ._model import ChatModel
 from ._plan import Plan, Planner, Step
 from ._registry import Registry, Worker
+from ._tools import call_maybe_sync
 from ._trace import (
     ACTION_KEY,
     AGENT_NAME,
@@ -734,10 +735,12 @@ class Executor:
             unplanned = await self._plan_goal(run)
             if unplanned is not None:
                 return unplanned
+        if not run.plan.steps:  # a planner declared the goal done, with its reason
+            return "done", f"nothing to do: {run.plan.done_reason}", None
         while True:
             ended = await self._schedule(run)
             if ended is None:
-                return "done", "all steps done", None
+                return "done", f"all {len(run.plan.steps)} steps done", None
             step_id, reason, error = ended
             if isinstance(error, Interrupted):
                 return self._pause(run)
@@ -890,7 +893,7 @@ class Executor:
             key, attrs[RESUMED] = f"{key}/resume{run.record.resumes}", True
         with run.tracer.span("step " + step.id, key, **attrs) as span, _within(ctx):
             try:
-                output = await worker(ctx)
+                output = await call_maybe_sync(worker, ctx)  # a sync worker: in a thread
             except (Interrupted, ActionRejected) as exc:
                 tally.status = "interrupted" if isinstance(exc, Interrupted) else "rejected"
                 tally.note = str(exc)

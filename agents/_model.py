@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ._errors import ModelError
+
 
 class ToolCall(BaseModel):
     """A model's request to call one tool."""
@@ -144,7 +146,15 @@ class OfflineModel(ChatModel):
             return self._plan_settlement(goal, proposer)
         if goal.rstrip().endswith("?"):
             return _answer_from_context(goal, messages[:-1])
-        return ModelReply(content="I have no tool that can act on this goal.")
+        if not tools:  # a plain chat turn: nothing to act with, nothing pretended
+            return ModelReply(content="I am the offline model and have no answer to this.")
+        offered = ", ".join(t.name for t in tools)
+        raise ModelError(
+            f"the offline model cannot act on this goal: it follows fixed rules (plan "
+            f"templates, settlement goals, questions answered from the conversation) and "
+            f"none applies (tools offered: {offered}). Configure a model for this tier: "
+            "Models(ModelSettings(small=Endpoint(base_url=..., model=...)))"
+        )
 
     def _plan_settlement(self, goal: str, tool: str) -> ModelReply:
         sell, bounds = _SELL.search(goal), _BOUNDS.search(goal)

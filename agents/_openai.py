@@ -271,6 +271,12 @@ class OpenAIChatModel(_Backend, ChatModel):
         if not completion.choices:
             raise ModelError(f"model {self.name!r} answered with no choices")
         message = completion.choices[0].message
+        refusal = getattr(message, "refusal", None)
+        if refusal and not message.tool_calls and not message.content:
+            raise ModelError(
+                f"model {self.name!r} refused the request: {refusal[:300]}; rephrase the goal "
+                "or use another model"
+            )
         calls = [
             _tool_call(c.id, c.function.name, c.function.arguments)
             for c in message.tool_calls or []

@@ -54,4 +54,4 @@ def settlement_agent(model: ChatModel, submitter: ProposalSubmitter) -> Agent:
         # vouch reports a failed settlement as an error of its own, so it stops the run here
         reraise=(Exception,),
     )
-    return Agent("settlement-agent", model, [tool], INSTRUCTIONS)
+    return Agent("settlement-agent", model=model, tools=[tool], instructions=INSTRUCTIONS)

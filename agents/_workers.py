@@ -200,9 +200,9 @@ def _in_step(agent: Agent, ctx: StepContext, seen: set[str], entry: bool) -> Age
     who = ctx.agent if entry else agent.name
     return Agent(
         agent.name,
-        TracedModel(agent.model, ctx, None if entry else agent.name),
-        [_guarded(tool, ctx, seen, who) for tool in agent.tools.values()],
-        agent.instructions,
+        model=TracedModel(agent.model, ctx, None if entry else agent.name),
+        tools=[_guarded(tool, ctx, seen, who) for tool in agent.tools.values()],
+        instructions=agent.instructions,
         max_steps=agent.max_steps,
         max_repairs=agent.max_repairs,
         memory=_step_memory(agent.memory, ctx) if entry else None,

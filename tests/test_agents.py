@@ -90,8 +90,8 @@ def test_a_model_that_never_stops_hits_max_steps() -> None:
 
     agent = Agent(
         "looper",
-        Looper(),
-        [Tool(name="noop", description="", args_model=NoArgs, fn=noop)],
+        model=Looper(),
+        tools=[Tool(name="noop", description="", args_model=NoArgs, fn=noop)],
         max_steps=3,
     )
     with pytest.raises(MaxStepsExceeded, match="3 steps"):
@@ -105,5 +105,5 @@ def test_unknown_tool_is_an_observation_not_a_crash() -> None:
                 return ModelReply(content=messages[-1].content)
             return ModelReply(tool_calls=[ToolCall(id="1", name="launch_missiles", arguments={})])
 
-    result = asyncio.run(Agent("a", Wrong(), []).run("go"))
+    result = asyncio.run(Agent("a", model=Wrong(), tools=[]).run("go"))
     assert "no tool named 'launch_missiles'" in result.answer

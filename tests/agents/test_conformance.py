@@ -100,7 +100,8 @@ def test_chat_answers_after_a_tool_result(chat: ChatModel) -> None:
 
 
 def test_chat_reports_usage(chat: ChatModel) -> None:
-    reply = asyncio.run(chat.complete([Message(role="user", content=GOAL)], []))
+    question = Message(role="user", content=f"{GOAL}. What is the price bound?")
+    reply = asyncio.run(chat.complete([question], []))
     assert reply.prompt_tokens > 0 and reply.completion_tokens > 0
     assert reply.model
 

@@ -100,8 +100,8 @@ def test_a_run_over_its_usd_budget_stops(server: FakeOpenAI, endpoint: Endpoint)
     ledger = UsageLedger("run-usd", PRICES, Budget(usd=Decimal("0.30")))
     agent = Agent(
         "spender",
-        OpenAIChatModel(endpoint.model_copy(update={"max_tokens": 100})),
-        [looping_tool(ticks)],
+        model=OpenAIChatModel(endpoint.model_copy(update={"max_tokens": 100})),
+        tools=[looping_tool(ticks)],
         max_steps=10,
     )
     with pytest.raises(BudgetExceeded, match=r"USD 0.39 > budget 0.30") as caught:
@@ -117,8 +117,8 @@ def test_a_run_over_its_token_budget_stops(server: FakeOpenAI, endpoint: Endpoin
     ledger = UsageLedger("run-tok", PRICES, Budget(tokens=1200))
     agent = Agent(
         "a",
-        OpenAIChatModel(endpoint.model_copy(update={"max_tokens": 100})),
-        [looping_tool([])],
+        model=OpenAIChatModel(endpoint.model_copy(update={"max_tokens": 100})),
+        tools=[looping_tool([])],
         max_steps=10,
         ledger=ledger,
     )
@@ -132,8 +132,8 @@ def test_tool_costs_count_against_the_budget(server: FakeOpenAI, endpoint: Endpo
     ledger = UsageLedger("run-tool", PRICES, Budget(usd=Decimal("1")))
     agent = Agent(
         "a",
-        OpenAIChatModel(endpoint.model_copy(update={"max_tokens": 100})),
-        [looping_tool(ticks, Decimal("0.4"))],
+        model=OpenAIChatModel(endpoint.model_copy(update={"max_tokens": 100})),
+        tools=[looping_tool(ticks, Decimal("0.4"))],
         max_steps=10,
     )
     with pytest.raises(BudgetExceeded):
@@ -170,7 +170,9 @@ def test_budget_exceeded_raised_inside_a_tool_is_not_swallowed() -> None:
             return ModelReply(tool_calls=[ToolCall(id="1", name="inner", arguments={})])
 
     agent = Agent(
-        "outer", CallOnce(), [Tool(name="inner", description="", args_model=NoArgs, fn=inner)]
+        "outer",
+        model=CallOnce(),
+        tools=[Tool(name="inner", description="", args_model=NoArgs, fn=inner)],
     )
     with pytest.raises(BudgetExceeded):
         asyncio.run(agent.run("go"))

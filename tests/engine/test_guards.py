@@ -43,7 +43,7 @@ async def search(args: Query) -> str:
 
 def looping_agent(max_steps: int = 50) -> Agent:
     model = ScriptedModel([call("search", q="same thing")])  # forever the same call
-    return Agent("looper", model, [Tool.from_function(search)], max_steps=max_steps)
+    return Agent("looper", model=model, tools=[Tool.from_function(search)], max_steps=max_steps)
 
 
 def one_step(agent: str = "looper") -> Plan:
@@ -95,7 +95,9 @@ def test_an_agent_step_that_observes_nothing_new_is_a_loop_before_max_steps() ->
         tries += 1
         return call("search", q=f"attempt {tries}")  # new arguments every time: no repeat
 
-    agent = Agent("seeker", ScriptedModel(script), [Tool.from_function(search)], max_steps=50)
+    agent = Agent(
+        "seeker", model=ScriptedModel(script), tools=[Tool.from_function(search)], max_steps=50
+    )
     executor = Executor({"seeker": agent_worker(agent)}, limits=Limits(max_steps=40, prices=FREE))
     outcome = asyncio.run(executor.run(one_step("seeker")))
     assert outcome.status == "stopped"
@@ -116,7 +118,9 @@ def test_an_agent_step_whose_calls_keep_observing_new_results_is_not_a_loop() ->
         tries += 1
         return call("fetch", q=f"p{tries}") if tries <= 10 else text("read 10 pages")
 
-    agent = Agent("reader", ScriptedModel(script), [Tool.from_function(fetch)], max_steps=20)
+    agent = Agent(
+        "reader", model=ScriptedModel(script), tools=[Tool.from_function(fetch)], max_steps=20
+    )
     executor = Executor({"reader": agent_worker(agent)}, limits=Limits(prices=FREE))
     outcome = asyncio.run(executor.run(one_step("reader")))
     assert outcome.status == "done" and outcome.outputs == {"s": "read 10 pages"}
@@ -147,7 +151,7 @@ FREE = PriceTable(prices={"*": Price(input_per_mtok=Decimal(0), output_per_mtok=
 
 
 def talker(tokens: int) -> Agent:
-    return Agent("talker", ScriptedModel([text("a long answer", tokens=tokens)]), [])
+    return Agent("talker", model=ScriptedModel([text("a long answer", tokens=tokens)]), tools=[])
 
 
 def test_run_budget_exhaustion_stops_with_budget_exceeded() -> None:

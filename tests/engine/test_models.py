@@ -59,10 +59,10 @@ def test_model_critic_fails_refines_n_rounds_then_recovery_then_a_human() -> Non
     writer, fixer = drafts("draft"), drafts("fixed")
     critic = ScriptedModel([text("FAIL: does not name the counterparty")])
     executor = Executor(
-        {"writer": agent_worker(Agent("writer", writer, []))},
+        {"writer": agent_worker(Agent("writer", model=writer, tools=[]))},
         critic=ModelCritic(critic),
         refine_rounds=2,
-        recovery=agent_worker(Agent("fixer", fixer, [])),
+        recovery=agent_worker(Agent("fixer", model=fixer, tools=[])),
         hitl=Hitl(review_failures=True),
         limits=Limits(prices=FREE),
     )
@@ -101,7 +101,7 @@ def test_model_critic_fails_refines_n_rounds_then_recovery_then_a_human() -> Non
 def test_a_human_rejecting_a_failed_step_ends_the_run_as_rejected() -> None:
     writer = drafts("draft")
     executor = Executor(
-        {"writer": agent_worker(Agent("writer", writer, []))},
+        {"writer": agent_worker(Agent("writer", model=writer, tools=[]))},
         critic=ModelCritic(ScriptedModel([text("FAIL: vague")])),
         refine_rounds=1,
         hitl=Hitl(review_failures=True),
@@ -124,7 +124,7 @@ def test_model_critic_passes_a_later_round_and_rules_go_first() -> None:
     writer = ScriptedModel([text("draft"), text("draft memo"), text("memo for ACME")])
     critic = ScriptedModel([text("FAIL - no counterparty"), text("PASS")])
     executor = Executor(
-        {"writer": agent_worker(Agent("writer", writer, []))},
+        {"writer": agent_worker(Agent("writer", model=writer, tools=[]))},
         critic=ModelCritic(critic),
         refine_rounds=2,
         limits=Limits(prices=FREE),
@@ -297,7 +297,7 @@ def test_the_critics_calls_count_against_its_own_budget() -> None:
     writer = ScriptedModel([text("draft memo")])
     critic = ScriptedModel([text("FAIL: vague", tokens=100)])
     executor = Executor(
-        {"writer": agent_worker(Agent("writer", writer, []))},
+        {"writer": agent_worker(Agent("writer", model=writer, tools=[]))},
         critic=ModelCritic(critic),
         refine_rounds=5,
         limits=Limits(prices=FREE, agent_budgets={"critic": Budget(tokens=150)}),

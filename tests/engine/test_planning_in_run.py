@@ -221,7 +221,7 @@ def test_killed_during_planning_resumes_replaying_the_journaled_call(tmp_path: P
     again = ScriptedModel(script)
     outcome = asyncio.run(executor(again, store).resume("k"))
     assert outcome.status == "done" and outcome.outputs == {"a": "a()", "b": "b(a=a())"}
-    assert len(again.calls) == 1 and len(again.calls[0]) == 3  # only the repair call ran again
+    assert len(again.calls) == 1 and len(again.calls[0]) == 4  # only the repair call ran again
     usage = store.usage("k").by_agent["planner"]
     assert (usage.calls, usage.prompt_tokens) == (2, 1100)  # each call charged once
     trace = store.load_trace("k")
@@ -352,7 +352,7 @@ def test_kill_9_during_planning_then_resume_repeats_no_finished_planning_call(
     stdout = resume_in_child(script, db)
     assert stdout.strip() == "done"
     # the first (invalid) plan is replayed; the repair call cut short by the kill runs again
-    assert calls.read_text().splitlines() == ["model 2", "model 3", "blocked", "model 3", "step a"]
+    assert calls.read_text().splitlines() == ["model 2", "model 4", "blocked", "model 4", "step a"]
     store = SQLiteCheckpointStore(db)
     assert store.load_run("crash").plan is not None
     assert [s["name"] for s in store.load_trace("crash")][-3:] == ["plan", "step a", "run"]
