@@ -138,7 +138,8 @@ def _guarded(tool: Tool, ctx: StepContext, seen: set[str], agent: str) -> Tool:
 
     async def call(args: Any) -> Any:
         dumped = _identity(args)
-        ctx.guard.observe(agent, tool.name, dumped)
+        scope = f"step {ctx.step.id}/{ctx.attempt}"
+        ctx.guard.observe(agent, tool.name, dumped, scope=scope)
         value = _value(args) if isinstance(args, BaseModel) else None
         threshold = ctx.value_threshold
         gated = tool.irreversible or (
@@ -156,7 +157,7 @@ def _guarded(tool: Tool, ctx: StepContext, seen: set[str], agent: str) -> Tool:
         else:
             result = await ctx.once("tool " + tool.name, dumped, lambda: run(args))
         seen.add(f"{tool.name}:{fingerprint(result)}")
-        ctx.guard.observe_state(agent, sorted(seen), f"step {ctx.step.id}/{ctx.attempt}")
+        ctx.guard.observe_state(agent, sorted(seen), scope)
         return result
 
     return tool.model_copy(update={"fn": call, "reraise": (*tool.reraise, *_STOPS)})
