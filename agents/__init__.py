@@ -102,6 +102,7 @@ from ._topologies import (
     Turn,
     chain_plan,
     model_swarm_agent,
+    run_sync,
 )
 from ._trace import (
     Span,
@@ -238,5 +239,6 @@ __all__ = [
     "memory_tools",
     "settlement_agent",
     "strict_schema",
+    "run_sync",
     "tool",
 ]

@@ -65,6 +65,8 @@ class Models:
         self._offline = offline or OfflineModel()
         self._chat: dict[str, OpenAIChatModel] = {}
         self._embedder: Embedder | None = None
+        self.checked: dict[str, list[str] | None] | None = None
+        """What ``check`` found (None: not checked yet)."""
 
     def for_tier(self, tier: Tier) -> ChatModel:
         """The chat model serving ``tier`` (the same instance on every call)."""
@@ -106,7 +108,13 @@ class Models:
             checked[endpoint.model] = served
             if served is not None:
                 check_served(endpoint, served)
+        self.checked = checked
         return checked
+
+    async def check_once(self) -> None:
+        """``check``, the first time it is asked (a supervisor asks before every run)."""
+        if self.checked is None:
+            await self.check()
 
     def embedder(self) -> Embedder:
         """The configured embedder, or the offline hashing one."""

@@ -10,6 +10,7 @@ that was and how the work got there.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -247,6 +248,12 @@ class Agent:
         for agent in team.values():
             _Menu(agent, team)  # refuses a transfer tool that shadows a tool
         return team
+
+    def run_sync(
+        self, goal: str, ledger: UsageLedger | None = None, facts: dict[str, str] | None = None
+    ) -> AgentResult:
+        """``run`` from synchronous code (not from inside a running event loop)."""
+        return asyncio.run(self.run(goal, ledger, facts))
 
     async def run(
         self, goal: str, ledger: UsageLedger | None = None, facts: dict[str, str] | None = None
