@@ -11,7 +11,7 @@ When the run ends or pauses, the steps that did not finish are recorded too
 and their spans. The run's whole trace (every span, in the order they closed)
 is appended at the same moments (``load_trace``).
 
-Usage for another process (``vouch runs show``): ``store.usage(run_id)`` is a
+Usage for another process (a CLI showing runs): ``store.usage(run_id)`` is a
 ``UsageSummary`` (tokens in/out and USD in total, per step, per agent, per model).
 """
 
@@ -135,7 +135,7 @@ class RunRecord(BaseModel):
     Attributes:
         entrypoint: ``"module:function"`` or ``"path/file.py:function"`` that rebuilds
             the executor for this run (``function(store) -> Executor``), so
-            ``vouch runs approve`` can resume it in another process.
+            an approval command can resume it in another process.
         reason: why the run ended (or paused), in words.
         error: the class name of the error that stopped it, if any.
         resumes: how often the run was resumed.

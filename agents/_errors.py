@@ -307,7 +307,7 @@ class Interrupted(AgentError):
 
     def __init__(self, key: str, kind: str, summary: str) -> None:
         super().__init__(
-            f"waiting for a human: {summary} (decide with `vouch runs approve|reject`)"
+            f"waiting for a human: {summary} (record a decision with Executor.decide, then resume)"
         )
         self.key = key
         self.kind = kind

@@ -557,7 +557,7 @@ class Executor:
         max_replans: how often a run may re-plan.
         hitl: when a human is asked.
         entrypoint: ``"module:function"`` recorded with each run so another process
-            (``vouch runs approve``) can rebuild this executor and resume.
+            (an approval command, for one) can rebuild this executor and resume.
     """
 
     def __init__(

@@ -296,7 +296,7 @@ class Swarm:
     calls and each handoff journaled), a human's approval before an
     irreversible tool of a ``model_swarm_agent`` acts (or any
     ``current_step().effect(..., irreversible=True)`` in a turn), idempotent
-    effects, the trace stored with the run, ``vouch runs``. A swarm that is
+    effects, the trace stored with the run. A swarm that is
     interrupted or killed resumes at the turn it was in (``resume``, or
     ``Executor.resume``): finished turns are not taken again, the turn cut
     short replays its recorded model and tool calls.

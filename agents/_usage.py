@@ -306,7 +306,7 @@ class UsageLedger:
         return dict(groups)
 
     def summary(self) -> dict[str, object]:
-        """A JSON-ready view (USD as strings) for ``vouch runs show`` and the log."""
+        """A JSON-ready view (USD as strings), for displays and logs."""
 
         def dump(totals: UsageTotals) -> dict[str, object]:
             return {**totals.model_dump(mode="json"), "tokens": totals.tokens}

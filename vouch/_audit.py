@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from agents import ActionProposal, SQLiteCheckpointStore, trace_prefix
+from agents import SQLiteCheckpointStore, trace_prefix
 from cre_adapters.evm import Deployment
 from verifier import (
     AttestationLog,
@@ -23,6 +23,7 @@ from verifier import (
     replay,
 )
 
+from ._agent_settlement import ActionProposal
 from ._errors import VouchError
 from ._settings import VouchSettings
 from ._settlement import action_hash

@@ -34,7 +34,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from agents import HashingEmbedder, Message, OfflineModel, ToolCall, ToolSpec
+from agents import HashingEmbedder, Message, ToolCall, ToolSpec
+from vouch._agent_settlement import settlement_offline_model
 
 EMBED_DIMENSIONS = 64
 
@@ -200,7 +201,7 @@ async def _offline_answer(body: dict[str, Any]) -> Answer:
             )
         )
     tools = [ToolSpec(**t["function"]) for t in body.get("tools", [])]
-    reply = await OfflineModel().complete(messages, tools)
+    reply = await settlement_offline_model().complete(messages, tools)
     return Answer(
         content=reply.content,
         tool_calls=[(c.name, json.dumps(c.arguments)) for c in reply.tool_calls],

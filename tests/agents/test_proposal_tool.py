@@ -8,16 +8,15 @@ import json
 
 import pytest
 
-from agents import (
+from agents import Agent, ToolCall
+from vouch._agent_settlement import (
     ActionProposal,
-    Agent,
     AttestedResult,
     AttestingSubmitter,
-    OfflineModel,
     Revert,
     SettlementProposalArgs,
-    ToolCall,
     proposal_tool,
+    settlement_offline_model,
 )
 
 from .submitter_conformance import GOAL, ONE, SubmitterConformance, args
@@ -72,7 +71,9 @@ def call(min_price: int, max_price: int) -> ToolCall:
 
 def test_the_proposal_is_built_inside_the_loop_and_bound_to_its_trace() -> None:
     submitter = InProcessSubmitter()
-    asyncio.run(Agent("a", model=OfflineModel(), tools=[proposal_tool(submitter)]).run(GOAL))
+    asyncio.run(
+        Agent("a", model=settlement_offline_model(), tools=[proposal_tool(submitter)]).run(GOAL)
+    )
     [proposal] = submitter.received
     assert proposal.params.min_price == 1_000 * ONE and proposal.facts[0].feed == "ETH/USD"
     assert proposal.trace_hash is not None and proposal.trace_hash.startswith("0x")

@@ -20,8 +20,8 @@ from agents import (
     PriceTable,
     Tool,
     UsageLedger,
-    settlement_agent,
 )
+from vouch._agent_settlement import settlement_agent, settlement_offline_model
 
 from .fake_openai import Answer, FakeOpenAI
 
@@ -150,7 +150,9 @@ def test_agents_sharing_a_ledger_add_up_and_the_offline_model_is_free() -> None:
     ledger = UsageLedger("run-offline", budget=Budget(usd=Decimal(0)))
     goal = "Sell 1 WETH for USDC between 2,500 and 3,500"
     for _ in range(2):
-        asyncio.run(settlement_agent(OfflineModel(), Recorder()).run(goal, ledger=ledger))
+        asyncio.run(
+            settlement_agent(settlement_offline_model(), Recorder()).run(goal, ledger=ledger)
+        )
     total = ledger.total()
     assert total.usd == 0 and total.calls == 4 and total.tokens > 0
     assert total.estimated  # the offline model reports estimates, not server usage

@@ -11,12 +11,10 @@ from typing import Any
 import pytest
 
 from agents import (
-    ActionProposal,
     Budget,
     BudgetExceeded,
     CheckpointError,
     Executor,
-    FactRequest,
     Limits,
     MemoryCheckpointStore,
     Message,
@@ -27,13 +25,13 @@ from agents import (
     Price,
     PriceTable,
     RunRecord,
-    SettlementParams,
     SQLiteCheckpointStore,
     StepContext,
     trace_hash,
     trace_prefix,
 )
 from agents._errors import AgentBudgetExceeded
+from vouch._agent_settlement import ActionProposal, FactRequest, SettlementParams
 
 from .conftest import ScriptedModel, call, echo, kill_when_blocked, resume_in_child
 

@@ -16,7 +16,6 @@ import pytest
 from pydantic import BaseModel
 
 from agents import (
-    ActionProposal,
     Agent,
     AgentResult,
     Budget,
@@ -24,26 +23,29 @@ from agents import (
     CheckpointStore,
     Criterion,
     Executor,
-    FactRequest,
     Limits,
     MemoryCheckpointStore,
     Message,
     ModelReply,
-    OfflineModel,
     Plan,
     Price,
     PriceTable,
     RunTimedOut,
-    SettlementParams,
     SQLiteCheckpointStore,
     Step,
     StepContext,
     Tool,
     agent_worker,
     current_trace_hash,
-    settlement_agent,
     trace_hash,
     trace_prefix,
+)
+from vouch._agent_settlement import (
+    ActionProposal,
+    FactRequest,
+    SettlementParams,
+    settlement_agent,
+    settlement_offline_model,
 )
 
 from .conftest import FREE, ScriptedModel, call, kill_when_blocked, resume_in_child, text
@@ -573,7 +575,7 @@ class Submitter:
 def test_the_settlement_agent_in_a_step_binds_the_run_trace_and_the_human_decision() -> None:
     submitter, store = Submitter(), MemoryCheckpointStore()
     executor = Executor(
-        {"settler": agent_worker(settlement_agent(OfflineModel(), submitter))},
+        {"settler": agent_worker(settlement_agent(settlement_offline_model(), submitter))},
         store=store,
         limits=Limits(prices=FREE),
     )
