@@ -1,9 +1,15 @@
 """agents: plan, act, observe, reflect. A workflow library of its own; needs no chain.
 
-The only thing it knows of vouch is ``ProposalSubmitter``: where an agent
-hands an ``ActionProposal`` to be attested and carried out. The built-in
-``proposal_tool`` uses its typed sibling ``AttestingSubmitter``, which answers
-with an ``AttestedResult`` (status, tx hash, execution id, decoded revert).
+It knows nothing of the application that uses it: tools that act onchain, and
+what they propose, belong there.
+
+The short way in::
+
+    @tool
+    def price(pair: str) -> float: ...
+
+    analyst = Agent("analyst", "Look up prices.", tools=[price], model="small")
+    print(run_sync(Supervisor(agents=[analyst, trader]), "analyst, then trader: ..."))
 
 The model, tool and memory layer sits behind small interfaces, each with a
 conformance suite: ``ChatModel`` (``OfflineModel``, ``OpenAIChatModel``),
@@ -12,16 +18,7 @@ conformance suite: ``ChatModel`` (``OfflineModel``, ``OpenAIChatModel``),
 for a tier, never a model name.
 """
 
-from ._builtin import (
-    AttestedResult,
-    AttestingSubmitter,
-    ProposalArgs,
-    Revert,
-    SettlementProposalArgs,
-    evm_read_tool,
-    http_fetch_tool,
-    proposal_tool,
-)
+from ._builtin import evm_read_tool, http_fetch_tool
 from ._checkpoint import (
     CheckpointStore,
     Decision,
@@ -75,6 +72,7 @@ from ._guards import Limits, RunGuard
 from ._loop import Agent, AgentResult, Tool, TraceEvent
 from ._memory import LongTermMemory, Recalled, ShortTermMemory, memory_tools
 from ._model import (
+    ActionRule,
     ChatModel,
     Message,
     ModelReply,
@@ -85,11 +83,10 @@ from ._model import (
 )
 from ._openai import Endpoint, OpenAIChatModel, OpenAIEmbedder
 from ._plan import Criterion, Plan, Planner, Step
-from ._proposal import ActionProposal, FactRequest, ProposalSubmitter, SettlementParams
 from ._registry import AgentCard, Registry, Route, Worker
 from ._schema import strict_schema
-from ._settlement import ProposeSettlementArgs, settlement_agent
 from ._tokens import estimate_message_tokens, estimate_tokens
+from ._tools import tool
 from ._topologies import (
     SWARM_STEP,
     Blackboard,
@@ -101,6 +98,7 @@ from ._topologies import (
     Turn,
     chain_plan,
     model_swarm_agent,
+    run_sync,
 )
 from ._trace import (
     Span,
@@ -115,6 +113,7 @@ from ._vectors import Hit, InMemoryVectorStore, SQLiteVectorStore, VectorRecord,
 from ._workers import ModelCritic, TracedModel, agent_worker, guarded_tools
 
 __all__ = [
+    "ActionRule",
     "ActionRejected",
     "AgentBudgetExceeded",
     "AgentCard",
@@ -178,7 +177,6 @@ __all__ = [
     "model_swarm_agent",
     "trace_hash",
     "trace_prefix",
-    "ActionProposal",
     "Agent",
     "AgentError",
     "AgentResult",
@@ -187,7 +185,6 @@ __all__ = [
     "ChatModel",
     "Embedder",
     "Endpoint",
-    "FactRequest",
     "HashingEmbedder",
     "Hit",
     "InMemoryVectorStore",
@@ -205,12 +202,9 @@ __all__ = [
     "OpenAIEmbedder",
     "Price",
     "PriceTable",
-    "ProposalSubmitter",
-    "ProposeSettlementArgs",
     "Recalled",
     "RepairFailed",
     "SQLiteVectorStore",
-    "SettlementParams",
     "ShortTermMemory",
     "Tier",
     "Tool",
@@ -228,13 +222,8 @@ __all__ = [
     "estimate_tokens",
     "evm_read_tool",
     "http_fetch_tool",
-    "proposal_tool",
-    "AttestedResult",
-    "AttestingSubmitter",
-    "ProposalArgs",
-    "Revert",
-    "SettlementProposalArgs",
     "memory_tools",
-    "settlement_agent",
     "strict_schema",
+    "run_sync",
+    "tool",
 ]

@@ -1,158 +1,18 @@
-"""Built-in tools: onchain proposal, HTTP fetch and EVM read (balances, calls, logs).
+"""Built-in tools: HTTP fetch and EVM read (balances, calls, logs).
 
-``proposal_tool`` hands an ``ActionProposal`` to an ``AttestingSubmitter`` (in
-vouch: the CRE adapter, which escrows, has the DON attest and settles) and
-waits for the attested result. Memory tools come with ``memory_tools``.
+Memory tools come with ``memory_tools``. Tools that act onchain belong to the
+application that owns the chain.
 """
 
 from __future__ import annotations
 
-import asyncio
-from abc import ABC, abstractmethod
-from decimal import Decimal
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ._errors import ToolError
 from ._loop import Tool
-from ._proposal import ActionProposal, FactRequest, SettlementParams
-
-AttestedStatus = Literal["settled", "refused", "rejected", "aborted", "failed", "timeout"]
-
-
-class Revert(BaseModel):
-    """A contract's custom error, decoded: its name and its values."""
-
-    name: str
-    args: dict[str, Any] = Field(default_factory=dict)
-
-
-class AttestedResult(BaseModel):
-    """What became of a proposal once the DON attested it and the chain answered.
-
-    Attributes:
-        status: ``settled``; ``refused`` (the receiver refused the attested report,
-            see ``revert``); ``rejected`` (a contract reverted the transaction: the
-            forwarder the report, or the escrow the trade; see ``revert``); ``aborted`` (nothing was submitted, e.g. no quorum);
-            ``failed`` (the submitter failed); ``timeout`` (no result in time: the
-            action may still complete, so it must not be proposed again blindly).
-        tx_hash: the transaction that carried the report, when one was sent.
-        execution_id: the DON execution that attested it (the log is keyed by it).
-        report_id: the workflow's report id, when the submitter knows it.
-        block_number: where ``tx_hash`` was mined.
-        revert: the decoded custom error of a refusal or rejection.
-        error: what went wrong, for ``aborted``, ``failed`` and ``timeout``.
-        detail: anything else the submitter reports (price, signers, log entry...).
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    status: AttestedStatus
-    tx_hash: str | None = None
-    execution_id: str | None = None
-    report_id: str | None = None
-    block_number: int | None = None
-    revert: Revert | None = None
-    error: str | None = None
-    detail: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """True when the action was carried out."""
-        return self.status == "settled"
-
-
-class AttestingSubmitter(ABC):
-    """Where agents hand an ``ActionProposal`` and get back its attested result.
-
-    Implementations carry the proposal out only after its facts are attested
-    (vouch: the CRE adapter and the DON) and answer with what happened onchain.
-    A refusal or rejection onchain is a result, not an exception; raise only when
-    no result exists (the tool reports that as ``failed``).
-    """
-
-    @abstractmethod
-    async def submit(self, proposal: ActionProposal) -> AttestedResult:
-        """Carry out ``proposal`` once attested; return the attested result."""
-
-
-class ProposalArgs(BaseModel, ABC):
-    """A tool argument model that produces an ``ActionProposal``."""
-
-    @abstractmethod
-    def proposal(self) -> ActionProposal:
-        """The proposal these arguments describe (its trace hash left to its default)."""
-
-
-class SettlementProposalArgs(SettlementParams, ProposalArgs):
-    """Arguments of a settlement proposal: the trade, its price feed and why."""
-
-    feed: str = Field(pattern=r"^[A-Z0-9]{1,12}/[A-Z0-9]{1,12}$", description="e.g. ETH/USD")
-    rationale: str = ""
-
-    def proposal(self) -> ActionProposal:
-        """A settlement ``ActionProposal`` for the DON to attest ``feed`` for."""
-        params = SettlementParams(**self.model_dump(include=set(SettlementParams.model_fields)))
-        return ActionProposal(
-            params=params, facts=[FactRequest(feed=self.feed)], rationale=self.rationale
-        )
-
-
-def proposal_tool(
-    submitter: AttestingSubmitter,
-    args_model: type[ProposalArgs] = SettlementProposalArgs,
-    *,
-    name: str = "propose_onchain",
-    description: str = (
-        "Propose an onchain action; it is carried out only at the DON-attested facts. "
-        "Answers with the attested result (status, tx hash, execution id, decoded revert)."
-    ),
-    timeout_seconds: float = 120.0,
-    cost_usd: Decimal | None = None,
-) -> Tool:
-    """An irreversible tool that hands a proposal to ``submitter`` and waits for its result.
-
-    The observation is the ``AttestedResult`` as JSON. When there is no result
-    (the submitter raised, or nothing came back within ``timeout_seconds``) the
-    tool raises ``ToolError`` carrying that result, which the agent loop hands
-    back to the model as a ``tool_error`` observation. A timed-out submission is
-    not cancelled (an onchain action half done is worse than one done late): it
-    goes on while the event loop runs.
-    """
-    running: set[asyncio.Task[AttestedResult]] = set()
-
-    async def propose(args: ProposalArgs) -> dict[str, Any]:
-        try:
-            proposal = args.proposal()
-        except ValueError as exc:
-            raise ToolError(f"the arguments make no valid proposal: {exc}") from exc
-        task = asyncio.ensure_future(submitter.submit(proposal))
-        running.add(task)
-        task.add_done_callback(running.discard)
-        try:
-            result = await asyncio.wait_for(asyncio.shield(task), timeout_seconds)
-        except TimeoutError:
-            result = AttestedResult(
-                status="timeout",
-                error=f"no attested result within {timeout_seconds:g} s; the action may still "
-                "complete: do not propose it again, check its status later",
-            )
-        except Exception as exc:  # no result exists; the model must hear why
-            result = AttestedResult(status="failed", error=f"{type(exc).__name__}: {exc}")
-        if result.status in ("aborted", "failed", "timeout"):
-            raise ToolError(result.model_dump_json(exclude_defaults=True))
-        return result.model_dump(mode="json", exclude_defaults=True)
-
-    return Tool(
-        name=name,
-        description=description,
-        args_model=args_model,
-        fn=propose,
-        irreversible=True,
-        cost_usd=cost_usd,
-    )
 
 
 class FetchArgs(BaseModel):

@@ -11,7 +11,7 @@ When the run ends or pauses, the steps that did not finish are recorded too
 and their spans. The run's whole trace (every span, in the order they closed)
 is appended at the same moments (``load_trace``).
 
-Usage for another process (``vouch runs show``): ``store.usage(run_id)`` is a
+Usage for another process (a CLI showing runs): ``store.usage(run_id)`` is a
 ``UsageSummary`` (tokens in/out and USD in total, per step, per agent, per model).
 """
 
@@ -135,7 +135,7 @@ class RunRecord(BaseModel):
     Attributes:
         entrypoint: ``"module:function"`` or ``"path/file.py:function"`` that rebuilds
             the executor for this run (``function(store) -> Executor``), so
-            ``vouch runs approve`` can resume it in another process.
+            an approval command can resume it in another process.
         reason: why the run ended (or paused), in words.
         error: the class name of the error that stopped it, if any.
         resumes: how often the run was resumed.
@@ -285,20 +285,29 @@ CREATE TABLE IF NOT EXISTS traces (run_id TEXT NOT NULL, seq INTEGER NOT NULL,
 class SQLiteCheckpointStore(CheckpointStore):
     """A checkpoint store in one SQLite file (WAL): survives kill -9 and restarts.
 
-    Every write is its own committed transaction, so what a call saved is on
-    disk when it returns. Several processes may open the same file.
+    Every write is its own committed transaction (a finished step is committed
+    before its dependents start). Several processes may open the same file.
 
     Args:
         path: the database file (its folder is created).
+        synchronous: SQLite's ``synchronous`` in WAL mode. ``NORMAL`` (default): a
+            commit survives the process being killed, and a power loss may lose the
+            last commits (never corrupt the file). ``FULL``: every commit is fsynced,
+            so it survives a power loss too (what LangGraph's ``SqliteSaver`` gets by
+            default), at the cost of one fsync per step.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise CheckpointError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ._embed import Embedder, HashingEmbedder
 from ._memory import LongTermMemory, ShortTermMemory
 from ._model import ChatModel, OfflineModel
-from ._openai import Endpoint, OpenAIChatModel, OpenAIEmbedder
+from ._openai import Endpoint, OpenAIChatModel, OpenAIEmbedder, check_served, served_models
 from ._usage import PriceTable
 from ._vectors import SQLiteVectorStore
 
@@ -28,7 +28,10 @@ class ModelSettings(BaseModel):
         large: planning and review; falls back to ``small``, then offline.
         embeddings: an OpenAI-compatible ``/embeddings`` endpoint, or None for offline.
         embedding_dimensions: the vector size of that endpoint's model.
-        prices: USD per million tokens per model, for budgets.
+        prices: USD per million tokens per configured model name, for budgets (none are
+            needed without a USD budget).
+        small_max_tokens: the ``max_tokens`` of the small tier when its endpoint sets none.
+        large_max_tokens: the ``max_tokens`` of the large tier when its endpoint sets none.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -38,6 +41,8 @@ class ModelSettings(BaseModel):
     embeddings: Endpoint | None = None
     embedding_dimensions: int = Field(default=512, gt=0)
     prices: PriceTable = Field(default_factory=PriceTable)
+    small_max_tokens: int = Field(default=1024, gt=0)
+    large_max_tokens: int = Field(default=4096, gt=0)
 
     @model_validator(mode="after")
     def _priced(self) -> ModelSettings:
@@ -60,6 +65,8 @@ class Models:
         self._offline = offline or OfflineModel()
         self._chat: dict[str, OpenAIChatModel] = {}
         self._embedder: Embedder | None = None
+        self.checked: dict[str, list[str] | None] | None = None
+        """What ``check`` found (None: not checked yet)."""
 
     def for_tier(self, tier: Tier) -> ChatModel:
         """The chat model serving ``tier`` (the same instance on every call)."""
@@ -71,10 +78,43 @@ class Models:
         endpoint = primary or other
         if endpoint is None:
             return self._offline
-        key = str(id(endpoint))
+        if endpoint.max_tokens is None:
+            default = (
+                self.settings.small_max_tokens
+                if tier == "small"
+                else self.settings.large_max_tokens
+            )
+            endpoint = endpoint.model_copy(update={"max_tokens": default})
+        key = f"{id(primary or other)}:{endpoint.max_tokens}"
         if key not in self._chat:
             self._chat[key] = OpenAIChatModel(endpoint)
         return self._chat[key]
+
+    async def check(self) -> dict[str, list[str] | None]:
+        """Check each configured model name against its endpoint's ``/models``.
+
+        An endpoint that does not answer ``/models`` is not checked (None in the
+        result); one that lists models must list the configured name or a dated
+        snapshot of it.
+
+        Raises:
+            ModelConfigError: a configured model is not among those its endpoint serves.
+        """
+        checked: dict[str, list[str] | None] = {}
+        for endpoint in (self.settings.small, self.settings.large):
+            if endpoint is None or endpoint.model in checked:
+                continue
+            served = await served_models(endpoint)
+            checked[endpoint.model] = served
+            if served is not None:
+                check_served(endpoint, served)
+        self.checked = checked
+        return checked
+
+    async def check_once(self) -> None:
+        """``check``, the first time it is asked (a supervisor asks before every run)."""
+        if self.checked is None:
+            await self.check()
 
     def embedder(self) -> Embedder:
         """The configured embedder, or the offline hashing one."""

@@ -84,8 +84,41 @@ class MaxStepsExceeded(AgentError):
         self.limit = limit
 
 
+class BeforeSending:
+    """Why a call was not sent: its worst case did not fit in what was left of a budget."""
+
+    def __init__(
+        self,
+        call: str,
+        usd: Decimal,
+        tokens: int,
+        left_usd: Decimal | None,
+        left_tokens: int | None,
+    ) -> None:
+        self.call = call
+        self.usd = usd
+        self.tokens = tokens
+        self.left_usd = left_usd
+        self.left_tokens = left_tokens
+
+    def __str__(self) -> str:
+        left = []
+        if self.left_usd is not None:
+            left.append(f"USD {self.left_usd}")
+        if self.left_tokens is not None:
+            left.append(f"{self.left_tokens} tokens")
+        return (
+            f"not sent: the call ({self.call}) could cost up to USD {self.usd} and "
+            f"{self.tokens} tokens, and only {' and '.join(left)} of the budget is left "
+            "(after what was spent and what calls running now hold)"
+        )
+
+
 class BudgetExceeded(AgentError):
-    """A run went over its budget; it stops at the call that crossed the line.
+    """A run would go (or went) over its budget; the call that would cross it is not sent.
+
+    ``before`` says why a call was not sent (its worst case did not fit); without
+    it the budget was crossed by a call's actual usage (more than estimated).
 
     Attributes:
         run_id: the run that stopped.
@@ -102,16 +135,25 @@ class BudgetExceeded(AgentError):
         budget_usd: Decimal | None,
         spent_tokens: int,
         budget_tokens: int | None,
+        *,
+        before: BeforeSending | None = None,
     ) -> None:
         over = []
         if budget_usd is not None and spent_usd > budget_usd:
             over.append(f"USD {spent_usd} > budget {budget_usd}")
         if budget_tokens is not None and spent_tokens > budget_tokens:
             over.append(f"tokens {spent_tokens} > budget {budget_tokens}")
-        super().__init__(
-            f"run {run_id!r} went over budget ({'; '.join(over)}); "
-            "raise the budget, use the small tier, or shorten the goal"
-        )
+        if before is not None:
+            super().__init__(
+                f"run {run_id!r} would go over budget ({'; '.join(over)}): {before}; "
+                "raise the budget, lower max_tokens, use the small tier, or shorten the goal"
+            )
+        else:
+            super().__init__(
+                f"run {run_id!r} went over budget ({'; '.join(over)}); "
+                "raise the budget, use the small tier, or shorten the goal"
+            )
+        self.before = before
         self.run_id = run_id
         self.spent_usd = spent_usd
         self.budget_usd = budget_usd
@@ -240,8 +282,12 @@ class AgentBudgetExceeded(BudgetExceeded):
         budget_usd: Decimal | None,
         spent_tokens: int,
         budget_tokens: int | None,
+        *,
+        before: BeforeSending | None = None,
     ) -> None:
-        super().__init__(f"{run_id}/{agent}", spent_usd, budget_usd, spent_tokens, budget_tokens)
+        super().__init__(
+            f"{run_id}/{agent}", spent_usd, budget_usd, spent_tokens, budget_tokens, before=before
+        )
         self.agent = agent
 
 
@@ -261,7 +307,7 @@ class Interrupted(AgentError):
 
     def __init__(self, key: str, kind: str, summary: str) -> None:
         super().__init__(
-            f"waiting for a human: {summary} (decide with `vouch runs approve|reject`)"
+            f"waiting for a human: {summary} (record a decision with Executor.decide, then resume)"
         )
         self.key = key
         self.kind = kind

@@ -81,6 +81,7 @@ from ._guards import Limits, RunGuard, fingerprint
 from ._model import ChatModel
 from ._plan import Plan, Planner, Step
 from ._registry import Registry, Worker
+from ._tools import call_maybe_sync
 from ._trace import (
     ACTION_KEY,
     AGENT_NAME,
@@ -250,7 +251,12 @@ class StepContext:
         return "\n".join(parts)
 
     def charge(
-        self, model: str, prompt_tokens: int, completion_tokens: int, agent: str | None = None
+        self,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        agent: str | None = None,
+        estimated: bool = False,
     ) -> None:
         """Charge a model call to this step's agent, then check the run's and the agent's budgets.
 
@@ -259,13 +265,14 @@ class StepContext:
             prompt_tokens: tokens in.
             completion_tokens: tokens out.
             agent: charge another agent of the step (``"critic"``) instead.
+            estimated: the counts are local estimates, not the server's (kept as such).
 
         Raises:
             BudgetExceeded: the run or (``AgentBudgetExceeded``) the agent is over budget.
         """
         who = agent or self.agent
         with self._charging():
-            self.guard.charge(who, self.attempt, model, prompt_tokens, completion_tokens)
+            self.guard.charge(who, self.attempt, model, prompt_tokens, completion_tokens, estimated)
 
     def charge_usd(self, what: str, usd: Decimal) -> None:
         """Charge a cost in USD (a paid API, gas) to this step's agent, then check budgets."""
@@ -550,7 +557,7 @@ class Executor:
         max_replans: how often a run may re-plan.
         hitl: when a human is asked.
         entrypoint: ``"module:function"`` recorded with each run so another process
-            (``vouch runs approve``) can rebuild this executor and resume.
+            (an approval command, for one) can rebuild this executor and resume.
     """
 
     def __init__(
@@ -728,10 +735,12 @@ class Executor:
             unplanned = await self._plan_goal(run)
             if unplanned is not None:
                 return unplanned
+        if not run.plan.steps:  # a planner declared the goal done, with its reason
+            return "done", f"nothing to do: {run.plan.done_reason}", None
         while True:
             ended = await self._schedule(run)
             if ended is None:
-                return "done", "all steps done", None
+                return "done", f"all {len(run.plan.steps)} steps done", None
             step_id, reason, error = ended
             if isinstance(error, Interrupted):
                 return self._pause(run)
@@ -884,7 +893,7 @@ class Executor:
             key, attrs[RESUMED] = f"{key}/resume{run.record.resumes}", True
         with run.tracer.span("step " + step.id, key, **attrs) as span, _within(ctx):
             try:
-                output = await worker(ctx)
+                output = await call_maybe_sync(worker, ctx)  # a sync worker: in a thread
             except (Interrupted, ActionRejected) as exc:
                 tally.status = "interrupted" if isinstance(exc, Interrupted) else "rejected"
                 tally.note = str(exc)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import Counter, deque
+from collections import deque
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any
 
@@ -40,8 +41,9 @@ class Limits(BaseModel):
             in a row without a new entry on the board; in an agent step, every
             handoff of the step's attempt (``Agent(handoffs=...)``).
         loop_repeats: the same (agent, action, arguments) this many times within
-            ``loop_window`` recent actions is a loop.
-        loop_window: how many recent actions loop detection looks at.
+            ``loop_window`` recent actions of one scope (a step attempt; a swarm),
+            with no new observation in between, is a loop.
+        loop_window: how many recent actions of a scope loop detection looks at.
         stale_limit: this many actions in a row without the state changing is a
             loop. A swarm's state is its blackboard; an agent step's state is
             what its tool calls have observed (the set of distinct results), so
@@ -105,10 +107,13 @@ class RunGuard:
         self.run_id = run_id
         self.limits = limits
         self.ledger = ledger or UsageLedger(run_id, limits.prices, limits.budget)
+        for agent, budget in limits.agent_budgets.items():  # reservations check them too
+            self.ledger.agent_budgets.setdefault(agent, budget)
         self.steps = steps
         self.started = time.monotonic() - elapsed
-        self._recent: deque[str] = deque(maxlen=limits.loop_window)
-        self._counts: Counter[str] = Counter()
+        self._recent: dict[str, deque[str]] = {}  # scope -> its recent action keys
+        self._repeats: dict[tuple[str, str], int] = {}  # (scope, action key) -> stale repeats
+        self._acting: dict[str, tuple[str, str, Any]] = {}  # scope -> the action being taken
         self._states: dict[str, tuple[str, int]] = {}  # scope -> (state digest, unchanged for)
 
     @property
@@ -148,44 +153,67 @@ class RunGuard:
     def observe(
         self, agent: str, action: str, args: Any, state: Any = None, scope: str = ""
     ) -> None:
-        """Record one action; raise LoopDetected on repetition or a state that stopped changing.
+        """Record one action of ``scope``; with ``state``, also the state it left (see below).
+
+        A loop is the same agent taking the same action with the same arguments
+        ``loop_repeats`` times among its scope's last ``loop_window`` actions, each
+        repeat observing nothing new (the scope's state, ``observe_state``, left as
+        it was). Scopes are apart: parallel steps each calling ``price(ETH/USD)``
+        once are no loop, and neither is one step polling a value that changes.
 
         Args:
             agent: who acted.
-            action: what it did (tool name, handoff target, step task).
+            action: what it did (tool name, handoff target).
             args: with which arguments (JSON-able).
-            state: the shared state after the action (JSON-able), or None to skip that check.
-            scope: whose state it is (see ``observe_state``).
+            state: the state after the action (JSON-able), or None when the caller
+                reports it once the action has run (``observe_state``).
+            scope: where it acted: a step attempt (``step ID/ATTEMPT``) or a swarm.
+
+        Raises:
+            LoopDetected: as above (``repeat``), or see ``observe_state``.
         """
         key = f"{agent}|{action}|{fingerprint(args)}"
-        if len(self._recent) == self._recent.maxlen:
-            self._counts[self._recent[0]] -= 1
-        self._recent.append(key)
-        self._counts[key] += 1
-        if self._counts[key] >= self.limits.loop_repeats:
-            raise LoopDetected("repeat", f"{agent} -> {action}({_short(args)})", self._counts[key])
+        recent = self._recent.setdefault(scope, deque(maxlen=self.limits.loop_window))
+        if key not in recent:  # not within the window: an earlier run of repeats is over
+            self._repeats.pop((scope, key), None)
+        recent.append(key)
+        self._acting[scope] = (key, action, args)
         if state is not None:
             self.observe_state(agent, state, scope)
 
     def observe_state(self, agent: str, state: Any, scope: str = "") -> None:
-        """Record the state after an action of ``agent``; raise LoopDetected when it stopped changing.
+        """Record the state of ``scope`` after an action of ``agent``.
 
         Args:
             agent: who acted.
-            state: the state after the action (JSON-able).
-            scope: whose state: ``""`` for the run's (a swarm's board), a step
-                attempt's id for what that step observed (concurrent steps
-                each keep their own).
+            state: the state after the action (JSON-able): a swarm's board; what a
+                step's tool calls have observed (the set of distinct results).
+            scope: whose state: ``""`` for a swarm run alone, a step attempt's id for
+                a step (concurrent steps each keep their own).
 
         Raises:
-            LoopDetected: ``stale_limit`` actions in a row left the scope's state unchanged.
+            LoopDetected: the action just taken repeats one that saw nothing new
+                (``repeat``), or ``stale_limit`` actions in a row left the state
+                unchanged (``no-progress``).
         """
         digest = fingerprint(state)
         last, stale = self._states.get(scope, ("", 0))
-        stale = stale + 1 if digest == last else 0
+        unchanged = digest == last
+        stale = stale + 1 if unchanged else 0
         self._states[scope] = (digest, stale)
+        where = f" in {scope}" if scope else ""
+        acting = self._acting.pop(scope, None)
+        if acting is not None:
+            key, action, args = acting
+            repeats = self._repeats.get((scope, key), -1) + 1 if unchanged else 0
+            self._repeats[(scope, key)] = repeats
+            if repeats + 1 >= self.limits.loop_repeats:
+                raise LoopDetected(
+                    "repeat",
+                    f"{agent} -> {action}({_short(args)}){where}, observing nothing new",
+                    repeats + 1,
+                )
         if stale >= self.limits.stale_limit:
-            where = f" in {scope}" if scope else ""
             raise LoopDetected("no-progress", f"state unchanged{where}, last by {agent}", stale)
 
     def check_budget(self, agent: str | None = None) -> None:
@@ -204,12 +232,28 @@ class RunGuard:
                 self.run_id, agent, spent.usd, budget.usd, spent.tokens, budget.tokens
             )
 
+    def reserve(
+        self, agent: str, model: str, prompt_tokens: int, max_tokens: int
+    ) -> AbstractContextManager[None]:
+        """Hold a model call's worst case against the run's and ``agent``'s budgets while it runs.
+
+        Raises:
+            BudgetExceeded: (``AgentBudgetExceeded``) it does not fit; the call must not be sent.
+        """
+        return self.ledger.reserve(agent, model, prompt_tokens, max_tokens)
+
     def charge(
-        self, agent: str, step: int, model: str, prompt: int, completion: int
+        self,
+        agent: str,
+        step: int,
+        model: str,
+        prompt: int,
+        completion: int,
+        estimated: bool = False,
     ) -> UsageRecord:
-        """Charge one model call to the ledger and check both budgets."""
+        """Charge one model call (``model``: the configured name) and check both budgets."""
         try:
-            return self.ledger.charge_model(agent, step, model, prompt, completion)
+            return self.ledger.charge_model(agent, step, model, prompt, completion, estimated)
         finally:
             self.check_budget(agent)
 

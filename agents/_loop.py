@@ -10,13 +10,12 @@ that was and how the work got there.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import inspect
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, get_type_hints
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -24,86 +23,17 @@ from ._errors import BudgetExceeded, MaxStepsExceeded, RepairFailed, RunStopped,
 from ._guards import check_handoff_depth
 from ._model import ChatModel, Message, ModelReply, ToolCall, ToolSpec
 from ._schema import arguments_for, strict_schema
-from ._tokens import estimate_message_tokens, estimate_tokens
+from ._spend import within
+from ._tools import Tool as Tool  # re-exported: Tool lived here
+from ._tools import as_tool
 from ._trace import bind_trace, current_trace_hash
 from ._usage import UsageLedger
 
-if TYPE_CHECKING:  # _memory imports this module for Tool
+if TYPE_CHECKING:  # _memory and _config import this module
+    from ._config import Models
     from ._memory import LongTermMemory, ShortTermMemory
 
-
-class Tool(BaseModel):
-    """A typed tool: a pydantic argument model, a description, and what calling it risks or costs.
-
-    Attributes:
-        irreversible: calling it changes something that cannot be undone (guards may interrupt).
-        cost_usd: charged to the run's ledger on every call, when set.
-        reraise: exception types that stop the run instead of becoming observations
-            (``BudgetExceeded`` always does).
-    """
-
-    model_config = {"arbitrary_types_allowed": True}
-
-    name: str
-    description: str
-    args_model: type[BaseModel]
-    fn: Callable[[Any], Awaitable[Any]]
-    irreversible: bool = False
-    cost_usd: Decimal | None = Field(default=None, ge=0)
-    reraise: tuple[type[Exception], ...] = ()
-
-    def spec(self) -> ToolSpec:
-        """What the model is told about this tool: a strict-mode schema of its arguments."""
-        return ToolSpec(
-            name=self.name,
-            description=self.description,
-            parameters=strict_schema(self.args_model),
-            strict=True,
-        )
-
-    def parse(self, call: ToolCall) -> BaseModel:
-        """Validate a call's arguments against the argument model.
-
-        Raises:
-            ValueError: the arguments were not a JSON object.
-            ValidationError: they did not validate.
-        """
-        if call.arguments_error is not None:
-            raise ValueError(call.arguments_error)
-        return self.args_model.model_validate(arguments_for(self.args_model, call.arguments))
-
-    @classmethod
-    def from_function(
-        cls,
-        fn: Callable[[Any], Any],
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        irreversible: bool = False,
-        cost_usd: Decimal | None = None,
-    ) -> Tool:
-        """A tool from a function of one pydantic-model argument (sync or async).
-
-        The name defaults to the function's, the description to its docstring.
-        """
-        hints = get_type_hints(fn)
-        params = [p for p in inspect.signature(fn).parameters if p != "return"]
-        args_model = hints.get(params[0]) if len(params) == 1 else None
-        if not (isinstance(args_model, type) and issubclass(args_model, BaseModel)):
-            raise TypeError(f"{fn.__name__} must take exactly one pydantic model argument")
-
-        async def call(args: Any) -> Any:
-            outcome = fn(args)
-            return await outcome if inspect.isawaitable(outcome) else outcome
-
-        return cls(
-            name=name or fn.__name__,
-            description=description or inspect.getdoc(fn) or "",
-            args_model=args_model,
-            fn=call,
-            irreversible=irreversible,
-            cost_usd=cost_usd,
-        )
+TIERS = ("small", "large")
 
 
 class TraceEvent(BaseModel):
@@ -172,16 +102,24 @@ class _HandoffHooks:
 
 
 class Agent:
-    """An agent: a model, some tools, a step limit, and optionally a ledger with a budget.
+    """An agent: instructions, tools, a model (a tier or a ChatModel), a step limit, a budget.
+
+    ``Agent("analyst", "Look up prices.", tools=[price], model="large")`` is all it
+    takes; the tier is served by ``models`` (default: ``Models()``, where every
+    unconfigured tier is the offline model, which says plainly what it cannot do).
 
     Args:
         name: shown in traces and in the usage ledger.
-        model: any ChatModel.
-        tools: what the agent may call.
         instructions: the system prompt.
+        tools: what the agent may call: ``Tool``s, or plain typed functions (made
+            tools as by ``@tool``).
+        model: a tier (``"small"``, ``"large"``) served by ``models``, or any ChatModel.
+        models: serves a tier given as ``model`` (default: the offline ``Models()``;
+            ``run_sync``, ``Supervisor`` and ``Swarm`` pass theirs to agents without one).
         max_steps: model calls allowed before the run stops with MaxStepsExceeded
             (the agent a run starts with sets it for the whole run, handoffs included).
-        ledger: where usage is charged; its budget stops the run with BudgetExceeded.
+        ledger: where usage is charged; its budget stops the run with BudgetExceeded
+            (before a call whose worst case does not fit is sent).
         max_repairs: how many replies in a row may carry only invalid tool arguments
             (each error is sent back to the model) before the run stops with RepairFailed.
         memory: keeps the conversation inside its window budget, across runs: before
@@ -216,9 +154,11 @@ class Agent:
     def __init__(
         self,
         name: str,
-        model: ChatModel,
-        tools: list[Tool],
         instructions: str = "",
+        tools: Sequence[Tool | Callable[..., Any]] = (),
+        model: ChatModel | str = "small",
+        *,
+        models: Models | None = None,
         max_steps: int = 8,
         ledger: UsageLedger | None = None,
         max_repairs: int = 2,
@@ -228,10 +168,21 @@ class Agent:
         max_handoff_depth: int = 8,
         long_term: LongTermMemory | None = None,
     ) -> None:
+        if isinstance(model, str) and model not in TIERS:
+            raise ValueError(
+                f"agent {name}: model {model!r} is neither a tier {TIERS} nor a ChatModel; "
+                "name the model in ModelSettings and pick its tier here"
+            )
+        if not isinstance(instructions, str):
+            raise TypeError(
+                f"agent {name}: instructions must be text; the model goes in model= "
+                "(Agent(name, instructions, tools=[...], model=...))"
+            )
         self.name = name
         self.long_term = long_term
-        self.model = model
-        self.tools = {tool.name: tool for tool in tools}
+        self._model = model
+        self.models = models
+        self.tools = {t.name: t for t in (as_tool(t) for t in tools)}
         self.instructions = instructions
         self.max_steps = max_steps
         self.ledger = ledger
@@ -242,6 +193,24 @@ class Agent:
         self.max_handoff_depth = max_handoff_depth
         if memory is not None and not memory.instructions:
             memory.instructions = instructions
+
+    @property
+    def model(self) -> ChatModel:
+        """The chat model: the one given, or the one serving the agent's tier."""
+        if isinstance(self._model, ChatModel):
+            return self._model
+        from ._config import Models  # _config builds on this module
+
+        return (self.models or Models()).for_tier("large" if self._model == "large" else "small")
+
+    @model.setter
+    def model(self, model: ChatModel) -> None:
+        self._model = model
+
+    @property
+    def tier(self) -> str:
+        """The tier the agent asked for (``"small"`` when given a ChatModel)."""
+        return self._model if isinstance(self._model, str) else "small"
 
     def team(self, directory: Mapping[str, Agent] | None = None) -> dict[str, Agent]:
         """Every agent reachable from this one through handoffs, by name, this one first.
@@ -279,6 +248,12 @@ class Agent:
         for agent in team.values():
             _Menu(agent, team)  # refuses a transfer tool that shadows a tool
         return team
+
+    def run_sync(
+        self, goal: str, ledger: UsageLedger | None = None, facts: dict[str, str] | None = None
+    ) -> AgentResult:
+        """``run`` from synchronous code (not from inside a running event loop)."""
+        return asyncio.run(self.run(goal, ledger, facts))
 
     async def run(
         self, goal: str, ledger: UsageLedger | None = None, facts: dict[str, str] | None = None
@@ -339,20 +314,11 @@ class Agent:
         repairs = 0
         for step in range(1, self.max_steps + 1):
             messages = await conversation.prompt(result, step, ledger, active.name)
-            reply = _counted(await active.model.complete(messages, menu.specs), messages)
+            reply = await within(active.model, messages, menu.specs, ledger, active.name, step)
             conversation.measured(reply)
             result.trace.append(
                 TraceEvent(step=step, kind="model", data=reply.model_dump(mode="json"))
             )
-            if ledger is not None:
-                ledger.charge_model(
-                    active.name,
-                    step,
-                    reply.model or active.model.name,
-                    reply.prompt_tokens,
-                    reply.completion_tokens,
-                    reply.usage_estimated,
-                )
             if not reply.tool_calls:
                 result.answer = reply.content
                 conversation.add(Message(role="assistant", content=reply.content))
@@ -611,20 +577,4 @@ def _repair_prompt(name: str, exc: ValidationError | ValueError) -> str:
         detail = str(exc)
     return (
         f"error: invalid arguments for {name}: {detail}. Fix the arguments and call {name} again."
-    )
-
-
-def _counted(reply: ModelReply, messages: list[Message]) -> ModelReply:
-    """The reply with estimated token counts when the model reported none."""
-    if reply.prompt_tokens or reply.completion_tokens:
-        return reply
-    completion = estimate_tokens(reply.content) + sum(
-        estimate_tokens(json.dumps(c.arguments, default=str)) for c in reply.tool_calls
-    )
-    return reply.model_copy(
-        update={
-            "prompt_tokens": estimate_message_tokens(messages),
-            "completion_tokens": completion,
-            "usage_estimated": True,
-        }
     )

@@ -18,7 +18,8 @@ from pydantic import BaseModel, Field
 from ._embed import Embedder
 from ._loop import Tool
 from ._model import SUMMARIZE_TASK, ChatModel, Message
-from ._tokens import estimate_message_tokens, estimate_tokens
+from ._spend import within
+from ._tokens import estimate_message_tokens
 from ._usage import UsageLedger
 from ._vectors import Filter, Hit, Scalar, VectorRecord, VectorStore
 
@@ -143,22 +144,14 @@ class ShortTermMemory:
             Message(role="system", content=SUMMARY_INSTRUCTIONS),
             Message(role="user", content=prompt),
         ]
-        reply = await self.summarizer.complete(messages, [])
+        reply = await within(
+            self.summarizer, messages, [], ledger, agent, self.folds + 1 if step is None else step
+        )
         self.summary = reply.content.strip()
         self.folds += 1
         if self.archive is not None and self.summary:
             meta = {**self.archive_metadata, "fold": self.folds}
             await self.archive.remember(self.summary, "summary", meta)
-        if ledger is not None:
-            estimated = not (reply.prompt_tokens or reply.completion_tokens)
-            ledger.charge_model(
-                agent,
-                self.folds if step is None else step,
-                reply.model or self.summarizer.name,
-                reply.prompt_tokens or estimate_message_tokens(messages),
-                reply.completion_tokens or estimate_tokens(reply.content),
-                estimated or reply.usage_estimated,
-            )
 
 
 def _render(message: Message) -> str:

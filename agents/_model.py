@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
-from decimal import Decimal
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ._errors import ModelError
 
 
 class ToolCall(BaseModel):
@@ -58,6 +59,10 @@ class ChatModel(ABC):
     """Any chat model: the engine asks through this and never knows the backend."""
 
     name: str = "model"
+    """The configured model name: what prices and budgets are keyed by."""
+    max_tokens: int | None = None
+    """The most completion tokens one call may produce (the worst case a budget holds for it);
+    None: undeclared (budgets assume ``agents._spend.UNDECLARED_MAX_TOKENS``)."""
 
     @abstractmethod
     async def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
@@ -67,15 +72,9 @@ class ChatModel(ABC):
 SUMMARIZE_TASK = "[task:summarize]"
 """First line of the system prompt when a model is asked to fold turns into a running summary."""
 
-_SELL = re.compile(r"sell\s+([\d.,]+)\s+([A-Za-z]+)\s+for\s+([A-Za-z]+)", re.I)
-_BOUNDS = re.compile(r"between\s+([\d.,]+)\s+and\s+([\d.,]+)", re.I)
-_WITHIN = re.compile(r"within\s+(\d+)\s+minutes?", re.I)
-_FEED = {"WETH": "ETH", "WBTC": "BTC"}
-_PROPOSERS = ("propose_settlement", "propose_onchain")  # settlement_agent's, proposal_tool's
-
-
-def _units(text: str) -> int:
-    return int(Decimal(text.replace(",", "")) * 10**18)
+ActionRule = Callable[[str, list[ToolSpec]], ModelReply | None]
+"""How ``OfflineModel`` acts on a goal: given the goal and the tools offered, a reply
+(usually a tool call), or None when the rule does not apply."""
 
 
 class OfflineModel(ChatModel):
@@ -86,9 +85,10 @@ class OfflineModel(ChatModel):
     ``templates`` (in the order given) whose pattern matches the goal and whose
     agents the planner offers; else one step per agent or capability the goal
     names (see ``PlanTemplate`` and ``_rule_plan``); else, in words, why it
-    cannot plan. It understands settlement goals such as "Sell 1.5 WETH for USDC between
-    2,500 and 3,500 USDC per WETH within 10 minutes" and answers with a
-    ``propose_settlement`` (or ``propose_onchain``) tool call, then reports the tool's result.
+    cannot plan. Asked to act with tools, it tries its ``actions`` in order (an
+    ``ActionRule`` maps a goal it understands to a tool call), then reports the
+    tool's result; when none applies it raises ``ModelError`` saying so, rather
+    than answering as if it had done something.
     Asked to summarize (system prompt starting with ``SUMMARIZE_TASK``) it keeps
     the sentences that carry numbers, addresses or names, verbatim. Asked a
     question (a goal ending in "?") with no tool to use, it answers with the
@@ -97,9 +97,13 @@ class OfflineModel(ChatModel):
     """
 
     name = "vouch-offline-1"
+    max_tokens = 1024
 
-    def __init__(self, templates: Iterable[PlanTemplate] = ()) -> None:
+    def __init__(
+        self, templates: Iterable[PlanTemplate] = (), actions: Iterable[ActionRule] = ()
+    ) -> None:
         self.templates: list[PlanTemplate] = list(templates)
+        self.actions: list[ActionRule] = list(actions)
 
     def add_template(self, template: PlanTemplate) -> None:
         """Try ``template`` after the ones already registered."""
@@ -134,34 +138,21 @@ class OfflineModel(ChatModel):
         if any(t.name == _PLAN_TOOL for t in tools):
             return _plan(messages, self.templates)
         goal = next(m.content for m in reversed(messages) if m.role == "user")
-        proposer = next((t.name for t in tools if t.name in _PROPOSERS), None)
-        if proposer is not None:
-            return self._plan_settlement(goal, proposer)
+        for rule in self.actions:
+            reply = rule(goal, tools)
+            if reply is not None:
+                return reply
         if goal.rstrip().endswith("?"):
             return _answer_from_context(goal, messages[:-1])
-        return ModelReply(content="I have no tool that can act on this goal.")
-
-    def _plan_settlement(self, goal: str, tool: str) -> ModelReply:
-        sell, bounds = _SELL.search(goal), _BOUNDS.search(goal)
-        if not sell or not bounds:
-            return ModelReply(
-                content="I need a goal like 'Sell 1.5 WETH for USDC between 2,500 and 3,500 within 10 minutes'."
-            )
-        within = _WITHIN.search(goal)
-        base, quote = sell.group(2).upper(), sell.group(3).upper()
-        args = {
-            "base_token": base,
-            "quote_token": quote,
-            "base_amount": _units(sell.group(1)),
-            "min_price": _units(bounds.group(1)),
-            "max_price": _units(bounds.group(2)),
-            "deadline_seconds": int(within.group(1)) * 60 if within else 600,
-            "feed": f"{_FEED.get(base, base)}/{'USD' if quote in ('USDC', 'USDT', 'DAI') else quote}",
-            "rationale": f"Goal asks to sell {sell.group(1)} {base} for {quote} inside fixed price bounds; "
-            "the price itself must come from the DON, not from me.",
-        }
-        call = ToolCall(id="call-1", name=tool, arguments=args)
-        return ModelReply(tool_calls=[call])
+        if not tools:  # a plain chat turn: nothing to act with, nothing pretended
+            return ModelReply(content="I am the offline model and have no answer to this.")
+        offered = ", ".join(t.name for t in tools)
+        raise ModelError(
+            f"the offline model cannot act on this goal: it follows fixed rules (plan "
+            f"templates, action rules, questions answered from the conversation) and "
+            f"none applies (tools offered: {offered}). Configure a model for this tier: "
+            "Models(ModelSettings(small=Endpoint(base_url=..., model=...)))"
+        )
 
 
 _PLAN_TOOL = "submit_plan"  # agents._plan.PLAN_TOOL (that module imports this one)

@@ -59,6 +59,8 @@ class Endpoint(BaseModel):
     stream: bool = False
     temperature: float | None = None
     max_tokens: int | None = Field(default=None, gt=0)
+    """The most completion tokens a call may produce (sent as ``max_tokens``; the worst case
+    a budget holds). Unset, ``Models`` gives each tier its default (``ModelSettings``)."""
 
     def with_key_from(self, environ: Mapping[str, str], variable: str) -> Endpoint:
         """This endpoint with ``api_key`` taken from ``environ[variable]`` when set there."""
@@ -175,6 +177,43 @@ class _Backend:
         return float(min(e.backoff_seconds * 2**attempt, e.backoff_max_seconds))
 
 
+async def served_models(endpoint: Endpoint) -> list[str] | None:
+    """The model ids ``endpoint``'s ``/models`` lists; None when it does not answer that."""
+    try:
+        async with openai.AsyncOpenAI(
+            base_url=endpoint.base_url,
+            api_key=endpoint.key(),
+            max_retries=0,
+            timeout=openai.Timeout(
+                endpoint.timeout_seconds, connect=endpoint.connect_timeout_seconds
+            ),
+        ) as client:
+            page = await client.models.list()
+            return [m.id for m in page.data]
+    except (openai.APIError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def check_served(endpoint: Endpoint, served: list[str]) -> None:
+    """Raise unless ``served`` (a ``/models`` listing) has the configured name or a dated snapshot.
+
+    ``gpt-4o-mini`` may be served as ``gpt-4o-mini-2024-07-18``.
+
+    Raises:
+        ModelConfigError: naming the configured model, the endpoint and what it serves.
+    """
+    from ._usage import undated  # _usage does not import this module; keep it light
+
+    name = endpoint.model
+    if name in served or any(undated(s) == name for s in served):
+        return
+    listed = ", ".join(sorted(served)[:20]) or "none"
+    raise ModelConfigError(
+        f"model {name!r} is not served at {endpoint.base_url} (its /models lists: {listed}); "
+        "fix the model name in the settings"
+    )
+
+
 def _retry_after(response: Any) -> float | None:
     try:
         return float(response.headers.get("retry-after", ""))
@@ -199,6 +238,7 @@ class OpenAIChatModel(_Backend, ChatModel):
     ) -> None:
         super().__init__(endpoint, sleep)
         self.name = endpoint.model
+        self.max_tokens = endpoint.max_tokens
         self.on_delta = on_delta
 
     async def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
@@ -231,6 +271,12 @@ class OpenAIChatModel(_Backend, ChatModel):
         if not completion.choices:
             raise ModelError(f"model {self.name!r} answered with no choices")
         message = completion.choices[0].message
+        refusal = getattr(message, "refusal", None)
+        if refusal and not message.tool_calls and not message.content:
+            raise ModelError(
+                f"model {self.name!r} refused the request: {refusal[:300]}; rephrase the goal "
+                "or use another model"
+            )
         calls = [
             _tool_call(c.id, c.function.name, c.function.arguments)
             for c in message.tool_calls or []

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ._errors import PlanCycle, PlanError, UnknownAgent, UnknownDependency
-from ._model import ChatModel, Message, ToolSpec
+from ._model import ChatModel, Message, ToolCall, ToolSpec
 
 _ID = r"^[A-Za-z0-9_.:-]{1,64}$"
 
@@ -74,9 +74,16 @@ class Plan(BaseModel):
 
     goal: str
     steps: list[Step]
+    done_reason: str = ""
+    """Why a plan has no steps: the goal needs no work (a planner's ``goal_done`` answer)."""
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Plan:
+        if not self.steps and not self.done_reason.strip():
+            raise ValueError(
+                "the plan has no steps; plan at least one step, or declare the goal done "
+                "(goal_done true) and say why in done_reason"
+            )
         seen: set[str] = set()
         for step in self.steps:
             if step.id in seen:
@@ -172,18 +179,78 @@ def _find_cycle(steps: list[Step], acyclic: set[str]) -> list[str]:
 
 PLAN_TOOL = "submit_plan"
 _PLANNER_PROMPT = """You are a planner. Decompose the user's goal into a plan: a DAG of steps.
-Each step has a short unique id, a task, the agent that does it (from the list below) or a
-capability, the ids of the steps it depends on, and acceptance criteria for its output.
-Steps without dependencies between them run in parallel. Answer by calling submit_plan.
+Each step has a short unique id, a task, the agent that does it (one of the agents below; or
+null and a capability), the ids of the steps it depends on, and acceptance criteria for its
+output. Steps without dependencies between them run in parallel. Answer by calling submit_plan.
+If the goal needs no work at all, call submit_plan with no steps, goal_done true and the
+reason in done_reason; otherwise goal_done is false and done_reason empty.
 Agents:
 {agents}"""
+
+
+def plan_schema(agents: Collection[str], capabilities: Collection[str] = ()) -> dict[str, Any]:
+    """The ``submit_plan`` arguments as a strict, flat JSON schema (no ``$defs``/``$ref``).
+
+    Every object is closed and lists all its properties as required (OpenAI strict
+    mode); the agent is an enum of ``agents`` (or null, to route by a capability,
+    an enum of ``capabilities``).
+    """
+
+    def nullable(inner: dict[str, Any]) -> dict[str, Any]:
+        return {"anyOf": [inner, {"type": "null"}]}
+
+    strings = {"type": "array", "items": {"type": "string"}}
+    criterion = {
+        "type": "object",
+        "properties": {
+            "text": {"type": "string", "description": "what the output must satisfy"},
+            "must_contain": {**strings, "description": "substrings the output must contain"},
+            "must_match": nullable({"type": "string", "description": "a regex it must match"}),
+        },
+        "required": ["text", "must_contain", "must_match"],
+        "additionalProperties": False,
+    }
+    agent: dict[str, Any] = {"type": "string", "enum": sorted(agents)}
+    capability: dict[str, Any] = {"type": "string"}
+    if capabilities:
+        capability["enum"] = sorted(capabilities)
+    step = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "pattern": _ID, "description": "unique in the plan"},
+            "task": {"type": "string", "description": "what to do, in words the agent gets"},
+            "agent": nullable(agent) if capabilities else agent,
+            "capability": nullable(capability),
+            "depends_on": {**strings, "description": "ids of the steps whose outputs it needs"},
+            "criteria": {"type": "array", "items": criterion},
+        },
+        "required": ["id", "task", "agent", "capability", "depends_on", "criteria"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "steps": {"type": "array", "items": step},
+            "goal_done": {
+                "type": "boolean",
+                "description": "true only when the goal needs no work (then steps is empty)",
+            },
+            "done_reason": {"type": "string", "description": "why, when goal_done is true"},
+        },
+        "required": ["steps", "goal_done", "done_reason"],
+        "additionalProperties": False,
+    }
 
 
 class Planner:
     """Turns a goal into a validated Plan by asking a model to call ``submit_plan``.
 
-    An invalid plan (bad JSON, a cycle, an unknown agent...) is sent back to the
-    model with the error, up to ``max_repairs`` times.
+    The tool's schema is strict and flat (``plan_schema``), with the offered
+    agents as an enum. An invalid answer (arguments that are not JSON, a plan
+    that does not validate, a cycle, an unknown agent, no steps without
+    ``goal_done`` and a reason, no ``submit_plan`` call at all) is a failed
+    attempt: the model is shown its own previous call and every validation
+    error, and asked again, up to ``max_repairs`` times; then ``PlanError``.
 
     Args:
         model: any ChatModel (the large tier, usually).
@@ -205,10 +272,12 @@ class Planner:
         self.max_repairs = max_repairs
 
     def _spec(self) -> ToolSpec:
-        schema = Plan.model_json_schema()
-        schema["properties"].pop("goal", None)
-        schema["required"] = ["steps"]
-        return ToolSpec(name=PLAN_TOOL, description="Submit the plan.", parameters=schema)
+        return ToolSpec(
+            name=PLAN_TOOL,
+            description="Submit the plan.",
+            parameters=plan_schema(self.agents, self.capabilities),
+            strict=True,
+        )
 
     async def plan(
         self,
@@ -243,16 +312,41 @@ class Planner:
                 error = "the model answered without calling submit_plan"
                 if reply.content:
                     error += f" (it said: {reply.content[:500]})"
-            else:
-                try:
-                    return self._validated(goal, call.arguments, done)
-                except (ValidationError, PlanError) as exc:
-                    error = str(exc)
-            messages.append(Message(role="user", content=f"That plan is invalid: {error}. Fix it."))
+                messages.append(Message(role="assistant", content=reply.content))
+                messages.append(
+                    Message(role="user", content=f"{error}. Call submit_plan with the plan.")
+                )
+                continue
+            try:
+                return self._validated(goal, call, done)
+            except (ValidationError, PlanError, ValueError) as exc:
+                error = _problems(exc)
+            # the repair turn: the model's own call, then what is wrong with it
+            messages.append(Message(role="assistant", content=reply.content, tool_calls=[call]))
+            messages.append(
+                Message(
+                    role="tool",
+                    tool_call_id=call.id,
+                    content=f"error: that plan is invalid: {error}. Call submit_plan again "
+                    "with a corrected plan.",
+                )
+            )
         raise PlanError(f"planner gave up after {self.max_repairs + 1} attempts: {error}")
 
-    def _validated(self, goal: str, arguments: dict[str, Any], done: Collection[str]) -> Plan:
-        plan = Plan.model_validate({"goal": goal, "steps": arguments.get("steps", [])})
+    def _validated(self, goal: str, call: ToolCall, done: Collection[str]) -> Plan:
+        if call.arguments_error is not None:
+            raise ValueError(call.arguments_error)
+        arguments = call.arguments
+        steps = arguments.get("steps")
+        if not isinstance(steps, list):
+            raise PlanError(f"'steps' must be a list of steps, got {json.dumps(steps)[:200]}")
+        finished = arguments.get("goal_done") is True
+        reason = str(arguments.get("done_reason") or "").strip()
+        if finished and steps:
+            raise PlanError("goal_done is true but the plan has steps; choose one")
+        plan = Plan.model_validate(
+            {"goal": goal, "steps": steps, "done_reason": reason if finished else ""}
+        )
         caps = self.capabilities or None
         plan.check(set(self.agents), caps, done)
         return plan
@@ -278,3 +372,12 @@ class Planner:
             "Plan only the remaining work."
         )
         return await self.plan(plan.goal, context, done, model=model)
+
+
+def _problems(exc: Exception) -> str:
+    """Every validation error of a plan, one by one, with where it is."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(plan)'}: {e['msg']}" for e in exc.errors()
+        )
+    return str(exc)

@@ -15,8 +15,9 @@ from ._plan import Step
 if TYPE_CHECKING:
     from ._executor import StepContext
 
-Worker = Callable[["StepContext"], Awaitable[Any]]
-"""What does a step: gets the step's context (task, inputs, feedback), returns its output (JSON)."""
+Worker = Callable[["StepContext"], Awaitable[Any]] | Callable[["StepContext"], Any]
+"""What does a step: gets the step's context (task, inputs, feedback), returns its output (JSON).
+A sync worker runs in a thread pool (it does not block the run's other steps or its time limit)."""
 
 
 class AgentCard(BaseModel):

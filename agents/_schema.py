@@ -15,12 +15,31 @@ from pydantic import BaseModel
 
 
 def strict_schema(args_model: type[BaseModel]) -> dict[str, Any]:
-    """The strict JSON schema for ``args_model``: closed objects, every property required."""
+    """The strict JSON schema for ``args_model``: closed objects, every property required, flat.
+
+    Nested models are inlined (no ``$defs``/``$ref``), which every schema-following
+    server accepts; a recursive model cannot be inlined and raises ``TypeError``.
+    """
     schema = copy.deepcopy(args_model.model_json_schema())
-    for definition in schema.get("$defs", {}).values():
-        _make_strict(definition)
-    _make_strict(schema)
-    return schema
+    definitions = schema.pop("$defs", {})
+    flat: dict[str, Any] = _inline(schema, definitions, ())
+    _make_strict(flat)
+    return flat
+
+
+def _inline(node: Any, definitions: dict[str, Any], seen: tuple[str, ...]) -> Any:
+    if isinstance(node, list):
+        return [_inline(item, definitions, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        name = ref.removeprefix("#/$defs/")
+        if name in seen:
+            raise TypeError(f"{name} is recursive: a strict tool schema cannot inline it")
+        rest = {k: v for k, v in node.items() if k != "$ref"}
+        return {**_inline(copy.deepcopy(definitions[name]), definitions, (*seen, name)), **rest}
+    return {k: _inline(v, definitions, seen) for k, v in node.items()}
 
 
 def _make_strict(node: Any) -> None:

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._checkpoint import CheckpointStore, PendingAction
+from ._config import Models
 from ._errors import BudgetExceeded, RunStopped, ToolError, UnknownAgent
 from ._executor import Executor, RunOutcome, StepContext
 from ._guards import Limits, RunGuard
-from ._loop import Tool, _counted
+from ._loop import Agent, AgentResult, Tool
 from ._model import ChatModel, Message, ModelReply, ToolCall, ToolSpec
 from ._plan import Criterion, Plan, Planner, Step
+from ._registry import AgentCard, Registry
+from ._spend import counted as _counted
+from ._spend import prompt_estimate, worst_output
 from ._trace import (
     AGENT_NAME,
     DECISION,
@@ -34,18 +39,33 @@ from ._trace import (
     handoff_span,
 )
 from ._usage import UsageRecord
-from ._workers import _STOPS, TracedModel, _guarded
+from ._workers import _STOPS, TracedModel, _guarded, agent_worker
 
 
 class TopologyResult(BaseModel):
-    """A topology's answer and the run underneath it."""
+    """A topology's answer and the run underneath it (``str()``: the answer, or why none)."""
 
     answer: str
     outcome: RunOutcome
 
+    @property
+    def ok(self) -> bool:
+        """True when the run finished every step."""
+        return self.outcome.status == "done"
+
+    def __str__(self) -> str:
+        if self.ok:
+            return self.answer
+        return f"run {self.outcome.run_id} {self.outcome.status}: {self.outcome.reason}"
+
 
 class Supervisor:
     """Hierarchical: a manager decomposes the goal, workers do the steps, the manager synthesizes.
+
+    ``Supervisor(agents=[analyst, trader])`` is all it takes: each agent is a
+    worker (an ``agent_worker`` registered under its name, its instructions as
+    its description), the large tier plans over them, and the run's outputs are
+    joined into the answer. Or give the parts yourself (``planner``, ``executor``).
 
     Args:
         planner: the manager's planner (decomposes and delegates by agent or capability);
@@ -53,16 +73,55 @@ class Supervisor:
             each run: its calls are spans of the run's trace, charged to its budget.
         executor: runs the plan over the worker registry.
         manager: writes the final answer from the workers' reports; None joins them.
+        agents: the workers, instead of ``planner`` and ``executor``.
+        models: serves the agents' tiers and the planner (default: ``Models()``).
+        limits: the runs' limits (with ``agents``).
+        store: where runs are checkpointed (with ``agents``; default: in memory).
     """
 
-    def __init__(self, planner: Planner, executor: Executor, manager: ChatModel | None = None):
+    def __init__(
+        self,
+        planner: Planner | None = None,
+        executor: Executor | None = None,
+        manager: ChatModel | None = None,
+        *,
+        agents: Sequence[Agent] = (),
+        models: Models | None = None,
+        limits: Limits | None = None,
+        store: CheckpointStore | None = None,
+    ) -> None:
+        self.models = models
+        if agents:
+            if planner is not None or executor is not None:
+                raise TypeError("give Supervisor agents=[...], or a planner and an executor")
+            models = models or Models()
+            registry = Registry()
+            for agent in agents:
+                _serve(agent, models)
+                card = AgentCard(
+                    name=agent.name,
+                    description=agent.instructions,
+                    tools=list(agent.tools),
+                    tier="large" if agent.tier == "large" else "small",
+                )
+                registry.add(card, agent_worker(agent))
+            planner = Planner(models.for_tier("large"), registry.descriptions())
+            executor = Executor(registry, store=store, limits=limits)
+        if planner is None or executor is None:
+            raise TypeError("Supervisor needs agents=[...], or a planner and an executor")
         self.planner = planner
         self.executor = executor
         self.executor.planner = planner
         self.manager = manager
 
+    def run_sync(self, goal: str, run_id: str | None = None) -> TopologyResult:
+        """``run`` from synchronous code (not from inside a running event loop)."""
+        return asyncio.run(self.run(goal, run_id))
+
     async def run(self, goal: str, run_id: str | None = None) -> TopologyResult:
-        """Plan, delegate, collect the reports and synthesize."""
+        """Check the configured model names, plan, delegate, collect the reports and synthesize."""
+        if self.models is not None:
+            await self.models.check_once()
         outcome = await self.executor.run(goal, run_id)
         final = self.executor.store.load_run(outcome.run_id).plan  # after any re-plan
         steps = final.steps if final is not None else []  # None: planning itself failed
@@ -237,7 +296,7 @@ class Swarm:
     calls and each handoff journaled), a human's approval before an
     irreversible tool of a ``model_swarm_agent`` acts (or any
     ``current_step().effect(..., irreversible=True)`` in a turn), idempotent
-    effects, the trace stored with the run, ``vouch runs``. A swarm that is
+    effects, the trace stored with the run. A swarm that is
     interrupted or killed resumes at the turn it was in (``resume``, or
     ``Executor.resume``): finished turns are not taken again, the turn cut
     short replays its recorded model and tool calls.
@@ -249,25 +308,61 @@ class Swarm:
     """
 
     def __init__(
-        self, agents: dict[str, SwarmAgent], limits: Limits | None = None, name: str = "swarm"
+        self,
+        agents: Mapping[str, SwarmAgent] | Sequence[Agent],
+        limits: Limits | None = None,
+        name: str = "swarm",
+        *,
+        models: Models | None = None,
     ) -> None:
-        self.agents = agents
+        self.models = models
+        self.entry = ""
+        if isinstance(agents, Mapping):
+            self.agents: dict[str, SwarmAgent] = dict(agents)
+        else:  # Agents: each a model-backed peer of all the others; the first starts
+            team = list(agents)
+            names = [a.name for a in team]
+            served = models or Models()
+            self.agents = {}
+            for agent in team:
+                _serve(agent, served)
+                peers = [n for n in names if n != agent.name]
+                self.agents[agent.name] = model_swarm_agent(
+                    agent.name,
+                    agent.model,
+                    agent.instructions,
+                    peers,
+                    list(agent.tools.values()),
+                )
+            self.entry = names[0] if names else ""
         self.limits = limits or Limits()
         self.name = name
 
+    def run_sync(self, goal: str, entry: str | None = None) -> SwarmOutcome:
+        """``run`` from synchronous code (not from inside a running event loop)."""
+        return asyncio.run(self.run(goal, entry))
+
     async def run(
-        self, goal: str, entry: str, run_id: str | None = None, executor: Executor | None = None
+        self,
+        goal: str,
+        entry: str | None = None,
+        run_id: str | None = None,
+        executor: Executor | None = None,
     ) -> SwarmOutcome:
         """Start with ``entry`` and go until an agent finishes or a guard stops the swarm.
 
         Args:
             goal: what the swarm works on (the board's goal).
-            entry: the agent that takes the first turn.
+            entry: the agent that takes the first turn (default: the first of the
+                ``Agent``s the swarm was given).
             run_id: the run's id (default: a new one).
             executor: run durably, as a step of this executor's run; its registry
                 must have ``worker()`` under ``name`` (so that it can resume).
         """
+        entry = entry or self.entry
         self._check_entry(entry)
+        if self.models is not None:
+            await self.models.check_once()
         if executor is not None:
             ran = await executor.run(self.plan(goal, entry), run_id)
             return _durable_outcome(ran, executor.store, goal)
@@ -517,29 +612,47 @@ async def _complete(
         return await model.complete(messages, tools)
     host = turn.host
     if host.ctx is not None:
-        return await TracedModel(_Estimated(model), host.ctx, agent).complete(messages, tools)
-    host.guard.check_budget(agent)
+        return await TracedModel(model, host.ctx, agent).complete(messages, tools)
     attrs = {OPERATION: "chat", REQUEST_MODEL: model.name, AGENT_NAME: agent}
-    with host.tracer.span("chat " + model.name, **attrs) as span:
-        reply = _counted(await model.complete(messages, tools), messages)
-        span.set(INPUT_TOKENS, reply.prompt_tokens)
-        span.set(OUTPUT_TOKENS, reply.completion_tokens)
-    name = reply.model or model.name
-    host.guard.charge(agent, host.guard.steps, name, reply.prompt_tokens, reply.completion_tokens)
+    prompt = prompt_estimate(messages, tools)
+    with host.guard.reserve(agent, model.name, prompt, worst_output(model)):
+        with host.tracer.span("chat " + model.name, **attrs) as span:
+            reply = _counted(await model.complete(messages, tools), messages)
+            span.set(INPUT_TOKENS, reply.prompt_tokens)
+            span.set(OUTPUT_TOKENS, reply.completion_tokens)
+    host.guard.charge(
+        agent,
+        host.guard.steps,
+        model.name,  # the configured name: prices are keyed by it, not by the server's
+        reply.prompt_tokens,
+        reply.completion_tokens,
+        reply.usage_estimated,
+    )
     return reply
-
-
-class _Estimated(ChatModel):
-    """A model whose replies carry estimated token counts when it reported none."""
-
-    def __init__(self, inner: ChatModel) -> None:
-        self.inner = inner
-        self.name = inner.name
-
-    async def complete(self, messages: list[Message], tools: list[ToolSpec]) -> ModelReply:
-        """The inner model's reply, counted."""
-        return _counted(await self.inner.complete(messages, tools), messages)
 
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _serve(agent: Agent, models: Models) -> None:
+    """Let ``models`` serve ``agent``'s tier, unless it has a model or models of its own."""
+    if agent.models is None:
+        agent.models = models
+
+
+@overload
+def run_sync(runner: Agent, goal: str, **kwargs: Any) -> AgentResult: ...
+@overload
+def run_sync(runner: Supervisor, goal: str, **kwargs: Any) -> TopologyResult: ...
+@overload
+def run_sync(runner: Swarm, goal: str, **kwargs: Any) -> SwarmOutcome: ...
+
+
+def run_sync(runner: Agent | Supervisor | Swarm, goal: str, **kwargs: Any) -> Any:
+    """Run an agent, a supervisor or a swarm on ``goal`` from synchronous code.
+
+    ``kwargs`` go to its ``run``. Not for use inside a running event loop (await
+    ``runner.run(goal)`` there).
+    """
+    return asyncio.run(runner.run(goal, **kwargs))

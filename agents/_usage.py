@@ -1,20 +1,40 @@
 """Usage accounting: tokens and USD per call, summed per step, agent and run, against a budget.
 
 USD amounts are ``Decimal`` (never floats) and serialize as strings in JSON.
+
+Prices are keyed by the model name as it is *configured* (``Endpoint.model``,
+``ChatModel.name``), never by the name the server answers with: hosted APIs
+answer with dated snapshot names (``gpt-4o-mini-2024-07-18``). A name that is
+not in the table is looked up once more without a snapshot date suffix
+(``-YYYY-MM-DD``, ``-YYYYMMDD`` or ``-MMDD``: ``gpt-4o-mini-2024-07-18`` ->
+``gpt-4o-mini``, ``gpt-4-0613`` -> ``gpt-4``), then under ``"*"``.
+
+Budgets are checked before spending: :meth:`UsageLedger.reserve` holds a
+call's worst case (its prompt tokens plus its ``max_tokens`` at the output
+price) while it runs, so a call that could cross the budget is never sent and
+calls running in parallel each hold their share.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._errors import AgentBudgetExceeded, BudgetExceeded, ModelConfigError
+from ._errors import AgentBudgetExceeded, BeforeSending, BudgetExceeded, ModelConfigError
 
 MILLION = Decimal(1_000_000)
+_SNAPSHOT = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
+
+
+def undated(model: str) -> str:
+    """``model`` without a snapshot date suffix (``gpt-4o-mini-2024-07-18`` -> ``gpt-4o-mini``)."""
+    return _SNAPSHOT.sub("", model)
 
 
 class Price(BaseModel):
@@ -27,10 +47,13 @@ class Price(BaseModel):
 
 
 class PriceTable(BaseModel):
-    """USD prices per model name; the key ``"*"`` prices any model not listed.
+    """USD prices per configured model name; the key ``"*"`` prices any model not listed.
 
-    Without a ``"*"`` entry an unlisted model is an error rather than free, so a
-    USD budget cannot be silently bypassed by a model nobody priced.
+    A dated snapshot name falls back to its undated entry (see the module's
+    docstring). An unlisted model with no ``"*"`` entry costs USD 0 (charged as
+    unpriced) while no USD budget applies, and is an error under a USD budget
+    (or always, with ``require``), so a budget cannot be bypassed by a model
+    nobody priced.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -38,28 +61,35 @@ class PriceTable(BaseModel):
     prices: dict[str, Price] = Field(
         default_factory=lambda: {"vouch-offline-1": Price(input_per_mtok=0, output_per_mtok=0)}
     )
-    require: bool = True
-    """False: an unpriced model costs USD 0 (charged as unpriced) instead of raising. Only
-    for setups without any USD budget, where there is nothing an unpriced model could bypass."""
+    require: bool = False
+    """True: an unpriced model is an error even without a USD budget. Under a USD budget
+    it always is (``UsageLedger`` passes ``require=True``)."""
+
+    def price(self, model: str) -> Price | None:
+        """The price of ``model``: its own, its undated snapshot's, the ``"*"`` entry, or None."""
+        return self.prices.get(model) or self.prices.get(undated(model)) or self.prices.get("*")
 
     def priced(self, model: str) -> bool:
-        """True when ``model`` has a price (its own or the ``"*"`` entry)."""
-        return model in self.prices or "*" in self.prices
+        """True when ``model`` has a price (its own, its undated name's or the ``"*"`` entry)."""
+        return self.price(model) is not None
 
-    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> Decimal:
-        """USD for one call of ``model``.
+    def cost(
+        self, model: str, prompt_tokens: int, completion_tokens: int, require: bool = False
+    ) -> Decimal:
+        """USD for one call of ``model`` (under its configured name).
 
         Raises:
-            ModelConfigError: the model has no price, there is no ``"*"`` entry and
-                ``require`` is set.
+            ModelConfigError: the model has no price and ``require`` (the argument or
+                the table's) is set.
         """
-        price = self.prices.get(model) or self.prices.get("*")
-        if price is None and not self.require:
+        price = self.price(model)
+        if price is None and not (require or self.require):
             return Decimal(0)
         if price is None:
             raise ModelConfigError(
-                f"no price for model {model!r}; add it to the price table (USD per million "
-                f"tokens) or add a '*' entry. Priced: {sorted(self.prices)}"
+                f"no price for model {model!r} and a USD budget applies; add it to the price "
+                f"table (USD per million tokens, under the configured name) or add a '*' "
+                f"entry. Priced: {sorted(self.prices)}"
             )
         return (
             price.input_per_mtok * prompt_tokens + price.output_per_mtok * completion_tokens
@@ -138,6 +168,12 @@ class UsageLedger:
         self.budget = budget or Budget()
         self.agent_budgets = dict(agent_budgets or {})
         self.records: list[UsageRecord] = []
+        self._held: list[tuple[str, Decimal, int]] = []  # calls running now: agent, USD, tokens
+
+    def usd_budgeted(self, agent: str | None = None) -> bool:
+        """True when a USD budget applies to the run or to ``agent``."""
+        budget = self.agent_budgets.get(agent) if agent is not None else None
+        return self.budget.usd is not None or (budget is not None and budget.usd is not None)
 
     def charge_model(
         self,
@@ -148,12 +184,13 @@ class UsageLedger:
         completion_tokens: int,
         estimated: bool = False,
     ) -> UsageRecord:
-        """Record one model call, then enforce the budget.
+        """Record one model call (``model``: the configured name), then enforce the budget.
 
         Raises:
             BudgetExceeded: the run is now over its USD or token budget.
+            ModelConfigError: a USD budget applies and ``model`` has no price.
         """
-        usd = self.prices.cost(model, prompt_tokens, completion_tokens)
+        usd = self.prices.cost(model, prompt_tokens, completion_tokens, self.usd_budgeted(agent))
         record = UsageRecord(
             run_id=self.run_id,
             agent=agent,
@@ -167,6 +204,55 @@ class UsageLedger:
             priced=self.prices.priced(model),
         )
         return self._charge(record)
+
+    @contextmanager
+    def reserve(
+        self, agent: str, model: str, prompt_tokens: int, max_tokens: int
+    ) -> Iterator[None]:
+        """Hold a model call's worst case against the budgets while it runs.
+
+        The worst case is ``prompt_tokens`` plus ``max_tokens`` completion tokens at
+        the model's prices. It must fit in what is left of the run's and the agent's
+        budgets after what was spent and what calls running now hold; else nothing
+        is sent.
+
+        Raises:
+            BudgetExceeded: (``AgentBudgetExceeded``) the worst case does not fit.
+            ModelConfigError: a USD budget applies and ``model`` has no price.
+        """
+        usd = self.prices.cost(model, prompt_tokens, max_tokens, self.usd_budgeted(agent))
+        held = (agent, usd, prompt_tokens + max_tokens)
+        worst = f"{model}: {prompt_tokens} prompt + {max_tokens} max_tokens"
+        self._fits(None, self.budget, usd, held[2], worst)
+        budget = self.agent_budgets.get(agent)
+        if budget is not None:
+            self._fits(agent, budget, usd, held[2], worst)
+        self._held.append(held)
+        try:
+            yield
+        finally:
+            self._held.remove(held)
+
+    def _fits(
+        self, agent: str | None, budget: Budget, usd: Decimal, tokens: int, worst: str
+    ) -> None:
+        spent = self.total() if agent is None else self.by_agent().get(agent, UsageTotals())
+        held = [h for h in self._held if agent is None or h[0] == agent]
+        held_usd = sum((h[1] for h in held), Decimal(0))
+        held_tokens = sum(h[2] for h in held)
+        over_usd = budget.usd is not None and spent.usd + held_usd + usd > budget.usd
+        over_tokens = (
+            budget.tokens is not None and spent.tokens + held_tokens + tokens > budget.tokens
+        )
+        if not (over_usd or over_tokens):
+            return
+        left_usd = None if budget.usd is None else budget.usd - spent.usd - held_usd
+        left_tokens = None if budget.tokens is None else budget.tokens - spent.tokens - held_tokens
+        args = (spent.usd + held_usd + usd, budget.usd, spent.tokens + held_tokens + tokens)
+        before = BeforeSending(worst, usd, tokens, left_usd, left_tokens)
+        if agent is None:
+            raise BudgetExceeded(self.run_id, *args, budget.tokens, before=before)
+        raise AgentBudgetExceeded(self.run_id, agent, *args, budget.tokens, before=before)
 
     def charge_tool(self, agent: str, step: int, tool: str, usd: Decimal) -> UsageRecord:
         """Record a tool's cost, then enforce the budget."""
@@ -220,7 +306,7 @@ class UsageLedger:
         return dict(groups)
 
     def summary(self) -> dict[str, object]:
-        """A JSON-ready view (USD as strings) for ``vouch runs show`` and the log."""
+        """A JSON-ready view (USD as strings), for displays and logs."""
 
         def dump(totals: UsageTotals) -> dict[str, object]:
             return {**totals.model_dump(mode="json"), "tokens": totals.tokens}

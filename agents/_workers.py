@@ -34,12 +34,14 @@ from ._loop import Agent, Tool, _HandoffHooks
 from ._memory import ShortTermMemory
 from ._model import ChatModel, Message, ModelReply, ToolSpec
 from ._plan import Step
+from ._spend import counted, prompt_estimate, worst_output
 from ._trace import (
     AGENT_NAME,
     INPUT_TOKENS,
     OPERATION,
     OUTPUT_TOKENS,
     REQUEST_MODEL,
+    RESPONSE_MODEL,
     STEP_ID,
     TOOL_NAME,
     handoff_span,
@@ -74,17 +76,24 @@ class TracedModel(ChatModel):
         return ModelReply.model_validate(reply)
 
     async def _call(self, messages: list[Message], tools: list[ToolSpec]) -> dict[str, Any]:
+        """Tick the step guard, hold the worst case against the budgets, call, charge."""
         self.ctx.guard.tick()
-        self.ctx.guard.check_budget(self.agent or self.ctx.agent)
-        attrs = {OPERATION: "chat", REQUEST_MODEL: self.inner.name}
+        who = self.agent or self.ctx.agent
+        model = self.inner.name  # prices are keyed by the configured name, not the server's
+        prompt = prompt_estimate(messages, tools)
+        attrs = {OPERATION: "chat", REQUEST_MODEL: model}
         if self.agent is not None:
             attrs[AGENT_NAME] = self.agent
-        with self.ctx.tracer.span("chat " + self.inner.name, **attrs) as span:
-            reply = await self.inner.complete(messages, tools)
-            span.set(INPUT_TOKENS, reply.prompt_tokens)
-            span.set(OUTPUT_TOKENS, reply.completion_tokens)
-        model = reply.model or self.inner.name
-        self.ctx.charge(model, reply.prompt_tokens, reply.completion_tokens, self.agent)
+        with self.ctx.guard.reserve(who, model, prompt, worst_output(self.inner)):
+            with self.ctx.tracer.span("chat " + model, **attrs) as span:
+                reply = counted(await self.inner.complete(messages, tools), messages)
+                span.set(INPUT_TOKENS, reply.prompt_tokens)
+                span.set(OUTPUT_TOKENS, reply.completion_tokens)
+                if reply.model and reply.model != model:
+                    span.set(RESPONSE_MODEL, reply.model)
+        self.ctx.charge(
+            model, reply.prompt_tokens, reply.completion_tokens, self.agent, reply.usage_estimated
+        )
         return reply.model_dump(mode="json")
 
 
@@ -129,7 +138,8 @@ def _guarded(tool: Tool, ctx: StepContext, seen: set[str], agent: str) -> Tool:
 
     async def call(args: Any) -> Any:
         dumped = _identity(args)
-        ctx.guard.observe(agent, tool.name, dumped)
+        scope = f"step {ctx.step.id}/{ctx.attempt}"
+        ctx.guard.observe(agent, tool.name, dumped, scope=scope)
         value = _value(args) if isinstance(args, BaseModel) else None
         threshold = ctx.value_threshold
         gated = tool.irreversible or (
@@ -147,7 +157,7 @@ def _guarded(tool: Tool, ctx: StepContext, seen: set[str], agent: str) -> Tool:
         else:
             result = await ctx.once("tool " + tool.name, dumped, lambda: run(args))
         seen.add(f"{tool.name}:{fingerprint(result)}")
-        ctx.guard.observe_state(agent, sorted(seen), f"step {ctx.step.id}/{ctx.attempt}")
+        ctx.guard.observe_state(agent, sorted(seen), scope)
         return result
 
     return tool.model_copy(update={"fn": call, "reraise": (*tool.reraise, *_STOPS)})
@@ -191,9 +201,9 @@ def _in_step(agent: Agent, ctx: StepContext, seen: set[str], entry: bool) -> Age
     who = ctx.agent if entry else agent.name
     return Agent(
         agent.name,
-        TracedModel(agent.model, ctx, None if entry else agent.name),
-        [_guarded(tool, ctx, seen, who) for tool in agent.tools.values()],
-        agent.instructions,
+        model=TracedModel(agent.model, ctx, None if entry else agent.name),
+        tools=[_guarded(tool, ctx, seen, who) for tool in agent.tools.values()],
+        instructions=agent.instructions,
         max_steps=agent.max_steps,
         max_repairs=agent.max_repairs,
         memory=_step_memory(agent.memory, ctx) if entry else None,

@@ -18,19 +18,17 @@ import asyncio
 from typing import Any
 
 from agents import (
-    ActionProposal,
     Executor,
     Limits,
     MemoryCheckpointStore,
-    OfflineModel,
     Plan,
     Price,
     PriceTable,
     Step,
     agent_worker,
-    settlement_agent,
     trace_prefix,
 )
+from vouch._agent_settlement import ActionProposal, settlement_agent, settlement_offline_model
 
 GOAL = "Sell 1.5 WETH for USDC between 2,500 and 3,500 USDC per WETH within 10 minutes"
 
@@ -52,7 +50,7 @@ async def main() -> dict[str, Any]:
     desk, store = Desk(), MemoryCheckpointStore()
     free = PriceTable(prices={"*": Price(input_per_mtok=0, output_per_mtok=0)})
     executor = Executor(
-        {"settler": agent_worker(settlement_agent(OfflineModel(), desk))},
+        {"settler": agent_worker(settlement_agent(settlement_offline_model(), desk))},
         store=store,
         limits=Limits(prices=free),
     )

@@ -9,18 +9,20 @@ import pytest
 from pydantic import BaseModel
 
 from agents import (
-    ActionProposal,
     Agent,
     ChatModel,
     MaxStepsExceeded,
     Message,
     ModelReply,
-    OfflineModel,
-    SettlementParams,
     Tool,
     ToolCall,
     ToolSpec,
+)
+from vouch._agent_settlement import (
+    ActionProposal,
+    SettlementParams,
     settlement_agent,
+    settlement_offline_model,
 )
 
 ONE = 10**18
@@ -37,7 +39,7 @@ class Recorder:
 
 def test_offline_model_turns_a_goal_into_a_typed_proposal() -> None:
     recorder = Recorder()
-    agent = settlement_agent(OfflineModel(), recorder)
+    agent = settlement_agent(settlement_offline_model(), recorder)
     result = asyncio.run(
         agent.run("Sell 1.5 WETH for USDC between 2,500 and 3,500 within 5 minutes")
     )
@@ -59,7 +61,7 @@ def test_offline_model_turns_a_goal_into_a_typed_proposal() -> None:
 
 def test_goal_it_cannot_parse_gets_an_answer_not_a_proposal() -> None:
     recorder = Recorder()
-    result = asyncio.run(settlement_agent(OfflineModel(), recorder).run("make me rich"))
+    result = asyncio.run(settlement_agent(settlement_offline_model(), recorder).run("make me rich"))
     assert recorder.proposals == []
     assert "Sell 1.5 WETH" in result.answer
 
@@ -67,7 +69,7 @@ def test_goal_it_cannot_parse_gets_an_answer_not_a_proposal() -> None:
 def test_inverted_bounds_come_back_to_the_model_as_an_observation() -> None:
     recorder = Recorder()
     result = asyncio.run(
-        settlement_agent(OfflineModel(), recorder).run(
+        settlement_agent(settlement_offline_model(), recorder).run(
             "Sell 1 WETH for USDC between 3,500 and 2,500"
         )
     )
@@ -90,8 +92,8 @@ def test_a_model_that_never_stops_hits_max_steps() -> None:
 
     agent = Agent(
         "looper",
-        Looper(),
-        [Tool(name="noop", description="", args_model=NoArgs, fn=noop)],
+        model=Looper(),
+        tools=[Tool(name="noop", description="", args_model=NoArgs, fn=noop)],
         max_steps=3,
     )
     with pytest.raises(MaxStepsExceeded, match="3 steps"):
@@ -105,5 +107,5 @@ def test_unknown_tool_is_an_observation_not_a_crash() -> None:
                 return ModelReply(content=messages[-1].content)
             return ModelReply(tool_calls=[ToolCall(id="1", name="launch_missiles", arguments={})])
 
-    result = asyncio.run(Agent("a", Wrong(), []).run("go"))
+    result = asyncio.run(Agent("a", model=Wrong(), tools=[]).run("go"))
     assert "no tool named 'launch_missiles'" in result.answer

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from agents import ActionProposal, SQLiteCheckpointStore, trace_prefix
+from agents import SQLiteCheckpointStore, trace_prefix
 from verifier import (
     AttestationLog,
     AuditReport,
@@ -26,6 +26,7 @@ from verifier import (
 from verifier._cli import header, verdict
 from verifier.audit import CONTRACTS, resolve_pins
 
+from ._agent_settlement import ActionProposal
 from ._errors import VouchError
 from ._settings import VouchSettings
 from ._settlement import action_hash

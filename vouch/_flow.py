@@ -36,7 +36,6 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from agents import (
-    ActionProposal,
     ChatModel,
     CheckpointStore,
     Executor,
@@ -46,11 +45,11 @@ from agents import (
     PlanTemplate,
     StepContext,
     TracedModel,
-    settlement_agent,
 )
 from cre_adapters import ExecutionRef, SettlementWorkflow
 from verifier import AttestationLog
 
+from ._agent_settlement import ActionProposal, settlement_agent, settlement_offline_model
 from ._anchor import AnchorPolicy
 from ._approvals import ApprovalDesk
 from ._errors import VouchError
@@ -182,8 +181,8 @@ SETTLEMENT_TEMPLATE = PlanTemplate(
 
 
 def offline_model() -> OfflineModel:
-    """The deterministic offline model, able to plan settlement goals."""
-    return OfflineModel([SETTLEMENT_TEMPLATE])
+    """The deterministic offline model, able to plan and propose settlement goals."""
+    return settlement_offline_model([SETTLEMENT_TEMPLATE])
 
 
 def settlement_planner(model: ChatModel) -> Planner:

@@ -15,7 +15,7 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console
 
-from agents import ActionProposal, AgentError
+from agents import AgentError
 from cre_adapters import (
     ConfigError,
     CreError,
@@ -26,6 +26,7 @@ from cre_adapters import (
 )
 from cre_adapters.evm import contract
 
+from ._agent_settlement import ActionProposal
 from ._demo import _bring_up, run_settlement_demo
 from ._errors import VouchError
 from ._settings import VouchSettings

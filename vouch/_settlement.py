@@ -25,7 +25,6 @@ from pydantic import BaseModel
 from web3 import Web3
 from web3.logs import DISCARD
 
-from agents import ActionProposal
 from cre_adapters import (
     ExecutionRef,
     ReportDelivery,
@@ -36,6 +35,7 @@ from cre_adapters import (
 from cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
 from verifier import AttestationLog, LogEntry, canonical_json, keccak
 
+from ._agent_settlement import ActionProposal
 from ._anchor import AnchorPolicy
 from ._errors import VouchError
 from ._refunds import Refunder

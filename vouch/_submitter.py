@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents import ActionProposal, AttestedResult, AttestingSubmitter, Revert
 from cre_adapters import ContractRevert, CreError, SettlementOutcome
 
+from ._agent_settlement import ActionProposal, AttestedResult, AttestingSubmitter, Revert
 from ._settlement import ChainSubmitter
 
 

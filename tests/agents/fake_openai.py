@@ -3,6 +3,20 @@
 Each request pops the next scripted action; with none scripted, chat answers
 like ``OfflineModel`` would (so conformance tests run the same contract over
 HTTP) and embeddings come from ``HashingEmbedder``.
+
+Misbehaving modes, as hosted and self-hosted servers do:
+- ``served_as``: the model name the server answers with (a dated snapshot such as
+  ``gpt-4o-mini-2024-07-18`` for a configured ``gpt-4o-mini``);
+- ``models``: what ``GET /v1/models`` lists (None: the route answers 404);
+- ``Garbage``: a tool call whose arguments are not JSON, or an answer of prose only;
+- ``Refusal``: an assistant message with ``refusal`` set and no content;
+- ``Answer(usage=None)``: no usage field, also in streams (``include_usage`` ignored);
+- ``Status(429, retry_after=...)`` storms and ``Stall`` timeouts;
+- ``strict``: like OpenAI's structured outputs, a tool with ``strict: true`` whose schema
+  is not closed, not fully required, or uses ``$ref``/``$defs`` is refused with HTTP 400,
+  and ``FollowSchema`` answers a tool call whose arguments are generated from the
+  tool's schema alone (the first enum value, every required field), as a model bound
+  to the schema would fill it.
 """
 
 from __future__ import annotations
@@ -20,7 +34,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from agents import HashingEmbedder, Message, OfflineModel, ToolCall, ToolSpec
+from agents import HashingEmbedder, Message, ToolCall, ToolSpec
+from vouch._agent_settlement import settlement_offline_model
 
 EMBED_DIMENSIONS = 64
 
@@ -49,7 +64,31 @@ class Stall:
     seconds: float
 
 
-Action = Answer | Status | Stall
+@dataclass
+class Garbage:
+    """A ``tool`` call whose arguments are the raw (invalid JSON) ``text``."""
+
+    tool: str
+    text: str = '{"steps": [ {"id": "a", '
+
+
+@dataclass
+class Refusal:
+    """A refusal: no content, no tool call, the ``refusal`` field set."""
+
+    text: str = "I can't help with that."
+
+
+@dataclass
+class FollowSchema:
+    """Call ``tool`` with arguments generated from its schema; ``fill`` overrides top-level fields."""
+
+    tool: str
+    fill: dict[str, Any] = field(default_factory=dict)
+    items: int = 1
+
+
+Action = Answer | Status | Stall | Garbage | Refusal | FollowSchema
 
 
 @dataclass
@@ -60,11 +99,17 @@ class FakeOpenAI:
     script: list[Action] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    served_as: str | None = None
+    models: list[str] | None = None
+    strict: bool = True
 
     def reset(self) -> None:
         self.script.clear()
         self.requests.clear()
         self.headers.clear()
+        self.served_as = None
+        self.models = None
+        self.strict = True
 
     def then(self, *actions: Action) -> FakeOpenAI:
         self.script.extend(actions)
@@ -93,6 +138,21 @@ def _usage(answer: Answer) -> dict[str, int] | None:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
+def _completion(
+    model: str, message: dict[str, Any], usage: tuple[int, int] | None
+) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": None
+        if usage is None
+        else {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
+    }
+
+
 def _calls(answer: Answer) -> list[dict[str, Any]]:
     return [
         {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": a}}
@@ -116,7 +176,7 @@ async def _stream(model: str, answer: Answer, include_usage: bool) -> AsyncItera
             },
         )
         yield _chunk(model, {"tool_calls": [{"index": i, "function": {"arguments": raw[5:]}}]})
-    if include_usage:
+    if include_usage and answer.usage is not None:  # a server may ignore include_usage
         yield _chunk(model, None, _usage(answer))
     yield "data: [DONE]\n\n"
 
@@ -141,12 +201,64 @@ async def _offline_answer(body: dict[str, Any]) -> Answer:
             )
         )
     tools = [ToolSpec(**t["function"]) for t in body.get("tools", [])]
-    reply = await OfflineModel().complete(messages, tools)
+    reply = await settlement_offline_model().complete(messages, tools)
     return Answer(
         content=reply.content,
         tool_calls=[(c.name, json.dumps(c.arguments)) for c in reply.tool_calls],
         usage=(max(1, reply.prompt_tokens), max(1, reply.completion_tokens)),
     )
+
+
+def schema_problems(schema: Any, where: str = "") -> list[str]:
+    """Why a strict-mode schema would be refused (as OpenAI's structured outputs refuse)."""
+    problems: list[str] = []
+    if isinstance(schema, list):
+        for i, item in enumerate(schema):
+            problems += schema_problems(item, f"{where}[{i}]")
+        return problems
+    if not isinstance(schema, dict):
+        return problems
+    for key in ("$ref", "$defs", "definitions"):
+        if key in schema:
+            problems.append(f"{where or '(root)'}: '{key}' is not supported here")
+    props = schema.get("properties")
+    if schema.get("type") == "object" or isinstance(props, dict):
+        if schema.get("additionalProperties") is not False:
+            problems.append(f"{where or '(root)'}: additionalProperties must be false")
+        if isinstance(props, dict) and set(schema.get("required", [])) != set(props):
+            problems.append(f"{where or '(root)'}: every property must be required")
+    for key, value in schema.items():
+        if key in ("properties",) and isinstance(value, dict):
+            for name, sub in value.items():
+                problems += schema_problems(sub, f"{where}.{name}")
+        elif key in ("items", "anyOf", "oneOf", "allOf"):
+            problems += schema_problems(value, f"{where}.{key}")
+    return problems
+
+
+def fill_schema(schema: dict[str, Any], items: int = 1, depth: int = 0) -> Any:
+    """Arguments a schema-bound model would produce: enums' first value, every property;
+    ``items`` entries in an outermost array, none in the arrays inside it."""
+    if "anyOf" in schema:
+        return fill_schema(schema["anyOf"][0], items, depth)
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = kind[0]
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: fill_schema(v, items, depth) for k, v in props.items()}
+    if kind == "array":
+        count = items if depth == 0 else 0
+        return [fill_schema(schema.get("items", {}), items, depth + 1) for _ in range(count)]
+    if kind == "boolean":
+        return False
+    if kind in ("integer", "number"):
+        return 1
+    if kind == "null":
+        return None
+    return "s1" if "pattern" in schema else "text"
 
 
 def build_app(state: FakeOpenAI) -> FastAPI:
@@ -170,13 +282,42 @@ def build_app(state: FakeOpenAI) -> FastAPI:
             headers=headers,
         )
 
+    @app.get("/v1/models")
+    async def models() -> Response:
+        if state.models is None:
+            return JSONResponse({"error": {"message": "not found"}}, status_code=404)
+        data = [{"id": m, "object": "model", "created": 1, "owned_by": "t"} for m in state.models]
+        return JSONResponse({"object": "list", "data": data})
+
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
         body, action = await next_action(request)
         if isinstance(action, Status):
             return error(action)
-        answer = action if isinstance(action, Answer) else await _offline_answer(body)
-        model = body["model"]
+        if state.strict:
+            for tool in body.get("tools", []):
+                function = tool["function"]
+                problems = schema_problems(function["parameters"]) if function.get("strict") else []
+                if problems:
+                    message = f"Invalid schema for function '{function['name']}': {problems}"
+                    return JSONResponse(
+                        {"error": {"message": message, "type": "invalid_request_error"}},
+                        status_code=400,
+                    )
+        model = state.served_as or body["model"]
+        if isinstance(action, Refusal):
+            message = {"role": "assistant", "content": None, "refusal": action.text}
+            return JSONResponse(_completion(model, message, (20, 9)))
+        if isinstance(action, Garbage):
+            answer = Answer(tool_calls=[(action.tool, action.text)])
+        elif isinstance(action, FollowSchema):
+            spec = next(
+                t["function"] for t in body["tools"] if t["function"]["name"] == action.tool
+            )
+            arguments = {**fill_schema(spec["parameters"], action.items), **action.fill}
+            answer = Answer(tool_calls=[(action.tool, json.dumps(arguments))])
+        else:
+            answer = action if isinstance(action, Answer) else await _offline_answer(body)
         if body.get("stream"):
             include = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(
@@ -185,16 +326,7 @@ def build_app(state: FakeOpenAI) -> FastAPI:
         message: dict[str, Any] = {"role": "assistant", "content": answer.content or None}
         if answer.tool_calls:
             message["tool_calls"] = _calls(answer)
-        return JSONResponse(
-            {
-                "id": "chatcmpl-test",
-                "object": "chat.completion",
-                "created": 1,
-                "model": model,
-                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                "usage": _usage(answer),
-            }
-        )
+        return JSONResponse(_completion(model, message, answer.usage))
 
     @app.get("/page")
     async def page() -> Response:

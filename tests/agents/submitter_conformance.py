@@ -11,14 +11,14 @@ import asyncio
 import json
 from typing import Any
 
-from agents import (
+from agents import Agent
+from vouch._agent_settlement import (
     ActionProposal,
-    Agent,
     AttestedResult,
     AttestingSubmitter,
-    OfflineModel,
     SettlementProposalArgs,
     proposal_tool,
+    settlement_offline_model,
 )
 
 ONE = 10**18
@@ -73,7 +73,9 @@ class SubmitterConformance:
     def test_the_tool_waits_and_hands_the_result_to_the_model(self) -> None:
         tool = proposal_tool(self.submitter, SettlementProposalArgs, timeout_seconds=120)
         assert tool.irreversible and tool.name == "propose_onchain"
-        result = asyncio.run(Agent("settler", OfflineModel(), [tool]).run(GOAL))
+        result = asyncio.run(
+            Agent("settler", model=settlement_offline_model(), tools=[tool]).run(GOAL)
+        )
         kinds = [e.kind for e in result.trace]
         assert kinds == ["model", "tool", "model"], result.trace
         observed: dict[str, Any] = json.loads(result.trace[1].data["result"])

@@ -32,7 +32,7 @@ def test_http_fetch_reads_an_allowed_host(server: FakeOpenAI) -> None:
 def test_http_fetch_refusal_is_an_observation() -> None:
     tool = http_fetch_tool({"127.0.0.1"})
     call = ToolCall(id="1", name="http_fetch", arguments={"url": "https://example.com/x"})
-    result = asyncio.run(Agent("a", Scripted(call), [tool]).run("fetch"))
+    result = asyncio.run(Agent("a", model=Scripted(call), tools=[tool]).run("fetch"))
     assert "host 'example.com' is not allowed" in result.answer
     assert result.trace[1].kind == "tool_error"
 

@@ -23,17 +23,19 @@ from agents import (
     HashingEmbedder,
     InMemoryVectorStore,
     Message,
-    OfflineModel,
     OpenAIChatModel,
     OpenAIEmbedder,
-    ProposeSettlementArgs,
     SQLiteVectorStore,
     Tool,
     ToolSpec,
     VectorRecord,
     VectorStore,
     VectorStoreError,
+)
+from vouch._agent_settlement import (
+    ProposeSettlementArgs,
     settlement_agent,
+    settlement_offline_model,
 )
 
 from .fake_openai import EMBED_DIMENSIONS
@@ -46,7 +48,7 @@ def _settlement_tool() -> Tool:
         async def submit(self, proposal: object) -> dict[str, str]:
             return {"status": "settled"}
 
-    [tool] = settlement_agent(OfflineModel(), Nobody()).tools.values()
+    [tool] = settlement_agent(settlement_offline_model(), Nobody()).tools.values()
     return tool
 
 
@@ -56,7 +58,7 @@ def _settlement_tool() -> Tool:
 @pytest.fixture(params=["offline", "openai-http", "openai-http-stream"])
 def chat(request: pytest.FixtureRequest, endpoint: Endpoint) -> ChatModel:
     if request.param == "offline":
-        return OfflineModel()
+        return settlement_offline_model()
     return OpenAIChatModel(endpoint.model_copy(update={"stream": request.param.endswith("stream")}))
 
 
@@ -100,7 +102,8 @@ def test_chat_answers_after_a_tool_result(chat: ChatModel) -> None:
 
 
 def test_chat_reports_usage(chat: ChatModel) -> None:
-    reply = asyncio.run(chat.complete([Message(role="user", content=GOAL)], []))
+    question = Message(role="user", content=f"{GOAL}. What is the price bound?")
+    reply = asyncio.run(chat.complete([question], []))
     assert reply.prompt_tokens > 0 and reply.completion_tokens > 0
     assert reply.model
 

@@ -161,7 +161,9 @@ def test_memory_tools_store_and_recall_inside_an_agent() -> None:
                 )
             return ModelReply(content=messages[-1].content)
 
-    result = asyncio.run(Agent("m", Rememberer(), [store, recall]).run("remember and recall"))
+    result = asyncio.run(
+        Agent("m", model=Rememberer(), tools=[store, recall]).run("remember and recall")
+    )
     assert "The DON has 4 nodes, f=1." in result.answer
     assert result.trace[1].kind == "tool" and result.trace[3].kind == "tool"
 
@@ -190,7 +192,7 @@ def test_folded_summaries_are_archived_in_long_term_memory() -> None:
 def test_an_agents_finished_runs_are_kept_as_outcomes() -> None:
     embedder = HashingEmbedder()
     outcomes = LongTermMemory(embedder, InMemoryVectorStore(embedder.dimensions))
-    agent = Agent("settler", OfflineModel(), [], long_term=outcomes)
+    agent = Agent("settler", model=OfflineModel(), tools=[], long_term=outcomes)
     result = asyncio.run(agent.run("Say the settled price of trade 17: 3000 USDC"))
     assert result.answer
 

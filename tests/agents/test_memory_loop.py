@@ -85,7 +85,13 @@ def test_a_long_conversation_over_http_is_summarized_by_the_small_tier_and_recal
 ) -> None:
     models = tiered(endpoint)
     memory = ShortTermMemory(models.for_tier("small"), window_tokens=WINDOW, keep_recent=4)
-    agent = Agent("assistant", models.for_tier("large"), [], "You help.", memory=memory)
+    agent = Agent(
+        "assistant",
+        model=models.for_tier("large"),
+        tools=[],
+        instructions="You help.",
+        memory=memory,
+    )
     ledger = UsageLedger("run-window", PRICES)
 
     answer = chat(agent, ledger)
@@ -118,7 +124,9 @@ def test_a_long_conversation_over_http_is_summarized_by_the_small_tier_and_recal
 def test_without_memory_the_same_question_cannot_be_answered(
     server: FakeOpenAI, endpoint: Endpoint
 ) -> None:
-    agent = Agent("assistant", tiered(endpoint).for_tier("large"), [], "You help.")
+    agent = Agent(
+        "assistant", model=tiered(endpoint).for_tier("large"), tools=[], instructions="You help."
+    )
     answer = chat(agent, UsageLedger("run-plain", PRICES), turns=1)
     assert ADDRESS not in answer  # each run is a fresh conversation: memory is what carries it
 
@@ -128,7 +136,7 @@ def test_the_window_counts_the_servers_usage_when_it_reports_one(
 ) -> None:
     models = tiered(endpoint)
     memory = ShortTermMemory(models.for_tier("small"), window_tokens=400, keep_recent=2)
-    agent = Agent("assistant", models.for_tier("large"), [], memory=memory)
+    agent = Agent("assistant", model=models.for_tier("large"), tools=[], memory=memory)
     # the server says the first prompt cost 390 tokens: far above the estimate
     server.then(Answer("Noted.", usage=(390, 3)))
     asyncio.run(agent.run(f"{ESCROW} Remember it."))
@@ -174,7 +182,9 @@ def test_within_one_run_pinned_facts_and_the_goal_stay_verbatim_and_tool_results
 ):
     model = AddThenAnswer()
     memory = ShortTermMemory(OfflineModel(), window_tokens=160, keep_recent=2)
-    agent = Agent("adder", model, [Tool.from_function(add)], "Add.", memory=memory)
+    agent = Agent(
+        "adder", model=model, tools=[Tool.from_function(add)], instructions="Add.", memory=memory
+    )
     fact = "Amounts are in wei; the fee recipient is 0x00000000000000000000000000000000000000fe."
     result = asyncio.run(agent.run("Add things up for trade 99.", facts={"fee": fact}))
 
@@ -192,14 +202,14 @@ def test_within_one_run_pinned_facts_and_the_goal_stay_verbatim_and_tool_results
 def test_facts_reach_the_prompt_without_memory_too() -> None:
     model = AddThenAnswer()
     fact = "The fee recipient is 0x00000000000000000000000000000000000000fe."
-    agent = Agent("adder", model, [Tool.from_function(add)], "Add.")
+    agent = Agent("adder", model=model, tools=[Tool.from_function(add)], instructions="Add.")
     asyncio.run(agent.run("Add things up.", facts={"fee": fact}))
     assert model.prompts[0][0].content == f"Add.\n\nFacts (verbatim):\n- {fact}"
 
 
 def test_a_window_too_small_for_the_pinned_facts_is_flagged_in_the_trace() -> None:
     memory = ShortTermMemory(OfflineModel(), window_tokens=20, keep_recent=1)
-    agent = Agent("a", OfflineModel(), [], "You help.", memory=memory)
+    agent = Agent("a", model=OfflineModel(), tools=[], instructions="You help.", memory=memory)
     asyncio.run(agent.run(CHATTER))
     result = asyncio.run(agent.run(f"{CHATTER} {ESCROW}"))
     [event] = [e for e in result.trace if e.kind == "memory"]

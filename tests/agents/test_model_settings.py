@@ -6,6 +6,7 @@ import asyncio
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -17,6 +18,7 @@ from agents import (
     BudgetExceeded,
     HashingEmbedder,
     Message,
+    Models,
     OfflineModel,
     OpenAIChatModel,
     OpenAIEmbedder,
@@ -217,6 +219,12 @@ def test_a_key_file_others_can_read_is_refused_at_start(
     assert endpoint is not None and endpoint.key() == "sk-from-file"
 
 
+def small_output(settings: Any) -> Models:
+    """The settings' models with 100 max_tokens per call on both tiers."""
+    tiers = settings.models().settings
+    return Models(tiers.model_copy(update={"small_max_tokens": 100, "large_max_tokens": 100}))
+
+
 def test_a_run_over_its_usd_budget_from_settings_stops_over_http(
     server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -229,7 +237,21 @@ def test_a_run_over_its_usd_budget_from_settings_stops_over_http(
     server.then(*[Answer(tool_calls=[("tick", "{}")], usage=(1000, 100)) for _ in range(10)])
     ticks: list[int] = []
     ledger = settings.ledger("run-settings")
-    agent = Agent("spender", settings.models().for_tier("large"), [ticker(ticks)], max_steps=10)
+    # the large tier's default max_tokens (4096 at 300/M: USD 1.23) cannot fit: nothing is sent
+    agent = Agent(
+        "spender", model=settings.models().for_tier("large"), tools=[ticker(ticks)], max_steps=10
+    )
+    with pytest.raises(BudgetExceeded, match=r"not sent: the call \(maxi: \d+ prompt \+ 4096 "):
+        asyncio.run(agent.run("spend", ledger=ledger))
+    assert server.chat_requests() == [] and ledger.records == []
+    # with max_tokens 100 each call's worst case fits; the server's usage (1000 prompt
+    # tokens, more than estimated) crosses the budget on the third call
+    agent = Agent(
+        "spender",
+        model=small_output(settings).for_tier("large"),
+        tools=[ticker(ticks)],
+        max_steps=10,
+    )
     with pytest.raises(BudgetExceeded, match=r"USD 0.39 > budget 0.30") as caught:
         asyncio.run(agent.run("spend", ledger=ledger))
     assert caught.value.spent_usd == Decimal("0.39")
@@ -247,7 +269,9 @@ def test_an_agent_over_its_own_budget_stops_while_the_run_has_room(
     monkeypatch.setenv("VOUCH_AGENT_BUDGETS", '{"spender": {"usd": "0.2"}}')
     settings = load_settings()
     server.then(*[Answer(tool_calls=[("tick", "{}")], usage=(1000, 100)) for _ in range(10)])
-    agent = Agent("spender", settings.models().for_tier("small"), [ticker([])], max_steps=10)
+    agent = Agent(
+        "spender", model=small_output(settings).for_tier("small"), tools=[ticker([])], max_steps=10
+    )
     with pytest.raises(AgentBudgetExceeded) as caught:
         asyncio.run(agent.run("spend", ledger=settings.ledger("run-agent")))
     assert caught.value.agent == "spender" and caught.value.spent_usd == Decimal("0.26")
@@ -263,7 +287,9 @@ def test_without_a_usd_budget_an_unpriced_model_is_charged_as_unpriced(
     settings = load_settings()
     server.then(Answer("done", usage=(40, 2)))
     ledger = settings.ledger("run-unpriced")
-    asyncio.run(Agent("a", settings.models().for_tier("large"), []).run("hi", ledger=ledger))
+    asyncio.run(
+        Agent("a", model=settings.models().for_tier("large"), tools=[]).run("hi", ledger=ledger)
+    )
     [record] = ledger.records
     assert (record.priced, record.usd, record.prompt_tokens) == (False, Decimal(0), 40)
 
@@ -324,7 +350,13 @@ def test_memory_from_settings_is_summarized_by_the_small_tier(
     monkeypatch.setenv("VOUCH_MODEL_LARGE__NAME", "maxi")
     models = load_settings().models()
     memory = models.short_term_memory(window_tokens=WINDOW, keep_recent=4)
-    agent = Agent("assistant", models.for_tier("large"), [], "You help.", memory=memory)
+    agent = Agent(
+        "assistant",
+        model=models.for_tier("large"),
+        tools=[],
+        instructions="You help.",
+        memory=memory,
+    )
     answer = chat(agent, load_settings().ledger("run-memory"))
     assert ADDRESS in answer  # the early fact, answered from the summary
     summaries = [r for r in server.chat_requests() if is_summary(r)]

@@ -112,7 +112,7 @@ def test_assistant_tool_calls_and_tool_results_go_back_on_the_wire(
         Answer(tool_calls=[("get_weather", '{"city": "Oslo", "unit": null}')]),
         Answer("It is 21 degrees in Oslo."),
     )
-    agent = Agent("weather", OpenAIChatModel(endpoint), [WEATHER])
+    agent = Agent("weather", model=OpenAIChatModel(endpoint), tools=[WEATHER])
     result = asyncio.run(agent.run("Weather in Oslo?"))
     assert result.answer == "It is 21 degrees in Oslo."
     second = server.requests[1]["messages"]
@@ -172,7 +172,9 @@ def test_malformed_then_invalid_then_repaired_arguments(
         return "21"
 
     tool = WEATHER.model_copy(update={"fn": weather})
-    result = asyncio.run(Agent("w", OpenAIChatModel(endpoint), [tool], max_repairs=2).run("Paris?"))
+    result = asyncio.run(
+        Agent("w", model=OpenAIChatModel(endpoint), tools=[tool], max_repairs=2).run("Paris?")
+    )
     assert result.answer == "21 degrees in Paris."
     assert calls == [Weather(city="Paris")]
     fed_back = [r["messages"][-1]["content"] for r in server.requests[1:3]]
@@ -191,7 +193,7 @@ def test_malformed_then_invalid_then_repaired_arguments(
 
 def test_repair_attempts_are_bounded(server: FakeOpenAI, endpoint: Endpoint) -> None:
     server.then(*[Answer(tool_calls=[("get_weather", "{nope")]) for _ in range(5)])
-    agent = Agent("w", OpenAIChatModel(endpoint), [WEATHER], max_repairs=1)
+    agent = Agent("w", model=OpenAIChatModel(endpoint), tools=[WEATHER], max_repairs=1)
     with pytest.raises(RepairFailed, match="2 times") as caught:
         asyncio.run(agent.run("Paris?"))
     assert caught.value.tool == "get_weather"

@@ -8,16 +8,15 @@ import json
 
 import pytest
 
-from agents import (
+from agents import Agent, ToolCall
+from vouch._agent_settlement import (
     ActionProposal,
-    Agent,
     AttestedResult,
     AttestingSubmitter,
-    OfflineModel,
     Revert,
     SettlementProposalArgs,
-    ToolCall,
     proposal_tool,
+    settlement_offline_model,
 )
 
 from .submitter_conformance import GOAL, ONE, SubmitterConformance, args
@@ -72,7 +71,9 @@ def call(min_price: int, max_price: int) -> ToolCall:
 
 def test_the_proposal_is_built_inside_the_loop_and_bound_to_its_trace() -> None:
     submitter = InProcessSubmitter()
-    asyncio.run(Agent("a", OfflineModel(), [proposal_tool(submitter)]).run(GOAL))
+    asyncio.run(
+        Agent("a", model=settlement_offline_model(), tools=[proposal_tool(submitter)]).run(GOAL)
+    )
     [proposal] = submitter.received
     assert proposal.params.min_price == 1_000 * ONE and proposal.facts[0].feed == "ETH/USD"
     assert proposal.trace_hash is not None and proposal.trace_hash.startswith("0x")
@@ -83,7 +84,7 @@ def test_no_result_in_time_is_a_timeout_observation_and_the_submission_goes_on()
     tool = proposal_tool(submitter, timeout_seconds=0.05)
 
     async def scenario() -> tuple[str, list[str]]:
-        result = await Agent("a", Scripted(call(1_000, 10_000)), [tool]).run("settle")
+        result = await Agent("a", model=Scripted(call(1_000, 10_000)), tools=[tool]).run("settle")
         assert not submitter.finished  # the model heard back before the chain did
         await asyncio.sleep(0.5)
         return result.answer, [e.kind for e in result.trace]
@@ -97,7 +98,9 @@ def test_no_result_in_time_is_a_timeout_observation_and_the_submission_goes_on()
 def test_a_failing_submitter_is_an_observation_not_a_crash() -> None:
     submitter = InProcessSubmitter(fail=RuntimeError("only 2 of 3 nodes answered"))
     result = asyncio.run(
-        Agent("a", Scripted(call(1_000, 10_000)), [proposal_tool(submitter)]).run("settle")
+        Agent("a", model=Scripted(call(1_000, 10_000)), tools=[proposal_tool(submitter)]).run(
+            "settle"
+        )
     )
     assert [e.kind for e in result.trace] == ["model", "tool_error", "model"]
     assert '"status":"failed"' in result.answer
@@ -110,7 +113,9 @@ def test_an_aborted_result_reaches_the_model_as_a_tool_error() -> None:
             return AttestedResult(status="aborted", error="QuorumNotReached: 2 < 3")
 
     tool = proposal_tool(Aborting())
-    result = asyncio.run(Agent("a", Scripted(call(1_000, 10_000)), [tool]).run("settle"))
+    result = asyncio.run(
+        Agent("a", model=Scripted(call(1_000, 10_000)), tools=[tool]).run("settle")
+    )
     assert result.trace[1].kind == "tool_error" and "QuorumNotReached: 2 < 3" in result.answer
 
 
@@ -119,7 +124,9 @@ def test_arguments_that_make_no_valid_proposal_never_reach_the_submitter() -> No
     inverted = call(1_000, 10_000).model_copy(
         update={"arguments": {**args(1_000, 10_000).model_dump(), "min_price": 20_000 * ONE}}
     )
-    result = asyncio.run(Agent("a", Scripted(inverted), [proposal_tool(submitter)]).run("settle"))
+    result = asyncio.run(
+        Agent("a", model=Scripted(inverted), tools=[proposal_tool(submitter)]).run("settle")
+    )
     assert result.trace[1].kind == "invalid_arguments"
     assert "min_price" in result.answer and not submitter.received
 
@@ -127,7 +134,7 @@ def test_arguments_that_make_no_valid_proposal_never_reach_the_submitter() -> No
 def test_a_refusal_is_a_plain_observation_with_the_decoded_revert() -> None:
     submitter = InProcessSubmitter()
     result = asyncio.run(
-        Agent("a", Scripted(call(10, 20)), [proposal_tool(submitter)]).run("settle")
+        Agent("a", model=Scripted(call(10, 20)), tools=[proposal_tool(submitter)]).run("settle")
     )
     assert result.trace[1].kind == "tool"
     observed = json.loads(result.trace[1].data["result"])

@@ -49,8 +49,10 @@ def run_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
         require=False,
     )
     workers = {
-        "planner": agent_worker(Agent("planner", Priced("maxi", (1000, 100)), [])),
-        "helper": agent_worker(Agent("helper", Priced("nobody-priced-me", (40, 2)), [])),
+        "planner": agent_worker(Agent("planner", model=Priced("maxi", (1000, 100)), tools=[])),
+        "helper": agent_worker(
+            Agent("helper", model=Priced("nobody-priced-me", (40, 2)), tools=[])
+        ),
     }
     plan = Plan(
         goal="g",

@@ -66,9 +66,10 @@ def test_the_engine_asks_a_tier_and_the_request_names_its_model(
     assert [r["model"] for r in server.requests] == ["maxi", "mini"]
 
 
-def test_settings_refuse_an_unpriced_model(endpoint: Endpoint) -> None:
+def test_settings_need_no_prices_unless_required(endpoint: Endpoint) -> None:
+    ModelSettings(small=endpoint)  # library use with a real model, no budget: no price table
     with pytest.raises(ModelConfigError, match="no price for model 'test-model'"):
-        ModelSettings(small=endpoint, prices=PriceTable(prices={}))
+        ModelSettings(small=endpoint, prices=PriceTable(prices={}, require=True))
 
 
 def test_configured_embeddings_endpoint_is_used(endpoint: Endpoint) -> None:
@@ -120,7 +121,8 @@ def test_strict_schema_closes_nested_objects() -> None:
         note: str | None = None
 
     schema = strict_schema(Swap)
-    leg = schema["$defs"]["Leg"]
+    assert "$defs" not in schema and "$ref" not in str(schema)  # flat: nested models inlined
+    leg = schema["properties"]["legs"]["items"]
     assert leg["additionalProperties"] is False and leg["required"] == ["token", "amount"]
     assert leg["properties"]["amount"]["anyOf"] == [{"type": "integer"}, {"type": "null"}]
     assert schema["required"] == ["legs", "note"]
@@ -145,7 +147,7 @@ def test_a_failing_tool_comes_back_as_an_observation() -> None:
 
     tool = Tool(name="transfer", description="", args_model=Transfer, fn=broken, irreversible=True)
     call = ToolCall(id="1", name="transfer", arguments={"to": "0x" + "11" * 20, "amount": 1})
-    result = asyncio.run(Agent("a", Scripted(call), [tool]).run("pay"))
+    result = asyncio.run(Agent("a", model=Scripted(call), tools=[tool]).run("pay"))
     assert result.answer == (
         "observed: error: tool transfer failed: ConnectionError: RPC at http://127.0.0.1:8545 refused"
     )
@@ -161,4 +163,4 @@ def test_reraise_lets_chosen_errors_stop_the_run() -> None:
     )
     call = ToolCall(id="1", name="t", arguments={"to": "0x" + "11" * 20, "amount": 1})
     with pytest.raises(ConnectionError):
-        asyncio.run(Agent("a", Scripted(call), [tool]).run("pay"))
+        asyncio.run(Agent("a", model=Scripted(call), tools=[tool]).run("pay"))

@@ -94,7 +94,7 @@ def plan() -> Plan:
 
 def test_a_tool_error_is_heard_by_the_model_and_its_critique_drives_the_refine_round() -> None:
     model, critic = Payer(), ToolErrorCritic()
-    agent = Agent("payer", model, [flaky_pay(failures=1)])
+    agent = Agent("payer", model=model, tools=[flaky_pay(failures=1)])
     store = MemoryCheckpointStore()
     executor = Executor(
         {"payer": agent_worker(agent)},
@@ -125,7 +125,7 @@ def test_a_tool_error_the_tool_reraises_fails_the_attempt_and_climbs_the_ladder(
         return "recovery: payment queued for a human"
 
     model = Payer()
-    agent = Agent("payer", model, [flaky_pay(failures=9, reraise=(ConnectionError,))])
+    agent = Agent("payer", model=model, tools=[flaky_pay(failures=9, reraise=(ConnectionError,))])
     executor = Executor(
         {"payer": agent_worker(agent)}, limits=FREE, refine_rounds=1, recovery=recovery
     )
@@ -140,7 +140,7 @@ def test_a_tool_error_the_tool_reraises_fails_the_attempt_and_climbs_the_ladder(
 
 
 def test_without_a_way_out_the_tool_error_is_the_reason_the_run_failed() -> None:
-    agent = Agent("payer", Payer(), [flaky_pay(failures=9, reraise=(ConnectionError,))])
+    agent = Agent("payer", model=Payer(), tools=[flaky_pay(failures=9, reraise=(ConnectionError,))])
     executor = Executor({"payer": agent_worker(agent)}, limits=FREE, refine_rounds=0)
     outcome = asyncio.run(executor.run(plan()))
     assert outcome.status == "failed" and REFUSED in outcome.reason

@@ -20,8 +20,8 @@ from agents import (
     PriceTable,
     Tool,
     UsageLedger,
-    settlement_agent,
 )
+from vouch._agent_settlement import settlement_agent, settlement_offline_model
 
 from .fake_openai import Answer, FakeOpenAI
 
@@ -50,9 +50,15 @@ def test_price_table_cost_is_exact_decimal() -> None:
     assert PRICES.cost("test-model", 1000, 200) == Decimal("0.16")
 
 
-def test_unpriced_model_is_an_error_unless_a_wildcard_prices_it() -> None:
+def test_unpriced_model_is_an_error_under_a_usd_budget_unless_a_wildcard_prices_it() -> None:
+    assert PRICES.cost("gpt-x", 1, 1) == 0  # no budget: nothing to bypass, charged as unpriced
+    with pytest.raises(ModelConfigError, match="no price for model 'gpt-x' and a USD budget"):
+        PRICES.cost("gpt-x", 1, 1, require=True)
+    ledger = UsageLedger("r", PRICES, Budget(usd=Decimal(1)))
     with pytest.raises(ModelConfigError, match="no price for model 'gpt-x'"):
-        PRICES.cost("gpt-x", 1, 1)
+        ledger.charge_model("a", 1, "gpt-x", 1, 1)
+    free = UsageLedger("r", PRICES, Budget(tokens=100))  # a token budget needs no prices
+    assert not free.charge_model("a", 1, "gpt-x", 1, 1).priced
     wildcard = PriceTable(
         prices={"*": Price(input_per_mtok=Decimal(1), output_per_mtok=Decimal(2))}
     )
@@ -92,7 +98,12 @@ def test_a_run_over_its_usd_budget_stops(server: FakeOpenAI, endpoint: Endpoint)
     server.then(*[Answer(tool_calls=[("tick", "{}")], usage=(1000, 100)) for _ in range(10)])
     ticks: list[int] = []
     ledger = UsageLedger("run-usd", PRICES, Budget(usd=Decimal("0.30")))
-    agent = Agent("spender", OpenAIChatModel(endpoint), [looping_tool(ticks)], max_steps=10)
+    agent = Agent(
+        "spender",
+        model=OpenAIChatModel(endpoint.model_copy(update={"max_tokens": 100})),
+        tools=[looping_tool(ticks)],
+        max_steps=10,
+    )
     with pytest.raises(BudgetExceeded, match=r"USD 0.39 > budget 0.30") as caught:
         asyncio.run(agent.run("spend", ledger=ledger))
     assert (caught.value.spent_usd, caught.value.budget_usd) == (Decimal("0.39"), Decimal("0.30"))
@@ -104,7 +115,13 @@ def test_a_run_over_its_usd_budget_stops(server: FakeOpenAI, endpoint: Endpoint)
 def test_a_run_over_its_token_budget_stops(server: FakeOpenAI, endpoint: Endpoint) -> None:
     server.then(*[Answer(tool_calls=[("tick", "{}")], usage=(400, 100)) for _ in range(10)])
     ledger = UsageLedger("run-tok", PRICES, Budget(tokens=1200))
-    agent = Agent("a", OpenAIChatModel(endpoint), [looping_tool([])], max_steps=10, ledger=ledger)
+    agent = Agent(
+        "a",
+        model=OpenAIChatModel(endpoint.model_copy(update={"max_tokens": 100})),
+        tools=[looping_tool([])],
+        max_steps=10,
+        ledger=ledger,
+    )
     with pytest.raises(BudgetExceeded, match="tokens 1500 > budget 1200"):
         asyncio.run(agent.run("spend"))
 
@@ -114,7 +131,10 @@ def test_tool_costs_count_against_the_budget(server: FakeOpenAI, endpoint: Endpo
     ticks: list[int] = []
     ledger = UsageLedger("run-tool", PRICES, Budget(usd=Decimal("1")))
     agent = Agent(
-        "a", OpenAIChatModel(endpoint), [looping_tool(ticks, Decimal("0.4"))], max_steps=10
+        "a",
+        model=OpenAIChatModel(endpoint.model_copy(update={"max_tokens": 100})),
+        tools=[looping_tool(ticks, Decimal("0.4"))],
+        max_steps=10,
     )
     with pytest.raises(BudgetExceeded):
         asyncio.run(agent.run("spend", ledger=ledger))
@@ -130,7 +150,9 @@ def test_agents_sharing_a_ledger_add_up_and_the_offline_model_is_free() -> None:
     ledger = UsageLedger("run-offline", budget=Budget(usd=Decimal(0)))
     goal = "Sell 1 WETH for USDC between 2,500 and 3,500"
     for _ in range(2):
-        asyncio.run(settlement_agent(OfflineModel(), Recorder()).run(goal, ledger=ledger))
+        asyncio.run(
+            settlement_agent(settlement_offline_model(), Recorder()).run(goal, ledger=ledger)
+        )
     total = ledger.total()
     assert total.usd == 0 and total.calls == 4 and total.tokens > 0
     assert total.estimated  # the offline model reports estimates, not server usage
@@ -150,7 +172,9 @@ def test_budget_exceeded_raised_inside_a_tool_is_not_swallowed() -> None:
             return ModelReply(tool_calls=[ToolCall(id="1", name="inner", arguments={})])
 
     agent = Agent(
-        "outer", CallOnce(), [Tool(name="inner", description="", args_model=NoArgs, fn=inner)]
+        "outer",
+        model=CallOnce(),
+        tools=[Tool(name="inner", description="", args_model=NoArgs, fn=inner)],
     )
     with pytest.raises(BudgetExceeded):
         asyncio.run(agent.run("go"))

@@ -30,6 +30,7 @@ class ScriptedModel(ChatModel):
     """Answers from a script: a list of replies (the last repeats) or a function of the messages."""
 
     name = "scripted"
+    max_tokens = 10  # the worst case a budget holds for each call
 
     def __init__(self, script: list[ModelReply] | Callable[[list[Message]], ModelReply]) -> None:
         self.script = script

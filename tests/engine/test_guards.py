@@ -43,7 +43,7 @@ async def search(args: Query) -> str:
 
 def looping_agent(max_steps: int = 50) -> Agent:
     model = ScriptedModel([call("search", q="same thing")])  # forever the same call
-    return Agent("looper", model, [Tool.from_function(search)], max_steps=max_steps)
+    return Agent("looper", model=model, tools=[Tool.from_function(search)], max_steps=max_steps)
 
 
 def one_step(agent: str = "looper") -> Plan:
@@ -95,7 +95,9 @@ def test_an_agent_step_that_observes_nothing_new_is_a_loop_before_max_steps() ->
         tries += 1
         return call("search", q=f"attempt {tries}")  # new arguments every time: no repeat
 
-    agent = Agent("seeker", ScriptedModel(script), [Tool.from_function(search)], max_steps=50)
+    agent = Agent(
+        "seeker", model=ScriptedModel(script), tools=[Tool.from_function(search)], max_steps=50
+    )
     executor = Executor({"seeker": agent_worker(agent)}, limits=Limits(max_steps=40, prices=FREE))
     outcome = asyncio.run(executor.run(one_step("seeker")))
     assert outcome.status == "stopped"
@@ -116,7 +118,9 @@ def test_an_agent_step_whose_calls_keep_observing_new_results_is_not_a_loop() ->
         tries += 1
         return call("fetch", q=f"p{tries}") if tries <= 10 else text("read 10 pages")
 
-    agent = Agent("reader", ScriptedModel(script), [Tool.from_function(fetch)], max_steps=20)
+    agent = Agent(
+        "reader", model=ScriptedModel(script), tools=[Tool.from_function(fetch)], max_steps=20
+    )
     executor = Executor({"reader": agent_worker(agent)}, limits=Limits(prices=FREE))
     outcome = asyncio.run(executor.run(one_step("reader")))
     assert outcome.status == "done" and outcome.outputs == {"s": "read 10 pages"}
@@ -147,7 +151,7 @@ FREE = PriceTable(prices={"*": Price(input_per_mtok=Decimal(0), output_per_mtok=
 
 
 def talker(tokens: int) -> Agent:
-    return Agent("talker", ScriptedModel([text("a long answer", tokens=tokens)]), [])
+    return Agent("talker", model=ScriptedModel([text("a long answer", tokens=tokens)]), tools=[])
 
 
 def test_run_budget_exhaustion_stops_with_budget_exceeded() -> None:
@@ -241,3 +245,94 @@ def test_swarm_state_not_changing_is_a_loop() -> None:
     result = asyncio.run(swarm.run("g", entry="a"))
     assert isinstance(result.error, LoopDetected) and result.error.kind == "no-progress"
     assert result.reason.startswith("loop:")
+
+
+# --- loops are scoped to a step; sync tools and workers run in a thread pool --------------
+
+
+def price_agent(name: str = "analyst", calls: int = 1) -> Agent:
+    """An agent that calls price(ETH/USD) ``calls`` times, then answers."""
+    replies = [call("price", pair="ETH/USD") for _ in range(calls)] + [text("3000")]
+    return Agent(name, model=ScriptedModel(replies), tools=[price_tool()], max_steps=20)
+
+
+def price_tool(values: list[float] | None = None) -> Tool:
+    from agents import tool
+
+    feed = iter(values) if values is not None else None
+
+    @tool
+    def price(pair: str) -> float:
+        """The price of a pair."""
+        return next(feed) if feed is not None else 3000.0
+
+    return price
+
+
+def test_independent_parallel_steps_making_the_same_call_are_no_loop() -> None:
+    steps = [Step(id=f"s{i}", task="price ETH", agent="analyst") for i in range(3)]
+    executor = Executor({"analyst": agent_worker(price_agent())}, limits=Limits(prices=FREE))
+    outcome = asyncio.run(executor.run(Plan(goal="g", steps=steps)))
+    assert outcome.status == "done", outcome.reason
+    assert outcome.outputs == {"s0": "3000", "s1": "3000", "s2": "3000"}
+
+
+def test_one_step_repeating_a_call_that_brings_nothing_new_is_a_loop() -> None:
+    executor = Executor({"analyst": agent_worker(price_agent(calls=5))}, limits=Limits(prices=FREE))
+    outcome = asyncio.run(executor.run(one_step("analyst")))
+    assert isinstance(outcome.error, LoopDetected) and outcome.error.kind == "repeat"
+    assert 'analyst -> price({"pair": "ETH/USD"}) in step s/1, observing nothing new' in (
+        outcome.reason
+    )
+
+
+def test_polling_a_value_that_changes_is_no_loop() -> None:
+    replies = [call("price", pair="ETH/USD") for _ in range(5)] + [text("moved")]
+    agent = Agent(
+        "poller",
+        model=ScriptedModel(replies),
+        tools=[price_tool([1.0, 2.0, 3.0, 4.0, 5.0])],
+        max_steps=20,
+    )
+    executor = Executor({"poller": agent_worker(agent)}, limits=Limits(prices=FREE))
+    outcome = asyncio.run(executor.run(one_step("poller")))
+    assert outcome.status == "done" and outcome.outputs == {"s": "moved"}
+
+
+def test_parallel_sync_tools_overlap_in_the_thread_pool() -> None:
+    import time
+
+    from agents import tool
+
+    @tool
+    def slow(pair: str) -> str:
+        """Sleep half a second (a blocking client)."""
+        time.sleep(0.5)
+        return pair
+
+    def agent(name: str) -> Agent:
+        model = ScriptedModel([call("slow", pair=name), text(f"{name} done")])
+        return Agent(name, model=model, tools=[slow])
+
+    names = ["a", "b", "c", "d"]
+    executor = Executor({n: agent_worker(agent(n)) for n in names}, limits=Limits(prices=FREE))
+    plan = Plan(goal="g", steps=[Step(id=n, task="t", agent=n) for n in names])
+    started = time.monotonic()
+    outcome = asyncio.run(executor.run(plan))
+    took = time.monotonic() - started
+    assert outcome.status == "done" and took < 1.5, took  # inline on the loop: 2 s or more
+
+
+def test_the_time_limit_fires_while_a_sync_worker_blocks() -> None:
+    import time
+
+    def blocking(ctx: StepContext) -> str:
+        time.sleep(3)
+        return "too late"
+
+    executor = Executor({"w": blocking}, limits=Limits(ttl_seconds=0.3, prices=FREE))
+    started = time.monotonic()
+    outcome = asyncio.run(executor.run(one_step("w")))
+    took = time.monotonic() - started
+    assert outcome.status == "stopped" and isinstance(outcome.error, RunTimedOut)
+    assert took < 2.0, took  # the run did not wait for the blocked thread

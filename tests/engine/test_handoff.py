@@ -66,13 +66,17 @@ def triage() -> tuple[Agent, Agent, list[str]]:
 
     desk = Agent(
         "refunds",
-        ScriptedModel(desk_script),
-        [Tool.from_function(refund, irreversible=True)],
+        model=ScriptedModel(desk_script),
+        tools=[Tool.from_function(refund, irreversible=True)],
         instructions="You issue refunds.",
         handoff_description="Issues refunds for orders.",
     )
     front = Agent(
-        "triage", ScriptedModel(triage_script), [], "You route requests.", handoffs=[desk]
+        "triage",
+        model=ScriptedModel(triage_script),
+        tools=[],
+        instructions="You route requests.",
+        handoffs=[desk],
     )
     return front, desk, log
 
@@ -128,8 +132,10 @@ def test_the_transfer_tool_is_offered_with_the_targets_description() -> None:
 def ping_pong(depth: int, max_steps: int = 20) -> tuple[Agent, ScriptedModel, ScriptedModel]:
     ping = ScriptedModel([call("transfer_to_b")])
     pong = ScriptedModel([call("transfer_to_a")])
-    b = Agent("b", pong, [], handoffs=["a"])  # by name: found among the agents reachable
-    a = Agent("a", ping, [], max_steps=max_steps, handoffs=[b], max_handoff_depth=depth)
+    b = Agent(
+        "b", model=pong, tools=[], handoffs=["a"]
+    )  # by name: found among the agents reachable
+    a = Agent("a", model=ping, tools=[], max_steps=max_steps, handoffs=[b], max_handoff_depth=depth)
     return a, ping, pong
 
 
@@ -148,7 +154,7 @@ def test_the_depth_limit_stops_a_lone_ping_pong_before_max_steps_with_the_partia
 
 def test_an_unknown_handoff_target_is_refused_before_any_model_call() -> None:
     model = ScriptedModel([text("never")])
-    lost = Agent("a", model, [], handoffs=["nobody"])
+    lost = Agent("a", model=model, tools=[], handoffs=["nobody"])
     with pytest.raises(UnknownAgent, match="handoff target 'nobody'"):
         asyncio.run(lost.run("go"))
     assert model.calls == []
@@ -156,8 +162,8 @@ def test_an_unknown_handoff_target_is_refused_before_any_model_call() -> None:
 
 def test_a_transfer_the_agent_was_not_offered_is_an_observation_it_can_correct() -> None:
     model = ScriptedModel([call("transfer_to_zed"), text("fine, I do it")])
-    b = Agent("b", ScriptedModel([text("b")]), [])
-    result = asyncio.run(Agent("a", model, [], handoffs=[b]).run("go"))
+    b = Agent("b", model=ScriptedModel([text("b")]), tools=[])
+    result = asyncio.run(Agent("a", model=model, tools=[], handoffs=[b]).run("go"))
     assert (result.answer, result.path) == ("fine, I do it", ["a"])
     assert "no tool named 'transfer_to_zed'" in model.calls[1][-1].content
     assert "transfer_to_b" in model.calls[1][-1].content
@@ -167,16 +173,18 @@ def test_only_the_first_transfer_of_a_reply_counts() -> None:
     both = ModelReply(
         tool_calls=[call("transfer_to_b").tool_calls[0], call("transfer_to_c").tool_calls[0]]
     )
-    b, c = (Agent(n, ScriptedModel([text(f"{n} answers")]), []) for n in "bc")
-    result = asyncio.run(Agent("a", ScriptedModel([both]), [], handoffs=[b, c]).run("go"))
+    b, c = (Agent(n, model=ScriptedModel([text(f"{n} answers")]), tools=[]) for n in "bc")
+    result = asyncio.run(
+        Agent("a", model=ScriptedModel([both]), tools=[], handoffs=[b, c]).run("go")
+    )
     assert (result.answer, result.path) == ("b answers", ["a", "b"])
     assert result.trace[2].data["result"].startswith("error: ignored")
 
 
 def test_two_different_agents_with_one_name_are_refused() -> None:
-    one, other = (Agent("b", ScriptedModel([text("")]), []) for _ in range(2))
+    one, other = (Agent("b", model=ScriptedModel([text("")]), tools=[]) for _ in range(2))
     with pytest.raises(ValueError, match="two different agents are named 'b'"):
-        Agent("a", ScriptedModel([text("")]), [], handoffs=[one, other]).team()
+        Agent("a", model=ScriptedModel([text("")]), tools=[], handoffs=[one, other]).team()
 
 
 def step_plan(agent: str = "triage") -> Plan:
@@ -217,8 +225,10 @@ def test_in_a_step_a_handoff_chain_finishes_at_the_target_traced_and_charged_to_
 
 
 def test_in_a_step_a_target_named_by_name_is_found_in_the_registry() -> None:
-    desk = Agent("refunds", ScriptedModel([text("done by the desk")]), [])
-    front = Agent("triage", ScriptedModel([call("transfer_to_refunds")]), [], handoffs=["refunds"])
+    desk = Agent("refunds", model=ScriptedModel([text("done by the desk")]), tools=[])
+    front = Agent(
+        "triage", model=ScriptedModel([call("transfer_to_refunds")]), tools=[], handoffs=["refunds"]
+    )
     executor = Executor(
         {"triage": agent_worker(front), "refunds": agent_worker(desk)}, limits=Limits(prices=FREE)
     )
@@ -237,7 +247,7 @@ def test_the_targets_own_budget_stops_the_step() -> None:
 
 def test_in_a_step_the_runs_depth_limit_stops_a_ping_pong_keeping_reason_and_partial() -> None:
     a, ping, pong = ping_pong(depth=50)  # the agent's own limit does not apply in a step
-    done = Agent("done", ScriptedModel([text("first step's output")]), [])
+    done = Agent("done", model=ScriptedModel([text("first step's output")]), tools=[])
     executor = Executor(
         {"done": agent_worker(done), "a": agent_worker(a)},
         limits=Limits(prices=FREE, max_handoff_depth=3),

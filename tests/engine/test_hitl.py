@@ -45,7 +45,7 @@ def payout_executor(
     model = ScriptedModel(
         lambda m: text("done") if m[-1].role == "tool" else call("transfer", to="bob", amount=900)
     )
-    agent = Agent("payer", model, [tool])
+    agent = Agent("payer", model=model, tools=[tool])
     return Executor(
         {"payer": agent_worker(agent)},
         store=store,

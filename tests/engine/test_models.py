@@ -59,10 +59,10 @@ def test_model_critic_fails_refines_n_rounds_then_recovery_then_a_human() -> Non
     writer, fixer = drafts("draft"), drafts("fixed")
     critic = ScriptedModel([text("FAIL: does not name the counterparty")])
     executor = Executor(
-        {"writer": agent_worker(Agent("writer", writer, []))},
+        {"writer": agent_worker(Agent("writer", model=writer, tools=[]))},
         critic=ModelCritic(critic),
         refine_rounds=2,
-        recovery=agent_worker(Agent("fixer", fixer, [])),
+        recovery=agent_worker(Agent("fixer", model=fixer, tools=[])),
         hitl=Hitl(review_failures=True),
         limits=Limits(prices=FREE),
     )
@@ -101,7 +101,7 @@ def test_model_critic_fails_refines_n_rounds_then_recovery_then_a_human() -> Non
 def test_a_human_rejecting_a_failed_step_ends_the_run_as_rejected() -> None:
     writer = drafts("draft")
     executor = Executor(
-        {"writer": agent_worker(Agent("writer", writer, []))},
+        {"writer": agent_worker(Agent("writer", model=writer, tools=[]))},
         critic=ModelCritic(ScriptedModel([text("FAIL: vague")])),
         refine_rounds=1,
         hitl=Hitl(review_failures=True),
@@ -124,7 +124,7 @@ def test_model_critic_passes_a_later_round_and_rules_go_first() -> None:
     writer = ScriptedModel([text("draft"), text("draft memo"), text("memo for ACME")])
     critic = ScriptedModel([text("FAIL - no counterparty"), text("PASS")])
     executor = Executor(
-        {"writer": agent_worker(Agent("writer", writer, []))},
+        {"writer": agent_worker(Agent("writer", model=writer, tools=[]))},
         critic=ModelCritic(critic),
         refine_rounds=2,
         limits=Limits(prices=FREE),
@@ -229,17 +229,24 @@ def test_a_swarm_stops_at_the_run_and_the_agent_budgets() -> None:
             limits,
         )
 
-    agent_cap = Limits(prices=FREE, agent_budgets={"a": Budget(tokens=150)}, loop_repeats=50)
+    agent_cap = Limits(prices=FREE, agent_budgets={"a": Budget(tokens=300)}, loop_repeats=50)
     outcome = asyncio.run(swarm(agent_cap).run("g", entry="a"))
     assert outcome.status == "stopped" and isinstance(outcome.error, AgentBudgetExceeded)
-    assert outcome.error.agent == "a" and outcome.error.spent_tokens == 200
+    # a's prompt (with the swarm tools' schemas) is estimated at ~165 tokens: its worst
+    # case, prompt + 10 max_tokens, fits twice; the third would reach 200 spent + ~175 > 300
+    assert outcome.error.agent == "a" and outcome.error.before is not None
+    assert "not sent" in str(outcome.error) and outcome.error.spent_tokens > 300
+    assert sum(u.prompt_tokens for u in outcome.usage if u.agent == "a") == 200
     assert outcome.reason.startswith("budget:") and [e["agent"] for e in outcome.board.log] == [
         "a",
         "b",
+        "a",
+        "b",
     ]
-    run_cap = Limits(prices=FREE, budget=Budget(tokens=115), loop_repeats=50)
+    run_cap = Limits(prices=FREE, budget=Budget(tokens=300), loop_repeats=50)
     outcome = asyncio.run(swarm(run_cap).run("g", entry="a"))
-    assert isinstance(outcome.error, BudgetExceeded) and outcome.error.spent_tokens == 210
+    # a 100, b 10, a 100; then b's worst case (210 + ~175) does not fit: never sent
+    assert isinstance(outcome.error, BudgetExceeded) and outcome.error.before is not None
     assert sum(u.prompt_tokens for u in outcome.usage) == 210
     assert outcome.trace[-1]["name"] == "swarm" and outcome.trace[-1]["status"]["code"] == "ERROR"
 
@@ -290,11 +297,13 @@ def test_the_critics_calls_count_against_its_own_budget() -> None:
     writer = ScriptedModel([text("draft memo")])
     critic = ScriptedModel([text("FAIL: vague", tokens=100)])
     executor = Executor(
-        {"writer": agent_worker(Agent("writer", writer, []))},
+        {"writer": agent_worker(Agent("writer", model=writer, tools=[]))},
         critic=ModelCritic(critic),
         refine_rounds=5,
         limits=Limits(prices=FREE, agent_budgets={"critic": Budget(tokens=150)}),
     )
     outcome = asyncio.run(executor.run(PLAN))
     assert isinstance(outcome.error, AgentBudgetExceeded) and outcome.error.agent == "critic"
-    assert len(critic.calls) == 2 and outcome.status == "stopped"
+    # the second call's worst case (100 spent + its prompt + 10) does not fit: never sent
+    assert len(critic.calls) == 1 and outcome.status == "stopped"
+    assert outcome.error.before is not None

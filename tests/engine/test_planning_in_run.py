@@ -11,12 +11,10 @@ from typing import Any
 import pytest
 
 from agents import (
-    ActionProposal,
     Budget,
     BudgetExceeded,
     CheckpointError,
     Executor,
-    FactRequest,
     Limits,
     MemoryCheckpointStore,
     Message,
@@ -27,13 +25,13 @@ from agents import (
     Price,
     PriceTable,
     RunRecord,
-    SettlementParams,
     SQLiteCheckpointStore,
     StepContext,
     trace_hash,
     trace_prefix,
 )
 from agents._errors import AgentBudgetExceeded
+from vouch._agent_settlement import ActionProposal, FactRequest, SettlementParams
 
 from .conftest import ScriptedModel, call, echo, kill_when_blocked, resume_in_child
 
@@ -123,14 +121,16 @@ def test_the_planners_tokens_and_usd_are_in_the_runs_usage() -> None:
 
 def test_a_usd_budget_smaller_than_the_planning_call_stops_the_run() -> None:
     limits = Limits(prices=PRICED, budget=Budget(usd=Decimal("0.001")))
-    ex = executor(ScriptedModel([submit()]), limits=limits)
+    model = ScriptedModel([submit()])
+    ex = executor(model, limits=limits)
     outcome = asyncio.run(ex.run("do a then b", run_id="b"))
     assert outcome.status == "stopped" and isinstance(outcome.error, BudgetExceeded)
+    assert model.calls == [] and "not sent" in outcome.reason  # its worst case did not fit
     assert "budget" in outcome.reason and outcome.outputs == {}
     with pytest.raises(BudgetExceeded):
         outcome.raise_for_status()
-    # the call is charged and kept, its plan is not taken, the trace says why
-    assert ex.store.usage("b").by_agent["planner"].usd == Decimal("0.004")
+    # nothing was sent, so nothing is charged; the trace says why
+    assert "planner" not in ex.store.usage("b").by_agent
     record = ex.store.load_run("b")
     assert record.status == "stopped" and record.plan is None and record.error == "BudgetExceeded"
     assert ex.store.load_steps("b")["@plan"].status == "stopped"
@@ -219,7 +219,7 @@ def test_killed_during_planning_resumes_replaying_the_journaled_call(tmp_path: P
     again = ScriptedModel(script)
     outcome = asyncio.run(executor(again, store).resume("k"))
     assert outcome.status == "done" and outcome.outputs == {"a": "a()", "b": "b(a=a())"}
-    assert len(again.calls) == 1 and len(again.calls[0]) == 3  # only the repair call ran again
+    assert len(again.calls) == 1 and len(again.calls[0]) == 4  # only the repair call ran again
     usage = store.usage("k").by_agent["planner"]
     assert (usage.calls, usage.prompt_tokens) == (2, 1100)  # each call charged once
     trace = store.load_trace("k")
@@ -350,7 +350,7 @@ def test_kill_9_during_planning_then_resume_repeats_no_finished_planning_call(
     stdout = resume_in_child(script, db)
     assert stdout.strip() == "done"
     # the first (invalid) plan is replayed; the repair call cut short by the kill runs again
-    assert calls.read_text().splitlines() == ["model 2", "model 3", "blocked", "model 3", "step a"]
+    assert calls.read_text().splitlines() == ["model 2", "model 4", "blocked", "model 4", "step a"]
     store = SQLiteCheckpointStore(db)
     assert store.load_run("crash").plan is not None
     assert [s["name"] for s in store.load_trace("crash")][-3:] == ["plan", "step a", "run"]

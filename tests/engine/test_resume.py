@@ -16,7 +16,6 @@ import pytest
 from pydantic import BaseModel
 
 from agents import (
-    ActionProposal,
     Agent,
     AgentResult,
     Budget,
@@ -24,26 +23,29 @@ from agents import (
     CheckpointStore,
     Criterion,
     Executor,
-    FactRequest,
     Limits,
     MemoryCheckpointStore,
     Message,
     ModelReply,
-    OfflineModel,
     Plan,
     Price,
     PriceTable,
     RunTimedOut,
-    SettlementParams,
     SQLiteCheckpointStore,
     Step,
     StepContext,
     Tool,
     agent_worker,
     current_trace_hash,
-    settlement_agent,
     trace_hash,
     trace_prefix,
+)
+from vouch._agent_settlement import (
+    ActionProposal,
+    FactRequest,
+    SettlementParams,
+    settlement_agent,
+    settlement_offline_model,
 )
 
 from .conftest import FREE, ScriptedModel, call, kill_when_blocked, resume_in_child, text
@@ -76,7 +78,7 @@ def proposing_agent(made: list[ActionProposal]) -> Agent:
     model = ScriptedModel(
         lambda m: text("done") if m[-1].role == "tool" else call("propose", amount=5)
     )
-    return Agent("trader", model, [Tool.from_function(propose)])
+    return Agent("trader", model=model, tools=[Tool.from_function(propose)])
 
 
 async def research(ctx: StepContext) -> str:
@@ -162,7 +164,7 @@ def payer(store: CheckpointStore, log: list[str]) -> Executor:
         return reply.model_copy(update={"prompt_tokens": 100, "completion_tokens": 10})
 
     tools = [Tool.from_function(lookup), Tool.from_function(transfer, irreversible=True)]
-    agent = Agent("payer", ScriptedModel(script), tools)
+    agent = Agent("payer", model=ScriptedModel(script), tools=tools)
     return Executor({"payer": agent_worker(agent)}, store=store, limits=Limits(prices=PRICES))
 
 
@@ -240,7 +242,7 @@ def test_a_paused_refinement_round_resumes_in_that_round_with_its_critique() -> 
         return text("draft")
 
     model = ScriptedModel(script)
-    agent = Agent("payer", model, [Tool.from_function(transfer, irreversible=True)])
+    agent = Agent("payer", model=model, tools=[Tool.from_function(transfer, irreversible=True)])
     executor = Executor({"payer": agent_worker(agent)}, refine_rounds=2, limits=Limits(prices=FREE))
     plan = Plan(
         goal="g",
@@ -298,7 +300,7 @@ def test_usage_per_run_step_and_agent_is_in_the_store_across_a_pause() -> None:
 
 def test_usage_of_a_step_stopped_by_the_budget_is_kept() -> None:
     def talker(tokens: int) -> Agent:
-        return Agent("talker", ScriptedModel([text("an answer", tokens=tokens)]), [])
+        return Agent("talker", model=ScriptedModel([text("an answer", tokens=tokens)]), tools=[])
 
     async def paid(ctx: StepContext) -> str:
         ctx.charge_usd("api", Decimal("0.5"))
@@ -421,7 +423,7 @@ async def transfer(args: Transfer) -> str:
 
 def build(store):
     tools = [Tool.from_function(lookup), Tool.from_function(transfer, irreversible=True)]
-    agent = Agent("payer", Scripted(), tools)
+    agent = Agent("payer", model=Scripted(), tools=tools)
     return Executor({"payer": agent_worker(agent)}, store=store, limits=Limits(prices=PRICES),
                     entrypoint=f"{__file__}:build")
 
@@ -523,7 +525,7 @@ async def quote(args: Who) -> str:
     return "42"
 
 
-agent = Agent("quoter", Scripted(), [Tool.from_function(lookup), Tool.from_function(quote)])
+agent = Agent("quoter", model=Scripted(), tools=[Tool.from_function(lookup), Tool.from_function(quote)])
 executor = Executor({"quoter": agent_worker(agent)}, store=SQLiteCheckpointStore(sys.argv[1]),
                     limits=Limits(prices=FREE))
 plan = Plan(goal="quote", steps=[Step(id="quote", task="quote bob", agent="quoter")])
@@ -573,7 +575,7 @@ class Submitter:
 def test_the_settlement_agent_in_a_step_binds_the_run_trace_and_the_human_decision() -> None:
     submitter, store = Submitter(), MemoryCheckpointStore()
     executor = Executor(
-        {"settler": agent_worker(settlement_agent(OfflineModel(), submitter))},
+        {"settler": agent_worker(settlement_agent(settlement_offline_model(), submitter))},
         store=store,
         limits=Limits(prices=FREE),
     )

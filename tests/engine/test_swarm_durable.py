@@ -18,14 +18,11 @@ import pytest
 from pydantic import BaseModel
 
 from agents import (
-    ActionProposal,
     Blackboard,
     Executor,
-    FactRequest,
     Limits,
     Message,
     ModelReply,
-    SettlementParams,
     SQLiteCheckpointStore,
     Swarm,
     Tool,
@@ -36,6 +33,7 @@ from agents import (
     trace_hash,
     trace_prefix,
 )
+from vouch._agent_settlement import ActionProposal, FactRequest, SettlementParams
 
 from .conftest import FREE, ScriptedModel, call, text
 from .test_hitl import vouch

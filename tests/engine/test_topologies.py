@@ -186,7 +186,7 @@ def test_the_trace_hash_does_not_depend_on_how_concurrent_steps_interleave() -> 
         def script(messages: list[Message]) -> ModelReply:
             return text("done") if messages[-1].role == "tool" else call("wait", ms=1)
 
-        agent = Agent("waiter", ScriptedModel(script), [Tool.from_function(wait)])
+        agent = Agent("waiter", model=ScriptedModel(script), tools=[Tool.from_function(wait)])
         plan = Plan(goal="g", steps=[Step(id=s, task="t", agent="w") for s in delays])
         executor = Executor({"w": agent_worker(agent)}, limits=Limits(prices=FREE))
         return asyncio.run(executor.run(plan, run_id="same")).trace_hash
@@ -218,7 +218,9 @@ def test_an_agent_with_memory_keeps_it_as_a_step_and_its_summaries_are_spans() -
 
     summarizer = ScriptedModel(lambda _: text("summary: the facts so far"))
     memory = ShortTermMemory(summarizer, window_tokens=600, keep_recent=2)
-    agent = Agent("noter", ScriptedModel(script), [Tool.from_function(note)], memory=memory)
+    agent = Agent(
+        "noter", model=ScriptedModel(script), tools=[Tool.from_function(note)], memory=memory
+    )
     plan = Plan(goal="g", steps=[Step(id="a", task="take notes", agent="w")])
     store = MemoryCheckpointStore()
     executor = Executor({"w": agent_worker(agent)}, store=store, limits=Limits(prices=FREE))

@@ -8,7 +8,6 @@ import sys
 import time
 from typing import Any
 
-from agents import ActionProposal, FactRequest, SettlementParams
 from cre_adapters import SettlementJob, SettlementOutcome, SettlementWorkflow
 from verifier import (
     AttestationLog,
@@ -22,6 +21,7 @@ from verifier import (
     sign_report,
 )
 from vouch import ChainSubmitter, action_hash
+from vouch._agent_settlement import ActionProposal, FactRequest, SettlementParams
 
 ONE = 10**18
 

@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
-from agents import ActionProposal, Agent, OfflineModel, proposal_tool
+from agents import Agent
 from tests.agents.submitter_conformance import SubmitterConformance, args
 from verifier import AttestationLog
+from vouch._agent_settlement import ActionProposal, proposal_tool, settlement_offline_model
 from vouch._submitter import AttestedChainSubmitter
 
 from .helpers import submitter
@@ -42,7 +43,9 @@ def test_two_nodes_down_is_an_aborted_observation_and_nothing_settles(
     goal = "Sell 1 WETH for USDC between 1,000 and 10,000 USDC per WETH within 10 minutes"
     evm.supervisor.stop(["node-3", "node-4"])
     try:
-        result = asyncio.run(Agent("settler", OfflineModel(), [tool]).run(goal))
+        result = asyncio.run(
+            Agent("settler", model=settlement_offline_model(), tools=[tool]).run(goal)
+        )
     finally:
         evm.supervisor.start(["node-3", "node-4"])
     assert [e.kind for e in result.trace] == ["model", "tool_error", "model"]

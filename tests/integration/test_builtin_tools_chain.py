@@ -40,7 +40,9 @@ class Reader(ChatModel):
 
 def read_in_agent(url: str, *reads: dict[str, Any]) -> list[Any]:
     """What an agent observed for ``reads``, through the tool and the agent loop."""
-    result = asyncio.run(Agent("reader", Reader(*reads), [evm_read_tool(url)]).run("read"))
+    result = asyncio.run(
+        Agent("reader", model=Reader(*reads), tools=[evm_read_tool(url)]).run("read")
+    )
     assert [e.kind for e in result.trace].count("tool") == len(reads), result.trace
     observed: list[Any] = json.loads(result.answer)
     return observed
@@ -129,7 +131,9 @@ def test_a_write_is_refused_and_moves_nothing(evm) -> None:
     nonce = w3.eth.get_transaction_count(sender)
     for method in ("eth_sendTransaction", "eth_sendRawTransaction", "anvil_setBalance"):
         call = ToolCall(id="w", name="evm_read", arguments={"method": method, "address": target})
-        result = asyncio.run(Agent("w", _Once(call), [evm_read_tool(evm.chain.url)]).run("pay"))
+        result = asyncio.run(
+            Agent("w", model=_Once(call), tools=[evm_read_tool(evm.chain.url)]).run("pay")
+        )
         assert result.trace[1].kind == "invalid_arguments", result.trace
         assert "invalid arguments for evm_read" in result.answer and "method" in result.answer
     # a state-changing function through eth_call is only simulated, from no sender: it
@@ -142,7 +146,9 @@ def test_a_write_is_refused_and_moves_nothing(evm) -> None:
         "returns": ["bool"],
     }
     call = ToolCall(id="t", name="evm_read", arguments=transfer)
-    result = asyncio.run(Agent("w", _Once(call), [evm_read_tool(evm.chain.url)]).run("pay"))
+    result = asyncio.run(
+        Agent("w", model=_Once(call), tools=[evm_read_tool(evm.chain.url)]).run("pay")
+    )
     assert result.trace[1].kind == "tool_error"
     assert "execution reverted" in result.answer and "0x96c6fd1e" in result.answer
     assert weth.functions.balanceOf(target).call() == 0
