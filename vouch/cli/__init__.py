@@ -84,7 +84,7 @@ def interrupted() -> NoReturn:
         err = Console(stderr=True)
         err.print("[yellow]interrupted[/]")
         for line in interrupt_hints():
-            err.print(f"  {line}")
+            err.print(Text(f"  {line}"))  # no markup: a hint may hold brackets
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
