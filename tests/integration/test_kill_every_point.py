@@ -202,6 +202,18 @@ def child(evm: Env, tmp: Path, don: Path, mode: str, kill_at: str = "none") -> A
     )
 
 
+def align_clock(evm: Env) -> None:
+    """Put anvil's clock forward onto this machine's if it lags (reports carry wall-clock time).
+
+    In this sandbox anvil's block time falls behind the wall clock by minutes
+    over a long test; a report stamped by the nodes then looks like it comes
+    from the future (ReportFromFuture). Real chains do not lag like that.
+    """
+    now = int(time.time())
+    if int(evm.w3.eth.get_block("latest")["timestamp"]) < now:
+        evm.w3.provider.make_request("evm_setTime", [now])  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("delay", ["at-once", "late"])
 @pytest.mark.parametrize("kill_at", POINTS)
 def test_killed_anywhere_then_resumed_settles_exactly_once(
@@ -220,6 +232,7 @@ def test_killed_anywhere_then_resumed_settles_exactly_once(
     assert f"interrupted in step {step} (its process stopped)" in listed.stdout, listed.stdout
     if delay == "late":
         time.sleep(MAX_AGE + 1.5)  # every observation of the killed round is stale now
+    align_clock(evm)
     resumed = child(evm, tmp_path, short_lived_don, "resume")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     result: dict[str, Any] = json.loads(resumed.stdout.strip().splitlines()[-1])
