@@ -34,6 +34,7 @@ from cre_adapters import DonConfig, DonSupervisor
 from vouch import Stack
 
 from ..conftest import PASSWORD, Env
+from .helpers import align_clock
 from .test_resume_after_kill import assert_one_settlement, kinds
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -200,18 +201,6 @@ def child(evm: Env, tmp: Path, don: Path, mode: str, kill_at: str = "none") -> A
         text=True,
         timeout=300,
     )
-
-
-def align_clock(evm: Env) -> None:
-    """Put anvil's clock forward onto this machine's if it lags (reports carry wall-clock time).
-
-    In this sandbox anvil's block time falls behind the wall clock by minutes
-    over a long test; a report stamped by the nodes then looks like it comes
-    from the future (ReportFromFuture). Real chains do not lag like that.
-    """
-    now = int(time.time())
-    if int(evm.w3.eth.get_block("latest")["timestamp"]) < now:
-        evm.w3.provider.make_request("evm_setTime", [now])  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("delay", ["at-once", "late"])
