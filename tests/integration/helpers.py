@@ -116,3 +116,15 @@ def vouch_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def align_clock(evm: Any) -> None:
+    """Put anvil's clock forward onto this machine's if it lags (reports carry wall-clock time).
+
+    In this sandbox anvil's block time falls behind the wall clock by minutes
+    over a long test; a report stamped by the nodes then looks like it comes
+    from the future (ReportFromFuture). Real chains do not lag like that.
+    """
+    now = int(time.time())
+    if int(evm.w3.eth.get_block("latest")["timestamp"]) < now:
+        evm.w3.provider.make_request("evm_setTime", [now])  # type: ignore[arg-type]

@@ -34,6 +34,7 @@ from cre_adapters import DonConfig, DonSupervisor
 from vouch import Stack
 
 from ..conftest import PASSWORD, Env
+from .helpers import align_clock
 from .test_resume_after_kill import assert_one_settlement, kinds
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -220,6 +221,7 @@ def test_killed_anywhere_then_resumed_settles_exactly_once(
     assert f"interrupted in step {step} (its process stopped)" in listed.stdout, listed.stdout
     if delay == "late":
         time.sleep(MAX_AGE + 1.5)  # every observation of the killed round is stale now
+    align_clock(evm)
     resumed = child(evm, tmp_path, short_lived_don, "resume")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     result: dict[str, Any] = json.loads(resumed.stdout.strip().splitlines()[-1])

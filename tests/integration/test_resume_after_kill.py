@@ -176,7 +176,9 @@ def assert_one_settlement(evm: Any, tmp: Path, start: int, result: dict[str, Any
     assert [int(e["args"]["tradeId"]) for e in created] == [result["trade_id"]]
     assert len(events(evm, "SettlementGate", "TradeFunded", start)) == 1
     settled = events(evm, "SettlementGate", "TradeSettled", start)
-    assert [int(e["args"]["tradeId"]) for e in settled] == [result["trade_id"]]
+    outcome = result["outcome"] or {}
+    why = (outcome.get("status"), outcome.get("error"))
+    assert [int(e["args"]["tradeId"]) for e in settled] == [result["trade_id"]], why
     processed = events(evm, "Forwarder", "ReportProcessed", start)
     assert len(processed) == 1  # one report delivered: no second settlement tx
     tx = "0x" + bytes(processed[0]["transactionHash"]).hex()

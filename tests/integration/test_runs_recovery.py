@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from .helpers import align_clock
 from .test_hitl_runs import entries, paused_run
 from .test_stack import demo_against
 
@@ -75,6 +76,7 @@ def test_a_decision_taken_twice_logs_once_and_resume_settles_once(evm: Any, tmp_
         assert "already in the log" in third.stdout
         assert kinds(home) == ["proposal", "hitl"]
 
+        align_clock(evm)
         resumed = vouch(run, environ, "runs", "resume", run_id)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         assert "settlement settled" in resumed.stdout
