@@ -150,7 +150,7 @@ def test_the_installed_verifier_names_the_tampered_entry(
     copy = tampered(home, tmp_path, sql)
     result = auditor(installed, "audit", str(copy), "--manifest", str(manifest_of(home)))
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "failing entries: #6" in result.stdout
+    assert "first failing entries in log order: #6" in result.stdout
     assert any(line.startswith("#6\t") and "FAIL" in line for line in result.stdout.splitlines())
 
 
