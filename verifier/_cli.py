@@ -178,7 +178,7 @@ def header(report: AuditReport) -> list[str]:
     where = (
         "offline (no --rpc-url): the chain checks are skipped"
         if c.offline
-        else f"chain {c.chain_id} at {c.rpc_url}"
+        else f"chain {c.chain_id if c.chain_id is not None else '(id unknown)'} at {c.rpc_url or '(URL unknown)'}"
     )
     lines = [f"against: {where}"]
     if c.pins is None:

@@ -115,6 +115,8 @@ class _Auditor(_ChainChecks):
         forwarder, anchor = forwarder or pins.forwarder, anchor or pins.anchor
         gate, gateway = gate or pins.gate, gateway or pins.gateway
         self.context = AuditContext(pins=pins, offline=chain is None, chain_id=pins.chain_id)
+        if chain is not None:
+            self.context.chain_id, self.context.rpc_url = chain.where()
         self.entries: list[_Entry] = []
         self.gate = gate
         self.gateway = gateway
