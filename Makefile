@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.vouch-installed
 NODE_STAMP := node_modules/.vouch-installed
 CHAINLINK_STAMP := contracts/lib/chainlink-contracts/.version
 
-.PHONY: setup demo test lint forge-test gas-snapshot browser clean
+.PHONY: setup demo test test-fast lint forge-test gas-snapshot browser clean
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHAINLINK_STAMP)
 
@@ -58,6 +58,10 @@ browser:
 
 test: setup browser lint forge-test
 	$(BIN)/python -m pytest
+
+# The unit and conformance suites: no anvil, no node processes, no browser (a few minutes).
+test-fast: setup
+	$(BIN)/python -m pytest -m "not integration and not slow" -q
 
 clean:
 	rm -rf $(VENV) node_modules .vouch contracts/lib

@@ -721,8 +721,8 @@ def serve(don: DonConfig, name: str, private_key: bytes) -> None:
         create_app(node),
         host=spec.host,
         port=spec.port,
-        loop="uvloop",
-        http="httptools",
+        loop="auto",  # uvloop where installed (the `fast` extra), else asyncio
+        http="auto",  # httptools where installed, else h11
         log_level="warning",
         log_config=None,  # uvicorn's loggers keep the JSON handler set above
         access_log=False,

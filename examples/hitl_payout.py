@@ -68,5 +68,18 @@ async def main(db: str, ledger: str, run_id: str | None = None) -> None:
     print(f"{outcome.run_id} {outcome.status} {outcome.reason}")
 
 
+USAGE = """usage: python examples/hitl_payout.py RUNS_DB LEDGER [RUN_ID]
+
+  RUNS_DB  the checkpoint database to create or reuse (for example .vouch/runs.db)
+  LEDGER   a text file the payout is written to once approved (for example payouts.log)
+  RUN_ID   resume this run instead of starting a new one
+
+Then `vouch runs list --db RUNS_DB` shows what the run waits for, and
+`vouch runs approve RUN --db RUNS_DB` resumes it."""
+
+
 if __name__ == "__main__":
+    if not 3 <= len(sys.argv) <= 4 or sys.argv[1] in ("-h", "--help"):
+        print(USAGE, file=sys.stderr)
+        sys.exit(0 if sys.argv[1:2] in (["-h"], ["--help"]) else 2)
     asyncio.run(main(*sys.argv[1:]))

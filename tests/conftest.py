@@ -45,6 +45,20 @@ class Env:
         return contract(self.w3, self.artifacts, name, address or self.deployment.address(name))
 
 
+CHAIN_FIXTURES = frozenset({"env", "evm", "artifacts_cache"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for the shared chain or DON is an integration test, marked or not.
+
+    `make test-fast` runs ``-m "not integration and not slow"``: this keeps a test that
+    starts anvil or nodes through a fixture out of it even when its module forgot the mark.
+    """
+    for item in items:
+        if CHAIN_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     home = tmp_path_factory.mktemp("vouch-home")

@@ -12,6 +12,7 @@ budget needs a price for every model that may serve it: checked at start.
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -100,11 +101,20 @@ class VouchSettings(BaseSettings):
     )
     password_file: Path | None = Field(default=None, description="file holding that password")
     deployer_keystore: Path | None = Field(default=None, description="deployer key for a real RPC")
-    workflow_name: str = Field(default="settlement", max_length=10, pattern=r"^[ -~]{1,10}$")
+    workflow_name: str = Field(
+        default="settlement",
+        max_length=10,
+        pattern=r"^[ -~]{1,10}$",
+        description="the settlement workflow's name in report metadata (<= 10 ASCII chars)",
+    )
     freshness_window: int = Field(
         default=300, ge=10, le=86_400, description="report max age, seconds"
     )
-    feed: str = Field(default="ETH/USD", pattern=r"^[A-Z0-9]{1,12}/[A-Z0-9]{1,12}$")
+    feed: str = Field(
+        default="ETH/USD",
+        pattern=r"^[A-Z0-9]{1,12}/[A-Z0-9]{1,12}$",
+        description="the price feed a settlement is attested on (BASE/QUOTE)",
+    )
     market_seed: int = Field(default=7, description="seed of the mock market all honest nodes see")
     node_timeout: float = Field(default=5.0, gt=0, le=120, description="seconds to wait for a node")
     anchor_every: int = Field(
@@ -126,7 +136,9 @@ class VouchSettings(BaseSettings):
     model_api_key: SecretStr | None = Field(default=None, description="its API key")
     model_api_key_file: Path | None = Field(default=None, description="file (0600) with the key")
     model_timeout_seconds: float = Field(default=60.0, gt=0, description="per model request")
-    model_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    model_connect_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="to open a connection to the model endpoint"
+    )
     model_max_retries: int = Field(default=3, ge=0, le=20, description="on 429/5xx/timeouts")
     model_stream: bool = Field(default=False, description="ask for streamed answers")
     model_small: ModelTierSettings = Field(
@@ -353,12 +365,25 @@ def load_settings(**overrides: Any) -> VouchSettings:
     Raises:
         SettingsError: naming each invalid setting.
     """
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return VouchSettings(**{k: v for k, v in overrides.items() if v is not None})
+        return VouchSettings(**given)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
-        raise SettingsError(
-            f"invalid settings ({problems}); fix VOUCH_* variables or vouch.toml"
-        ) from None
+        problems = "; ".join(_problem(e, given) for e in exc.errors())
+        raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def _problem(error: Any, given: dict[str, Any]) -> str:
+    """One invalid setting, named where the user set it: a flag, a variable or vouch.toml."""
+    loc = [str(p) for p in error["loc"]]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not loc:
+        return message
+    name, env = loc[0], "VOUCH_" + "__".join(loc).upper()
+    if name in given:
+        where = f"--{name.replace('_', '-')} (or the {name!r} argument)"
+    elif env in os.environ or f"VOUCH_{name.upper()}" in os.environ:
+        where = f"the environment variable {env}"
+    else:
+        where = f"{'.'.join(loc)} in vouch.toml (or {env})"
+    return f"{where}: {message}"

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from agents import AgentError
 from cre_adapters import CreError
@@ -43,7 +44,7 @@ def main() -> None:
         code = app(standalone_mode=False)  # click returns typer.Exit codes in this mode
         sys.exit(code if isinstance(code, int) else 0)
     except (VouchError, CreError, VerifierError, AgentError) as exc:
-        Console(stderr=True).print(f"[red]error:[/] {type(exc).__name__}: {exc}")
+        Console(stderr=True).print(Text.assemble(("error: ", "red"), str(exc)))  # no markup
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
