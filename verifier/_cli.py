@@ -44,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except (VerifierError, OSError, ValueError, Web3Exception) as exc:
         print(f"cannot {args.command}: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):  # standard output stays JSON for machines
+            print(json.dumps({"ok": False, "cannot_audit": str(exc)}))
         return EXIT_CANNOT_AUDIT
 
 
