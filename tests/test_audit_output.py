@@ -84,7 +84,10 @@ def test_a_clean_log_shows_one_row_per_check_with_its_counts(
     assert "no chain to check against" in text
     # offline: never a green "all passed"
     assert "✓" not in text and "all 960 checks passed" not in text
-    assert "! not verified against a chain: 960 offline checks passed on 300 entries (120 skipped)" in text
+    assert (
+        "! not verified against a chain: 960 offline checks passed on 300 entries (120 skipped)"
+        in text
+    )
     assert "against: offline" in text
     assert "#17" not in text  # entries are not listed when nothing failed
     assert text.count("#") < 5 < shown(report, path, verbose=True).count("#17")

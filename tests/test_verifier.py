@@ -658,8 +658,10 @@ meta = v.ReportMetadata(
     version=1, execution_id=exec_id, timestamp=1, don_id=1, config_version=1,
     workflow_id=b"\x22" * 32, workflow_name="settlement", workflow_owner=owner, report_id=b"\x00\x01",
 )
+proposal = {"kind": "settlement", "params": {"base_amount": 1}, "facts": [{"feed": "ETH/USD"}]}
+action = v.keccak(v.canonical_json(proposal))
 body = v.ReportBody(
-    chain_id=1, receiver=receiver, timestamp=1, action_hash=b"\x33" * 32,
+    chain_id=1, receiver=receiver, timestamp=1, action_hash=action,
     payload=v.SettlementPayload(trade_id=1, price=3000).encode(),
 )
 raw = v.encode_report(meta, body)
@@ -667,11 +669,13 @@ ctx = v.report_context(v.config_digest(1, receiver, 1, 1, 1, nodes), 1)
 sigs = ["0x" + v.sign_report(v.report_digest(raw, ctx), k).hex() for k in keys[:2]]
 don = {"don_id": 1, "config_version": 1, "forwarder": receiver, "chain_id": 1}
 log = v.AttestationLog(sys.argv[2])
-log.append(exec_id, "proposal", {"action_hash": "0x" + "33" * 32, "trade_id": 1})
+log.append(exec_id, "proposal", {"proposal": proposal, "action_hash": "0x" + action.hex(), "trade_id": 1})
 obs = log.append(exec_id, "observations", {"observations": signed, "don": don}).seq
 log.append(exec_id, "consensus", {"mode": "median", "value": 3000, "observations_seq": obs, "f": 1})
 log.append(exec_id, "report", {"raw": "0x" + raw.hex(), "context": "0x" + ctx.hex(),
                                 "signatures": sigs, "receiver": receiver, **don})
+log.append(exec_id, "submission", {"status": "rejected", "tx_hash": None, "error": "offline"})
+log.append(exec_id, "aborted", {"error": "ContractRevert", "detail": "offline"})
 report = v.audit(log, None, signers={(1, 1): (1, nodes)})
 page = v.render_html(report, log)
 replayed = v.replay(log, v.find_execution(log, "0x0707"))
@@ -719,6 +723,7 @@ def test_verifier_runs_alone_with_agents_and_cre_adapters_not_installed(tmp_path
         out["checks"]
     )
     assert {"report signatures", "report contents"} <= set(out["checks"])
+    assert {"action hash", "report binding", "entry sequence"} <= set(out["checks"])
     assert out["loaded"] == []
 
 

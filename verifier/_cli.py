@@ -44,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except (VerifierError, OSError, ValueError, Web3Exception) as exc:
         print(f"cannot {args.command}: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):  # standard output stays JSON for machines
+            print(json.dumps({"ok": False, "cannot_audit": str(exc)}))
         return EXIT_CANNOT_AUDIT
 
 
@@ -178,7 +180,7 @@ def header(report: AuditReport) -> list[str]:
     where = (
         "offline (no --rpc-url): the chain checks are skipped"
         if c.offline
-        else f"chain {c.chain_id} at {c.rpc_url}"
+        else f"chain {c.chain_id if c.chain_id is not None else '(id unknown)'} at {c.rpc_url or '(URL unknown)'}"
     )
     lines = [f"against: {where}"]
     if c.pins is None:

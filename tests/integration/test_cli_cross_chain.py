@@ -37,7 +37,7 @@ def test_the_cross_chain_demo_delivers_once_audits_clean_and_leaves_nothing_runn
         assert "4 nodes read the MessageSent event from chain A themselves" in out
         assert "report signed by f+1 = 2 nodes" in out
         assert "the receiver got “gm chain B” and 3 BRG were released" in out
-        assert "✓ all 11 checks passed on 4 entries" in out
+        assert "✓ all 16 checks passed on 4 entries" in out
         chain_b = re.search(r"chain B: 31338 at (http://127\.0\.0\.1:\d+)", out)
         assert chain_b is not None
         with pytest.raises(httpx.TransportError):  # chain B stopped with the demo

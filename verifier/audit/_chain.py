@@ -118,6 +118,10 @@ class ChainReader(ABC):
         """Whether a contract lives at ``address`` (by default: assumed so)."""
         return True
 
+    def where(self) -> tuple[int | None, str | None]:
+        """(chain id, RPC URL) for the report's header; (None, None) if unknown."""
+        return None, None
+
     def trades_created(self, gate: str) -> dict[int, TradeTerms]:
         """The terms of every trade the SettlementGate at ``gate`` created (TradeCreated), by id."""
         raise NotImplementedError(f"{type(self).__name__} reads no trades")
@@ -232,6 +236,14 @@ class Web3ChainReader(ChainReader):
         except Exception:  # noqa: BLE001 - web3 raises several kinds for "not found"
             return None
         return bytes(tx["input"])
+
+    def where(self) -> tuple[int | None, str | None]:
+        """The chain id it answers with, and the provider's URL."""
+        try:
+            chain_id = int(self.w3.eth.chain_id)
+        except Exception:  # noqa: BLE001 - the header only; the checks say what is unreachable
+            chain_id = None
+        return chain_id, getattr(self.w3.provider, "endpoint_uri", None)
 
     def has_code(self, address: str) -> bool:
         """eth_getCode at the latest block is not empty."""

@@ -12,7 +12,7 @@ from eth_abi import decode as abi_decode
 
 from .. import _batch
 from .._batch import Recoverer
-from .._canonical import canonical_json, keccak
+from .._canonical import dump_parsed, keccak
 from .._consensus import quorum_size, recompute, report_verdict
 from .._errors import CannotAudit, ConsensusError
 from .._hitl import (
@@ -115,6 +115,8 @@ class _Auditor(_ChainChecks):
         forwarder, anchor = forwarder or pins.forwarder, anchor or pins.anchor
         gate, gateway = gate or pins.gate, gateway or pins.gateway
         self.context = AuditContext(pins=pins, offline=chain is None, chain_id=pins.chain_id)
+        if chain is not None:
+            self.context.chain_id, self.context.rpc_url = chain.where()
         self.entries: list[_Entry] = []
         self.gate = gate
         self.gateway = gateway
@@ -176,6 +178,7 @@ class _Auditor(_ChainChecks):
             "refund": self._refund_entry,
         }
         found, guarded = self.found.append, self._guarded
+        pinned = self.pins.chain_id is not None or any(self.pins.addresses().values())
         for entry in entries:
             seq, kind = entry.seq, entry.kind
             breaks = broken.get(seq)
@@ -189,7 +192,8 @@ class _Auditor(_ChainChecks):
             elif kind not in KNOWN_KINDS:
                 detail = f"unknown entry kind {kind[:40]!r}: no check applies to it"
                 found((seq, entry.execution_id, kind, Check.READABLE, "fail", detail))
-            guarded(entry, self._pinned)
+            if pinned:
+                guarded(entry, self._pinned)
         self._whole_log()
         if self.chain is not None and self.anchor:
             self._anchors(self.chain, self.anchor, entries)
@@ -721,7 +725,7 @@ class _Auditor(_ChainChecks):
         if not isinstance(proposal, dict):
             return self._add(entry, Check.ACTION_HASH, "fail", "no proposal logged")
         body = {k: v for k, v in proposal.items() if k not in ACTION_HASH_EXCLUDES}
-        recomputed = "0x" + keccak(canonical_json(body)).hex()
+        recomputed = "0x" + keccak(dump_parsed(body)).hex()  # parsed: float-free already
         if recomputed != str(p.get("action_hash", "")).lower():
             detail = f"the action hash recomputes to {recomputed[:18]}…, the log says {str(p.get('action_hash'))[:18]}…"
             return self._add(entry, Check.ACTION_HASH, "fail", detail)
