@@ -20,8 +20,8 @@ RENAMED = (REPO / "vouch" / "agents").is_symlink()
 SIDE_BY_SIDE = """
 import sys
 
-import agents
-from agents import Agent as SdkAgent, Runner, function_tool
+import agents  # rename: keep (the OpenAI Agents SDK)
+from agents import Agent as SdkAgent, Runner, function_tool  # rename: keep
 
 import vouch.agents
 from vouch.agents import Agent, Supervisor, run_sync, tool
