@@ -56,18 +56,7 @@ from ._errors import (
     UnknownDependency,
     VectorStoreError,
 )
-from ._executor import (
-    PLANNER,
-    PLANNING,
-    Critic,
-    Executor,
-    Hitl,
-    RuleCritic,
-    RunOutcome,
-    StepContext,
-    Verdict,
-    current_step,
-)
+from ._executor import Executor
 from ._guards import Limits, RunGuard
 from ._loop import Agent, AgentResult, Tool, TraceEvent
 from ._memory import LongTermMemory, Recalled, ShortTermMemory, memory_tools
@@ -85,6 +74,17 @@ from ._openai import Endpoint, OpenAIChatModel, OpenAIEmbedder
 from ._plan import Criterion, Plan, Planner, Step
 from ._registry import AgentCard, Registry, Route, Worker
 from ._schema import strict_schema
+from ._step import (
+    PLANNER,
+    PLANNING,
+    Critic,
+    Hitl,
+    RuleCritic,
+    RunOutcome,
+    StepContext,
+    Verdict,
+    current_step,
+)
 from ._tokens import estimate_message_tokens, estimate_tokens
 from ._tools import tool
 from ._topologies import (

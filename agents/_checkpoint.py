@@ -297,9 +297,7 @@ class SQLiteCheckpointStore(CheckpointStore):
             default), at the cost of one fsync per step.
     """
 
-    def __init__(
-        self, path: str | Path, synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
-    ) -> None:
+    def __init__(self, path: str | Path, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise CheckpointError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path = Path(path)

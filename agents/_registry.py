@@ -13,7 +13,7 @@ from ._errors import UnknownAgent
 from ._plan import Step
 
 if TYPE_CHECKING:
-    from ._executor import StepContext
+    from ._step import StepContext
 
 Worker = Callable[["StepContext"], Awaitable[Any]] | Callable[["StepContext"], Any]
 """What does a step: gets the step's context (task, inputs, feedback), returns its output (JSON).

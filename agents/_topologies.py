@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ._checkpoint import CheckpointStore, PendingAction
 from ._config import Models
 from ._errors import BudgetExceeded, RunStopped, ToolError, UnknownAgent
-from ._executor import Executor, RunOutcome, StepContext
+from ._executor import Executor
 from ._guards import Limits, RunGuard
 from ._loop import Agent, AgentResult, Tool
 from ._model import ChatModel, Message, ModelReply, ToolCall, ToolSpec
@@ -24,6 +24,7 @@ from ._plan import Criterion, Plan, Planner, Step
 from ._registry import AgentCard, Registry
 from ._spend import counted as _counted
 from ._spend import prompt_estimate, worst_output
+from ._step import RunOutcome, StepContext
 from ._trace import (
     AGENT_NAME,
     DECISION,

@@ -28,13 +28,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from ._errors import ActionRejected, BudgetExceeded, Interrupted, RunStopped
-from ._executor import StepContext, Verdict, current_step
 from ._guards import fingerprint
 from ._loop import Agent, Tool, _HandoffHooks
 from ._memory import ShortTermMemory
 from ._model import ChatModel, Message, ModelReply, ToolSpec
 from ._plan import Step
 from ._spend import counted, prompt_estimate, worst_output
+from ._step import StepContext, Verdict, current_step
 from ._trace import (
     AGENT_NAME,
     INPUT_TOKENS,

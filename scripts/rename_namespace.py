@@ -23,7 +23,8 @@ changes nothing; ``--check`` exits 1 if a run would change something):
 4. makes ``vouch/__init__.py`` load its exports on first use (PEP 562), so importing
    ``vouch.agents`` loads nothing else of vouch's (the packages stay independent).
 
-What it leaves alone: ``verifier/pyproject.toml`` (the verifier's standalone
+What it leaves alone: lines marked ``# rename: keep`` (an import of the SDK's
+``agents``, say), ``verifier/pyproject.toml`` (the verifier's standalone
 distribution keeps the top-level name ``verifier``), and ``python -m verifier`` or
 ``runpy.run_module("verifier")`` written for that standalone install.
 """
@@ -34,6 +35,7 @@ import argparse
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 MOVED = ("agents", "verifier", "cre_adapters")
@@ -52,8 +54,20 @@ _SPAWN = re.compile(rf"""(["']-m["'],\s*["'])({_NAMES})\b""")
 _SHELL = re.compile(rf"(python3?\s+-m\s+)({_NAMES})\b")
 
 
-def rewrite_python(text: str) -> str:
-    """``text`` with every import and module path of the three under ``vouch.``."""
+KEEP = "rename: keep"
+"""A line carrying this comment is left as it is (an import of another package named alike)."""
+
+
+def _per_line(rewrite: Callable[[str], str]) -> Callable[[str], str]:
+    def apply(text: str) -> str:
+        return "".join(
+            line if KEEP in line else rewrite(line) for line in text.splitlines(keepends=True)
+        )
+
+    return apply
+
+
+def _rewrite_python(text: str) -> str:
     text = _FROM.sub(lambda m: f"{m[1]}from vouch.{m[2]}{m[3]} import ", text)
 
     def bare(m: re.Match[str]) -> str:
@@ -65,11 +79,18 @@ def rewrite_python(text: str) -> str:
     return _SPAWN.sub(lambda m: f"{m[1]}vouch.{m[2]}", text)
 
 
-def rewrite_text(text: str) -> str:
-    """Makefile, shell and docs: ``python -m verifier`` and import lines in code blocks."""
+rewrite_python = _per_line(_rewrite_python)
+"""``text`` with every import and module path of the three under ``vouch.``."""
+
+
+def _rewrite_text(text: str) -> str:
     text = _SHELL.sub(lambda m: f"{m[1]}vouch.{m[2]}", text)
     text = _FROM.sub(lambda m: f"{m[1]}from vouch.{m[2]}{m[3]} import ", text)
     return _IMPORT.sub(lambda m: f"{m[1]}import vouch.{m[2]}{m[3]}{m[4] or ''}", text)
+
+
+rewrite_text = _per_line(_rewrite_text)
+"""Makefile, shell and docs: ``python -m verifier`` and import lines in code blocks."""
 
 
 def rewrite_pyproject(text: str) -> str:

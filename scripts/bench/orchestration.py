@@ -17,8 +17,10 @@ Durability is matched, three ways:
   comes (WAL, SQLite's default ``synchronous=FULL``: every commit fsynced).
 
 Commit granularity is the same: vouch commits each finished step before its
-dependents start; LangGraph commits each node's writes (``put_writes``) as the
-node finishes, plus a checkpoint per super-step. The floor row is the bare cost
+dependents start; LangGraph, run with ``durability="sync"`` (persisted before the
+next step starts; its default ``"async"`` persists while the next step runs, a
+weaker promise), commits each node's writes (``put_writes``) as the node
+finishes, plus a checkpoint per super-step. The floor row is the bare cost
 of those commits: one ``INSERT`` + ``COMMIT`` per node into a WAL SQLite file
 under the same ``synchronous``, with no engine at all. LangGraph runs its
 synchronous API (``invoke``, sync nodes: its fastest path with ``SqliteSaver``);
@@ -133,7 +135,11 @@ def langgraph_runner(
         config["configurable"] = {"thread_id": "bench"}
 
     def run() -> None:
-        out = app.invoke({"x": 0}, config)  # type: ignore[arg-type]
+        # durability="sync": each step's writes are persisted before the next step starts,
+        # vouch's guarantee (LangGraph's default, "async", persists while the next one runs)
+        # (only with a checkpointer: without one LangGraph 1.2.24 fails on durability="sync")
+        kwargs: dict[str, Any] = {} if saver is None else {"durability": "sync"}
+        out = app.invoke({"x": 0}, config, **kwargs)  # type: ignore[arg-type]
         assert out["x"] == len(edges)
 
     return run

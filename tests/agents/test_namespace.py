@@ -20,8 +20,8 @@ RENAMED = (REPO / "vouch" / "agents").is_symlink()
 SIDE_BY_SIDE = """
 import sys
 
-import agents
-from agents import Agent as SdkAgent, Runner, function_tool
+import agents  # rename: keep (the OpenAI Agents SDK)
+from agents import Agent as SdkAgent, Runner, function_tool  # rename: keep
 
 import vouch.agents
 from vouch.agents import Agent, Supervisor, run_sync, tool
@@ -81,6 +81,6 @@ def test_the_rename_is_idempotent_and_complete(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
     )
-    assert left.stdout == ""
+    assert [line for line in left.stdout.splitlines() if "rename: keep" not in line] == []
     assert (copy / "vouch" / "agents").is_symlink()
     assert 'include = ["vouch*"]' in (copy / "pyproject.toml").read_text()

@@ -251,9 +251,13 @@ def test_swarm_state_not_changing_is_a_loop() -> None:
 
 
 def price_agent(name: str = "analyst", calls: int = 1) -> Agent:
-    """An agent that calls price(ETH/USD) ``calls`` times, then answers."""
-    replies = [call("price", pair="ETH/USD") for _ in range(calls)] + [text("3000")]
-    return Agent(name, model=ScriptedModel(replies), tools=[price_tool()], max_steps=20)
+    """An agent that, in each step, calls price(ETH/USD) ``calls`` times, then answers."""
+
+    def reply(messages: list[Message]) -> ModelReply:
+        seen = sum(m.role == "tool" for m in messages)  # this step's conversation only
+        return call("price", pair="ETH/USD") if seen < calls else text("3000")
+
+    return Agent(name, model=ScriptedModel(reply), tools=[price_tool()], max_steps=20)
 
 
 def price_tool(values: list[float] | None = None) -> Tool:
@@ -275,6 +279,8 @@ def test_independent_parallel_steps_making_the_same_call_are_no_loop() -> None:
     outcome = asyncio.run(executor.run(Plan(goal="g", steps=steps)))
     assert outcome.status == "done", outcome.reason
     assert outcome.outputs == {"s0": "3000", "s1": "3000", "s2": "3000"}
+    tools = [s for s in executor.store.load_trace(outcome.run_id) if s["name"] == "tool price"]
+    assert len(tools) == 3  # each step made the call once
 
 
 def test_one_step_repeating_a_call_that_brings_nothing_new_is_a_loop() -> None:
