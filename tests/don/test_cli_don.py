@@ -86,7 +86,7 @@ def test_f_faulty_settle_and_f_plus_1_are_refused_naming_them(seven: Any) -> Non
 def test_unknown_fault_mode_is_a_usage_error(seven: Any) -> None:
     environ, _ = seven
     result = vouch(environ, "don", "fault", "node-1", "sleepy")
-    assert result.returncode == 2 and "Invalid value for 'mode'" in result.stderr + result.stdout
+    assert result.returncode == 2 and "Invalid value for 'MODE'" in result.stderr + result.stdout
 
 
 def _own_shape(environ: dict[str, str]) -> dict[str, str]:

@@ -90,7 +90,7 @@ def test_invalid_settings_name_the_setting(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 1
-    assert "f:" in result.stderr and "3f+1" in result.stderr
+    assert "VOUCH_F:" in result.stderr and "3f+1" in result.stderr  # named where it was set
 
 
 def test_artifacts_are_cached_by_source_hash(env, tmp_path: Path, monkeypatch) -> None:
