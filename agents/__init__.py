@@ -1,4 +1,4 @@
-"""agents: plan, act, observe, reflect. A workflow library of its own; needs no chain.
+"""vouch.agents: plan, act, observe, reflect. A workflow library of its own; needs no chain.
 
 It knows nothing of the application that uses it: tools that act onchain, and
 what they propose, belong there.

@@ -1,4 +1,4 @@
-"""cre_adapters: a local CRE-style DON whose reports verify onchain.
+"""vouch.cre_adapters: a local CRE-style DON whose reports verify onchain.
 
 Nodes (separate processes, own keys, own data sources) observe, a
 coordinator gathers 2f+1 signed, fresh, mutually consistent observations

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from verifier import (
+from vouch.verifier import (
     ConsensusError,
     canonical_json,
     identical,

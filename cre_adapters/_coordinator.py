@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from verifier import (
+from vouch.verifier import (
     SignatureError,
     SignedObservation,
     recover_observation_signer,

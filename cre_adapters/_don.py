@@ -9,7 +9,7 @@ from typing import Literal, Self
 from eth_utils import is_address, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from verifier import config_digest
+from vouch.verifier import config_digest
 
 from ._errors import ConfigError
 from ._faults import FaultSpec

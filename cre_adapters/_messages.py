@@ -15,7 +15,7 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 
-from verifier import keccak
+from vouch.verifier import keccak
 
 MESSAGE = (
     "(uint256,address,bytes32,uint256,address,uint256,uint64,address,uint256,bool,uint32,bytes)"

@@ -25,7 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from verifier import (
+from vouch.verifier import (
     Observation,
     ReportBody,
     ReportMetadata,

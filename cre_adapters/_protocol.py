@@ -6,7 +6,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from verifier import ReportMetadata, SignedObservation
+from vouch.verifier import ReportMetadata, SignedObservation
 
 from ._don import checksum
 

@@ -23,7 +23,7 @@ from eth_utils import to_checksum_address
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.logs import DISCARD
 
-from verifier import (
+from vouch.verifier import (
     AttestationLog,
     ReportBody,
     encode_report,

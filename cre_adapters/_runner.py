@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from verifier import (
+from vouch.verifier import (
     AttestationLog,
     ReportBody,
     ReportMetadata,

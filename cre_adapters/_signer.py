@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from coincurve import PrivateKey, PublicKey
 
-from verifier import Observation, SignatureError, SignedObservation, keccak
+from vouch.verifier import Observation, SignatureError, SignedObservation, keccak
 
 EIP191_PREFIX = b"\x19Ethereum Signed Message:\n32"
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141

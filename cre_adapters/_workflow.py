@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from verifier import (
+from vouch.verifier import (
     AttestationLog,
     LogEntry,
     ReportBody,

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from agents import (
+from vouch._agent_settlement import ActionProposal, settlement_agent, settlement_offline_model
+from vouch.agents import (
     Executor,
     Limits,
     MemoryCheckpointStore,
@@ -28,7 +29,6 @@ from agents import (
     agent_worker,
     trace_prefix,
 )
-from vouch._agent_settlement import ActionProposal, settlement_agent, settlement_offline_model
 
 GOAL = "Sell 1.5 WETH for USDC between 2,500 and 3,500 USDC per WETH within 10 minutes"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agents import Chain, Criterion, Executor, StepContext, TopologyResult
+from vouch.agents import Chain, Criterion, Executor, StepContext, TopologyResult
 
 
 async def researcher(ctx: StepContext) -> str:

@@ -16,7 +16,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from agents import CheckpointStore, Executor, Plan, SQLiteCheckpointStore, Step, StepContext
+from vouch.agents import CheckpointStore, Executor, Plan, SQLiteCheckpointStore, Step, StepContext
 
 
 async def quote(ctx: StepContext) -> dict[str, int]:

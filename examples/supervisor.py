@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agents import (
+from vouch.agents import (
     AgentCard,
     ChatModel,
     Executor,

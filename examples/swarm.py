@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from agents import (
+from vouch.agents import (
     Blackboard,
     CheckpointStore,
     Executor,

@@ -1,6 +1,6 @@
 """Two agents under a supervisor, in 15 lines (offline it says plainly it cannot act)."""
 
-from agents import Agent, Supervisor, run_sync, tool
+from vouch.agents import Agent, Supervisor, run_sync, tool
 
 
 @tool

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from cre_adapters import DonConfig, DonSupervisor, load_key
-from cre_adapters.evm import Artifacts, ChainWriter, Deployment
-from verifier import AttestationLog
 from vouch import Chain, Stack, VouchSettings, load_settings
+from vouch.cre_adapters import DonConfig, DonSupervisor, load_key
+from vouch.cre_adapters.evm import Artifacts, ChainWriter, Deployment
+from vouch.verifier import AttestationLog
 
 PASSWORD = "correct horse battery staple"
 
@@ -40,7 +40,7 @@ class Env:
         return [load_key(node.keystore, PASSWORD) for node in self.don.nodes]
 
     def contract(self, name: str, address: str | None = None) -> object:
-        from cre_adapters.evm import contract
+        from vouch.cre_adapters.evm import contract
 
         return contract(self.w3, self.artifacts, name, address or self.deployment.address(name))
 

@@ -12,7 +12,7 @@ from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cre_adapters import (
+from vouch.cre_adapters import (
     DataSourceError,
     DonConfig,
     KeystoreError,

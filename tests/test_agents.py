@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from agents import (
+from vouch._agent_settlement import (
+    ActionProposal,
+    SettlementParams,
+    settlement_agent,
+    settlement_offline_model,
+)
+from vouch.agents import (
     Agent,
     ChatModel,
     MaxStepsExceeded,
@@ -17,12 +23,6 @@ from agents import (
     Tool,
     ToolCall,
     ToolSpec,
-)
-from vouch._agent_settlement import (
-    ActionProposal,
-    SettlementParams,
-    settlement_agent,
-    settlement_offline_model,
 )
 
 ONE = 10**18

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from verifier import AttestationLog, AuditReport, audit
-from verifier._cli import NAMED_ENTRIES, summary
 from vouch._auditing import SHOWN_ENTRIES, SHOWN_FAILURES, show_report
+from vouch.verifier import AttestationLog, AuditReport, audit
+from vouch.verifier._cli import NAMED_ENTRIES, summary
 
 from .scripts import ROOT, load_script
 

@@ -14,7 +14,7 @@ from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier import (
+from vouch.verifier import (
     METADATA_LENGTH,
     AttestationLog,
     ConsensusError,
@@ -329,7 +329,7 @@ def _write_from_process(path: str, worker: int) -> None:
 
 
 def test_entry_hash_fixed_vector() -> None:
-    from verifier import chain_hash
+    from vouch.verifier import chain_hash
 
     payload = {"mode": "median", "value": 3000 * 10**18, "f": 1, "note": "é"}
     header = {
@@ -385,7 +385,7 @@ def test_import_refuses_a_non_empty_log_and_garbage(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
-from verifier import AttestationLog
+from vouch.verifier import AttestationLog
 log = AttestationLog(sys.argv[1])
 i = 0
 while True:
@@ -426,7 +426,7 @@ def test_a_writer_killed_mid_stream_leaves_a_valid_prefix_with_every_acknowledge
 def _execution_entries(
     n: int, keys: list[bytes], nodes: list[str]
 ) -> list[tuple[bytes, str, dict[str, object]]]:
-    from verifier import config_digest, report_context
+    from vouch.verifier import config_digest, report_context
 
     exec_id = keccak(n.to_bytes(8, "big"))
     observations = [
@@ -479,8 +479,8 @@ def _execution_entries(
 def test_parallel_audit_finds_exactly_what_the_serial_one_finds(
     tmp_path: Path, monkeypatch
 ) -> None:
-    import verifier._batch as batch
-    from verifier import audit
+    import vouch.verifier._batch as batch
+    from vouch.verifier import audit
 
     pools: list[object] = []
     real_pool = batch.process_pool
@@ -528,8 +528,8 @@ def test_parallel_audit_keeps_interleaved_executions_whole_and_sees_deleted_rows
 ) -> None:
     import sqlite3
 
-    import verifier._batch as batch
-    from verifier import audit
+    import vouch.verifier._batch as batch
+    from vouch.verifier import audit
 
     monkeypatch.setattr(batch, "PARALLEL_THRESHOLD", 100)
     keys = [bytes([i]) * 32 for i in range(1, 5)]
@@ -568,7 +568,7 @@ FEED_VALUES = {  # feed -> (mode, what the three observing nodes said)
 
 def _feeds_execution():  # type: ignore[no-untyped-def]
     """A feeds workflow round: per feed, signed observations and a consensus; one feeds report."""
-    from verifier import config_digest, recompute, report_context
+    from vouch.verifier import config_digest, recompute, report_context
 
     keys, nodes, values = FEED_KEYS, FEED_NODES, FEED_VALUES
 
@@ -605,7 +605,7 @@ def _feeds_execution():  # type: ignore[no-untyped-def]
 
 
 def test_a_feeds_round_with_several_modes_is_recomputed_field_by_field(tmp_path: Path) -> None:
-    from verifier import audit
+    from vouch.verifier import audit
 
     signers = {(1, 2): (1, FEED_NODES)}
     honest = AttestationLog(tmp_path / "honest.db")
@@ -639,7 +639,7 @@ class Block(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, Block())
 sys.path.insert(0, sys.argv[1])
-import verifier as v
+import vouch.verifier as v
 from eth_account import Account
 
 assert v.__file__.startswith(sys.argv[1]), v.__file__
@@ -699,7 +699,7 @@ def test_verifier_runs_alone_with_agents_and_cre_adapters_not_installed(tmp_path
     import subprocess
     import sys
 
-    import verifier
+    import vouch.verifier as verifier
 
     alone = tmp_path / "site"
     shutil.copytree(
@@ -745,7 +745,7 @@ def test_the_standalone_check_really_blocks_the_other_packages(tmp_path: Path) -
 
 
 def test_replay_recomputes_each_feed_by_its_logged_mode_and_f(tmp_path: Path) -> None:
-    from verifier import find_execution, replay
+    from vouch.verifier import find_execution, replay
 
     honest = AttestationLog(tmp_path / "honest.db")
     honest.append_many(_feeds_execution())

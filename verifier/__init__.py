@@ -1,4 +1,4 @@
-"""verifier: prove what a vouch DON did, from its log and the chain, trusting neither.
+"""vouch.verifier: prove what a vouch DON did, from its log and the chain, trusting neither.
 
 Installs and runs alone: it imports nothing else of vouch. Exceptions::
 

@@ -26,7 +26,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agents import (
+from vouch.agents import (
     Agent,
     ChatModel,
     ModelReply,

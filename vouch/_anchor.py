@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import BaseModel
 from web3 import Web3
 
-from cre_adapters import ContractRevert
-from cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
-from verifier import (
+from vouch.cre_adapters import ContractRevert
+from vouch.cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
+from vouch.verifier import (
     AttestationLog,
     LogEntry,
     VerifierError,
@@ -28,7 +28,7 @@ from verifier import (
     merkle_root,
     verify_proof,
 )
-from verifier import leaf as merkle_leaf
+from vouch.verifier import leaf as merkle_leaf
 
 from ._settings import VouchSettings
 from ._stack import Chain

@@ -21,8 +21,8 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
-from cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
-from verifier import APPROVER_ROLE, AttestationLog, rejection_digest
+from vouch.cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
+from vouch.verifier import APPROVER_ROLE, AttestationLog, rejection_digest
 
 from ._errors import VouchError
 

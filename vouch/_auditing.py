@@ -11,8 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from agents import SQLiteCheckpointStore, trace_prefix
-from verifier import (
+from vouch.agents import SQLiteCheckpointStore, trace_prefix
+from vouch.verifier import (
     AttestationLog,
     AuditReport,
     Pins,
@@ -23,8 +23,8 @@ from verifier import (
     render_html,
     replay,
 )
-from verifier._cli import header, verdict
-from verifier.audit import CONTRACTS, resolve_pins
+from vouch.verifier._cli import header, verdict
+from vouch.verifier.audit import CONTRACTS, resolve_pins
 
 from ._agent_settlement import ActionProposal
 from ._errors import VouchError

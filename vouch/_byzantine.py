@@ -22,9 +22,9 @@ from typing import Any
 from pydantic import BaseModel
 from rich.console import Console
 
-from cre_adapters import DonConfig, FaultSpec, SettlementOutcome
-from cre_adapters._processes import set_fault
-from verifier import AttestationLog
+from vouch.cre_adapters import DonConfig, FaultSpec, SettlementOutcome
+from vouch.cre_adapters._processes import set_fault
+from vouch.verifier import AttestationLog
 
 from ._demo import _bring_up, _price, _refund, run_settlement_demo
 from ._errors import VouchError

@@ -21,8 +21,8 @@ from typing import Any
 from rich.console import Console
 from web3 import Web3
 
-from cre_adapters import ChainTarget, DonConfig, EvmQuery, MessageRelay, SourceSpec
-from cre_adapters.evm import (
+from vouch.cre_adapters import ChainTarget, DonConfig, EvmQuery, MessageRelay, SourceSpec
+from vouch.cre_adapters.evm import (
     ANVIL_DEV_KEYS,
     Artifacts,
     ChainWriter,
@@ -33,7 +33,7 @@ from cre_adapters.evm import (
     free_port,
     start_anvil,
 )
-from verifier import AttestationLog, Web3ChainReader, audit
+from vouch.verifier import AttestationLog, Web3ChainReader, audit
 
 from ._auditing import show_report
 from ._errors import VouchError

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from agents import (
+from vouch.agents import (
     ChatModel,
     Endpoint,
     OpenAIChatModel,
@@ -22,8 +22,8 @@ from agents import (
     RunOutcome,
     SQLiteCheckpointStore,
 )
-from cre_adapters import SettlementOutcome, SettlementWorkflow
-from verifier import AttestationLog
+from vouch.cre_adapters import SettlementOutcome, SettlementWorkflow
+from vouch.verifier import AttestationLog
 
 from ._anchor import AnchorPolicy
 from ._errors import VouchError

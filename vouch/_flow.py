@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from agents import (
+from vouch.agents import (
     ChatModel,
     CheckpointStore,
     Executor,
@@ -46,8 +46,8 @@ from agents import (
     StepContext,
     TracedModel,
 )
-from cre_adapters import ExecutionRef, SettlementWorkflow
-from verifier import AttestationLog
+from vouch.cre_adapters import ExecutionRef, SettlementWorkflow
+from vouch.verifier import AttestationLog
 
 from ._agent_settlement import ActionProposal, settlement_agent, settlement_offline_model
 from ._anchor import AnchorPolicy

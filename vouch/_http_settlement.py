@@ -15,8 +15,8 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console
 
-from agents import AgentError
-from cre_adapters import (
+from vouch.agents import AgentError
+from vouch.cre_adapters import (
     ConfigError,
     CreError,
     HttpTrigger,
@@ -24,7 +24,7 @@ from cre_adapters import (
     WorkflowSpec,
     trigger_token,
 )
-from cre_adapters.evm import contract
+from vouch.cre_adapters.evm import contract
 
 from ._agent_settlement import ActionProposal
 from ._demo import _bring_up, run_settlement_demo

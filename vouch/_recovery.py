@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from agents import CheckpointStore, RunRecord, StepRecord
+from vouch.agents import CheckpointStore, RunRecord, StepRecord
 
 from ._errors import VouchError
 from ._settlement import Escrow
@@ -135,7 +135,7 @@ def escrow_key(run: RunRecord, steps: dict[str, StepRecord], found: Settlement) 
         return None
     if found.escrow.party_key:
         return found.escrow.party_key
-    from agents._guards import fingerprint  # checkpoints from before party_key was recorded
+    from vouch.agents._guards import fingerprint  # checkpoints from before party_key was recorded
 
     step = next(s for s in (run.plan.steps if run.plan else []) if s.id == found.escrow_step)
     raw = next(steps[d].output for d in step.depends_on if d in steps)

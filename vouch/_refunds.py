@@ -28,9 +28,9 @@ from pydantic import BaseModel
 from web3 import Web3
 from web3.logs import DISCARD
 
-from cre_adapters import ContractRevert
-from cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
-from verifier import AttestationLog, LogEntry
+from vouch.cre_adapters import ContractRevert
+from vouch.cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
+from vouch.verifier import AttestationLog, LogEntry
 
 from ._errors import VouchError
 

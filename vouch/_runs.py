@@ -25,8 +25,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agents import CheckpointError, Executor, RunOutcome, RunRecord, SQLiteCheckpointStore
-from verifier import AttestationLog
+from vouch.agents import CheckpointError, Executor, RunOutcome, RunRecord, SQLiteCheckpointStore
+from vouch.verifier import AttestationLog
 
 from ._flow import SETTLE_ACTION, Services, is_settlement, sign_decision, use_settings
 from ._recovery import (

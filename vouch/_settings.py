@@ -33,7 +33,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from agents import (
+from vouch.agents import (
     Budget,
     Endpoint,
     Limits,

@@ -25,15 +25,15 @@ from pydantic import BaseModel
 from web3 import Web3
 from web3.logs import DISCARD
 
-from cre_adapters import (
+from vouch.cre_adapters import (
     ExecutionRef,
     ReportDelivery,
     SettlementJob,
     SettlementOutcome,
     SettlementWorkflow,
 )
-from cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
-from verifier import AttestationLog, LogEntry, canonical_json, keccak
+from vouch.cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
+from vouch.verifier import AttestationLog, LogEntry, canonical_json, keccak
 
 from ._agent_settlement import ActionProposal
 from ._anchor import AnchorPolicy

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from web3 import Web3
 
-from cre_adapters import (
+from vouch.cre_adapters import (
     ConfigError,
     DonConfig,
     DonSources,
@@ -26,7 +26,7 @@ from cre_adapters import (
     read_password,
     set_fault,
 )
-from cre_adapters.evm import (
+from vouch.cre_adapters.evm import (
     ANVIL_DEV_KEYS,
     AnvilProcess,
     Artifacts,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cre_adapters import ContractRevert, CreError, SettlementOutcome
+from vouch.cre_adapters import ContractRevert, CreError, SettlementOutcome
 
 from ._agent_settlement import ActionProposal, AttestedResult, AttestingSubmitter, Revert
 from ._settlement import ChainSubmitter

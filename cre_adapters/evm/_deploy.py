@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from web3 import Web3
 
-from verifier import workflow_id as derive_workflow_id
+from vouch.verifier import workflow_id as derive_workflow_id
 
 from .._errors import ChainError
 from ._compile import Artifacts

@@ -39,7 +39,7 @@ from coincurve import PrivateKey, PublicKey
 from eth_account import Account
 from sha3 import keccak_256 as _keccak_256
 
-from verifier import (
+from vouch.verifier import (
     AttestationLog,
     Observation,
     ReportBody,
@@ -54,8 +54,8 @@ from verifier import (
     report_context,
     report_digest,
 )
-from verifier._canonical import parse_exact
-from verifier._signing import OBSERVATION_DOMAIN
+from vouch.verifier._canonical import parse_exact
+from vouch.verifier._signing import OBSERVATION_DOMAIN
 
 N_NODES, F = 4, 1
 OWNER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906"

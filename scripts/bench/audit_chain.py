@@ -28,7 +28,7 @@ from typing import Any
 
 from web3 import HTTPProvider, Web3
 
-from verifier import AttestationLog, Web3ChainReader, audit
+from vouch.verifier import AttestationLog, Web3ChainReader, audit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.rpc_proxy import RpcProxy  # noqa: E402 - the test suite's stand-in for a remote RPC

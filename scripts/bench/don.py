@@ -40,7 +40,7 @@ from pathlib import Path
 import httpx
 from eth_account import Account
 
-from cre_adapters import (
+from vouch.cre_adapters import (
     Coordinator,
     DonConfig,
     DonSupervisor,
@@ -50,10 +50,10 @@ from cre_adapters import (
     SourceSpec,
     create_keystore,
 )
-from cre_adapters._signer import address_bytes, observation_signer
-from cre_adapters._wire import NodeClient
-from cre_adapters.evm import free_port
-from verifier import (
+from vouch.cre_adapters._signer import address_bytes, observation_signer
+from vouch.cre_adapters._wire import NodeClient
+from vouch.cre_adapters.evm import free_port
+from vouch.verifier import (
     ReportBody,
     ReportMetadata,
     SettlementPayload,

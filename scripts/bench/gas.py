@@ -27,8 +27,8 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from web3 import Web3
 
-from cre_adapters.evm import find_toolchain, start_anvil
-from verifier import (
+from vouch.cre_adapters.evm import find_toolchain, start_anvil
+from vouch.verifier import (
     ReportBody,
     ReportMetadata,
     config_digest,

@@ -45,7 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-from agents import Executor, Limits, Plan, SQLiteCheckpointStore, Step, StepContext
+from vouch.agents import Executor, Limits, Plan, SQLiteCheckpointStore, Step, StepContext
 
 WIDTH, ROUNDS, CHAIN = 110, 9, 100
 Durability = str  # "none" | "NORMAL" | "FULL"

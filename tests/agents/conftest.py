@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agents import Endpoint
+from vouch.agents import Endpoint
 
 from .fake_openai import FakeOpenAI, serve
 

@@ -34,8 +34,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from agents import HashingEmbedder, Message, ToolCall, ToolSpec
 from vouch._agent_settlement import settlement_offline_model
+from vouch.agents import HashingEmbedder, Message, ToolCall, ToolSpec
 
 EMBED_DIMENSIONS = 64
 

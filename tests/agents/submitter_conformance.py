@@ -11,7 +11,6 @@ import asyncio
 import json
 from typing import Any
 
-from agents import Agent
 from vouch._agent_settlement import (
     ActionProposal,
     AttestedResult,
@@ -20,6 +19,7 @@ from vouch._agent_settlement import (
     proposal_tool,
     settlement_offline_model,
 )
+from vouch.agents import Agent
 
 ONE = 10**18
 GOAL = "Sell 1.5 WETH for USDC between 1,000 and 10,000 USDC per WETH within 10 minutes"

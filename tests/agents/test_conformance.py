@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from agents import (
+from vouch._agent_settlement import (
+    ProposeSettlementArgs,
+    settlement_agent,
+    settlement_offline_model,
+)
+from vouch.agents import (
     ChatModel,
     Embedder,
     Endpoint,
@@ -31,11 +36,6 @@ from agents import (
     VectorRecord,
     VectorStore,
     VectorStoreError,
-)
-from vouch._agent_settlement import (
-    ProposeSettlementArgs,
-    settlement_agent,
-    settlement_offline_model,
 )
 
 from .fake_openai import EMBED_DIMENSIONS

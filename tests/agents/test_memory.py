@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from agents import (
+from vouch.agents import (
     Agent,
     Endpoint,
     HashingEmbedder,
@@ -29,7 +29,7 @@ from agents import (
     estimate_tokens,
     memory_tools,
 )
-from agents._model import SUMMARIZE_TASK
+from vouch.agents._model import SUMMARIZE_TASK
 
 from .fake_openai import Answer, FakeOpenAI
 
@@ -146,7 +146,7 @@ def test_memory_tools_store_and_recall_inside_an_agent() -> None:
 
     class Rememberer(OfflineModel):
         async def complete(self, messages, tools):  # type: ignore[no-untyped-def]
-            from agents import ModelReply
+            from vouch.agents import ModelReply
 
             done = sum(m.role == "tool" for m in messages)
             if done == 0:

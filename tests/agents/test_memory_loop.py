@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agents import (
+from vouch.agents import (
     Agent,
     ChatModel,
     Endpoint,
@@ -32,7 +32,7 @@ from agents import (
     UsageLedger,
     estimate_message_tokens,
 )
-from agents._model import SUMMARIZE_TASK
+from vouch.agents._model import SUMMARIZE_TASK
 
 from .fake_openai import Answer, FakeOpenAI
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from agents import (
+from vouch import SettingsError, load_settings
+from vouch.agents import (
     Agent,
     AgentBudgetExceeded,
     AgentCard,
@@ -26,7 +27,6 @@ from agents import (
     Step,
     Tool,
 )
-from vouch import SettingsError, load_settings
 
 from .fake_openai import EMBED_DIMENSIONS, Answer, FakeOpenAI
 from .test_memory_loop import ADDRESS, WINDOW, chat, is_summary

@@ -11,7 +11,9 @@ import asyncio
 
 import pytest
 
-from agents import (
+from vouch._demo import DEFAULT_GOAL
+from vouch._flow import SETTLEMENT_AGENTS, SETTLEMENT_TEMPLATE, offline_model, settlement_planner
+from vouch.agents import (
     AgentCard,
     Endpoint,
     Executor,
@@ -26,8 +28,6 @@ from agents import (
     StepContext,
     ToolSpec,
 )
-from vouch._demo import DEFAULT_GOAL
-from vouch._flow import SETTLEMENT_AGENTS, SETTLEMENT_TEMPLATE, offline_model, settlement_planner
 
 from .fake_openai import FakeOpenAI
 

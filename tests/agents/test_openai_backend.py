@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from agents import (
+from vouch.agents import (
     Agent,
     Endpoint,
     Message,

@@ -8,7 +8,6 @@ import json
 
 import pytest
 
-from agents import Agent, ToolCall
 from vouch._agent_settlement import (
     ActionProposal,
     AttestedResult,
@@ -18,6 +17,7 @@ from vouch._agent_settlement import (
     proposal_tool,
     settlement_offline_model,
 )
+from vouch.agents import Agent, ToolCall
 
 from .submitter_conformance import GOAL, ONE, SubmitterConformance, args
 from .test_tiers_and_tools import Scripted

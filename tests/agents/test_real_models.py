@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agents import (
+from vouch.agents import (
     Agent,
     AgentCard,
     Budget,
@@ -39,7 +39,7 @@ from agents import (
     UsageLedger,
     agent_worker,
 )
-from agents._plan import plan_schema
+from vouch.agents._plan import plan_schema
 
 from .fake_openai import (
     Answer,
@@ -263,7 +263,7 @@ def test_timeouts_end_the_run_with_the_reason(server: FakeOpenAI, endpoint: Endp
 
 
 def _tick(ticks: list[int]) -> Any:
-    from agents import tool
+    from vouch.agents import tool
 
     @tool
     def tick() -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from agents import (
+from vouch.agents import (
     Agent,
     ChatModel,
     Executor,

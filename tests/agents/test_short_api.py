@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from agents import (
+from vouch.agents import (
     Agent,
     Endpoint,
     Models,

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from pydantic import BaseModel, Field
 
-from agents import (
+from vouch.agents import (
     Agent,
     ChatModel,
     Endpoint,

@@ -13,7 +13,7 @@ import asyncio
 
 from pydantic import BaseModel
 
-from agents import (
+from vouch.agents import (
     Agent,
     ChatModel,
     Criterion,

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from pydantic import BaseModel
 
-from agents import (
+from vouch._agent_settlement import settlement_agent, settlement_offline_model
+from vouch.agents import (
     Agent,
     Budget,
     BudgetExceeded,
@@ -21,7 +22,6 @@ from agents import (
     Tool,
     UsageLedger,
 )
-from vouch._agent_settlement import settlement_agent, settlement_offline_model
 
 from .fake_openai import Answer, FakeOpenAI
 
@@ -167,7 +167,7 @@ def test_budget_exceeded_raised_inside_a_tool_is_not_swallowed() -> None:
 
     class CallOnce(OfflineModel):
         async def complete(self, messages, tools):  # type: ignore[no-untyped-def]
-            from agents import ModelReply, ToolCall
+            from vouch.agents import ModelReply, ToolCall
 
             return ModelReply(tool_calls=[ToolCall(id="1", name="inner", arguments={})])
 

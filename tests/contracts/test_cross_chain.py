@@ -24,7 +24,7 @@ from eth_abi import encode as abi_encode
 from web3 import Web3
 from web3.logs import DISCARD
 
-from cre_adapters import (
+from vouch.cre_adapters import (
     ChainTarget,
     DonConfig,
     DonSupervisor,
@@ -36,8 +36,8 @@ from cre_adapters import (
     encode_message,
     message_from_log,
 )
-from cre_adapters._messages import MESSAGE, message_id
-from cre_adapters.evm import (
+from vouch.cre_adapters._messages import MESSAGE, message_id
+from vouch.cre_adapters.evm import (
     ANVIL_DEV_KEYS,
     ChainWriter,
     contract,
@@ -47,7 +47,7 @@ from cre_adapters.evm import (
     free_port,
     start_anvil,
 )
-from verifier import (
+from vouch.verifier import (
     AttestationLog,
     ReportBody,
     ReportMetadata,
@@ -315,7 +315,7 @@ def test_nodes_refuse_an_attested_payload_that_is_not_the_event_they_read(
     evm: Any, chain_b: str, tmp_path: Path
 ) -> None:
     """A coordinator swapping the message: every node reads the event itself and refuses."""
-    from cre_adapters import Coordinator, FieldObservations, ObserveRequest, ReportSignRequest
+    from vouch.cre_adapters import Coordinator, FieldObservations, ObserveRequest, ReportSignRequest
 
     b = _stack_b(evm, chain_b)
     a = _stack_a(evm, CHAIN_B)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from web3.logs import DISCARD
 
-from verifier import AttestationLog
+from vouch.verifier import AttestationLog
 
 from ..integration.helpers import ONE, settle
 from ..scripts import ROOT, load_script

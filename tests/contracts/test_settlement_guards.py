@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from verifier import AttestationLog
+from vouch.verifier import AttestationLog
 
 from ..integration.helpers import ONE, open_trade, proposal, run_job
 

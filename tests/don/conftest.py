@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cre_adapters import DonConfig, DonSupervisor
-from cre_adapters.evm import free_port
+from vouch.cre_adapters import DonConfig, DonSupervisor
+from vouch.cre_adapters.evm import free_port
 
 SetFault = Callable[..., None]
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from cre_adapters import (
+from vouch.cre_adapters import (
     DonSupervisor,
     FaultSpec,
     MockPriceSource,
@@ -19,7 +19,7 @@ from cre_adapters import (
     load_key,
     set_fault,
 )
-from verifier import SignedObservation, recover_observation_signer
+from vouch.verifier import SignedObservation, recover_observation_signer
 
 from ..conftest import PASSWORD
 from .conftest import admin_headers

@@ -10,8 +10,14 @@ from typing import Any
 import pytest
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
-from cre_adapters import ChainError, ContractRevert
-from cre_adapters.evm import ANVIL_DEV_KEYS, AsyncChainWriter, ChainWriter, ErrorDecoder, NonceBook
+from vouch.cre_adapters import ChainError, ContractRevert
+from vouch.cre_adapters.evm import (
+    ANVIL_DEV_KEYS,
+    AsyncChainWriter,
+    ChainWriter,
+    ErrorDecoder,
+    NonceBook,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +104,7 @@ def test_dropped_or_stuck_transaction_is_resubmitted_and_lands(evm: Any, how: st
 def test_settlement_goes_through_the_async_writer_with_eip1559_fees(
     evm: Any, tmp_path: Any
 ) -> None:
-    from verifier import AttestationLog
+    from vouch.verifier import AttestationLog
 
     from ..integration.helpers import open_trade, run_job
 
@@ -177,7 +183,7 @@ def test_writers_on_two_event_loops_share_one_nonce_book(evm: Any) -> None:
 def test_settlements_in_a_row_share_one_nonce_book(
     evm: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from verifier import AttestationLog
+    from vouch.verifier import AttestationLog
 
     from ..integration.helpers import open_trade, run_job
 

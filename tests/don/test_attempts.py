@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from cre_adapters import QuorumNotReached, SettlementJob, SettlementWorkflow
-from verifier import AttestationLog
+from vouch.cre_adapters import QuorumNotReached, SettlementJob, SettlementWorkflow
+from vouch.verifier import AttestationLog
 
 from ..integration.helpers import open_trade
 from .conftest import own_don

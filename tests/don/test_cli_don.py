@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cre_adapters import DonConfig
+from vouch.cre_adapters import DonConfig
 
 from ..conftest import PASSWORD, copy_cache, revert
 from ..integration.helpers import vouch_cli as vouch

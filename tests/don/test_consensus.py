@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cre_adapters import (
+from vouch.cre_adapters import (
     Aggregator,
     ConsensusFailed,
     Identical,
@@ -21,7 +21,7 @@ from cre_adapters import (
     consistent_subset,
     within_band,
 )
-from verifier import median as verifier_median
+from vouch.verifier import median as verifier_median
 
 ONE = 10**18
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from cre_adapters import Coordinator, DonConfig, NodeSpec, ObserveRequest, QuorumNotReached
-from cre_adapters.evm import free_port
+from vouch.cre_adapters import Coordinator, DonConfig, NodeSpec, ObserveRequest, QuorumNotReached
+from vouch.cre_adapters.evm import free_port
 
 Behaviour = Callable[[], Awaitable[bytes | None]]  # None: hang until the asker gives up
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from eth_account import Account
 
-from cre_adapters import ConfigError, DonConfig, DonSources, NodeSpec, SourceSpec
+from vouch.cre_adapters import ConfigError, DonConfig, DonSources, NodeSpec, SourceSpec
 
 from ..conftest import PASSWORD, copy_cache, revert
 from .test_cli_don import vouch

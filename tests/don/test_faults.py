@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cre_adapters import (
+from vouch.cre_adapters import (
     FieldObservations,
     QuorumNotReached,
     ReportSignRequest,
@@ -34,7 +34,7 @@ from cre_adapters import (
     SettlementOutcome,
     SettlementWorkflow,
 )
-from verifier import (
+from vouch.verifier import (
     AttestationLog,
     ReportMetadata,
     SignedObservation,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cre_adapters import (
+from vouch.cre_adapters import (
     ConfigError,
     ContractRevert,
     FeedWorkflow,
@@ -18,7 +18,7 @@ from cre_adapters import (
     TargetSpec,
     WorkflowSpec,
 )
-from verifier import AttestationLog, Web3ChainReader, audit
+from vouch.verifier import AttestationLog, Web3ChainReader, audit
 
 from ..integration.helpers import vouch_cli
 from .test_workflow_spec import session_cli_env, write

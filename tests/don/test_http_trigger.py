@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from cre_adapters import ConfigError, HttpTrigger, WorkflowSpec
-from cre_adapters.evm import free_port
-from verifier import AttestationLog
 from vouch._agent_settlement import ActionProposal, FactRequest, SettlementParams
+from vouch.cre_adapters import ConfigError, HttpTrigger, WorkflowSpec
+from vouch.cre_adapters.evm import free_port
+from vouch.verifier import AttestationLog
 
 from ..integration.helpers import vouch_cli
 from .test_workflow_spec import session_cli_env, write

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from cre_adapters import (
+from vouch.cre_adapters import (
     ConsensusFailed,
     Coordinator,
     DonConfig,
@@ -40,8 +40,8 @@ from cre_adapters import (
     create_keystore,
     set_fault,
 )
-from cre_adapters.evm import free_port
-from verifier import (
+from vouch.cre_adapters.evm import free_port
+from vouch.verifier import (
     AttestationLog,
     ReportMetadata,
     decode_report,

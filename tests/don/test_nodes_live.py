@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from cre_adapters import FeedWorkflow, IntervalTrigger, WorkflowSpec
-from verifier import AttestationLog
+from vouch.cre_adapters import FeedWorkflow, IntervalTrigger, WorkflowSpec
+from vouch.verifier import AttestationLog
 
 from ..conftest import PASSWORD
 from ..integration.helpers import vouch_cli

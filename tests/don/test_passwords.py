@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from cre_adapters import KeystoreError, load_key, password_file
 from vouch import Stack, load_settings
+from vouch.cre_adapters import KeystoreError, load_key, password_file
 
 from ..conftest import copy_cache, revert
 from ..integration.helpers import vouch_cli as vouch

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cre_adapters import (
+from vouch.cre_adapters import (
     Coordinator,
     FaultSpec,
     ObserveRequest,
@@ -27,9 +27,9 @@ from cre_adapters import (
     SettlementWorkflow,
     set_fault,
 )
-from cre_adapters._spawn import alive
-from verifier import AttestationLog, SignedObservation
-from verifier._evidence import examine_evidence
+from vouch.cre_adapters._spawn import alive
+from vouch.verifier import AttestationLog, SignedObservation
+from vouch.verifier._evidence import examine_evidence
 
 from ..integration.helpers import open_trade
 from .conftest import SetFault, own_don

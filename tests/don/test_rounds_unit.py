@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cre_adapters import ObserveRequest, parse_round, round_id
-from cre_adapters._rounds import earlier_round, next_attempt
+from vouch.cre_adapters import ObserveRequest, parse_round, round_id
+from vouch.cre_adapters._rounds import earlier_round, next_attempt
 
 EXEC = bytes.fromhex("ab" * 32)
 

@@ -7,8 +7,8 @@ import time
 import pytest
 from eth_account import Account
 
-from cre_adapters._signer import SECP256K1_N, Signer, address_bytes, observation_signer
-from verifier import (
+from vouch.cre_adapters._signer import SECP256K1_N, Signer, address_bytes, observation_signer
+from vouch.verifier import (
     Observation,
     SignatureError,
     SignedObservation,

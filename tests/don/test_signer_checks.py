@@ -8,7 +8,7 @@ import time
 import pytest
 from eth_account import Account
 
-from cre_adapters import (
+from vouch.cre_adapters import (
     DonConfig,
     NodeSpec,
     ObserveRequest,
@@ -16,9 +16,9 @@ from cre_adapters import (
     SettlementSignRequest,
     SigningRefused,
 )
-from cre_adapters import _node as node_module
-from cre_adapters._sources import MockPriceSource
-from verifier import (
+from vouch.cre_adapters import _node as node_module
+from vouch.cre_adapters._sources import MockPriceSource
+from vouch.verifier import (
     Observation,
     ReportMetadata,
     SignedObservation,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from cre_adapters import (
+from vouch.cre_adapters import (
     DataSource,
     DataSourceError,
     EvmQuery,
@@ -23,7 +23,7 @@ from cre_adapters import (
     MockRatesSource,
     Quote,
 )
-from cre_adapters.evm import free_port
+from vouch.cre_adapters.evm import free_port
 
 ONE = 10**18
 NOW = 1_800_000_000

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cre_adapters import (
+from vouch.cre_adapters import (
     ConfigError,
     EvmLogTrigger,
     FeedWorkflow,
@@ -19,8 +19,8 @@ from cre_adapters import (
     TargetSpec,
     WorkflowSpec,
 )
-from verifier import AttestationLog, recover_observation_signer
-from verifier import SignedObservation as Signed
+from vouch.verifier import AttestationLog, recover_observation_signer
+from vouch.verifier import SignedObservation as Signed
 
 from ..conftest import PASSWORD
 from ..integration.helpers import vouch_cli

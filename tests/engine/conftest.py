@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from agents import (
+from vouch.agents import (
     ChatModel,
     Message,
     ModelReply,

@@ -9,7 +9,7 @@ import textwrap
 CHECK = """
 import sys
 
-import agents
+import vouch.agents as agents
 
 def ours(module):
     # the package of ours a module belongs to (None: agents, or the vouch namespace itself)
@@ -41,7 +41,7 @@ def test_no_module_of_agents_names_another_package_of_ours() -> None:
     import ast
     from pathlib import Path
 
-    import agents
+    import vouch.agents as agents
 
     offenders = []
     for path in Path(agents.__file__).parent.glob("*.py"):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agents import (
+from vouch.agents import (
     CheckpointError,
     CheckpointStore,
     Decision,
@@ -192,7 +192,7 @@ def test_effects_never_repeat_on_resume() -> None:
 CHILD = """
 import asyncio, sys
 from pathlib import Path
-from agents import Executor, Plan, SQLiteCheckpointStore, Step
+from vouch.agents import Executor, Plan, SQLiteCheckpointStore, Step
 
 log = Path(sys.argv[2])
 

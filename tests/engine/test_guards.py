@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from agents import (
+from vouch.agents import (
     Agent,
     AgentBudgetExceeded,
     Blackboard,
@@ -261,7 +261,7 @@ def price_agent(name: str = "analyst", calls: int = 1) -> Agent:
 
 
 def price_tool(values: list[float] | None = None) -> Tool:
-    from agents import tool
+    from vouch.agents import tool
 
     feed = iter(values) if values is not None else None
 
@@ -308,7 +308,7 @@ def test_polling_a_value_that_changes_is_no_loop() -> None:
 def test_parallel_sync_tools_overlap_in_the_thread_pool() -> None:
     import time
 
-    from agents import tool
+    from vouch.agents import tool
 
     @tool
     def slow(pair: str) -> str:

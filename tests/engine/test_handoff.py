@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from agents import (
+from vouch.agents import (
     Agent,
     AgentBudgetExceeded,
     AgentResult,

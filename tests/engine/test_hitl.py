@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from agents import (
+from vouch.agents import (
     Agent,
     Executor,
     Hitl,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from agents import (
+from vouch.agents import (
     Agent,
     AgentBudgetExceeded,
     Blackboard,

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from pydantic import ValidationError
 
-from agents import Plan, PlanCycle, PlanError, Planner, Step, UnknownAgent, UnknownDependency
+from vouch.agents import Plan, PlanCycle, PlanError, Planner, Step, UnknownAgent, UnknownDependency
 
 from .conftest import ScriptedModel, call, text
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from agents import (
+from vouch._agent_settlement import ActionProposal, FactRequest, SettlementParams
+from vouch.agents import (
     Budget,
     BudgetExceeded,
     CheckpointError,
@@ -30,8 +31,7 @@ from agents import (
     trace_hash,
     trace_prefix,
 )
-from agents._errors import AgentBudgetExceeded
-from vouch._agent_settlement import ActionProposal, FactRequest, SettlementParams
+from vouch.agents._errors import AgentBudgetExceeded
 
 from .conftest import ScriptedModel, call, echo, kill_when_blocked, resume_in_child
 
@@ -300,7 +300,7 @@ import sys
 import time
 from pathlib import Path
 
-from agents import (ChatModel, Executor, Limits, ModelReply, Planner, Price, PriceTable,
+from vouch.agents import (ChatModel, Executor, Limits, ModelReply, Planner, Price, PriceTable,
                     SQLiteCheckpointStore, ToolCall)
 
 LOG = Path(sys.argv[1]).with_name("calls.log")

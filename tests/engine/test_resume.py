@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from agents import (
+from vouch._agent_settlement import (
+    ActionProposal,
+    FactRequest,
+    SettlementParams,
+    settlement_agent,
+    settlement_offline_model,
+)
+from vouch.agents import (
     Agent,
     AgentResult,
     Budget,
@@ -39,13 +46,6 @@ from agents import (
     current_trace_hash,
     trace_hash,
     trace_prefix,
-)
-from vouch._agent_settlement import (
-    ActionProposal,
-    FactRequest,
-    SettlementParams,
-    settlement_agent,
-    settlement_offline_model,
 )
 
 from .conftest import FREE, ScriptedModel, call, kill_when_blocked, resume_in_child, text
@@ -375,7 +375,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from agents import (Agent, ChatModel, Executor, Limits, ModelReply, Plan, Price, PriceTable,
+from vouch.agents import (Agent, ChatModel, Executor, Limits, ModelReply, Plan, Price, PriceTable,
                     SQLiteCheckpointStore, Step, Tool, ToolCall, agent_worker)
 
 LOG = Path(__file__).with_name("calls.log")
@@ -482,9 +482,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from agents import (Agent, ChatModel, Executor, Limits, ModelReply, Plan, SQLiteCheckpointStore,
+from vouch.agents import (Agent, ChatModel, Executor, Limits, ModelReply, Plan, SQLiteCheckpointStore,
                     Step, Tool, ToolCall, agent_worker)
-from agents import Price, PriceTable
+from vouch.agents import Price, PriceTable
 
 LOG = Path(__file__).with_name("calls.log")
 FREE = PriceTable(prices={"*": Price(input_per_mtok=0, output_per_mtok=0)})

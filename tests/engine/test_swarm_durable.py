@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from agents import (
+from vouch._agent_settlement import ActionProposal, FactRequest, SettlementParams
+from vouch.agents import (
     Blackboard,
     Executor,
     Limits,
@@ -33,7 +34,6 @@ from agents import (
     trace_hash,
     trace_prefix,
 )
-from vouch._agent_settlement import ActionProposal, FactRequest, SettlementParams
 
 from .conftest import FREE, ScriptedModel, call, text
 from .test_hitl import vouch
@@ -198,7 +198,7 @@ import asyncio, sys
 from decimal import Decimal
 from pathlib import Path
 from pydantic import BaseModel
-from agents import (
+from vouch.agents import (
     ChatModel, Executor, Limits, ModelReply, Price, PriceTable, SQLiteCheckpointStore, Swarm,
     Tool, ToolCall, model_swarm_agent,
 )
@@ -283,7 +283,7 @@ def test_vouch_runs_approve_resumes_a_paused_swarm_in_another_process(tmp_path: 
 KILLED = """
 import asyncio, sys
 from pathlib import Path
-from agents import Executor, SQLiteCheckpointStore, Swarm, Turn, current_step
+from vouch.agents import Executor, SQLiteCheckpointStore, Swarm, Turn, current_step
 
 log, effects = Path(sys.argv[2]), Path(sys.argv[3])
 TURNS = 8

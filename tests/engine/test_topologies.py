@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agents import (
+from vouch.agents import (
     Agent,
     AgentCard,
     Embedder,
@@ -201,7 +201,7 @@ class Note(BaseModel):
 
 
 def test_an_agent_with_memory_keeps_it_as_a_step_and_its_summaries_are_spans() -> None:
-    from agents import ShortTermMemory
+    from vouch.agents import ShortTermMemory
 
     facts = [f"fact {i}: " + "lorem ipsum dolor sit amet " * 20 for i in range(8)]
 

@@ -8,8 +8,10 @@ import sys
 import time
 from typing import Any
 
-from cre_adapters import SettlementJob, SettlementOutcome, SettlementWorkflow
-from verifier import (
+from vouch import ChainSubmitter, action_hash
+from vouch._agent_settlement import ActionProposal, FactRequest, SettlementParams
+from vouch.cre_adapters import SettlementJob, SettlementOutcome, SettlementWorkflow
+from vouch.verifier import (
     AttestationLog,
     ReportBody,
     ReportMetadata,
@@ -20,8 +22,6 @@ from verifier import (
     report_digest,
     sign_report,
 )
-from vouch import ChainSubmitter, action_hash
-from vouch._agent_settlement import ActionProposal, FactRequest, SettlementParams
 
 ONE = 10**18
 

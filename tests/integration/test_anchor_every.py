@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from verifier import AttestationLog, Web3ChainReader, leaf, merkle_root
-from verifier._log import unanchored_tail
 from vouch import ChainSubmitter
 from vouch._anchor import AnchorPolicy, anchor_everything
+from vouch.verifier import AttestationLog, Web3ChainReader, leaf, merkle_root
+from vouch.verifier._log import unanchored_tail
 
 from ..conftest import PASSWORD
 from .helpers import proposal, workflow

@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from agents import Agent
 from tests.agents.submitter_conformance import SubmitterConformance, args
-from verifier import AttestationLog
 from vouch._agent_settlement import ActionProposal, proposal_tool, settlement_offline_model
 from vouch._submitter import AttestedChainSubmitter
+from vouch.agents import Agent
+from vouch.verifier import AttestationLog
 
 from .helpers import submitter
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from web3 import HTTPProvider, Web3
 
-from verifier import AttestationLog, Web3ChainReader, audit
+from vouch.verifier import AttestationLog, Web3ChainReader, audit
 
 from .helpers import settle
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from verifier import AttestationLog, Web3ChainReader, audit
+from vouch.verifier import AttestationLog, Web3ChainReader, audit
 
 from ..rpc_proxy import RpcProxy
 from .helpers import ONE, hand_made_report, open_trade, settle, signed_by

@@ -15,7 +15,7 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from agents import Agent, ChatModel, Message, ModelReply, ToolCall, ToolSpec, evm_read_tool
+from vouch.agents import Agent, ChatModel, Message, ModelReply, ToolCall, ToolSpec, evm_read_tool
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cre_adapters import DonConfig
-from verifier import AttestationLog
+from vouch.cre_adapters import DonConfig
+from vouch.verifier import AttestationLog
 
 from ..conftest import PASSWORD, copy_cache
 from .helpers import vouch_cli as vouch

@@ -124,7 +124,7 @@ def test_audit_of_an_unreadable_log_cannot_audit(demo, tmp_path: Path) -> None:
 
 
 def test_audit_without_an_answering_rpc_cannot_audit(demo) -> None:
-    from cre_adapters.evm import free_port
+    from vouch.cre_adapters.evm import free_port
 
     environ, _, _ = demo
     dead = f"http://127.0.0.1:{free_port()}"
@@ -199,9 +199,9 @@ def test_an_onchain_settlement_the_log_does_not_explain_is_an_alarm(demo) -> Non
     from eth_account import Account
     from web3 import Web3
 
-    from cre_adapters import DonConfig, load_key
-    from cre_adapters.evm import ANVIL_DEV_KEYS
-    from verifier import (
+    from vouch.cre_adapters import DonConfig, load_key
+    from vouch.cre_adapters.evm import ANVIL_DEV_KEYS
+    from vouch.verifier import (
         ReportBody,
         ReportMetadata,
         SettlementPayload,
@@ -280,7 +280,7 @@ def test_a_refund_onchain_of_a_trade_the_log_never_proposed_is_an_alarm(demo, en
     from web3 import Web3
     from web3.logs import DISCARD
 
-    from cre_adapters.evm import ANVIL_DEV_KEYS, contract
+    from vouch.cre_adapters.evm import ANVIL_DEV_KEYS, contract
 
     environ, home, _ = demo
     manifest = json.loads(next((home / "deployments").glob("*.json")).read_text())
@@ -335,7 +335,7 @@ def test_a_refund_onchain_of_a_trade_the_log_never_proposed_is_an_alarm(demo, en
 
 def rechained(home: Path, tmp_path: Path, edit) -> Path:  # type: ignore[no-untyped-def]
     """A copy of the log edited by ``edit(rows)`` and then re-hashed end to end, as a careful attacker would."""
-    from verifier import canonical_json, chain_hash
+    from vouch.verifier import canonical_json, chain_hash
 
     copy = tampered(home, tmp_path)
     with sqlite3.connect(copy) as db:

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.slow]
 
 FLOW = """
 import asyncio, sys
-from agents import Executor, Plan, SQLiteCheckpointStore, Step
+from vouch.agents import Executor, Plan, SQLiteCheckpointStore, Step
 
 
 def build(store):

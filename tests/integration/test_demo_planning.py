@@ -8,7 +8,9 @@ import pytest
 from rich.console import Console
 
 import vouch._demo as demo
-from agents import (
+from vouch import Stack, load_settings
+from vouch._flow import offline_model
+from vouch.agents import (
     ChatModel,
     Message,
     ModelReply,
@@ -16,8 +18,6 @@ from agents import (
     ToolSpec,
     trace_prefix,
 )
-from vouch import Stack, load_settings
-from vouch._flow import offline_model
 
 from ..conftest import PASSWORD, copy_cache
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from cre_adapters import FeedWorkflow, IntervalTrigger, WorkflowSpec
-from verifier import AttestationLog, audit
+from vouch.cre_adapters import FeedWorkflow, IntervalTrigger, WorkflowSpec
+from vouch.verifier import AttestationLog, audit
 
 pytestmark = pytest.mark.integration
 

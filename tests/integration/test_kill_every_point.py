@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
-from cre_adapters import DonConfig, DonSupervisor
 from vouch import Stack
+from vouch.cre_adapters import DonConfig, DonSupervisor
 
 from ..conftest import PASSWORD, Env
 from .helpers import align_clock
@@ -44,10 +44,10 @@ CHILD = """
 import asyncio, json, os, signal, sys
 from pathlib import Path
 
-from agents import SQLiteCheckpointStore
-from cre_adapters import Coordinator, DonConfig, ReportDelivery, SettlementWorkflow
-from cre_adapters.evm import ChainWriter
-from verifier import AttestationLog
+from vouch.agents import SQLiteCheckpointStore
+from vouch.cre_adapters import Coordinator, DonConfig, ReportDelivery, SettlementWorkflow
+from vouch.cre_adapters.evm import ChainWriter
+from vouch.verifier import AttestationLog
 from vouch import Stack, load_settings
 from vouch._demo import DEFAULT_GOAL
 from vouch._flow import Services, offline_model, settlement_executor, settlement_planner, sign_decision

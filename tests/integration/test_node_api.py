@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from verifier import SignedObservation, recover_observation_signer
+from vouch.verifier import SignedObservation, recover_observation_signer
 
 pytestmark = pytest.mark.integration
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from verifier import AttestationLog, Web3ChainReader, chain_hash
-from verifier._log import unanchored_tail
+from vouch.verifier import AttestationLog, Web3ChainReader, chain_hash
+from vouch.verifier._log import unanchored_tail
 
 from ..conftest import PASSWORD, copy_cache
 from .helpers import vouch_cli as vouch

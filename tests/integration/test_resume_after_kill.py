@@ -34,9 +34,9 @@ CHILD = """
 import asyncio, json, os, signal, sys
 from pathlib import Path
 
-from agents import SQLiteCheckpointStore
-from cre_adapters import ReportDelivery, SettlementWorkflow
-from cre_adapters.evm import ChainWriter
+from vouch.agents import SQLiteCheckpointStore
+from vouch.cre_adapters import ReportDelivery, SettlementWorkflow
+from vouch.cre_adapters.evm import ChainWriter
 from vouch import load_settings
 from vouch._demo import DEFAULT_GOAL
 from vouch._flow import Services, offline_model, settlement_executor, settlement_planner, sign_decision

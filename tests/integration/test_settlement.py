@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
-from cre_adapters import ContractRevert, QuorumNotReached
-from verifier import AttestationLog
+from vouch.cre_adapters import ContractRevert, QuorumNotReached
+from vouch.verifier import AttestationLog
 
 from .helpers import ONE, hand_made_report, open_trade, proposal, run_job, settle, signed_by
 
@@ -132,7 +132,7 @@ def test_two_nodes_down_stops_with_quorum_not_reached_and_submits_nothing(
 def test_audit_checks_signers_against_the_config_active_at_that_block(
     evm, log: AttestationLog
 ) -> None:
-    from verifier import Web3ChainReader, audit
+    from vouch.verifier import Web3ChainReader, audit
 
     settle(evm, log)
     forwarder = evm.contract("Forwarder")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cre_adapters.evm import compile_contracts
+from vouch.cre_adapters.evm import compile_contracts
 
 from ..conftest import PASSWORD, copy_cache
 
@@ -107,8 +107,8 @@ def test_artifacts_are_cached_by_source_hash(env, tmp_path: Path, monkeypatch) -
 
 
 def test_demo_can_use_any_openai_compatible_endpoint(evm, tmp_path: Path) -> None:
-    from agents import SQLiteCheckpointStore
     from vouch._demo import DEFAULT_GOAL
+    from vouch.agents import SQLiteCheckpointStore
 
     from ..agents.fake_openai import Answer, FakeOpenAI, serve
 

@@ -32,7 +32,7 @@ RUNNER = (
 target, site_packages = sys.argv[1], sys.argv[2]
 sys.path[:] = [target, *[p for p in sys.path if "site-packages" not in p], site_packages]
 import runpy
-import verifier
+import vouch.verifier as verifier
 assert verifier.__file__.startswith(target), verifier.__file__
 sys.argv = ["python -m verifier", *sys.argv[3:]]
 runpy.run_module("verifier", run_name="__main__", alter_sys=True)

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from verifier import (
+from vouch._anchor import anchor_log
+from vouch.verifier import (
     AttestationLog,
     AuditReport,
     Pins,
@@ -32,8 +33,7 @@ from verifier import (
     keccak,
     sign_report,
 )
-from verifier.audit import FROM_LOG, check_sequence
-from vouch._anchor import anchor_log
+from vouch.verifier.audit import FROM_LOG, check_sequence
 
 from ..conftest import PASSWORD, revert
 from ..integration.helpers import settle
@@ -256,7 +256,7 @@ def test_swapped_signer_lists_and_signatures_fail_against_the_calldata(
     assert "logged signers are not" in fails(report, "report binding")[4]
 
     def other_signatures(doc: dict[str, Any]) -> None:  # valid signatures of other nodes
-        from verifier import report_digest
+        from vouch.verifier import report_digest
 
         digest = report_digest(bytes.fromhex(doc["raw"][2:]), bytes.fromhex(doc["context"][2:]))
         keys = {n.address: k for n, k in zip(env.don.nodes, env.node_keys(), strict=True)}
@@ -310,7 +310,7 @@ def test_an_anchor_mismatch_names_the_first_differing_range_not_every_entry_afte
 
 def _verifier(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "verifier", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "vouch.verifier", *args], capture_output=True, text=True, timeout=300
     )
 
 

@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from verifier import AttestationLog, audit
+from vouch.verifier import AttestationLog, audit
 
 from ..scripts import ROOT, load_script
 

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from verifier import AttestationLog, audit, chain_hash
-from verifier._canonical import canonical_json
-from verifier._cli import main
+from vouch.verifier import AttestationLog, audit, chain_hash
+from vouch.verifier._canonical import canonical_json
+from vouch.verifier._cli import main
 
 from ..scripts import ROOT, load_script
 
@@ -172,7 +172,7 @@ def test_the_cli_survives_80000_levels_in_a_child_process(
 ) -> None:
     path = crafted(base[0], 3, None, payload, rehash=False)
     done = subprocess.run(
-        [sys.executable, "-m", "verifier", "audit", str(path), "--json"],
+        [sys.executable, "-m", "vouch.verifier", "audit", str(path), "--json"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from verifier import AttestationLog, LogEntry, LogIntegrityError
-from verifier._log import LOG_FORMAT, chain_hash
+from vouch.verifier import AttestationLog, LogEntry, LogIntegrityError
+from vouch.verifier._log import LOG_FORMAT, chain_hash
 
 EXEC = "0x" + "ab" * 32
 

@@ -17,7 +17,7 @@ import pytest
 from eth_abi import encode as abi_encode
 from eth_account import Account
 
-from verifier import (
+from vouch.verifier import (
     AnchorRecord,
     AttestationLog,
     AuditReport,

@@ -11,11 +11,11 @@ from coincurve import PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier import _batch
-from verifier._canonical import dump_parsed, keccak, parse_exact
-from verifier._log import GENESIS, _hash, content_problem, entry_digest
-from verifier._signing import HALF_N, SECP256K1_N
-from verifier.audit._read import _observation_json, _read
+from vouch.verifier import _batch
+from vouch.verifier._canonical import dump_parsed, keccak, parse_exact
+from vouch.verifier._log import GENESIS, _hash, content_problem, entry_digest
+from vouch.verifier._signing import HALF_N, SECP256K1_N
+from vouch.verifier.audit._read import _observation_json, _read
 
 names = st.text(max_size=10) | st.sampled_from(["0x" + "ab" * 32, "observations", "é", 'a"b', "\\"])
 json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=6)
@@ -164,7 +164,7 @@ def test_read_finds_what_json_alone_and_content_problem_find(
 def test_parallel_linkage_at_part_edges_is_the_serial_linkage(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import sqlite3
 
-    from verifier import AttestationLog, audit
+    from vouch.verifier import AttestationLog, audit
 
     monkeypatch.setattr(_batch, "PARALLEL_THRESHOLD", 100)
     log = AttestationLog(tmp_path / "edges.db")
@@ -199,7 +199,7 @@ def test_a_prev_hash_that_is_not_hex_is_a_chain_finding_not_a_crash(  # type: ig
 ) -> None:
     import sqlite3
 
-    from verifier import AttestationLog, audit
+    from vouch.verifier import AttestationLog, audit
 
     monkeypatch.setattr(_batch, "PARALLEL_THRESHOLD", 100)
     log = AttestationLog(tmp_path / "zz.db")

@@ -9,8 +9,8 @@ from Crypto.Hash import keccak as pycryptodome_keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
-from verifier import canonical_json, keccak
-from verifier._canonical import dump_parsed, parse_json
+from vouch.verifier import canonical_json, keccak
+from vouch.verifier._canonical import dump_parsed, parse_json
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier._canonical import MISS, parse_canonical, parse_exact, parse_fast, shape_problem
+from vouch.verifier._canonical import MISS, parse_canonical, parse_exact, parse_fast, shape_problem
 
 # every code point, lone surrogates included (json reads and writes them, orjson refuses them)
 chars = st.characters(codec=None, categories=None)

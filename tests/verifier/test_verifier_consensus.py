@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from verifier import ConsensusError, VerifierError, median, quorum_size
+from vouch.verifier import ConsensusError, VerifierError, median, quorum_size
 
 prices = st.integers(-(2**255), 2**256 - 1)
 

@@ -1,4 +1,4 @@
-"""verifier._evidence: what a round's logged signed answers prove about faulty nodes.
+"""vouch.verifier._evidence: what a round's logged signed answers prove about faulty nodes.
 
 Entries are written to a real attestation log; every observation is signed
 by a real key. The attacks: a coordinator (or an operator editing the log)
@@ -16,8 +16,8 @@ from eth_account import Account
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier import AttestationLog, Observation, sign_observation
-from verifier._evidence import examine_evidence, proven_faults
+from vouch.verifier import AttestationLog, Observation, sign_observation
+from vouch.verifier._evidence import examine_evidence, proven_faults
 
 ROUND = "x" + "ab" * 20 + ".2.0badc0de"
 EXEC = "0x" + "ab" * 32

@@ -18,9 +18,9 @@ from eth_account import Account
 from hypothesis import given
 from hypothesis import strategies as st
 
-import verifier._log
-from cre_adapters import ReportTrigger
-from verifier import (
+import vouch.verifier._log
+from vouch.cre_adapters import ReportTrigger
+from vouch.verifier import (
     AttestationLog,
     Observation,
     audit,
@@ -55,7 +55,7 @@ def feed_log(
     last: tuple[int, int, int] | None = None
     for n, (value, now) in enumerate(rounds):
         monkeypatch.setattr(
-            verifier._log, "time", SimpleNamespace(time_ns=lambda now=now: now * 10**9)
+            vouch.verifier._log, "time", SimpleNamespace(time_ns=lambda now=now: now * 10**9)
         )
         exec_id = keccak(b"round %d" % n)
         seq = log.append(exec_id, "observations", observations(value)).seq
@@ -109,7 +109,7 @@ def forged(tmp_path: Path, monkeypatch, seq: int, change) -> dict[int, tuple[str
         when = entry.created_at * 10**6  # as logged: a forger re-appends at the original time
         if entry.seq == seq:
             kind = change(payload) or kind
-        monkeypatch.setattr(verifier._log, "time", SimpleNamespace(time_ns=lambda t=when: t))
+        monkeypatch.setattr(vouch.verifier._log, "time", SimpleNamespace(time_ns=lambda t=when: t))
         log.append(entry.execution_id, kind, payload)
     return rule_checks(log)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from eth_account import Account
 
-from verifier import (
+from vouch.verifier import (
     AnchorRecord,
     ApprovalEvent,
     AttestationLog,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from verifier import AttestationLog, audit, keccak, render_html
+from vouch.verifier import AttestationLog, audit, keccak, render_html
 
 NODES = ["0x" + f"{i:02x}" * 20 for i in (1, 2, 3)]
 
@@ -41,7 +41,7 @@ def test_faults_over_time_mark_absent_deviant_and_badly_signed_answers(tmp_path:
 
     from eth_account import Account
 
-    from verifier import Observation, sign_observation
+    from vouch.verifier import Observation, sign_observation
 
     keys = [bytes([i]) * 32 for i in range(1, 5)]
     nodes = [Account.from_key(k).address for k in keys]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from Crypto.Hash import keccak as pycryptodome_keccak
 
-from verifier import AttestationLog, LogEntry, LogIntegrityError, VerifierError
+from vouch.verifier import AttestationLog, LogEntry, LogIntegrityError, VerifierError
 
 ZERO = "0x" + "00" * 32
 EXEC_A = "0x" + "aa" * 32

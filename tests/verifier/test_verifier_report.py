@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from verifier import (
+from vouch.verifier import (
     EncodingError,
     ReportBody,
     ReportMetadata,

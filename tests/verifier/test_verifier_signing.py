@@ -10,7 +10,7 @@ from eth_account.messages import encode_defunct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier import (
+from vouch.verifier import (
     Observation,
     SignatureError,
     SignedObservation,
@@ -214,7 +214,7 @@ def test_malformed_observation_signatures_are_signature_errors() -> None:
 def test_batch_recovery_matches_eth_account_with_and_without_coincurve(
     coincurve: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import verifier._batch as batch
+    import vouch.verifier._batch as batch
 
     if not coincurve:
         monkeypatch.setattr(batch, "_CCPublicKey", None)

@@ -53,7 +53,7 @@ from ._types import (
 
 try:  # the evidence module (issue 14 point 6) is the "rounds" helper's: read at run time
     examine_evidence: Callable[..., Any] | None = import_module(
-        "verifier._evidence"
+        "vouch.verifier._evidence"
     ).examine_evidence
 except ImportError:  # pragma: no cover - a verifier from before it
     examine_evidence = None

@@ -17,9 +17,9 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from agents import AgentError
-from cre_adapters import CreError
-from verifier import VerifierError
+from vouch.agents import AgentError
+from vouch.cre_adapters import CreError
+from vouch.verifier import VerifierError
 
 from .._errors import VouchError
 from .._interrupt import interrupt_hints

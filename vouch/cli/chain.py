@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from verifier import AttestationLog
+from vouch.verifier import AttestationLog
 
 from .._anchor import anchor_everything, live_manifest
 from .._stack import Stack

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cre_adapters import (
+from vouch.cre_adapters import (
     FAULT_MODES,
     DonConfig,
     FaultSpec,

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from verifier import AttestationLog
+from vouch.verifier import AttestationLog
 
 from .._anchor import anchor_everything, live_manifest, prove_entry
 from .._errors import MissingEnvironment

@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agents import SQLiteCheckpointStore
-from verifier import AttestationLog
+from vouch.agents import SQLiteCheckpointStore
+from vouch.verifier import AttestationLog
 
 from .._recovery import ChainParts, chain_parts, close_refunded, find_escrow, refunder
 from .._refunds import EscrowBook, TradeView, execution_of

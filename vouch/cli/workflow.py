@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from verifier import AttestationLog
+from vouch.verifier import AttestationLog
 
 from .._anchor import AnchorPolicy
 from .._demo import run_settlement_demo
@@ -53,7 +53,7 @@ def workflow_run(
     """
     import asyncio
 
-    from cre_adapters import FeedWorkflow, ProposalTrigger, ReportDelivery, WorkflowSpec
+    from vouch.cre_adapters import FeedWorkflow, ProposalTrigger, ReportDelivery, WorkflowSpec
 
     spec = WorkflowSpec.load(file)
     if log is not None and spec.target.kind == "settlement":
