@@ -23,6 +23,7 @@ BIN = Path(sys.executable).parent
 FENCE = re.compile(r"^```(\w*)\s*$")
 NOT_RUN = re.compile(r"^<!-- not run: (.+) -->$")
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+SHELLS = ("sh", "bash", "shell")  # ```text and ```console blocks show, they do not run
 MAX_NOT_RUN = 6  # every skipped block is a promise the docs cannot keep here: keep them rare
 
 
@@ -69,7 +70,7 @@ def test_the_settings_table_is_current_and_every_setting_says_what_it_is() -> No
 
 
 def test_skipped_blocks_are_few_and_say_why() -> None:
-    skipped = [(d.name, why) for d in DOCS for lang, _, why in blocks(d) if lang == "sh" and why]
+    skipped = [(d.name, why) for d in DOCS for lang, _, why in blocks(d) if lang in SHELLS and why]
     assert len(skipped) <= MAX_NOT_RUN, skipped
     assert all(len(why) > 10 for _, why in skipped), skipped
 
@@ -77,7 +78,7 @@ def test_skipped_blocks_are_few_and_say_why() -> None:
 def _environ(home: Path) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith("VOUCH_")}
     path = f"{BIN}{os.pathsep}{keep.get('PATH', '')}"
-    return {**keep, "VOUCH_HOME": str(home), "PATH": path, "COLUMNS": "100", "NO_COLOR": "1"}
+    return {**keep, "VOUCH_HOME": str(home), "PATH": path, "COLUMNS": "200", "NO_COLOR": "1"}
 
 
 def _run(script: str, home: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -92,7 +93,7 @@ def _run(script: str, home: Path, timeout: float = 600) -> subprocess.CompletedP
 
 
 def _runnable(doc: Path) -> list[str]:
-    return [text for lang, text, why in blocks(doc) if lang == "sh" and why is None]
+    return [text for lang, text, why in blocks(doc) if lang in SHELLS and why is None]
 
 
 @pytest.mark.integration
