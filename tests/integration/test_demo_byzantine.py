@@ -53,7 +53,15 @@ def test_byzantine_demo_settles_then_refunds_and_the_audit_passes(evm: Any, tmp_
         manifest = json.loads((home / "deployments" / f"{evm.chain.chain_id}.json").read_text())
         assert manifest["don"]["f"] == 2 and len(manifest["don"]["signers"]) == 7
 
-        audit = vouch(run, environ, "audit")
+        audit = vouch(run, environ, "audit", "--json")
         assert audit.returncode == 0, audit.stdout + audit.stderr
+        # the audit re-verifies the logged evidence and names the nodes it proves faulty
+        faulty = json.loads(audit.stdout)["context"]["faulty_nodes"]
+        key = str(first).lower().removeprefix("0x")
+        proven = " ".join(
+            n for e, names in faulty.items() if e.lower().removeprefix("0x") == key for n in names
+        ).lower()
+        liars = {i["address"].lower() for i in observed.get("evidence", []) if i["node"] in named}
+        assert liars and all(address in proven for address in liars), (faulty, observed)
     finally:
         vouch(run, environ, "down")
