@@ -7,7 +7,8 @@ invocations in one process (tests, ``CliRunner``) never see each other's flags.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +20,15 @@ app = typer.Typer(
     help="vouch: verifiable onchain agent workflows.", no_args_is_help=True, add_completion=False
 )
 console = Console()
+
+SourcesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--sources",
+        help="DON sources file (.toml/.json/.yaml): each node's data source "
+        "(set VOUCH_DON_SOURCES instead to keep it for every command that starts nodes).",
+    ),
+]
 
 
 def _overrides() -> dict[str, Any]:

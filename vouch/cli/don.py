@@ -19,7 +19,7 @@ from vouch.cre_adapters import (
 )
 
 from .._stack import Stack, key_password
-from ._common import app, console, override, settings
+from ._common import SourcesOption, app, console, override, settings
 
 don_app = typer.Typer(help="The local oracle network (DON).", no_args_is_help=True)
 node_app = typer.Typer(help="One oracle node (started by `vouch don up`).", no_args_is_help=True)
@@ -35,13 +35,7 @@ def don_up(
     f: Annotated[
         int | None, typer.Option("--f", help="Faulty nodes tolerated (n >= 3f+1; env VOUCH_F).")
     ] = None,
-    sources: Annotated[
-        Path | None,
-        typer.Option(
-            help="DON sources file (.toml/.json/.yaml): each node's data source "
-            "(set VOUCH_DON_SOURCES instead to keep it for every command that starts nodes)."
-        ),
-    ] = None,
+    sources: SourcesOption = None,
 ) -> None:
     """Start the oracle nodes for the current deployment (redeploys if n or f changed).
 

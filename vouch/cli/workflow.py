@@ -14,7 +14,7 @@ from .._anchor import AnchorPolicy
 from .._demo import run_settlement_demo
 from .._errors import VouchError
 from .._stack import Stack
-from ._common import app, console, override, settings
+from ._common import SourcesOption, app, console, override, settings
 
 workflow_app = typer.Typer(help="Workflows from spec files (TOML/JSON/YAML).", no_args_is_help=True)
 app.add_typer(workflow_app, name="workflow")
@@ -31,13 +31,7 @@ def workflow_run(
             "which always writes to the log `vouch audit` reads."
         ),
     ] = None,
-    sources: Annotated[
-        Path | None,
-        typer.Option(
-            help="DON sources file (.toml/.json/.yaml): each node's data source "
-            "(set VOUCH_DON_SOURCES instead to keep it for every command that starts nodes)."
-        ),
-    ] = None,
+    sources: SourcesOption = None,
     max_firings: Annotated[
         int | None,
         typer.Option(
