@@ -188,7 +188,9 @@ class VouchSettings(BaseSettings):
     @field_validator("f")
     @classmethod
     def _f_fits(cls, f: int, info: Any) -> int:
-        nodes = info.data.get("nodes", 4)
+        nodes = info.data.get("nodes")
+        if nodes is None:  # nodes itself is invalid: that error alone names the problem
+            return f
         if nodes < 3 * f + 1:
             raise ValueError(
                 f"{nodes} nodes cannot tolerate f={f}: need nodes >= 3f+1 = {3 * f + 1}"

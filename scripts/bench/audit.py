@@ -178,6 +178,7 @@ def generate(path: Path, executions: int) -> tuple[list[str], list[tuple[bytes, 
         if len(batch) >= 5_000:
             _flush(log, batch)
     _flush(log, batch)
+    log.close()  # checkpoints the WAL: a copy of the file alone then holds every entry
     return nodes, pairs
 
 

@@ -216,10 +216,6 @@ consensus: {mode: median, deviation_bps: 500, heartbeat: 3600}
 """
 
 
-@pytest.mark.xfail(
-    reason="known failure after the session-6 merge and namespace rename (see the closing note; fix first next session)",
-    strict=False,
-)
 @pytest.mark.integration
 @pytest.mark.parametrize("form", ["toml", "yaml"])
 def test_vouch_workflow_run_file(env: Any, tmp_path: Path, form: str) -> None:

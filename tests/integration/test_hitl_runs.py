@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ..attacker import rehashed
 from .test_stack import demo_against
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -109,6 +110,27 @@ def test_approve_and_reject_across_processes_are_signed_logged_and_audited(
             (10, "decision onchain", "ok"),
         ]
         assert all(status == "ok" for _, _, status in checks)
+
+        # the operator drops the approval the gate required, and re-hashes the whole log
+        forged = rehashed(
+            home / "attestations.db", tmp_path, lambda rows: [r for r in rows if r[0] != 2]
+        )
+        attacked = subprocess.run(
+            [*run, "audit", "--json", "--log", str(forged)],
+            env=environ,
+            capture_output=True,
+            text=True,
+        )
+        assert attacked.returncode == 1, attacked.stdout + attacked.stderr
+        found = json.loads(attacked.stdout)["results"]
+        assert not [r for r in found if r["check"] == "chain" and r["status"] == "fail"]
+        sequence = {
+            r["seq"]: r["detail"]
+            for r in found
+            if r["check"] == "entry sequence" and r["status"] == "fail"
+        }
+        assert list(sequence) == [2], sequence  # the observations, now #2: no approval before
+        assert "no approving hitl" in sequence[2]
         shown = subprocess.run(
             [*run, "runs", "show", first, "--json"], env=environ, capture_output=True, text=True
         )

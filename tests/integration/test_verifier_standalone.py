@@ -32,7 +32,7 @@ RUNNER = (
 target, site_packages = sys.argv[1], sys.argv[2]
 sys.path[:] = [target, *[p for p in sys.path if "site-packages" not in p], site_packages]
 import runpy
-import vouch.verifier as verifier
+import verifier
 assert verifier.__file__.startswith(target), verifier.__file__
 sys.argv = ["python -m verifier", *sys.argv[3:]]
 runpy.run_module("verifier", run_name="__main__", alter_sys=True)
@@ -87,10 +87,6 @@ def test_the_distribution_installs_only_the_verifier_package(installed: Path) ->
     assert not any(r.startswith(("typer", "rich", "httpx", "fastapi", "openai")) for r in requires)
 
 
-@pytest.mark.xfail(
-    reason="known failure after the session-6 merge and namespace rename (see the closing note; fix first next session)",
-    strict=False,
-)
 def test_the_installed_verifier_passes_the_honest_demo_log_like_vouch_audit(
     installed: Path, demo
 ) -> None:
@@ -113,10 +109,6 @@ def test_the_installed_verifier_passes_the_honest_demo_log_like_vouch_audit(
     assert {"transaction", "decision onchain", "anchored"} <= checks
 
 
-@pytest.mark.xfail(
-    reason="known failure after the session-6 merge and namespace rename (see the closing note; fix first next session)",
-    strict=False,
-)
 def test_addresses_given_as_options_instead_of_a_manifest(installed: Path, demo) -> None:
     _, home, _ = demo
     doc = json.loads(manifest_of(home).read_text())
@@ -149,10 +141,6 @@ def test_addresses_given_as_options_instead_of_a_manifest(installed: Path, demo)
     assert {"transaction", "decision onchain", "anchored", "pinned deployment"} <= checks
 
 
-@pytest.mark.xfail(
-    reason="known failure after the session-6 merge and namespace rename (see the closing note; fix first next session)",
-    strict=False,
-)
 def test_the_installed_verifier_names_the_tampered_entry(
     installed: Path, demo, tmp_path: Path
 ) -> None:
@@ -165,10 +153,6 @@ def test_the_installed_verifier_names_the_tampered_entry(
     assert any(line.startswith("#6\t") and "FAIL" in line for line in result.stdout.splitlines())
 
 
-@pytest.mark.xfail(
-    reason="known failure after the session-6 merge and namespace rename (see the closing note; fix first next session)",
-    strict=False,
-)
 def test_the_installed_verifier_cannot_audit_an_unreadable_log_or_a_dead_chain(
     installed: Path, demo, tmp_path: Path
 ) -> None:
@@ -191,10 +175,6 @@ def test_the_installed_verifier_cannot_audit_an_unreadable_log_or_a_dead_chain(
     assert dead.returncode == 2 and "no chain answers at http://127.0.0.1:9" in dead.stderr
 
 
-@pytest.mark.xfail(
-    reason="known failure after the session-6 merge and namespace rename (see the closing note; fix first next session)",
-    strict=False,
-)
 def test_the_installed_verifier_replays_exports_and_imports(
     installed: Path, demo, tmp_path: Path
 ) -> None:

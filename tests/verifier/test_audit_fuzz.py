@@ -128,10 +128,6 @@ def crafted(base: Path, seq: int, kind: str | None, payload: Any, rehash: bool) 
     return path
 
 
-@pytest.mark.xfail(
-    reason="known failure after the session-6 merge and namespace rename (see the closing note; fix first next session)",
-    strict=False,
-)
 @settings(
     max_examples=150,
     deadline=None,
@@ -162,10 +158,6 @@ def test_any_entry_content_is_a_finding_never_a_crash(
     shutil.rmtree(path.parent)
 
 
-@pytest.mark.xfail(
-    reason="known failure after the session-6 merge and namespace rename (see the closing note; fix first next session)",
-    strict=False,
-)
 @pytest.mark.parametrize(
     "payload",
     [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from importlib import import_module
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -15,6 +14,7 @@ from .._batch import Recoverer
 from .._canonical import dump_parsed, keccak
 from .._consensus import quorum_size, recompute, report_verdict
 from .._errors import CannotAudit, ConsensusError
+from .._evidence import examine_evidence
 from .._hitl import (
     TRADE_REFUNDED,
     rejection_digest,
@@ -50,13 +50,6 @@ from ._types import (
     Status,
     TradeTerms,
 )
-
-try:  # the evidence module (issue 14 point 6) is the "rounds" helper's: read at run time
-    examine_evidence: Callable[..., Any] | None = import_module(
-        "vouch.verifier._evidence"
-    ).examine_evidence
-except ImportError:  # pragma: no cover - a verifier from before it
-    examine_evidence = None
 
 _T = TypeVar("_T")
 ACTION_HASH_EXCLUDES = frozenset(("rationale", "trace_hash"))  # see docs/internals.md
@@ -438,9 +431,6 @@ class _Auditor(_ChainChecks):
         Claims (down, slow) prove nothing and are not listed; evidence not
         signed by the node it names, or by no pinned signer, is a finding.
         """
-        if examine_evidence is None:  # pragma: no cover - before the evidence module lands
-            detail = "this verifier cannot read fault evidence yet"
-            return self._add(entry, Check.FAULT_EVIDENCE, "skip", detail)
         found = examine_evidence([entry], signers)
         for problem in found.problems:
             self._add(entry, Check.FAULT_EVIDENCE, "fail", f"{problem.node}: {problem.problem}")
@@ -598,15 +588,24 @@ class _Auditor(_ChainChecks):
             )
         workflow = ("0x" + raw[45:77].hex(), "0x" + raw[87:107].hex())
         pinned = {(w.lower(), o.lower()) for w, o in self.pins.workflows}
-        if pinned and workflow not in pinned:
+        log_only = _log_only_identity(raw, fields)
+        if pinned and workflow not in pinned and not log_only:
             problems.append(
                 f"workflow {workflow[0][:18]}… of owner {workflow[1]} is not a pinned workflow"
+                + (
+                    " (nor a log-only one: receiver and owner zero, id keccak256 of its name)"
+                    if fields.receiver == bytes(20)
+                    else ""
+                )
             )
         logged = [str(s).lower() for s in p.get("signers", [])]
         if "signers" in p and logged != ["0x" + s.hex() for s in signers]:
             problems.append("the logged signers are not the signers the signatures recover to")
         status: Status = "fail" if problems else "ok"
-        self._add(entry, Check.REPORT_BINDING, status, "; ".join(problems))
+        detail = "; ".join(problems)
+        if not problems and log_only and workflow not in pinned:
+            detail = f"log-only workflow {log_only!r}: no contract acts on it"
+        self._add(entry, Check.REPORT_BINDING, status, detail)
 
     def _report_signers(
         self, entry: _Entry, signers: list[bytes], config: tuple[int, list[str]] | None
@@ -1001,3 +1000,19 @@ def duplicate_txs(
         )
         found.append((seq, execution_id, "submission", Check.ONE_TX_ONE_SUBMISSION, "fail", detail))
     return found
+
+
+def _log_only_identity(raw: bytes, fields: _ReportFields) -> str | None:
+    """A log-only workflow's name when the report carries that identity, else None.
+
+    A report no contract receives (receiver zero) of a workflow no one owns
+    onchain (owner zero) is bound by its name alone: its workflow id must be
+    keccak256 of the name the metadata carries (``verifier.workflow_id``), so
+    no pinned workflow's id can be passed off as one.
+    """
+    if fields.receiver != bytes(20) or raw[87:107] != bytes(20):
+        return None
+    name = raw[77:87].rstrip(b"\x00")
+    if not name or keccak(name) != raw[45:77]:
+        return None
+    return name.decode("latin-1")
