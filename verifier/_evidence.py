@@ -28,12 +28,25 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ._consensus import median
 from ._errors import VerifierError
-from ._log import LogEntry
 from ._signing import SignedObservation, recover_observation_signer
+
+
+class Logged(Protocol):
+    """What the evidence checks read of an entry (a ``LogEntry`` or the audit's own row)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def execution_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
 
 PROVABLE = ("equivocation", "stale", "out-of-band")
 
@@ -93,14 +106,14 @@ class EvidenceReport:
 
 
 def proven_faults(
-    entries: Iterable[LogEntry], signers: Collection[str] | None = None
+    entries: Iterable[Logged], signers: Collection[str] | None = None
 ) -> list[ProvenFault]:
     """The node faults the logged signatures prove (see ``examine_evidence``)."""
     return examine_evidence(entries, signers).faults
 
 
 def examine_evidence(
-    entries: Iterable[LogEntry], signers: Collection[str] | None = None
+    entries: Iterable[Logged], signers: Collection[str] | None = None
 ) -> EvidenceReport:
     """Check the evidence of every ``observations`` entry; never raises on any payload.
 
@@ -131,7 +144,7 @@ class _Signed:
     in_set: bool
 
 
-def _examine(entry: LogEntry, allowed: set[str] | None, report: EvidenceReport) -> None:
+def _examine(entry: Logged, allowed: set[str] | None, report: EvidenceReport) -> None:
     p = entry.payload
     request_id, feed = str(p["request_id"]), str(p["feed"])
     don = p.get("don")
@@ -187,7 +200,7 @@ def _of_round(one: _Signed, request_id: str, feed: str) -> bool:
 
 
 def _equivocations(
-    entry: LogEntry,
+    entry: Logged,
     answers: list[_Signed],
     extra: list[tuple[Mapping[str, Any], _Signed]],
     report: EvidenceReport,
@@ -216,7 +229,7 @@ def _equivocations(
 
 
 def _rule_breaks(
-    entry: LogEntry,
+    entry: Logged,
     chosen: list[_Signed],
     extra: list[tuple[Mapping[str, Any], _Signed]],
     rules: Mapping[str, Any],
@@ -259,7 +272,7 @@ def _rule_breaks(
 
 
 def _fault(
-    entry: LogEntry, address: str, node: str, cause: str, proof: list[_Signed], detail: str
+    entry: Logged, address: str, node: str, cause: str, proof: list[_Signed], detail: str
 ) -> ProvenFault:
     return ProvenFault(
         execution_id=entry.execution_id,
