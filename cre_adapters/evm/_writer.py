@@ -153,6 +153,29 @@ class ChainWriter:
         """
         return self._send(fn, gas=gas)
 
+    def transact_data(self, to: str, data: bytes, *, gas: int | None = None) -> TxReceipt:
+        """Send calldata the caller built (for example a call with bytes appended) to ``to``.
+
+        Raises:
+            ContractRevert: if the call would revert (checked first) or did revert.
+            ChainError: if no receipt arrives in time.
+        """
+        tx: dict[str, Any] = {
+            "from": self.address,
+            "to": to_checksum_address(to),
+            "data": HexBytes(data),
+            "value": 0,
+            "chainId": self.chain_id,
+        }
+        try:
+            estimate = self.w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise self.decoder.decode(_revert_data(exc)) from None
+        tx["gas"] = gas or int(estimate * GAS_MARGIN)
+        tx["gasPrice"] = self.w3.eth.gas_price
+        tx["nonce"] = self.w3.eth.get_transaction_count(self.address, "pending")
+        return self._sign_and_wait(tx)
+
     def _send(self, fn: Any, gas: int | None = None) -> TxReceipt:
         params: dict[str, Any] = {"from": self.address, "chainId": self.chain_id}
         try:
@@ -161,7 +184,9 @@ class ChainWriter:
             raise self.decoder.decode(_revert_data(exc)) from None
         params["gas"] = gas or int(estimate * GAS_MARGIN)
         params["nonce"] = self.w3.eth.get_transaction_count(self.address, "pending")
-        tx = fn.build_transaction(params)
+        return self._sign_and_wait(fn.build_transaction(params))
+
+    def _sign_and_wait(self, tx: dict[str, Any]) -> TxReceipt:
         signed = self._account.sign_transaction(tx)
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         try:

@@ -246,10 +246,15 @@ def test_two_executions_swapped_and_relinked_contradict_the_chain_order(
     assert "yet logged after it" in order[10]
 
 
-def test_an_anchor_mismatch_names_the_first_differing_range_not_every_entry_after(
+def test_an_anchor_mismatch_names_the_first_entry_that_differs_not_every_entry_after(
     real: tuple[Any, Path, Pins], tmp_path: Path
 ) -> None:
     env, path, pins = real
+
+    def edit(rows: list[Row]) -> list[Row]:
+        rows[7][3]["value"] += 1  # entry 8 (the 2nd settlement's consensus), then re-hash
+        return rows
+
     snapshot = env.w3.provider.make_request("evm_snapshot", [])["result"]
     try:
         anchored = tmp_path / "anchored.db"
@@ -259,15 +264,38 @@ def test_an_anchor_mismatch_names_the_first_differing_range_not_every_entry_afte
         log.close()
         assert audited(env, anchored, pins).ok
 
-        def edit(rows: list[Row]) -> list[Row]:
-            rows[7][3]["value"] += 1  # entry 8 (the 2nd settlement's consensus), then re-hash
-            return rows
-
         report = audited(
             env, rehashed(anchored, tmp_path, payloads("consensus", lambda d: None)), pins
         )
         assert report.ok  # the re-hash of an unedited log is the same log
         report = audited(env, rehashed(anchored, tmp_path, edit), pins)
+        anchored_fails = fails(report, "anchored")
+        assert list(anchored_fails) == [8], anchored_fails
+        assert "entry #8 is not what anchor #0 committed" in anchored_fails[8]
+        by_entry = {r.seq: r.status for r in report.results if r.check == "anchored"}
+        assert all(by_entry[seq] == "ok" for seq in range(1, 8))  # before the edit: proven
+        assert all(by_entry[seq] == "skip" for seq in range(9, 11))  # re-hashed from #8
+    finally:
+        revert(env.w3, snapshot)
+
+    # an anchor whose transaction carries no entry hashes (or hashes that do not make the
+    # stored root: they are not trusted) narrows the difference to its range
+    snapshot = env.w3.provider.make_request("evm_snapshot", [])["result"]
+    try:
+        from vouch.cre_adapters.evm import contract
+        from vouch.verifier import leaf as merkle_leaf
+        from vouch.verifier import merkle_root
+
+        entries = AttestationLog(path, readonly=True).entries_after(0)
+        anchor = contract(
+            env.w3, env.artifacts, "AttestationAnchor", env.deployment.address("AttestationAnchor")
+        )
+        leaves = [merkle_leaf(e.seq, bytes.fromhex(e.entry_hash[2:])) for e in entries]
+        head = bytes.fromhex(entries[-1].entry_hash[2:])
+        call = anchor.encode_abi("anchor", args=[merkle_root(leaves), 1, entries[-1].seq, head])
+        lies = b"\x11" * 32 * len(entries)  # the right length, but not the anchored hashes
+        env.writer.transact_data(anchor.address, bytes.fromhex(call[2:]) + lies)
+        report = audited(env, rehashed(path, tmp_path, edit), pins)
         anchored_fails = fails(report, "anchored")
         assert list(anchored_fails) == [1], anchored_fails
         assert "the first entry that differs is in #1..#10" in anchored_fails[1]

@@ -422,6 +422,14 @@ class Web3ChainReader(ChainReader):
                     to_seq=to_seq,
                     head_hash="0x" + head.hex(),
                     block=log["blockNumber"],
+                    tx_hash=_tx_hex(log.get("transactionHash")),
                 )
             )
         return records
+
+
+def _tx_hex(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = value.hex() if isinstance(value, bytes | bytearray) else str(value)
+    return text if text.startswith("0x") else "0x" + text

@@ -23,9 +23,12 @@ class _ChainChecks:
     def _anchors(self, chain: ChainReader, anchor: str, entries: list[_Entry]) -> None:
         """Each anchored range must recompute to its onchain root and head; count what is not anchored.
 
-        A mismatch names the first entry of the first range that differs (an
-        edit re-hashes every entry after it, so every later range differs too:
-        those are counted, not listed entry by entry).
+        A mismatch names the first entry that differs: the anchoring transaction
+        carries each anchored entry's hash after its arguments, which the audit
+        reads back and authenticates against the stored root. (An anchor without
+        them, from an older vouch, narrows it to its range.) An edit re-hashes
+        every entry after it, so every later range differs too: those are
+        counted, not listed entry by entry.
         """
         by_seq = {e.seq: e for e in entries}
         covered: set[int] = set()
@@ -48,7 +51,20 @@ class _ChainChecks:
                     self._add(entry, "anchored", "skip", detail)
                 continue
             where = f"#{record.from_seq}..#{record.to_seq}"
-            if present:
+            first = _first_difference(record, by_seq, _committed_hashes(chain, record))
+            if first is not None:
+                seq, detail = first
+                for entry in present:
+                    if entry.seq < seq:
+                        self._add(entry, "anchored", "ok", f"anchor #{record.index}")
+                    elif entry.seq == seq:
+                        self._add(entry, "anchored", "fail", detail)
+                    else:
+                        after = f"after #{seq}, the first entry anchor #{record.index} disowns"
+                        self._add(entry, "anchored", "skip", after)
+                if seq not in by_seq:
+                    self._global("anchored", detail)
+            elif present:
                 detail = (
                     f"{problem}: the first entry that differs is in {where}, from #{present[0].seq} "
                     "on (later entries were re-hashed from it)"
@@ -179,3 +195,57 @@ def _anchor_problem(record: AnchorRecord, span: list[_Entry | None]) -> str:
     if root != record.root or entries[-1].entry_hash != record.head_hash:
         return f"log differs from what anchor #{record.index} committed in block {record.block} (edited after anchoring)"
     return ""
+
+
+_ANCHOR_ARGS = 4 + 4 * 32  # selector, then root, fromSeq, toSeq, headHash
+
+
+def _committed_hashes(chain: ChainReader, record: AnchorRecord) -> list[str] | None:
+    """The entry hashes the anchoring transaction carried, if they fold to the stored root.
+
+    None when the transaction carries none (an older anchor), cannot be read,
+    or carries hashes that do not make the root the contract stored: only
+    hashes the chain itself vouches for may name an entry.
+    """
+    if record.tx_hash is None:
+        return None
+    try:
+        data = chain.get_transaction_input(record.tx_hash)
+    except Exception:  # noqa: BLE001 - NotImplementedError, or any RPC failure: fall back
+        return None
+    count = record.to_seq - record.from_seq + 1
+    tail = (data or b"")[_ANCHOR_ARGS:]
+    if count <= 0 or len(tail) != 32 * count:
+        return None
+    hashes = [tail[i * 32 : (i + 1) * 32] for i in range(count)]
+    root = merkle_root([leaf(record.from_seq + i, h) for i, h in enumerate(hashes)])
+    if "0x" + root.hex() != record.root.lower():
+        return None
+    return ["0x" + h.hex() for h in hashes]
+
+
+def _first_difference(
+    record: AnchorRecord, by_seq: dict[int, _Entry], committed: list[str] | None
+) -> tuple[int, str] | None:
+    """(seq, finding) of the first anchored entry the log lost or changed; None if unknown."""
+    if committed is None:
+        return None
+    for offset, anchored in enumerate(committed):
+        seq = record.from_seq + offset
+        entry = by_seq.get(seq)
+        if entry is None:
+            last = seq
+            while last < record.to_seq and last + 1 not in by_seq:
+                last += 1
+            what = f"entry #{seq} was" if last == seq else f"entries #{seq}..#{last} were"
+            return seq, (
+                f"{what} anchored onchain but {'is' if last == seq else 'are'} missing from the "
+                f"log (anchor #{record.index}, block {record.block})"
+            )
+        if entry.entry_hash.lower() != anchored:
+            return seq, (
+                f"entry #{seq} is not what anchor #{record.index} committed in block "
+                f"{record.block}: its hash {entry.entry_hash[:18]}… was {anchored[:18]}… "
+                "(edited after anchoring; later entries were re-hashed from it)"
+            )
+    return None

@@ -176,6 +176,7 @@ class AnchorRecord(BaseModel):
     to_seq: int
     head_hash: str
     block: int
+    tx_hash: str | None = None  # the anchoring transaction: its calldata may carry the hashes
 
 
 class AuditFinding(NamedTuple):
