@@ -363,8 +363,17 @@ class SQLiteCheckpointStore(CheckpointStore):
         return self._batch()
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
-        with self._batch():
-            self._db.execute(sql, params)
+        with self._lock:
+            if self._depth:  # inside a batch: it commits
+                self._db.execute(sql, params)
+                return
+            try:
+                self._db.execute(sql, params)
+                self._db.commit()
+            except BaseException:
+                self._db.rollback()
+                raise
+            self.commits += 1
 
     def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         with self._lock:

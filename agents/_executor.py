@@ -426,10 +426,11 @@ class Executor:
         return tally
 
     async def _run_step(self, run: _Run, step: Step) -> Any:
-        route = await self.registry.route(step)
+        named = step.agent if step.agent in self.registry.cards else None  # no routing to do
+        routed = named or (await self.registry.route(step)).agent
         tally = self._tally(run, step)
         while True:
-            agent, worker, feedback = self._next_attempt(step, route.agent, tally)
+            agent, worker, feedback = self._next_attempt(step, routed, tally)
             ok, output, note = await self._attempt(run, step, agent, worker, tally, feedback)
             if ok:
                 return self._done(run, step, output, tally)
