@@ -36,7 +36,7 @@ engine cannot run faster than its floor without committing less.
 
 Method: every repetition runs each engine once, in a rotating order (so load
 from other work on the machine falls on all of them alike), each on a fresh
-database, after a ``gc.collect()``. Build (Plan + validation + store / StateGraph
+database, after a ``gc.collect()`` and an ``os.sync()``. Build (Plan + validation + store / StateGraph
 + compile + saver) is timed apart from the run. Figures are medians over the
 repetitions; "vs LangGraph" is the median of the per-repetition ratios to the
 LangGraph run of the same repetition. LangGraph runs its synchronous API
@@ -226,6 +226,7 @@ def measure(
             built = row.make(edges, durability, db)
             row.builds.append(time.perf_counter() - start)
             gc.collect()
+            os.sync()  # no run pays for writing back another's dirty pages in its fsyncs
             start = time.perf_counter()
             built.run()
             row.runs.append(time.perf_counter() - start)
