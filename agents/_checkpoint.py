@@ -17,11 +17,13 @@ Usage for another process (a CLI showing runs): ``store.usage(run_id)`` is a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -215,6 +217,21 @@ class CheckpointStore(ABC):
         """What the run spent, in total and per step, agent and model."""
         return UsageSummary.of(run_id, self.load_steps(run_id))
 
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Group the writes made inside the block into one commit, made when it exits.
+
+        The executor saves the steps that finish together (a wave of a fan-out)
+        in one batch before any of their dependents starts, and a run's end
+        (its unfinished steps, trace and header) in another. A write inside the
+        block is durable once the block exits, not before. Nested blocks join
+        the outer one.
+
+        The default (for stores that cannot group) commits each write as it is
+        made: correct, one commit per write. ``SQLiteCheckpointStore`` makes the
+        block one transaction: all of it or, if the block raises, none of it.
+        """
+        return contextlib.nullcontext()
+
 
 def _copy(run: RunRecord) -> RunRecord:
     """A copy that shares the plan: plans are frozen and replaced, never changed in place."""
@@ -285,8 +302,14 @@ CREATE TABLE IF NOT EXISTS traces (run_id TEXT NOT NULL, seq INTEGER NOT NULL,
 class SQLiteCheckpointStore(CheckpointStore):
     """A checkpoint store in one SQLite file (WAL): survives kill -9 and restarts.
 
-    Every write is its own committed transaction (a finished step is committed
-    before its dependents start). Several processes may open the same file.
+    Every write is its own committed transaction, except inside ``batch()``:
+    there the block is one transaction, committed when it exits. The executor
+    commits the steps that finished together in one batch before any of their
+    dependents starts, so after a crash every step whose dependents had started
+    (and every step of a run that ended) is on disk; a step that finished in
+    the last moments before the crash may not be, and runs again on resume
+    (its side effects, recorded apart, do not repeat). Several processes may
+    open the same file.
 
     Args:
         path: the database file (its folder is created).
@@ -302,7 +325,10 @@ class SQLiteCheckpointStore(CheckpointStore):
             raise CheckpointError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a batch's own writes take it again
+        self._depth = 0  # open batch() blocks (of the thread holding the lock)
+        self.commits = 0
+        """Transactions this store committed (one per write, or per batch)."""
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
@@ -312,9 +338,42 @@ class SQLiteCheckpointStore(CheckpointStore):
         """Close the connection."""
         self._db.close()
 
+    @contextlib.contextmanager
+    def _batch(self) -> Iterator[None]:
+        with self._lock:
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                if self._depth == 1:
+                    self._db.rollback()
+                raise
+            else:
+                if self._depth == 1:
+                    self._db.commit()
+                    self.commits += 1
+            finally:
+                self._depth -= 1
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """One transaction for the block: committed when it exits, rolled back if it raises.
+
+        Other threads' writes wait for it to end.
+        """
+        return self._batch()
+
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
-        with self._lock, self._db:
-            self._db.execute(sql, params)
+        with self._lock:
+            if self._depth:  # inside a batch: it commits
+                self._db.execute(sql, params)
+                return
+            try:
+                self._db.execute(sql, params)
+                self._db.commit()
+            except BaseException:
+                self._db.rollback()
+                raise
+            self.commits += 1
 
     def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -7,7 +7,9 @@ acceptance criteria, and on failure climb the ladder: refine (up to
 agent (given the failure and its context), then re-plan the rest of the goal
 (``max_replans``), then a human (``Hitl.review_failures``), else the run fails.
 
-Every finished step is checkpointed before its dependents start. Side effects go
+Every finished step is checkpointed before its dependents start: the steps that
+finish together (a wave of a fan-out) are committed together, in one
+``CheckpointStore.batch()``, then their dependents are released. Side effects go
 through ``StepContext.effect``: an idempotency key per (run, step, action,
 arguments), a human's approval first when the action is irreversible or above
 the value threshold. A run that pauses for a human or is killed resumes with
@@ -355,25 +357,38 @@ class Executor:
                 while ready and problem is None and len(tasks) < self.concurrency:
                     sid = ready.pop()
                     tasks[sid] = asyncio.create_task(self._step_task(run, by_id[sid], queue))
-                sid, output, error = await queue.get()
-                if isinstance(error, RunTimedOut):
-                    raise error
-                tasks.pop(sid, None)
-                if error is not None:
-                    if isinstance(error, RunStopped | BudgetExceeded):
+                ended = [await queue.get()]
+                while not queue.empty():  # every step that finished meanwhile
+                    ended.append(queue.get_nowait())
+                self._flush(run)  # their records, one commit, before any dependent starts
+                for sid, output, error in ended:
+                    if isinstance(error, RunTimedOut):
                         raise error
-                    problem = problem or (sid, output, error)
-                    continue
-                for child in children.get(sid, ()):
-                    deps = waiting[child]
-                    deps.discard(sid)
-                    if not deps:
-                        ready.append(child)
+                    tasks.pop(sid, None)
+                    if error is not None:
+                        if isinstance(error, RunStopped | BudgetExceeded):
+                            raise error
+                        problem = problem or (sid, output, error)
+                        continue
+                    for child in children.get(sid, ()):
+                        deps = waiting[child]
+                        deps.discard(sid)
+                        if not deps:
+                            ready.append(child)
         finally:
             timer.cancel()
             for task in tasks.values():
                 task.cancel()
+            self._flush(run)
         return problem
+
+    def _flush(self, run: _Run) -> None:
+        """Save the records of the steps that finished since the last flush, in one commit."""
+        if run.unsaved:
+            records, run.unsaved = run.unsaved, []
+            with run.store.batch():
+                for record in records:
+                    self._save_step(run, record)
 
     async def _step_task(self, run: _Run, step: Step, queue: asyncio.Queue[Ended]) -> None:
         try:
@@ -411,10 +426,11 @@ class Executor:
         return tally
 
     async def _run_step(self, run: _Run, step: Step) -> Any:
-        route = await self.registry.route(step)
+        named = step.agent if step.agent in self.registry.cards else None  # no routing to do
+        routed = named or (await self.registry.route(step)).agent
         tally = self._tally(run, step)
         while True:
-            agent, worker, feedback = self._next_attempt(step, route.agent, tally)
+            agent, worker, feedback = self._next_attempt(step, routed, tally)
             ok, output, note = await self._attempt(run, step, agent, worker, tally, feedback)
             if ok:
                 return self._done(run, step, output, tally)
@@ -478,8 +494,9 @@ class Executor:
             return verdict.ok, output, verdict.critique
 
     def _done(self, run: _Run, step: Step, output: Any, tally: _Tally) -> Any:
+        """The step is done: its record waits for the scheduler's next commit (``_flush``)."""
         run.tallies.pop(step.id, None)
-        self._save_step(run, tally.record(step.id, "done", output, run.guard.elapsed))
+        run.unsaved.append(tally.record(step.id, "done", output, run.guard.elapsed))
         return output
 
     def _save_step(self, run: _Run, record: StepRecord) -> None:
@@ -624,13 +641,6 @@ class Executor:
     ) -> RunOutcome:
         """Record the run's end (or pause): unfinished steps, the trace, the header."""
         elapsed = run.guard.elapsed
-        for step_id, tally in run.tallies.items():
-            self._save_step(run, tally.record(step_id, tally.status, None, elapsed))
-        run.tallies.clear()
-        run.store.append_trace(
-            run.record.run_id, [s.to_otel() for s in run.tracer.spans[run.saved_spans :]]
-        )
-        run.saved_spans = len(run.tracer.spans)
         record = run.record
         record.status, record.reason = status, reason
         record.error = type(error).__name__ if error is not None else ""
@@ -638,7 +648,16 @@ class Executor:
         record.active_seconds = elapsed
         record.trace_hash = run.tracer.trace_hash()
         record.updated_at = time.time()
-        self.store.save_run(record)
+        with run.store.batch():  # one commit: the last steps, the trace, the header
+            self._flush(run)
+            for step_id, tally in run.tallies.items():
+                self._save_step(run, tally.record(step_id, tally.status, None, elapsed))
+            run.tallies.clear()
+            run.store.append_trace(
+                run.record.run_id, [s.to_otel() for s in run.tracer.spans[run.saved_spans :]]
+            )
+            run.saved_spans = len(run.tracer.spans)
+            self.store.save_run(record)
         return RunOutcome(
             run_id=record.run_id,
             status=status,

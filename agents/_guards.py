@@ -66,9 +66,13 @@ class Limits(BaseModel):
     prices: PriceTable = Field(default_factory=PriceTable)
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+"""What ``json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)`` builds, once."""
+
+
 def fingerprint(value: Any) -> str:
     """A short stable hash of a JSON-able value."""
-    blob = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    blob = _CANONICAL.encode(value)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -375,6 +375,7 @@ class _Run:
         self.decisions: dict[str, Decision] = {}
         self.pending: list[PendingAction] = []
         self.tallies: dict[str, _Tally] = {}  # steps started and not (yet) done
+        self.unsaved: list[StepRecord] = []  # done steps the scheduler has not committed yet
         self.saved_spans = 0  # how many of tracer.spans the store has
 
     @property

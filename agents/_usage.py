@@ -268,6 +268,9 @@ class UsageLedger:
 
     def check(self, agent: str | None = None) -> None:
         """Raise BudgetExceeded if the run, or AgentBudgetExceeded if ``agent``, is over budget."""
+        unlimited = self.budget.usd is None and self.budget.tokens is None
+        if unlimited and (agent is None or agent not in self.agent_budgets):
+            return  # nothing to sum: no limit applies
         total = self.total()
         if _over(self.budget, total):
             raise BudgetExceeded(

@@ -23,15 +23,25 @@ def server(_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
     _server.reset()
 
 
+SLOW_MACHINE_SECONDS = 30.0
+"""The endpoint's timeouts: far above any answer's time on a loaded machine.
+
+A scripted answer is consumed by the request that asks for it: had the client
+timed out waiting for it (the answer being late, not lost) and retried, the retry
+would get the next action (the offline default) and the test would see a different
+answer. Tests of timeouts set their own short ``timeout_seconds`` with a ``Stall``.
+"""
+
+
 @pytest.fixture
 def endpoint(server: FakeOpenAI) -> Endpoint:
-    """An endpoint on the fake server with fast retries and a short timeout."""
+    """An endpoint on the fake server with fast retries; it waits for a late answer."""
     return Endpoint(
         base_url=server.url,
         model="test-model",
         api_key="sk-test-key",
-        timeout_seconds=0.5,
-        connect_timeout_seconds=0.5,
+        timeout_seconds=SLOW_MACHINE_SECONDS,
+        connect_timeout_seconds=SLOW_MACHINE_SECONDS,
         max_retries=2,
         backoff_seconds=0.01,
         backoff_max_seconds=0.05,
