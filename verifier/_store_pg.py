@@ -106,7 +106,7 @@ class PostgresLog(LogStore):
         with self._db.transaction():
             self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
             for statement in _MIGRATIONS:
-                self._db.execute(statement)  # type: ignore[arg-type]
+                self._db.execute(statement)
 
     def _format(self) -> int:
         exists = self._db.execute("SELECT to_regclass('vouch_log_entries') IS NOT NULL").fetchone()
@@ -131,7 +131,7 @@ class PostgresLog(LogStore):
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._db.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return self._db.execute(sql, params).fetchall()
 
     def append_many(
         self, items: Sequence[tuple[bytes | str, str, dict[str, Any]]]

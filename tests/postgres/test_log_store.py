@@ -121,7 +121,9 @@ def test_an_edit_is_found_by_the_chain_check(store: LogStore, location: str) -> 
             db.execute(sql.format("entries"))
     with open_log(location, readonly=True) as reread:
         findings = reread.verify_chain()
-    assert [(f.seq, f.detail) for f in findings] == [(1, "content does not match its hash (edited)")]
+    assert [(f.seq, f.detail) for f in findings] == [
+        (1, "content does not match its hash (edited)")
+    ]
 
 
 def test_postgres_refuses_a_newer_format(pg_url: str) -> None:
@@ -184,7 +186,8 @@ def test_four_processes_append_one_contiguous_chain(location: str) -> None:
 
 def test_postgres_tables_can_be_set_up_by_racing_processes(pg_url: str) -> None:
     procs = [
-        subprocess.Popen([sys.executable, "-c", APPENDER, pg_url, f"{w:02x}", "3"]) for w in range(4)
+        subprocess.Popen([sys.executable, "-c", APPENDER, pg_url, f"{w:02x}", "3"])
+        for w in range(4)
     ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
     with open_log(pg_url, readonly=True) as log:
