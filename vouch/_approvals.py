@@ -22,7 +22,7 @@ from eth_account import Account
 from web3 import Web3
 
 from vouch.cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
-from vouch.verifier import APPROVER_ROLE, AttestationLog, rejection_digest
+from vouch.verifier import APPROVER_ROLE, LogStore, rejection_digest
 
 from ._errors import VouchError
 
@@ -66,7 +66,7 @@ class ApprovalDesk:
         writer: ChainWriter,
         artifacts: Artifacts,
         deployment: Deployment,
-        log: AttestationLog,
+        log: LogStore,
         approver_key: bytes,
     ) -> None:
         self.writer = writer

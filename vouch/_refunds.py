@@ -30,7 +30,7 @@ from web3.logs import DISCARD
 
 from vouch.cre_adapters import ContractRevert
 from vouch.cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
-from vouch.verifier import AttestationLog, LogEntry
+from vouch.verifier import LogEntry, LogStore
 
 from ._errors import VouchError
 
@@ -137,7 +137,7 @@ class EscrowBook:
         return events[-1] if events else None
 
 
-def execution_of(log: AttestationLog, trade_id: int, gate: str) -> str | None:
+def execution_of(log: LogStore, trade_id: int, gate: str) -> str | None:
     """The execution whose proposal escrowed ``trade_id`` on ``gate``, from the log."""
     found = None
     for entry in log.entries():
@@ -182,7 +182,7 @@ class Refunder:
         writer: ChainWriter,
         artifacts: Artifacts,
         deployment: Deployment,
-        log: AttestationLog,
+        log: LogStore,
         parties: Callable[[str], tuple[ChainWriter, ChainWriter]],
         on_event: Callable[[str, dict[str, Any]], None] = lambda kind, data: None,
     ) -> None:

@@ -33,7 +33,7 @@ from vouch.cre_adapters import (
     SettlementWorkflow,
 )
 from vouch.cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
-from vouch.verifier import AttestationLog, LogEntry, canonical_json, keccak
+from vouch.verifier import LogEntry, LogStore, canonical_json, keccak
 
 from ._agent_settlement import ActionProposal
 from ._anchor import AnchorPolicy
@@ -100,7 +100,7 @@ class ChainSubmitter:
         deployer: ChainWriter,
         artifacts: Artifacts,
         deployment: Deployment,
-        log: AttestationLog,
+        log: LogStore,
         on_event: Callable[[str, dict[str, Any]], None],
         anchor_every: int | AnchorPolicy = 25,
         party_secret: bytes | None = None,
