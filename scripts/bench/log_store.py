@@ -87,11 +87,17 @@ def main() -> None:
         for batch in (1, 10):
             for processes in (1, 4):
                 sqlite = str(tmp / f"log-{batch}-{processes}.db")
-                rows.append(("SQLite", batch, processes, run(sqlite, processes, args.entries, batch)))
+                rows.append(
+                    ("SQLite", batch, processes, run(sqlite, processes, args.entries, batch))
+                )
                 pg = create_database(server)
-                rows.append(("PostgreSQL", batch, processes, run(pg, processes, args.entries, batch)))
+                rows.append(
+                    ("PostgreSQL", batch, processes, run(pg, processes, args.entries, batch))
+                )
         base = rows[0][3]
-        print("| store | entries per transaction | processes | entries/s | vs SQLite, 1 process, 1 per tx |")
+        print(
+            "| store | entries per transaction | processes | entries/s | vs SQLite, 1 process, 1 per tx |"
+        )
         print("|---|---:|---:|---:|---:|")
         for store, batch, processes, rate in rows:
             print(f"| {store} | {batch} | {processes} | {rate:,.0f} | {rate / base:.2f}x |")
