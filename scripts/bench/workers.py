@@ -115,7 +115,7 @@ def main() -> None:
     script = tmp / "worker.py"
     script.write_text(WORKER)
     os.environ["VOUCH_KEYSTORE_PASSWORD"] = PASSWORD
-    server = start_server(tmp / "pg", fsync=True)
+    server = start_server(Path(tempfile.mkdtemp(prefix="vouch-bench-pg-")), fsync=True)
     try:
         bring_up(home, args.cache)
         print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
