@@ -200,7 +200,8 @@ class VouchSettings(BaseSettings):
     def _postgres_url(cls, url: str | None) -> str | None:
         if url is not None and not url.startswith(("postgresql://", "postgres://")):
             raise ValueError(
-                f"{url.split('@')[-1]!r} is not a PostgreSQL URL: give postgresql://user@host:5432/db "
+                f"a {url.split(':', 1)[0][:20]!r} URL is not a PostgreSQL URL: give "
+                "postgresql://user@host:5432/db "
                 "(unset it to keep the SQLite files under home)"
             )
         return url
