@@ -32,6 +32,7 @@ from vouch.agents import (
     RunOutcome,
     RunRecord,
     open_checkpoints,
+    run_leases,
 )
 from vouch.verifier import open_log
 from vouch.verifier._store import redact
@@ -93,8 +94,14 @@ def make_runs_app(settings: Callable[[], VouchSettings]) -> typer.Typer:
         """Every run, newest first, with its real state and the command that moves it on."""
         table = Table("run", "status", "goal", "steps", "state / what to do")
         checkpoints = store(db)
+        leases = run_leases(checkpoints)
         for run in checkpoints.list_runs():
             state = describe(checkpoints, run, RunLock(db_path(db), run.run_id))
+            held = leases.holder(run.run_id) if run.status == "running" else None
+            if held is not None:
+                state = f"driven by worker {held.owner} (lease epoch {held.epoch})"
+            elif run.status == "running" and not run.steps_executed and run.plan is None:
+                state = "queued: `vouch runs work` on any worker takes it"
             status = run.status
             if status == "running" and state.startswith("interrupted"):
                 status = "interrupted"

@@ -30,6 +30,7 @@ def test_submit_queues_a_run_that_list_and_show_read_back(pg_url: str, tmp_path:
     assert not (tmp_path / "home" / "runs.db").exists()  # nothing went to the SQLite default
     listed = _vouch(env, "runs", "list")
     assert listed.returncode == 0 and "queued-1" in listed.stdout, listed.stdout + listed.stderr
+    assert "queued: `vouch runs work`" in listed.stdout
     shown = _vouch(env, "runs", "show", "queued-1")
     assert shown.returncode == 0 and "Sell 1 WETH" in shown.stdout, shown.stdout + shown.stderr
 
