@@ -58,6 +58,14 @@ from ._errors import (
 )
 from ._executor import Executor
 from ._guards import Limits, RunGuard
+from ._lease import (
+    Lease,
+    LeaseKeeper,
+    RunLeases,
+    SQLiteRunLeases,
+    open_checkpoints,
+    run_leases,
+)
 from ._loop import Agent, AgentResult, Tool, TraceEvent
 from ._memory import LongTermMemory, Recalled, ShortTermMemory, memory_tools
 from ._model import (
@@ -150,6 +158,12 @@ __all__ = [
     "RunStopped",
     "RunTimedOut",
     "SQLiteCheckpointStore",
+    "SQLiteRunLeases",
+    "Lease",
+    "LeaseKeeper",
+    "RunLeases",
+    "open_checkpoints",
+    "run_leases",
     "Span",
     "Step",
     "StepContext",

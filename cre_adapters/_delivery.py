@@ -17,7 +17,7 @@ from eth_utils import to_checksum_address
 from web3.logs import DISCARD
 from web3.types import TxParams
 
-from vouch.verifier import AttestationLog, LogEntry, keccak
+from vouch.verifier import LogEntry, LogStore, keccak
 
 from ._errors import ContractRevert
 from .evm import Artifacts, AsyncChainWriter, ChainWriter, Deployment, contract
@@ -43,7 +43,7 @@ class ReportDelivery:
         deployment: Deployment,
         artifacts: Artifacts,
         writer: ChainWriter,
-        log: AttestationLog,
+        log: LogStore,
         receiver: str = "FeedConsumer",
         *,
         delivered_status: str = "delivered",

@@ -24,7 +24,7 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.logs import DISCARD
 
 from vouch.verifier import (
-    AttestationLog,
+    LogStore,
     ReportBody,
     encode_report,
     execution_id,
@@ -85,7 +85,7 @@ class MessageRelay:
         dest_gateway: str,
         workflow: WorkflowInfo,
         artifacts: Artifacts,
-        log: AttestationLog,
+        log: LogStore,
         timeout: float = 5.0,
         poll: float = 0.2,
         on_event: EventSink = _quiet,

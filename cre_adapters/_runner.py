@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vouch.verifier import (
-    AttestationLog,
+    LogStore,
     ReportBody,
     ReportMetadata,
     encode_report,
@@ -76,7 +76,7 @@ class FeedWorkflow:
         self,
         spec: WorkflowSpec,
         don: DonConfig,
-        log: AttestationLog,
+        log: LogStore,
         *,
         rpc_url: str | None = None,
         timeout: float = 5.0,

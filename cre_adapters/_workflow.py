@@ -13,8 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from vouch.verifier import (
-    AttestationLog,
     LogEntry,
+    LogStore,
     ReportBody,
     SettlementPayload,
     SignedObservation,
@@ -89,7 +89,7 @@ class SettlementWorkflow:
         deployment: Deployment,
         artifacts: Artifacts,
         writer: ChainWriter,
-        log: AttestationLog,
+        log: LogStore,
         *,
         timeout: float = 5.0,
         on_event: EventSink = _quiet,

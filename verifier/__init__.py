@@ -46,6 +46,7 @@ from ._signing import (
     sign_observation,
     sign_report,
 )
+from ._store import LogStore, open_log
 from .audit import (
     AnchorRecord,
     ApprovalEvent,
@@ -78,6 +79,8 @@ __all__ = [
     "ReportEvent",
     "METADATA_LENGTH",
     "AttestationLog",
+    "LogStore",
+    "open_log",
     "AuditFinding",
     "AuditReport",
     "CheckTally",

@@ -22,6 +22,7 @@ from ._errors import CannotAudit, VerifierError
 from ._html import render_html
 from ._log import AttestationLog
 from ._replay import ReplayResult, find_execution, replay
+from ._store import is_postgres_url, open_log
 from .audit import (
     CONTRACTS,
     PIN_FLAGS,
@@ -61,7 +62,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Exit 0 when every check passes, 1 on findings, 2 when the log cannot be "
         f"audited. Against a chain, pin the deployment you trust: {PIN_FLAGS}.",
     )
-    check.add_argument("log", type=Path, help="the attestation log (SQLite file)")
+    check.add_argument(
+        "log", type=_log_location, help="the attestation log (SQLite file or postgresql:// URL)"
+    )
     check.add_argument(
         "--manifest",
         type=Path,
@@ -101,11 +104,11 @@ def _parser() -> argparse.ArgumentParser:
     again = commands.add_parser(
         "replay", help="recompute one execution's decision from its logged inputs"
     )
-    again.add_argument("log", type=Path)
+    again.add_argument("log", type=_log_location)
     again.add_argument("execution", help="execution id, or a unique prefix of it")
     again.set_defaults(run=_replay)
     export = commands.add_parser("export", help="write the log as JSON Lines, hashes unchanged")
-    export.add_argument("log", type=Path)
+    export.add_argument("log", type=_log_location)
     export.add_argument("out", type=Path)
     export.set_defaults(run=_export)
     imported = commands.add_parser("import", help="rebuild a log file from a JSON Lines export")
@@ -142,7 +145,7 @@ def connect(url: str, expected_chain_id: int | None) -> tuple[ChainReader, int]:
 
 def _audit(args: argparse.Namespace) -> int:
     url, pins = deployment(args)
-    log = AttestationLog(args.log, readonly=True)
+    log = open_log(args.log, readonly=True)
     if url is None and pins is not None and not pins.from_log:
         raise CannotAudit(
             "pinned addresses need a chain to check them against: pass --rpc-url "
@@ -153,7 +156,7 @@ def _audit(args: argparse.Namespace) -> int:
     report.context.rpc_url = url
     report.context.chain_id = chain_id
     if args.html is not None:
-        args.html.write_text(render_html(report, log, f"audit of {args.log}"), encoding="utf-8")
+        args.html.write_text(render_html(report, log, f"audit of {log.location}"), encoding="utf-8")
     if args.json:
         results = [r.to_dict() for r in report.results]
         print(
@@ -168,7 +171,7 @@ def _audit(args: argparse.Namespace) -> int:
             )
         )
     else:
-        print(f"audit of {args.log}")
+        print(f"audit of {log.location}")
         print("\n".join(header(report)))
         print("\n".join(summary(report, args.verbose)))
     return EXIT_OK if report.ok else EXIT_FINDINGS
@@ -234,7 +237,7 @@ NAMED_ENTRIES = 20  # failing entries the verdict names; each has its own line a
 
 
 def _replay(args: argparse.Namespace) -> int:
-    log = AttestationLog(args.log, readonly=True)
+    log = open_log(args.log, readonly=True)
     result = replay(log, find_execution(log, args.execution))
     print("\n".join(replay_lines(result)))
     return EXIT_FINDINGS if result.divergences else EXIT_OK
@@ -263,7 +266,7 @@ def replay_lines(result: ReplayResult) -> list[str]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    count = AttestationLog(args.log, readonly=True).export_jsonl(args.out)
+    count = open_log(args.log, readonly=True).export_jsonl(args.out)
     print(f"exported {count} entries to {args.out}")
     return EXIT_OK
 
@@ -272,3 +275,8 @@ def _import(args: argparse.Namespace) -> int:
     log = AttestationLog.import_jsonl(args.source, args.into)
     print(f"imported {sum(1 for _ in log.entries())} entries into {args.into}")
     return EXIT_OK
+
+
+def _log_location(text: str) -> Path | str:
+    """A log argument: a postgresql:// URL stays text, anything else is a file path."""
+    return text if is_postgres_url(text) else Path(text)

@@ -14,8 +14,9 @@ from typing import Any
 
 from ._batch import recover_one
 from ._canonical import dump_parsed, keccak
-from ._log import AttestationLog, LogEntry, entry_from_row
+from ._log import LogEntry, entry_from_row
 from ._signing import OBSERVATION_DOMAIN
+from ._store import LogStore
 from .audit import AuditFinding, AuditReport
 
 FAULT_BPS = 100  # an answer more than 1% from the consensus counts as a fault
@@ -329,7 +330,7 @@ def _context(report: AuditReport) -> str:
 
 def render_html(
     report: AuditReport,
-    log: AttestationLog,
+    log: LogStore,
     title: str = "vouch audit",
     *,
     columns: int = COLUMNS,
@@ -370,7 +371,7 @@ def render_html(
         for c, n in zip(PALETTE * 4, stats, strict=False)
     )
     sections = [
-        f"<h1>{_e(title)}</h1><p>{_e(log.path)} · generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}</p>",
+        f"<h1>{_e(title)}</h1><p>{_e(log.location)} · generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}</p>",
         _context(report),
         verdict,
         f'<h2 id="failures">Failures ({len(failures)})</h2>'

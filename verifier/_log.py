@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ._canonical import canonical_json, keccak, parse_canonical
 from ._errors import LogIntegrityError
+from ._store import LogStore
 
 GENESIS = "0x" + "00" * 32
 LOG_FORMAT = 1
@@ -162,7 +163,7 @@ class Unanchored(BaseModel):
     """unix ms of the oldest unanchored entry (None when every entry is anchored)."""
 
 
-def unanchored_tail(log: AttestationLog, anchors: Iterable[Any]) -> Unanchored:
+def unanchored_tail(log: LogStore, anchors: Iterable[Any]) -> Unanchored:
     """How many of the log's newest entries no anchor covers.
 
     Args:
@@ -171,15 +172,9 @@ def unanchored_tail(log: AttestationLog, anchors: Iterable[Any]) -> Unanchored:
             ``to_seq``, e.g. ``AnchorRecord``); covered means ``seq <= max(to_seq)``.
     """
     upto = max((int(a.to_seq) for a in anchors), default=0)
-    count, first, last, oldest = log._db.execute(
-        "SELECT COUNT(*), MIN(seq), MAX(seq), MIN(created_at) FROM entries WHERE seq > ?", (upto,)
-    ).fetchone()
+    count, first, last, oldest = log.tail_after(upto)
     return Unanchored(
-        count=int(count),
-        first_seq=first,
-        last_seq=last,
-        anchored_up_to=upto,
-        oldest_created_at=oldest if isinstance(oldest, int) else None,  # text in an edited log
+        count=count, first_seq=first, last_seq=last, anchored_up_to=upto, oldest_created_at=oldest
     )
 
 
@@ -193,8 +188,10 @@ class ChainFinding(BaseModel):
     detail: str
 
 
-class AttestationLog:
+class AttestationLog(LogStore):
     """An append-only, hash-chained log in one SQLite file (WAL, synchronous=FULL).
+
+    The embedded ``LogStore``; ``open_log`` picks it for a file path.
 
     Args:
         path: the database file; created unless ``readonly``.
@@ -206,6 +203,8 @@ class AttestationLog:
 
     def __init__(self, path: Path | str, readonly: bool = False) -> None:
         self.path = Path(path)
+        self.location = self.reopen_with = str(self.path)
+        self._readonly = readonly
         try:
             self._db = self._connect(readonly)
             self._check_schema(readonly)
@@ -279,6 +278,8 @@ class AttestationLog:
         self, items: Sequence[tuple[bytes | str, str, dict[str, Any]]]
     ) -> list[LogEntry]:
         """Append several entries in one transaction: all of them are committed, or none."""
+        if self._readonly:
+            raise LogIntegrityError(f"{self.location} was opened read-only: nothing appended")
         texts = [(_hex_id(e), kind, canonical_json(p).decode()) for e, kind, p in items]
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -399,6 +400,15 @@ class AttestationLog:
             "SELECT COUNT(*), MIN(created_at) FROM entries WHERE seq > ?", (seq,)
         ).fetchone()
         return int(count), (int(oldest) if oldest is not None else None)
+
+    def tail_after(self, seq: int) -> tuple[int, int | None, int | None, int | None]:
+        """(count, first seq, last seq, oldest created_at) of the entries after ``seq``."""
+        count, first, last, oldest = self._db.execute(
+            "SELECT COUNT(*), MIN(seq), MAX(seq), MIN(created_at) FROM entries WHERE seq > ?",
+            (seq,),
+        ).fetchone()
+        oldest = oldest if isinstance(oldest, int) else None  # text in an edited log
+        return int(count), first, last, oldest
 
     def last_seq(self) -> int:
         """The newest entry's seq (0 for an empty log)."""
@@ -550,7 +560,7 @@ def content_problem(
     return ""
 
 
-def check_format(path: Path, version: int) -> None:
+def check_format(path: Path | str, version: int) -> None:
     """Refuse a log format this code does not read, saying what to do.
 
     Raises:

@@ -6,8 +6,9 @@ from pydantic import BaseModel
 
 from ._consensus import median, recompute, report_verdict
 from ._errors import ConsensusError, EncodingError, SignatureError, VerifierError
-from ._log import AttestationLog, LogEntry
+from ._log import LogEntry
 from ._signing import SignedObservation, recover_observation_signer
+from ._store import LogStore
 from .audit._entries import _outcome_problems
 from .audit._read import _ReportFields
 
@@ -51,7 +52,7 @@ class ReplayResult(BaseModel):
         return not self.divergences
 
 
-def find_execution(log: AttestationLog, prefix: str) -> str:
+def find_execution(log: LogStore, prefix: str) -> str:
     """The full execution id starting with ``prefix``.
 
     Raises:
@@ -66,7 +67,7 @@ def find_execution(log: AttestationLog, prefix: str) -> str:
     return found[0]
 
 
-def replay(log: AttestationLog, execution_id: str) -> ReplayResult:
+def replay(log: LogStore, execution_id: str) -> ReplayResult:
     """Recompute every consensus of ``execution_id`` from its signed observations.
 
     Each consensus entry is recomputed by its own logged mode (median, identical,

@@ -21,8 +21,8 @@ from web3 import Web3
 from vouch.cre_adapters import ContractRevert
 from vouch.cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
 from vouch.verifier import (
-    AttestationLog,
     LogEntry,
+    LogStore,
     VerifierError,
     merkle_proof,
     merkle_root,
@@ -85,7 +85,7 @@ def _anchor_contract(writer: ChainWriter, artifacts: Artifacts, deployment: Depl
 
 
 def anchor_log(
-    log: AttestationLog,
+    log: LogStore,
     writer: ChainWriter,
     artifacts: Artifacts,
     deployment: Deployment,
@@ -152,7 +152,7 @@ class AnchorPolicy:
 
     def maybe_anchor(
         self,
-        log: AttestationLog,
+        log: LogStore,
         writer: ChainWriter,
         artifacts: Artifacts,
         deployment: Deployment,
@@ -176,7 +176,7 @@ class AnchorPolicy:
 
 
 def anchor_everything(
-    log: AttestationLog, writer: ChainWriter, artifacts: Artifacts, deployment: Deployment
+    log: LogStore, writer: ChainWriter, artifacts: Artifacts, deployment: Deployment
 ) -> AnchorResult | None:
     """Anchor every waiting entry now (`vouch log anchor`, `vouch down`); None if none wait."""
     with _ANCHORING:
@@ -196,7 +196,7 @@ def live_manifest(settings: VouchSettings, chain: Chain) -> Deployment | None:
 
 
 def prove_entry(
-    log: AttestationLog, seq: int, w3: Web3, artifacts: Artifacts, deployment: Deployment
+    log: LogStore, seq: int, w3: Web3, artifacts: Artifacts, deployment: Deployment
 ) -> InclusionProof:
     """Build the Merkle proof of entry ``seq`` and check it locally and against the onchain root.
 

@@ -22,8 +22,9 @@ from eth_account import Account
 from web3 import Web3
 
 from vouch.cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
-from vouch.verifier import APPROVER_ROLE, AttestationLog, rejection_digest
+from vouch.verifier import APPROVER_ROLE, LogStore, rejection_digest
 
+from ._chainlogs import event_logs
 from ._errors import VouchError
 
 
@@ -66,7 +67,7 @@ class ApprovalDesk:
         writer: ChainWriter,
         artifacts: Artifacts,
         deployment: Deployment,
-        log: AttestationLog,
+        log: LogStore,
         approver_key: bytes,
     ) -> None:
         self.writer = writer
@@ -164,8 +165,8 @@ class ApprovalDesk:
 
     def _recorded_approval(self, trade_id: int) -> tuple[str, int]:
         """The transaction that recorded ``trade_id``'s approval onchain."""
-        events = self.gate.events.TradeApproved().get_logs(
-            argument_filters={"tradeId": trade_id}, from_block=self.deployment.block
+        events = event_logs(
+            self.gate.events.TradeApproved(), self.deployment.block, {"tradeId": trade_id}
         )
         if not events:
             raise ApprovalError(f"trade #{trade_id} is approved onchain but has no TradeApproved")

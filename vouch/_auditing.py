@@ -11,15 +11,16 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from vouch.agents import SQLiteCheckpointStore, trace_prefix
+from vouch.agents import open_checkpoints, trace_prefix
 from vouch.verifier import (
-    AttestationLog,
     AuditReport,
+    LogStore,
     Pins,
     VerifierError,
     Web3ChainReader,
     audit,
     find_execution,
+    open_log,
     render_html,
     replay,
 )
@@ -40,7 +41,7 @@ def run_audit(
     settings: VouchSettings,
     console: Console,
     as_json: bool,
-    log_path: Path | None = None,
+    log_path: Path | str | None = None,
     workers: int | None = None,
     html_path: Path | None = None,
     verbose: bool = False,
@@ -56,15 +57,17 @@ def run_audit(
     (HOME/deployments/<chain id>.json, written by ``vouch deploy``, outside the
     log) is the pin, and the output says so.
     """
-    path = log_path or settings.log_path
+    path = log_path or settings.log_location
     flags = dict(pin_flags or {})
     try:
-        log = AttestationLog(path, readonly=True)
+        log = open_log(path, readonly=True)
         stack = Stack(settings)
         chain = stack.require_chain()  # reads only: never starts a chain
         pins = _pins(settings, chain.chain_id, flags)
         start = time.perf_counter()
-        with console.status(f"auditing {path} against chain {chain.chain_id} at {chain.url}…"):
+        with console.status(
+            f"auditing {log.location} against chain {chain.chain_id} at {chain.url}…"
+        ):
             report = audit(
                 log,
                 Web3ChainReader(chain.web3()),
@@ -81,7 +84,9 @@ def run_audit(
             console.print(f"[red]cannot audit:[/] {exc}")
         return EXIT_CANNOT_AUDIT
     if html_path is not None:
-        html_path.write_text(render_html(report, log, f"vouch audit of {path}"), encoding="utf-8")
+        html_path.write_text(
+            render_html(report, log, f"vouch audit of {log.location}"), encoding="utf-8"
+        )
         # with --json, standard output is the JSON alone
         (Console(stderr=True) if as_json else console).print(f"wrote {html_path}")
     if as_json:  # for machines: plain, compact, one line (no pretty-printing of 100k results)
@@ -98,7 +103,7 @@ def run_audit(
             + "\n"
         )
     else:
-        show_report(console, report, path, verbose)
+        show_report(console, report, log.location, verbose)
         console.print(
             f"[dim]{report.entries:,} entries audited in {seconds:.1f} s against chain"
             f" {chain.chain_id} at {chain.url}[/]"
@@ -132,7 +137,7 @@ def header_lines(report: AuditReport) -> list[str]:
     return header(report)
 
 
-def show_report(console: Console, report: AuditReport, path: Path, verbose: bool) -> None:
+def show_report(console: Console, report: AuditReport, path: Path | str, verbose: bool) -> None:
     """Where it ran, a tally per check, the failed checks (every check if ``verbose``), the verdict."""
     for line in header(report):
         console.print(line, markup=False, highlight=False)
@@ -197,11 +202,11 @@ def show_report(console: Console, report: AuditReport, path: Path, verbose: bool
 
 
 def run_replay(
-    settings: VouchSettings, console: Console, execution: str, log_path: Path | None = None
+    settings: VouchSettings, console: Console, execution: str, log_path: Path | str | None = None
 ) -> int:
     """Recompute one execution's decision from the log; 0 if it matches, 1 if not, 2 if impossible."""
     try:
-        log = AttestationLog(log_path or settings.log_path, readonly=True)
+        log = open_log(log_path or settings.log_location, readonly=True)
         result = replay(log, find_execution(log, execution))
     except VerifierError as exc:
         console.print(f"[red]cannot replay:[/] {exc}")
@@ -242,7 +247,7 @@ def run_replay(
 
 
 def replay_agent_step(
-    settings: VouchSettings, log: AttestationLog, execution_id: str
+    settings: VouchSettings, log: LogStore, execution_id: str
 ) -> tuple[list[str], list[str]]:
     """The agent's side of an execution, from its run's checkpoint: (what holds, what diverges).
 
@@ -252,14 +257,15 @@ def replay_agent_step(
     """
     entries = {e.kind: e for e in log.by_execution(execution_id)}
     hitl, proposal = entries.get("hitl"), entries.get("proposal")
-    path = settings.home / "runs.db"
-    if hitl is None or proposal is None or not path.exists():
+    path = settings.runs_location
+    if hitl is None or proposal is None or not (settings.runs_url or Path(path).exists()):
         return ["agent step: no recorded agent run for this execution (nothing to replay)"], []
     run_id = str(hitl.payload["run_id"])
-    store = SQLiteCheckpointStore(path)
+    store = open_checkpoints(path)
     record = store.load_steps(run_id).get("propose")
     if record is None:
-        return [], [f"run {run_id} named by the decision has no propose step in {path}"]
+        where = getattr(store, "location", path)
+        return [], [f"run {run_id} named by the decision has no propose step in {where}"]
     logged = proposal.payload["proposal"]
     problems = []
     if record.output != logged:

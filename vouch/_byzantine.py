@@ -24,7 +24,7 @@ from rich.console import Console
 
 from vouch.cre_adapters import DonConfig, FaultSpec, SettlementOutcome
 from vouch.cre_adapters._processes import set_fault
-from vouch.verifier import AttestationLog
+from vouch.verifier import open_log
 
 from ._demo import _bring_up, _price, _refund, run_settlement_demo
 from ._errors import VouchError
@@ -100,7 +100,7 @@ def _act_two(
         console.print(f"  [red]●[/] refused: {exc}")
     else:
         raise VouchError("act 2 should be refused by the DON; it settled")
-    log = AttestationLog(settings.log_path)
+    log = open_log(settings.log_location)
     last = [e for e in log.entries() if e.kind == "proposal"][-1]
     aborted = [e for e in log.by_execution(last.execution_id) if e.kind == "aborted"]
     for cause in aborted[-1].payload.get("causes", []) if aborted else []:
@@ -110,7 +110,7 @@ def _act_two(
 
 def _evidence(console: Console, settings: VouchSettings, execution: str) -> None:
     """Print who was left out of the round and the signed evidence kept against them."""
-    entries = AttestationLog(settings.log_path).by_execution(execution)
+    entries = open_log(settings.log_location).by_execution(execution)
     observed = [e for e in entries if e.kind == "observations"][-1].payload
     for item in observed.get("evidence", []):
         console.print(f"  evidence: {item['node']} {item['cause']} (signed answers logged)")

@@ -20,10 +20,10 @@ from vouch.agents import (
     OpenAIChatModel,
     PlanError,
     RunOutcome,
-    SQLiteCheckpointStore,
+    open_checkpoints,
 )
 from vouch.cre_adapters import SettlementOutcome, SettlementWorkflow
-from vouch.verifier import AttestationLog
+from vouch.verifier import open_log
 
 from ._anchor import AnchorPolicy
 from ._errors import VouchError
@@ -123,7 +123,7 @@ def run_settlement_demo(
     submitter = submitter or _bring_up(settings, console)
     services = Services(settings, submitter=submitter)
     model = chat_model(settings)
-    store = SQLiteCheckpointStore(settings.home / "runs.db")
+    store = open_checkpoints(settings.runs_location)
     executor = settlement_executor(services, model, store)
     console.print(f"\n[bold]agent[/] ({model.name}): “{goal}”")
     run_id = uuid.uuid4().hex[:12]
@@ -174,7 +174,7 @@ def _bring_up(settings: VouchSettings, console: Console) -> ChainSubmitter:
         + ", ".join(n.url.rsplit(":", 1)[1] for n in don.nodes)
     )
     printer = _Printer(console)
-    log = AttestationLog(settings.log_path)
+    log = open_log(settings.log_location)
     writer = stack.writer(chain, artifacts)
     workflow = SettlementWorkflow(
         don, deployment, artifacts, writer, log, timeout=settings.node_timeout, on_event=printer
@@ -287,7 +287,7 @@ class RefusalResult(BaseModel):
 
 
 def _trade_of(settings: VouchSettings, execution: str) -> int:
-    entries = AttestationLog(settings.log_path).by_execution(execution)
+    entries = open_log(settings.log_location).by_execution(execution)
     proposal = next(e for e in entries if e.kind == "proposal")
     return int(proposal.payload["trade_id"])
 
@@ -296,17 +296,17 @@ def _refund(settings: VouchSettings, console: Console, trade_id: int) -> dict[st
     """Refund ``trade_id`` as its parties once its deadline passed; say what moved."""
     parts = chain_parts(settings, start=True)
     gate = parts.deployment.address("SettlementGate")
-    found = find_escrow(SQLiteCheckpointStore(settings.home / "runs.db"), trade_id, gate)
+    found = find_escrow(open_checkpoints(settings.runs_location), trade_id, gate)
     if found is None:
         raise VouchError(f"no run of this home escrowed trade #{trade_id}")
-    refunds = refunder(parts, AttestationLog(settings.log_path))
+    refunds = refunder(parts, open_log(settings.log_location))
     trade = refunds.book.trade(trade_id)
     wait = max(0, trade.deadline - refunds.book.now() + 1)
     with console.status(
         f"waiting {wait}s for trade #{trade_id}'s deadline (refunds open after it)…"
     ):
         entry, _ = refunds.refund(trade_id, found[1], wait=True)
-    close_refunded(SQLiteCheckpointStore(settings.home / "runs.db"), found[0], entry.payload)
+    close_refunded(open_checkpoints(settings.runs_location), found[0], entry.payload)
     p = entry.payload
     console.print(
         f"  [green]✓[/] trade #{trade_id} refunded in tx {p['tx_hash'][:18]}…: "

@@ -47,7 +47,7 @@ from vouch.agents import (
     TracedModel,
 )
 from vouch.cre_adapters import ExecutionRef, SettlementWorkflow
-from vouch.verifier import AttestationLog
+from vouch.verifier import open_log
 
 from ._agent_settlement import ActionProposal, settlement_agent, settlement_offline_model
 from ._anchor import AnchorPolicy
@@ -93,12 +93,12 @@ class Services:
         settings: VouchSettings,
         on_event: Events = _quiet,
         submitter: ChainSubmitter | None = None,
-        log_path: Path | None = None,
+        log_path: Path | str | None = None,
     ) -> None:
         self.settings = settings
         self.on_event = on_event
         self._submitter = submitter
-        self.log_path = log_path or settings.log_path
+        self.log_path = log_path or settings.log_location
 
     def submitter(self) -> ChainSubmitter:
         """The chain submitter, starting chain, contracts and DON if they are not up."""
@@ -109,7 +109,7 @@ class Services:
             deployment, _ = stack.deploy(chain, artifacts)
             don, _ = stack.don_up(deployment)
             writer = stack.writer(chain, artifacts)
-            log = AttestationLog(self.log_path)
+            log = open_log(self.log_path)
             workflow = SettlementWorkflow(
                 don,
                 deployment,

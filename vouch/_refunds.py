@@ -30,8 +30,9 @@ from web3.logs import DISCARD
 
 from vouch.cre_adapters import ContractRevert
 from vouch.cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
-from vouch.verifier import AttestationLog, LogEntry
+from vouch.verifier import LogEntry, LogStore
 
+from ._chainlogs import event_logs
 from ._errors import VouchError
 
 STATUS = ("None", "Open", "Funded", "Settled", "Refunded")
@@ -122,7 +123,7 @@ class EscrowBook:
 
     def trades(self) -> list[TradeView]:
         """Every trade created on the gate since its deployment, oldest first."""
-        created = self.gate.events.TradeCreated().get_logs(from_block=self.deployment.block)
+        created = event_logs(self.gate.events.TradeCreated(), self.deployment.block)
         return [self.trade(int(e["args"]["tradeId"])) for e in created]
 
     def now(self) -> int:
@@ -131,13 +132,13 @@ class EscrowBook:
 
     def refunded_event(self, trade_id: int) -> Any | None:
         """The gate's TradeRefunded event for ``trade_id``, if any."""
-        events = self.gate.events.TradeRefunded().get_logs(
-            argument_filters={"tradeId": trade_id}, from_block=self.deployment.block
+        events = event_logs(
+            self.gate.events.TradeRefunded(), self.deployment.block, {"tradeId": trade_id}
         )
         return events[-1] if events else None
 
 
-def execution_of(log: AttestationLog, trade_id: int, gate: str) -> str | None:
+def execution_of(log: LogStore, trade_id: int, gate: str) -> str | None:
     """The execution whose proposal escrowed ``trade_id`` on ``gate``, from the log."""
     found = None
     for entry in log.entries():
@@ -182,7 +183,7 @@ class Refunder:
         writer: ChainWriter,
         artifacts: Artifacts,
         deployment: Deployment,
-        log: AttestationLog,
+        log: LogStore,
         parties: Callable[[str], tuple[ChainWriter, ChainWriter]],
         on_event: Callable[[str, dict[str, Any]], None] = lambda kind, data: None,
     ) -> None:

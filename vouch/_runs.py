@@ -25,8 +25,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vouch.agents import CheckpointError, Executor, RunOutcome, RunRecord, SQLiteCheckpointStore
-from vouch.verifier import AttestationLog
+from vouch.agents import (
+    CheckpointError,
+    CheckpointStore,
+    Executor,
+    RunOutcome,
+    RunRecord,
+    open_checkpoints,
+    run_leases,
+)
+from vouch.verifier import open_log
+from vouch.verifier._store import redact
 
 from ._flow import SETTLE_ACTION, Services, is_settlement, sign_decision, use_settings
 from ._recovery import (
@@ -77,16 +86,22 @@ def make_runs_app(settings: Callable[[], VouchSettings]) -> typer.Typer:
     def db_path(db: Path | None) -> Path:
         return db or settings().home / "runs.db"
 
-    def store(db: Path | None) -> SQLiteCheckpointStore:
-        return SQLiteCheckpointStore(db_path(db))
+    def store(db: Path | None) -> CheckpointStore:
+        return open_checkpoints(str(db) if db else settings().runs_location)
 
     @app.command("list")
     def list_runs(db: DbOption = None) -> None:
         """Every run, newest first, with its real state and the command that moves it on."""
         table = Table("run", "status", "goal", "steps", "state / what to do")
         checkpoints = store(db)
+        leases = run_leases(checkpoints)
         for run in checkpoints.list_runs():
             state = describe(checkpoints, run, RunLock(db_path(db), run.run_id))
+            held = leases.holder(run.run_id) if run.status == "running" else None
+            if held is not None:
+                state = f"driven by worker {held.owner} (lease epoch {held.epoch})"
+            elif run.status == "running" and not run.steps_executed and run.plan is None:
+                state = "queued: `vouch runs work` on any worker takes it"
             status = run.status
             if status == "running" and state.startswith("interrupted"):
                 status = "interrupted"
@@ -103,6 +118,37 @@ def make_runs_app(settings: Callable[[], VouchSettings]) -> typer.Typer:
     ) -> None:
         """Finish what the run can: continue it from its checkpoint, or refund its trade."""
         _resume_cmd(store(db), db_path(db), settings(), run_id, wait)
+
+    @app.command("submit")
+    def submit_cmd(
+        goal: Annotated[str, typer.Argument(help="What the settlement agent is asked.")],
+        run_id: Annotated[str | None, typer.Option(help="The run's id (default: random).")] = None,
+    ) -> None:
+        """Queue a settlement run for `vouch runs work` (any host sharing VOUCH_RUNS_URL)."""
+        from ._workers import submit
+
+        record = submit(settings(), goal, run_id)
+        console.print(f"run {record.run_id} queued in {_where(settings())}")
+
+    @app.command("work")
+    def work_cmd(
+        owner: Annotated[str | None, typer.Option(help="Lease owner (default host:pid).")] = None,
+        lease: Annotated[float, typer.Option(min=1, help="Lease seconds (renewed at 1/3).")] = 30,
+        runs: Annotated[int | None, typer.Option(help="Stop after this many runs.")] = None,
+        idle_exit: Annotated[
+            float | None, typer.Option(help="Stop after this many idle seconds.")
+        ] = None,
+    ) -> None:
+        """Take runs by lease and drive them; a dead worker's runs go to another after its lease."""
+        from ._workers import Worker
+
+        worker = Worker(settings(), owner, lease)
+        console.print(f"worker {worker.owner} on {_where(settings())} (lease {lease:g} s)")
+        try:
+            for worked in worker.work(runs=runs, idle_exit=idle_exit):
+                _report_worked(worked.outcome, worked.epoch)
+        finally:
+            worker.close()
 
     @app.command("show")
     def show(
@@ -154,7 +200,7 @@ def make_runs_app(settings: Callable[[], VouchSettings]) -> typer.Typer:
 
 
 def _decide(
-    checkpoints: SQLiteCheckpointStore,
+    checkpoints: CheckpointStore,
     db: Path,
     settings: VouchSettings,
     run_id: str,
@@ -214,7 +260,7 @@ def _say_signed(signed: dict[str, Any]) -> None:
     )
 
 
-def _usage_table(checkpoints: SQLiteCheckpointStore, run_id: str) -> None:
+def _usage_table(checkpoints: CheckpointStore, run_id: str) -> None:
     """Tokens and USD per step and agent, and the run's total."""
     usage = checkpoints.usage(run_id)
     table = Table("spent by", "calls", "tokens in", "tokens out", "USD", title="usage")
@@ -237,7 +283,7 @@ def _usage_table(checkpoints: SQLiteCheckpointStore, run_id: str) -> None:
         )
 
 
-def _resume(checkpoints: SQLiteCheckpointStore, run: RunRecord) -> RunOutcome:
+def _resume(checkpoints: CheckpointStore, run: RunRecord) -> RunOutcome:
     if run.entrypoint is None:
         raise CheckpointError(
             f"run {run.run_id} has no entrypoint to rebuild its agents; resume it from its own "
@@ -245,6 +291,18 @@ def _resume(checkpoints: SQLiteCheckpointStore, run: RunRecord) -> RunOutcome:
         )
     executor = load_entrypoint(run.entrypoint)(checkpoints)
     return asyncio.run(executor.resume(run.run_id))
+
+
+def _where(settings: VouchSettings) -> str:
+    """The run store, printable (a URL without its password)."""
+    if settings.runs_url:
+        return redact(settings.runs_url)
+    return settings.runs_location
+
+
+def _report_worked(outcome: RunOutcome, epoch: int) -> None:
+    taken = f" (taken over, lease epoch {epoch})" if epoch > 1 else ""
+    console.print(f"run {outcome.run_id}: [bold]{outcome.status}[/] {outcome.reason}{taken}")
 
 
 def _report(outcome: RunOutcome) -> None:
@@ -260,7 +318,7 @@ def _report(outcome: RunOutcome) -> None:
 
 
 def _resume_cmd(
-    checkpoints: SQLiteCheckpointStore, db: Path, settings: VouchSettings, run_id: str, wait: bool
+    checkpoints: CheckpointStore, db: Path, settings: VouchSettings, run_id: str, wait: bool
 ) -> None:
     """Resume, refund or say there is nothing to do, holding the run's lock throughout."""
     use_settings(settings)
@@ -271,7 +329,7 @@ def _resume_cmd(
         trade, now, parts = None, 0, None
         if found.escrow is not None:
             parts = chain_parts(settings, start=True)
-            book = refunder(parts, AttestationLog(settings.log_path)).book
+            book = refunder(parts, open_log(settings.log_location)).book
             trade, now = book.trade(found.escrow.job.trade_id), book.now()
         decided = set(checkpoints.load_decisions(run_id))
         action = plan_resume(run, steps, decided, trade, now)
@@ -296,7 +354,7 @@ def _resume_cmd(
 
 
 def _refund_run(
-    checkpoints: SQLiteCheckpointStore,
+    checkpoints: CheckpointStore,
     settings: VouchSettings,
     run: RunRecord,
     steps: dict[str, Any],
@@ -309,7 +367,7 @@ def _refund_run(
     key = escrow_key(run, steps, found)
     if key is None:
         raise CheckpointError(f"run {run.run_id} has no escrow key to act as its parties")
-    refunds = refunder(parts, AttestationLog(settings.log_path))
+    refunds = refunder(parts, open_log(settings.log_location))
     entry, new = refunds.refund(found.escrow.job.trade_id, key, wait)
     _say_refund(entry.payload, entry.seq, new)
     close_refunded(checkpoints, run, entry.payload)

@@ -92,6 +92,16 @@ class VouchSettings(BaseSettings):
     )
 
     home: Path = Field(default=Path(".vouch"), description="state: chain, keys, deployments, log")
+    log_url: str | None = Field(
+        default=None,
+        description="the attestation log on a PostgreSQL server shared by several workers "
+        "(postgresql://user@host:5432/db); None: the SQLite file home/attestations.db",
+    )
+    runs_url: str | None = Field(
+        default=None,
+        description="the run checkpoints and leases on a PostgreSQL server shared by several "
+        "workers (postgresql://user@host:5432/db); None: the SQLite file home/runs.db",
+    )
     rpc_url: str | None = Field(default=None, description="an existing EVM RPC; None starts anvil")
     chain_id: int = Field(default=31337, ge=1, description="chain id of the anvil vouch starts")
     nodes: int = Field(default=4, ge=4, le=31, description="oracle nodes in the DON")
@@ -184,6 +194,17 @@ class VouchSettings(BaseSettings):
         default_factory=dict, description="per agent name: {usd, tokens} within one run"
     )
     toolchain_dir: Path | None = Field(default=None, description="checkout holding node_modules")
+
+    @field_validator("log_url", "runs_url")
+    @classmethod
+    def _postgres_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                f"a {url.split(':', 1)[0][:20]!r} URL is not a PostgreSQL URL: give "
+                "postgresql://user@host:5432/db "
+                "(unset it to keep the SQLite files under home)"
+            )
+        return url
 
     @field_validator("f")
     @classmethod
@@ -374,8 +395,18 @@ class VouchSettings(BaseSettings):
 
     @property
     def log_path(self) -> Path:
-        """The attestation log."""
+        """The attestation log's SQLite file (unused when ``log_url`` is set)."""
         return self.home / "attestations.db"
+
+    @property
+    def log_location(self) -> str:
+        """The attestation log: ``log_url`` if set, else the SQLite file (``open_log`` takes it)."""
+        return self.log_url or str(self.log_path)
+
+    @property
+    def runs_location(self) -> str:
+        """The run store: ``runs_url`` if set, else home/runs.db (``open_checkpoints`` takes it)."""
+        return self.runs_url or str(self.home / "runs.db")
 
     def deployment_path(self, chain_id: int) -> Path:
         """The deployment manifest for ``chain_id``."""

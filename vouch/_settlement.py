@@ -33,10 +33,11 @@ from vouch.cre_adapters import (
     SettlementWorkflow,
 )
 from vouch.cre_adapters.evm import Artifacts, ChainWriter, Deployment, contract
-from vouch.verifier import AttestationLog, LogEntry, canonical_json, keccak
+from vouch.verifier import LogEntry, LogStore, canonical_json, keccak
 
 from ._agent_settlement import ActionProposal
 from ._anchor import AnchorPolicy
+from ._chainlogs import event_logs
 from ._errors import VouchError
 from ._refunds import Refunder
 
@@ -100,7 +101,7 @@ class ChainSubmitter:
         deployer: ChainWriter,
         artifacts: Artifacts,
         deployment: Deployment,
-        log: AttestationLog,
+        log: LogStore,
         on_event: Callable[[str, dict[str, Any]], None],
         anchor_every: int | AnchorPolicy = 25,
         party_secret: bytes | None = None,
@@ -267,9 +268,7 @@ class ChainSubmitter:
 
     def _find_trade(self, gate: Any, seller: str, digest: str) -> int | None:
         """The trade ``seller`` opened onchain, if any (it must be for ``digest``)."""
-        created = gate.events.TradeCreated().get_logs(
-            argument_filters={"seller": seller}, from_block=self.deployment.block
-        )
+        created = event_logs(gate.events.TradeCreated(), self.deployment.block, {"seller": seller})
         if not created:
             return None
         args = created[-1]["args"]
@@ -346,12 +345,13 @@ class ChainSubmitter:
     def _processed(self, escrow: Escrow) -> Any | None:
         """The forwarder's last ReportProcessed for this execution, if it processed one."""
         forwarder = self._contract("Forwarder", self.deployment.address("Forwarder"))
-        events = forwarder.events.ReportProcessed().get_logs(
-            argument_filters={
+        events = event_logs(
+            forwarder.events.ReportProcessed(),
+            self.deployment.block,
+            {
                 "receiver": escrow.gate,
                 "workflowExecutionId": bytes.fromhex(escrow.execution.execution_id[2:]),
             },
-            from_block=self.deployment.block,
         )
         return events[-1] if events else None
 

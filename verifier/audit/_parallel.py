@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 
 from .. import _batch
 from .._errors import CannotAudit
-from .._log import GENESIS, AttestationLog
+from .._log import GENESIS
+from .._store import LogStore, open_log
 from ._chain import ChainReader
 from ._entries import _Auditor, duplicate_txs
 from ._read import _linkage
@@ -21,7 +22,7 @@ from ._types import _BUCKETS_PER_WORKER, AuditContext, AuditFinding, AuditReport
 
 
 def audit(
-    log: AttestationLog,
+    log: LogStore,
     chain: ChainReader | None = None,
     signers: SignerSets | None = None,
     *,
@@ -90,7 +91,7 @@ class _Part:
 
 
 def _partitioned(
-    log: AttestationLog,
+    log: LogStore,
     executions: list[tuple[Any, int, int, int]],
     signers: SignerSets | None,
     workers: int,
@@ -157,7 +158,7 @@ def _stitch(links: list[_Link | None]) -> dict[int, str]:
 
 
 def _plan(
-    log: AttestationLog,
+    log: LogStore,
     executions: list[tuple[Any, int, int, int]],
     count: int,
     signers: dict[tuple[int, int], tuple[int, list[str]]],
@@ -171,7 +172,7 @@ def _plan(
     low = min(first for _, first, _, _ in executions)
     high = max(last for _, _, last, _ in executions)
     width = -(-(high - low + 1) // count)
-    path = str(log.path)
+    path = log.reopen_with
     parts = [
         _Part(path, start, min(start + width - 1, high), signers=signers)
         for start in range(low, high + 1, width)
@@ -191,7 +192,7 @@ def _plan(
 def _audit_part(
     part: _Part,
 ) -> tuple[list[tuple[Any, ...]], _Link | None, list[tuple[int, str, str, bool]]]:
-    log = AttestationLog(part.path, readonly=True)
+    log = open_log(part.path, readonly=True)
     try:
         span = log.rows_between(part.first, part.last)
         rows = [r for r in span if r[0] not in part.skip]

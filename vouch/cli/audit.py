@@ -15,7 +15,8 @@ from ._common import app, console, settings
 def audit(
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
     log: Annotated[
-        Path | None, typer.Option(help="Audit this log file instead of the home's.")
+        str | None,
+        typer.Option(help="Audit this log (a file or a postgresql:// URL) instead of the home's."),
     ] = None,
     workers: Annotated[
         int | None, typer.Option(help="Processes recovering signatures (default: all cores).")
@@ -65,7 +66,9 @@ def audit(
 @app.command("replay")
 def replay_cmd(
     execution: Annotated[str, typer.Argument(help="Execution id (or a unique prefix).")],
-    log: Annotated[Path | None, typer.Option(help="Replay from this log file.")] = None,
+    log: Annotated[
+        str | None, typer.Option(help="Replay from this log (a file or a postgresql:// URL).")
+    ] = None,
 ) -> None:
     """Recompute one execution's decision from its logged inputs and show where it diverges."""
     raise typer.Exit(run_replay(settings(), console, execution, log))

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from vouch.verifier import AttestationLog
+from vouch.verifier import AttestationLog, open_log
 
 from .._anchor import anchor_everything, live_manifest, prove_entry
 from .._errors import MissingEnvironment
@@ -31,7 +31,7 @@ def log_export(
     log: Annotated[Path | None, typer.Option(help="Export this log instead of the home's.")] = None,
 ) -> None:
     """Export the attestation log as JSON Lines (hashes unchanged) to hand to an auditor."""
-    count = AttestationLog(log or settings().log_path, readonly=True).export_jsonl(out)
+    count = open_log(log or settings().log_location, readonly=True).export_jsonl(out)
     console.print(f"exported {count} entries to {out}")
 
 
@@ -60,7 +60,7 @@ def log_anchor() -> None:
     artifacts = stack.artifacts()
     deployment = stack.require_deployment(chain, artifacts)
     result = anchor_everything(
-        AttestationLog(cfg.log_path), stack.writer(chain, artifacts), artifacts, deployment
+        open_log(cfg.log_location), stack.writer(chain, artifacts), artifacts, deployment
     )
     if result is None:
         console.print("nothing to anchor: every entry is already anchored")
@@ -92,7 +92,7 @@ def log_prove(
             f"no vouch deployment on chain {chain.chain_id} "
             f"({cfg.deployment_path(chain.chain_id)} is missing or its contracts have no code)"
         )
-    entries = AttestationLog(log or cfg.log_path, readonly=True)
+    entries = open_log(log or cfg.log_location, readonly=True)
     artifacts = stack.artifacts()
     proof = prove_entry(entries, seq, chain.web3(), artifacts, deployment)
     if as_json:

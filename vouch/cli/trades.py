@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vouch.agents import SQLiteCheckpointStore
-from vouch.verifier import AttestationLog
+from vouch.agents import open_checkpoints
+from vouch.verifier import AttestationLog, open_log
 
 from .._recovery import ChainParts, chain_parts, close_refunded, find_escrow, refunder
 from .._refunds import EscrowBook, TradeView, execution_of
@@ -100,7 +100,7 @@ def refund_trade(
     """Refund a trade that can no longer settle (after its deadline), as its parties; log it."""
     parts = _parts(start=True)
     gate = parts.deployment.address("SettlementGate")
-    store = SQLiteCheckpointStore(db or settings().home / "runs.db")
+    store = open_checkpoints(str(db) if db else settings().runs_location)
     found = find_escrow(store, trade_id, gate)
     if found is None:
         Console(stderr=True).print(
@@ -110,7 +110,7 @@ def refund_trade(
         raise typer.Exit(2)
     run, key = found
     started = time.monotonic()
-    entry, new = refunder(parts, AttestationLog(settings().log_path)).refund(trade_id, key, wait)
+    entry, new = refunder(parts, open_log(settings().log_location)).refund(trade_id, key, wait)
     p = entry.payload
     close_refunded(store, run, p)
     if not new:
