@@ -65,7 +65,7 @@ def toolchain_install(
     console.print(f"[green]installed[/] in {target}", soft_wrap=True)
     if directory is not None:
         console.print(f"use it with: export VOUCH_TOOLCHAIN_DIR={target}", soft_wrap=True)
-    _show()
+    _show(target if directory is not None else None)
 
 
 @toolchain_app.command("show")
@@ -78,12 +78,15 @@ def toolchain_show() -> None:
         raise typer.Exit(1)
 
 
-def _show() -> bool:
+def _show(directory: Path | None = None) -> bool:
     from .._resources import contracts_dir, shipped_artifacts, toolchain
     from ..cre_adapters.evm import Toolchain as _Toolchain
     from ..cre_adapters.evm import ToolchainMissing
 
-    chain: _Toolchain = toolchain(settings())
+    current = settings()
+    if directory is not None:
+        current = current.model_copy(update={"toolchain_dir": directory})
+    chain: _Toolchain = toolchain(current)
     complete = True
     for tool in ("anvil", "forge", "solc"):
         try:
