@@ -99,4 +99,4 @@ test-fast: setup
 	$(BIN)/python -m pytest -m "not integration and not slow" -q
 
 clean:
-	rm -rf $(VENV) node_modules .vouch contracts/lib
+	rm -rf $(VENV) node_modules .vouch contracts/lib build dist $(ARTIFACTS)
