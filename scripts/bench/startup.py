@@ -37,6 +37,9 @@ def _timed(cmd: list[str], env: dict[str, str], timeout: float = 900) -> tuple[f
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, timeout=timeout, check=False)
     wall = time.perf_counter() - start
+    if done.returncode not in (0, 2):  # 2: `chain status` with no chain, as intended
+        tail = (done.stderr or done.stdout).decode(errors="replace").strip().splitlines()[-3:]
+        print(f"  ({' '.join(cmd[1:])} exited {done.returncode}: {' | '.join(tail)})")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu, done.returncode
