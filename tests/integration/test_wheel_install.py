@@ -67,13 +67,19 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
     ]
     for step in steps:
         _check(
-            subprocess.run(step, cwd=root, env=build, capture_output=True, text=True, timeout=600)
+            subprocess.run(
+                step, cwd=root, env=build, capture_output=True, text=True, timeout=600, check=False
+            )
         )
     wheel = next(wheels.glob("vouch-*.whl"))
     venv = root / "venv"
     _check(
         subprocess.run(
-            [sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, timeout=120
+            [sys.executable, "-m", "venv", str(venv)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
     )
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
@@ -83,6 +89,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
             capture_output=True,
             text=True,
             timeout=900,
+            check=False,
         )
     )
     work = root / "project"
