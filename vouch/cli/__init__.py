@@ -93,13 +93,14 @@ def interrupted() -> NoReturn:
     traceback. Everything vouch writes is committed per transaction, so there
     is nothing left to flush but the two streams.
     """
-    from .._interrupt import interrupt_hints
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while we print: ignored
+    # import nothing here: a Ctrl-C may have cut an import short (asyncio half-loaded), and a
+    # hint exists only if a command loaded vouch._interrupt to register it
+    hints = sys.modules.get("vouch._interrupt")
     try:
         err = Console(stderr=True)
         err.print("[yellow]interrupted[/]")
-        for line in interrupt_hints():
+        for line in hints.interrupt_hints() if hints is not None else ():
             err.print(Text(f"  {line}"))  # no markup: a hint may hold brackets
         sys.stdout.flush()
         sys.stderr.flush()
