@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.vouch-installed
 NODE_STAMP := node_modules/.vouch-installed
 CHAINLINK_STAMP := contracts/lib/chainlink-contracts/.version
 
-.PHONY: setup demo test test-fast lint forge-test coverage gas-snapshot browser clean
+.PHONY: setup demo test test-fast lint forge-test coverage gas-snapshot browser clean artifacts wheel
 
 setup: $(PY_STAMP) $(NODE_STAMP) $(CHAINLINK_STAMP)
 
@@ -30,6 +30,19 @@ $(CHAINLINK_STAMP): scripts/fetch-chainlink.sh
 
 demo: setup
 	$(BIN)/vouch demo settlement
+
+# vouch's contracts compiled into the package (vouch/_contracts/artifacts.json, not committed):
+# a wheel ships them, so an installed vouch deploys without compiling (docs/install.md)
+ARTIFACTS := vouch/_contracts/artifacts.json
+artifacts: $(ARTIFACTS)
+$(ARTIFACTS): $(shell find contracts/src -name "*.sol") package-lock.json | setup
+	$(BIN)/python -m vouch._resources build-artifacts
+
+# dist/vouch-<version>-py3-none-any.whl, with the contracts' sources and build inside
+wheel: artifacts
+	rm -rf build dist/vouch-*.whl
+	$(BIN)/python -m pip wheel . --no-deps --quiet -w dist
+	@ls dist/vouch-*.whl
 
 lint: setup
 	$(BIN)/ruff check .
@@ -86,4 +99,4 @@ test-fast: setup
 	$(BIN)/python -m pytest -m "not integration and not slow" -q
 
 clean:
-	rm -rf $(VENV) node_modules .vouch contracts/lib
+	rm -rf $(VENV) node_modules .vouch contracts/lib build dist $(ARTIFACTS)

@@ -120,4 +120,5 @@ def artifacts_cache(env: Env) -> Path:
 
 
 def copy_cache(cache: Path, home: Path) -> None:
-    shutil.copytree(cache, home / "cache", dirs_exist_ok=True)
+    if cache.is_dir():  # none when vouch's shipped build was used (make artifacts / make wheel)
+        shutil.copytree(cache, home / "cache", dirs_exist_ok=True)

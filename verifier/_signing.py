@@ -5,10 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_keys import keys
-from eth_keys.exceptions import BadSignature
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._canonical import canonical_json, keccak
@@ -21,11 +17,19 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 HALF_N = SECP256K1_N // 2
 OBSERVATION_DOMAIN = b"vouch.observation.v1\x00"
 
+# EIP-191 version 0x45 ("E") over a 32-byte digest, as eth_account's encode_defunct(primitive=)
+EIP191_PREFIX = b"\x19Ethereum Signed Message:\n32"
+
+# coincurve (libsecp256k1) signs and recovers; eth-account / eth-keys are the pure-Python
+# fallback, imported only without it (they take ~1 CPU-s to import: a node signs with
+# coincurve and never loads them)
 _CCPublicKey: Any
-try:  # coincurve is much faster; eth-keys is the pure-Python fallback
+_CCPrivateKey: Any
+try:
+    from coincurve import PrivateKey as _CCPrivateKey
     from coincurve import PublicKey as _CCPublicKey
 except ImportError:  # pragma: no cover - exercised only without coincurve
-    _CCPublicKey = None
+    _CCPublicKey = _CCPrivateKey = None
 
 
 def _split(signature: bytes, v_offset: int) -> tuple[int, int, int]:
@@ -51,19 +55,31 @@ def _recover(digest: bytes, r: int, s: int, v: int) -> str:
         if _CCPublicKey is not None:
             public = _CCPublicKey.from_signature_and_message(rs + bytes([v]), digest, hasher=None)
             raw = bytes(public.format(compressed=False)[1:])
-        else:
+        else:  # pragma: no cover - exercised only without coincurve
+            from eth_keys import keys
+
             raw = bytes(
                 keys.Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(digest).to_bytes()
             )
-    except (ValueError, BadSignature, Exception) as exc:  # noqa: BLE001 - backends raise many kinds
+    except Exception as exc:  # noqa: BLE001 - backends raise many kinds
         raise SignatureError(f"signature does not recover: {exc}") from None
     return str(to_checksum(keccak(raw)[-20:]))
 
 
+def _sign_digest(digest: bytes, private_key: bytes) -> tuple[int, int, int]:
+    """(r, s, v ∈ {0, 1}) of a deterministic (RFC 6979) secp256k1 signature of ``digest``."""
+    if _CCPrivateKey is not None:
+        rsv = _CCPrivateKey(bytes(private_key)).sign_recoverable(digest, hasher=None)
+        return int.from_bytes(rsv[:32], "big"), int.from_bytes(rsv[32:64], "big"), rsv[64]
+    from eth_account import Account  # pragma: no cover - exercised only without coincurve
+
+    signed = Account.unsafe_sign_hash(digest, private_key)  # pragma: no cover
+    return int(signed.r), int(signed.s), int(signed.v) - 27  # pragma: no cover
+
+
 def sign_report(digest: bytes, private_key: bytes) -> bytes:
     """Sign a report digest: 65 bytes r ‖ s ‖ v with v ∈ {0, 1}, always low-s (Keystone layout)."""
-    signed = Account.unsafe_sign_hash(digest, private_key)
-    r, s, v = int(signed.r), int(signed.s), int(signed.v) - 27
+    r, s, v = _sign_digest(digest, private_key)
     if s > HALF_N:  # eth-keys already normalizes; keep the invariant explicit
         s, v = SECP256K1_N - s, 1 - v
     return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])
@@ -117,8 +133,11 @@ class SignedObservation(BaseModel):
 
 def sign_observation(observation: Observation, private_key: bytes) -> SignedObservation:
     """Sign an observation with EIP-191 over its domain-separated digest."""
-    signed = Account.sign_message(encode_defunct(primitive=observation.digest()), private_key)
-    return SignedObservation(observation=observation, signature=bytes(signed.signature))
+    r, s, v = _sign_digest(keccak(EIP191_PREFIX + observation.digest()), private_key)
+    if s > HALF_N:  # both backends give low-s; keep the invariant explicit
+        s, v = SECP256K1_N - s, 1 - v
+    signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v + 27])
+    return SignedObservation(observation=observation, signature=signature)
 
 
 def recover_observation_signer(signed: SignedObservation) -> str:
@@ -128,6 +147,4 @@ def recover_observation_signer(signed: SignedObservation) -> str:
         SignatureError: if the signature is malformed, high-s, or does not recover.
     """
     r, s, v = _split(signed.signature, 27)
-    message = encode_defunct(primitive=signed.observation.digest())
-    prefixed = keccak(b"\x19" + message.version + message.header + message.body)
-    return _recover(prefixed, r, s, v)
+    return _recover(keccak(EIP191_PREFIX + signed.observation.digest()), r, s, v)

@@ -12,45 +12,22 @@ sent or logged again.
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import importlib
 import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from vouch.agents import (
-    CheckpointError,
-    CheckpointStore,
-    Executor,
-    RunOutcome,
-    RunRecord,
-    open_checkpoints,
-    run_leases,
-)
-from vouch.verifier import open_log
-from vouch.verifier._store import redact
+if TYPE_CHECKING:  # start-up (issue 19): the `runs` commands import these when they run
+    from vouch.agents import CheckpointStore, Executor, RunOutcome, RunRecord
 
-from ._flow import SETTLE_ACTION, Services, is_settlement, sign_decision, use_settings
-from ._recovery import (
-    RunLock,
-    chain_parts,
-    close_refunded,
-    describe,
-    escrow_key,
-    interrupted_says,
-    plan_resume,
-    refunder,
-    settlement_of,
-    stopped_hint,
-)
-from ._settings import VouchSettings
+    from ._settings import VouchSettings
 
 console = Console()
 DbOption = Annotated[
@@ -64,6 +41,8 @@ def load_entrypoint(spec: str) -> Callable[[Any], Executor]:
     The entrypoint comes from the run's checkpoint: it is code the run's owner
     registered, trusted like the rest of the state folder.
     """
+    from vouch.agents import CheckpointError
+
     target, _, name = spec.rpartition(":")
     if target.endswith(".py"):
         module_spec = importlib.util.spec_from_file_location(Path(target).stem, target)
@@ -87,11 +66,17 @@ def make_runs_app(settings: Callable[[], VouchSettings]) -> typer.Typer:
         return db or settings().home / "runs.db"
 
     def store(db: Path | None) -> CheckpointStore:
+        from vouch.agents import open_checkpoints
+
         return open_checkpoints(str(db) if db else settings().runs_location)
 
     @app.command("list")
     def list_runs(db: DbOption = None) -> None:
         """Every run, newest first, with its real state and the command that moves it on."""
+        from vouch.agents import run_leases
+
+        from ._recovery import RunLock, describe
+
         table = Table("run", "status", "goal", "steps", "state / what to do")
         checkpoints = store(db)
         leases = run_leases(checkpoints)
@@ -209,6 +194,11 @@ def _decide(
     note: str,
     resume: bool,
 ) -> None:
+    from vouch.agents import CheckpointError, Executor
+
+    from ._flow import Services, is_settlement, sign_decision, use_settings
+    from ._recovery import RunLock, describe
+
     run = checkpoints.load_run(run_id)
     if run.status != "interrupted":
         state = describe(checkpoints, run, RunLock(db, run_id))
@@ -284,17 +274,23 @@ def _usage_table(checkpoints: CheckpointStore, run_id: str) -> None:
 
 
 def _resume(checkpoints: CheckpointStore, run: RunRecord) -> RunOutcome:
+    from vouch.agents import CheckpointError
+
     if run.entrypoint is None:
         raise CheckpointError(
             f"run {run.run_id} has no entrypoint to rebuild its agents; resume it from its own "
             "program with Executor.resume(run_id)"
         )
+    import asyncio
+
     executor = load_entrypoint(run.entrypoint)(checkpoints)
     return asyncio.run(executor.resume(run.run_id))
 
 
 def _where(settings: VouchSettings) -> str:
     """The run store, printable (a URL without its password)."""
+    from vouch.verifier._store import redact
+
     if settings.runs_url:
         return redact(settings.runs_url)
     return settings.runs_location
@@ -306,6 +302,8 @@ def _report_worked(outcome: RunOutcome, epoch: int) -> None:
 
 
 def _report(outcome: RunOutcome) -> None:
+    from ._flow import SETTLE_ACTION
+
     console.print(f"run {outcome.run_id}: [bold]{outcome.status}[/] {outcome.reason}")
     settled = outcome.outputs.get(SETTLE_ACTION)
     if isinstance(settled, dict) and "tx_hash" in settled:
@@ -321,6 +319,20 @@ def _resume_cmd(
     checkpoints: CheckpointStore, db: Path, settings: VouchSettings, run_id: str, wait: bool
 ) -> None:
     """Resume, refund or say there is nothing to do, holding the run's lock throughout."""
+    from vouch.agents import CheckpointError
+    from vouch.verifier import open_log
+
+    from ._flow import use_settings
+    from ._recovery import (
+        RunLock,
+        chain_parts,
+        interrupted_says,
+        plan_resume,
+        refunder,
+        settlement_of,
+        stopped_hint,
+    )
+
     use_settings(settings)
     run = checkpoints.load_run(run_id)
     with RunLock(db, run_id).held():
@@ -362,6 +374,11 @@ def _refund_run(
     wait: bool,
 ) -> None:
     """Refund the run's trade (it can no longer settle) and close the run."""
+    from vouch.agents import CheckpointError
+    from vouch.verifier import open_log
+
+    from ._recovery import close_refunded, escrow_key, refunder, settlement_of
+
     found = settlement_of(run, steps)
     assert found.escrow is not None
     key = escrow_key(run, steps, found)

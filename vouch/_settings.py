@@ -193,7 +193,15 @@ class VouchSettings(BaseSettings):
     agent_budgets: dict[str, Budget] = Field(
         default_factory=dict, description="per agent name: {usd, tokens} within one run"
     )
-    toolchain_dir: Path | None = Field(default=None, description="checkout holding node_modules")
+    toolchain_dir: Path | None = Field(
+        default=None,
+        description="a folder holding node_modules with anvil/forge/solc (before PATH); see docs/install.md",
+    )
+    anvil: Path | None = Field(default=None, description="the anvil program (else looked up)")
+    forge: Path | None = Field(default=None, description="the forge program (else looked up)")
+    solc: Path | None = Field(
+        default=None, description="a solc program, or solcjs's shim (else looked up)"
+    )
 
     @field_validator("log_url", "runs_url")
     @classmethod

@@ -36,7 +36,6 @@ from vouch.cre_adapters.evm import (
     ErrorDecoder,
     compile_contracts,
     deploy_settlement_stack,
-    find_toolchain,
     free_port,
     rpc_ready,
     start_anvil,
@@ -44,6 +43,7 @@ from vouch.cre_adapters.evm import (
 
 from ._approvals import ensure_policy
 from ._errors import MissingEnvironment
+from ._resources import shipped_artifacts, toolchain
 from ._settings import VouchSettings
 
 
@@ -112,7 +112,7 @@ class Stack:
             shape = {"nodes": len(self.disk_don.nodes), "f": self.disk_don.f}
             settings = settings.model_copy(update=shape)
         self.settings = settings
-        self.toolchain = find_toolchain(settings.toolchain_dir)
+        self.toolchain = toolchain(settings)
         self.replace_don = False  # `vouch don up` sets it: it may replace a running DON
 
     # chain ---------------------------------------------------------------
@@ -251,7 +251,10 @@ class Stack:
 
     # contracts ---------------------------------------------------------------
     def artifacts(self) -> Artifacts:
-        """Compiled contracts (cached by source hash)."""
+        """Vouch's compiled contracts: as shipped in the wheel, else compiled (cached by source hash)."""
+        shipped = shipped_artifacts()
+        if shipped is not None:
+            return shipped
         return compile_contracts(self.toolchain, self.settings.home / "cache")
 
     def writer(self, chain: Chain, artifacts: Artifacts) -> ChainWriter:

@@ -2,7 +2,7 @@
 
 from ._anvil import ANVIL_DEV_KEYS, AnvilProcess, free_port, rpc_ready, start_anvil
 from ._async_writer import AsyncChainWriter, NonceBook
-from ._compile import Artifact, Artifacts, compile_contracts
+from ._compile import Artifact, Artifacts, compile_contracts, sources_digest
 from ._deploy import (
     Deployment,
     DonOnchain,
@@ -12,7 +12,7 @@ from ._deploy import (
     deploy_gateway,
     deploy_settlement_stack,
 )
-from ._toolchain import Toolchain, find_toolchain
+from ._toolchain import Toolchain, ToolchainMissing, find_toolchain, user_toolchain_dir
 from ._writer import ChainWriter, ErrorDecoder
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "DonOnchain",
     "ErrorDecoder",
     "Toolchain",
+    "ToolchainMissing",
     "WorkflowInfo",
     "compile_contracts",
     "contract",
@@ -36,5 +37,7 @@ __all__ = [
     "find_toolchain",
     "free_port",
     "rpc_ready",
+    "sources_digest",
     "start_anvil",
+    "user_toolchain_dir",
 ]

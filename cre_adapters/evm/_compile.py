@@ -53,12 +53,29 @@ class Artifacts(BaseModel):
         return [entry for artifact in self.contracts.values() for entry in artifact.abi]
 
 
-def _sources(toolchain: Toolchain) -> dict[str, str]:
-    root = toolchain.root
+# the name every source is compiled under, wherever the files live (a checkout, an installed
+# wheel): the bytecode's metadata hash depends on it, so one name keeps builds identical
+SOURCE_PREFIX = "contracts/src"
+
+
+def _sources(contracts: Path) -> dict[str, str]:
     return {
-        str(path.relative_to(root)): path.read_text()
-        for path in sorted(toolchain.contracts.rglob("*.sol"))
+        f"{SOURCE_PREFIX}/{path.relative_to(contracts).as_posix()}": path.read_text()
+        for path in sorted(contracts.rglob("*.sol"))
     }
+
+
+def _contracts_of(toolchain: Toolchain, contracts: Path | None) -> Path:
+    folder = contracts if contracts is not None else toolchain.contracts
+    if folder is None or not folder.is_dir():
+        raise CompileError(f"no Solidity sources folder to compile (got {folder})")
+    return folder
+
+
+def sources_digest(contracts: Path) -> str:
+    """A hash of the ``.sol`` files under ``contracts`` and the compiler settings (no toolchain)."""
+    blob = json.dumps([_sources(contracts), SOLC_SETTINGS], sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()
 
 
 def _source_hash(sources: dict[str, str], toolchain: Toolchain) -> str:
@@ -68,13 +85,19 @@ def _source_hash(sources: dict[str, str], toolchain: Toolchain) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def compile_contracts(toolchain: Toolchain, cache_dir: Path) -> Artifacts:
-    """Compile every ``contracts/src/**/*.sol``, reusing the cached build when sources are unchanged.
+def compile_contracts(
+    toolchain: Toolchain, cache_dir: Path, contracts: Path | None = None
+) -> Artifacts:
+    """Compile every ``**/*.sol`` under ``contracts`` (default ``toolchain.contracts``).
+
+    The build is cached in ``cache_dir`` by a hash of the sources, the settings and the
+    OpenZeppelin and solc versions.
 
     Raises:
         CompileError: if solc reports an error.
+        ToolchainMissing: solc or OpenZeppelin's sources are not installed.
     """
-    sources = _sources(toolchain)
+    sources = _sources(_contracts_of(toolchain, contracts))
     digest = _source_hash(sources, toolchain)
     cached = cache_dir / f"artifacts-{digest[:16]}.json"
     if cached.exists():

@@ -24,6 +24,7 @@ from eth_abi import encode as abi_encode
 from web3 import Web3
 from web3.logs import DISCARD
 
+from vouch._resources import toolchain
 from vouch.cre_adapters import (
     ChainTarget,
     DonConfig,
@@ -43,7 +44,6 @@ from vouch.cre_adapters.evm import (
     contract,
     deploy_forwarder,
     deploy_gateway,
-    find_toolchain,
     free_port,
     start_anvil,
 )
@@ -75,7 +75,7 @@ EXECUTED, FAILED_STATE = 1, 2
 @pytest.fixture(scope="module")
 def chain_b() -> Iterator[str]:
     """A second anvil with its own chain id."""
-    anvil = start_anvil(find_toolchain(), chain_id=CHAIN_B)
+    anvil = start_anvil(toolchain(), chain_id=CHAIN_B)
     try:
         yield anvil.url
     finally:

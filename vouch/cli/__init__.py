@@ -17,17 +17,31 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from vouch.agents import AgentError
-from vouch.cre_adapters import CreError
-from vouch.verifier import VerifierError
-
-from .._errors import VouchError
-from .._interrupt import interrupt_hints
 from .._runs import make_runs_app
-from . import audit, chain, demo, don, log, trades, workflow  # noqa: F401  (register the commands)
+from . import audit, chain, demo, don, log, toolchain, trades, workflow  # noqa: F401  (register the commands)
 from ._common import app, override, settings
 
 app.add_typer(make_runs_app(settings), name="runs")
+
+# Start-up (issue 19): importing this package loads typer, rich and the command modules only;
+# each command imports what it needs (web3, the DON, the agents) when it runs. The error
+# classes main() reports are looked up in sys.modules: an error of a package that was never
+# imported cannot have been raised.
+_OURS = (
+    ("vouch._errors", "VouchError"),
+    ("vouch.cre_adapters._errors", "CreError"),
+    ("vouch.verifier._errors", "VerifierError"),
+    ("vouch.agents._errors", "AgentError"),
+)
+
+
+def _ours(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of vouch's errors (shown as a message, not a traceback)."""
+    for module, name in _OURS:
+        root = getattr(sys.modules.get(module), name, None)
+        if isinstance(root, type) and isinstance(exc, root):
+            return True
+    return False
 
 
 @app.callback()
@@ -53,15 +67,15 @@ def main() -> None:
         if code == 130:  # typer turns a KeyboardInterrupt inside a command into Exit(130)
             interrupted()
         sys.exit(code if isinstance(code, int) else 0)
-    except (VouchError, CreError, VerifierError, AgentError) as exc:
-        Console(stderr=True).print(Text.assemble(("error: ", "red"), str(exc)))  # no markup
-        code = getattr(exc, "exit_code", 1)
-        sys.exit(code if isinstance(code, int) else 1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         interrupted()
-    except Exception as exc:  # click usage errors (typer vendors its own click)
+    except Exception as exc:  # vouch's errors; click usage errors (typer vendors its own click)
+        if _ours(exc):
+            Console(stderr=True).print(Text.assemble(("error: ", "red"), str(exc)))  # no markup
+            code = getattr(exc, "exit_code", 1)
+            sys.exit(code if isinstance(code, int) else 1)
         import click
         from typer.exceptions import TyperException
 
@@ -80,10 +94,13 @@ def interrupted() -> NoReturn:
     is nothing left to flush but the two streams.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C while we print: ignored
+    # import nothing here: a Ctrl-C may have cut an import short (asyncio half-loaded), and a
+    # hint exists only if a command loaded vouch._interrupt to register it
+    hints = sys.modules.get("vouch._interrupt")
     try:
         err = Console(stderr=True)
         err.print("[yellow]interrupted[/]")
-        for line in interrupt_hints():
+        for line in hints.interrupt_hints() if hints is not None else ():
             err.print(Text(f"  {line}"))  # no markup: a hint may hold brackets
         sys.stdout.flush()
         sys.stderr.flush()

@@ -8,13 +8,14 @@ invocations in one process (tests, ``CliRunner``) never see each other's flags.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from typer._click.globals import get_current_context
 
-from .._settings import VouchSettings, load_settings
+if TYPE_CHECKING:
+    from .._settings import VouchSettings
 
 app = typer.Typer(
     help="vouch: verifiable onchain agent workflows.", no_args_is_help=True, add_completion=False
@@ -46,6 +47,8 @@ def override(**values: Any) -> None:
 
 def settings() -> VouchSettings:
     """The settings of this invocation: env and vouch.toml, then the CLI's flags on top."""
+    from .._settings import load_settings  # pydantic and the agents' config: not for --help
+
     return load_settings(**_overrides())
 
 

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from .._auditing import run_audit, run_replay
 from ._common import app, console, settings
 
 
@@ -51,6 +50,8 @@ def audit(
     ] = False,
 ) -> None:
     """Re-verify every log entry against the pinned deployment. Exit 0 ok, 1 findings, 2 cannot audit."""
+    from .._auditing import run_audit
+
     pins = {
         "manifest": manifest,
         "chain_id": chain_id,
@@ -71,4 +72,6 @@ def replay_cmd(
     ] = None,
 ) -> None:
     """Recompute one execution's decision from its logged inputs and show where it diverges."""
+    from .._auditing import run_replay
+
     raise typer.Exit(run_replay(settings(), console, execution, log))

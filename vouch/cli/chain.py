@@ -8,17 +8,16 @@ if there is none, so it never leaves an anvil running behind the user's back.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from vouch.verifier import AttestationLog
-
-from .._anchor import anchor_everything, live_manifest
-from .._stack import Stack
 from ._common import app, console, settings
+
+if TYPE_CHECKING:
+    from .._stack import Stack
 
 chain_app = typer.Typer(help="The local chain (anvil) vouch manages.", no_args_is_help=True)
 app.add_typer(chain_app, name="chain")
@@ -27,6 +26,8 @@ app.add_typer(chain_app, name="chain")
 @chain_app.command("up")
 def chain_up() -> None:
     """Start the managed anvil (from its saved state), or check the configured RPC."""
+    from .._stack import Stack
+
     chain = Stack(settings()).chain_up()
     console.print(f"chain {chain.chain_id} at {chain.url}")
 
@@ -34,6 +35,8 @@ def chain_up() -> None:
 @chain_app.command("down")
 def chain_down() -> None:
     """Stop the managed anvil; its state is kept."""
+    from .._stack import Stack
+
     stopped = Stack(settings()).chain_down()
     console.print("anvil stopped" if stopped else "no managed anvil was running")
 
@@ -41,6 +44,8 @@ def chain_down() -> None:
 @chain_app.command("status")
 def chain_status() -> None:
     """Show whether the chain answers."""
+    from .._stack import Stack
+
     chain = Stack(settings()).running_chain()
     if chain is None:
         console.print("chain: [red]down[/] (start it with `vouch chain up`)")
@@ -58,6 +63,8 @@ def deploy(
 
     Needs the running chain (`vouch chain up`); it never starts one.
     """
+    from .._stack import Stack
+
     cfg = settings()
     stack = Stack(cfg)
     chain = stack.require_chain()
@@ -75,6 +82,8 @@ def down() -> None:
 
     Exit 1 if the entries could not be anchored (everything is stopped anyway).
     """
+    from .._stack import Stack
+
     cfg = settings()
     stack = Stack(cfg)
     failed = _anchor_before_down(stack)
@@ -90,6 +99,10 @@ def _anchor_before_down(stack: Stack) -> bool:
 
     Returns True when anchoring was needed and failed.
     """
+    from vouch.verifier import AttestationLog
+
+    from .._anchor import anchor_everything, live_manifest
+
     chain = stack.running_chain()
     log_path = stack.settings.log_path
     if chain is None or not log_path.exists():

@@ -9,16 +9,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from vouch.cre_adapters import (
-    FAULT_MODES,
-    DonConfig,
-    FaultSpec,
-    load_key,
-    serve,
-    set_fault,
-)
-
-from .._stack import Stack, key_password
 from ._common import SourcesOption, app, console, override, settings
 
 don_app = typer.Typer(help="The local oracle network (DON).", no_args_is_help=True)
@@ -43,6 +33,8 @@ def don_up(
     refuse (naming this command) when they are asked for another n or f.
     Nodes not running are started, except those a `down` fault keeps down.
     """
+    from .._stack import Stack
+
     override(nodes=nodes, f=f, don_sources=sources)
     stack = Stack(settings())
     stack.replace_don = True
@@ -62,6 +54,8 @@ def don_up(
 @don_app.command("down")
 def don_down() -> None:
     """Stop the oracle nodes."""
+    from .._stack import Stack
+
     stopped = Stack(settings()).don_down()
     console.print(f"stopped {', '.join(stopped)}" if stopped else "no nodes were running")
 
@@ -69,6 +63,10 @@ def don_down() -> None:
 @don_app.command("status")
 def don_status() -> None:
     """Show every node: key, URL, health, last round."""
+    from vouch.cre_adapters import DonConfig
+
+    from .._stack import Stack
+
     stack = Stack(settings())
     if not stack.don_file.exists():
         console.print("no DON configured yet: run `vouch don up`")
@@ -120,7 +118,8 @@ class SlowAt(StrEnum):
     server = "server"
 
 
-assert tuple(FaultChoice) == FAULT_MODES, "FaultChoice must list cre_adapters.FAULT_MODES"
+# tests/test_startup.py checks FaultChoice lists cre_adapters.FAULT_MODES (not asserted
+# here: that would import the adapters for `vouch --help`)
 
 
 def _last_round(round_id: str | None, at: float | None) -> str:
@@ -151,6 +150,10 @@ def don_fault(
     The fault is recorded with the DON (`don status` shows it, also for a node that
     is down; commands never heal it). `none` on a killed node starts it again.
     """
+    from vouch.cre_adapters import DonConfig, FaultSpec, set_fault
+
+    from .._stack import Stack
+
     stack = Stack(settings())
     spec = FaultSpec.model_validate(
         {
@@ -186,6 +189,10 @@ def node_run(
     Its keystore password: VOUCH_KEY_PASSWORDS__NODE_<i>, --password-file,
     VOUCH_KEYSTORE_PASSWORD, or the keystore's own file <keystore>.password.
     """
+    from vouch.cre_adapters import DonConfig, load_key, serve
+
+    from .._stack import key_password
+
     cfg = settings()
     config = DonConfig.load(don)
     keystore = config.node(node).keystore

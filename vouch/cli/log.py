@@ -12,11 +12,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from vouch.verifier import AttestationLog, open_log
-
-from .._anchor import anchor_everything, live_manifest, prove_entry
-from .._errors import MissingEnvironment
-from .._stack import Stack
 from ._common import app, console, settings
 
 log_app = typer.Typer(
@@ -31,6 +26,8 @@ def log_export(
     log: Annotated[Path | None, typer.Option(help="Export this log instead of the home's.")] = None,
 ) -> None:
     """Export the attestation log as JSON Lines (hashes unchanged) to hand to an auditor."""
+    from vouch.verifier import open_log
+
     count = open_log(log or settings().log_location, readonly=True).export_jsonl(out)
     console.print(f"exported {count} entries to {out}")
 
@@ -44,6 +41,8 @@ def log_import(
 
     The whole export is verified first; a bad line is named and nothing is written.
     """
+    from vouch.verifier import AttestationLog
+
     log = AttestationLog.import_jsonl(source, into)
     console.print(f"imported {log.last_seq()} entries into {into} (hash chain verified)")
 
@@ -54,6 +53,11 @@ def log_anchor() -> None:
 
     Needs the running chain (never starts one: `vouch chain up` first).
     """
+    from vouch.verifier import open_log
+
+    from .._anchor import anchor_everything
+    from .._stack import Stack
+
     cfg = settings()
     stack = Stack(cfg)
     chain = stack.require_chain()
@@ -83,6 +87,12 @@ def log_prove(
     The entry's hash is recomputed from its content: an edited entry never
     verifies (exit 1). Reads only; exit 2 if the chain is not running.
     """
+    from vouch.verifier import open_log
+
+    from .._anchor import live_manifest, prove_entry
+    from .._errors import MissingEnvironment
+    from .._stack import Stack
+
     cfg = settings()
     stack = Stack(cfg)
     chain = stack.require_chain()

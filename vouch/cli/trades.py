@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from vouch.agents import open_checkpoints
-from vouch.verifier import AttestationLog, open_log
-
-from .._recovery import ChainParts, chain_parts, close_refunded, find_escrow, refunder
-from .._refunds import EscrowBook, TradeView, execution_of
 from ._common import app, console, settings
+
+if TYPE_CHECKING:
+    from .._recovery import ChainParts
+    from .._refunds import EscrowBook, TradeView
 
 trades_app = typer.Typer(help="Escrowed trades on the SettlementGate.", no_args_is_help=True)
 app.add_typer(trades_app, name="trades")
@@ -30,10 +29,14 @@ ONE = 10**18
 
 def _parts(start: bool = False) -> ChainParts:
     """Without ``start``: the running chain only (ChainNotRunning, exit 2, if it is down)."""
+    from .._recovery import chain_parts
+
     return chain_parts(settings(), start=start)
 
 
 def _book(parts: ChainParts) -> EscrowBook:
+    from .._refunds import EscrowBook
+
     return EscrowBook(parts.writer.w3, parts.artifacts, parts.deployment)
 
 
@@ -69,6 +72,10 @@ def show_trade(
     log: Annotated[Path | None, typer.Option(help="The attestation log (default: home's).")] = None,
 ) -> None:
     """One trade from the chain, and its execution's entries in the log."""
+    from vouch.verifier import AttestationLog
+
+    from .._refunds import execution_of
+
     parts = _parts()
     book = _book(parts)
     trade, now = book.trade(trade_id), book.now()
@@ -98,6 +105,11 @@ def refund_trade(
     ] = None,
 ) -> None:
     """Refund a trade that can no longer settle (after its deadline), as its parties; log it."""
+    from vouch.agents import open_checkpoints
+    from vouch.verifier import open_log
+
+    from .._recovery import close_refunded, find_escrow, refunder
+
     parts = _parts(start=True)
     gate = parts.deployment.address("SettlementGate")
     store = open_checkpoints(str(db) if db else settings().runs_location)

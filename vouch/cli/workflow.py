@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from vouch.verifier import AttestationLog
-
-from .._anchor import AnchorPolicy
-from .._demo import run_settlement_demo
-from .._errors import VouchError
-from .._stack import Stack
 from ._common import SourcesOption, app, console, override, settings
+
+if TYPE_CHECKING:
+    from vouch.verifier import AttestationLog
+
+    from .._anchor import AnchorPolicy
 
 workflow_app = typer.Typer(help="Workflows from spec files (TOML/JSON/YAML).", no_args_is_help=True)
 app.add_typer(workflow_app, name="workflow")
@@ -48,6 +47,12 @@ def workflow_run(
     import asyncio
 
     from vouch.cre_adapters import FeedWorkflow, ProposalTrigger, ReportDelivery, WorkflowSpec
+    from vouch.verifier import AttestationLog
+
+    from .._anchor import AnchorPolicy
+    from .._demo import run_settlement_demo
+    from .._errors import VouchError
+    from .._stack import Stack
 
     spec = WorkflowSpec.load(file)
     if log is not None and spec.target.kind == "settlement":
@@ -125,6 +130,8 @@ def _anchoring(
 
 
 def _feed_workflow(deployment: Any) -> Any:
+    from .._errors import VouchError
+
     if deployment.feed_workflow is None:
         raise VouchError("this deployment has no FeedConsumer; run `vouch deploy --force`")
     return deployment.feed_workflow
