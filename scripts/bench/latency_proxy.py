@@ -48,6 +48,7 @@ class LatencyProxy:
         self._draws = random.Random(seed)
         self._servers: list[asyncio.base_events.Server] = []
         self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         for link in self.links:
@@ -61,6 +62,9 @@ class LatencyProxy:
             server.close()
         for writer in list(self._writers):
             writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _due(self, link: Link, last: float) -> float:
         loop = asyncio.get_running_loop()
@@ -78,10 +82,19 @@ class LatencyProxy:
             client_w.close()
             return
         self._writers |= {client_w, server_w}
-        await asyncio.gather(
-            self._pump(link, client_r, server_w), self._pump(link, server_r, client_w)
-        )
-        self._writers -= {client_w, server_w}
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)  # type: ignore[arg-type]
+        try:
+            await asyncio.gather(
+                self._pump(link, client_r, server_w), self._pump(link, server_r, client_w)
+            )
+        except asyncio.CancelledError:
+            pass  # the proxy is shutting down: the connection goes with it
+        finally:
+            self._writers -= {client_w, server_w}
+            if task is not None:
+                self._tasks.discard(task)  # type: ignore[arg-type]
 
     async def _pump(
         self, link: Link, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
