@@ -73,23 +73,29 @@ class NodeRouter:
             return  # lifespan and websockets: nothing to do
         method, path = scope.get("method", "GET"), scope.get("path", "")
         handler = self.routes.get((method, path))
+        try:
+            body = await _read_body(receive)
+        except CreError as exc:
+            await _respond(send, *_error_bytes(413, str(exc)))
+            return
         if handler is None:
             known = any(p == path for _, p in self.routes)
-            body = await _read_body(receive)
             status, answer = _error_bytes(
                 405 if known else 404,
                 f"{'method not allowed' if known else 'no route'}: {method} {path}",
             )
-            del body
         else:
             client = scope.get("client") or ("", 0)
             call = Call(
                 method=method,
                 path=path,
-                body=await _read_body(receive),
+                body=body,
                 asker=f"{client[0]}:{client[1]}",
                 client_host=str(client[0]),
-                headers={k.decode().lower(): v.decode() for k, v in scope.get("headers", [])},
+                headers={
+                    k.decode("latin-1").lower(): v.decode("latin-1")
+                    for k, v in scope.get("headers", [])
+                },
                 peer_cert=_peer_cert(send),
             )
             status, answer = await _answer(handler, call)

@@ -57,14 +57,14 @@ def wait_healthy(don: DonConfig, names: list[str], timeout: float = 60.0) -> Non
 
 
 def start_nodes(made: Bundles, log_dir: Path) -> list[subprocess.Popen[bytes]]:
+    """Every node from its host's bundle; the last one through `vouch node run` (both work)."""
     procs = []
     for node in made.don.nodes:
+        command = node_command(made.hosts[node.host], node.name)
+        if node is made.don.nodes[-1]:
+            command[2:3] = ["vouch", "node", "run"]  # python -m vouch node run --don .. --node ..
         with (log_dir / f"{node.name}.log").open("wb") as out:
-            procs.append(
-                subprocess.Popen(
-                    node_command(made.hosts[node.host], node.name), stdout=out, stderr=out
-                )
-            )
+            procs.append(subprocess.Popen(command, stdout=out, stderr=out, cwd=log_dir))
     return procs
 
 
