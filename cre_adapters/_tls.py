@@ -7,7 +7,9 @@ peer shows exactly the certificate the config pins for it: a node's server
 certificate is the only trust anchor of the coordinator's connection to that
 node (and it names the node's host, checked as usual), and a node accepts a
 client only with the owner's certificate or another node's (cross-checks).
-Nothing else, no public CA, is trusted.
+Nothing else, no public CA, is trusted. The certificates are no CA
+(basicConstraints CA:FALSE, no keyCertSign): a pinned key cannot vouch for
+any other certificate, so only the pinned certificates themselves verify.
 
 Certificates are made with ``cryptography`` (only ``don init`` needs it);
 the connections use the standard library's ``ssl``.
@@ -62,7 +64,7 @@ def make_identity(name: str, hosts: list[str], key_file: Path) -> str:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=CERT_DAYS))
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -70,7 +72,7 @@ def make_identity(name: str, hosts: list[str], key_file: Path) -> str:
                 key_encipherment=False,
                 data_encipherment=False,
                 key_agreement=False,
-                key_cert_sign=True,
+                key_cert_sign=False,
                 crl_sign=False,
                 encipher_only=False,
                 decipher_only=False,

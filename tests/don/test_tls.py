@@ -230,3 +230,53 @@ def test_don_init_cli_writes_bundles_and_refuses_a_used_folder(tmp_path: Path) -
     assert "Traceback" not in bad.stderr
     assert not (tmp_path / "c").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".don-init-")]  # no leftovers
+
+
+def test_a_pinned_key_cannot_issue_a_certificate_the_nodes_accept(
+    tls_don: Bundles, tmp_path: Path
+) -> None:
+    """node-2 signs a fresh certificate with its own key: no node takes it (pins are no CA)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    don = owner_don(tls_don)
+    peer = tls_don.don.nodes[1]
+    assert peer.tls_cert is not None
+    issuer_cert = x509.load_pem_x509_certificate(peer.tls_cert.encode())
+    issuer_key = serialization.load_pem_private_key(
+        (tls_don.hosts[peer.host] / "tls" / f"{peer.name}.key").read_bytes(), None
+    )
+    assert isinstance(issuer_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    forged = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vouch owner")]))
+        .issuer_name(issuer_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(issuer_key, hashes.SHA256())
+    )
+    key_file = tmp_path / "forged.key"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    chain = forged.public_bytes(serialization.Encoding.PEM).decode() + peer.tls_cert
+
+    async def ask() -> tuple[int, bytes]:
+        async with HttpxClient(don, cert=chain, key=key_file) as client:
+            body = b'{"request_id": "forged-1", "feed": "ETH/USD"}'
+            return await client.post(don.nodes[0].url + "/observe", body, 5)
+
+    with pytest.raises(WireError):
+        asyncio.run(ask())
