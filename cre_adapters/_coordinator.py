@@ -26,7 +26,8 @@ from ._node import observation_age_problem
 from ._protocol import ObserveRequest, ReportSignRequest, SettlementSignRequest, SignResponse
 from ._rounds import earlier_round
 from ._signer import address_bytes, observation_signer
-from ._wire import NodeClient, WireError, WireTimeout
+from ._transport import Transport, open_client
+from ._wire import WireError, WireTimeout
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -112,8 +113,9 @@ class Coordinator:
         don: the DON to talk to.
         timeout: the deadline of each stage (observations, then signatures) in seconds:
             a node asked late (after another failed) gets only what is left of it.
-        client: open connections to reuse across rounds (``NodeClient``);
-            None opens and closes them per stage, or per ``connected()`` block.
+        client: open connections to reuse across rounds (a ``Transport``: ``HttpxClient``
+            by default, ``NodeClient`` opted in); None opens and closes them per stage,
+            or per ``connected()`` block (``open_client``).
         hedge_after: seconds after which nodes held in reserve are asked too.
         spare: nodes asked at once beyond the 2f+1 (observations) or f+1
             (signatures) a stage needs; the rest are held in reserve and
@@ -124,7 +126,7 @@ class Coordinator:
         self,
         don: DonConfig,
         timeout: float = 5.0,
-        client: NodeClient | None = None,
+        client: Transport | None = None,
         hedge_after: float = 0.25,
         spare: int = 0,
     ) -> None:
@@ -143,7 +145,7 @@ class Coordinator:
         if self.client is not None:
             yield self
             return
-        async with NodeClient() as client:
+        async with open_client(self.don) as client:
             self.client = client
             try:
                 yield self
@@ -188,7 +190,7 @@ class Coordinator:
         body = request.model_dump_json().encode()
         asks = 2 if self.don.echo else 1
 
-        async def ask(client: NodeClient, node: NodeSpec) -> Observed:
+        async def ask(client: Transport, node: NodeSpec) -> Observed:
             started = time.perf_counter()
             answers = await self._post_concurrently(client, node, "/observe", body, asks)
             latency = (time.perf_counter() - started) * 1000
@@ -286,7 +288,7 @@ class Coordinator:
             path = "/sign/report"
             observers = [o.observation.node for o in request.fields[0].observations]
 
-        async def ask(client: NodeClient, node: NodeSpec) -> SignResponse:
+        async def ask(client: Transport, node: NodeSpec) -> SignResponse:
             answer = _parse(node, SignResponse, await self._post(client, node, path, body))
             self._check_signature(node, digest, answer)
             return answer
@@ -318,7 +320,7 @@ class Coordinator:
 
     async def _gather(
         self,
-        ask: Callable[[NodeClient, NodeSpec], Coroutine[Any, Any, T]],
+        ask: Callable[[Transport, NodeSpec], Coroutine[Any, Any, T]],
         pick: Pick[T],
         order: list[NodeSpec],
         width: int,
@@ -335,7 +337,7 @@ class Coordinator:
         waiting = list(order)
         failures: dict[str, NodeError] = {}
         results: list[T] = []
-        async with _client(self.client) as client:
+        async with _client(self.client, self.don) as client:
             running: dict[asyncio.Task[T], str] = {}
 
             def launch(count: int) -> None:
@@ -422,7 +424,7 @@ class Coordinator:
             causes,
         )
 
-    async def _post(self, client: NodeClient, node: NodeSpec, path: str, body: bytes) -> bytes:
+    async def _post(self, client: Transport, node: NodeSpec, path: str, body: bytes) -> bytes:
         try:
             status, answer = await client.post(node.url + path, body, self.timeout)
         except WireTimeout:
@@ -439,7 +441,7 @@ class Coordinator:
         return answer
 
     async def _post_concurrently(
-        self, client: NodeClient, node: NodeSpec, path: str, body: bytes, count: int
+        self, client: Transport, node: NodeSpec, path: str, body: bytes, count: int
     ) -> list[bytes]:
         """``body`` posted ``count`` times at once, each on its own connection (its own asker).
 
@@ -504,11 +506,11 @@ def _split(gathered: _Gathered) -> tuple[dict[str, str], dict[str, str]]:
 
 
 @contextlib.asynccontextmanager
-async def _client(shared: NodeClient | None) -> AsyncIterator[NodeClient]:
+async def _client(shared: Transport | None, don: DonConfig) -> AsyncIterator[Transport]:
     if shared is not None:
         yield shared
         return
-    async with NodeClient() as client:
+    async with open_client(don) as client:
         yield client
 
 

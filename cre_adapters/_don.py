@@ -59,13 +59,24 @@ class NodeSpec(BaseModel):
     keystore: Path
     source: SourceSpec = SourceSpec()
     fault: FaultSpec = FaultSpec()
+    tls_cert: str | None = Field(
+        default=None,
+        description="the node's pinned self-signed TLS certificate (PEM); set: the node speaks "
+        "HTTPS with mutual TLS (see docs/don.md, Separate hosts)",
+    )
+    tls_key: Path | None = Field(
+        default=None, description="the node's TLS private key (0600), on the node's own host"
+    )
+    listen: str | None = Field(default=None, description="address the node binds (default: host)")
 
     _check_address = field_validator("address")(classmethod(lambda cls, v: checksum(v)))
 
     @property
     def url(self) -> str:
-        """The node's base URL."""
-        return f"http://{self.host}:{self.port}"
+        """The node's base URL (https when the DON pins TLS certificates)."""
+        scheme = "https" if self.tls_cert else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
 
 
 class ChainTarget(BaseModel):
@@ -112,6 +123,14 @@ class DonConfig(BaseModel):
     targets: list[ChainTarget] = Field(
         default_factory=list, description="other chains this DON signs reports for"
     )
+    owner_cert: str | None = Field(
+        default=None,
+        description="the DON owner's TLS client certificate (PEM): the coordinator shows it, "
+        "and a node serves /admin off loopback only to it",
+    )
+    owner_key: Path | None = Field(
+        default=None, description="the owner's TLS private key (only on the owner's host)"
+    )
 
     _check_forwarder = field_validator("forwarder")(classmethod(lambda cls, v: checksum(v)))
 
@@ -124,12 +143,26 @@ class DonConfig(BaseModel):
             raise ValueError(
                 f"{n} nodes cannot tolerate f={self.f}; need n >= 3f+1 = {3 * self.f + 1}"
             )
+        pinned = [node.tls_cert is not None for node in self.nodes]
+        if any(pinned) and not (all(pinned) and self.owner_cert):
+            raise ValueError(
+                "TLS is all or nothing: every node needs tls_cert and the DON owner_cert "
+                "(make them with `vouch don init --hosts`)"
+            )
         for attr in ("address", "name", "port"):
-            values = [getattr(node, attr) for node in self.nodes]
+            values = [  # nodes on separate hosts may share a port number
+                f"{node.host}:{node.port}" if attr == "port" else getattr(node, attr)
+                for node in self.nodes
+            ]
             dupes = sorted({str(v) for v in values if values.count(v) > 1})
             if dupes:
                 raise ValueError(f"duplicate node {attr}: {', '.join(dupes)}")
         return self
+
+    @property
+    def tls(self) -> bool:
+        """True when the nodes speak mutual TLS with pinned certificates."""
+        return self.owner_cert is not None
 
     @property
     def signers(self) -> list[str]:
@@ -189,13 +222,27 @@ class DonConfig(BaseModel):
             ConfigError: if the file is missing or invalid.
         """
         try:
-            return cls.model_validate_json(path.read_text())
+            don = cls.model_validate_json(path.read_text())
         except OSError as exc:
             raise ConfigError(
                 f"cannot read DON config {path}: {exc.strerror}; run `vouch don up`"
             ) from exc
         except ValueError as exc:
             raise ConfigError(f"invalid DON config {path}: {exc}") from exc
+        return don.relative_to(path.parent)
+
+    def relative_to(self, folder: Path) -> DonConfig:
+        """This config with relative key and token paths taken from ``folder`` (a bundle's)."""
+
+        def place(path: Path | None) -> Path | None:
+            return None if path is None or path.is_absolute() else folder / path
+
+        nodes = []
+        for node in self.nodes:
+            moved = {k: place(getattr(node, k)) for k in ("keystore", "tls_key")}
+            nodes.append(node.model_copy(update={k: v for k, v in moved.items() if v}))
+        moved = {k: place(getattr(self, k)) for k in ("admin_token_file", "owner_key")}
+        return self.model_copy(update={"nodes": nodes, **{k: v for k, v in moved.items() if v}})
 
 
 class NodeOverride(BaseModel):

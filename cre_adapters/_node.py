@@ -1,29 +1,18 @@
-"""One oracle node: observes with its own data source, signs only what it re-derives.
+"""One oracle node's logic: observes with its own data source, signs only what it re-derives.
 
-Run as its own OS process (``vouch node run --don FILE --node NAME``); the
-coordinator talks to it over HTTP.
+Its HTTP app (the one router) is ``_node_app``, its log ``_node_log``; a node
+process starts from ``python -m vouch.cre_adapters.node`` (or ``vouch node run``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
-import logging
-import os
 import random
-import sys
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any, TextIO
+from collections.abc import Callable
 
 from eth_account import Account
-from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
 from vouch.verifier import (
     Observation,
@@ -41,13 +30,13 @@ from vouch.verifier import (
 
 from ._consensus import MODES, Mode, within_band
 from ._don import DonConfig, NodeSpec
-from ._errors import ConfigError, ConsensusFailed, CreError, SigningRefused
+from ._errors import ConfigError, ConsensusFailed, SigningRefused
 from ._faults import FaultSpec, corrupt, lie
 from ._messages import attested_value
+from ._node_log import log
 from ._protocol import (
     FeedsPayload,
     FieldObservations,
-    HealthResponse,
     ObserveRequest,
     ReportSignRequest,
     SettlementSignRequest,
@@ -61,14 +50,12 @@ from ._sources import (
     MockPriceSource,
     MockRatesSource,
 )
-from ._wire import NodeClient
+from ._transport import Transport, node_client
 
 MAX_CLOCK_SKEW = 60
 CROSS_CHECK_TIMEOUT = 1.0  # seconds a signer waits for an observer's own answer
 FUTURE_SKEW = 5
 MEMORY = 1024  # rounds whose observation a node remembers (it answers a round once)
-log = logging.getLogger("vouch.node")
-PROTOCOL_PATHS = ("/observe", "/sign/")  # slow and flaky apply here; down applies everywhere
 
 
 class OracleNode:
@@ -79,10 +66,20 @@ class OracleNode:
         spec: this node's own entry in ``don``.
         private_key: the node's signing key (decrypted from its keystore).
         source: where the node reads prices.
+        peers: opens the client a cross-check asks the other nodes with
+            (default: httpx showing this node's own certificate on a TLS DON).
     """
 
-    def __init__(self, don: DonConfig, spec: NodeSpec, private_key: bytes, source: DataSource):
+    def __init__(
+        self,
+        don: DonConfig,
+        spec: NodeSpec,
+        private_key: bytes,
+        source: DataSource,
+        peers: Callable[[], Transport] | None = None,
+    ) -> None:
         self.don = don
+        self._peers = peers or (lambda: node_client(don, spec))
         self.spec = spec
         self._signer = Signer(private_key)
         self._wrong_signer = Signer(bytes(Account.create().key))
@@ -208,7 +205,7 @@ class OracleNode:
             if o.observation.node != self.spec.address and o.observation.node in peers
         ]
         body = ObserveRequest(request_id=request_id, feed=feed).model_dump_json().encode()
-        async with NodeClient() as client:
+        async with self._peers() as client:
             answers = await asyncio.gather(
                 *(client.post(peer.url + "/observe", body, CROSS_CHECK_TIMEOUT) for peer in asked),
                 return_exceptions=True,
@@ -455,312 +452,6 @@ def observation_age_problem(observed_at: int, now: int, don: DonConfig) -> str |
     return None
 
 
-def _error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": message, **extra})
-
-
-class _Events:
-    """Where ``event`` writes: the node process's stderr once ``serve`` configured it.
-
-    A protocol answer logs one event, so an event is one ``json.dumps`` and one
-    write (about 8 us), not a trip through ``logging`` (about 40 us). The line
-    is the one ``JsonFormatter`` writes for warnings.
-    """
-
-    sink: TextIO | None = None
-    node = ""
-
-
-def event(name: str, **fields: Any) -> None:
-    """Log one structured event (a JSON object per line in the node's log)."""
-    sink = _Events.sink
-    if sink is None:  # not a node process (tests, embedding): ordinary logging
-        log.info(name, extra={"fields": fields})
-        return
-    line = {"ts": round(time.time(), 3), "node": _Events.node, "level": "info", "event": name}
-    sink.write(json.dumps(_with_fields(line, fields), default=str) + "\n")
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, node, level, event and the event's fields."""
-
-    def __init__(self, node: str) -> None:
-        super().__init__()
-        self.node = node
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Render ``record`` as a JSON line."""
-        line = {
-            "ts": round(record.created, 3),
-            "node": self.node,
-            "level": record.levelname.lower(),
-            "event": record.getMessage(),
-        }
-        return json.dumps(_with_fields(line, getattr(record, "fields", {})), default=str)
-
-
-def _with_fields(line: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-    """The line's own keys first; an event's fields after them, never replacing one."""
-    return {**line, **{k: v for k, v in fields.items() if k not in line}}
-
-
-def read_admin_token(path: Path | None) -> str | None:
-    """The admin token from its file, or None when admin is disabled or the file is unreadable."""
-    if path is None:
-        return None
-    try:
-        token = path.read_text().strip()
-    except OSError:
-        return None
-    return token or None
-
-
-def _admin_allowed(request: Request, token: str | None) -> str | None:
-    """Why an admin request is refused, or None if it may proceed."""
-    if token is None:
-        return "admin is disabled: the DON config names no admin_token_file"
-    host = request.client.host if request.client else ""
-    if host not in ("127.0.0.1", "::1"):
-        return f"admin is only served to loopback, not {host}"
-    given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        return "wrong or missing admin token (Authorization: Bearer <token from admin_token_file>)"
-    return None
-
-
-class FaultGate:
-    """ASGI middleware: down, slow and flaky (admin always answers).
-
-    ``down`` behaves like a dead process to everyone but the admin: the
-    connection is dropped without an answer (``/health`` too), so askers see
-    what they see when a node crashed. Plain ASGI rather than
-    ``@app.middleware``: Starlette's BaseHTTPMiddleware costs about a
-    millisecond per request, a round's worth on loopback.
-    """
-
-    def __init__(self, app: Any, node: OracleNode) -> None:
-        self.app = app
-        self.node = node
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Answer for a faulty node, or pass the request on."""
-        path = scope.get("path", "") if scope["type"] == "http" else "/admin"
-        fault = self.node.fault
-        mode = fault.mode
-        if mode == "none" or path.startswith("/admin"):
-            await self.app(scope, receive, send)
-        elif mode == "down":
-            await _hang_up(scope, receive, send)
-        elif not path.startswith(PROTOCOL_PATHS):
-            await self.app(scope, receive, send)
-        elif mode == "crash-mid-round" and path.startswith("/sign/"):
-            event("crashed", path=path, reason="crash-mid-round fault: dies before signing")
-            await _hang_up(scope, receive, send)
-            _exit_process(70)
-        elif mode == "slow" and fault.slow_at == "server":
-            await asyncio.sleep(fault.delay)  # starts late: what it does is of the later moment
-            await self.app(scope, receive, send)
-        elif mode == "slow":
-            # the node works at once (its state, e.g. its last round, is of the moment the
-            # request came); its answer is what is late, as over a slow link
-            await self.app(scope, receive, self._late(send, fault.delay))
-        elif self.node.injects_error():
-            event("injected-error", path=path)
-            await _error(500, "injected error (flaky fault mode)")(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-
-    @staticmethod
-    def _late(send: Any, delay: float) -> Any:
-        async def late(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                await asyncio.sleep(delay)
-            await send(message)
-
-        return late
-
-
-def _exit_process(code: int, after: float = 0.0) -> None:
-    """End this node process (a crash or a kill), only in a node process: never a test's."""
-    if _Events.sink is None:
-        return
-    sys.stderr.flush()
-    if after <= 0:
-        os._exit(code)
-    asyncio.get_running_loop().call_later(after, os._exit, code)
-
-
-async def _hang_up(scope: Any, receive: Any, send: Any) -> None:
-    """Drop the connection without answering, as a dead node would.
-
-    uvicorn's ``send`` belongs to the request cycle that owns the transport;
-    aborting it resets the connection. A server without that (the in-process
-    test client) gets a 503 instead.
-    """
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if transport is None:
-        await _error(503, "node is down (fault mode)")(scope, receive, send)
-        return
-    transport.abort()
-    cycle = send.__self__
-    for _ in range(200):  # return only once uvicorn saw the connection go (else it answers 500)
-        if getattr(cycle, "disconnected", True):
-            return
-        await asyncio.sleep(0.001)
-
-
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
-
-
-def _install_admin(app: FastAPI, node: OracleNode) -> None:
-    token = read_admin_token(node.don.admin_token_file)
-
-    @app.get("/admin/fault")
-    async def get_fault(request: Request) -> Response:
-        refused = _admin_allowed(request, token)
-        if refused:
-            return _error(403, refused)
-        return JSONResponse(node.fault.model_dump())
-
-    @app.put("/admin/fault")
-    async def put_fault(request: Request, fault: FaultSpec) -> Response:
-        refused = _admin_allowed(request, token)
-        if refused:
-            event("admin-refused", reason=refused)
-            return _error(403, refused)
-        node.set_fault(fault)
-        event("fault-set", **fault.model_dump())
-        if fault.mode == "down" and fault.kill:
-            event("killed", reason="down fault with kill: the process exits")
-            _exit_process(0, after=0.2)  # after this answer went out
-        return JSONResponse(node.fault.model_dump())
-
-
-Handler = Callable[[bytes, str], Awaitable[tuple[int, bytes]]]
-
-
-class ProtocolApp:
-    """ASGI: the protocol endpoints answered straight from bytes; everything else to ``fallback``.
-
-    ``POST /observe``, ``/sign/settlement`` and ``/sign/report`` are what a
-    round costs, once per node and ask: the body is validated by pydantic
-    from the raw bytes and the answer serialised by it, without FastAPI's
-    routing, dependency and encoder layers. Errors answer as the FastAPI
-    endpoints do: ``{"error": ...}`` with 422 (malformed), 409 (refused to
-    sign) or 400 (anything else the node cannot do).
-    """
-
-    def __init__(self, node: OracleNode, fallback: Any) -> None:
-        self.node = node
-        self.fallback = fallback
-        self.routes: dict[str, Handler] = {
-            "/observe": self._observe,
-            "/sign/settlement": self._sign_settlement,
-            "/sign/report": self._sign_report,
-        }
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Serve a protocol request, or hand the request to the fallback app."""
-        route = self.routes.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if route is None or scope.get("method") != "POST":
-            await self.fallback(scope, receive, send)
-            return
-        client = scope.get("client") or ("", 0)
-        asker = f"{client[0]}:{client[1]}"  # one connection, one asker
-        status, body = await _answer(route, await _read_body(receive), asker)
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    async def _observe(self, body: bytes, asker: str) -> tuple[int, bytes]:
-        started = time.perf_counter()
-        signed = await self.node.observe(ObserveRequest.model_validate_json(body), asker)
-        obs = signed.observation
-        event("observed", round=obs.request_id, value=obs.value, ms=_ms(started))
-        return 200, signed.model_dump_json().encode()
-
-    async def _sign_settlement(self, body: bytes, asker: str) -> tuple[int, bytes]:
-        started = time.perf_counter()
-        request = SettlementSignRequest.model_validate_json(body)
-        await self.node.cross_check(request.request_id, request.feed, request.observations)
-        answer = self.node.sign_settlement(request)
-        event("signed", round=request.request_id, price=answer.price, ms=_ms(started))
-        return 200, answer.model_dump_json().encode()
-
-    async def _sign_report(self, body: bytes, asker: str) -> tuple[int, bytes]:
-        started = time.perf_counter()
-        request = ReportSignRequest.model_validate_json(body)
-        for field in request.fields:
-            await self.node.cross_check(request.request_id, field.feed, field.observations)
-        answer = self.node.sign_report(request)
-        modes = [f.mode for f in request.fields]
-        event(
-            "signed", round=request.request_id, modes=modes, values=answer.values, ms=_ms(started)
-        )
-        return 200, answer.model_dump_json().encode()
-
-
-async def _read_body(receive: Any) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-async def _answer(route: Handler, body: bytes, asker: str) -> tuple[int, bytes]:
-    """Run ``route`` on ``body``; a node's refusal or failure becomes a JSON error answer."""
-    try:
-        return await route(body, asker)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in err.get('loc', ())) or 'body'}: {err.get('msg')}"
-            for err in exc.errors()
-        ]
-        return _error_bytes(422, "malformed request: " + "; ".join(problems), problems=problems)
-    except SigningRefused as exc:
-        log.warning("refused", extra={"fields": {"reason": str(exc)}})
-        return _error_bytes(409, f"refused to sign: {exc}", cause="refused")
-    except CreError as exc:
-        return _error_bytes(400, str(exc))
-
-
-def _error_bytes(status: int, message: str, **extra: Any) -> tuple[int, bytes]:
-    return status, json.dumps({"error": message, **extra}).encode()
-
-
-def create_app(node: OracleNode) -> Any:
-    """Build the node's HTTP API (an ASGI app) around ``node``."""
-    app = FastAPI(title=f"vouch oracle node {node.spec.name}", version="1")
-    _install_admin(app, node)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}"
-            for err in exc.errors()
-        ]
-        return _error(422, "malformed request: " + "; ".join(problems), problems=problems)
-
-    @app.get("/health")
-    async def health() -> HealthResponse:
-        return HealthResponse(
-            status="ok",
-            node=node.spec.name,
-            address=node.spec.address,
-            don_id=node.don.don_id,
-            config_version=node.don.config_version,
-            last_round=node.last_round,
-            last_round_at=node.last_round_at,
-            rounds=node.rounds,
-            fault=node.fault.mode,
-        )
-
-    return FaultGate(ProtocolApp(node, app), node)
-
-
 def build_source(spec: NodeSpec) -> DataSource:
     """The data source a node spec asks for."""
     source = spec.source
@@ -772,37 +463,3 @@ def build_source(spec: NodeSpec) -> DataSource:
         return EvmReadSource(source.rpc_url, source.evm)
     mock = MockRatesSource if source.kind == "mock-rates" else MockPriceSource
     return mock(source.market_seed, source.node_seed, source.noise_bps)
-
-
-def _configure_logging(name: str) -> None:
-    """Every line of the node's log is JSON: its own events, and the HTTP server's messages."""
-    _Events.sink, _Events.node = sys.stderr, name
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(name))
-    loggers = [(log, logging.INFO)] + [
-        (logging.getLogger(name), logging.WARNING) for name in ("uvicorn", "asyncio")
-    ]
-    for logger, level in loggers:
-        logger.handlers = [handler]
-        logger.setLevel(level)
-        logger.propagate = False
-
-
-def serve(don: DonConfig, name: str, private_key: bytes) -> None:
-    """Run node ``name`` of ``don`` until interrupted (blocks)."""
-    import uvicorn
-
-    spec = don.node(name)
-    _configure_logging(name)
-    node = OracleNode(don, spec, private_key, build_source(spec))
-    event("start", address=spec.address, url=spec.url, fault=spec.fault.mode)
-    uvicorn.run(
-        create_app(node),
-        host=spec.host,
-        port=spec.port,
-        loop="auto",  # uvloop where installed (the `fast` extra), else asyncio
-        http="auto",  # httptools where installed, else h11
-        log_level="warning",
-        log_config=None,  # uvicorn's loggers keep the JSON handler set above
-        access_log=False,
-    )

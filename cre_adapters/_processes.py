@@ -133,7 +133,7 @@ class DonSupervisor:
     def _wait_healthy(self, node: NodeSpec, pid: int, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if health(node) is not None:
+            if health(node, don=self.don) is not None:
                 return
             if not alive(pid):
                 break
@@ -158,7 +158,7 @@ class DonSupervisor:
         pids = self.pids()
         rows = []
         for node in self.don.nodes:
-            answer = health(node)
+            answer = health(node, don=self.don)
             fault = None if answer else self.fault_of(node)
             rows.append(_row(node, answer, pids.get(node.name), fault))
         return rows
@@ -171,7 +171,8 @@ class DonSupervisor:
         """
         return all(
             row.healthy
-            or (health(self.don.node(row.name), timeout=3.0) or {}).get("address") == row.address
+            or (health(self.don.node(row.name), timeout=3.0, don=self.don) or {}).get("address")
+            == row.address
             for row in self.status()
         )
 
@@ -212,10 +213,21 @@ def _row(
     )
 
 
-def health(node: NodeSpec, timeout: float = 0.5) -> dict[str, Any] | None:
-    """The node's /health answer, or None if it does not answer."""
+def tls_options(don: DonConfig | None, node: NodeSpec) -> dict[str, Any]:
+    """The httpx options for the owner's request to ``node``: its pinned certificate, ours shown."""
+    if don is None or node.tls_cert is None:
+        return {}
+    from ._tls import client_context
+
+    return {"verify": client_context(node.tls_cert, don.owner_cert, don.owner_key)}
+
+
+def health(
+    node: NodeSpec, timeout: float = 0.5, don: DonConfig | None = None
+) -> dict[str, Any] | None:
+    """The node's /health answer, or None if it does not answer (a TLS node: give its ``don``)."""
     try:
-        response = httpx.get(node.url + "/health", timeout=timeout)
+        response = httpx.get(node.url + "/health", timeout=timeout, **tls_options(don, node))
         return dict(response.json()) if response.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
         return None
@@ -223,7 +235,7 @@ def health(node: NodeSpec, timeout: float = 0.5) -> dict[str, Any] | None:
 
 def admin_fault(don: DonConfig, name: str, timeout: float = 0.5) -> FaultSpec | None:
     """The fault node ``name`` says it has (its loopback /admin), or None if it cannot say."""
-    from ._node import read_admin_token
+    from ._node_app import read_admin_token
 
     token = read_admin_token(don.admin_token_file)
     if token is None:
@@ -233,6 +245,7 @@ def admin_fault(don: DonConfig, name: str, timeout: float = 0.5) -> FaultSpec | 
             don.node(name).url + "/admin/fault",
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
+            **tls_options(don, don.node(name)),
         )
         return FaultSpec.model_validate(answer.json()) if answer.status_code == 200 else None
     except (httpx.HTTPError, ValueError):
@@ -246,7 +259,7 @@ def set_fault(don: DonConfig, name: str, fault: FaultSpec, timeout: float = 5.0)
         ConfigError: the DON config names no admin token file, or it cannot be read.
         NodeError: the node refused or did not answer.
     """
-    from ._node import read_admin_token
+    from ._node_app import read_admin_token
 
     token = read_admin_token(don.admin_token_file)
     if token is None:
@@ -258,6 +271,7 @@ def set_fault(don: DonConfig, name: str, fault: FaultSpec, timeout: float = 5.0)
             json=fault.model_dump(),
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
+            **tls_options(don, node),
         )
     except httpx.HTTPError as exc:
         raise NodeError(name, f"admin endpoint unreachable at {node.url}: {exc}") from None

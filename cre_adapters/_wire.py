@@ -155,6 +155,10 @@ class NodeClient:
             WireError: the node is unreachable or broke the connection.
         """
         parts = urlsplit(url)
+        if parts.scheme != "http":
+            raise WireError(
+                f"the lean client speaks plain HTTP only, not {parts.scheme}: use HttpxClient"
+            )
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         head = (

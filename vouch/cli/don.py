@@ -51,6 +51,61 @@ def don_up(
             console.print(f"  {node.name}: source {node.source.kind}, fault {fault.mode}")
 
 
+@don_app.command("init")
+def don_init(
+    hosts: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated host (IP or name) of each node, one entry per node: "
+            "h1,h2,h3,h4. A host named twice runs two nodes."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="New folder for the bundles (one per host).")],
+    forwarder: Annotated[
+        str, typer.Option(help="The forwarder the DON's reports go to (checksum address).")
+    ],
+    chain_id: Annotated[int, typer.Option(help="The forwarder's chain id.")] = 31337,
+    f: Annotated[
+        int | None, typer.Option("--f", help="Faulty nodes tolerated (default (n-1)//3).")
+    ] = None,
+    port: Annotated[int, typer.Option(help="The port every node listens on (HTTPS).")] = 8443,
+    owner_host: Annotated[
+        list[str] | None,
+        typer.Option(help="Host name/IP of the owner's machine for its certificate (repeat)."),
+    ] = None,
+    scrypt_n: Annotated[
+        int | None,
+        typer.Option(help="Keystore scrypt cost; lower only for throwaway keys.", hidden=True),
+    ] = None,
+) -> None:
+    """Make a DON of nodes on separate hosts: keys, pinned TLS certificates, one bundle per host.
+
+    Copy OUT/host-H to host H and run there `python -m vouch.cre_adapters.node --don
+    don.json --node node-i` (or `vouch node run`); the owner keeps OUT/owner (its TLS
+    key and the admin token). Nodes and coordinator authenticate each other by mutual
+    TLS against the certificates pinned in don.json.
+    """
+    from vouch.cre_adapters import init_bundles
+
+    made = init_bundles(
+        out,
+        [h.strip() for h in hosts.split(",") if h.strip()],
+        f=f,
+        chain_id=chain_id,
+        forwarder=forwarder,
+        port=port,
+        owner_hosts=owner_host or [],
+        scrypt_n=scrypt_n,
+    )
+    console.print(f"DON of {len(made.don.nodes)} nodes (f={made.don.f}), mutual TLS:")
+    for node in made.don.nodes:
+        console.print(f"  {node.name} {node.address} {node.url}")
+    for host, folder in made.hosts.items():
+        console.print(f"  bundle for {host}: {folder}")
+    console.print(f"  owner (coordinator, admin): {made.owner}")
+    console.print("configure the forwarder with these signers (in this order) and f before use")
+
+
 @don_app.command("down")
 def don_down() -> None:
     """Stop the oracle nodes."""

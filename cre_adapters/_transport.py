@@ -1,0 +1,157 @@
+"""The coordinator's (and a cross-checking node's) HTTP client: httpx, kept alive, mutual TLS.
+
+``HttpxClient`` is the default: one kept-alive connection pool per node,
+and on a DON with pinned certificates (``DonConfig.tls``) each node's pool
+trusts exactly that node's certificate and shows the caller's own (the
+owner's, or a node's for cross-checks). ``cre_adapters._wire.NodeClient`` is
+the lean plain-HTTP opt-in for loopback DONs (``VOUCH_DON_CLIENT=lean``);
+both pass the transport conformance suite (tests/don/test_transport_conformance.py).
+
+Both answer ``post(url, body, timeout) -> (status, body)`` within one
+deadline for the whole request, and raise ``WireTimeout`` / ``WireError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+from pathlib import Path
+from typing import Protocol, Self
+from urllib.parse import urlsplit
+
+import httpx
+
+from ._don import DonConfig, NodeSpec
+from ._errors import ConfigError
+from ._tls import client_context
+from ._wire import NodeClient, WireError, WireTimeout
+
+KEEPALIVE_SECONDS = 60.0
+
+
+class Transport(Protocol):
+    """What the coordinator needs from an HTTP client."""
+
+    async def post(self, url: str, body: bytes, timeout: float) -> tuple[int, bytes]:
+        """POST JSON ``body`` to ``url``; the answer's status and body."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+
+class HttpxClient:
+    """httpx with keep-alive; with a TLS DON, one pinned mutual-TLS pool per node.
+
+    Args:
+        don: the DON whose nodes are asked (None: plain HTTP to any URL).
+        cert: our own certificate (PEM) to show; default the DON owner's.
+        key: its private key file; default the DON's ``owner_key``.
+    """
+
+    def __init__(
+        self, don: DonConfig | None = None, cert: str | None = None, key: Path | None = None
+    ) -> None:
+        limits = httpx.Limits(
+            max_connections=None, max_keepalive_connections=None, keepalive_expiry=KEEPALIVE_SECONDS
+        )
+        mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+        if don is not None and don.tls:
+            cert = cert or don.owner_cert
+            key = key or don.owner_key
+            for node in don.nodes:
+                mounts[_origin(node)] = httpx.AsyncHTTPTransport(
+                    verify=_pinned(node, cert, key), limits=limits
+                )
+        self._client = httpx.AsyncClient(
+            limits=limits, timeout=None, mounts=mounts, trust_env=False, follow_redirects=False
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def post(self, url: str, body: bytes, timeout: float) -> tuple[int, bytes]:
+        """POST ``body`` (JSON) to ``url`` within ``timeout`` seconds in all.
+
+        A request the node's side closed before any answer on a reused idle
+        connection is sent once more on a fresh one (as the lean client does).
+
+        Raises:
+            WireTimeout: no whole answer within ``timeout`` seconds.
+            WireError: the node is unreachable, failed the TLS pin, or broke the connection.
+        """
+        headers = {"content-type": "application/json"}
+        try:
+            async with asyncio.timeout(timeout):
+                for attempt in range(2):
+                    try:
+                        answer = await self._client.post(url, content=body, headers=headers)
+                        return answer.status_code, answer.content
+                    except httpx.RemoteProtocolError:
+                        if attempt:
+                            raise
+        except TimeoutError:
+            raise WireTimeout(f"no answer within {timeout}s") from None
+        except httpx.ConnectError as exc:
+            raise WireError(f"cannot connect ({_reason(exc)})") from None
+        except httpx.HTTPError as exc:
+            raise WireError(f"connection failed ({_reason(exc)})") from None
+        raise WireError("connection closed with no answer")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        await self._client.aclose()
+
+
+def _origin(node: NodeSpec) -> str:
+    parts = urlsplit(node.url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _pinned(node: NodeSpec, cert: str | None, key: Path | None) -> ssl.SSLContext:
+    assert node.tls_cert is not None
+    try:
+        return client_context(node.tls_cert, cert, key)
+    except ConfigError as exc:
+        raise ConfigError(f"node {node.name}: {exc}") from None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate" in text.lower():
+        return f"TLS: the node's certificate is not the one the DON config pins: {text}"
+    return text
+
+
+def open_client(don: DonConfig) -> HttpxClient | NodeClient:
+    """The coordinator's client for ``don``: httpx, or the lean one if opted in and plain HTTP.
+
+    ``VOUCH_DON_CLIENT=lean`` selects ``NodeClient`` for a loopback DON without TLS.
+
+    Raises:
+        ConfigError: the lean client was asked for a TLS DON.
+    """
+    if os.environ.get("VOUCH_DON_CLIENT", "httpx") == "lean":
+        if don.tls:
+            raise ConfigError(
+                "VOUCH_DON_CLIENT=lean speaks plain HTTP only; this DON uses TLS: unset it"
+            )
+        return NodeClient()
+    return HttpxClient(don)
+
+
+def node_client(don: DonConfig, node: NodeSpec) -> HttpxClient:
+    """A node's client for asking its peers (cross-checks): it shows its own certificate."""
+    return HttpxClient(don, cert=node.tls_cert, key=node.tls_key)
+
+
+__all__ = ["HttpxClient", "Transport", "WireError", "WireTimeout", "node_client", "open_client"]
