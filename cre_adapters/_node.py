@@ -68,7 +68,7 @@ CROSS_CHECK_TIMEOUT = 1.0  # seconds a signer waits for an observer's own answer
 FUTURE_SKEW = 5
 MEMORY = 1024  # rounds whose observation a node remembers (it answers a round once)
 log = logging.getLogger("vouch.node")
-PROTOCOL_PATHS = ("/observe", "/sign/")  # slow and flaky apply here; down applies everywhere
+PROTOCOL_PATHS = ("/observe", "/sign/", "/workflow/")  # slow and flaky apply here; down applies everywhere
 
 
 class OracleNode:
@@ -101,6 +101,12 @@ class OracleNode:
         self.last_round_at: float | None = None
         self.rounds = 0
         self.set_fault(spec.fault)
+        from .workflow._node import WorkflowNode  # workflows as code: POST /workflow/*
+        from .workflow._secrets import loader
+
+        self.workflows = WorkflowNode(
+            don, spec, self._signer, secrets_loader=loader(spec.keystore, private_key)
+        )
 
     def set_fault(self, fault: FaultSpec) -> None:
         """Switch this node's fault mode (``mode="none"``: honest)."""
@@ -659,6 +665,9 @@ class ProtocolApp:
             "/sign/settlement": self._sign_settlement,
             "/sign/report": self._sign_report,
         }
+        from .workflow._routes import workflow_routes
+
+        self.routes.update(workflow_routes(node))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Serve a protocol request, or hand the request to the fallback app."""

@@ -28,6 +28,16 @@ class StepError(ConsensusError):
     """A step's signed observations are not what they claim (signer, round, feed, value)."""
 
 
+def workflow_id(owner: str, name: str) -> bytes:
+    """The workflow id of workflow ``name`` of ``owner``: what its receiver pins."""
+    return keccak(b"vouch.workflow.v1" + bytes.fromhex(owner[2:]) + name.encode())
+
+
+def trigger_action_hash(handler: str, event: Mapping[str, Any]) -> bytes:
+    """A workflow report's action hash: the trigger event that started the execution."""
+    return keccak(b"vouch.trigger.v1" + canonical_json({"handler": handler, "event": dict(event)}))
+
+
 def call_digest(kind: str, descriptor: Mapping[str, Any], aggregations: Mapping[str, Any]) -> int:
     """The integer every node signs as a step's ``#call``: what was called and how it aggregates."""
     body = {"kind": kind, "call": dict(descriptor), "aggregate": dict(aggregations)}
@@ -143,5 +153,7 @@ __all__ = [
     "decoded_report_values",
     "step_consensus",
     "step_feed",
+    "trigger_action_hash",
     "verified_values",
+    "workflow_id",
 ]

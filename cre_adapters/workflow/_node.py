@@ -7,19 +7,17 @@ in one process, by ``vouch workflow simulate``.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from vouch.verifier import (
     Observation,
     ReportBody,
     encode_report,
-    keccak,
     report_context,
     report_digest,
 )
-from vouch.verifier._canonical import canonical_json
-from vouch.verifier._workflow_steps import step_feed
+from vouch.verifier._workflow_steps import step_feed, trigger_action_hash, workflow_id
 
 from .._don import DonConfig, NodeSpec
 from .._errors import ConfigError, CreError, SigningRefused
@@ -34,14 +32,9 @@ from ._runtime import NodeContext, Runtime, Suspended, field_ints
 MAX_CLOCK_SKEW = 60
 
 
-def workflow_id(owner: str, name: str) -> bytes:
-    """The workflow id of workflow ``name`` of ``owner``: what its receiver pins."""
-    return keccak(b"vouch.workflow.v1" + bytes.fromhex(owner[2:]) + name.encode())
-
-
 def action_hash(handler: str, event: Mapping[str, Any]) -> bytes:
     """The report's action hash: the trigger event that started the execution."""
-    return keccak(b"vouch.trigger.v1" + canonical_json({"handler": handler, "event": dict(event)}))
+    return trigger_action_hash(handler, event)
 
 
 class WorkflowNode:
@@ -54,12 +47,14 @@ class WorkflowNode:
         signer: Signer,
         *,
         secrets: Mapping[str, str] | None = None,
+        secrets_loader: Callable[[], dict[str, str]] | None = None,
         rpc_url: str | None = None,
     ) -> None:
         self.don = don
         self.spec = spec
         self._signer = signer
-        self.secrets = dict(secrets or {})
+        fixed = dict(secrets or {})
+        self._secrets = secrets_loader or (lambda: fixed)
         self.rpc_url = rpc_url or spec.source.rpc_url
 
     def _context(self, request: StepRequest) -> NodeContext:
@@ -69,7 +64,7 @@ class WorkflowNode:
             signers=list(self.don.signers),
             f=self.don.f,
             rpc_url=self.rpc_url or request.rpc_url,
-            secrets=self.secrets,
+            secrets=self._secrets(),
             limits=by_name(request.limits),
             timeout_ceiling=request.limits == "cre",
         )
