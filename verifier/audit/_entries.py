@@ -24,7 +24,6 @@ from .._types import to_checksum
 from ._chain import ChainReader
 from ._chain_checks import _ChainChecks
 from ._grammar import check_sequence
-from ._workflows import _WorkflowChecks
 from ._read import (
     _bytes,
     _Entry,
@@ -51,6 +50,7 @@ from ._types import (
     Status,
     TradeTerms,
 )
+from ._workflows import _WorkflowChecks
 
 try:  # the evidence module (issue 14 point 6) is the "rounds" helper's: read at run time
     examine_evidence: Callable[..., Any] | None = import_module(
