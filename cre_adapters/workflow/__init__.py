@@ -53,6 +53,7 @@ from ._loader import load_workflow, module_sha256
 from ._messages import SignRequest, StepAnswer, StepRequest
 from ._node import WorkflowNode, action_hash, workflow_id
 from ._runtime import Report, Response, Runtime
+from ._simulator import local_don, simulate_module
 
 __all__ = [
     "CRE",
@@ -97,8 +98,10 @@ __all__ = [
     "identical",
     "interval",
     "load_workflow",
+    "local_don",
     "median",
     "mode",
     "module_sha256",
+    "simulate_module",
     "workflow_id",
 ]

@@ -24,7 +24,7 @@ from vouch.verifier import VerifierError
 from .._errors import VouchError
 from .._interrupt import interrupt_hints
 from .._runs import make_runs_app
-from . import audit, chain, demo, don, log, trades, workflow  # noqa: F401  (register the commands)
+from . import audit, chain, demo, don, init, log, secrets, trades, workflow  # noqa: F401
 from ._common import app, override, settings
 
 app.add_typer(make_runs_app(settings), name="runs")
