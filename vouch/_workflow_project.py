@@ -101,6 +101,21 @@ def _workflow_name(module: Path) -> str:
     return load_workflow(module)[0].name
 
 
+def register_workflow(settings: VouchSettings, chain_id: int, name: str, owner: str) -> None:
+    """Add workflow ``name`` of ``owner`` to the deployment manifest's ``workflows`` (audit pins)."""
+    from vouch.cre_adapters.workflow import workflow_id
+
+    path = settings.deployment_path(chain_id)
+    data = json.loads(path.read_text())
+    entry = {"id": "0x" + workflow_id(owner, name).hex(), "owner": owner, "name": name}
+    listed = data.setdefault("workflows", [])
+    if entry not in listed:
+        listed.append(entry)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(path)
+
+
 def deploy_receiver(
     stack: Stack, chain: Chain, deployment: Deployment, project: WorkflowProject, name: str
 ) -> tuple[str | None, list[dict[str, Any]]]:
@@ -109,6 +124,7 @@ def deploy_receiver(
     from vouch.cre_adapters.workflow import workflow_id
     from vouch.cre_adapters.workflow._project import compile_project
 
+    register_workflow(stack.settings, chain.chain_id, name, deployment.workflow.owner)
     abi: list[dict[str, Any]] = []
     if project.receiver_abi is not None:
         abi = json.loads(project.receiver_abi.read_text())

@@ -62,9 +62,14 @@ def resolve_pins(
         missing.insert(0, "--chain-id")
     if missing or chain is None:
         raise CannotAudit(f"incomplete pins: also pass {' '.join(missing)} (or --manifest FILE)")
+    extra = data.get("workflows")  # workflows as code registered in this deployment
     workflows = tuple(
         (str(w["id"]), str(w["owner"]))
-        for w in (data.get("workflow"), data.get("feed_workflow"))
+        for w in (
+            data.get("workflow"),
+            data.get("feed_workflow"),
+            *(extra if isinstance(extra, list) else []),
+        )
         if isinstance(w, dict) and "id" in w and "owner" in w
     )
     don = data.get("don")
