@@ -200,7 +200,7 @@ class Workflow:
         """Decorator: run the decorated callback when ``trigger`` fires."""
 
         def register(callback: Callback) -> Callback:
-            self.add(trigger, callback, name or getattr(callback, "__name__", "handler"))
+            self.add(trigger, callback, name or str(getattr(callback, "__name__", "handler")))
             return callback
 
         return register
@@ -230,7 +230,7 @@ class Workflow:
 
 def handler(trigger: Trigger, callback: Callback, name: str | None = None) -> Handler:
     """CRE's ``cre.handler(trigger, callback)``: for ``Workflow(name, [handler(...), ...])``."""
-    return Handler(name or getattr(callback, "__name__", "handler"), trigger, callback)
+    return Handler(name or str(getattr(callback, "__name__", "handler")), trigger, callback)
 
 
 def check_field_name(name: str) -> None:

@@ -83,8 +83,19 @@ class CronSchedule:
                 f"not {len(parts)}"
             )
         names = list(_RANGES)
-        sets = [_field(text, name) for text, name in zip(parts, names, strict=True)]
-        return cls(*sets, days_any=parts[3] == "*", weekdays_any=parts[5] == "*")
+        sec, minute, hour, day, month, weekday = (
+            _field(text, name) for text, name in zip(parts, names, strict=True)
+        )
+        return cls(
+            sec,
+            minute,
+            hour,
+            day,
+            month,
+            weekday,
+            days_any=parts[3] == "*",
+            weekdays_any=parts[5] == "*",
+        )
 
     def _date_ok(self, when: dt.datetime) -> bool:
         day_ok = when.day in self.days

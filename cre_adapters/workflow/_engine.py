@@ -271,19 +271,23 @@ class WorkflowEngine:
         results = await asyncio.gather(*(one(link) for link in self.links), return_exceptions=True)
         answers: list[StepAnswer] = []
         failures: dict[str, str] = {}
+        kinds: set[str | None] = set()
         for link, result in zip(self.links, results, strict=True):
             if isinstance(result, BaseException):
                 failures[link.name] = str(result)
+                kinds.add(None)
             elif result.error is not None:
                 failures[link.name] = result.error
+                kinds.add(result.error_kind)
             else:
                 answers.append(result)
         if len(answers) < self.don.quorum:
             named = "; ".join(f"{name}: {why}" for name, why in sorted(failures.items()))
-            raise WorkflowError(
+            message = (
                 f"{len(answers)} of {len(self.links)} nodes answered call {len(request.steps)}, "
                 f"2f+1 = {self.don.quorum} needed: {named}"
             )
+            raise _as_kind(kinds, message)
         return answers, failures
 
     def _agree_step(
@@ -510,6 +514,24 @@ class WorkflowEngine:
     def _append(self, exec_id: bytes, kind: str, payload: dict[str, Any]) -> None:
         if self.log is not None:
             self.log.append(exec_id, kind, payload)
+
+
+def _as_kind(kinds: set[str | None], message: str) -> WorkflowError:
+    """The nodes' common error (a quota breach, a capability failure...) as its own class."""
+    from ._errors import CapabilityError, LimitExceeded, WorkflowDefinitionError
+
+    known: dict[str, type[WorkflowError]] = {
+        "LimitExceeded": LimitExceeded,
+        "CapabilityError": CapabilityError,
+        "WorkflowDefinitionError": WorkflowDefinitionError,
+        "Nondeterminism": Nondeterminism,
+        "ConsensusRefused": ConsensusRefused,
+    }
+    kind = next(iter(kinds)) if len(kinds) == 1 else None
+    cls = known.get(kind or "", WorkflowError)
+    if cls is LimitExceeded:
+        return LimitExceeded.from_message(message)
+    return cls(message)
 
 
 class GasLimitedDelivery(ReportDelivery):

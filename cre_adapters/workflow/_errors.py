@@ -39,6 +39,21 @@ class LimitExceeded(WorkflowError):
         self.value = value
         self.actual = actual
 
+    @classmethod
+    def from_message(cls, message: str) -> LimitExceeded:
+        """The breach as the coordinator reports it: the nodes' messages, the quota's name kept."""
+        import re
+
+        found = re.search(
+            r"(PerWorkflow\.[A-Za-z.]+) exceeded: .*? is ([0-9.]+), the limit is ([0-9.]+)", message
+        )
+        exc = cls.__new__(cls)
+        WorkflowError.__init__(exc, message)
+        exc.limit = found.group(1) if found else "unknown"
+        exc.value = float(found.group(3)) if found else 0
+        exc.actual = float(found.group(2)) if found else 0
+        return exc
+
 
 class Nondeterminism(WorkflowError):
     """Nodes ran the same callback on the same consensus results and did different things."""

@@ -17,7 +17,8 @@ from vouch.verifier import (
     report_context,
     report_digest,
 )
-from vouch.verifier._workflow_steps import step_feed, trigger_action_hash, workflow_id
+from vouch.verifier._workflow_steps import step_feed, trigger_action_hash
+from vouch.verifier._workflow_steps import workflow_id as workflow_id
 
 from .._don import DonConfig, NodeSpec
 from .._errors import ConfigError, CreError, SigningRefused

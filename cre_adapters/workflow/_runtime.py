@@ -551,8 +551,11 @@ def _parse_signature(signature: str) -> tuple[str, list[str], list[str]]:
             f"evm.call signature {signature!r}: write it as name(inputs)(outputs), "
             "e.g. balanceOf(address)(uint256)"
         )
-    split = lambda text: [t.strip() for t in text.split(",") if t.strip()]  # noqa: E731
-    return match.group(1), split(match.group(2)), split(match.group(3))
+    return match.group(1), _types(match.group(2)), _types(match.group(3))
+
+
+def _types(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def _rpc(node: NodeContext, method: str, params: list[Any]) -> Any:

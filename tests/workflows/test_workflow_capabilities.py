@@ -17,6 +17,7 @@ import pytest
 
 from tests.workflows.helpers import engine, http_server, local_don, price
 from vouch.cre_adapters.workflow import (
+    CapabilityError,
     ConsensusRefused,
     CronSchedule,
     ExecutionResult,
@@ -30,6 +31,7 @@ from vouch.verifier import AttestationLog
 RECEIVER = "0x00000000000000000000000000000000000000Bb"
 HEADER = """
 from vouch.cre_adapters.workflow import (
+    CapabilityError,
     Runtime, Workflow, interval, median, identical, mode, common_prefix, common_suffix,
 )
 
@@ -149,7 +151,7 @@ def test_a_timeout_is_a_named_capability_failure(tmp_path: Path) -> None:
     path = module(tmp_path, FETCH)
     with http_server(lambda seen, i: (200, price(1), 2.0)) as server:
         config = {"url": server.url, "receiver": RECEIVER, "timeout": 0.3}
-        with pytest.raises(WorkflowError, match=r"timed out after 0.3s") as info:
+        with pytest.raises(CapabilityError, match=r"timed out after 0.3s") as info:
             execute(path, config)
     assert "0 of 4 nodes answered call 0" in str(info.value)
 
@@ -168,8 +170,10 @@ def test_cre_limits_make_each_breach_a_named_error(tmp_path: Path) -> None:
     big = json.dumps({"price": 1, "pad": "x" * (101 * 1024)}).encode()
     with http_server(lambda seen, i: (200, big, 0)) as server:
         config = {"url": server.url, "receiver": RECEIVER}
-        with pytest.raises(WorkflowError, match="PerWorkflow.HTTPAction.ResponseSizeLimit"):
+        with pytest.raises(LimitExceeded, match="PerWorkflow.HTTPAction.ResponseSizeLimit") as info:
             execute(path, config, limits="cre")
+        assert info.value.limit == "PerWorkflow.HTTPAction.ResponseSizeLimit"
+        assert info.value.value == 100 * 1024
         config["timeout"] = 11
         with pytest.raises(
             WorkflowError, match=r"PerWorkflow.HTTPAction.ConnectionTimeout exceeded"
@@ -187,7 +191,7 @@ def tick(rt: Runtime, event: dict) -> None:
     )
     with http_server(lambda seen, i: (200, b"{}", 0)) as server:
         with pytest.raises(
-            WorkflowError,
+            LimitExceeded,
             match=r"PerWorkflow.HTTPAction.CallLimit exceeded: HTTP calls is 6, the limit is 5",
         ):
             execute(many, {"url": server.url}, limits="cre")
@@ -201,7 +205,7 @@ def tick(rt: Runtime, event: dict) -> None:
 """,
         "gas.py",
     )
-    with pytest.raises(WorkflowError, match="PerWorkflow.ChainWrite.EVM.TransactionGasLimit"):
+    with pytest.raises(LimitExceeded, match="PerWorkflow.ChainWrite.EVM.TransactionGasLimit"):
         execute(gas, {"receiver": RECEIVER}, limits="cre")
     report = module(
         tmp_path,
@@ -212,7 +216,7 @@ def tick(rt: Runtime, event: dict) -> None:
 """,
         "report.py",
     )
-    with pytest.raises(WorkflowError, match="PerWorkflow.ChainWrite.ReportSizeLimit"):
+    with pytest.raises(LimitExceeded, match="PerWorkflow.ChainWrite.ReportSizeLimit"):
         execute(report, {}, limits="cre")
     execute(gas, {"receiver": RECEIVER})  # vouch's own bounds allow what CRE's do not
 

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._aggregate import CALL_FIELD, AggregationError
 from .._workflow_steps import (
@@ -28,13 +28,23 @@ from .._workflow_steps import (
     workflow_id,
 )
 from ._read import _bytes, _Entry, _ReportFields
-from ._types import REPORT_PROCESSED
+from ._types import REPORT_PROCESSED, Status
 
 WORKFLOW_KINDS = ("trigger", "capability", "finished")
 
 
 class _WorkflowChecks:
     """Mixed into the auditor: needs ``_add``, ``_earlier``, ``_later``, ``_signer_set``, ``_block_of``."""
+
+    if TYPE_CHECKING:  # the auditor's own methods
+
+        def _add(self, entry: _Entry, check: str, status: Status, detail: str = "") -> None: ...
+        def _earlier(self, entry: _Entry, kind: str) -> _Entry | None: ...
+        def _later(self, entry: _Entry, kind: str) -> _Entry | None: ...
+        def _block_of(self, entry: _Entry) -> int | None: ...
+        def _signer_set(
+            self, forwarder: str, don_id: int, version: int, block: int | None
+        ) -> tuple[int, list[str]] | None: ...
 
     def _trigger(self, entry: _Entry) -> None:
         p = entry.payload
@@ -47,36 +57,38 @@ class _WorkflowChecks:
             and "0x" + workflow_id(p["owner"], p["workflow"]).hex() != str(p["workflow_id"]).lower()
         ):
             problems.append("workflow_id is not derived from the owner and the workflow name")
-        self._add(entry, "workflow trigger", "fail" if problems else "ok", "; ".join(problems))  # type: ignore[attr-defined]
+        self._add(entry, "workflow trigger", "fail" if problems else "ok", "; ".join(problems))
 
     def _capability(self, entry: _Entry) -> None:
         p = entry.payload
-        trigger = self._earlier(entry, "trigger")  # type: ignore[attr-defined]
+        trigger = self._earlier(entry, "trigger")
         if trigger is None:
-            return self._add(entry, "capability consensus", "fail", "no trigger entry before it")  # type: ignore[attr-defined]
+            self._add(entry, "capability consensus", "fail", "no trigger entry before it")
+            return
         if p.get("request_id") != trigger.payload.get("request_id"):
             return self._add(
                 entry, "capability consensus", "fail", "another round than its trigger's"
-            )  # type: ignore[attr-defined]
-        report = self._later(entry, "report")  # type: ignore[attr-defined]
+            )
+        report = self._later(entry, "report")
         don_id = int(trigger.payload.get("don_id", 0))
         version = int(trigger.payload.get("config_version", 0))
-        config = self._signer_set(  # type: ignore[attr-defined]
+        config = self._signer_set(
             str(trigger.payload.get("forwarder", "")),
             don_id,
             version,
-            self._block_of(report) if report is not None else None,  # type: ignore[attr-defined]
+            self._block_of(report) if report is not None else None,
         )
         if config is None:
             return self._add(
                 entry, "capability consensus", "skip", "no chain and no signer set given"
-            )  # type: ignore[attr-defined]
+            )
         f, signers = config
         try:
             values = verified_values(p["request_id"], int(p["step"]), p["fields"], signers)
             call, consensus = step_consensus(values, p["aggregations"], f)
         except (StepError, AggregationError) as exc:
-            return self._add(entry, "capability consensus", "fail", str(exc)[:300])  # type: ignore[attr-defined]
+            self._add(entry, "capability consensus", "fail", str(exc)[:300])
+            return
         problems = []
         if call != call_digest(p["kind"], p["call"], p["aggregations"]):
             problems.append(f"the agreed {CALL_FIELD} is not the hash of the logged call")
@@ -85,10 +97,10 @@ class _WorkflowChecks:
                 f"recomputed consensus {consensus} is not the logged {p.get('consensus')}"
             )
         detail = "; ".join(problems) or f"{len(values[CALL_FIELD])} signed answers, f={f}"
-        self._add(entry, "capability consensus", "fail" if problems else "ok", detail)  # type: ignore[attr-defined]
+        self._add(entry, "capability consensus", "fail" if problems else "ok", detail)
 
     def _finished(self, entry: _Entry) -> None:
-        self._add(entry, "workflow trigger", "ok", "the callback wrote no report")  # type: ignore[attr-defined]
+        self._add(entry, "workflow trigger", "ok", "the callback wrote no report")
 
     def _workflow_report_problems(self, entry: _Entry, fields: _ReportFields) -> list[str]:
         p = entry.payload
@@ -101,7 +113,7 @@ class _WorkflowChecks:
             problems.append(
                 f"the payload decodes to {values}, not the logged values {p.get('values')}"
             )
-        trigger = self._earlier(entry, "trigger")  # type: ignore[attr-defined]
+        trigger = self._earlier(entry, "trigger")
         if trigger is None:
             return [*problems, "no trigger entry before the report"]
         t = trigger.payload

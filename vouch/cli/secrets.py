@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,7 +18,7 @@ secrets_app = typer.Typer(
 app.add_typer(secrets_app, name="secrets")
 
 
-def _node_keys(stack: Stack) -> list[tuple[str, object, bytes]]:
+def _node_keys(stack: Stack) -> list[tuple[str, Path, bytes]]:
     from vouch.cre_adapters import load_key
 
     out = []
@@ -55,7 +56,7 @@ def secrets_set(
     stack = Stack(settings())
     nodes = _node_keys(stack)
     for _, path, key in nodes:
-        set_secret(path, key, name, value)  # type: ignore[arg-type]
+        set_secret(path, key, name, value)
     console.print(f"secret {name} set on {len(nodes)} nodes")
 
 

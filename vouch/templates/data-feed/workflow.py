@@ -7,6 +7,8 @@ PriceReceiver), then `vouch audit`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from vouch.cre_adapters.workflow import Response, Runtime, Workflow, cron, median
 
 workflow = Workflow("__SHORT__")
@@ -18,7 +20,7 @@ def parse(response: Response) -> dict[str, int]:
 
 
 @workflow.handler(cron("*/30 * * * * *"))
-def on_tick(rt: Runtime, event: dict) -> dict:
+def on_tick(rt: Runtime, event: dict[str, Any]) -> dict[str, int]:
     """Every node fetches the price; the DON reports the median to the receiver."""
     headers = (
         {"Authorization": "Bearer {{secrets.PRICE_API_KEY}}"} if rt.config.get("api_key") else {}
@@ -32,4 +34,4 @@ def on_tick(rt: Runtime, event: dict) -> dict:
     )
     report = rt.report(["uint256"], [quote["price"]])
     rt.evm.write(report, receiver=rt.config["receiver"], gas_limit=400_000)
-    return quote
+    return {"price": int(quote["price"])}

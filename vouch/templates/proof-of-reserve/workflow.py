@@ -6,6 +6,8 @@ refuses it onchain when the reserves fall below the configured ratio.
 
 from __future__ import annotations
 
+from typing import Any
+
 from vouch.cre_adapters.workflow import Response, Runtime, Workflow, identical, interval, median
 
 workflow = Workflow("__SHORT__")
@@ -17,9 +19,11 @@ def parse(response: Response) -> dict[str, int]:
 
 
 @workflow.handler(interval(60))
-def on_tick(rt: Runtime, event: dict) -> dict:
+def on_tick(rt: Runtime, event: dict[str, Any]) -> dict[str, int]:
     """Read the supply at the latest block and the reserves; report both."""
-    supply = rt.evm.call(rt.config["token"], "totalSupply()(uint256)", block="latest", aggregate=identical())
+    supply = rt.evm.call(
+        rt.config["token"], "totalSupply()(uint256)", block="latest", aggregate=identical()
+    )
     attested = rt.http.fetch(
         rt.config["reserves_url"], parse=parse, aggregate={"reserves": median(tolerance_bps=10)}
     )

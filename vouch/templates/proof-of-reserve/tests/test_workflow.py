@@ -33,7 +33,9 @@ def serve(answer: dict[str, int]) -> Iterator[str]:
         def do_POST(self) -> None:  # a minimal JSON-RPC: eth_call -> the supply
             request = json.loads(self.rfile.read(int(self.headers["content-length"])))
             result = "0x" + answer["supply"].to_bytes(32, "big").hex()
-            self._reply(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}).encode())
+            self._reply(
+                json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result}).encode()
+            )
 
         def log_message(self, *args: object) -> None:
             pass
@@ -66,6 +68,10 @@ def test_reserves_and_supply_are_reported() -> None:
 
 def test_the_receiver_under_forge() -> None:
     done = subprocess.run(
-        forge_test_command(find_toolchain()), cwd=PROJECT, capture_output=True, text=True, timeout=600
+        forge_test_command(find_toolchain()),
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
