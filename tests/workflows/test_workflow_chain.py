@@ -72,6 +72,12 @@ def receiver_abi(env: Env, tmp_path: Path) -> list[dict[str, Any]]:
 def run(env: Env, tmp_path: Path, log: AttestationLog, url: str, receiver: str) -> ExecutionResult:
     module = tmp_path / "pricefeed.py"
     module.write_text(MODULE)
+    return run_module(env, tmp_path, log, url, receiver, module)
+
+
+def run_module(
+    env: Env, tmp_path: Path, log: AttestationLog, url: str, receiver: str, module: Path
+) -> ExecutionResult:
     target = Target(
         chain_id=env.deployment.chain_id,
         forwarder=env.deployment.address("Forwarder"),
@@ -159,3 +165,54 @@ def test_the_audit_refuses_a_report_whose_logged_values_are_not_the_payload(
     assert "not the logged values [9999]" in found[(3, "report contents")][1]
     assert found[(2, "capability consensus")][0] == "fail"
     assert "recomputed consensus {'price': 1234}" in found[(2, "capability consensus")][1]
+
+
+SECRET_MODULE = """
+from vouch.cre_adapters.workflow import Runtime, Workflow, interval, median
+
+workflow = Workflow("pricefeed")
+
+
+@workflow.handler(interval(60))
+def on_tick(rt: Runtime, event: dict) -> None:
+    quote = rt.http.fetch(
+        rt.config["url"] + "/price?key={{secrets.CANARY_KEY}}",
+        headers={"Authorization": "Bearer {{secrets.CANARY_KEY}}"},
+        parse=lambda r: {"price": r.json()["price"]},
+        aggregate={"price": median(tolerance_bps=100)},
+    )
+    report = rt.report(["uint256"], [quote["price"]])
+    rt.evm.write(report, receiver=rt.config["receiver"], gas_limit=400_000)
+"""
+
+
+def test_a_node_secret_reaches_the_server_and_no_file_written(
+    evm: Env, tmp_path: Path, log: AttestationLog
+) -> None:
+    """`vouch secrets set` stores; node processes read their own store; the canary is in no file."""
+    from vouch.cre_adapters.workflow._secrets import set_secret
+
+    canary = "cAnArY-5d1e0b7f-never-logged"
+    for node, key in zip(evm.don.nodes, evm.node_keys(), strict=True):
+        set_secret(node.keystore, key, "CANARY_KEY", canary)
+    address, _ = deploy_receiver(evm, tmp_path, max_price=10**12)
+    module = tmp_path / "pricefeed.py"
+    try:
+        with http_server(lambda seen, i: (200, price(77), 0)) as server:
+            module.write_text(SECRET_MODULE)
+            result = run_module(evm, tmp_path, log, server.url, address, module)
+            seen = list(server.seen)
+        assert result.status == "delivered"
+        assert {s.headers["Authorization"] for s in seen} == {f"Bearer {canary}"}
+        assert all(canary in s.path for s in seen)
+        written = [
+            *evm.settings.home.rglob("*"),
+            *tmp_path.rglob("*"),
+        ]
+        files = [f for f in written if f.is_file()]
+        assert any(f.suffix == ".log" or "log" in f.name for f in files)  # node logs are among them
+        leaked = [f for f in files if canary.encode() in f.read_bytes()]
+        assert not leaked, leaked
+    finally:
+        for node in evm.don.nodes:
+            node.keystore.with_name(node.keystore.name + ".secrets").unlink(missing_ok=True)
