@@ -221,8 +221,17 @@ class WorkflowEngine:
             },
         )
         self.emit("triggered", {"handler": chosen.name, "execution": "0x" + exec_id.hex()})
+        from ._errors import LimitExceeded
+        from ._limits import NAMES, by_name
+
+        budget = by_name(request.limits).execution_timeout
         try:
-            return await self._run(exec_id, sequence, request)
+            try:
+                return await asyncio.wait_for(self._run(exec_id, sequence, request), budget)
+            except TimeoutError:
+                raise LimitExceeded(
+                    NAMES["execution_timeout"], budget, budget, "the execution time (s, at least)"
+                ) from None
         except CreError as exc:
             payload: dict[str, Any] = {"error": type(exc).__name__, "detail": str(exc)}
             nodes = getattr(exc, "nodes", None)

@@ -6,6 +6,7 @@ in one process, by ``vouch workflow simulate``.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,8 +25,8 @@ from .._don import DonConfig, NodeSpec
 from .._errors import ConfigError, CreError, SigningRefused
 from .._signer import Signer
 from ._api import Workflow
-from ._errors import WorkflowError
-from ._limits import by_name
+from ._errors import LimitExceeded, WorkflowError
+from ._limits import NAMES, by_name
 from ._loader import load_workflow
 from ._messages import SignRequest, StepAnswer, StepRequest
 from ._runtime import NodeContext, Runtime, Suspended, field_ints
@@ -98,6 +99,16 @@ class WorkflowNode:
             answer.error_kind = "CallbackError"
             return answer
         answer.outcome = _outcome(runtime, result)
+        size = len(json.dumps(answer.outcome["result"]).encode())
+        limit = runtime._node.limits.execution_response
+        if size > limit:
+            answer.outcome = None
+            answer.error = str(
+                LimitExceeded(
+                    NAMES["execution_response"], limit, size, "the callback's return (bytes)"
+                )
+            )
+            answer.error_kind = "LimitExceeded"
         return answer
 
     def _signed_step(self, request_id: str, s: Suspended) -> dict[str, Any]:

@@ -309,3 +309,18 @@ def test_cron_five_and_six_fields(expression: str, after: str, expected: str) ->
 def test_bad_cron_expressions_are_named(expression: str, problem: str) -> None:
     with pytest.raises(WorkflowDefinitionError, match=problem):
         CronSchedule.parse(expression)
+
+
+def test_the_execution_response_limit_is_a_named_breach(tmp_path: Path) -> None:
+    big = module(
+        tmp_path,
+        """
+@workflow.handler(interval(60))
+def tick(rt: Runtime, event: dict) -> str:
+    return "x" * (101 * 1024)
+""",
+        "big.py",
+    )
+    with pytest.raises(LimitExceeded, match="PerWorkflow.ExecutionResponseLimit exceeded"):
+        execute(big, {}, limits="cre")
+    assert execute(big, {}).status == "finished"  # within vouch's own 1 MiB
