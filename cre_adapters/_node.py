@@ -68,7 +68,8 @@ CROSS_CHECK_TIMEOUT = 1.0  # seconds a signer waits for an observer's own answer
 FUTURE_SKEW = 5
 MEMORY = 1024  # rounds whose observation a node remembers (it answers a round once)
 log = logging.getLogger("vouch.node")
-PROTOCOL_PATHS = ("/observe", "/sign/", "/workflow/")  # slow and flaky apply here; down applies everywhere
+# slow and flaky apply here; down applies everywhere
+PROTOCOL_PATHS = ("/observe", "/sign/", "/workflow/")
 
 
 class OracleNode:
