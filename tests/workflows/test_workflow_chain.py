@@ -16,6 +16,7 @@ from vouch.cre_adapters.workflow import (
     ExecutionResult,
     GasLimitedDelivery,
     HttpLink,
+    LimitExceeded,
     Target,
     WorkflowEngine,
     workflow_id,
@@ -216,3 +217,44 @@ def test_a_node_secret_reaches_the_server_and_no_file_written(
     finally:
         for node in evm.don.nodes:
             node.keystore.with_name(node.keystore.name + ".secrets").unlink(missing_ok=True)
+
+
+EVM_MODULE = """
+from vouch.cre_adapters.workflow import Runtime, Workflow, common_prefix, identical, interval
+
+workflow = Workflow("reads")
+
+
+@workflow.handler(interval(60))
+def tick(rt: Runtime, event: dict) -> dict:
+    version = rt.evm.call(rt.config["forwarder"], "typeAndVersion()(string)", block="latest",
+                          aggregate=common_prefix())
+    logs = rt.evm.logs(rt.config["forwarder"], from_block=0, to_block=rt.config["to_block"],
+                       aggregate=identical())
+    return {"version": version, "logs": len(logs), "first_block": logs[0]["block"] if logs else None}
+"""
+
+
+def test_evm_call_and_logs_on_every_node_against_the_chain(evm: Env, tmp_path: Path) -> None:
+    from vouch.cre_adapters.workflow import simulate_module
+
+    module = tmp_path / "reads.py"
+    module.write_text(EVM_MODULE)
+    forwarder = evm.deployment.address("Forwarder")
+    head = evm.w3.eth.block_number
+    expected = evm.w3.eth.get_logs({"address": forwarder, "fromBlock": 0, "toBlock": head})
+    result = simulate_module(
+        module, {"forwarder": forwarder, "to_block": head}, rpc_url=evm.deployment.rpc_url
+    )
+    got = result.outcome["result"]
+    assert got["version"].startswith("vouch Forwarder")
+    assert got["logs"] == len(expected) > 0
+    assert got["first_block"] == expected[0]["blockNumber"]
+    # the block range is a quota under --limits (151 blocks > 100)
+    with pytest.raises(LimitExceeded, match="PerWorkflow.ChainRead.LogQueryBlockLimit"):
+        simulate_module(
+            module,
+            {"forwarder": forwarder, "to_block": 150},
+            rpc_url=evm.deployment.rpc_url,
+            limits="cre",
+        )
