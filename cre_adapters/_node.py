@@ -106,7 +106,11 @@ class OracleNode:
         from .workflow._secrets import loader
 
         self.workflows = WorkflowNode(
-            don, spec, self._signer, secrets_loader=loader(spec.keystore, private_key)
+            don,
+            spec,
+            self._signer,
+            secrets_loader=loader(spec.keystore, private_key),
+            allow_file=spec.keystore.parent.parent / "workflows.allow",  # HOME/don/
         )
 
     def set_fault(self, fault: FaultSpec) -> None:

@@ -322,11 +322,12 @@ def run_project(
     from vouch.cre_adapters._wire import NodeClient
     from vouch.cre_adapters.workflow import HttpLink, Target
     from vouch.cre_adapters.workflow import load_workflow as load
+    from vouch.cre_adapters.workflow._loader import allow_workflow
 
     from ._stack import Stack
 
     project = project_for(settings, module)
-    workflow, _ = load(module)
+    workflow, sha256 = load(module)
     chosen = workflow.get(project.handler)
     stack = Stack(settings)
     chain = stack.chain_up()
@@ -334,6 +335,8 @@ def run_project(
     deployment, _ = stack.deploy(chain, artifacts)
     receiver, abi = deploy_receiver(stack, chain, deployment, project, workflow.name)
     don, _ = stack.don_up(deployment)
+    for node in don.nodes:  # the nodes run only modules the operator registered
+        allow_workflow(node.keystore.parent.parent, sha256)
     target = Target(
         chain.chain_id, deployment.address("Forwarder"), deployment.workflow.owner, chain.url
     )

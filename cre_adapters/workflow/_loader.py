@@ -63,3 +63,25 @@ def load_workflow(path: Path | str, sha256: str | None = None) -> tuple[Workflow
         )
     _LOADED[digest] = (module, workflow)
     return workflow, digest
+
+
+ALLOW_FILE = "workflows.allow"
+
+
+def allow_workflow(don_dir: Path, sha256: str) -> Path:
+    """Let the DON's node processes run the module with this sha256 (one digest per line)."""
+    path = don_dir / ALLOW_FILE
+    known = set(path.read_text().split()) if path.exists() else set()
+    if sha256 not in known:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as out:
+            out.write(sha256 + "\n")
+    return path
+
+
+def allowed(allow_file: Path, sha256: str) -> bool:
+    """Whether the operator registered the module with this sha256 for the node processes."""
+    try:
+        return sha256 in allow_file.read_text().split()
+    except OSError:
+        return False

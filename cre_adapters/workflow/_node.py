@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from vouch.verifier import (
@@ -25,9 +26,9 @@ from .._don import DonConfig, NodeSpec
 from .._errors import ConfigError, CreError, SigningRefused
 from .._signer import Signer
 from ._api import Workflow
-from ._errors import LimitExceeded, WorkflowError
+from ._errors import LimitExceeded, WorkflowDefinitionError, WorkflowError
 from ._limits import NAMES, by_name
-from ._loader import load_workflow
+from ._loader import allowed, load_workflow
 from ._messages import SignRequest, StepAnswer, StepRequest
 from ._runtime import NodeContext, Runtime, Suspended, field_ints
 
@@ -51,7 +52,9 @@ class WorkflowNode:
         secrets: Mapping[str, str] | None = None,
         secrets_loader: Callable[[], dict[str, str]] | None = None,
         rpc_url: str | None = None,
+        allow_file: Path | None = None,
     ) -> None:
+        self.allow_file = allow_file  # node processes: only registered modules run
         self.don = don
         self.spec = spec
         self._signer = signer
@@ -72,6 +75,11 @@ class WorkflowNode:
         )
 
     def _runtime(self, request: StepRequest, executing: bool) -> tuple[Runtime, Workflow]:
+        if self.allow_file is not None and not allowed(self.allow_file, request.sha256):
+            raise WorkflowDefinitionError(
+                f"{self.spec.name}: workflow module {request.sha256[:12]}… is not registered with "
+                f"this DON ({self.allow_file}); `vouch workflow run` registers the module it runs"
+            )
         workflow, _ = load_workflow(request.module, request.sha256)
         runtime = Runtime(
             config=dict(request.config),

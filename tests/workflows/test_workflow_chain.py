@@ -21,6 +21,7 @@ from vouch.cre_adapters.workflow import (
     WorkflowEngine,
     workflow_id,
 )
+from vouch.cre_adapters.workflow._loader import allow_workflow, module_sha256
 from vouch.cre_adapters.workflow._project import compile_project
 from vouch.verifier import AttestationLog, audit
 from vouch.verifier.audit import Web3ChainReader
@@ -79,6 +80,7 @@ def run(env: Env, tmp_path: Path, log: AttestationLog, url: str, receiver: str) 
 def run_module(
     env: Env, tmp_path: Path, log: AttestationLog, url: str, receiver: str, module: Path
 ) -> ExecutionResult:
+    allow_workflow(env.don.nodes[0].keystore.parent.parent, module_sha256(module))
     target = Target(
         chain_id=env.deployment.chain_id,
         forwarder=env.deployment.address("Forwarder"),
@@ -258,3 +260,23 @@ def test_evm_call_and_logs_on_every_node_against_the_chain(evm: Env, tmp_path: P
             rpc_url=evm.deployment.rpc_url,
             limits="cre",
         )
+
+
+def test_node_processes_run_only_registered_modules(evm: Env, tmp_path: Path) -> None:
+    """A module nobody registered with the DON (HOME/don/workflows.allow) is refused by every node."""
+    from vouch.cre_adapters.workflow import WorkflowError
+
+    module = tmp_path / "rogue.py"
+    module.write_text(MODULE.replace('"pricefeed"', '"rogue"'))
+    target = Target(
+        evm.deployment.chain_id, evm.deployment.address("Forwarder"), evm.deployment.workflow.owner
+    )
+
+    async def go() -> None:
+        async with NodeClient() as client:
+            links = [HttpLink(node, client, 10.0) for node in evm.don.nodes]
+            await WorkflowEngine(evm.don, links, module, target, config={}).execute()
+
+    with pytest.raises(WorkflowError, match="is not registered with this DON") as info:
+        asyncio.run(go())
+    assert "0 of 4 nodes answered" in str(info.value)
