@@ -98,6 +98,16 @@ class OracleNode:
         self.last_round_at: float | None = None
         self.rounds = 0
         self.set_fault(spec.fault)
+        from .workflow._node import WorkflowNode  # workflows as code: POST /workflow/*
+        from .workflow._secrets import loader
+
+        self.workflows = WorkflowNode(
+            don,
+            spec,
+            self._signer,
+            secrets_loader=loader(spec.keystore, private_key),
+            allow_file=spec.keystore.parent.parent / "workflows.allow",  # HOME/don/
+        )
 
     def set_fault(self, fault: FaultSpec) -> None:
         """Switch this node's fault mode (``mode="none"``: honest)."""

@@ -156,6 +156,17 @@ def _ok(body: str) -> tuple[int, bytes]:
     return 200, body.encode()
 
 
+def _with_body(
+    handler: Callable[[bytes, str], Awaitable[tuple[int, bytes]]],
+) -> Handler:
+    """A ``(body, asker)`` handler as a router ``Handler``."""
+
+    async def route(call: Call) -> tuple[int, bytes]:
+        return await handler(call.body, call.asker)
+
+    return route
+
+
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
@@ -173,6 +184,10 @@ class _Routes:
         router.add("POST", "/observe", self.observe, protocol=True)
         router.add("POST", "/sign/settlement", self.sign_settlement, protocol=True)
         router.add("POST", "/sign/report", self.sign_report, protocol=True)
+        from .workflow._routes import workflow_routes  # workflows as code: POST /workflow/*
+
+        for path, handler in workflow_routes(self.node).items():
+            router.add("POST", path, _with_body(handler), protocol=True)
         router.add("GET", "/health", self.health)
         router.add("GET", "/admin/fault", self.get_fault)
         router.add("PUT", "/admin/fault", self.put_fault)

@@ -48,6 +48,7 @@ from vouch.agents import (
 )
 
 from ._errors import SettingsError
+from ._workflow_project import WorkflowProject
 
 TIERS: tuple[Tier, ...] = ("small", "large")
 
@@ -125,6 +126,10 @@ class VouchSettings(BaseSettings):
         default=None, description="0600 file with the approver keystore's password"
     )
     deployer_keystore: Path | None = Field(default=None, description="deployer key for a real RPC")
+    workflow: WorkflowProject | None = Field(
+        default=None,
+        description="[workflow] of a project (vouch init): module, receiver, config",
+    )
     workflow_name: str = Field(
         default="settlement",
         max_length=10,

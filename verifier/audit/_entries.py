@@ -50,6 +50,7 @@ from ._types import (
     Status,
     TradeTerms,
 )
+from ._workflows import _WorkflowChecks
 
 _T = TypeVar("_T")
 ACTION_HASH_EXCLUDES = frozenset(("rationale", "trace_hash"))  # see docs/internals.md
@@ -65,6 +66,9 @@ KNOWN_KINDS = frozenset(
         "aborted",
         "retry",
         "refund",
+        "trigger",
+        "capability",
+        "finished",
     )
 )
 RESTS_ON_PINS = frozenset(
@@ -80,7 +84,7 @@ RESTS_ON_PINS = frozenset(
 )
 
 
-class _Auditor(_ChainChecks):
+class _Auditor(_ChainChecks, _WorkflowChecks):
     def __init__(
         self,
         rows: list[Row],
@@ -169,6 +173,9 @@ class _Auditor(_ChainChecks):
             "retry": self._retry,
             "proposal": self._proposal,
             "refund": self._refund_entry,
+            "trigger": self._trigger,
+            "capability": self._capability,
+            "finished": self._finished,
         }
         found, guarded = self.found.append, self._guarded
         pinned = self.pins.chain_id is not None or any(self.pins.addresses().values())
@@ -635,7 +642,9 @@ class _Auditor(_ChainChecks):
         ):
             problems.append("body's chain id or receiver differ from the logged target")
         agreed = self._this_round(entry, "consensus")
-        if proposal is not None or len(fields.payload) == 64:  # (tradeId, price)
+        if "abi_types" in p:  # a workflow's report to any receiver: decoded by its declared types
+            problems += self._workflow_report_problems(entry, fields)
+        elif proposal is not None or len(fields.payload) == 64:  # (tradeId, price)
             consensus = agreed[-1] if agreed else None
             problems += _settlement_problems(fields, proposal, consensus)
         else:
@@ -684,6 +693,7 @@ class _Auditor(_ChainChecks):
                 f"the report context or signatures in the transaction are not those logged in #{report.seq}"
             )
         problems += self._forwarder_problems(entry, receipt)
+        problems += self._receiver_problems(entry, report, receipt)
         delivered = _delivered(receipt, self.pins.forwarder)
         if delivered is None or delivered != (p["status"] in ("settled", "delivered")):
             problems.append(

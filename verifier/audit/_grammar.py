@@ -23,6 +23,9 @@ Kinds of execution (``classify``):
 - ``log-only`` (a feeds round with no chain target): as ``feeds``, ending
   after its ``report``. (A report that was delivered anyway has a
   ``ReportProcessed`` event, which the chain-to-log check alarms on.)
+- ``workflow`` (workflows as code): ``trigger``, a ``capability`` per call,
+  then ``report`` (and ``submission`` when it was sent) or ``finished`` (the
+  callback wrote nothing); ``aborted`` ends it early.
 - ``message`` (cross-chain): ``observations`` (naming the source event's
   ``ref``), ``consensus``, ``report``, ``submission``; or ``aborted``.
 """
@@ -72,6 +75,19 @@ GRAMMARS: dict[str, dict[str, dict[str, str]]] = {
         "aborted": {},
     },
 }
+GRAMMARS["workflow"] = {
+    START: {"trigger": "triggered"},
+    "triggered": {
+        "capability": "triggered",
+        "report": "reported",
+        "finished": "finished",
+        "aborted": "aborted",
+    },
+    "reported": {"submission": "submitted", "aborted": "aborted"},
+    "submitted": {"aborted": "aborted"},
+    "finished": {},
+    "aborted": {},
+}
 GRAMMARS["log-only"] = GRAMMARS["feeds"]
 # where an execution may end; "proposed" only after a rejection (see ``check_sequence``)
 ACCEPT: dict[str, frozenset[str]] = {
@@ -79,12 +95,14 @@ ACCEPT: dict[str, frozenset[str]] = {
     "feeds": frozenset({"submitted", "aborted", "agreed"}),
     "log-only": frozenset({"reported", "aborted", "agreed"}),
     "message": frozenset({"submitted", "aborted"}),
+    "workflow": frozenset({"reported", "submitted", "finished", "aborted"}),
 }
 # what an execution stuck in a state is missing next
 _NEXT = {
     START: "its first entry",
     "proposed": "observations (or a rejecting hitl decision)",
     "observed": "consensus",
+    "triggered": "a capability, report, finished or aborted entry",
     "agreed": "report",
     "reported": "submission (or aborted)",
 }
@@ -102,6 +120,8 @@ class _Logged(Protocol):
 def classify(entries: Sequence[_Logged]) -> str:
     """The kind of execution ``entries`` (in log order) belong to."""
     first = entries[0]
+    if first.kind == "trigger":
+        return "workflow"
     if any(e.kind == "proposal" for e in entries) or first.kind in ("hitl", "retry"):
         return "settlement"
     if first.kind == "observations" and "ref" in first.payload:

@@ -18,7 +18,18 @@ from rich.console import Console
 from rich.text import Text
 
 from .._runs import make_runs_app
-from . import audit, chain, demo, don, log, toolchain, trades, workflow  # noqa: F401  (register the commands)
+from . import (  # noqa: F401  (register the commands)
+    audit,
+    chain,
+    demo,
+    don,
+    init,
+    log,
+    secrets,
+    toolchain,
+    trades,
+    workflow,
+)
 from ._common import app, override, settings
 
 app.add_typer(make_runs_app(settings), name="runs")

@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 
     from .._anchor import AnchorPolicy
 
-workflow_app = typer.Typer(help="Workflows from spec files (TOML/JSON/YAML).", no_args_is_help=True)
+workflow_app = typer.Typer(
+    help="Workflows: Python modules (workflows as code) or spec files (TOML/JSON/YAML).",
+    no_args_is_help=True,
+)
 app.add_typer(workflow_app, name="workflow")
 
 
@@ -38,7 +41,11 @@ def workflow_run(
         ),
     ] = None,
 ) -> None:
-    """Run a workflow spec against the local DON: trigger -> capabilities -> consensus -> target.
+    """Run a workflow against the local DON: trigger -> capabilities -> consensus -> target.
+
+    FILE is a workflow module (.py, see docs/workflows.md: its handler runs on
+    every node process, the report goes to its receiver, deployed from the
+    project's contracts when vouch.toml names one) or a spec file.
 
     An http trigger serves POST /trigger (loopback, bearer token from the trigger's
     token_file, default HOME/workflow.token) and runs one execution per request.
@@ -54,6 +61,20 @@ def workflow_run(
     from .._errors import VouchError
     from .._stack import Stack
 
+    if file.suffix == ".py":
+        if log is not None:
+            raise VouchError("--log: a workflow module writes to the log `vouch audit` reads")
+        override(don_sources=sources)
+        from .._workflow_project import run_project
+
+        results = run_project(settings(), file, console, max_firings=max_firings)
+        bad = [r for r in results if r.status not in ("delivered", "finished", "reported")]
+        console.print(
+            f"workflow {file.name}: {len(results)} execution(s)"
+            + (f", {len(bad)} refused" if bad else "")
+            + ("" if results else ", none completed")
+        )
+        raise typer.Exit(1 if bad or not results else 0)
     spec = WorkflowSpec.load(file)
     if log is not None and spec.target.kind == "settlement":
         raise VouchError(
@@ -104,6 +125,69 @@ def workflow_run(
         token_file=cfg.home / "workflow.token",
     )
     raise typer.Exit(_workflow_summary(spec.name, asyncio.run(runner.run())))
+
+
+@workflow_app.command("simulate")
+def workflow_simulate(
+    file: Annotated[Path, typer.Argument(help="Workflow module (.py).")],
+    broadcast: Annotated[
+        bool,
+        typer.Option(
+            "--broadcast",
+            help="Write to the local chain through the real forwarder, signed by the DON's own "
+            "node keys (their secret stores), and log to the home's log.",
+        ),
+    ] = False,
+    limits: Annotated[
+        bool,
+        typer.Option("--limits", help="Enforce CRE's production quotas (docs/workflows.md)."),
+    ] = False,
+    handler: Annotated[
+        str | None, typer.Option(help="The handler to run (default: the only one).")
+    ] = None,
+    event: Annotated[
+        str | None, typer.Option(help="The trigger event as JSON (an http or evm-log payload).")
+    ] = None,
+) -> None:
+    """Run one execution of a workflow module in this process: every node in-process, no chain writes.
+
+    Secrets come from VOUCH_SECRET_<NAME> variables (with --broadcast: the nodes'
+    stores, `vouch secrets set`). Exit 1 when the execution fails or its report is refused.
+    """
+    import json
+
+    from .._errors import VouchError
+    from .._workflow_project import simulate
+
+    try:
+        payload = json.loads(event) if event else {}
+    except ValueError as exc:
+        raise VouchError(f"--event is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise VouchError("--event must be a JSON object")
+    result = simulate(
+        settings(),
+        file,
+        console,
+        broadcast=broadcast,
+        limits="cre" if limits else "default",
+        handler=handler,
+        event=payload,
+    )
+    console.print(
+        f"result: {json.dumps(result.outcome, default=str)}", markup=False, highlight=False
+    )
+    if result.report is not None:
+        console.print(
+            f"report: {result.report['abi_types']} = {result.report['values']}, signed by "
+            f"{len(result.report['signers'])} nodes, for {result.report['receiver']}",
+            markup=False,
+        )
+    if result.submission is not None:
+        console.print(
+            f"submission: {result.submission['status']} in {result.submission['tx_hash']}"
+        )
+    raise typer.Exit(1 if result.status == "refused" else 0)
 
 
 _ROUND_ENDS = frozenset({"delivered", "refused", "skipped"})
