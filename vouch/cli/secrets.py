@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .._errors import VouchError
-from .._stack import Stack
 from ._common import app, console, settings
+
+if TYPE_CHECKING:
+    from .._stack import Stack
 
 secrets_app = typer.Typer(
     help="Secrets for workflows, one encrypted store per node.", no_args_is_help=True
@@ -53,6 +55,8 @@ def secrets_set(
         value = typer.prompt(f"value of {name}", hide_input=True)
     else:
         value = sys.stdin.read().rstrip("\n")
+    from .._stack import Stack
+
     stack = Stack(settings())
     nodes = _node_keys(stack)
     for _, path, key in nodes:
@@ -64,6 +68,8 @@ def secrets_set(
 def secrets_list() -> None:
     """The secret names each node holds (never the values)."""
     from vouch.cre_adapters.workflow._secrets import secret_names
+
+    from .._stack import Stack
 
     stack = Stack(settings())
     for path in stack.node_keystores():
