@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..evm import Artifacts
-from ..evm._compile import SOLC_SETTINGS, Artifact, _run_solc, _sources
+from ..evm._compile import SOLC_SETTINGS, Artifact, _contracts_of, _run_solc, _sources
 from ..evm._toolchain import Toolchain
 from ._errors import WorkflowDefinitionError
 
@@ -34,7 +34,7 @@ def compile_project(toolchain: Toolchain, contracts_dir: Path, cache_dir: Path) 
     if not files:
         raise WorkflowDefinitionError(f"no Solidity files (*.sol) under {contracts_dir}")
     own = {PREFIX + str(f.relative_to(contracts_dir)): f.read_text() for f in files}
-    vouch = _sources(toolchain)
+    vouch = _sources(_contracts_of(toolchain, None))
     # user files import "vouch/X.sol": give vouch's sources that name too (the same text)
     aliases = {
         "vouch/" + path.removeprefix("contracts/src/"): text
