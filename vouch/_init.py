@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ._errors import VouchError
 
@@ -20,14 +21,19 @@ def short_name(name: str) -> str:
     return cleaned
 
 
-def init_project(name: str, template: str, where: Path | None = None) -> Path:
+def init_project(
+    name: str, template: str, where: Path | None = None, settings: Any = None
+) -> Path:
     """Create project ``name`` (a folder; ``where`` overrides its path) from ``template``.
+
+    ``settings`` (a ``VouchSettings``) says where the toolchain is (``VOUCH_TOOLCHAIN_DIR`` ...).
 
     Raises:
         VouchError: an unknown template, or a destination that exists and is not empty.
     """
-    from vouch.cre_adapters.evm import find_toolchain
     from vouch.cre_adapters.workflow._project import foundry_toml
+
+    from ._resources import toolchain as find_toolchain
 
     if template not in TEMPLATES:
         raise VouchError(f"--template {template!r}: one of {', '.join(TEMPLATES)}")
@@ -41,7 +47,7 @@ def init_project(name: str, template: str, where: Path | None = None) -> Path:
     written: list[Path] = []
     try:
         _copy(source, dest, Path(name).name, short, written)
-        (dest / "foundry.toml").write_text(foundry_toml(find_toolchain()))
+        (dest / "foundry.toml").write_text(foundry_toml(find_toolchain(settings)))
     except BaseException:
         for path in reversed(written):
             path.unlink(missing_ok=True)

@@ -120,9 +120,10 @@ def deploy_receiver(
     stack: Stack, chain: Chain, deployment: Deployment, project: WorkflowProject, name: str
 ) -> tuple[str | None, list[dict[str, Any]]]:
     """The project's receiver address and ABI: deployed once per (bytecode, args), then reused."""
-    from vouch.cre_adapters.evm import find_toolchain
     from vouch.cre_adapters.workflow import workflow_id
     from vouch.cre_adapters.workflow._project import compile_project
+
+    from ._resources import toolchain as find_toolchain
 
     register_workflow(stack.settings, chain.chain_id, name, deployment.workflow.owner)
     abi: list[dict[str, Any]] = []
@@ -140,7 +141,7 @@ def deploy_receiver(
         "$workflow_id": "0x" + workflow_id(owner, name).hex(),
     }
     artifacts = compile_project(
-        find_toolchain(), project.contracts.resolve(), stack.settings.home / "cache"
+        find_toolchain(stack.settings), project.contracts.resolve(), stack.settings.home / "cache"
     )
     art = artifacts.get(project.receiver)
     args = _fill(project.receiver_args, names)

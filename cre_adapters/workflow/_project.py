@@ -82,18 +82,16 @@ def _imported(own: dict[str, str], aliases: dict[str, str]) -> dict[str, str]:
 
 
 def forge_binary(toolchain: Toolchain) -> Path:
-    """The pinned forge (npm ``@foundry-rs/forge-linux-amd64``)."""
-    path = toolchain.root / "node_modules/@foundry-rs/forge-linux-amd64/bin/forge"
-    if not path.exists():
-        raise WorkflowDefinitionError(f"{path} is missing: install the toolchain (make setup)")
-    return path
+    """The toolchain's forge (raises ``ToolchainMissing`` naming `vouch toolchain install`)."""
+    return toolchain.forge
 
 
 def foundry_toml(toolchain: Toolchain) -> str:
     """A project's foundry.toml: its contracts and tests, vouch's base and libraries remapped."""
-    modules = toolchain.root / "contracts" / "node_modules"
+    modules = toolchain.node_modules
+    contracts = _contracts_of(toolchain, None)
     remappings = [
-        f"vouch/={toolchain.contracts}/",
+        f"vouch/={contracts}/",
         f"@openzeppelin/contracts/={modules}/@openzeppelin/contracts/",
         f"forge-std/={modules}/@layerzerolabs/toolbox-foundry/lib/forge-std/",
     ]
@@ -110,7 +108,7 @@ def foundry_toml(toolchain: Toolchain) -> str:
         'evm_version = "cancun"',
         "optimizer = true",
         "optimizer_runs = 200",
-        f'allow_paths = ["{toolchain.root}"]',
+        f'allow_paths = ["{toolchain.root}", "{contracts}"]',
         "remappings = [",
         *[f'  "{r}",' for r in remappings],
         "]",

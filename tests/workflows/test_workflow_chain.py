@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import Env
 from tests.workflows.helpers import http_server, price
+from vouch._resources import toolchain as find_toolchain
 from vouch.cre_adapters._wire import NodeClient
-from vouch.cre_adapters.evm import find_toolchain
 from vouch.cre_adapters.workflow import (
     ExecutionResult,
     GasLimitedDelivery,

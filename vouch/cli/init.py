@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .._init import TEMPLATES, init_project
-from ._common import app, console
+from ._common import app, console, settings
 
 
 @app.command("init")
@@ -20,7 +20,7 @@ def init(
     ] = None,
 ) -> None:
     """Create a workflow project: module, receiver contract, forge test, pytest test, vouch.toml."""
-    dest = init_project(name, template, directory)
+    dest = init_project(name, template, directory, settings())
     console.print(f"created {dest} from the {template} template")
     console.print(
         f"  cd {dest}\n  pytest tests\n  vouch workflow simulate workflow.py\n"

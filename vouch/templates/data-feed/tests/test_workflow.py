@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vouch.cre_adapters.evm import find_toolchain
+from vouch._resources import toolchain as find_toolchain
 from vouch.cre_adapters.workflow import ConsensusRefused, simulate_module
 from vouch.cre_adapters.workflow._project import forge_test_command
 

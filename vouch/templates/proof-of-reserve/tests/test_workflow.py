@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from vouch.cre_adapters.evm import find_toolchain
+from vouch._resources import toolchain as find_toolchain
 from vouch.cre_adapters.workflow._project import forge_test_command
 
 PROJECT = Path(__file__).resolve().parents[1]
