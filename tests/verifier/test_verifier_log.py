@@ -290,8 +290,9 @@ def test_a_copy_opens_read_only_and_verifies_like_the_original(tmp_path: Path) -
         e.entry_hash for e in AttestationLog(tmp_path / "log.db").entries()
     ]
     assert copy.verify_chain() == []
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(LogIntegrityError, match="opened read-only: nothing appended"):
         copy.append(EXEC_A, "proposal", {})
+    assert len(list(copy.entries())) == len(list(AttestationLog(tmp_path / "log.db").entries()))
 
 
 def test_files_that_are_not_vouch_logs_are_clear_errors(tmp_path: Path) -> None:
