@@ -336,8 +336,51 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _SALIENT = re.compile(r"\d|0x[0-9a-fA-F]+|\b[A-Z]{2,}\b|\b[a-z]+[A-Z]\w*\b|\b[A-Z][a-z]+[A-Z]\w*")
 _WORDS = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
-    "the a an and or of to in on for is are was were be what which who whom when where how "
-    "did does do we our you your i it its this that with at by from as my me please tell".split()
+    [
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "when",
+        "where",
+        "how",
+        "did",
+        "does",
+        "do",
+        "we",
+        "our",
+        "you",
+        "your",
+        "i",
+        "it",
+        "its",
+        "this",
+        "that",
+        "with",
+        "at",
+        "by",
+        "from",
+        "as",
+        "my",
+        "me",
+        "please",
+        "tell",
+    ]
 )
 
 

@@ -137,9 +137,13 @@ def _check_agent(
         raise UnknownAgent(step.id, step.agent, sorted(agents))
     if step.agent is None and step.capability is None and agents is not None:
         raise PlanError(f"step {step.id!r} names neither an agent nor a capability")
-    if step.agent is None and step.capability is not None and capabilities is not None:
-        if step.capability not in capabilities:
-            raise UnknownAgent(step.id, step.capability, sorted(capabilities), "capability")
+    if (
+        step.agent is None
+        and step.capability is not None
+        and capabilities is not None
+        and step.capability not in capabilities
+    ):
+        raise UnknownAgent(step.id, step.capability, sorted(capabilities), "capability")
 
 
 def _toposort(steps: list[Step], done: set[str]) -> list[str]:

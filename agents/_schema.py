@@ -78,7 +78,6 @@ def arguments_for(args_model: type[BaseModel], arguments: dict[str, Any]) -> dic
     """Drop the ``null`` a strict-mode model sends for a defaulted, non-nullable field."""
     cleaned = dict(arguments)
     for name, field in args_model.model_fields.items():
-        if cleaned.get(name, 0) is None and not field.is_required():
-            if field.default is not None:
-                del cleaned[name]
+        if cleaned.get(name, 0) is None and not field.is_required() and field.default is not None:
+            del cleaned[name]
     return cleaned

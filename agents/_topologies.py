@@ -616,11 +616,13 @@ async def _complete(
         return await TracedModel(model, host.ctx, agent).complete(messages, tools)
     attrs = {OPERATION: "chat", REQUEST_MODEL: model.name, AGENT_NAME: agent}
     prompt = prompt_estimate(messages, tools)
-    with host.guard.reserve(agent, model.name, prompt, worst_output(model)):
-        with host.tracer.span("chat " + model.name, **attrs) as span:
-            reply = _counted(await model.complete(messages, tools), messages)
-            span.set(INPUT_TOKENS, reply.prompt_tokens)
-            span.set(OUTPUT_TOKENS, reply.completion_tokens)
+    with (
+        host.guard.reserve(agent, model.name, prompt, worst_output(model)),
+        host.tracer.span("chat " + model.name, **attrs) as span,
+    ):
+        reply = _counted(await model.complete(messages, tools), messages)
+        span.set(INPUT_TOKENS, reply.prompt_tokens)
+        span.set(OUTPUT_TOKENS, reply.completion_tokens)
     host.guard.charge(
         agent,
         host.guard.steps,

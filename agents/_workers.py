@@ -84,13 +84,15 @@ class TracedModel(ChatModel):
         attrs = {OPERATION: "chat", REQUEST_MODEL: model}
         if self.agent is not None:
             attrs[AGENT_NAME] = self.agent
-        with self.ctx.guard.reserve(who, model, prompt, worst_output(self.inner)):
-            with self.ctx.tracer.span("chat " + model, **attrs) as span:
-                reply = counted(await self.inner.complete(messages, tools), messages)
-                span.set(INPUT_TOKENS, reply.prompt_tokens)
-                span.set(OUTPUT_TOKENS, reply.completion_tokens)
-                if reply.model and reply.model != model:
-                    span.set(RESPONSE_MODEL, reply.model)
+        with (
+            self.ctx.guard.reserve(who, model, prompt, worst_output(self.inner)),
+            self.ctx.tracer.span("chat " + model, **attrs) as span,
+        ):
+            reply = counted(await self.inner.complete(messages, tools), messages)
+            span.set(INPUT_TOKENS, reply.prompt_tokens)
+            span.set(OUTPUT_TOKENS, reply.completion_tokens)
+            if reply.model and reply.model != model:
+                span.set(RESPONSE_MODEL, reply.model)
         self.ctx.charge(
             model, reply.prompt_tokens, reply.completion_tokens, self.agent, reply.usage_estimated
         )

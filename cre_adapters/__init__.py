@@ -122,7 +122,7 @@ _EXPORTS: dict[str, str] = {
     "SettlementWorkflow": "._workflow",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS)  # noqa: PLE0605 - a list, built from the lazy export table
 
 
 def __getattr__(name: str) -> Any:

@@ -115,7 +115,7 @@ def lazy_init(text: str) -> str:
     lazy: dict[str, str] = {}
     for module, names in _EXPORT.findall(text):
         for name in names.strip("()").replace("\n", " ").split(","):
-            name = name.strip()
+            name = name.strip()  # noqa: PLW2901
             if name:
                 lazy[name.split(" as ")[-1].strip()] = f"{module}:{name.split(' as ')[0].strip()}"
     if not lazy:

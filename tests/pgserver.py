@@ -132,7 +132,7 @@ def create_database(server: PgServer) -> str:
 def drop_database(server: PgServer, url: str) -> None:
     import psycopg
 
-    name = url.split("/")[3].split("?")[0]
+    name = url.split("/")[3].split("?", maxsplit=1)[0]
     with psycopg.connect(server.url(), autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
 

@@ -45,6 +45,7 @@ def test_a_bad_flag_is_named_as_a_flag_without_a_class_name(tmp_path: Path) -> N
         text=True,
         env={**env, "COLUMNS": "200"},
         timeout=120,
+        check=False,
     )
     assert result.returncode == 1
     assert result.stderr.startswith("error: invalid settings: --nodes"), result.stderr
@@ -60,6 +61,7 @@ def test_a_bad_variable_is_named_as_the_variable(tmp_path: Path) -> None:
         text=True,
         env={**env, "VOUCH_F": "5", "COLUMNS": "200"},
         timeout=120,
+        check=False,
     )
     assert result.returncode == 1
     assert "the environment variable VOUCH_F: 4 nodes cannot tolerate f=5" in result.stderr

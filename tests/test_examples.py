@@ -14,7 +14,7 @@ NEEDS_ARGUMENTS = {"hitl_payout.py"}
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, timeout=240, cwd=cwd
+        [sys.executable, *args], capture_output=True, text=True, timeout=240, cwd=cwd, check=False
     )
 
 
@@ -37,6 +37,8 @@ def test_hitl_payout_pauses_then_pays_once_after_approval(tmp_path: Path) -> Non
     assert status == "interrupted" and not ledger.exists()  # waiting for a human
     vouch = Path(sys.executable).with_name("vouch")
     approve = [str(vouch), "runs", "approve", run_id, "--db", str(db)]
-    approved = subprocess.run(approve, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    approved = subprocess.run(
+        approve, capture_output=True, text=True, timeout=240, cwd=tmp_path, check=False
+    )
     assert approved.returncode == 0, approved.stdout + approved.stderr
     assert ledger.read_text().count("paid 5000 to 0xSupplier") == 1

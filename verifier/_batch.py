@@ -69,7 +69,7 @@ def recover(message: bytes, signature: bytes, v_offset: int) -> Result:
     """
     if _CCPublicKey is not None and len(signature) == 65:
         recid = signature[64] - v_offset
-        if (recid == 0 or recid == 1) and _ZERO < signature[:32] < _N:
+        if recid in (0, 1) and _ZERO < signature[:32] < _N:
             s = signature[32:64]
             if _ZERO < s <= _HALF:
                 return _recover_secp(message, signature, recid)

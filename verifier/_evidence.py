@@ -260,13 +260,14 @@ def _rule_breaks(
                 detail = f"observed {age}s before the newest of the set, max age {max_age}s"
                 report.faults.append(_fault(entry, one.address, node, "stale", [one], detail))
                 continue
-        if claimed == "out-of-band" and isinstance(band, int):
-            if abs(obs.value - middle) * 10_000 > band * abs(middle):
-                detail = (
-                    f"observed {obs.value}, more than {band} bps from the set's median {middle}"
-                )
-                report.faults.append(_fault(entry, one.address, node, "out-of-band", [one], detail))
-                continue
+        if (
+            claimed == "out-of-band"
+            and isinstance(band, int)
+            and abs(obs.value - middle) * 10_000 > band * abs(middle)
+        ):
+            detail = f"observed {obs.value}, more than {band} bps from the set's median {middle}"
+            report.faults.append(_fault(entry, one.address, node, "out-of-band", [one], detail))
+            continue
         problem = f"claimed {claimed}, but its signed observation does not show it"
         report.problems.append(EvidenceProblem(entry.execution_id, entry.seq, node, problem))
 

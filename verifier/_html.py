@@ -157,7 +157,7 @@ def _deviation_plot(stats: dict[str, _NodeStats], runs: int, columns: int = COLU
     size = _buckets(runs, columns)
     shown = {node: _widest(s.deviations, size) for node, s in stats.items()}
     points = [bps for kept in shown.values() for _, bps in kept] or [0]
-    top = max(1, max(abs(p) for p in points))
+    top = max([1, *(abs(p) for p in points)])
 
     def x(i: int) -> float:
         return pad + (width - 2 * pad) * (i / max(1, runs - 1))

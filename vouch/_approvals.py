@@ -134,9 +134,12 @@ class ApprovalDesk:
         """The ``hitl`` payload already logged for this run's action, if any."""
         for entry in self.log.entries():
             p = entry.payload
-            if entry.kind == "hitl" and p.get("run_id") == run_id:
-                if p.get("action_key") == action_key:
-                    return dict(p)
+            if (
+                entry.kind == "hitl"
+                and p.get("run_id") == run_id
+                and p.get("action_key") == action_key
+            ):
+                return dict(p)
         return None
 
     def _extra(self, payload: dict[str, Any], trade_id: int, already: bool) -> dict[str, Any]:

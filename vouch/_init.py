@@ -21,9 +21,7 @@ def short_name(name: str) -> str:
     return cleaned
 
 
-def init_project(
-    name: str, template: str, where: Path | None = None, settings: Any = None
-) -> Path:
+def init_project(name: str, template: str, where: Path | None = None, settings: Any = None) -> Path:
     """Create project ``name`` (a folder; ``where`` overrides its path) from ``template``.
 
     ``settings`` (a ``VouchSettings``) says where the toolchain is (``VOUCH_TOOLCHAIN_DIR`` ...).

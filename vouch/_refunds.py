@@ -143,9 +143,12 @@ def execution_of(log: LogStore, trade_id: int, gate: str) -> str | None:
     found = None
     for entry in log.entries():
         p = entry.payload
-        if entry.kind == "proposal" and p.get("trade_id") == trade_id:
-            if str(p.get("gate", "")).lower() == gate.lower():
-                found = entry.execution_id
+        if (
+            entry.kind == "proposal"
+            and p.get("trade_id") == trade_id
+            and str(p.get("gate", "")).lower() == gate.lower()
+        ):
+            found = entry.execution_id
     return found
 
 
@@ -200,9 +203,12 @@ class Refunder:
         gate = self.book.gate.address.lower()
         for entry in self.log.entries():
             p = entry.payload
-            if entry.kind == "refund" and p.get("trade_id") == trade_id:
-                if str(p.get("gate", "")).lower() == gate:
-                    return entry
+            if (
+                entry.kind == "refund"
+                and p.get("trade_id") == trade_id
+                and str(p.get("gate", "")).lower() == gate
+            ):
+                return entry
         return None
 
     def refund(self, trade_id: int, party_key: str, wait: bool = False) -> tuple[LogEntry, bool]:

@@ -28,7 +28,7 @@ def _field(text: str, name: str) -> frozenset[int]:
     for part in text.split(","):
         step = 1
         if "/" in part:
-            part, step_text = part.split("/", 1)
+            part, step_text = part.split("/", 1)  # noqa: PLW2901 - the range before the step
             if not step_text.isdigit() or int(step_text) == 0:
                 raise WorkflowDefinitionError(f"cron {name}: bad step {step_text!r}")
             step = int(step_text)

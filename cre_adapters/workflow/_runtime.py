@@ -371,7 +371,7 @@ def _send(
     except CapabilityError:
         raise
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        with httpx.Client(timeout=timeout, follow_redirects=False) as client:  # noqa: SIM117
             with client.stream(d["method"], url, headers=headers, content=body) as resp:
                 chunks, size = [], 0
                 for chunk in resp.iter_bytes():

@@ -117,7 +117,7 @@ def main() -> None:
                 if proxy:
                     proxy.close()
         finally:
-            subprocess.run([*vouch, "down"], env=env, capture_output=True)
+            subprocess.run([*vouch, "down"], env=env, capture_output=True, check=False)
 
 
 if __name__ == "__main__":

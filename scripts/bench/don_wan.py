@@ -70,7 +70,7 @@ def start_don(n: int, home: Path) -> tuple[DonConfig, list[subprocess.Popen[byte
             procs.append(subprocess.Popen(cmd, stdout=log, stderr=log))
     don = DonConfig.load(made.owner / "don.json")
     deadline = time.monotonic() + 900  # 31 node processes on a loaded 2-core machine
-    waiting = [node for node in don.nodes]
+    waiting = list(don.nodes)
     while waiting and time.monotonic() < deadline:
         waiting = [node for node in waiting if health(node, 2.0, don) is None]
         time.sleep(0.2)

@@ -55,7 +55,7 @@ def test_evm_read_is_read_only_json_rpc(server: FakeOpenAI) -> None:
     )
     assert asyncio.run(tool.fn(call))["result"] == "0x2a"
     assert server.requests[-1]["params"] == [{"to": address, "data": "0x1234"}, "latest"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="eth_sendTransaction"):
         tool.parse(ToolCall(id="3", name="evm_read", arguments={"method": "eth_sendTransaction"}))
 
 

@@ -38,7 +38,7 @@ WEATHER = Tool(
     name="get_weather",
     description="Weather in a city.",
     args_model=Weather,
-    fn=lambda args: _weather(args),
+    fn=lambda args: _weather(args),  # noqa: PLW0108 - _weather is defined below
 )
 
 

@@ -295,8 +295,8 @@ def test_f_plus_1_flaky_nodes_at_half_the_requests_settle_honestly_or_are_refuse
         try:
             outcome = run(evm, log, trade)
         except QuorumNotReached as error:
-            assert set(error.failures) <= {"node-3", "node-4"}, error.failures
-            assert all("injected error" in why for why in error.failures.values())
+            assert set(error.failures) <= {"node-3", "node-4"}, error.failures  # noqa: PT017
+            assert all("injected error" in why for why in error.failures.values())  # noqa: PT017
             assert trade_status(evm, trade[0]) == FUNDED
             results.append("refused")
             continue

@@ -51,7 +51,7 @@ def test_a_feeds_target_names_feed_consumer_on_report_or_is_refused(tmp_path: Pa
         ('kind = "feeds"\ncontract = "SettlementGate"', "not SettlementGate.onReport"),
         ('kind = "settlement"\ncontract = "FeedConsumer"', "not FeedConsumer.onReport"),
     ):
-        text = FEEDS_SPEC.split("[target]")[0] + "[target]\n" + target + "\n"
+        text = FEEDS_SPEC.split("[target]", maxsplit=1)[0] + "[target]\n" + target + "\n"
         with pytest.raises(ConfigError, match=needle):
             WorkflowSpec.load(write(tmp_path, "t.toml", text))
 
@@ -108,7 +108,7 @@ def test_vouch_workflow_run_updates_feed_consumer_and_audits(evm: Any, tmp_path:
 def test_an_older_report_is_refused_by_feed_consumer_and_a_replay_by_the_forwarder(
     evm: Any, tmp_path: Path
 ) -> None:
-    log_target = FEEDS_SPEC.split("[target]")[0] + '[target]\nkind = "log"\n'
+    log_target = FEEDS_SPEC.split("[target]", maxsplit=1)[0] + '[target]\nkind = "log"\n'
     spec = WorkflowSpec.load(write(tmp_path, "w.toml", log_target))
     log = AttestationLog(tmp_path / "f.db")
     assert evm.deployment.feed_workflow is not None

@@ -41,7 +41,7 @@ def test_no_module_of_agents_names_another_package_of_ours() -> None:
     import ast
     from pathlib import Path
 
-    import vouch.agents as agents
+    from vouch import agents
 
     offenders = []
     for path in Path(agents.__file__).parent.glob("*.py"):

@@ -76,7 +76,7 @@ def test_sqlite_batch_that_raises_writes_nothing(tmp_path: Path) -> None:
     db = tmp_path / "runs.db"
     store = SQLiteCheckpointStore(db)
     store.save_step("r", StepRecord(step_id="kept", status="done"))
-    with pytest.raises(RuntimeError, match="midway"), store.batch():
+    with pytest.raises(RuntimeError, match="midway"), store.batch():  # noqa: PT012
         store.save_step("r", StepRecord(step_id="a", status="done"))
         raise RuntimeError("midway")
     assert _on_disk(db) == {"kept": "done"}

@@ -115,6 +115,7 @@ def vouch_cli(
         capture_output=True,
         text=True,
         timeout=timeout,
+        check=False,
     )
 
 

@@ -44,6 +44,7 @@ def vouch(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=300,
         env={**os.environ, "COLUMNS": "250"},
+        check=False,
     )
 
 
@@ -51,7 +52,11 @@ def test_ctrl_c_names_the_run_its_step_and_the_resume_command(tmp_path: Path) ->
     flow, db = tmp_path / "slow_flow.py", tmp_path / "runs.db"
     flow.write_text(textwrap.dedent(FLOW))
     started = subprocess.run(
-        [sys.executable, str(flow), str(db)], capture_output=True, text=True, timeout=300
+        [sys.executable, str(flow), str(db)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert started.stdout.strip() == "interrupted", started.stderr
     approving = subprocess.Popen(
@@ -60,7 +65,7 @@ def test_ctrl_c_names_the_run_its_step_and_the_resume_command(tmp_path: Path) ->
         stderr=subprocess.PIPE,
         text=True,
         # a shell's background job ignores SIGINT and children inherit that: restore Ctrl-C
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
     lock = tmp_path / "runs.locks" / "slow-run"
     deadline = time.monotonic() + 300

@@ -29,11 +29,14 @@ def paused_run(run: list[str], environ: dict[str, str]) -> str:
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "paused before the irreversible settlement" in result.stdout
     assert "settled in block" not in result.stdout
-    listed = subprocess.run([*run, "runs", "list"], env=environ, capture_output=True, text=True)
+    listed = subprocess.run(
+        [*run, "runs", "list"], env=environ, capture_output=True, text=True, check=False
+    )
     waiting = [line.split()[1] for line in listed.stdout.splitlines() if "interrupted" in line]
     assert len(waiting) == 1, listed.stdout
     return waiting[0]
@@ -51,7 +54,11 @@ def test_approve_and_reject_across_processes_are_signed_logged_and_audited(
 
         # 2. a person approves from another process: signature onchain, then the run settles
         approved = subprocess.run(
-            [*run, "runs", "approve", first], env=environ, capture_output=True, text=True
+            [*run, "runs", "approve", first],
+            env=environ,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert approved.returncode == 0, approved.stdout + approved.stderr
         assert "recorded onchain in tx" in approved.stdout
@@ -78,6 +85,7 @@ def test_approve_and_reject_across_processes_are_signed_logged_and_audited(
             env=environ,
             capture_output=True,
             text=True,
+            check=False,
         )
         assert rejected.returncode == 0, rejected.stdout + rejected.stderr
         assert f"run {second}: rejected" in rejected.stdout
@@ -89,14 +97,19 @@ def test_approve_and_reject_across_processes_are_signed_logged_and_audited(
         # 4. at or below the threshold the approval is signed and logged, not needed onchain
         below = {**environ, "VOUCH_APPROVAL_THRESHOLD": "0"}
         settled = subprocess.run(
-            [*run, "demo", "settlement"], env=below, capture_output=True, text=True, timeout=300
+            [*run, "demo", "settlement"],
+            env=below,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
         assert settled.returncode == 0, settled.stdout + settled.stderr
         assert entries(home)[-5][2]["tx_hash"] is None
 
         # the auditor checks all three decisions against the approver's key and the gate
         audit = subprocess.run(
-            [*run, "audit", "--json"], env=environ, capture_output=True, text=True
+            [*run, "audit", "--json"], env=environ, capture_output=True, text=True, check=False
         )
         assert audit.returncode == 0, audit.stdout + audit.stderr
         checks = [
@@ -120,6 +133,7 @@ def test_approve_and_reject_across_processes_are_signed_logged_and_audited(
             env=environ,
             capture_output=True,
             text=True,
+            check=False,
         )
         assert attacked.returncode == 1, attacked.stdout + attacked.stderr
         found = json.loads(attacked.stdout)["results"]
@@ -132,7 +146,11 @@ def test_approve_and_reject_across_processes_are_signed_logged_and_audited(
         assert list(sequence) == [2], sequence  # the observations, now #2: no approval before
         assert "no approving hitl" in sequence[2]
         shown = subprocess.run(
-            [*run, "runs", "show", first, "--json"], env=environ, capture_output=True, text=True
+            [*run, "runs", "show", first, "--json"],
+            env=environ,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         body = json.loads(shown.stdout)
         assert body["status"] == "done"
@@ -142,7 +160,7 @@ def test_approve_and_reject_across_processes_are_signed_logged_and_audited(
         # replay recomputes the agent's side too: the recorded proposal and the trace it binds
         execution = entries(home)[0][0]
         replayed = subprocess.run(
-            [*run, "replay", execution], env=environ, capture_output=True, text=True
+            [*run, "replay", execution], env=environ, capture_output=True, text=True, check=False
         )
         assert replayed.returncode == 0, replayed.stdout + replayed.stderr
         assert f"run {first}'s recorded proposal recomputes action hash" in replayed.stdout
@@ -153,9 +171,9 @@ def test_approve_and_reject_across_processes_are_signed_logged_and_audited(
                 (first,),
             )
         replayed = subprocess.run(
-            [*run, "replay", execution], env=environ, capture_output=True, text=True
+            [*run, "replay", execution], env=environ, capture_output=True, text=True, check=False
         )
         assert replayed.returncode == 1, replayed.stdout
         assert "is not what run" in replayed.stdout and "action hash recomputes" in replayed.stdout
     finally:
-        subprocess.run([*run, "down"], env=environ, capture_output=True, timeout=60)
+        subprocess.run([*run, "down"], env=environ, capture_output=True, timeout=60, check=False)

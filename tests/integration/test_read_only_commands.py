@@ -95,7 +95,7 @@ NEEDS_CHAIN = [
 ]
 
 
-@pytest.mark.parametrize("args", NEEDS_CHAIN, ids=lambda a: " ".join(a))
+@pytest.mark.parametrize("args", NEEDS_CHAIN, ids=" ".join)
 def test_after_down_a_command_needing_the_chain_starts_nothing_and_exits_2_saying_how(
     stopped, args: tuple[str, ...]
 ) -> None:

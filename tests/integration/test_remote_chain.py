@@ -54,6 +54,7 @@ def _vouch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=600,
+        check=False,
     )
 
 

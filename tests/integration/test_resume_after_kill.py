@@ -125,6 +125,7 @@ def child(
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
 
 
@@ -156,6 +157,7 @@ def audit(evm: Any, log: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
 
 

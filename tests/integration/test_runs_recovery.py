@@ -22,7 +22,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def vouch(run: list[str], environ: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*run, *args], env=environ, capture_output=True, text=True, timeout=1200)
+    return subprocess.run(
+        [*run, *args], env=environ, capture_output=True, text=True, timeout=1200, check=False
+    )
 
 
 def listed(run: list[str], environ: dict[str, str], run_id: str) -> str:
@@ -152,7 +154,11 @@ def test_reading_trades_with_the_chain_down_starts_nothing_and_exits_2(tmp_path:
     environ = {**os.environ, **environ}
     for args in (["trades", "list"], ["trades", "show", "1"]):
         result = subprocess.run(
-            [sys.executable, "-m", "vouch", *args], env=environ, capture_output=True, text=True
+            [sys.executable, "-m", "vouch", *args],
+            env=environ,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert result.returncode == 2, result.stdout + result.stderr
         assert "vouch chain up" in result.stderr

@@ -141,7 +141,7 @@ def test_audit_checks_signers_against_the_config_active_at_that_block(
         forwarder.functions.setConfig(1, 1, 1, strangers)
     )  # the DON is replaced later
     report = audit(log, Web3ChainReader(evm.w3), forwarder=forwarder.address)
-    assert report.ok, [f for f in report.failures]
+    assert report.ok, list(report.failures)
     signer_checks = [
         r for r in report.results if r.check in ("signers configured", "report signatures")
     ]

@@ -35,7 +35,12 @@ def test_demo_runs_against_an_existing_rpc_url(evm, tmp_path: Path) -> None:
     run, environ = demo_against(evm, home)
     try:
         result = subprocess.run(
-            [*run, "demo", "settlement"], env=environ, capture_output=True, text=True, timeout=300
+            [*run, "demo", "settlement"],
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "managed anvil" not in result.stdout
@@ -63,7 +68,7 @@ def test_demo_runs_against_an_existing_rpc_url(evm, tmp_path: Path) -> None:
         code = evm.w3.eth.get_code(manifest["contracts"]["Forwarder"])
         assert len(code) > 0
     finally:
-        subprocess.run([*run, "down"], env=environ, capture_output=True, timeout=60)
+        subprocess.run([*run, "down"], env=environ, capture_output=True, timeout=60, check=False)
 
 
 def test_an_rpc_url_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> None:
@@ -74,6 +79,7 @@ def test_an_rpc_url_that_does_not_answer_is_a_clear_error(tmp_path: Path) -> Non
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert result.returncode == 1
     assert "no chain answers at http://127.0.0.1:9" in result.stderr
@@ -88,6 +94,7 @@ def test_invalid_settings_name_the_setting(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert result.returncode == 1
     assert "VOUCH_F:" in result.stderr and "3f+1" in result.stderr  # named where it was set
@@ -128,7 +135,12 @@ def test_demo_can_use_any_openai_compatible_endpoint(evm, tmp_path: Path) -> Non
     )
     try:
         result = subprocess.run(
-            [*run, "demo", "settlement"], env=environ, capture_output=True, text=True, timeout=300
+            [*run, "demo", "settlement"],
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "local-test-model" in result.stdout and "settled" in result.stdout
@@ -138,13 +150,15 @@ def test_demo_can_use_any_openai_compatible_endpoint(evm, tmp_path: Path) -> Non
         assert any(t["function"]["name"] == "propose_settlement" for t in requests[1]["tools"])
         [record] = SQLiteCheckpointStore(home / "runs.db").list_runs()
         assert record.plan is not None and [s.id for s in record.plan.steps] == ["p1", "e1", "s1"]
-        listed = subprocess.run([*run, "runs", "list"], env=environ, capture_output=True, text=True)
+        listed = subprocess.run(
+            [*run, "runs", "list"], env=environ, capture_output=True, text=True, check=False
+        )
         run_id = next(line.split()[1] for line in listed.stdout.splitlines() if " done " in line)
         shown = subprocess.run(
-            [*run, "runs", "show", run_id], env=environ, capture_output=True, text=True
+            [*run, "runs", "show", run_id], env=environ, capture_output=True, text=True, check=False
         )
         assert "agent settlement-agent" in shown.stdout  # usage per agent, from the run's records
         assert "unpriced (counted as USD 0): local-test-model" in shown.stdout
     finally:
-        subprocess.run([*run, "down"], env=environ, capture_output=True, timeout=60)
+        subprocess.run([*run, "down"], env=environ, capture_output=True, timeout=60, check=False)
         server_gen.close()

@@ -58,7 +58,7 @@ def test_appends_chain_and_read_back_alike(store: LogStore) -> None:
     assert store.get(3).execution_id == "0xbb"
     with pytest.raises(KeyError):
         store.get(9)
-    assert store.rows() == [r for r in store.rows_between(1, 4)]
+    assert store.rows() == list(store.rows_between(1, 4))
     assert [r[0] for r in store.rows_at([4, 2])] == [2, 4]
     assert [h[0] for h in store.heads()] == [1, 2, 3, 4]
     assert sorted(store.executions()) == [("0xaa", 1, 4, 3), ("0xbb", 3, 3, 1)]

@@ -35,7 +35,7 @@ def test_verifier_imports_no_psycopg_until_a_url_is_opened() -> None:
 
 def test_without_psycopg_a_postgres_url_says_what_to_install(tmp_path: object) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", BLOCKED, str(tmp_path)], capture_output=True, text=True
+        [sys.executable, "-c", BLOCKED, str(tmp_path)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
     log_line, runs_line = done.stdout.strip().splitlines()
@@ -50,7 +50,7 @@ def test_the_standalone_verifier_cli_refuses_a_url_without_psycopg(tmp_path: obj
         "sys.argv = ['verifier', 'export', 'postgresql://a:pw@h/db', 'x.jsonl']; "
         "runpy.run_module('vouch.verifier', run_name='__main__')"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode != 0
     assert "needs psycopg" in done.stdout + done.stderr, done.stdout + done.stderr
     assert "Traceback" not in done.stderr, done.stderr

@@ -12,7 +12,12 @@ from vouch.agents import open_checkpoints, run_leases
 
 def _vouch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "vouch", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "vouch", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

@@ -136,7 +136,7 @@ def crafted(base: Path, seq: int, kind: str | None, payload: Any, rehash: bool) 
 @given(
     seq=st.integers(1, 10),
     kind=st.none() | st.sampled_from(KINDS) | st.text(max_size=8),
-    payload=shapes.map(lambda v: json.dumps(v))
+    payload=shapes.map(json.dumps)
     | st.text(max_size=60)
     | st.binary(max_size=60)
     | shapes.map(lambda v: {"k": v} if not isinstance(v, dict) else v).map(json.dumps),
@@ -176,6 +176,7 @@ def test_the_cli_survives_80000_levels_in_a_child_process(
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     assert done.returncode == 1, done.stderr[-2000:]  # a finding, not SIGSEGV (-11)
     failing = [r for r in json.loads(done.stdout)["results"] if r["status"] == "fail"]

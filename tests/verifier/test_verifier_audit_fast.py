@@ -130,7 +130,7 @@ def test_read_finds_what_json_alone_and_content_problem_find(
     rows, prev = [], GENESIS
     for seq, (kind, value, edit) in enumerate(items, start=1):
         if not isinstance(value, dict):
-            value = {"v": value}
+            value = {"v": value}  # noqa: PLW2901
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         execution_id = "0x" + keccak(bytes([seq % 3])).hex()
         try:
@@ -141,7 +141,7 @@ def test_read_finds_what_json_alone_and_content_problem_find(
         if edit == "spaces":
             text = json.dumps(value, sort_keys=True, ensure_ascii=False)
         elif edit == "float":
-            text = text[:-1] + ',"zz":1.5}' if len(value) else '{"zz":1.5}'
+            text = text[:-1] + ',"zz":1.5}' if value else '{"zz":1.5}'
         elif edit == "hash":
             entry_hash = "0x" + keccak(entry_hash.encode()).hex()
         elif edit == "prev":

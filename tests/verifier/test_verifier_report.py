@@ -33,7 +33,7 @@ FORWARDER = "0x4B20993Bc481177ec7E8f571ceCaE8A9e22C02db"
 
 bytes32 = st.binary(min_size=32, max_size=32)
 uint32 = st.integers(0, 2**32 - 1)
-addresses = st.binary(min_size=20, max_size=20).map(lambda b: to_checksum_address(b))
+addresses = st.binary(min_size=20, max_size=20).map(to_checksum_address)
 names = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=127), max_size=10)
 
 

@@ -129,9 +129,11 @@ def test_sources_that_disagree_beyond_the_tolerance_are_refused_naming_the_nodes
     path = module(tmp_path, FETCH)
     log = AttestationLog(tmp_path / "log.db")
     # two nodes read 1000, two read 2000: no 2f+1 = 3 values within 1% of the median
-    with http_server(lambda seen, i: (200, price(1000 if i < 2 else 2000), 0)) as server:
-        with pytest.raises(ConsensusRefused) as info:
-            execute(path, {"url": server.url, "receiver": RECEIVER}, log=log)
+    with (
+        http_server(lambda seen, i: (200, price(1000 if i < 2 else 2000), 0)) as server,
+        pytest.raises(ConsensusRefused) as info,
+    ):
+        execute(path, {"url": server.url, "receiver": RECEIVER}, log=log)
     assert "disagree beyond the tolerance (100 bps)" in str(info.value)
     assert len(info.value.nodes) == 2
     assert all(n.startswith("0x") for n in info.value.nodes)
@@ -277,9 +279,11 @@ def tick(rt: Runtime, event: dict) -> None:
 """,
         "floats.py",
     )
-    with http_server(lambda seen, i: (200, b"{}", 0)) as server:
-        with pytest.raises(WorkflowError, match="is a float"):
-            execute(floats, {"url": server.url})
+    with (
+        http_server(lambda seen, i: (200, b"{}", 0)) as server,
+        pytest.raises(WorkflowError, match="is a float"),
+    ):
+        execute(floats, {"url": server.url})
 
 
 @pytest.mark.parametrize(

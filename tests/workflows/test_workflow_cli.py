@@ -44,6 +44,7 @@ def simulate(
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
 
 
@@ -96,6 +97,7 @@ def test_secrets_set_reaches_every_node_store_encrypted(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=300,
+            check=False,
         )
 
     assert cli("set", "API_KEY", "--from-env", "THE_VALUE").returncode == 0

@@ -147,6 +147,7 @@ class _ChainChecks:
                 f"trade #{trade_id} refunded in {where}: proposed in the log, never settled",
             )
         )
+        return None
 
     def _logged_trades(self) -> tuple[set[int], set[int]]:
         """Trade ids the log proposed, and those its submissions settled."""

@@ -270,6 +270,7 @@ class _Auditor(_ChainChecks, _WorkflowChecks):
             return self._add(entry, Check.PINNED, "fail", "; ".join(problems))
         if checked:
             self._add(entry, Check.PINNED, "ok", f"{checked} names match the pinned deployment")
+        return None
 
     def _signer_set(
         self, forwarder: str, don_id: int, version: int, block: int | None
@@ -431,6 +432,7 @@ class _Auditor(_ChainChecks, _WorkflowChecks):
                 f"{len(seen)} observations, 2f+1 = {quorum_size(f)} needed",
             )
         self._add(entry, "signers configured", "ok")
+        return None
 
     def _evidence(self, entry: _Entry, signers: list[str] | None) -> None:
         """Faulty nodes: what the round's signed answers prove (``verifier._evidence``).
@@ -484,6 +486,7 @@ class _Auditor(_ChainChecks, _WorkflowChecks):
             detail = f"logged f={f}, the DON config has f={config[0]}"
             return self._add(entry, "consensus parameters", "fail", detail)
         self._add(entry, "consensus parameters", "ok", f"{entry.payload['mode']}, f={f}")
+        return None
 
     def _consensus(self, entry: _Entry) -> None:
         self._parameters(entry)
@@ -500,6 +503,7 @@ class _Auditor(_ChainChecks, _WorkflowChecks):
         self._add(entry, "consensus recomputed", "ok", f"{mode} {recomputed}")
         if "why" in p or "rule" in p:  # a feed round: was reporting (or not) the rule's call?
             self._feed_rule(entry)
+        return None
 
     def _feed_rule(self, entry: _Entry) -> None:
         """The logged verdict follows from the logged deviation/heartbeat rule and what it compared."""
@@ -531,6 +535,7 @@ class _Auditor(_ChainChecks, _WorkflowChecks):
         )
         detail = f"deviation {rule['deviation_bps']} bps, heartbeat {rule['heartbeat']}s, against {against}: {verdict or 'skip'}"
         self._add(entry, "feed rule", "fail" if problems else "ok", "; ".join(problems) or detail)
+        return None
 
     def _rule_inputs(self, entry: _Entry, rule: dict[str, Any]) -> list[str]:
         """What the rule compared against must be in the log, and its clock the entry's."""
@@ -631,6 +636,7 @@ class _Auditor(_ChainChecks, _WorkflowChecks):
             detail = f"{len(signers)} signatures, f+1 = {f + 1} required"
             return self._add(entry, "report signatures", "fail", detail)
         self._add(entry, "report signatures", "ok", f"{len(signers)} of {len(allowed)} signers")
+        return None
 
     def _report_contents(self, entry: _Entry, fields: _ReportFields) -> None:
         proposal = self._earlier(entry, "proposal")
@@ -669,6 +675,7 @@ class _Auditor(_ChainChecks, _WorkflowChecks):
             "fail" if problems else "ok",
             "; ".join(problems) or f"block {receipt['blockNumber']}",
         )
+        return None
 
     def _receipt_problems(self, entry: _Entry, receipt: Mapping[str, Any]) -> list[str]:
         p = entry.payload
@@ -718,9 +725,12 @@ class _Auditor(_ChainChecks, _WorkflowChecks):
         ):
             problems.append(f"a ReportProcessed in the receipt was not emitted by {forwarder}")
         for log in events:
-            if len(log["topics"]) > 2 and any(bytes(log["topics"][2])):
-                if "0x" + bytes(log["topics"][2]).hex() != entry.execution_id.lower():
-                    problems.append("the receipt's ReportProcessed names another execution id")
+            if (
+                len(log["topics"]) > 2
+                and any(bytes(log["topics"][2]))
+                and "0x" + bytes(log["topics"][2]).hex() != entry.execution_id.lower()
+            ):
+                problems.append("the receipt's ReportProcessed names another execution id")
         block, index = int(receipt["blockNumber"]), int(receipt.get("transactionIndex", 0))
         self._mined.append(
             (entry.seq, entry.execution_id, block, index, str(receipt.get("from", "")))
@@ -768,6 +778,7 @@ class _Auditor(_ChainChecks, _WorkflowChecks):
             or f"trade #{created.trade_id} created in block {created.block} with these terms"
         )
         self._add(entry, Check.TRADE_TERMS, "fail" if problems else "ok", detail)
+        return None
 
     def _refund_entry(self, entry: _Entry) -> None:
         """A refund: of this execution's trade, never settled, and the gate's TradeRefunded in its tx."""
@@ -802,6 +813,7 @@ class _Auditor(_ChainChecks, _WorkflowChecks):
             )
         detail = "; ".join(problems) or f"trade #{trade_id} refunded by the gate"
         self._add(entry, Check.REFUND, "fail" if problems else "ok", detail)
+        return None
 
     def _trades(self, gate: str) -> dict[int, TradeTerms]:
         if gate.lower() not in self._trade_terms:
@@ -917,6 +929,7 @@ class _Auditor(_ChainChecks, _WorkflowChecks):
         problems = self._decision_problems(self.chain, p, approver, digest)
         detail = "; ".join(problems) or f"trade #{p['trade_id']} {decision}, matches the gate"
         self._add(entry, "decision onchain", "fail" if problems else "ok", detail)
+        return None
 
     def _decision_problems(
         self, chain: ChainReader, p: dict[str, Any], approver: str, digest: bytes

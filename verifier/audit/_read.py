@@ -95,7 +95,7 @@ def _read(rows: list[Row]) -> tuple[list[_Entry], dict[int, str]]:
             value, canonical = exact(text)
             encoded = None
             if canonical == text:
-                try:
+                try:  # noqa: SIM105 - per entry: a plain try is cheaper than contextlib.suppress
                     encoded = text.encode("utf-8")
                 except UnicodeEncodeError:  # a lone surrogate: hashing it fails as it always did
                     pass

@@ -64,7 +64,7 @@ class _WorkflowChecks:
         trigger = self._earlier(entry, "trigger")
         if trigger is None:
             self._add(entry, "capability consensus", "fail", "no trigger entry before it")
-            return
+            return None
         if p.get("request_id") != trigger.payload.get("request_id"):
             return self._add(
                 entry, "capability consensus", "fail", "another round than its trigger's"
@@ -88,7 +88,7 @@ class _WorkflowChecks:
             call, consensus = step_consensus(values, p["aggregations"], f)
         except (StepError, AggregationError) as exc:
             self._add(entry, "capability consensus", "fail", str(exc)[:300])
-            return
+            return None
         problems = []
         if call != call_digest(p["kind"], p["call"], p["aggregations"]):
             problems.append(f"the agreed {CALL_FIELD} is not the hash of the logged call")
@@ -98,6 +98,7 @@ class _WorkflowChecks:
             )
         detail = "; ".join(problems) or f"{len(values[CALL_FIELD])} signed answers, f={f}"
         self._add(entry, "capability consensus", "fail" if problems else "ok", detail)
+        return None
 
     def _finished(self, entry: _Entry) -> None:
         self._add(entry, "workflow trigger", "ok", "the callback wrote no report")

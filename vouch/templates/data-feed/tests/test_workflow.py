@@ -57,9 +57,11 @@ def test_the_dons_median_is_reported() -> None:
 
 
 def test_sources_that_disagree_are_refused() -> None:
-    with price_api([1000_00000000, 1000_00000000, 2000_00000000, 2000_00000000]) as url:
-        with pytest.raises(ConsensusRefused, match="disagree beyond the tolerance"):
-            simulate_module(PROJECT / "workflow.py", {"url": url, "receiver": RECEIVER})
+    with (
+        price_api([1000_00000000, 1000_00000000, 2000_00000000, 2000_00000000]) as url,
+        pytest.raises(ConsensusRefused, match="disagree beyond the tolerance"),
+    ):
+        simulate_module(PROJECT / "workflow.py", {"url": url, "receiver": RECEIVER})
 
 
 def test_the_receiver_under_forge() -> None:
@@ -69,5 +71,6 @@ def test_the_receiver_under_forge() -> None:
         capture_output=True,
         text=True,
         timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
