@@ -8,14 +8,17 @@ created with a random password on first use by ``ensure_password_file``;
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
 import stat
 from pathlib import Path
+from typing import Any
 
-from eth_account import Account
-from eth_utils import to_checksum_address
+from vouch.verifier._canonical import keccak
+from vouch.verifier._types import to_checksum
 
 from ._errors import KeystoreError
 
@@ -34,6 +37,8 @@ def create_keystore(path: Path, password: str, scrypt_n: int | None = None) -> s
     """
     if path.exists():
         raise KeystoreError(f"keystore {path} already exists; remove it or load it instead")
+    from eth_account import Account  # creating keys is rare: a node only decrypts
+
     account = Account.create()
     payload = Account.encrypt(account.key, password, kdf="scrypt", iterations=scrypt_n)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +58,7 @@ def keystore_address(path: Path) -> str:
 
 
 def _checksum(address: str) -> str:
-    return str(to_checksum_address(address if address.startswith("0x") else "0x" + address))
+    return to_checksum(address if address.startswith("0x") else "0x" + address)
 
 
 def load_key(path: Path, password: str) -> bytes:
@@ -69,7 +74,7 @@ def load_key(path: Path, password: str) -> bytes:
     except ValueError as exc:
         raise KeystoreError(f"keystore {path} is not valid JSON") from exc
     try:
-        return bytes(Account.decrypt(data, password))
+        return _decrypt(data, password)
     except ValueError as exc:
         raise KeystoreError(
             f"cannot decrypt keystore {path}: wrong password (each key has its own: "
@@ -121,3 +126,48 @@ def ensure_password_file(path: Path) -> Path:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(32))
     return path
+
+
+def _decrypt(data: Any, password: str) -> bytes:
+    """A Web3 Secret Storage v3 keystore decrypted (the format eth-account writes).
+
+    scrypt or PBKDF2-HMAC-SHA256 derive the key (hashlib), the MAC
+    keccak256(key[16:32] || ciphertext) is checked in constant time, then
+    AES-128-CTR decrypts. Any other kdf or cipher goes to eth-account, which a
+    node process then imports (0.7 CPU-s: why this path exists).
+
+    Raises:
+        ValueError: a wrong password (MAC mismatch) or a malformed keystore.
+    """
+    try:
+        crypto = data.get("crypto") or data["Crypto"]
+        kdf, params = crypto["kdf"], crypto["kdfparams"]
+        cipher = crypto["cipher"]
+        text = bytes.fromhex(crypto["ciphertext"])
+        iv = bytes.fromhex(crypto["cipherparams"]["iv"])
+        mac = bytes.fromhex(crypto["mac"])
+        salt = bytes.fromhex(params["salt"])
+        length = int(params["dklen"])
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"malformed keystore: {exc}") from None
+    if cipher != "aes-128-ctr" or kdf not in ("scrypt", "pbkdf2"):
+        from eth_account import Account
+
+        return bytes(Account.decrypt(data, password))
+    secret = password.encode("utf-8")
+    if kdf == "scrypt":
+        n, r, p = int(params["n"]), int(params["r"]), int(params["p"])
+        derived = hashlib.scrypt(
+            secret, salt=salt, n=n, r=r, p=p, dklen=length, maxmem=128 * r * n * p + 2**24
+        )
+    else:
+        if params.get("prf", "hmac-sha256") != "hmac-sha256":
+            raise ValueError(f"unsupported pbkdf2 prf {params.get('prf')!r}")
+        derived = hashlib.pbkdf2_hmac("sha256", secret, salt, int(params["c"]), length)
+    if not hmac.compare_digest(keccak(derived[16:32] + text), mac):
+        raise ValueError("MAC mismatch")
+    from Crypto.Cipher import AES  # pycryptodome (eth-account's own dependency)
+    from Crypto.Util import Counter
+
+    counter = Counter.new(128, initial_value=int.from_bytes(iv, "big"))
+    return bytes(AES.new(derived[:16], AES.MODE_CTR, counter=counter).decrypt(text))

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-
-from eth_account import Account
 
 from vouch.verifier import (
     Observation,
@@ -82,7 +81,7 @@ class OracleNode:
         self._peers = peers or (lambda: node_client(don, spec))
         self.spec = spec
         self._signer = Signer(private_key)
-        self._wrong_signer = Signer(bytes(Account.create().key))
+        self._wrong_signer = Signer(_random_key())
         self._source = source
         self._seen: OrderedDict[str, SignedObservation] = OrderedDict()
         self._askers: dict[str, dict[str, SignedObservation]] = {}  # equivocate: per asker
@@ -473,3 +472,14 @@ def build_source(spec: NodeSpec) -> DataSource:
         return EvmReadSource(source.rpc_url, source.evm)
     mock = MockRatesSource if source.kind == "mock-rates" else MockPriceSource
     return mock(source.market_seed, source.node_seed, source.noise_bps)
+
+
+_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def _random_key() -> bytes:
+    """A fresh secp256k1 private key (the wrong-signer fault's), without eth-account."""
+    while True:
+        key = secrets.token_bytes(32)
+        if 0 < int.from_bytes(key, "big") < _SECP256K1_N:
+            return key

@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict
 
 from ._errors import DataSourceError
@@ -317,6 +316,8 @@ class HttpJsonSource(DataSource):
 
     async def fetch(self, feed: str, at: int) -> Quote:
         """GET the feed's URL and read its number (no floats: parsed as a decimal)."""
+        import httpx  # only a node with an HTTP source pays for it
+
         spec = _lookup(self._feeds, feed)
         try:
             async with httpx.AsyncClient(timeout=self._timeout) as client:

@@ -17,15 +17,16 @@ import asyncio
 import os
 import ssl
 from pathlib import Path
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 from urllib.parse import urlsplit
-
-import httpx
 
 from ._don import DonConfig, NodeSpec
 from ._errors import ConfigError
 from ._tls import client_context
 from ._wire import NodeClient, WireError, WireTimeout
+
+if TYPE_CHECKING:
+    import httpx
 
 KEEPALIVE_SECONDS = 60.0
 
@@ -58,6 +59,8 @@ class HttpxClient:
     def __init__(
         self, don: DonConfig | None = None, cert: str | None = None, key: Path | None = None
     ) -> None:
+        import httpx  # a node process that never asks another node does not load it
+
         limits = httpx.Limits(
             max_connections=None, max_keepalive_connections=None, keepalive_expiry=KEEPALIVE_SECONDS
         )
@@ -89,6 +92,8 @@ class HttpxClient:
             WireTimeout: no whole answer within ``timeout`` seconds.
             WireError: the node is unreachable, failed the TLS pin, or broke the connection.
         """
+        import httpx
+
         headers = {"content-type": "application/json"}
         try:
             async with asyncio.timeout(timeout):

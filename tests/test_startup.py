@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -141,22 +140,28 @@ def test_signing_with_coincurve_matches_eth_account() -> None:
 
 # the module a node process starts from, and what it must be able to do once imported
 NODE_ENTRY = "vouch.cre_adapters.node"
-NODE_CPU_LIMIT = 1.5  # CPU-s; the target is 0.5 on an idle machine, the old node took 2.8
+NODE_CPU_LIMIT = 0.5  # CPU-s for a node's imports (issue 19); the old node took 2.8
+NODE_NEVER = {"openai", "web3", "vouch.agents", "eth_account", "httpx", "fastapi", "typer"}
 
 
-def _node_entry_exists() -> bool:
-    return (ROOT / "cre_adapters" / "node.py").is_file()
+def test_a_node_process_imports_only_what_a_node_needs_within_half_a_cpu_second() -> None:
+    """The node entry and its one router: no model, chain or HTTP-client library, <= 0.5 CPU-s.
 
-
-def test_a_node_process_imports_in_well_under_the_old_cpu_cost() -> None:
-    if not _node_entry_exists():
-        pytest.skip("the lean node entry (cre_adapters/node.py) comes with the transport branch")
-    statement = f"import {NODE_ENTRY}\nimport vouch.cre_adapters._node_app"
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    loaded = _loaded_after(statement)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    assert not {"openai", "web3", "vouch.agents"} & loaded, sorted(
-        {"openai", "web3", "vouch.agents"} & loaded
+    The CPU is the child's own (``time.process_time`` around the imports), the
+    best of three runs, so another process's load does not count against it.
+    """
+    statement = (
+        "import time\n_t = time.process_time()\n"
+        f"import {NODE_ENTRY}\nimport vouch.cre_adapters._node_app\n"
+        "print(time.process_time() - _t)"
     )
-    assert cpu < NODE_CPU_LIMIT, f"a node's imports took {cpu:.2f} CPU-s"
+    best = float("inf")
+    for _ in range(3):
+        code = f"import sys\n{statement}\nimport json; print(json.dumps(sorted(sys.modules)))"
+        done = _child(code)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        best = min(best, float(lines[-2]))
+        loaded = set(json.loads(lines[-1]))
+        assert not NODE_NEVER & loaded, sorted(NODE_NEVER & loaded)
+    assert best <= NODE_CPU_LIMIT, f"a node's imports took {best:.2f} CPU-s (best of 3)"
