@@ -385,10 +385,19 @@ class Stack:
         Each node finds its own keystore password (``key_password``) under this
         home; a shared VOUCH_KEYSTORE_PASSWORD is passed on through the environment.
         """
-        launcher = [sys.executable, "-m", "vouch", "--home", str(self.settings.home), "node", "run"]
+        # the lean entry: a node process imports the node, not the CLI (issue 19)
+        launcher = [sys.executable, "-m", "vouch.cre_adapters.node"]
         env = {}
         if self.settings.keystore_password:
             env["VOUCH_KEYSTORE_PASSWORD"] = self.settings.keystore_password.get_secret_value()
+        for key_id, secret in self.settings.key_passwords.items():  # vouch.toml / env, per key
+            if key_id.startswith("node_"):
+                env[f"VOUCH_KEY_PASSWORDS__{key_id.upper()}"] = secret.get_secret_value()
+        legacy = self.settings.password_file or self.settings.don_dir / "password"
+        if legacy.exists() and any(not password_file(n.keystore).exists() for n in don.nodes):
+            # a home from before per-key password files: the CLI's lookup knows its shared file
+            home = str(self.settings.home)
+            launcher = [sys.executable, "-m", "vouch", "--home", home, "node", "run"]
         return DonSupervisor(
             don,
             config_file or self.don_file,
