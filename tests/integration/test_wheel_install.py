@@ -173,3 +173,42 @@ def test_demo_workflow_and_audit_run_from_the_wheel(installed: Installed) -> Non
     audit = _check(installed.run("audit", "--json"))
     verdict = json.loads(audit)
     assert verdict["ok"] is True and verdict["entries"] >= 10, verdict["verdict"]
+
+
+def test_a_template_project_builds_runs_on_four_nodes_and_audits_from_the_wheel(
+    installed: Installed,
+) -> None:
+    """Issue 20's wheel proof: `vouch init` outside the checkout, its own tests, a run, the audit."""
+    from tests.workflows.helpers import http_server
+
+    made = _check(installed.run("init", "feed", "--template", "data-feed"))
+    assert "created" in made
+    project = installed.work / "feed"
+    python = str(installed.venv / "bin" / "python")
+    own = subprocess.run(  # the generated project's pytest and forge tests, with the wheel's vouch
+        [python, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=installed.env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert own.returncode == 0, own.stdout[-3000:] + own.stderr[-2000:]
+    toml = project / "vouch.toml"
+    body = json.dumps({"price": 3000_00000000}).encode()
+    project_run = Installed(installed.venv, project, installed.home, installed.env)
+    try:
+        with http_server(lambda seen, i: (200, body, 0)) as server:
+            text = toml.read_text()
+            start = text.index('url = "')
+            end = text.index('"', start + len('url = "'))
+            toml.write_text(text[:start] + f'url = "{server.url}/api' + text[end:])
+            ran = _check(project_run.run("workflow", "run", "workflow.py", timeout=600))
+        assert "delivered" in ran
+        verdict = json.loads(_check(project_run.run("audit", "--json")))
+        assert verdict["ok"] is True, verdict["verdict"]
+        kinds = [r["kind"] for r in verdict["results"] if r["check"] == "chain"]
+        assert kinds == ["trigger", "capability", "report", "submission"], kinds
+    finally:
+        project_run.run("down", timeout=120)
