@@ -25,7 +25,7 @@ from web3 import Web3
 
 from vouch.cre_adapters import create_keystore
 from vouch.cre_adapters.evm import start_anvil
-from vouch.cre_adapters.evm._toolchain import find_toolchain
+from vouch._resources import toolchain as find_toolchain
 
 from ..conftest import PASSWORD, copy_cache
 from ..rpc_proxy import RpcProxy
@@ -38,7 +38,7 @@ DEPLOYER_PASSWORD = "the deployer's own password"
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Iterator[tuple[Any, RpcProxy]]:
-    anvil = start_anvil(find_toolchain(None), chain_id=REMOTE_CHAIN_ID)
+    anvil = start_anvil(find_toolchain(), chain_id=REMOTE_CHAIN_ID)
     proxy = RpcProxy(anvil.url, delay=0.02, max_log_blocks=20, archive=False)
     try:
         yield anvil, proxy
