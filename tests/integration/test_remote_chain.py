@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from web3 import Web3
 
+from vouch._resources import toolchain as find_toolchain
 from vouch.cre_adapters import create_keystore
 from vouch.cre_adapters.evm import start_anvil
-from vouch._resources import toolchain as find_toolchain
 
 from ..conftest import PASSWORD, copy_cache
 from ..rpc_proxy import RpcProxy
