@@ -88,6 +88,8 @@ def test_ctrl_c_prints_the_registered_hint_and_exits_130_without_a_traceback(scr
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a background job (nohup, `make test &`) ignores SIGINT and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
     assert child.stdout is not None and child.stdout.readline().strip() == "ready"
     child.send_signal(signal.SIGINT)

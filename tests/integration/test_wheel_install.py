@@ -185,6 +185,15 @@ def test_a_template_project_builds_runs_on_four_nodes_and_audits_from_the_wheel(
     assert "created" in made
     project = installed.work / "feed"
     python = str(installed.venv / "bin" / "python")
+    _check(  # the project's tests run under pytest, which a user installs next to vouch
+        subprocess.run(
+            [python, "-m", "pip", "install", "-q", "-c", str(REPO / "constraints.txt"), "pytest"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    )
     own = subprocess.run(  # the generated project's pytest and forge tests, with the wheel's vouch
         [python, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"],
         cwd=project,
