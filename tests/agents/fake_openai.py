@@ -102,8 +102,10 @@ class FakeOpenAI:
     served_as: str | None = None
     models: list[str] | None = None
     strict: bool = True
+    generation: int = 0  # bumped by reset: a request of an earlier test takes nothing of this one's
 
     def reset(self) -> None:
+        self.generation += 1
         self.script.clear()
         self.requests.clear()
         self.headers.clear()
@@ -270,8 +272,12 @@ def build_app(state: FakeOpenAI) -> FastAPI:
         state.headers.append(dict(request.headers))
         action = state.script.pop(0) if state.script else None
         if isinstance(action, Stall):
+            generation = state.generation
             await asyncio.sleep(action.seconds)
-            action = state.script.pop(0) if state.script else None
+            # a stall that outlives its test (the client gave up) must not take the next
+            # test's scripted answer: that test then saw the offline default (a flake)
+            stale = generation != state.generation
+            action = state.script.pop(0) if state.script and not stale else None
         return body, action
 
     def error(status: Status) -> Response:
