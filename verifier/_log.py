@@ -287,23 +287,7 @@ class AttestationLog(LogStore):
                 "SELECT seq, entry_hash FROM entries ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             seq, prev = (last[0], last[1]) if last else (0, GENESIS)
-            created = time.time_ns() // 1_000_000
-            entries = []
-            for exec_hex, kind, text in texts:
-                seq += 1
-                entry_hash = _hash(prev, seq, exec_hex, kind, text, created)
-                entries.append(
-                    LogEntry(
-                        seq=seq,
-                        execution_id=exec_hex,
-                        kind=kind,
-                        payload_text=text,
-                        created_at=created,
-                        prev_hash=prev,
-                        entry_hash=entry_hash,
-                    )
-                )
-                prev = entry_hash
+            entries = chained(seq, prev, texts)
             self._insert(entries)
             self._db.execute("COMMIT")
         except BaseException:
@@ -775,3 +759,29 @@ def entry_from_row(row: tuple[Any, ...]) -> LogEntry:
         prev_hash=str(prev_hash),
         entry_hash=str(entry_hash),
     )
+
+
+def chained(seq: int, prev: str, texts: Sequence[tuple[str, str, str]]) -> list[LogEntry]:
+    """The entries ``texts`` (execution id, kind, canonical payload) make after ``seq``/``prev``.
+
+    One timestamp for the batch; each entry's hash covers the previous one's. Every
+    store appends through this, so the hash chain is built in one place.
+    """
+    created = time.time_ns() // 1_000_000
+    entries = []
+    for exec_hex, kind, text in texts:
+        seq += 1
+        entry_hash = _hash(prev, seq, exec_hex, kind, text, created)
+        entries.append(
+            LogEntry(
+                seq=seq,
+                execution_id=exec_hex,
+                kind=kind,
+                payload_text=text,
+                created_at=created,
+                prev_hash=prev,
+                entry_hash=entry_hash,
+            )
+        )
+        prev = entry_hash
+    return entries

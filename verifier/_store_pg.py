@@ -21,7 +21,6 @@ Imported only by ``open_log`` for a ``postgresql://`` URL (psycopg is optional).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -34,8 +33,8 @@ from ._log import (
     GENESIS,
     LOG_FORMAT,
     LogEntry,
-    _hash,
     _hex_id,
+    chained,
     check_format,
     entry_from_row,
 )
@@ -147,23 +146,7 @@ class PostgresLog(LogStore):
             if head is None:
                 raise LogIntegrityError(f"{self.location}: the log's head row is missing (altered)")
             seq, prev = int(head[0]), str(head[1])
-            created = time.time_ns() // 1_000_000
-            entries = []
-            for exec_hex, kind, text in texts:
-                seq += 1
-                entry_hash = _hash(prev, seq, exec_hex, kind, text, created)
-                entries.append(
-                    LogEntry(
-                        seq=seq,
-                        execution_id=exec_hex,
-                        kind=kind,
-                        payload_text=text,
-                        created_at=created,
-                        prev_hash=prev,
-                        entry_hash=entry_hash,
-                    )
-                )
-                prev = entry_hash
+            entries = chained(seq, prev, texts)
             with self._db.cursor() as cursor:
                 cursor.executemany(
                     f"INSERT INTO vouch_log_entries ({_COLUMNS}) "  # noqa: S608
@@ -174,9 +157,12 @@ class PostgresLog(LogStore):
                         for e in entries
                     ],
                 )
-            self._db.execute(
-                "UPDATE vouch_log_head SET seq = %s, entry_hash = %s WHERE id", (seq, prev)
-            )
+            if entries:
+                head_seq, head_hash = entries[-1].seq, entries[-1].entry_hash
+                self._db.execute(
+                    "UPDATE vouch_log_head SET seq = %s, entry_hash = %s WHERE id",
+                    (head_seq, head_hash),
+                )
         return entries
 
     def entries(self) -> Iterator[LogEntry]:
