@@ -155,8 +155,12 @@ class ReportDelivery:
             self.writer.w3.eth.call(tx, block_identifier=block - 1)
         except Exception as exc:  # noqa: BLE001 - any revert is decoded below
             data = getattr(exc, "data", "")
-            return _error(self.writer.decoder.decode(data if isinstance(data, str) else ""))
+            return _error(self.refusal_decoder().decode(data if isinstance(data, str) else ""))
         return {"name": "ReceiverFailed", "args": {"reason": "out of gas or reverted without data"}}
+
+    def refusal_decoder(self) -> Any:
+        """What decodes a receiver's revert: the writer's decoder (vouch's contracts' errors)."""
+        return self.writer.decoder
 
 
 def on_report_calldata(raw: bytes) -> HexStr:

@@ -552,25 +552,11 @@ class GasLimitedDelivery(ReportDelivery):
     gas_limit: int | None = None
     receiver_abi: list[dict[str, Any]] | None = None
 
-    def refusal(self, raw: bytes, block: int) -> dict[str, Any]:
-        """Why the receiver refused, its own custom errors decoded too."""
-        from eth_utils import to_checksum_address
-
-        from .._delivery import _error, on_report_calldata
+    def refusal_decoder(self) -> Any:
+        """Vouch's contracts' errors and the user's receiver's own custom errors, by name."""
         from ..evm._writer import ErrorDecoder
 
-        decoder = ErrorDecoder([*self.artifacts.all_abis(), *(self.receiver_abi or [])])
-        tx: Any = {
-            "from": to_checksum_address(self.forwarder),
-            "to": to_checksum_address(self.receiver),
-            "data": on_report_calldata(raw),
-        }
-        try:
-            self.writer.w3.eth.call(tx, block_identifier=block - 1)
-        except Exception as exc:  # noqa: BLE001 - any revert is decoded below
-            data = getattr(exc, "data", "")
-            return _error(decoder.decode(data if isinstance(data, str) else ""))
-        return {"name": "ReceiverFailed", "args": {"reason": "out of gas or reverted without data"}}
+        return ErrorDecoder([*self.artifacts.all_abis(), *(self.receiver_abi or [])])
 
     async def _gas(self, writer: Any, call: Any, raw: bytes) -> int | None:
         if self.gas_limit is not None:
