@@ -42,6 +42,20 @@ def point_config(project: Path, key: str, url: str) -> None:
     toml.write_text(text)
 
 
+def settled_count(project: Path) -> int:
+    """SettlementReceiver.settledCount() on the project's own chain."""
+    from web3 import Web3
+
+    url = json.loads((project / ".vouch" / "chain" / "anvil.json").read_text())["url"]
+    record = json.loads(
+        (project / ".vouch" / "workflows" / "SettlementReceiver-31337.json").read_text()
+    )
+    answer = Web3(Web3.HTTPProvider(url)).eth.call(
+        {"to": record["address"], "data": Web3.keccak(text="settledCount()")[:4]}
+    )
+    return int.from_bytes(answer, "big")
+
+
 @pytest.mark.parametrize(
     ("template", "key", "body", "entries"),
     [
@@ -56,6 +70,12 @@ def point_config(project: Path, key: str, url: str) -> None:
             "reserves_url",
             {"reserves": 10**30},
             ["trigger", "capability", "capability", "report", "submission"],
+        ),
+        (
+            "agent-settlement",
+            "price_url",
+            {"price": 3000 * 10**18},
+            ["trigger", "capability", "report", "submission"],
         ),
     ],
 )
@@ -87,6 +107,8 @@ def test_a_generated_project_builds_runs_on_four_nodes_and_audits(
         assert audited.returncode == 0, audited.stdout[-3000:]
         assert [e["kind"] for e in report["results"] if e["check"] == "chain"] == entries
         assert not [r for r in report["results"] if r["status"] == "fail"]
+        if template == "agent-settlement":  # the trade is settled onchain at the attested price
+            assert settled_count(project) == 1
     finally:
         vouch(project, "down", timeout=120)
 
