@@ -61,6 +61,15 @@ def trigger_token(path: Path) -> str:
     return token
 
 
+def bearer_token(header: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header; "" for any other form.
+
+    A bare token (no scheme) or another scheme is no bearer token: refused, not read as one.
+    """
+    scheme, _, token = header.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 class HttpTriggerServer:
     """Serves ``POST /trigger`` for one workflow until ``trigger.runs`` executions have run.
 
@@ -158,7 +167,7 @@ class HttpTriggerServer:
         host = request.client.host if request.client else ""
         if host not in LOOPBACK:
             return 403, {"error": f"the trigger is only served to loopback, not {host}"}
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        given = bearer_token(request.headers.get("authorization", ""))
         if not hmac.compare_digest(given.encode(), self.token.encode()):
             return 401, {
                 "error": "wrong or missing token (Authorization: Bearer <token from the "
@@ -187,4 +196,4 @@ class HttpTriggerServer:
         return status, outcome
 
 
-__all__ = ["FeedTriggerBody", "HttpTriggerServer", "trigger_token"]
+__all__ = ["FeedTriggerBody", "HttpTriggerServer", "bearer_token", "trigger_token"]

@@ -313,11 +313,14 @@ def run_project(
     *,
     max_firings: int | None = None,
     limits: Literal["default", "cre"] = "default",
+    port: int = 8790,
 ) -> list[ExecutionResult]:
     """Run the module's handler on the local DON's node processes, once per trigger firing.
 
     interval and cron triggers fire on their schedule (``max_firings``, default
-    1); an evm-log trigger fires once per matching log, confirmed that deep.
+    1); an evm-log trigger fires once per matching log, confirmed that deep; an
+    http trigger serves ``POST /trigger`` on loopback ``port`` (0: a free one)
+    until ``max_firings`` requests ran (vouch/_workflow_http.py: bearer or signed).
     Every execution is logged in the home's log (what ``vouch audit`` reads).
     """
     from vouch.cre_adapters._wire import NodeClient
@@ -360,6 +363,9 @@ def run_project(
                 console,
                 deployment,
             )
+            if chosen.trigger.kind == "http":
+                await _serve_http(stack, chosen, engine, firings, port, results, console)
+                return
             async for event in _firings(chosen.trigger, firings, chain.url):
                 try:
                     results.append(await engine.execute(chosen.name, event))
@@ -368,6 +374,48 @@ def run_project(
 
     asyncio.run(go())
     return results
+
+
+async def _serve_http(
+    stack: Stack,
+    chosen: Any,
+    engine: WorkflowEngine,
+    firings: int,
+    port: int,
+    results: list[ExecutionResult],
+    console: Console,
+) -> None:
+    """Serve the handler's http trigger: one execution per authorised request, ``firings`` times."""
+    from vouch.cre_adapters import load_key
+    from vouch.cre_adapters._spec import HttpTrigger
+    from vouch.cre_adapters.workflow._secrets import load_secrets
+
+    from ._workflow_http import ModuleTriggerServer, trigger_secret
+
+    def stores() -> list[dict[str, str]]:
+        return [
+            load_secrets(path, load_key(path, stack.key_password(stack.node_key_id(path), path)))
+            for path in stack.node_keystores()
+        ]
+
+    key = trigger_secret(chosen.trigger.secret, stores)
+
+    async def fire(event: dict[str, Any]) -> dict[str, Any]:
+        result = await engine.execute(chosen.name, dict(event))
+        results.append(result)
+        answer = {
+            "status": result.status,
+            "execution_id": result.execution_id,
+            "outcome": result.outcome,
+            "tx_hash": (result.submission or {}).get("tx_hash"),
+        }
+        return dict(json.loads(json.dumps(answer, default=str)))
+
+    spec = HttpTrigger(kind="http", host="127.0.0.1", port=port, runs=firings)
+    server = ModuleTriggerServer(
+        spec, chosen.trigger.auth, key, fire, _event_printer(console), (Exception,)
+    )
+    await server.serve()
 
 
 async def _firings(trigger: Any, count: int, rpc_url: str) -> Any:

@@ -96,6 +96,8 @@ def test_post_trigger_runs_one_feed_execution_per_request(evm: Any, tmp_path: Pa
             assert refused.status_code == 401 and "token" in refused.json()["error"]
             wrong = client.post(url, json={}, headers={"Authorization": "Bearer nope"})
             assert wrong.status_code == 401
+            bare = {"Authorization": token_file.read_text().strip()}  # the token without "Bearer"
+            assert client.post(url, json={}, headers=bare).status_code == 401
             unknown = client.post(url, json={"feeds": ["DOGE/USD"]}, headers=auth)
             assert unknown.status_code == 422 and "not DOGE/USD" in unknown.json()["error"]
             extra = client.post(url, json={"feed": "ETH/USD"}, headers=auth)

@@ -40,6 +40,14 @@ def workflow_run(
             min=1, help="Stop after this many trigger firings (overrides the spec's runs)."
         ),
     ] = None,
+    port: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="A module's http trigger: the loopback port of POST /trigger (0: a free one).",
+        ),
+    ] = 8790,
 ) -> None:
     """Run a workflow against the local DON: trigger -> capabilities -> consensus -> target.
 
@@ -47,8 +55,10 @@ def workflow_run(
     every node process, the report goes to its receiver, deployed from the
     project's contracts when vouch.toml names one) or a spec file.
 
-    An http trigger serves POST /trigger (loopback, bearer token from the trigger's
-    token_file, default HOME/workflow.token) and runs one execution per request.
+    An http trigger serves POST /trigger (loopback) and runs one execution per
+    request: a spec's with the bearer token from its token_file (default
+    HOME/workflow.token); a module's on --port, authenticated as its
+    http_trigger declares (bearer or signed) with the value of its secret.
     Exit code 1 when an execution failed or its report was refused onchain.
     """
     import asyncio
@@ -67,7 +77,7 @@ def workflow_run(
         override(don_sources=sources)
         from .._workflow_project import run_project
 
-        results = run_project(settings(), file, console, max_firings=max_firings)
+        results = run_project(settings(), file, console, max_firings=max_firings, port=port)
         bad = [r for r in results if r.status not in ("delivered", "finished", "reported")]
         console.print(
             f"workflow {file.name}: {len(results)} execution(s)"
