@@ -24,7 +24,9 @@ app.add_typer(workflow_app, name="workflow")
 
 @workflow_app.command("run")
 def workflow_run(
-    file: Annotated[Path, typer.Argument(help="Workflow spec (.toml, .json, .yaml).")],
+    file: Annotated[
+        Path, typer.Argument(help="Workflow module (.py) or spec (.toml, .json, .yaml).")
+    ],
     log: Annotated[
         Path | None,
         typer.Option(
