@@ -351,41 +351,46 @@ RESUME_LEASE = 30.0
 
 @contextlib.contextmanager
 def run_hold(checkpoints: CheckpointStore, db: Path, run_id: str) -> Iterator[None]:
-    """Hold the run for the block: its lease in a shared store, else the local file lock.
+    """Hold the run for the block: its lease in the run store (and, for a file, the file lock).
 
-    With a PostgreSQL run store, processes on other hosts cannot see a local
-    file lock: the command takes the run's lease in the store (as a worker
-    does), renews it while it works, fences its writes by it and releases it
-    at the end. A SQLite file keeps the crash-safe file lock (``RunLock``).
+    Workers take runs by lease, on any host sharing the store: the command
+    takes the run's lease too (as a worker does), renews it while it works,
+    fences its writes by it and releases it at the end, so it never drives a
+    run a worker holds. With a PostgreSQL store that is all (a local file lock
+    is not seen by other hosts); with a SQLite file it also takes the
+    crash-safe file lock (``RunLock``) that ``vouch run`` holds.
 
     Raises:
         RunBusy: another process holds the run (the message names the holder
             and when its lease expires).
     """
-    from vouch.agents import LeaseKeeper, RunLeases
+    from vouch.agents import LeaseKeeper, RunLeases, run_leases
 
     from ._recovery import RunBusy, RunLock
 
-    if not isinstance(checkpoints, RunLeases):  # a local file: the file lock
-        with RunLock(db, run_id).held():
-            yield
-        return
-    from ._workers import default_owner
+    shared = isinstance(checkpoints, RunLeases)
+    with contextlib.ExitStack() as stack:
+        if not shared:  # a local file: the file lock, then the file's leases
+            stack.enter_context(RunLock(db, run_id).held())
+        leases = run_leases(checkpoints)
+        if not shared:
+            stack.callback(getattr(leases, "close", lambda: None))
+        from ._workers import default_owner
 
-    lease = checkpoints.claim(run_id, default_owner(), RESUME_LEASE)
-    if lease is None:
-        held = checkpoints.holder(run_id)
-        if held is None:
-            raise RunBusy(f"run {run_id} was held a moment ago and is free now: run it again")
-        left = held.expires_at - time.time()
-        until = datetime.datetime.fromtimestamp(held.expires_at, datetime.UTC)
-        raise RunBusy(
-            f"run {run_id} is being driven by {held.owner} (lease epoch {held.epoch}); its "
-            f"lease expires at {until:%H:%M:%S} UTC (in {max(left, 0):.0f} s) unless renewed: "
-            "wait for it to end, or stop that worker and retry after its lease expires"
-        )
-    with LeaseKeeper(checkpoints, lease, RESUME_LEASE), checkpoints.fenced(lease):
-        yield
+        lease = leases.claim(run_id, default_owner(), RESUME_LEASE)
+        if lease is None:
+            held = leases.holder(run_id)
+            if held is None:
+                raise RunBusy(f"run {run_id} was held a moment ago and is free now: run it again")
+            left = held.expires_at - time.time()
+            until = datetime.datetime.fromtimestamp(held.expires_at, datetime.UTC)
+            raise RunBusy(
+                f"run {run_id} is being driven by {held.owner} (lease epoch {held.epoch}); its "
+                f"lease expires at {until:%H:%M:%S} UTC (in {max(left, 0):.0f} s) unless "
+                "renewed: wait for it to end, or stop that worker and retry after its lease expires"
+            )
+        with LeaseKeeper(leases, lease, RESUME_LEASE), checkpoints.fenced(lease):
+            yield
 
 
 def _resume_cmd(

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from vouch.agents import open_checkpoints, run_leases
 
 
@@ -52,32 +54,39 @@ def test_a_bad_runs_url_is_refused_naming_the_variable(tmp_path: Path) -> None:
 
 HOLDER = """
 import sys, time
-from vouch.agents import LeaseKeeper, open_checkpoints
+from vouch.agents import LeaseKeeper, open_checkpoints, run_leases
 
 store = open_checkpoints(sys.argv[1])
-lease = store.claim(sys.argv[2], "host-a:4242", 30.0)  # what a worker on another host does
+leases = run_leases(store)
+lease = leases.claim(sys.argv[2], "host-a:4242", 30.0)  # what a worker does
 assert lease is not None
-with LeaseKeeper(store, lease, 30.0):
+with LeaseKeeper(leases, lease, 30.0):
     print("held", flush=True)
     sys.stdin.readline()  # until the test says so
 print("released", flush=True)
 """
 
 
-def test_resume_and_approve_take_the_runs_lease_in_a_shared_store(
-    pg_url: str, tmp_path: Path
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_resume_and_approve_take_the_runs_lease(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """Two hosts, one PostgreSQL run store: the second is refused, naming the holder and expiry."""
+    """A worker holds a run (on another host, for PostgreSQL): resume and approve are refused."""
     from vouch.agents import PendingAction, RunRecord
 
     home = tmp_path / "home"
-    env = {**os.environ, "VOUCH_HOME": str(home), "VOUCH_RUNS_URL": pg_url, "COLUMNS": "300"}
-    store = open_checkpoints(pg_url)
+    env = {**os.environ, "VOUCH_HOME": str(home), "COLUMNS": "300"}
+    if backend == "postgres":
+        location = env["VOUCH_RUNS_URL"] = str(request.getfixturevalue("pg_url"))
+    else:
+        env.pop("VOUCH_RUNS_URL", None)
+        location = str(home / "runs.db")
+    store = open_checkpoints(location)
     pending = PendingAction(key="0xk", step_id="settle", kind="irreversible", summary="settle")
     store.save_run(RunRecord(run_id="held-1", goal="g", status="interrupted", pending=[pending]))
     store.save_run(RunRecord(run_id="done-1", goal="g", status="done"))
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, pg_url, "held-1"],
+        [sys.executable, "-c", HOLDER, location, "held-1"],
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -105,7 +114,8 @@ def test_resume_and_approve_take_the_runs_lease_in_a_shared_store(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "run done-1 is done: nothing to resume" in done.stdout
     assert run_leases(store).holder("done-1") is None
-    assert not (home / "runs.locks").exists()  # the lease, not a file lock only this host sees
+    if backend == "postgres":  # the lease, not a file lock only this host sees
+        assert not (home / "runs.locks").exists()
     store.close()
 
 
