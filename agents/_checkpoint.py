@@ -26,13 +26,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ._errors import CheckpointError
+from ._errors import CheckpointError, LeaseLost
 from ._plan import Plan
 from ._usage import UsageRecord, UsageTotals
+
+if TYPE_CHECKING:
+    from ._lease import Lease
 
 RunStatus = Literal["running", "interrupted", "done", "failed", "stopped", "rejected"]
 StepStatus = Literal["done", "failed", "rejected", "skipped", "interrupted", "stopped", "running"]
@@ -232,6 +235,38 @@ class CheckpointStore(ABC):
         """
         return contextlib.nullcontext()
 
+    def fenced(self, lease: Lease) -> contextlib.AbstractContextManager[None]:
+        """Fence the block's writes by ``lease``: the store refuses them once the lease is not the run's.
+
+        Inside the block every write (and every effect look-up, so no effect
+        starts) first checks, in the same transaction as the write, that
+        ``lease`` (its run, owner and epoch) is still the run's current lease;
+        if another worker claimed the run meanwhile, the write is not made and
+        ``LeaseLost`` names the run, the stale token and the new holder. A lease
+        that expired but that nobody claimed still holds (as ``renew`` does).
+
+        Raises:
+            CheckpointError: the store keeps no leases (``MemoryCheckpointStore``).
+        """
+        raise CheckpointError(
+            f"{type(self).__name__} keeps no run leases, so its writes cannot be fenced: use "
+            "a SQLite file or a PostgreSQL URL"
+        )
+
+
+@contextlib.contextmanager
+def fence_block(store: Any, lease: Lease) -> Iterator[None]:
+    """Set ``store._fence`` to ``lease`` for the block (the stores' ``fenced``)."""
+    if store._fence is not None:
+        raise CheckpointError(
+            f"the store is already fenced by run {store._fence.run_id}'s lease; one run at a time"
+        )
+    store._fence = lease
+    try:
+        yield
+    finally:
+        store._fence = None
+
 
 def _copy(run: RunRecord) -> RunRecord:
     """A copy that shares the plan: plans are frozen and replaced, never changed in place."""
@@ -327,6 +362,7 @@ class SQLiteCheckpointStore(CheckpointStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()  # a batch's own writes take it again
         self._depth = 0  # open batch() blocks (of the thread holding the lock)
+        self._fence: Lease | None = None  # fenced(): the lease every write must still hold
         self.commits = 0
         """Transactions this store committed (one per write, or per batch)."""
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
@@ -362,12 +398,37 @@ class SQLiteCheckpointStore(CheckpointStore):
         """
         return self._batch()
 
+    def fenced(self, lease: Lease) -> contextlib.AbstractContextManager[None]:  # noqa: D102
+        return fence_block(self, lease)
+
+    def _guard(self, lease: Lease, write: bool) -> None:
+        """Refuse unless ``lease`` is the run's current one; a write takes the file's write lock."""
+        if write:  # a no-op update of the lease row: the write lock until this transaction ends
+            held = self._db.execute(
+                "UPDATE leases SET epoch = epoch WHERE run_id = ? AND owner = ? AND epoch = ?",
+                (lease.run_id, lease.owner, lease.epoch),
+            ).rowcount
+        else:
+            held = self._db.execute(
+                "SELECT count(*) FROM leases WHERE run_id = ? AND owner = ? AND epoch = ?",
+                (lease.run_id, lease.owner, lease.epoch),
+            ).fetchone()[0]
+        if held != 1:
+            now = self._db.execute(
+                "SELECT owner, epoch, expires_at FROM leases WHERE run_id = ?", (lease.run_id,)
+            ).fetchone()
+            raise LeaseLost(lease.run_id, lease.owner, lease.epoch, *(now or ()))
+
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         with self._lock:
             if self._depth:  # inside a batch: it commits
+                if self._fence is not None:
+                    self._guard(self._fence, write=True)
                 self._db.execute(sql, params)
                 return
             try:
+                if self._fence is not None:
+                    self._guard(self._fence, write=True)
                 self._db.execute(sql, params)
                 self._db.commit()
             except BaseException:
@@ -423,7 +484,10 @@ class SQLiteCheckpointStore(CheckpointStore):
         return {d.key: d for d in decisions}
 
     def effect(self, key: str) -> tuple[bool, Any]:  # noqa: D102
-        rows = self._rows("SELECT result FROM effects WHERE key = ?", (key,))
+        with self._lock:
+            if self._fence is not None:  # no effect starts once the lease changed hands
+                self._guard(self._fence, write=False)
+            rows = self._rows("SELECT result FROM effects WHERE key = ?", (key,))
         return (True, json.loads(rows[0][0])) if rows else (False, None)
 
     def record_effect(self, key: str, run_id: str, result: Any) -> None:  # noqa: D102

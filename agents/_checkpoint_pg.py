@@ -17,6 +17,7 @@ Imported only by ``open_checkpoints`` for a ``postgresql://`` URL (psycopg is op
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -31,8 +32,9 @@ from ._checkpoint import (
     RunRecord,
     RunStatus,
     StepRecord,
+    fence_block,
 )
-from ._errors import CheckpointError
+from ._errors import CheckpointError, LeaseLost
 from ._lease import Lease, RunLeases
 
 _MIGRATIONS = [
@@ -77,6 +79,7 @@ class PostgresCheckpointStore(CheckpointStore, RunLeases):
     def __init__(self, url: str) -> None:
         self.location = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
         self._lock = threading.Lock()
+        self._fence: Lease | None = None  # fenced(): the lease every write must still hold
         try:
             self._db = psycopg.connect(url, autocommit=True)
         except psycopg.Error as exc:
@@ -98,9 +101,36 @@ class PostgresCheckpointStore(CheckpointStore, RunLeases):
         """Close the connection."""
         self._db.close()
 
+    def fenced(self, lease: Lease) -> contextlib.AbstractContextManager[None]:  # noqa: D102
+        return fence_block(self, lease)
+
+    def _guard(self, lease: Lease, write: bool) -> None:
+        """Refuse unless ``lease`` is the run's current one (call in a transaction, lock held).
+
+        For a write it locks the lease row (``FOR UPDATE``) until the write
+        commits, so a claim by another worker waits for the write or comes first.
+        """
+        lock = " FOR UPDATE" if write else ""
+        held = self._db.execute(
+            "SELECT 1 FROM vouch_leases WHERE run_id = %s AND owner = %s AND epoch = %s"  # noqa: S608
+            + lock,
+            (lease.run_id, lease.owner, lease.epoch),
+        ).fetchall()
+        if not held:
+            now = self._db.execute(
+                "SELECT owner, epoch, expires_at FROM vouch_leases WHERE run_id = %s",
+                (lease.run_id,),
+            ).fetchone()
+            raise LeaseLost(lease.run_id, lease.owner, lease.epoch, *(now or ()))
+
     def _write(self, sql: str, params: Sequence[Any]) -> None:
         with self._lock:
-            self._db.execute(sql.encode(), params)
+            if self._fence is None:
+                self._db.execute(sql.encode(), params)
+                return
+            with self._db.transaction():  # the check and the write commit together, or neither
+                self._guard(self._fence, write=True)
+                self._db.execute(sql.encode(), params)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -153,7 +183,12 @@ class PostgresCheckpointStore(CheckpointStore, RunLeases):
         return {d.key: d for d in decisions}
 
     def effect(self, key: str) -> tuple[bool, Any]:  # noqa: D102
-        rows = self._rows("SELECT result FROM vouch_effects WHERE key = %s", (key,))
+        with self._lock:
+            if self._fence is not None:  # no effect starts once the lease changed hands
+                self._guard(self._fence, write=False)
+            rows = self._db.execute(
+                b"SELECT result FROM vouch_effects WHERE key = %s", (key,)
+            ).fetchall()
         return (True, json.loads(rows[0][0])) if rows else (False, None)
 
     def record_effect(self, key: str, run_id: str, result: Any) -> None:  # noqa: D102
@@ -188,10 +223,12 @@ class PostgresCheckpointStore(CheckpointStore, RunLeases):
         return _lease(lease.run_id, rows)
 
     def release(self, lease: Lease) -> None:  # noqa: D102
-        self._write(
-            "DELETE FROM vouch_leases WHERE run_id = %s AND owner = %s AND epoch = %s",
-            (lease.run_id, lease.owner, lease.epoch),
-        )
+        with self._lock:  # ended, and its token void: a fenced write under it is refused
+            self._db.execute(
+                f"UPDATE vouch_leases SET expires_at = {_NOW}, epoch = epoch + 1 "  # noqa: S608
+                "WHERE run_id = %s AND owner = %s AND epoch = %s",
+                (lease.run_id, lease.owner, lease.epoch),
+            )
 
     def holder(self, run_id: str) -> Lease | None:  # noqa: D102
         rows = self._rows(

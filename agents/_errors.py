@@ -21,6 +21,7 @@ The orchestration engine adds::
     │   └── UnknownAgent     (an agent or a capability nobody registered)
     ├── RunStopped           a guard stopped the run; the outcome keeps partial results and reason
     │   ├── RunStepLimit, RunTimedOut, HandoffDepthExceeded, LoopDetected
+    │   └── LeaseLost    a worker's lease changed hands: its write was refused (fencing)
     ├── BudgetExceeded
     │   └── AgentBudgetExceeded  one agent over its own budget
     ├── StepFailed           a step failed after refinement, recovery and re-planning
@@ -31,6 +32,7 @@ The orchestration engine adds::
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -325,3 +327,42 @@ class ActionRejected(AgentError):
 
 class CheckpointError(AgentError):
     """A checkpoint store cannot load or save what was asked (unknown run, wrong state)."""
+
+
+class LeaseLost(RunStopped):
+    """The worker's lease on a run changed hands: the store refused its write, and it must stop.
+
+    Raised by a fenced store (``CheckpointStore.fenced``) when a write or an
+    effect look-up comes from a worker whose lease is no longer the run's
+    current one (it was paused past its ttl and another worker claimed the
+    run). Nothing of the refused write was stored.
+
+    Attributes:
+        run_id, owner, epoch: the run and the stale worker's token.
+        holder, holder_epoch, expires_at: the lease now on the run (None: nobody's).
+    """
+
+    reason = "lease lost"
+
+    def __init__(
+        self,
+        run_id: str,
+        owner: str,
+        epoch: int,
+        holder: str | None = None,
+        holder_epoch: int | None = None,
+        expires_at: float | None = None,
+    ) -> None:
+        if holder is None:
+            now = "nobody holds it now"
+        elif expires_at is not None and expires_at <= time.time():
+            now = f"it was last held by {holder} (lease epoch {holder_epoch}, now ended)"
+        else:
+            now = f"it is now held by {holder} (lease epoch {holder_epoch})"
+        super().__init__(
+            f"lost the lease on run {run_id!r}: {owner} (lease epoch {epoch}) no longer holds "
+            f"it; {now}. This worker's write was refused and nothing was stored; it stops "
+            "work on the run"
+        )
+        self.run_id, self.owner, self.epoch = run_id, owner, epoch
+        self.holder, self.holder_epoch, self.expires_at = holder, holder_epoch, expires_at

@@ -12,8 +12,10 @@ the forwarder's report).
 
 Each claim that changes hands bumps the lease's ``epoch``: a worker that lost
 its lease (it was paused longer than the ttl) finds out at its next renewal
-(``LeaseKeeper.lost``) and must stop. Writes to the store are not fenced by
-the epoch: keep ttl well above the longest pause a worker may see.
+(``LeaseKeeper.lost``) and must stop. Writes are fenced by the lease: inside
+``store.fenced(lease)`` the store refuses (``LeaseLost``) every write and
+effect look-up once ``lease`` is not the run's current one, checked in the
+write's own transaction.
 
 Implementations: ``SQLiteRunLeases`` (a ``leases`` table in the runs.db file,
 one row per run, changed in one transaction per call) and
@@ -66,7 +68,11 @@ class RunLeases(ABC):
 
     @abstractmethod
     def release(self, lease: Lease) -> None:
-        """Give the run up (only if ``lease`` still holds it)."""
+        """Give the run up (only if ``lease`` still holds it).
+
+        The lease row stays, ended, with its epoch bumped: ``lease`` no longer
+        renews or passes a fenced write, and the row still names the last holder.
+        """
 
     @abstractmethod
     def holder(self, run_id: str) -> Lease | None:
@@ -178,9 +184,10 @@ class SQLiteRunLeases(RunLeases):
         return None if row is None else lease.model_copy(update={"expires_at": row[0]})
 
     def release(self, lease: Lease) -> None:  # noqa: D102
-        self._one(
-            "DELETE FROM leases WHERE run_id = ? AND owner = ? AND epoch = ? RETURNING run_id",
-            (lease.run_id, lease.owner, lease.epoch),
+        self._one(  # ended, and its token void: a fenced write under it is refused
+            "UPDATE leases SET expires_at = ?, epoch = epoch + 1 "
+            "WHERE run_id = ? AND owner = ? AND epoch = ? RETURNING run_id",
+            (time.time(), lease.run_id, lease.owner, lease.epoch),
         )
 
     def holder(self, run_id: str) -> Lease | None:  # noqa: D102

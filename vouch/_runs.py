@@ -12,11 +12,14 @@ sent or logged again.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import getpass
 import importlib
 import importlib.util
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -123,15 +126,21 @@ def make_runs_app(settings: Callable[[], VouchSettings]) -> typer.Typer:
         idle_exit: Annotated[
             float | None, typer.Option(help="Stop after this many idle seconds.")
         ] = None,
+        wait_for_key: Annotated[
+            float,
+            typer.Option(
+                min=0, help="Wait this long for a live worker on the same deployer key to end."
+            ),
+        ] = 0,
     ) -> None:
         """Take runs by lease and drive them; a dead worker's runs go to another after its lease."""
         from ._workers import Worker
 
-        worker = Worker(settings(), owner, lease)
+        worker = Worker(settings(), owner, lease, wait_for_key=wait_for_key)
         console.print(f"worker {worker.owner} on {_where(settings())} (lease {lease:g} s)")
         try:
             for worked in worker.work(runs=runs, idle_exit=idle_exit):
-                _report_worked(worked.outcome, worked.epoch)
+                _report_worked(worked.outcome, worked.epoch, worked.error)
         finally:
             worker.close()
 
@@ -194,9 +203,9 @@ def _decide(
     note: str,
     resume: bool,
 ) -> None:
-    from vouch.agents import CheckpointError, Executor
+    from vouch.agents import CheckpointError
 
-    from ._flow import Services, is_settlement, sign_decision, use_settings
+    from ._flow import use_settings
     from ._recovery import RunLock, describe
 
     run = checkpoints.load_run(run_id)
@@ -207,6 +216,24 @@ def _decide(
     if not actions:
         raise CheckpointError(f"run {run_id} has no pending action {key}")
     use_settings(settings)
+    with run_hold(checkpoints, db, run_id):  # deciding and resuming: one holder at a time
+        _decide_held(checkpoints, db, settings, run_id, actions, approved, note, resume)
+
+
+def _decide_held(
+    checkpoints: CheckpointStore,
+    db: Path,
+    settings: VouchSettings,
+    run_id: str,
+    actions: list[Any],
+    approved: bool,
+    note: str,
+    resume: bool,
+) -> None:
+    from vouch.agents import Executor
+
+    from ._flow import Services, is_settlement, sign_decision
+
     executor = Executor({}, store=checkpoints)
     decisions = checkpoints.load_decisions(run_id)
     new = 0
@@ -230,7 +257,7 @@ def _decide(
         f"{'approved' if approved else 'rejected'}: {new} new decision(s) on run {run_id}"
     )
     if resume:
-        _resume_cmd(checkpoints, db, settings, run_id, False)
+        _resume_cmd(checkpoints, db, settings, run_id, False, held=True)
 
 
 def _say_signed(signed: dict[str, Any]) -> None:
@@ -296,7 +323,10 @@ def _where(settings: VouchSettings) -> str:
     return settings.runs_location
 
 
-def _report_worked(outcome: RunOutcome, epoch: int) -> None:
+def _report_worked(outcome: RunOutcome | None, epoch: int, error: str = "") -> None:
+    if outcome is None:  # lost the lease: another worker drives the run now
+        console.print(f"[yellow]stopped[/]: {error}")
+        return
     taken = f" (taken over, lease epoch {epoch})" if epoch > 1 else ""
     console.print(f"run {outcome.run_id}: [bold]{outcome.status}[/] {outcome.reason}{taken}")
 
@@ -315,16 +345,68 @@ def _report(outcome: RunOutcome) -> None:
         raise typer.Exit(1)
 
 
+RESUME_LEASE = 30.0
+"""Seconds of the lease ``runs resume|approve`` take on a run in a shared store (renewed at 1/3)."""
+
+
+@contextlib.contextmanager
+def run_hold(checkpoints: CheckpointStore, db: Path, run_id: str) -> Iterator[None]:
+    """Hold the run for the block: its lease in the run store (and, for a file, the file lock).
+
+    Workers take runs by lease, on any host sharing the store: the command
+    takes the run's lease too (as a worker does), renews it while it works,
+    fences its writes by it and releases it at the end, so it never drives a
+    run a worker holds. With a PostgreSQL store that is all (a local file lock
+    is not seen by other hosts); with a SQLite file it also takes the
+    crash-safe file lock (``RunLock``) that ``vouch run`` holds.
+
+    Raises:
+        RunBusy: another process holds the run (the message names the holder
+            and when its lease expires).
+    """
+    from vouch.agents import LeaseKeeper, RunLeases, run_leases
+
+    from ._recovery import RunBusy, RunLock
+
+    shared = isinstance(checkpoints, RunLeases)
+    with contextlib.ExitStack() as stack:
+        if not shared:  # a local file: the file lock, then the file's leases
+            stack.enter_context(RunLock(db, run_id).held())
+        leases = run_leases(checkpoints)
+        if not shared:
+            stack.callback(getattr(leases, "close", lambda: None))
+        from ._workers import default_owner
+
+        lease = leases.claim(run_id, default_owner(), RESUME_LEASE)
+        if lease is None:
+            held = leases.holder(run_id)
+            if held is None:
+                raise RunBusy(f"run {run_id} was held a moment ago and is free now: run it again")
+            left = held.expires_at - time.time()
+            until = datetime.datetime.fromtimestamp(held.expires_at, datetime.UTC)
+            raise RunBusy(
+                f"run {run_id} is being driven by {held.owner} (lease epoch {held.epoch}); its "
+                f"lease expires at {until:%H:%M:%S} UTC (in {max(left, 0):.0f} s) unless "
+                "renewed: wait for it to end, or stop that worker and retry after its lease expires"
+            )
+        with LeaseKeeper(leases, lease, RESUME_LEASE), checkpoints.fenced(lease):
+            yield
+
+
 def _resume_cmd(
-    checkpoints: CheckpointStore, db: Path, settings: VouchSettings, run_id: str, wait: bool
+    checkpoints: CheckpointStore,
+    db: Path,
+    settings: VouchSettings,
+    run_id: str,
+    wait: bool,
+    held: bool = False,
 ) -> None:
-    """Resume, refund or say there is nothing to do, holding the run's lock throughout."""
+    """Resume, refund or say there is nothing to do, holding the run throughout (``run_hold``)."""
     from vouch.agents import CheckpointError
     from vouch.verifier import open_log
 
     from ._flow import use_settings
     from ._recovery import (
-        RunLock,
         chain_parts,
         interrupted_says,
         plan_resume,
@@ -335,7 +417,7 @@ def _resume_cmd(
 
     use_settings(settings)
     run = checkpoints.load_run(run_id)
-    with RunLock(db, run_id).held():
+    with contextlib.nullcontext() if held else run_hold(checkpoints, db, run_id):
         steps = checkpoints.load_steps(run_id)
         found = settlement_of(run, steps)
         trade, now, parts = None, 0, None

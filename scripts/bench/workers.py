@@ -14,6 +14,12 @@ in the same run: one worker.
 After each count: every run done, one TradeSettled per run, the log's chain
 intact with contiguous seqs.
 
+Since workers hold a lease on their deployer key (one live worker per key and
+chain: two on one key collide on nonces), the workers here, which share the
+dev key, take turns: the 2- and 4-worker rows measure that, not scaling. To
+measure scaling again, give each worker its own funded keystore with the
+party tokens (VOUCH_DEPLOYER_KEYSTORE per worker process).
+
 Usage: .venv/bin/python scripts/bench/workers.py [--runs 8] [--cache DIR]
 (``--cache``: a compiled-contracts cache to copy, e.g. an existing home's cache/.)
 """
@@ -56,8 +62,13 @@ WORKER = textwrap.dedent(
             executor.decide(outcome.run_id, action.key, True, "bench", by=signed["approver"])
         return True
 
-    worker = Worker(settings, owner=sys.argv[1], ttl=30.0, on_pause=approve)
+    # one deployer key for every worker: since the key lease (one live worker per key,
+    # nonces would collide) they take turns; per-worker funded keys are still to do
+    worker = Worker(settings, owner=sys.argv[1], ttl=30.0, on_pause=approve, wait_for_key=600)
     for worked in worker.work(idle_exit=4.0, poll=0.2):
+        if worked.outcome is None:  # lost its lease: another worker drives the run
+            print(worked.error, flush=True)
+            continue
         print(worked.outcome.run_id, worked.outcome.status, worked.outcome.reason, flush=True)
     """
 )

@@ -170,3 +170,74 @@ def test_postgres_store_errors_hide_the_password() -> None:
     with pytest.raises(CheckpointError) as caught:
         open_checkpoints("postgresql://bob:hunter2@127.0.0.1:1/x?connect_timeout=2")
     assert "hunter2" not in str(caught.value) and "bob:***@" in str(caught.value)
+
+
+def _snapshot(checkpoints: CheckpointStore, run_id: str) -> tuple[object, ...]:
+    return (
+        checkpoints.load_run(run_id),
+        checkpoints.load_steps(run_id),
+        checkpoints.load_decisions(run_id),
+        checkpoints.load_trace(run_id),
+    )
+
+
+def test_a_stale_workers_writes_are_refused_once_another_claims_the_run(location: str) -> None:
+    """Fencing: A paused past its lease; B claimed; every write of A is refused, nothing lands."""
+    from vouch.agents import Decision, LeaseLost, StepRecord
+
+    a_store, a_leases = _open(location)
+    b_store, b_leases = _open(location)
+    a_store.save_run(RunRecord(run_id="r1", goal="g"))
+    a = a_leases.claim("r1", "worker-a", ttl=0.4)
+    assert a is not None
+    with a_store.fenced(a):
+        a_store.save_step("r1", StepRecord(step_id="s1", status="done", output=1))
+        time.sleep(0.6)  # A's lease expired, nobody claimed: A still holds it
+        a_store.record_effect("k0", "r1", {"n": 0})
+        assert a_leases.renew(a, ttl=0.4) is not None  # renew only because still the holder
+        time.sleep(0.6)
+        b = b_leases.claim("r1", "worker-b", ttl=30.0)
+        assert b is not None and b.epoch == a.epoch + 1
+        before = _snapshot(b_store, "r1")
+        writes = [
+            lambda: a_store.save_run(RunRecord(run_id="r1", goal="g", status="done")),
+            lambda: a_store.save_step("r1", StepRecord(step_id="s2", status="done", output=2)),
+            lambda: a_store.save_decision("r1", Decision(key="k", approved=True)),
+            lambda: a_store.record_effect("k1", "r1", {"sent": True}),
+            lambda: a_store.append_trace("r1", [{"name": "stale"}]),
+            lambda: a_store.effect("k0"),  # the look-up before an effect: no effect starts
+        ]
+        for write in writes:
+            with pytest.raises(LeaseLost) as lost:
+                write()
+            error = lost.value
+            assert (error.run_id, error.owner, error.epoch) == ("r1", "worker-a", a.epoch)
+            assert (error.holder, error.holder_epoch) == ("worker-b", b.epoch)
+            assert "'r1'" in str(error) and "worker-b" in str(error)
+        with pytest.raises(LeaseLost), a_store.batch():  # a batch: none of it
+            a_store.save_step("r1", StepRecord(step_id="s3", status="done", output=3))
+        assert a_leases.renew(a, ttl=5.0) is None  # and A cannot renew its way back
+    assert _snapshot(b_store, "r1") == before
+    assert b_store.effect("k1") == (False, None) and b_store.effect("k0") == (True, {"n": 0})
+    with b_store.fenced(b):  # the holder writes as usual
+        b_store.save_run(RunRecord(run_id="r1", goal="g", status="done"))
+    assert b_store.load_run("r1").status == "done"
+    assert b_leases.holder("r1") == b
+    a_store.save_step("r1", StepRecord(step_id="s9", status="done"))  # unfenced: as before
+    _close(a_leases, a_store, b_leases, b_store)
+
+
+def test_a_released_lease_fences_too_and_memory_stores_cannot_fence(location: str) -> None:
+    from vouch.agents import LeaseLost
+
+    checkpoints, leases = _open(location)
+    checkpoints.save_run(RunRecord(run_id="r1", goal="g"))
+    lease = leases.claim("r1", "worker-a", ttl=5.0)
+    assert lease is not None
+    leases.release(lease)
+    with checkpoints.fenced(lease), pytest.raises(LeaseLost, match="last held by worker-a"):
+        checkpoints.save_run(RunRecord(run_id="r1", goal="g", status="done"))
+    assert checkpoints.load_run("r1").status == "running"
+    with pytest.raises(CheckpointError, match="cannot be fenced"):
+        MemoryCheckpointStore().fenced(lease)
+    _close(leases, checkpoints)

@@ -64,7 +64,8 @@ def approve(executor, outcome):
     return True
 
 
-worker = Worker(settings, owner=owner, ttl=3.0, on_pause=approve)
+# one deployer key: B waits for A's key lease (a dead A frees it after its ttl)
+worker = Worker(settings, owner=owner, ttl=3.0, on_pause=approve, wait_for_key=120)
 done = worker.work(runs=1, idle_exit=120, poll=0.3)
 for worked in done:
     print(json.dumps({"owner": worked.owner, "epoch": worked.epoch, "lost": worked.lost,
