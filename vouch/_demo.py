@@ -187,7 +187,7 @@ def _bring_up(settings: VouchSettings, console: Console) -> ChainSubmitter:
         log,
         printer,
         AnchorPolicy.from_settings(settings),
-        party_secret=stack.deployer_key(chain),
+        party_secret=stack.party_secret(chain),
     )
 
 

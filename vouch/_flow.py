@@ -127,7 +127,7 @@ class Services:
                 log,
                 self.on_event,
                 AnchorPolicy.from_settings(self.settings),
-                party_secret=stack.deployer_key(chain),
+                party_secret=stack.party_secret(chain),
             )
         return self._submitter
 

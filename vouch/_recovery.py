@@ -264,7 +264,7 @@ def chain_parts(settings: Any, start: bool) -> ChainParts:
     artifacts = stack.artifacts()
     deployment = stack.require_deployment(chain, artifacts)
     return ChainParts(
-        stack.writer(chain, artifacts), artifacts, deployment, stack.deployer_key(chain)
+        stack.writer(chain, artifacts), artifacts, deployment, stack.party_secret(chain)
     )
 
 

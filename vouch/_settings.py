@@ -126,6 +126,13 @@ class VouchSettings(BaseSettings):
         default=None, description="0600 file with the approver keystore's password"
     )
     deployer_keystore: Path | None = Field(default=None, description="deployer key for a real RPC")
+    party_keystore: Path | None = Field(
+        default=None,
+        description=(
+            "key the demo's trading parties derive from; share it between workers that take over "
+            "each other's runs; None: anvil's first dev key on a managed chain, else the deployer key"
+        ),
+    )
     workflow: WorkflowProject | None = Field(
         default=None,
         description="[workflow] of a project (vouch init): module, receiver, config",

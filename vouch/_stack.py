@@ -249,6 +249,21 @@ class Stack:
             "to an encrypted keystore of a funded account"
         )
 
+    def party_secret(self, chain: Chain) -> bytes:
+        """The secret the demo's trading parties are derived from (per escrow idempotency key).
+
+        It belongs to the deployment, not to the worker: a run one worker escrowed half-way
+        is finished by another, which must act as the same seller and buyer. In order:
+        ``party_keystore``; anvil's first dev key on a chain vouch manages (public anyway,
+        so every worker on it shares it whatever its own deployer key); the deployer key.
+        """
+        if self.settings.party_keystore:
+            path = self.settings.party_keystore
+            return load_key(path, self.key_password("party", path))
+        if chain.managed:
+            return bytes.fromhex(ANVIL_DEV_KEYS[0][2:])
+        return self.deployer_key(chain)
+
     # contracts ---------------------------------------------------------------
     def artifacts(self) -> Artifacts:
         """Vouch's compiled contracts: as shipped in the wheel, else compiled (cached by source hash)."""

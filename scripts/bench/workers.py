@@ -14,11 +14,11 @@ in the same run: one worker.
 After each count: every run done, one TradeSettled per run, the log's chain
 intact with contiguous seqs.
 
-Since workers hold a lease on their deployer key (one live worker per key and
-chain: two on one key collide on nonces), the workers here, which share the
-dev key, take turns: the 2- and 4-worker rows measure that, not scaling. To
-measure scaling again, give each worker its own funded keystore with the
-party tokens (VOUCH_DEPLOYER_KEYSTORE per worker process).
+Workers hold a lease on their deployer key (one live worker per key and
+chain: two on one key would collide on nonces), so each worker here sends from
+its own funded keystore (``VOUCH_DEPLOYER_KEYSTORE`` per process); the demo's
+trading parties derive from the deployment's party secret, not from the
+worker's key, so any worker can finish another's escrow.
 
 Usage: .venv/bin/python scripts/bench/workers.py [--runs 8] [--cache DIR]
 (``--cache``: a compiled-contracts cache to copy, e.g. an existing home's cache/.)
@@ -27,6 +27,7 @@ Usage: .venv/bin/python scripts/bench/workers.py [--runs 8] [--cache DIR]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -62,9 +63,8 @@ WORKER = textwrap.dedent(
             executor.decide(outcome.run_id, action.key, True, "bench", by=signed["approver"])
         return True
 
-    # one deployer key for every worker: since the key lease (one live worker per key,
-    # nonces would collide) they take turns; per-worker funded keys are still to do
-    worker = Worker(settings, owner=sys.argv[1], ttl=30.0, on_pause=approve, wait_for_key=600)
+    # each worker sends from its own deployer keystore (VOUCH_DEPLOYER_KEYSTORE)
+    worker = Worker(settings, owner=sys.argv[1], ttl=30.0, on_pause=approve)
     for worked in worker.work(idle_exit=4.0, poll=0.2):
         if worked.outcome is None:  # lost its lease: another worker drives the run
             print(worked.error, flush=True)
@@ -84,20 +84,44 @@ def bring_up(home: Path, cache: Path | None) -> None:
     stack.don_up(deployment)
 
 
+def worker_keys(home: Path, folder: Path, count: int) -> list[Path]:
+    """``count`` fresh keystores, each funded with 100 ETH from anvil's first dev account."""
+    from eth_account import Account
+
+    w3 = Stack(load_settings(home=home)).require_chain().web3()
+    funder = w3.eth.accounts[0]
+    paths = []
+    for i in range(count):
+        account = Account.create()
+        path = folder / f"worker-{i}.json"
+        keystore = Account.encrypt(account.key, PASSWORD, kdf="scrypt", iterations=2**10)
+        path.write_text(json.dumps(keystore))
+        tx = w3.eth.send_transaction({"from": funder, "to": account.address, "value": 10**20})
+        w3.eth.wait_for_transaction_receipt(tx)
+        paths.append(path)
+    return paths
+
+
 def tear_down(home: Path) -> None:
     stack = Stack(load_settings(home=home))
     stack.don_down()
     stack.chain_down()
 
 
-def measure(env: dict[str, str], url: str, workers: int, runs: int, script: Path) -> float:
+def measure(
+    env: dict[str, str], url: str, workers: int, runs: int, script: Path, keys: list[Path]
+) -> float:
     """Settlements per minute for ``workers`` processes over ``runs`` queued runs."""
     from vouch._workers import submit
 
     settings = load_settings(home=Path(env["VOUCH_HOME"]), runs_url=url, log_url=url)
     ids = [submit(settings, GOAL, f"bench-{workers}-{i}").run_id for i in range(runs)]
     procs = [
-        subprocess.Popen([sys.executable, str(script), f"w{i}"], env=env, text=True)
+        subprocess.Popen(
+            [sys.executable, str(script), f"w{i}"],
+            env={**env, "VOUCH_DEPLOYER_KEYSTORE": str(keys[i])},
+            text=True,
+        )
         for i in range(workers)
     ]
     for proc in procs:
@@ -129,6 +153,7 @@ def main() -> None:
     server = start_server(Path(tempfile.mkdtemp(prefix="vouch-bench-pg-")), fsync=True)
     try:
         bring_up(home, args.cache)
+        keys = worker_keys(home, tmp, 4)
         print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
         env = {**os.environ, "VOUCH_HOME": str(home), "VOUCH_APPROVAL_THRESHOLD": "0"}
         rates = {}
@@ -140,6 +165,7 @@ def main() -> None:
                 workers,
                 args.runs,
                 script,
+                keys,
             )
             print(f"{workers} workers: {rates[workers]:.1f} settlements/min", flush=True)
         print("| workers | settlements/min | vs 1 worker |")

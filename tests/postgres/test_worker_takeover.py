@@ -40,7 +40,17 @@ from vouch.agents._checkpoint_pg import PostgresCheckpointStore
 from vouch._flow import Services, sign_decision
 from vouch._workers import Worker
 
-owner, kill_after_escrow = sys.argv[1], sys.argv[2] == "kill"
+owner, mode = sys.argv[1], sys.argv[2]
+kill_after_escrow = mode == "kill"
+
+if mode == "kill-mid-escrow":  # die after the seller opened the trade, before the buyer funds it
+    from vouch._settlement import ChainSubmitter
+
+    def die_before_funding(self, gate, buyer, trade_id):
+        print(json.dumps({"killed_before_funding": trade_id}), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    ChainSubmitter._fund = die_before_funding
 
 if kill_after_escrow:  # die right after the engine recorded the escrow's idempotency key
     original = PostgresCheckpointStore.record_effect
@@ -64,7 +74,8 @@ def approve(executor, outcome):
     return True
 
 
-# one deployer key: B waits for A's key lease (a dead A frees it after its ttl)
+# one deployer key (B waits for A's key lease: a dead A frees it after its ttl),
+# unless VOUCH_DEPLOYER_KEYSTORE gives this worker its own
 worker = Worker(settings, owner=owner, ttl=3.0, on_pause=approve, wait_for_key=120)
 done = worker.work(runs=1, idle_exit=120, poll=0.3)
 for worked in done:
@@ -167,3 +178,58 @@ def test_a_killed_workers_run_is_finished_once_by_another(
     )
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "s3cret" not in audit.stdout
+
+
+def test_a_worker_with_its_own_key_finishes_a_half_open_escrow_as_the_same_parties(
+    evm: Any, tmp_path: Path, pg_url: str
+) -> None:
+    """A dies after its seller opened the trade and before the buyer funded it; B sends
+    from another deployer key (one key per worker, as the key lease asks) and must act as
+    the same derived parties: it adopts and funds A's trade instead of opening a second."""
+    from eth_account import Account
+
+    from vouch._demo import DEFAULT_GOAL
+    from vouch._workers import submit
+
+    start = evm.w3.eth.block_number + 1
+    env = _environ(evm, pg_url)
+    own = Account.create()
+    keystore = tmp_path / "worker-b.json"
+    keystore.write_text(
+        json.dumps(Account.encrypt(own.key, PASSWORD, kdf="scrypt", iterations=2**10))
+    )
+    funder = evm.w3.eth.accounts[0]
+    evm.w3.eth.wait_for_transaction_receipt(
+        evm.w3.eth.send_transaction({"from": funder, "to": own.address, "value": 10**20})
+    )
+    settings = load_settings(home=evm.settings.home, runs_url=pg_url, log_url=pg_url)
+    record = submit(settings, DEFAULT_GOAL, run_id="half-open")
+    store = open_checkpoints(pg_url)
+    leases = run_leases(store)
+
+    a = _worker(tmp_path, env, "worker-a", "kill-mid-escrow")
+    b = None
+    try:
+        a_out, a_err = a.communicate(timeout=300)
+        assert a.returncode == -signal.SIGKILL, a_out + a_err
+        opened = json.loads(a_out.strip().splitlines()[-1])["killed_before_funding"]
+        b = _worker(tmp_path, {**env, "VOUCH_DEPLOYER_KEYSTORE": str(keystore)}, "worker-b", "live")
+        b_out, b_err = b.communicate(timeout=400)
+        assert b.returncode == 0, b_out + b_err
+    finally:
+        for proc in (a, b):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    result = json.loads(b_out.strip().splitlines()[-1])
+    assert result["owner"] == "worker-b" and result["status"] == "done", result
+
+    created = _events(evm, "SettlementGate", "TradeCreated", start)
+    assert [int(e["args"]["tradeId"]) for e in created] == [opened]
+    assert len(_events(evm, "SettlementGate", "TradeFunded", start)) == 1
+    settled = _events(evm, "SettlementGate", "TradeSettled", start)
+    assert [int(e["args"]["tradeId"]) for e in settled] == [opened]
+    assert leases.holder(record.run_id) is None
+    with open_log(pg_url, readonly=True) as log:
+        assert log.verify_chain() == []
+    store.close()
