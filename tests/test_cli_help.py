@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -65,3 +66,48 @@ def test_a_bad_variable_is_named_as_the_variable(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "the environment variable VOUCH_F: 4 nodes cannot tolerate f=5" in result.stderr
+
+
+def _vouch(
+    tmp_path: Path, *args: str, env_vars: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOUCH_")}
+    return subprocess.run(
+        [VOUCH, "--home", str(tmp_path / "home"), *args],
+        capture_output=True,
+        text=True,
+        env={**env, **(env_vars or {}), "COLUMNS": "200"},
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("args", [("runs", "list"), ("chain", "status"), ("audit",)])
+def test_a_malformed_vouch_toml_is_an_error_naming_the_file_not_a_traceback(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """The whole class: any command that loads settings from a vouch.toml that is not TOML."""
+    (tmp_path / "vouch.toml").write_text("nodes = [\n", encoding="utf-8")
+    result = _vouch(tmp_path, *args)
+    assert result.returncode in (1, 2), result.stdout + result.stderr
+    out = result.stdout + result.stderr
+    assert "Traceback" not in out and "TOMLDecodeError" not in out, out
+    assert "vouch.toml is not valid TOML" in out, out
+
+
+@pytest.mark.parametrize(
+    ("toml", "env"),
+    [(None, {"VOUCH_NODES": "abc"}), ("nodes = [\n", {})],
+    ids=["bad variable", "malformed vouch.toml"],
+)
+def test_audit_json_prints_json_even_when_the_settings_cannot_load(
+    tmp_path: Path, toml: str | None, env: dict[str, str]
+) -> None:
+    """`audit --json` is for machines: a cannot-audit answer is JSON on stdout, exit 2."""
+    if toml is not None:
+        (tmp_path / "vouch.toml").write_text(toml, encoding="utf-8")
+    result = _vouch(tmp_path, "audit", "--json", env_vars=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["ok"] is False and "settings" in answer["cannot_audit"], answer
