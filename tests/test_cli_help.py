@@ -111,3 +111,20 @@ def test_audit_json_prints_json_even_when_the_settings_cannot_load(
     assert result.returncode == 2, result.stdout + result.stderr
     answer = json.loads(result.stdout)
     assert answer["ok"] is False and "settings" in answer["cannot_audit"], answer
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("runs", "list"), ("runs", "submit", "goal"), ("secrets", "list"), ("log", "export", "x")],
+)
+def test_a_home_vouch_cannot_use_is_an_error_naming_the_path_not_a_traceback(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """The class: an OSError (a file where the state folder goes) is a message, exit 1."""
+    home = tmp_path / "home"
+    home.write_text("a file, not a folder", encoding="utf-8")
+    result = _vouch(tmp_path, *args)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "Traceback" not in out and "Error:" not in out and "Errno" not in out, out
+    assert result.stderr.startswith("error: ") and str(home) in out.replace("\n", ""), out

@@ -82,6 +82,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         interrupted()
+    except OSError as exc:  # a path vouch cannot use (a file where a folder goes, no permission)
+        Console(stderr=True).print(Text.assemble(("error: ", "red"), _os_problem(exc)))
+        sys.exit(1)
     except Exception as exc:  # vouch's errors; click usage errors (typer vendors its own click)
         if _ours(exc):
             Console(stderr=True).print(Text.assemble(("error: ", "red"), str(exc)))  # no markup
@@ -94,6 +97,16 @@ def main() -> None:
             exc.show()
             sys.exit(getattr(exc, "exit_code", 2))
         raise
+
+
+def _os_problem(exc: OSError) -> str:
+    """An operating-system error as a sentence: what, where, and what to check (no class name)."""
+    what = exc.strerror or str(exc)
+    where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+    return (
+        f"{where + ': ' if where else ''}{what}; check that path and its permissions "
+        "(the state folder is --home or VOUCH_HOME)"
+    )
 
 
 def interrupted() -> NoReturn:
