@@ -93,7 +93,10 @@ def replay_cmd(
         str | None, typer.Option(help="Replay from this log (a file or a postgresql:// URL).")
     ] = None,
 ) -> None:
-    """Recompute one execution's decision from its logged inputs and show where it diverges."""
+    """Recompute one execution's decision from its logged inputs and show where it diverges.
+
+    Exit 0 it matches, 1 it diverges, 2 cannot replay.
+    """
     from .._auditing import run_replay
 
     raise typer.Exit(run_replay(settings(), console, execution, log))
