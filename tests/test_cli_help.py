@@ -148,3 +148,29 @@ def test_every_commands_help_gives_its_exit_codes(path: tuple[str, ...]) -> None
     assert codes is not None, text
     if path in (("audit",), ("replay",)):  # the issue's example: audit's help lacked its 2
         assert re.search(r"2 cannot (audit|replay)", text), text
+
+
+# vouch/_runs.py belongs to another change in flight (the lease helper's); these lack help there
+RUNS_UNDOCUMENTED = {("runs", "resume"), ("runs", "show"), ("runs", "approve"), ("runs", "reject")}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(
+            p,
+            marks=pytest.mark.xfail(
+                p in RUNS_UNDOCUMENTED, reason="help to add in vouch/_runs.py", strict=True
+            ),
+        )
+        for p in _leaves(typer.main.get_command(app))
+    ],
+    ids=" ".join,
+)
+def test_every_argument_and_option_has_help(path: tuple[str, ...]) -> None:
+    """Options and arguments alike: a user reads what each one is."""
+    command: Any = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]
+    missing = [p.name for p in command.params if p.name != "help" and not getattr(p, "help", None)]
+    assert missing == [], f"vouch {' '.join(path)}: no help for {missing}"
