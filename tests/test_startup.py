@@ -171,10 +171,11 @@ def test_a_node_process_imports_only_what_a_node_needs_within_half_a_cpu_second(
 # its own work). Measured as the child's whole CPU time, interpreter start included, best of 3,
 # in a fresh home: their own work there is nothing (no runs, nothing to show but help). The
 # issue's figures are for an idle machine (scripts/bench/startup.py, docs/benchmarks.md); CPU
-# seconds grow under load (shared caches: `--help` 0.24 at load 28, 0.2 idle), so the budget
-# gets LOADED_ROOM on top. The sharp check is the modules: one heavy import costs more than
-# the room (web3 1.6 CPU-s, openai 1.2, vouch._stack 2.0, httpx 0.1 per command).
-LOADED_ROOM = 1.5
+# seconds grow under load (shared caches: `audit --help` 0.31 at one moment, 0.46 at another
+# with five helpers' tests on 2 cores), so the budget gets LOADED_ROOM on top: it catches the
+# regressions the issue was about (3.3 CPU-s for `--help`), and the modules assertion is the
+# sharp check (one heavy import: web3 1.6 CPU-s, openai 1.2, vouch._stack 2.0, httpx 0.1).
+LOADED_ROOM = 2.0
 NO_CHAIN = [
     (["--help"], 0.3),
     (["audit", "--help"], 0.3),
