@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import httpx
 from pydantic import BaseModel, Field
 
 from ._errors import ToolError
@@ -31,6 +30,8 @@ def http_fetch_tool(
     """
 
     async def fetch(args: FetchArgs) -> dict[str, Any]:
+        import httpx  # start-up (issue 19): loaded when a tool first runs
+
         url = httpx.URL(args.url)
         if url.scheme not in ("http", "https") or url.host not in allowed_hosts:
             raise ToolError(f"host {url.host!r} is not allowed; allowed: {sorted(allowed_hosts)}")
@@ -135,6 +136,8 @@ def evm_read_tool(rpc_url: str, timeout_seconds: float = 10.0) -> Tool:
     """
 
     async def read(args: EvmReadArgs) -> dict[str, Any]:
+        import httpx  # start-up (issue 19): loaded when a tool first runs
+
         payload = {"jsonrpc": "2.0", "id": 1, "method": args.method, "params": _params(args)}
         async with httpx.AsyncClient(timeout=timeout_seconds) as client:
             answer = (await client.post(rpc_url, json=payload)).json()

@@ -13,17 +13,19 @@ import json
 import stat
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
-import httpx
-import openai
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ._embed import Embedder
 from ._errors import ModelConfigError, ModelError, ModelUnavailable
 from ._model import ChatModel, Message, ModelReply, ToolCall, ToolSpec
 from ._tokens import estimate_message_tokens, estimate_tokens
+
+if TYPE_CHECKING:  # the openai package loads when a model is first called (start-up cost)
+    import openai
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
@@ -77,7 +79,7 @@ class Endpoint(BaseModel):
             return self.api_key.get_secret_value()
         if self.api_key_file is not None:
             return _read_secret(self.api_key_file)
-        if httpx.URL(self.base_url).host in ("127.0.0.1", "localhost", "::1"):
+        if urlsplit(self.base_url).hostname in ("127.0.0.1", "localhost", "::1"):
             return "no-key-needed"
         raise ModelConfigError(
             f"no API key for {self.base_url}: set the key in settings or the environment, "
@@ -134,6 +136,8 @@ class _Backend:
         self._sleep: Sleep = sleep or asyncio.sleep
 
     def _client(self) -> openai.AsyncOpenAI:
+        import openai
+
         e = self.endpoint
         return openai.AsyncOpenAI(
             base_url=e.base_url,
@@ -149,6 +153,8 @@ class _Backend:
     async def _attempts(
         self, client: openai.AsyncOpenAI, call: Callable[[openai.AsyncOpenAI], Awaitable[T]]
     ) -> T:
+        import openai
+
         e = self.endpoint
         for attempt in range(e.max_retries + 1):
             try:
@@ -179,6 +185,8 @@ class _Backend:
 
 async def served_models(endpoint: Endpoint) -> list[str] | None:
     """The model ids ``endpoint``'s ``/models`` lists; None when it does not answer that."""
+    import openai
+
     try:
         async with openai.AsyncOpenAI(
             base_url=endpoint.base_url,

@@ -9,8 +9,8 @@ from ._errors import ConsensusError, EncodingError, SignatureError, VerifierErro
 from ._log import LogEntry
 from ._signing import SignedObservation, recover_observation_signer
 from ._store import LogStore
-from .audit._entries import _outcome_problems
 from .audit._read import _ReportFields
+from .audit._report_checks import _outcome_problems
 
 
 class NodeAnswer(BaseModel):

@@ -24,14 +24,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
 from vouch.agents import CheckpointStore, RunRecord, StepRecord
 
 from ._errors import VouchError
-from ._settlement import Escrow
+
+if TYPE_CHECKING:  # start-up (issue 19): _settlement brings web3; `runs list` needs neither
+    from ._settlement import Escrow
 
 
 class RunBusy(VouchError):
@@ -112,6 +114,8 @@ class Settlement:
 
 def settlement_of(run: RunRecord, steps: dict[str, StepRecord]) -> Settlement:
     """Find the escrow and the settle outcome by what the steps produced, whatever their ids."""
+    from ._settlement import Escrow
+
     found = Settlement(None, None, None, None)
     for step_id, record in steps.items():
         if record.status != "done" or not isinstance(record.output, dict):

@@ -439,12 +439,24 @@ def load_settings(**overrides: Any) -> VouchSettings:
     Raises:
         SettingsError: naming each invalid setting.
     """
+    import tomllib
+
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         return VouchSettings(**given)
     except ValidationError as exc:
         problems = "; ".join(_problem(e, given) for e in exc.errors())
         raise SettingsError(f"invalid settings: {problems}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # vouch.toml is not TOML
+        where = Path("vouch.toml").resolve()
+        raise SettingsError(
+            f"invalid settings: {where} is not valid TOML ({exc}); fix the file or move it away"
+        ) from None
+    except OSError as exc:  # vouch.toml cannot be read (a folder, no permission)
+        where = Path("vouch.toml").resolve()
+        raise SettingsError(
+            f"invalid settings: cannot read {where} ({exc.strerror or exc}); fix or remove it"
+        ) from None
 
 
 def _problem(error: Any, given: dict[str, Any]) -> str:

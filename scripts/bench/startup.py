@@ -2,7 +2,8 @@
 
 Measured, each as the median of --repeat runs in fresh processes:
 
-- `vouch --help`, `vouch demo --help` and `vouch chain status` (no chain: it exits 2 at once,
+- `vouch --help`, `vouch demo --help`, `vouch audit --help`, `vouch runs list` (a command
+  that reads no chain) and `vouch chain status` (no chain: it exits 2 at once,
   so the figure is the command's start-up plus reading its settings): wall and CPU seconds;
 - baseline: `python -c pass` (the interpreter alone) in the same run;
 - a node process's imports: `python -c "import <entry>"` CPU seconds, for the lean node entry
@@ -61,6 +62,8 @@ def cli(env: dict[str, str], repeat: int) -> None:
         ("python -c pass (baseline)", [sys.executable, "-c", "pass"]),
         ("vouch --help", [VOUCH, "--help"]),
         ("vouch demo --help", [VOUCH, "demo", "--help"]),
+        ("vouch audit --help", [VOUCH, "audit", "--help"]),
+        ("vouch runs list (reads no chain)", [VOUCH, "runs", "list"]),
         ("vouch chain status (no chain)", [VOUCH, "chain", "status"]),
         ("python -c 'import vouch.cli'", [sys.executable, "-c", "import vouch.cli"]),
     ]

@@ -34,6 +34,25 @@ from ._common import app, override, settings
 
 app.add_typer(make_runs_app(settings), name="runs")
 
+# every command's help ends with its exit codes: those main() gives, unless it documents its own
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 an error (the message says what to fix); 2 bad usage, or a "
+    "command that reads the chain found none running; 130 interrupted (Ctrl-C)."
+)
+
+
+def _document_exit_codes(group: typer.Typer) -> None:
+    for command in group.registered_commands:
+        text = command.help or (command.callback.__doc__ if command.callback else None) or ""
+        if command.epilog is None and "Exit 0" not in text and "Exit codes" not in text:
+            command.epilog = EXIT_CODES
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _document_exit_codes(sub.typer_instance)
+
+
+_document_exit_codes(app)
+
 # Start-up (issue 19): importing this package loads typer, rich and the command modules only;
 # each command imports what it needs (web3, the DON, the agents) when it runs. The error
 # classes main() reports are looked up in sys.modules: an error of a package that was never
@@ -82,6 +101,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         interrupted()
+    except OSError as exc:  # a path vouch cannot use (a file where a folder goes, no permission)
+        Console(stderr=True).print(Text.assemble(("error: ", "red"), _os_problem(exc)))
+        sys.exit(1)
     except Exception as exc:  # vouch's errors; click usage errors (typer vendors its own click)
         if _ours(exc):
             Console(stderr=True).print(Text.assemble(("error: ", "red"), str(exc)))  # no markup
@@ -94,6 +116,16 @@ def main() -> None:
             exc.show()
             sys.exit(getattr(exc, "exit_code", 2))
         raise
+
+
+def _os_problem(exc: OSError) -> str:
+    """An operating-system error as a sentence: what, where, and what to check (no class name)."""
+    what = exc.strerror or str(exc)
+    where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+    return (
+        f"{where + ': ' if where else ''}{what}; check that path and its permissions "
+        "(the state folder is --home or VOUCH_HOME)"
+    )
 
 
 def interrupted() -> NoReturn:

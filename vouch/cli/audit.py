@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.text import Text
 
+from .._errors import VouchError
 from ._common import app, console, settings
+
+if TYPE_CHECKING:
+    from .._settings import VouchSettings
 
 
 @app.command()
@@ -61,7 +67,23 @@ def audit(
         "gateway": gateway,
         "trust_log_addresses": trust_log_addresses,
     }
-    raise typer.Exit(run_audit(settings(), console, as_json, log, workers, html, verbose, pins))
+    raise typer.Exit(
+        run_audit(_settings(as_json), console, as_json, log, workers, html, verbose, pins)
+    )
+
+
+def _settings(as_json: bool) -> VouchSettings:
+    """The settings; settings that do not load mean the audit cannot run (exit 2, JSON if asked)."""
+    from .._auditing import EXIT_CANNOT_AUDIT
+
+    try:
+        return settings()
+    except VouchError as exc:
+        if as_json:  # standard output stays JSON for a machine, whatever went wrong
+            console.file.write(json.dumps({"ok": False, "cannot_audit": str(exc)}) + "\n")
+        else:
+            console.print(Text.assemble(("cannot audit: ", "red"), str(exc)))
+        raise typer.Exit(EXIT_CANNOT_AUDIT) from None
 
 
 @app.command("replay")
@@ -71,7 +93,10 @@ def replay_cmd(
         str | None, typer.Option(help="Replay from this log (a file or a postgresql:// URL).")
     ] = None,
 ) -> None:
-    """Recompute one execution's decision from its logged inputs and show where it diverges."""
+    """Recompute one execution's decision from its logged inputs and show where it diverges.
+
+    Exit 0 it matches, 1 it diverges, 2 cannot replay.
+    """
     from .._auditing import run_replay
 
     raise typer.Exit(run_replay(settings(), console, execution, log))

@@ -68,7 +68,7 @@ def list_trades() -> None:
 
 @trades_app.command("show")
 def show_trade(
-    trade_id: int,
+    trade_id: Annotated[int, typer.Argument(help="The trade's id (#N in `vouch trades list`).")],
     log: Annotated[Path | None, typer.Option(help="The attestation log (default: home's).")] = None,
 ) -> None:
     """One trade from the chain, and its execution's entries in the log."""
@@ -96,7 +96,7 @@ def show_trade(
 
 @trades_app.command("refund")
 def refund_trade(
-    trade_id: int,
+    trade_id: Annotated[int, typer.Argument(help="The trade's id (#N in `vouch trades list`).")],
     wait: Annotated[
         bool, typer.Option(help="Wait for the trade's deadline instead of failing before it.")
     ] = False,
