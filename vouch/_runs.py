@@ -36,6 +36,9 @@ console = Console()
 DbOption = Annotated[
     Path | None, typer.Option("--db", help="Checkpoint database (default: <home>/runs.db).")
 ]
+RunIdArgument = Annotated[
+    str, typer.Argument(metavar="RUN_ID", help="The run's id, as `vouch runs list` shows it.")
+]
 
 
 def load_entrypoint(spec: str) -> Callable[[Any], Executor]:
@@ -98,7 +101,7 @@ def make_runs_app(settings: Callable[[], VouchSettings]) -> typer.Typer:
 
     @app.command("resume")
     def resume(
-        run_id: str,
+        run_id: RunIdArgument,
         db: DbOption = None,
         wait: Annotated[
             bool, typer.Option(help="A refund waits for the trade's deadline instead of failing.")
@@ -146,7 +149,11 @@ def make_runs_app(settings: Callable[[], VouchSettings]) -> typer.Typer:
 
     @app.command("show")
     def show(
-        run_id: str, db: DbOption = None, as_json: bool = typer.Option(False, "--json")
+        run_id: RunIdArgument,
+        db: DbOption = None,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="The run, its steps and usage as JSON.")
+        ] = False,
     ) -> None:
         """One run: plan, steps, pending actions, reason, trace hash."""
         checkpoints = store(db)
@@ -171,10 +178,10 @@ def make_runs_app(settings: Callable[[], VouchSettings]) -> typer.Typer:
 
     @app.command("approve")
     def approve(
-        run_id: str,
+        run_id: RunIdArgument,
         db: DbOption = None,
         key: Annotated[str | None, typer.Option(help="Only this pending action.")] = None,
-        note: str = "",
+        note: Annotated[str, typer.Option(help="A note recorded with the decision.")] = "",
         resume: Annotated[bool, typer.Option(help="Resume the run right away.")] = True,
     ) -> None:
         """Approve what the run waits for, then resume it from where it paused."""
@@ -182,7 +189,7 @@ def make_runs_app(settings: Callable[[], VouchSettings]) -> typer.Typer:
 
     @app.command("reject")
     def reject(
-        run_id: str,
+        run_id: RunIdArgument,
         reason: Annotated[str, typer.Option(help="Why; recorded with the run.")] = "",
         db: DbOption = None,
         key: Annotated[str | None, typer.Option(help="Only this pending action.")] = None,

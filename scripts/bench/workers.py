@@ -78,7 +78,9 @@ def bring_up(home: Path, cache: Path | None) -> None:
     """Chain, contracts and DON for ``home`` (they keep running until ``tear_down``)."""
     if cache is not None and not (home / "cache").exists():
         shutil.copytree(cache, home / "cache")
-    stack = Stack(load_settings(home=home))
+    # the workers' policy (no approval threshold) is set here, by the deployer: a worker's
+    # own key holds no admin role on the gate
+    stack = Stack(load_settings(home=home, approval_threshold=0))
     chain = stack.chain_up()
     deployment, _ = stack.deploy(chain, stack.artifacts())
     stack.don_up(deployment)
