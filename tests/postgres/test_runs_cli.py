@@ -67,6 +67,7 @@ print("released", flush=True)
 """
 
 
+@pytest.mark.slow  # processes holding leases for seconds: the full suite, not test-fast
 @pytest.mark.parametrize("backend", ["postgres", "sqlite"])
 def test_resume_and_approve_take_the_runs_lease(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -132,6 +133,7 @@ print("closed", flush=True)
 """
 
 
+@pytest.mark.slow  # worker processes on one key: the full suite, not test-fast
 def test_a_second_worker_on_the_same_deployer_key_is_refused(pg_url: str, tmp_path: Path) -> None:
     """Two workers on one key collide on nonces: the second is refused at start-up."""
     home = tmp_path / "home"
