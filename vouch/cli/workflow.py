@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from ._common import SourcesOption, app, console, override, settings
-
-if TYPE_CHECKING:
-    pass
 
 workflow_app = typer.Typer(
     help="Workflows as code: Python modules (docs/workflows.md).",
