@@ -22,8 +22,9 @@ imports only the modules a node needs. A new export is one line in ``_EXPORTS``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "Bundles": "._bundles",
@@ -126,17 +127,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)  # noqa: PLE0605 - a list, built from the lazy export table
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 if TYPE_CHECKING:  # the static view: mypy and editors see every export

@@ -14,10 +14,11 @@ deadline for the whole request, and raise ``WireTimeout`` / ``WireError``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import ssl
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import urlsplit
 
 from ._don import DonConfig, NodeSpec
@@ -69,11 +70,15 @@ class HttpxClient:
             cert = cert or don.owner_cert
             key = key or don.owner_key
             for node in don.nodes:
-                mounts[_origin(node)] = httpx.AsyncHTTPTransport(
-                    verify=_pinned(node, cert, key), limits=limits
+                mounts[_origin(node)] = _coalescing(
+                    httpx.AsyncHTTPTransport(verify=_pinned(node, cert, key), limits=limits)
                 )
         self._client = httpx.AsyncClient(
-            limits=limits, timeout=None, mounts=mounts, trust_env=False, follow_redirects=False
+            transport=_coalescing(httpx.AsyncHTTPTransport(limits=limits, trust_env=False)),
+            timeout=None,
+            mounts=mounts,
+            trust_env=False,
+            follow_redirects=False,
         )
 
     async def __aenter__(self) -> Self:
@@ -115,6 +120,81 @@ class HttpxClient:
     async def aclose(self) -> None:
         """Close every connection."""
         await self._client.aclose()
+
+
+def _coalescing(transport: httpx.AsyncHTTPTransport) -> httpx.AsyncHTTPTransport:
+    """``transport`` sending each request in one write (see ``CoalescingBackend``).
+
+    httpx takes no network backend, so it goes into the transport's connection
+    pool (httpcore's ``network_backend``, which httpx does not expose); a
+    pool without one keeps its own backend and behaves as before.
+    """
+    pool = getattr(transport, "_pool", None)
+    inner = getattr(pool, "_network_backend", None)
+    if inner is not None and not isinstance(inner, CoalescingBackend):
+        pool._network_backend = CoalescingBackend(inner)  # type: ignore[union-attr]
+    return transport
+
+
+class CoalescingBackend:
+    """An httpcore network backend whose streams send what was written in one go, at the read.
+
+    httpcore writes a request's head and its body separately: two TLS records
+    and two socket sends, so the node is woken twice and parses twice, per
+    request. Held until the first read (the moment httpcore waits for the
+    answer, and HTTP/1.1 without ``Expect: 100-continue`` sends nothing else
+    first), they go as one. A failed send is what it is in httpcore: the read
+    that follows tells (the answer, or the error of a closed connection).
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def connect_tcp(self, *args: Any, **kwargs: Any) -> _CoalescingStream:
+        return _CoalescingStream(await self._inner.connect_tcp(*args, **kwargs))
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> _CoalescingStream:
+        return _CoalescingStream(await self._inner.connect_unix_socket(*args, **kwargs))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _CoalescingStream:
+    """One connection: writes are buffered and sent together before the next read."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._pending: list[bytes] = []
+
+    async def _flush(self, timeout: float | None) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        await self._inner.write(data, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if buffer:
+            self._pending.append(buffer)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        import httpcore
+
+        with contextlib.suppress(httpcore.WriteError):  # as httpcore does for a failed send:
+            await self._flush(timeout)  # the read tells what became of the request
+        return bytes(await self._inner.read(max_bytes, timeout))
+
+    async def aclose(self) -> None:
+        self._pending.clear()
+        await self._inner.aclose()
+
+    async def start_tls(self, *args: Any, **kwargs: Any) -> _CoalescingStream:
+        await self._flush(kwargs.get("timeout"))
+        return _CoalescingStream(await self._inner.start_tls(*args, **kwargs))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
 
 
 def _origin(node: NodeSpec) -> str:

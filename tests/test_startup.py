@@ -226,3 +226,47 @@ def test_a_command_that_reads_no_chain_starts_within_its_cpu_budget(
         assert not loaded, f"vouch {' '.join(args)} imported {sorted(loaded)}"
         best = min(best, cpu)
     assert best <= limit * LOADED_ROOM, f"vouch {' '.join(args)} took {best:.2f} CPU-s (best of 3)"
+
+
+def test_secrets_list_reads_the_stores_without_the_engine_or_the_chain(tmp_path: Path) -> None:
+    """`vouch secrets list` names what each node's store holds: no stack, web3 or engine."""
+    from vouch import load_settings
+
+    keys = load_settings(home=tmp_path).don_dir / "keys"
+    keys.mkdir(parents=True)
+    for i in range(1, 5):  # listing reads names only: the keystores are not decrypted
+        (keys / f"node-{i}.json").write_text("{}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VOUCH_"))}
+    env["VOUCH_HOME"] = str(tmp_path)
+    code = _RUN_COMMAND.replace("ARGS", repr(["secrets", "list"]))
+    best = float("inf")
+    never = (NO_CHAIN_NEVER - {"vouch.cre_adapters.workflow"}) | {
+        "vouch.cre_adapters.workflow._engine",
+        "vouch.cre_adapters._delivery",
+    }
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "node-4: (none)" in done.stdout
+        cpu, modules = json.loads(done.stderr.rsplit("@@", 1)[1])
+        loaded = never & set(modules)
+        assert not loaded, f"vouch secrets list imported {sorted(loaded)}"
+        best = min(best, cpu)
+    assert best <= 0.5 * LOADED_ROOM, f"vouch secrets list took {best:.2f} CPU-s (best of 3)"
+
+
+def test_secrets_list_without_nodes_says_how_to_make_them(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VOUCH_"))}
+    env["VOUCH_HOME"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "vouch", "secrets", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "vouch don up" in " ".join((done.stdout + done.stderr).split())  # rich wraps lines
+    assert not (tmp_path / "don" / "keys").exists()  # listing created no keys

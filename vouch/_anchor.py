@@ -156,16 +156,31 @@ class AnchorPolicy:
         writer: ChainWriter,
         artifacts: Artifacts,
         deployment: Deployment,
+        on_skip: Callable[[str], None] | None = None,
     ) -> AnchorResult | None:
         """Anchor every waiting entry if the policy says it is time; None if it is not.
 
         Another process anchoring the same entries first is not an error: the
-        anchor it made stands.
+        anchor it made stands. Anchoring is the log owner's act (the contract's
+        owner, the deployer): a writer that does not own AttestationAnchor (a
+        worker on its own key) anchors nothing and tells ``on_skip`` why,
+        instead of sending a transaction that reverts; the owner anchors what
+        waits (`vouch log anchor`, `vouch down`, or a worker on the owner's key).
         """
         with _ANCHORING:
             anchor = _anchor_contract(writer, artifacts, deployment)
             upto = int(anchor.functions.anchoredUpTo().call())
-            if not self.due(*log.pending_after(upto)):
+            waiting = log.pending_after(upto)
+            if not self.due(*waiting):
+                return None
+            owner = str(anchor.functions.owner().call())
+            if owner.lower() != writer.address.lower():
+                if on_skip is not None:
+                    on_skip(
+                        f"{waiting[0]} log entries wait for an anchor, but this key "
+                        f"{writer.address} is not the AttestationAnchor's owner {owner}: "
+                        "anchor them with the owner's key (`vouch log anchor`)"
+                    )
                 return None
             try:
                 return anchor_log(log, writer, artifacts, deployment)

@@ -81,6 +81,8 @@ class _Printer:
             say(
                 f"  [green]✓[/] log entries #{data['from_seq']}..#{data['to_seq']} anchored onchain (root {data['root'][:18]}…)"
             )
+        elif kind == "anchor-skipped":
+            say(f"  [yellow]![/] not anchored: {data['reason']}")
         elif kind in ("settled", "refused"):
             style = "green" if kind == "settled" else "red"
             say(

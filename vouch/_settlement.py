@@ -189,7 +189,11 @@ class ChainSubmitter:
         self.last_outcome = outcome
         self.last_trade_id = escrow.job.trade_id
         anchored = self.anchoring.maybe_anchor(
-            self.log, self.deployer, self.artifacts, self.deployment
+            self.log,
+            self.deployer,
+            self.artifacts,
+            self.deployment,
+            on_skip=lambda why: self.emit("anchor-skipped", {"reason": why}),
         )
         if anchored is not None:
             self.emit("anchored", anchored.model_dump())

@@ -19,6 +19,13 @@ through the proxy set to zero delay (the work, including the proxy's own
 hops, on this machine's cores, which every node process, the proxy and the
 coordinator share); the p50 without any proxy is shown too.
 
+The work term is broken down in the same zero-delay pass: the CPU a round
+costs the coordinator process and all node processes together (from
+/proc/<pid>/stat; Linux), and the p50 and CPU of the same rounds without the
+echo (each node asked once: what the echo's second ask costs; the echo stays
+on in every other column, as in production). Under load the CPU columns are
+the steadier ones: a p50 is one pass of rounds, the CPU a sum over them.
+
 Usage: .venv/bin/python scripts/bench/don_wan.py [--sizes 4,7,16,31] [--rtts 20,80]
        [--rounds 40] [--jitter-ms 1] [--loss 0]
 """
@@ -32,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from vouch.cre_adapters import (
@@ -94,11 +102,36 @@ def start_proxy(
     return don.model_copy(update={"nodes": nodes}), proxy
 
 
-async def rounds(don: DonConfig, count: int, stamp: int, rtt: float = 0.0) -> list[float]:
+@dataclass
+class Cpu:
+    """CPU seconds of the coordinator (this process) and of the node processes, over rounds."""
+
+    procs: list[subprocess.Popen[bytes]]
+    coordinator: float = 0.0
+    nodes: float = 0.0
+    rounds: int = 0
+
+    def sample(self) -> tuple[float, float]:
+        return time.process_time(), sum(_cpu_seconds(p.pid) for p in self.procs)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def rounds(
+    don: DonConfig, count: int, stamp: int, rtt: float = 0.0, cpu: Cpu | None = None
+) -> list[float]:
     """``count`` rounds on connections kept alive (opened first: a running coordinator's state).
 
     Hedging (asking the reserve nodes when a stage is late) waits 3 RTT on a
     link with latency: the loopback default (0.25 s) is below one 80 ms round.
+    With ``cpu``, the CPU the measured rounds cost is added to it.
     """
     times: list[float] = []
     hedge = max(0.25, 3 * rtt / 1000)
@@ -110,6 +143,8 @@ async def rounds(don: DonConfig, count: int, stamp: int, rtt: float = 0.0) -> li
             *(client.post(n.url + "/observe", body.encode(), 10) for n in don.nodes for _ in "ab")
         )
         for i in range(-3, count):  # 3 warm-up rounds
+            if i == 0 and cpu is not None:
+                before = cpu.sample()
             started = time.perf_counter()
             request = ObserveRequest(request_id=f"wan-{stamp}-{i + 3}", feed="ETH/USD")
             observations = await coordinator.observe(request)
@@ -117,6 +152,11 @@ async def rounds(don: DonConfig, count: int, stamp: int, rtt: float = 0.0) -> li
             await coordinator.sign(req, digest)
             if i >= 0:
                 times.append(time.perf_counter() - started)
+        if cpu is not None and count > 0:
+            after = cpu.sample()
+            cpu.coordinator += after[0] - before[0]
+            cpu.nodes += after[1] - before[1]
+            cpu.rounds += count
     return times
 
 
@@ -136,6 +176,7 @@ def main() -> None:
     rtts = [float(r) for r in args.rtts.split(",")]
     rows = []
     load_before = os.getloadavg()[0]
+    began = time.monotonic()
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix=f"vouch-wan-{n}-") as tmp:
             don, procs = start_don(n, Path(tmp))
@@ -146,7 +187,12 @@ def main() -> None:
                 view, proxy = start_proxy(don, 0.0, 0.0, 0.0)
                 try:
                     stamp += 10_000
-                    work = pct(asyncio.run(rounds(view, args.rounds, stamp)), 0.5)
+                    cpu = Cpu(procs)
+                    work = pct(asyncio.run(rounds(view, args.rounds, stamp, cpu=cpu)), 0.5)
+                    stamp += 10_000
+                    once = view.model_copy(update={"echo": False})
+                    cpu_once = Cpu(procs)
+                    no_echo = pct(asyncio.run(rounds(once, args.rounds, stamp, cpu=cpu_once)), 0.5)
                 finally:
                     proxy.terminate()
                     proxy.wait()
@@ -159,30 +205,75 @@ def main() -> None:
                         proxy.terminate()
                         proxy.wait()
                     p50, p95 = pct(times, 0.5), pct(times, 0.95)
-                    rows.append((n, (n - 1) // 3, rtt, len(times), p50, p95, direct, work))
+                    rows.append(
+                        Row(
+                            n,
+                            (n - 1) // 3,
+                            rtt,
+                            len(times),
+                            p50,
+                            p95,
+                            direct,
+                            work,
+                            no_echo,
+                            cpu,
+                            cpu_once,
+                        )
+                    )
                     print(f"n={n} rtt={rtt:.0f}ms: p50 {p50 / rtt:.2f} RTT", file=sys.stderr)
             finally:
                 for proc in procs:
                     proc.terminate()
                 for proc in procs:
                     proc.wait()
+    print(table(rows, load_before, time.monotonic() - began, args))
+
+
+@dataclass(frozen=True)
+class Row:
+    n: int
+    f: int
+    rtt: float
+    count: int
+    p50: float
+    p95: float
+    direct: float
+    work: float
+    no_echo: float
+    cpu: Cpu
+    cpu_once: Cpu
+
+    @staticmethod
+    def per_round(cpu: Cpu) -> str:
+        rounds = max(1, cpu.rounds)
+        return f"{1000 * cpu.coordinator / rounds:.1f}, {1000 * cpu.nodes / rounds:.1f}"
+
+
+def table(rows: list[Row], load_before: float, took: float, args: argparse.Namespace) -> str:
+    """The results as a Markdown table with its heading line: paste-able into the docs."""
     cores = os.cpu_count() or 1
-    print(
-        f"\n{cores} cores, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
+    lines = [
+        "",
+        f"{cores} cores, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+        f"(other work on the machine shows here); the run took {took / 60:.1f} min; "
         f"jitter +/-{args.jitter_ms} ms per direction, loss {args.loss:.1%}, mutual TLS, httpx, "
-        f"echo on\n"
-    )
-    print(
+        "echo on (but in the no-echo column)",
+        "",
         "| n | f | RTT ms | rounds | p50 ms | p95 ms | p50 RTT | p95 RTT | target p50 "
-        "| p50 ms, no proxy | p50 ms, proxy at RTT 0 (work) | floor RTT (2 + work/RTT) |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for n, f, rtt, count, p50, p95, direct, work in rows:
-        target = f"<= {TARGETS[n]}" if n in TARGETS else "-"
-        print(
-            f"| {n} | {f} | {rtt:.0f} | {count} | {p50:.1f} | {p95:.1f} | {p50 / rtt:.2f} "
-            f"| {p95 / rtt:.2f} | {target} | {direct:.1f} | {work:.1f} | {2 + work / rtt:.2f} |"
+        "| p50 ms, no proxy | p50 ms, proxy at RTT 0 (work) | floor RTT (2 + work/RTT) "
+        "| work p50 ms without the echo | CPU ms/round at RTT 0: coordinator, nodes "
+        "| the same without the echo |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        target = f"<= {TARGETS[r.n]}" if r.n in TARGETS else "-"
+        lines.append(
+            f"| {r.n} | {r.f} | {r.rtt:.0f} | {r.count} | {r.p50:.1f} | {r.p95:.1f} "
+            f"| {r.p50 / r.rtt:.2f} | {r.p95 / r.rtt:.2f} | {target} | {r.direct:.1f} "
+            f"| {r.work:.1f} | {2 + r.work / r.rtt:.2f} | {r.no_echo:.1f} "
+            f"| {Row.per_round(r.cpu)} | {Row.per_round(r.cpu_once)} |"
         )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

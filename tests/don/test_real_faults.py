@@ -68,9 +68,13 @@ def test_the_echo_catches_an_equivocator_and_the_log_proves_it(
     evm: Any, log: AttestationLog, fault: SetFault
 ) -> None:
     fault("node-4", mode="equivocate", lie_bps=40)  # inside the band: only the echo sees it
+    # node-1 answers 1.5 s late, so the round's quorum waits for it and node-4's two answers
+    # are judged whatever the load (with 3 quick honest answers the round could end first)
+    fault("node-1", mode="slow", delay=1.5, slow_at="server")
     asker = Coordinator(evm.don, timeout=5.0, spare=3)  # every node asked at once
     request = ObserveRequest(request_id=f"echo-{time.time_ns()}", feed="ETH/USD")
     seen = asyncio.run(asker.observe_round(request))
+    fault("node-1", mode="none")
     node4 = evm.don.node("node-4").address
     assert node4 not in {o.signed.observation.node for o in seen.observed}
     [proof] = [e for e in seen.evidence if e.node == "node-4"]

@@ -132,13 +132,15 @@ def test_the_settlement_flow_anchors_by_time_when_fewer_than_n_entries_wait(
     )
     asyncio.run(sub.submit(proposal()))  # 5 entries, seconds old: neither N nor T reached
     assert events == [] and anchor.functions.anchoredUpTo().call() == 0  # type: ignore[attr-defined]
-    clock.now += 61  # the oldest waiting entry is now older than T
+    clock.now = time.time() + 61  # the oldest waiting entry is now older than T (however long
+    # the first settlement took: its escrow transactions come before its first entry)
     asyncio.run(sub.submit(proposal()))
     assert [(e["from_seq"], e["to_seq"]) for e in events] == [(1, 10)]
     assert anchor.functions.anchoredUpTo().call() == 10  # type: ignore[attr-defined]
     reader = Web3ChainReader(evm.w3)
     tail = unanchored_tail(log, reader.anchors(evm.deployment.address("AttestationAnchor")))
     assert tail.count == 0 and tail.anchored_up_to == 10
+    clock.now = time.time()  # back to now: the next entries are seconds old
     asyncio.run(sub.submit(proposal()))  # fresh entries again: they wait
     tail = unanchored_tail(log, reader.anchors(evm.deployment.address("AttestationAnchor")))
     assert (tail.count, tail.first_seq, tail.last_seq) == (5, 11, 15)
@@ -214,3 +216,44 @@ def test_a_workflow_run_anchors_the_home_log_by_the_policy_and_down_has_nothing_
         down = vouch_cli(environ, "down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert "log: every entry already anchored" in down.stdout
+
+
+def test_a_worker_whose_key_does_not_own_the_anchor_settles_and_leaves_anchoring_to_the_owner(
+    evm: Any, tmp_path: Path
+) -> None:
+    """One key per worker (docs/deploy.md): a worker sending from its own key is not the
+    AttestationAnchor's owner. Its anchor transaction would revert (OwnableUnauthorizedAccount)
+    and take the settle step down with it; instead it settles, says why it did not anchor,
+    and the owner anchors the waiting entries later."""
+    from eth_account import Account
+
+    from vouch.cre_adapters.evm import ChainWriter
+
+    anchor = evm.contract("AttestationAnchor")
+    own = Account.create()
+    evm.w3.eth.wait_for_transaction_receipt(
+        evm.w3.eth.send_transaction(
+            {"from": evm.w3.eth.accounts[0], "to": own.address, "value": 10**20}
+        )
+    )
+    worker = ChainWriter(evm.w3, bytes(own.key), evm.writer.decoder)
+    log = AttestationLog(tmp_path / "attestations.db")
+    events: list[tuple[str, dict[str, Any]]] = []
+    sub = ChainSubmitter(
+        workflow(evm, log),
+        worker,
+        evm.artifacts,
+        evm.deployment,
+        log,
+        lambda kind, data: events.append((kind, data)),
+        anchor_every=3,
+    )
+    outcome = asyncio.run(sub.submit(proposal()))
+    assert outcome["status"] == "settled", outcome
+    assert anchor.functions.anchoredUpTo().call() == 0  # type: ignore[attr-defined]
+    skipped = [data for kind, data in events if kind == "anchor-skipped"]
+    assert len(skipped) == 1 and own.address.lower() in skipped[0]["reason"].lower()
+    assert "owner" in skipped[0]["reason"]
+    # the owner (the deployer) anchors what waits
+    result = anchor_everything(log, evm.writer, evm.artifacts, evm.deployment)
+    assert result is not None and (result.from_seq, result.to_seq) == (1, 5)

@@ -69,8 +69,11 @@ def secrets_list() -> None:
     """The secret names each node holds (never the values)."""
     from vouch.cre_adapters.workflow._secrets import secret_names
 
-    from .._stack import Stack
-
-    stack = Stack(settings())
-    for path in stack.node_keystores():
+    # the keystores that exist (listing creates no keys, and needs no chain library)
+    current = settings()
+    keys = current.don_dir / "keys"
+    paths = [keys / f"node-{i}.json" for i in range(1, current.nodes + 1)]
+    if not any(path.exists() for path in paths):
+        raise VouchError(f"no node keys in {keys}: `vouch don up` (or `vouch demo`) creates them")
+    for path in paths:
         console.print(f"{path.stem}: {', '.join(secret_names(path)) or '(none)'}")
