@@ -352,7 +352,13 @@ def run_project(
     def anchor(engine: WorkflowEngine) -> None:
         """After each execution: anchor the home's log when the policy says it is time."""
         if engine.log is not None:
-            anchored = policy.maybe_anchor(engine.log, writer, artifacts, deployment)
+            anchored = policy.maybe_anchor(
+                engine.log,
+                writer,
+                artifacts,
+                deployment,
+                on_skip=lambda why: console.print(f"anchor-skipped: {why}", markup=False),
+            )
             if anchored is not None:
                 console.print(f"anchored: {anchored.model_dump()}", markup=False)
 
