@@ -9,10 +9,11 @@ coordinator gathers 2f+1 signed, fresh, mutually consistent observations
 through the forwarder on the chain. Nodes can be made faulty on purpose
 (``FaultSpec``: down, slow, flaky, stale, lie, equivocate, bad-signature,
 wrong-key, crash-mid-round) in the DON config or through their loopback, token-guarded
-``/admin/fault``. Aggregation modes live behind ``Aggregator``; workflow
-specs (``WorkflowSpec``) run through ``FeedWorkflow`` (a ``feeds`` target delivers to
-FeedConsumer through ``ReportDelivery``; an ``http`` trigger is ``HttpTriggerServer``)
-or ``SettlementWorkflow``.
+``/admin/fault``. Aggregation modes live behind ``Aggregator``; workflows as
+code are ``cre_adapters.workflow``. The legacy spec engine (``WorkflowSpec`` run by
+``FeedWorkflow``: feed rounds, a ``feeds`` target delivered to FeedConsumer through
+``ReportDelivery``) stays a library class that writes the ``feed`` log grammar the
+audit still checks; the vouch CLI refuses spec files (issue 20).
 See ``docs/internals.md`` for the wire formats.
 
 Exports load lazily (PEP 562): a node process (``python -m vouch.cre_adapters.node``)

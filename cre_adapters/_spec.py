@@ -1,5 +1,10 @@
 """A workflow spec in the shape of a CRE workflow: trigger -> capabilities -> consensus -> target.
 
+Legacy: the vouch CLI refuses spec files (workflow modules replace them,
+docs/workflows.md "Spec files (replaced)"); the library keeps the model so
+``FeedWorkflow`` can still write, and tests can reproduce, the feed logs the
+audit checks. ``HttpTrigger`` also configures a module's http trigger server.
+
 Loadable from TOML (stdlib ``tomllib``), JSON, or YAML (PyYAML)::
 
     name = "eth-feed"

@@ -328,6 +328,7 @@ def run_project(
     from vouch.cre_adapters.workflow import load_workflow as load
     from vouch.cre_adapters.workflow._loader import allow_workflow
 
+    from ._anchor import AnchorPolicy
     from ._stack import Stack
 
     project = project_for(settings, module)
@@ -346,6 +347,20 @@ def run_project(
     )
     firings = max_firings or 1
     results: list[ExecutionResult] = []
+    policy, writer = AnchorPolicy.from_settings(settings), stack.writer(chain, artifacts)
+
+    def anchor(engine: WorkflowEngine) -> None:
+        """After each execution: anchor the home's log when the policy says it is time."""
+        if engine.log is not None:
+            anchored = policy.maybe_anchor(
+                engine.log,
+                writer,
+                artifacts,
+                deployment,
+                on_skip=lambda why: console.print(f"anchor-skipped: {why}", markup=False),
+            )
+            if anchored is not None:
+                console.print(f"anchored: {anchored.model_dump()}", markup=False)
 
     async def go() -> None:
         async with NodeClient() as client:
@@ -364,13 +379,16 @@ def run_project(
                 deployment,
             )
             if chosen.trigger.kind == "http":
-                await _serve_http(stack, chosen, engine, firings, port, results, console)
+                await _serve_http(
+                    stack, chosen, engine, firings, port, results, console, lambda: anchor(engine)
+                )
                 return
             async for event in _firings(chosen.trigger, firings, chain.url):
                 try:
                     results.append(await engine.execute(chosen.name, event))
                 except Exception as exc:  # noqa: BLE001 - logged as aborted; the run goes on
                     console.print(f"execution failed: {exc}", markup=False)
+                anchor(engine)
 
     asyncio.run(go())
     return results
@@ -384,8 +402,12 @@ async def _serve_http(
     port: int,
     results: list[ExecutionResult],
     console: Console,
+    after: Callable[[], None],
 ) -> None:
-    """Serve the handler's http trigger: one execution per authorised request, ``firings`` times."""
+    """Serve the handler's http trigger: one execution per authorised request, ``firings`` times.
+
+    ``after`` runs after each execution (the anchor policy).
+    """
     from vouch.cre_adapters import load_key
     from vouch.cre_adapters._spec import HttpTrigger
     from vouch.cre_adapters.workflow._secrets import load_secrets
@@ -401,7 +423,10 @@ async def _serve_http(
     key = trigger_secret(chosen.trigger.secret, stores)
 
     async def fire(event: dict[str, Any]) -> dict[str, Any]:
-        result = await engine.execute(chosen.name, dict(event))
+        try:
+            result = await engine.execute(chosen.name, dict(event))
+        finally:
+            after()
         results.append(result)
         answer = {
             "status": result.status,

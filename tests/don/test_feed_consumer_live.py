@@ -70,13 +70,26 @@ def _latest(env: Any, feed: str) -> tuple[int, int]:
 
 
 @pytest.mark.integration
-def test_vouch_workflow_run_updates_feed_consumer_and_audits(evm: Any, tmp_path: Path) -> None:
-    spec = write(tmp_path, "w.toml", FEEDS_SPEC)
+def test_a_feeds_log_written_by_a_spec_updates_feed_consumer_and_audits(
+    evm: Any, tmp_path: Path
+) -> None:
+    """What `vouch workflow run SPEC` did before specs were replaced (it refuses them now):
+    the legacy engine delivers to FeedConsumer; the log it wrote still audits."""
+    spec = WorkflowSpec.load(write(tmp_path, "w.toml", FEEDS_SPEC))
     environ = session_cli_env(evm)
     log_path = tmp_path / "f.db"
-    result = vouch_cli(environ, "workflow", "run", str(spec), "--log", str(log_path), timeout=180)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "workflow eth-feed: 2 run(s) done" in result.stdout
+    journal = AttestationLog(log_path)
+    runner = FeedWorkflow(
+        spec,
+        evm.don,
+        journal,
+        rpc_url=evm.chain.url,
+        timeout=10,
+        delivery=ReportDelivery(evm.deployment, evm.artifacts, evm.writer, journal),
+        workflow=evm.deployment.feed_workflow,
+    )
+    outcomes = asyncio.run(runner.run())
+    assert [o["status"] for o in outcomes] == ["delivered", "delivered"], outcomes
     log = AttestationLog(log_path)
     submissions = [e for e in log.entries() if e.kind == "submission"]
     assert [s.payload["status"] for s in submissions] == ["delivered", "delivered"]

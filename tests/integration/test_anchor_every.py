@@ -161,27 +161,28 @@ def test_maybe_anchor_does_nothing_when_another_writer_anchored_first(
     assert result is not None and (result.from_seq, result.to_seq) == (4, 4)
 
 
-FEEDS_SPEC = """
-name = "eth-feed"
-[trigger]
-kind = "interval"
-every = 1.1
-runs = 2
-[[capabilities]]
-feed = "ETH/USD"
-[consensus]
-mode = "median"
-[target]
-kind = "feeds"
-contract = "FeedConsumer"
-function = "onReport"
+MODULE = """
+from vouch.cre_adapters.workflow import Runtime, Workflow, interval, median
+
+workflow = Workflow("anchored")
+
+
+@workflow.handler(interval(1))
+def tick(rt: Runtime, event: dict) -> dict:
+    return rt.http.fetch(
+        "URL/price",
+        parse=lambda r: {"price": r.json()["price"]},
+        aggregate={"price": median()},
+    )
 """
 
 
-def test_a_feeds_workflow_anchors_the_home_log_by_the_policy_and_down_has_nothing_left(
+def test_a_workflow_run_anchors_the_home_log_by_the_policy_and_down_has_nothing_left(
     evm: Any, tmp_path: Path
 ) -> None:
-    """`vouch workflow run` (feeds target, the home's log) anchors after each round by time."""
+    """`vouch workflow run MODULE` (the home's log) anchors after each execution by time."""
+    from tests.workflows.helpers import http_server, price
+
     from ..conftest import copy_cache
     from .helpers import vouch_cli
 
@@ -196,10 +197,13 @@ def test_a_feeds_workflow_anchors_the_home_log_by_the_policy_and_down_has_nothin
         "VOUCH_ANCHOR_SECONDS": "0.001",  # by time, at the end of each round
         "COLUMNS": "200",
     }
-    spec = tmp_path / "feeds.toml"
-    spec.write_text(FEEDS_SPEC)
+    module = tmp_path / "anchored.py"
     try:
-        result = vouch_cli(environ, "workflow", "run", str(spec), timeout=240)
+        with http_server(lambda seen, i: (200, price(3000 * 10**18), 0)) as server:
+            module.write_text(MODULE.replace("URL", server.url))
+            result = vouch_cli(
+                environ, "workflow", "run", str(module), "--max-firings", "2", timeout=240
+            )
         assert result.returncode == 0, result.stdout + result.stderr
         anchored = [line for line in result.stdout.splitlines() if line.startswith("anchored:")]
         assert len(anchored) == 2, result.stdout
