@@ -169,3 +169,18 @@ def test_the_package_ships_its_contracts_toolchain_files_and_templates() -> None
     assert {"templates/**/*", "templates/**/.*"} <= set(shipped)
     for name in ("package.json", "package-lock.json", "solc-shim.js"):
         assert (resources.toolchain_files_dir() / name).is_file(), name
+
+
+def test_solc_selects_shim_on_path_is_passed_over(places: dict[str, Path]) -> None:
+    """An activated .venv puts solc-select's `solc` first on PATH (slither brings it); it
+    downloads compilers at run time, which fails offline, so the lookup goes on past it."""
+    shim = places["path"] / "solc"
+    shim.write_text(
+        "#!/usr/bin/env python\nimport sys\nfrom solc_select.__main__ import solc\n"
+        "if __name__ == '__main__':\n    sys.exit(solc())\n"
+    )
+    env = {"PATH": str(places["path"])}
+    assert _find(places, env) == {"anvil": "PATH", "forge": "PATH", "solc": "~/.vouch/toolchain"}
+    chain = find_toolchain(env=env, user_dir=places["empty"], dev_checkout=places["checkout"])
+    assert chain.origin("solc") == "checkout (dev)"
+    assert any("solc-select" in place for place in chain.tried["solc"])

@@ -184,7 +184,11 @@ def _locate(
             return Found(hit, "toolchain_dir"), tuple(looked)
     on_path = shutil.which(tool, path=environ.get("PATH"))
     looked.append("PATH")
-    if on_path:
+    if on_path and tool == "solc" and _is_solc_select(Path(on_path)):
+        # an activated .venv puts solc-select's shim (slither's dependency) first; it
+        # downloads compilers at run time, which fails offline: look further
+        looked.append(f"skipped {on_path}: solc-select's shim downloads compilers")
+    elif on_path:
         return Found(Path(on_path), "PATH"), tuple(looked)
     for directory, origin in ordered:
         looked.append(str(directory))
@@ -192,6 +196,15 @@ def _locate(
         if hit is not None:
             return Found(hit, origin), tuple(looked)
     return None, tuple(looked)
+
+
+def _is_solc_select(program: Path) -> bool:
+    """Whether ``program`` is solc-select's ``solc`` entry point (a small Python script)."""
+    try:
+        with program.open("rb") as handle:
+            return b"solc_select" in handle.read(4096)
+    except OSError:
+        return False
 
 
 def _in_dir(tool: str, directory: Path) -> Path | None:
