@@ -96,7 +96,7 @@ test: setup browser lint forge-test
 
 # The unit and conformance suites: no anvil, no node processes, no browser (a few minutes).
 test-fast: setup
-	$(BIN)/python -m pytest -m "not integration and not slow" -q
+	$(BIN)/python -m pytest -m "not integration and not slow" -q -n auto
 
 clean:
 	rm -rf $(VENV) node_modules .vouch contracts/lib build dist $(ARTIFACTS)
