@@ -414,6 +414,12 @@ class VouchSettings(BaseSettings):
         return self.home / "don"
 
     @property
+    def node_keystore_paths(self) -> list[Path]:
+        """Where each node's encrypted keystore lives (``vouch don up`` creates them)."""
+        keys = self.don_dir / "keys"
+        return [keys / f"node-{i}.json" for i in range(1, self.nodes + 1)]
+
+    @property
     def log_path(self) -> Path:
         """The attestation log's SQLite file (unused when ``log_url`` is set)."""
         return self.home / "attestations.db"

@@ -204,8 +204,7 @@ class Stack:
 
     def node_keystores(self) -> list[Path]:
         """One encrypted keystore per node, each with its own password, created on first use."""
-        keys = self.settings.don_dir / "keys"
-        paths = [keys / f"node-{i}.json" for i in range(1, self.settings.nodes + 1)]
+        paths = self.settings.node_keystore_paths
         for path in paths:
             if not path.exists():
                 create_keystore(path, self.key_password(self.node_key_id(path), path))

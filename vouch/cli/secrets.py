@@ -70,10 +70,10 @@ def secrets_list() -> None:
     from vouch.cre_adapters.workflow._secrets import secret_names
 
     # the keystores that exist (listing creates no keys, and needs no chain library)
-    current = settings()
-    keys = current.don_dir / "keys"
-    paths = [keys / f"node-{i}.json" for i in range(1, current.nodes + 1)]
+    paths = settings().node_keystore_paths
     if not any(path.exists() for path in paths):
-        raise VouchError(f"no node keys in {keys}: `vouch don up` (or `vouch demo`) creates them")
+        raise VouchError(
+            f"no node keys in {paths[0].parent}: `vouch don up` (or `vouch demo`) creates them"
+        )
     for path in paths:
         console.print(f"{path.stem}: {', '.join(secret_names(path)) or '(none)'}")
