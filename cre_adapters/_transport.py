@@ -66,15 +66,16 @@ class HttpxClient:
             max_connections=None, max_keepalive_connections=None, keepalive_expiry=KEEPALIVE_SECONDS
         )
         mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+        self._backends: list[CoalescingBackend] = []
         if don is not None and don.tls:
             cert = cert or don.owner_cert
             key = key or don.owner_key
             for node in don.nodes:
-                mounts[_origin(node)] = _coalescing(
+                mounts[_origin(node)] = self._coalescing(
                     httpx.AsyncHTTPTransport(verify=_pinned(node, cert, key), limits=limits)
                 )
         self._client = httpx.AsyncClient(
-            transport=_coalescing(httpx.AsyncHTTPTransport(limits=limits, trust_env=False)),
+            transport=self._coalescing(httpx.AsyncHTTPTransport(limits=limits, trust_env=False)),
             timeout=None,
             mounts=mounts,
             trust_env=False,
@@ -118,22 +119,31 @@ class HttpxClient:
         raise WireError("connection closed with no answer")  # pragma: no cover
 
     async def aclose(self) -> None:
-        """Close every connection."""
+        """Close every connection, even when a cancellation interrupts the close.
+
+        Every socket is closed first, at once and without awaiting: httpx's own
+        close awaits once per connection, and a cancellation arriving meanwhile
+        (a deadline, Ctrl-C, the end of ``asyncio.run``) would leave the rest
+        open. A connection still being made is closed as it completes.
+        """
+        for backend in self._backends:
+            backend.close_all()
         await self._client.aclose()
 
+    def _coalescing(self, transport: httpx.AsyncHTTPTransport) -> httpx.AsyncHTTPTransport:
+        """``transport`` sending each request in one write (see ``CoalescingBackend``).
 
-def _coalescing(transport: httpx.AsyncHTTPTransport) -> httpx.AsyncHTTPTransport:
-    """``transport`` sending each request in one write (see ``CoalescingBackend``).
-
-    httpx takes no network backend, so it goes into the transport's connection
-    pool (httpcore's ``network_backend``, which httpx does not expose); a
-    pool without one keeps its own backend and behaves as before.
-    """
-    pool = getattr(transport, "_pool", None)
-    inner = getattr(pool, "_network_backend", None)
-    if inner is not None and not isinstance(inner, CoalescingBackend):
-        pool._network_backend = CoalescingBackend(inner)  # type: ignore[union-attr]
-    return transport
+        httpx takes no network backend, so it goes into the transport's connection
+        pool (httpcore's ``network_backend``, which httpx does not expose); a
+        pool without one keeps its own backend and behaves as before.
+        """
+        pool = getattr(transport, "_pool", None)
+        inner = getattr(pool, "_network_backend", None)
+        if inner is not None and not isinstance(inner, CoalescingBackend):
+            backend = CoalescingBackend(inner)
+            pool._network_backend = backend  # type: ignore[union-attr]
+            self._backends.append(backend)
+        return transport
 
 
 class CoalescingBackend:
@@ -145,16 +155,39 @@ class CoalescingBackend:
     answer, and HTTP/1.1 without ``Expect: 100-continue`` sends nothing else
     first), they go as one. A failed send is what it is in httpcore: the read
     that follows tells (the answer, or the error of a closed connection).
+
+    It also knows every connection it opened that is not closed yet, so
+    ``close_all`` can close them all at once, without awaiting.
     """
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
+        self._open: set[_CoalescingStream] = set()
+        self._closed = False
 
     async def connect_tcp(self, *args: Any, **kwargs: Any) -> _CoalescingStream:
-        return _CoalescingStream(await self._inner.connect_tcp(*args, **kwargs))
+        return self._track(await self._inner.connect_tcp(*args, **kwargs))
 
     async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> _CoalescingStream:
-        return _CoalescingStream(await self._inner.connect_unix_socket(*args, **kwargs))
+        return self._track(await self._inner.connect_unix_socket(*args, **kwargs))
+
+    def _track(self, inner: Any) -> _CoalescingStream:
+        stream = _CoalescingStream(inner, self._open)
+        if self._closed:
+            import httpcore
+
+            stream.close_now()
+            raise httpcore.ConnectError("the client was closed while this connection was made")
+        return stream
+
+    def close_all(self) -> None:
+        """Close every connection this backend opened, and any it completes later.
+
+        Synchronous on purpose: no cancellation can stop it halfway.
+        """
+        self._closed = True
+        for stream in list(self._open):
+            stream.close_now()
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
@@ -163,9 +196,11 @@ class CoalescingBackend:
 class _CoalescingStream:
     """One connection: writes are buffered and sent together before the next read."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, registry: set[_CoalescingStream]) -> None:
         self._inner = inner
         self._pending: list[bytes] = []
+        self._registry = registry
+        registry.add(self)
 
     async def _flush(self, timeout: float | None) -> None:
         if not self._pending:
@@ -187,14 +222,37 @@ class _CoalescingStream:
 
     async def aclose(self) -> None:
         self._pending.clear()
+        self._registry.discard(self)
         await self._inner.aclose()
+
+    def close_now(self) -> None:
+        """Close the socket now, without awaiting (its transport closes on the next loop turn)."""
+        self._pending.clear()
+        self._registry.discard(self)
+        transport = _transport_of(self._inner)
+        if transport is not None:
+            transport.abort()
 
     async def start_tls(self, *args: Any, **kwargs: Any) -> _CoalescingStream:
         await self._flush(kwargs.get("timeout"))
-        return _CoalescingStream(await self._inner.start_tls(*args, **kwargs))
+        wrapped = _CoalescingStream(await self._inner.start_tls(*args, **kwargs), self._registry)
+        self._registry.discard(self)  # the TLS stream owns the same socket now
+        return wrapped
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
+
+
+def _transport_of(stream: Any) -> Any:
+    """The asyncio transport under an httpcore stream.
+
+    httpcore's ``AnyIOStream`` wraps an anyio stream (a ``TLSStream`` wraps the
+    socket stream), which holds the transport. None when a library's layout differs (tests/don/test_transport_coalescing.py guards it).
+    """
+    inner = getattr(stream, "_stream", None)
+    while inner is not None and not hasattr(inner, "_transport"):
+        inner = getattr(inner, "transport_stream", None)
+    return getattr(inner, "_transport", None)
 
 
 def _origin(node: NodeSpec) -> str:

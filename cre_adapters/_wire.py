@@ -126,6 +126,7 @@ class NodeClient:
     def __init__(self) -> None:
         self._idle: dict[tuple[str, int], list[_Connection]] = defaultdict(list)
         self._busy: set[_Connection] = set()
+        self._closed = False
 
     async def __aenter__(self) -> NodeClient:
         return self
@@ -209,10 +210,18 @@ class NodeClient:
             _, conn = await loop.create_connection(_Connection, *key)
         except OSError as exc:
             raise WireError(f"cannot connect ({exc.strerror or type(exc).__name__})") from None
+        if self._closed:  # closed while this connection was being made: it is not kept
+            conn.close()
+            raise WireError("the client was closed while this connection was made")
         return conn
 
     async def aclose(self) -> None:
-        """Close every connection, idle or busy."""
+        """Close every connection, idle or busy, and any still being made when it completes.
+
+        The connections close before the first await, so a cancellation cannot
+        stop it halfway.
+        """
+        self._closed = True
         for conns in self._idle.values():
             for conn in conns:
                 conn.close()

@@ -12,12 +12,15 @@ connections.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import httpcore
+import pytest
 
 from vouch.cre_adapters import DonConfig, HttpxClient
-from vouch.cre_adapters._transport import CoalescingBackend
+from vouch.cre_adapters._tls import client_context, make_identity, server_context
+from vouch.cre_adapters._transport import CoalescingBackend, _transport_of
 
 from ._hosts import bundles
 
@@ -99,5 +102,47 @@ def test_a_send_on_a_closed_connection_surfaces_at_the_read() -> None:
         assert data == b""
         await stream.aclose()
         server.close()
+
+    asyncio.run(scenario())
+
+
+def test_every_stream_is_known_down_to_its_socket_and_closed_without_awaiting(
+    tmp_path: Path,
+) -> None:
+    """``HttpxClient.aclose`` closes sockets without awaiting, through the layers of
+    httpcore and anyio (their private layout); a plain and a TLS stream both reach it."""
+    server_cert = make_identity("server", ["127.0.0.1"], tmp_path / "server.key")
+    client_cert = make_identity("client", [], tmp_path / "client.key")
+
+    async def scenario() -> None:
+        closed = asyncio.Event()
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                await reader.read()  # until the client's side is gone
+            closed.set()
+            writer.close()
+
+        for tls in (False, True):
+            closed.clear()
+            context = server_context(server_cert, tmp_path / "server.key", [client_cert])
+            server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context if tls else None)
+            port = server.sockets[0].getsockname()[1]
+            backend = CoalescingBackend(httpcore.AnyIOBackend())
+            stream = await backend.connect_tcp("127.0.0.1", port)
+            if tls:
+                stream = await stream.start_tls(
+                    client_context(server_cert, client_cert, tmp_path / "client.key"),
+                    server_hostname="127.0.0.1",
+                )
+            assert isinstance(_transport_of(stream._inner), asyncio.Transport)
+            assert backend._open == {stream}  # the plain stream under TLS is not counted twice
+            backend.close_all()
+            assert not backend._open
+            await asyncio.wait_for(closed.wait(), 5)  # the server saw the client go
+            with pytest.raises(httpcore.ConnectError, match="closed"):
+                await backend.connect_tcp("127.0.0.1", port)  # and nothing new is kept
+            server.close()
+            await server.wait_closed()
 
     asyncio.run(scenario())

@@ -32,6 +32,7 @@ class Server:
 
     def __init__(self) -> None:
         self.connections = 0
+        self.hung_up = 0  # connections the client closed
         self.requests: list[str] = []
         self.close_idle_after_answer = False
         self.port = 0
@@ -95,7 +96,10 @@ class Server:
                     writer.close()
                     await writer.wait_closed()
                     return
-        except (asyncio.IncompleteReadError, ConnectionError, StopIteration):
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.hung_up += 1
+            writer.close()
+        except StopIteration:
             writer.close()
         except asyncio.CancelledError:
             writer.close()
@@ -216,6 +220,57 @@ def test_large_answers_arrive_whole(make_client: Callable[[], Transport]) -> Non
         async with serving() as server, make_client() as client:
             status, body = await client.post(server.url("/big"), b"{}", 5)
             assert status == 200 and len(json.loads(body)["blob"]) == 1024 * 1024
+
+    run(go())
+
+
+async def _until(check: Callable[[], bool], seconds: float = 2.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not check() and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("turns", range(1, 5))
+def test_a_close_a_cancellation_interrupts_still_closes_every_connection(
+    make_client: Callable[[], Transport], turns: int
+) -> None:
+    """A deadline, Ctrl-C or the end of ``asyncio.run`` may cancel the close itself.
+
+    httpx closes its pool one connection per await: cancelled after the first,
+    the others stayed open until the garbage collector found them (the
+    ResourceWarning that failed unrelated tests). The client must close them all.
+    """
+
+    async def go() -> None:
+        async with serving() as server:
+            client = make_client()
+            await asyncio.gather(*(client.post(server.url("/echo"), b"{}", 2) for _ in range(4)))
+            assert server.connections == 4  # one per concurrent ask, as to four nodes
+            closing = asyncio.create_task(client.aclose())
+            for _ in range(turns):  # the close has begun, and has awaited turns - 1 times
+                await asyncio.sleep(0)
+            closing.cancel()
+            await asyncio.gather(closing, return_exceptions=True)
+            await _until(lambda: server.hung_up == 4)
+            assert server.hung_up == 4, f"{4 - server.hung_up} connection(s) left open"
+
+    run(go())
+
+
+def test_a_connection_still_being_made_when_the_client_closes_is_not_kept(
+    make_client: Callable[[], Transport],
+) -> None:
+    async def go() -> None:
+        async with serving() as server:
+            client = make_client()
+            asking = asyncio.create_task(client.post(server.url("/echo"), b"{}", 2))
+            await asyncio.sleep(0)  # the ask is connecting
+            await client.aclose()
+            with pytest.raises(WireError):
+                await asking
+            await _until(lambda: server.hung_up == server.connections)
+            assert server.hung_up == server.connections
 
     run(go())
 
