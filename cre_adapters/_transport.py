@@ -216,9 +216,15 @@ class _CoalescingStream:
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         import httpcore
 
-        with contextlib.suppress(httpcore.WriteError):  # as httpcore does for a failed send:
-            await self._flush(timeout)  # the read tells what became of the request
-        return bytes(await self._inner.read(max_bytes, timeout))
+        try:
+            with contextlib.suppress(httpcore.WriteError):  # as httpcore does for a failed send:
+                await self._flush(timeout)  # the read tells what became of the request
+            return bytes(await self._inner.read(max_bytes, timeout))
+        except asyncio.CancelledError:
+            # an answer cut short spends the connection; httpcore closes it too, but in a
+            # clean-up that a second cancellation (a deadline, then the stage's end) cuts short
+            self.close_now()
+            raise
 
     async def aclose(self) -> None:
         self._pending.clear()
@@ -235,7 +241,14 @@ class _CoalescingStream:
 
     async def start_tls(self, *args: Any, **kwargs: Any) -> _CoalescingStream:
         await self._flush(kwargs.get("timeout"))
-        wrapped = _CoalescingStream(await self._inner.start_tls(*args, **kwargs), self._registry)
+        try:
+            tls = await self._inner.start_tls(*args, **kwargs)
+        except BaseException:
+            # httpcore closes the socket when the handshake fails, not when a deadline
+            # cancels it: a node that stalls its handshake would keep one open per attempt
+            self.close_now()
+            raise
+        wrapped = _CoalescingStream(tls, self._registry)
         self._registry.discard(self)  # the TLS stream owns the same socket now
         return wrapped
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpcore
 import pytest
 
-from vouch.cre_adapters import DonConfig, HttpxClient
+from vouch.cre_adapters import DonConfig, HttpxClient, WireTimeout
 from vouch.cre_adapters._tls import client_context, make_identity, server_context
 from vouch.cre_adapters._transport import CoalescingBackend, _transport_of
 
@@ -146,3 +146,40 @@ def test_every_stream_is_known_down_to_its_socket_and_closed_without_awaiting(
             await server.wait_closed()
 
     asyncio.run(scenario())
+
+
+def test_a_handshake_a_deadline_cuts_short_closes_its_socket_at_once() -> None:
+    """A node that accepts TCP and stalls its TLS handshake: each ask's deadline cancels the
+    handshake, and httpcore closes the socket only when a handshake fails, not when it is
+    cancelled. The socket must close with the ask, not when the client closes."""
+
+    async def scenario() -> tuple[int, int]:
+        accepted = 0
+        hung_up = 0
+
+        async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal accepted, hung_up
+            accepted += 1
+            with contextlib.suppress(ConnectionError):
+                await reader.read()  # the ClientHello, never answered, until the client goes
+            hung_up += 1
+            writer.close()
+
+        server = await asyncio.start_server(stall, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with HttpxClient() as client:
+            for _ in range(3):
+                with pytest.raises(WireTimeout):
+                    await client.post(f"https://127.0.0.1:{port}/observe", b"{}", 0.3)
+            for _ in range(200):  # the client is still open: only the asks ended
+                if hung_up == accepted:
+                    break
+                await asyncio.sleep(0.01)
+            counts = accepted, hung_up
+        server.close()
+        await server.wait_closed()
+        return counts
+
+    accepted, hung_up = asyncio.run(scenario())
+    assert accepted == 3
+    assert hung_up == 3, f"{accepted - hung_up} stalled handshake(s) left their socket open"

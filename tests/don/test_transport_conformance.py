@@ -75,6 +75,12 @@ class Server:
                     writer.transport.abort()
                     await writer.wait_closed()
                     return
+                if path == "/stall":  # never answers; notices at once when the client goes
+                    with contextlib.suppress(ConnectionError):
+                        await reader.read()
+                    self.hung_up += 1
+                    writer.close()
+                    return
                 if path == "/slow":
                     await asyncio.sleep(2)
                 status, answer = 200, body
@@ -335,5 +341,26 @@ def test_the_lean_client_refuses_https_with_a_clear_error() -> None:
         async with NodeClient() as client:
             with pytest.raises(WireError, match="plain HTTP only"):
                 await client.post("https://127.0.0.1:1/observe", b"{}", 1)
+
+    run(go())
+
+
+def test_an_ask_cancelled_twice_still_closes_its_connection(
+    make_client: Callable[[], Transport],
+) -> None:
+    """A deadline cancels an ask, and the stage ending cancels it again mid-clean-up."""
+
+    async def go() -> None:
+        async with serving() as server, make_client() as client:
+            for turns in range(4):
+                asking = asyncio.create_task(client.post(server.url("/stall"), b"{}", 5))
+                await _until(lambda n=turns + 1: len(server.requests) == n)
+                asking.cancel()
+                for _ in range(turns):
+                    await asyncio.sleep(0)
+                asking.cancel()
+                await asyncio.gather(asking, return_exceptions=True)
+                await _until(lambda n=turns + 1: server.hung_up == n)  # the client is still open
+                assert server.hung_up == turns + 1, f"cancelled after {turns} turns: left open"
 
     run(go())
