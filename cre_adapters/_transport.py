@@ -260,7 +260,8 @@ def _transport_of(stream: Any) -> Any:
     """The asyncio transport under an httpcore stream.
 
     httpcore's ``AnyIOStream`` wraps an anyio stream (a ``TLSStream`` wraps the
-    socket stream), which holds the transport. None when a library's layout differs (tests/don/test_transport_coalescing.py guards it).
+    socket stream), which holds the transport. None when a library's layout
+    differs (tests/don/test_transport_coalescing.py guards it).
     """
     inner = getattr(stream, "_stream", None)
     while inner is not None and not hasattr(inner, "_transport"):
