@@ -23,6 +23,7 @@ from vouch.cre_adapters._tls import client_context, make_identity, server_contex
 from vouch.cre_adapters._transport import CoalescingBackend, _transport_of
 
 from ._hosts import bundles
+from .test_transport_conformance import _until
 
 
 def _backends(client: HttpxClient) -> list[object]:
@@ -171,10 +172,7 @@ def test_a_handshake_a_deadline_cuts_short_closes_its_socket_at_once() -> None:
             for _ in range(3):
                 with pytest.raises(WireTimeout):
                     await client.post(f"https://127.0.0.1:{port}/observe", b"{}", 0.3)
-            for _ in range(200):  # the client is still open: only the asks ended
-                if hung_up == accepted:
-                    break
-                await asyncio.sleep(0.01)
+            await _until(lambda: hung_up == accepted)  # the client is still open: only asks ended
             counts = accepted, hung_up
         server.close()
         await server.wait_closed()
